@@ -1,0 +1,285 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// minimal is the smallest valid file; cases add to or replace parts of it.
+const minimalProject = `
+[project]
+name = "shop"
+
+[project.git]
+url = "file:///srv/git/shop.git"
+`
+
+const minimalEnv = `
+[environments.staging]
+branch = "staging"
+aws.region = "us-east-1"
+groups.web = "shop-staging-web"
+load_balancers.classic = ["shop-staging"]
+ssh.user = "deploy"
+`
+
+func parse(t *testing.T, doc string) (*Config, Errors) {
+	t.Helper()
+	cfg, err := Parse("/etc/ferry/ferry.toml", []byte(doc))
+	if err == nil {
+		return cfg, nil
+	}
+	es, ok := AsErrors(err)
+	if !ok {
+		t.Fatalf("Parse error is not an Errors list: %v", err)
+	}
+	return nil, es
+}
+
+func TestParseMinimalAppliesDefaults(t *testing.T) {
+	cfg, errs := parse(t, minimalProject+minimalEnv)
+	if errs != nil {
+		t.Fatalf("minimal config is invalid:\n%v", errs)
+	}
+	env := cfg.Environments["staging"]
+	for _, tc := range []struct {
+		name      string
+		got, want any
+	}{
+		{"state_dir", cfg.Project.StateDir, DefaultStateDir},
+		{"schema_marker", cfg.Project.SchemaMarker, DefaultSchemaMarker},
+		{"notes_ref", cfg.Project.Git.NotesRef, DefaultNotesRef},
+		{"poll_interval", cfg.Project.Git.PollInterval.Std(), DefaultPollInterval},
+		{"env name", env.Name, "staging"},
+		{"launch.kind", env.Launch.Kind, LaunchTemplate},
+		{"policy.methods", strings.Join(env.Policy.Methods, ","), "full,serial"},
+		{"serial_batch_size", env.Policy.SerialBatchSize, DefaultSerialBatchSize},
+		{"serial_mode", env.Policy.SerialMode, SerialSurge},
+		{"min_healthy", env.Policy.MinHealthy, DefaultMinHealthy},
+		{"confirm", env.Policy.Confirm, false},
+		{"timeouts.instances_in_service", env.Policy.Timeouts.InstancesInService.Std(), DefaultInstancesInService},
+		{"timeouts.healthy_in_balancers", env.Policy.Timeouts.HealthyInBalancers.Std(), DefaultHealthyInBalancers},
+		{"timeouts.drain", env.Policy.Timeouts.Drain.Std(), DefaultDrain},
+		{"timeouts.command", env.Policy.Timeouts.Command.Std(), DefaultCommand},
+		{"timeouts.lock_lease", env.Policy.Timeouts.LockLease.Std(), DefaultLockLease},
+		{"ssh.port", env.SSH.Port, DefaultSSHPort},
+		{"ssh.connect_timeout", env.SSH.ConnectTimeout.Std(), DefaultSSHConnectTimeout},
+		{"ssh.known_hosts", env.SSH.KnownHosts, "/var/lib/ferry/ssh_known_hosts"},
+		{"status.notes", env.Status.Notes, true},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
+func TestParseOverridesAndResolvesPaths(t *testing.T) {
+	doc := minimalProject + `
+state_dir = "state"
+` + minimalEnv + `
+[environments.staging.policy]
+methods = ["serial"]
+serial_batch_size = 3
+confirm = true
+timeouts.drain = "90s"
+
+[environments.staging.status]
+notes = false
+
+[[environments.staging.status.forge]]
+provider = "github"
+repository = "acme/shop"
+token_env = "GITHUB_TOKEN"
+
+[[environments.staging.windows]]
+cron = "0 9 * * 1-5"
+duration = "8h"
+`
+	// state_dir is under [project.git] in this document; put it in [project].
+	doc = strings.Replace(doc, "\nstate_dir = \"state\"\n", "", 1)
+	doc = strings.Replace(doc, "name = \"shop\"", "name = \"shop\"\nstate_dir = \"state\"", 1)
+	cfg, errs := parse(t, doc)
+	if errs != nil {
+		t.Fatalf("invalid:\n%v", errs)
+	}
+	env := cfg.Environments["staging"]
+	if got := cfg.Project.StateDir; got != "/etc/ferry/state" {
+		t.Errorf("relative state_dir resolved to %q, want /etc/ferry/state", got)
+	}
+	if got := env.SSH.KnownHosts; got != "/etc/ferry/state/ssh_known_hosts" {
+		t.Errorf("default known_hosts = %q, want it under the resolved state dir", got)
+	}
+	if !slices.Equal(env.Policy.Methods, []string{"serial"}) || env.Policy.SerialBatchSize != 3 || !env.Policy.Confirm {
+		t.Errorf("policy not decoded: %+v", env.Policy)
+	}
+	if env.Policy.Timeouts.Drain.Std() != 90*time.Second || env.Policy.Timeouts.Command.Std() != DefaultCommand {
+		t.Errorf("timeouts: drain %v (want 90s), command %v (want default)", env.Policy.Timeouts.Drain, env.Policy.Timeouts.Command)
+	}
+	if env.Status.Notes {
+		t.Error("status.notes = false was not applied")
+	}
+	if len(env.Status.Forges) != 1 || env.Status.Forges[0].Context != "ferry/staging" {
+		t.Errorf("forge context default: %+v", env.Status.Forges)
+	}
+	if len(env.Windows) != 1 || env.Windows[0].TimeZone != "UTC" || env.Windows[0].Mode != WindowAllow || env.Windows[0].Duration.Std() != 8*time.Hour {
+		t.Errorf("window defaults: %+v", env.Windows)
+	}
+}
+
+// TestValidationRules has one case per rule: each document holds exactly one
+// problem, and the error must name its line and key.
+func TestValidationRules(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		doc     string
+		line    int
+		key     string
+		message string
+	}{
+		{"syntax error", "[project\nname = 1", 2, "", "expected"},
+		{"unknown key", minimalProject + "colour = \"blue\"\n" + minimalEnv, 7, "project.git.colour", `unknown key "colour"`},
+		{"unknown key with suggestion", minimalProject + minimalEnv + "brnach = \"x\"\n", 14, "environments.staging.brnach", `did you mean "branch"`},
+		{"unknown table", minimalProject + minimalEnv + "[environments.staging.sssh]\nuser = \"x\"\n", 14, "environments.staging.sssh", `did you mean "ssh"`},
+		{"inline secret", strings.Replace(minimalProject, "file:///srv/git/shop.git", "https://example.com/shop.git", 1) + "[project.git.https]\ntoken_env = \"T\"\ntoken = \"s3cr3t\"\n" + minimalEnv, 9, "project.git.https.token", "secrets are not written in the config"},
+		{"wrong type string", strings.Replace(minimalProject, `name = "shop"`, "name = 42", 1) + minimalEnv, 3, "project.name", "expected a string, found an integer"},
+		{"wrong type int", minimalProject + minimalEnv + "ssh.port = \"22\"\n", 14, "environments.staging.ssh.port", "expected an integer, found a string"},
+		{"wrong type table", minimalProject + minimalEnv + "policy = \"fast\"\n", 14, "environments.staging.policy", "expected a table, found a string"},
+		{"wrong type array", minimalProject + minimalEnv + "load_balancers.target_groups = \"arn\"\n", 14, "environments.staging.load_balancers.target_groups", "expected an array"},
+		{"bad duration", minimalProject + minimalEnv + "policy.timeouts.drain = \"ten minutes\"\n", 14, "environments.staging.policy.timeouts.drain", "invalid duration"},
+		{"zero timeout", minimalProject + minimalEnv + "policy.timeouts.command = \"0s\"\n", 14, "environments.staging.policy.timeouts.command", "must be a positive duration"},
+		{"zero poll interval", minimalProject + "poll_interval = \"0s\"\n" + minimalEnv, 7, "project.git.poll_interval", "must be a positive duration"},
+		{"missing project name", strings.Replace(minimalProject, `name = "shop"`, "", 1) + minimalEnv, 2, "project.name", "missing required value"},
+		{"bad project name", strings.Replace(minimalProject, `name = "shop"`, `name = "my shop"`, 1) + minimalEnv, 3, "project.name", "use 1-64 letters"},
+		{"missing url", strings.Replace(minimalProject, `url = "file:///srv/git/shop.git"`, "", 1) + minimalEnv, 5, "project.git.url", "missing required value"},
+		{"unsupported url", strings.Replace(minimalProject, "file:///srv/git/shop.git", "shop.git", 1) + minimalEnv, 6, "project.git.url", "use an ssh://"},
+		{"ssh remote without ssh auth", strings.Replace(minimalProject, "file:///srv/git/shop.git", "git@github.com:acme/shop.git", 1) + minimalEnv, 5, "project.git.ssh", "needs [project.git.ssh]"},
+		{"ssh remote without known_hosts", strings.Replace(minimalProject, "file:///srv/git/shop.git", "ssh://git@example.com/shop.git", 1) + "[project.git.ssh]\nkey_file = \"k\"\n" + minimalEnv, 7, "project.git.ssh.known_hosts", "known_hosts"},
+		{"credentials in url", strings.Replace(minimalProject, "file:///srv/git/shop.git", "https://bot:hunter2@example.com/shop.git", 1) + minimalEnv, 6, "project.git.url", "credentials in the URL"},
+		{"token file and env", strings.Replace(minimalProject, "file:///srv/git/shop.git", "https://example.com/shop.git", 1) + "[project.git.https]\ntoken_file = \"t\"\ntoken_env = \"T\"\n" + minimalEnv, 7, "project.git.https", "only one of"},
+		{"bad notes ref", minimalProject + "notes_ref = \"refs/heads/notes\"\n" + minimalEnv, 7, "project.git.notes_ref", "under refs/notes/"},
+		{"bad poll cron", minimalProject + "poll_cron = \"every minute\"\n" + minimalEnv, 7, "project.git.poll_cron", "invalid cron spec"},
+		{"schema marker outside repo", strings.Replace(minimalProject, `name = "shop"`, "name = \"shop\"\nschema_marker = \"../x\"", 1) + minimalEnv, 4, "project.schema_marker", "inside the repository"},
+		{"bad glob", strings.Replace(minimalProject, `name = "shop"`, "name = \"shop\"\nfull_deploy_globs = [\"migrations/[\"]", 1) + minimalEnv, 4, "project.full_deploy_globs[0]", "not a valid glob"},
+		{"no environments", minimalProject, 0, "environments", "no environment defined"},
+		{"bad environment name", minimalProject + strings.Replace(minimalEnv, "environments.staging]", "environments.Staging_1]", 1), 8, "environments.Staging_1", "lowercase"},
+		{"no trigger", minimalProject + strings.Replace(minimalEnv, "branch = \"staging\"\n", "", 1), 8, "environments.staging", "branch = \"NAME\" or tag"},
+		{"branch and tag", minimalProject + minimalEnv + "tag = \"v*\"\n", 14, "environments.staging.tag", "not both"},
+		{"bad branch", minimalProject + strings.Replace(minimalEnv, `branch = "staging"`, `branch = "stag..ing"`, 1), 9, "environments.staging.branch", "not a valid branch name"},
+		{"tag pattern does not compile", minimalProject + strings.Replace(minimalEnv, `branch = "staging"`, `tag = "v[0-9"`, 1), 9, "environments.staging.tag", "does not compile"},
+		{"duplicate branch", minimalProject + minimalEnv + strings.ReplaceAll(strings.Replace(minimalEnv, "environments.staging]", "environments.qa]", 1), "shop-staging-web", "shop-qa-web"), 16, "environments.qa.branch", `already deploys environment "staging" (line 9)`},
+		{"duplicate tag pattern", minimalProject + strings.Replace(minimalEnv, `branch = "staging"`, `tag = "v*"`, 1) + strings.ReplaceAll(strings.Replace(strings.Replace(minimalEnv, "environments.staging]", "environments.prod]", 1), `branch = "staging"`, `tag = "v*"`, 1), "shop-staging-web", "shop-prod-web"), 16, "environments.prod.tag", "already deploys"},
+		{"group shared by environments", minimalProject + minimalEnv + strings.Replace(strings.Replace(minimalEnv, "environments.staging]", "environments.qa]", 1), `branch = "staging"`, `branch = "qa"`, 1), 18, "environments.qa.groups.web", "already used by staging.web"},
+		{"missing region", minimalProject + strings.Replace(minimalEnv, "aws.region = \"us-east-1\"\n", "", 1), 8, "environments.staging.aws.region", "missing required value"},
+		{"bad region", minimalProject + strings.Replace(minimalEnv, "us-east-1", "Virginia", 1), 10, "environments.staging.aws.region", "not an AWS region"},
+		{"bad endpoint", minimalProject + minimalEnv + "aws.endpoint = \"localhost:4566\"\n", 14, "environments.staging.aws.endpoint", "http:// or https://"},
+		{"no groups", minimalProject + strings.Replace(minimalEnv, "groups.web = \"shop-staging-web\"\n", "", 1), 8, "environments.staging.groups", "no Auto Scaling group"},
+		{"unknown role", minimalProject + minimalEnv + "groups.database = \"db\"\n", 14, "environments.staging.groups.database", "unknown role"},
+		{"web without load balancer", minimalProject + strings.Replace(minimalEnv, "load_balancers.classic = [\"shop-staging\"]\n", "", 1), 8, "environments.staging.load_balancers", "needs a load balancer"},
+		{"bad target group arn", minimalProject + minimalEnv + "load_balancers.target_groups = [\"tg-1\"]\n", 14, "environments.staging.load_balancers.target_groups[0]", "not a target group ARN"},
+		{"bad launch kind", minimalProject + minimalEnv + "launch.kind = \"ami\"\n", 14, "environments.staging.launch.kind", `use "template" or "configuration"`},
+		{"template with configuration", minimalProject + minimalEnv + "launch.kind = \"configuration\"\nlaunch.template = \"lt\"\n", 15, "environments.staging.launch.template", "kind is"},
+		{"no methods", minimalProject + minimalEnv + "policy.methods = []\n", 14, "environments.staging.policy.methods", "at least one deploy method"},
+		{"unknown method", minimalProject + minimalEnv + "policy.methods = [\"blue-green\"]\n", 14, "environments.staging.policy.methods[0]", `use "full" or "serial"`},
+		{"duplicate method", minimalProject + minimalEnv + "policy.methods = [\"full\", \"full\"]\n", 14, "environments.staging.policy.methods[1]", "listed twice"},
+		{"zero batch", minimalProject + minimalEnv + "policy.serial_batch_size = 0\n", 14, "environments.staging.policy.serial_batch_size", "at least 1"},
+		{"bad serial mode", minimalProject + minimalEnv + "policy.serial_mode = \"rolling\"\n", 14, "environments.staging.policy.serial_mode", "surge"},
+		{"negative min healthy", minimalProject + minimalEnv + "policy.min_healthy = -1\n", 14, "environments.staging.policy.min_healthy", "negative"},
+		{"missing ssh user", minimalProject + strings.Replace(minimalEnv, "ssh.user = \"deploy\"\n", "", 1), 8, "environments.staging.ssh.user", "missing required value"},
+		{"bad ssh port", minimalProject + minimalEnv + "ssh.port = 70000\n", 14, "environments.staging.ssh.port", "1-65535"},
+		{"hook of unknown role", minimalProject + minimalEnv + "[environments.staging.hooks.nginx]\npost_deploy = [\"x\"]\n", 14, "environments.staging.hooks.nginx", "unknown role"},
+		{"unknown hook", minimalProject + minimalEnv + "[environments.staging.hooks.web]\npre_deploy = [\"x\"]\n", 15, "environments.staging.hooks.web.pre_deploy", "unknown hook"},
+		{"empty hook command", minimalProject + minimalEnv + "[environments.staging.hooks.worker]\ndeploy = [\" \"]\n", 15, "environments.staging.hooks.worker.deploy[0]", "empty command"},
+		{"cron never fires", minimalProject + minimalEnv + "[[environments.staging.windows]]\ncron = \"0 0 30 2 *\"\nduration = \"1h\"\n", 15, "environments.staging.windows[0].cron", "never fires"},
+		{"cron does not parse", minimalProject + minimalEnv + "[[environments.staging.windows]]\ncron = \"0 0 * *\"\nduration = \"1h\"\n", 15, "environments.staging.windows[0].cron", "invalid cron spec"},
+		{"window without duration", minimalProject + minimalEnv + "[[environments.staging.windows]]\ncron = \"0 9 * * *\"\n", 14, "environments.staging.windows[0].duration", "positive duration"},
+		{"unknown time zone", minimalProject + minimalEnv + "[[environments.staging.windows]]\ncron = \"0 9 * * *\"\nduration = \"1h\"\ntime_zone = \"Mars/Olympus\"\n", 17, "environments.staging.windows[0].time_zone", "unknown time zone"},
+		{"bad window mode", minimalProject + minimalEnv + "[[environments.staging.windows]]\ncron = \"0 9 * * *\"\nduration = \"1h\"\n[[environments.staging.windows]]\ncron = \"0 9 * * *\"\nduration = \"1h\"\nmode = \"block\"\n", 20, "environments.staging.windows[1].mode", `use "allow" or "deny"`},
+		{"unknown forge", minimalProject + minimalEnv + "[[environments.staging.status.forge]]\nprovider = \"bitbucket\"\nrepository = \"a/b\"\ntoken_env = \"T\"\n", 15, "environments.staging.status.forge[0].provider", "github"},
+		{"forge without token", minimalProject + minimalEnv + "[[environments.staging.status.forge]]\nprovider = \"github\"\nrepository = \"a/b\"\n", 14, "environments.staging.status.forge[0]", "token_file or token_env"},
+		{"gitea without api url", minimalProject + minimalEnv + "[[environments.staging.status.forge]]\nprovider = \"gitea\"\nrepository = \"a/b\"\ntoken_file = \"t\"\n", 14, "environments.staging.status.forge[0].api_url", "missing required value"},
+		{"bad token env name", minimalProject + minimalEnv + "[[environments.staging.status.forge]]\nprovider = \"github\"\nrepository = \"a/b\"\ntoken_env = \"MY-TOKEN\"\n", 17, "environments.staging.status.forge[0].token_env", "not an environment variable name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, errs := parse(t, tc.doc)
+			if len(errs) != 1 {
+				t.Fatalf("want exactly one error, got %d:\n%v\ndocument:\n%s", len(errs), errs, numbered(tc.doc))
+			}
+			e := errs[0]
+			if e.Line != tc.line || e.Key != tc.key || !strings.Contains(e.Msg, tc.message) {
+				t.Errorf("got %s\nwant line %d, key %q, message containing %q\ndocument:\n%s", e, tc.line, tc.key, tc.message, numbered(tc.doc))
+			}
+			if e.File != "/etc/ferry/ferry.toml" {
+				t.Errorf("error names file %q", e.File)
+			}
+		})
+	}
+}
+
+func TestEveryErrorIsReported(t *testing.T) {
+	doc := minimalProject + `colour = "blue"
+` + minimalEnv + `
+[environments.qa]
+branch = "staging"
+aws.region = "us-east-1"
+groups.web = "shop-qa-web"
+load_balancers.classic = ["shop-qa"]
+ssh.user = "deploy"
+
+[[environments.qa.windows]]
+cron = "0 0 30 2 *"
+duration = "1h"
+`
+	_, errs := parse(t, doc)
+	var lines []int
+	for _, e := range errs {
+		lines = append(lines, e.Line)
+	}
+	if !slices.Equal(lines, []int{7, 17, 24}) {
+		t.Fatalf("want errors on lines 7 (unknown key), 17 (duplicate branch), 24 (cron); got:\n%v", errs)
+	}
+	text := errs.Error()
+	for _, want := range []string{`unknown key "colour"`, `already deploys environment "staging"`, "never fires"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("errors do not mention %q:\n%s", want, text)
+		}
+	}
+	var one *Error
+	if !errors.As(error(errs), &one) || one.Line != 7 {
+		t.Errorf("errors.As(*Error) = %v", one)
+	}
+}
+
+func TestSecretsNeverEchoed(t *testing.T) {
+	doc := strings.Replace(minimalProject, "file:///srv/git/shop.git", "https://bot:hunter2@example.com/shop.git", 1) +
+		"[project.git.https]\ntoken = \"s3cr3t-value\"\n" + minimalEnv
+	_, errs := parse(t, doc)
+	if len(errs) == 0 {
+		t.Fatal("want errors")
+	}
+	for _, secret := range []string{"hunter2", "s3cr3t-value"} {
+		if strings.Contains(errs.Error(), secret) {
+			t.Errorf("error output contains the secret %q:\n%s", secret, errs)
+		}
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.toml"))
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load of a missing file: %v, want os.ErrNotExist", err)
+	}
+}
+
+func numbered(doc string) string {
+	var b strings.Builder
+	for i, l := range strings.Split(doc, "\n") {
+		fmt.Fprintf(&b, "%3d| %s\n", i+1, l)
+	}
+	return b.String()
+}

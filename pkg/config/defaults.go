@@ -1,0 +1,115 @@
+package config
+
+import "time"
+
+// The defaults of every optional setting, in one place. docs/configuration.md
+// mirrors this file; TestDefaultsDocumented keeps the two in step.
+const (
+	DefaultStateDir     = "/var/lib/ferry"
+	DefaultSchemaMarker = ".ferry/schema-version"
+	DefaultNotesRef     = "refs/notes/ferry"
+	DefaultPollInterval = time.Minute
+
+	DefaultLaunchKind      = LaunchTemplate
+	DefaultSerialBatchSize = 1
+	DefaultSerialMode      = SerialSurge
+	DefaultMinHealthy      = 1
+
+	DefaultInstancesInService = 15 * time.Minute
+	DefaultHealthyInBalancers = 10 * time.Minute
+	DefaultDrain              = 10 * time.Minute
+	DefaultCommand            = 30 * time.Minute
+	DefaultLockLease          = 2 * time.Minute
+
+	DefaultSSHPort           = 22
+	DefaultSSHConnectTimeout = 15 * time.Second
+	// DefaultSSHKnownHosts is relative to the project's state dir.
+	DefaultSSHKnownHosts = "ssh_known_hosts"
+
+	DefaultWindowTimeZone = "UTC"
+	DefaultWindowMode     = WindowAllow
+	DefaultNotes          = true
+	// DefaultForgeContext is prefixed to the environment's name.
+	DefaultForgeContext = "ferry/"
+)
+
+// Values of the enumerated settings.
+const (
+	LaunchTemplate      = "template"
+	LaunchConfiguration = "configuration"
+
+	MethodFull   = "full"
+	MethodSerial = "serial"
+
+	SerialSurge            = "surge"
+	SerialReplaceUnhealthy = "replace-unhealthy"
+
+	WindowAllow = "allow"
+	WindowDeny  = "deny"
+
+	ForgeGitHub = "github"
+	ForgeGitLab = "gitlab"
+	ForgeGitea  = "gitea"
+)
+
+// defaultConfig is where decoding starts: every optional project setting
+// already holds its default, so a key present in the file overrides it and
+// an absent one keeps it.
+func defaultConfig() *Config {
+	return &Config{
+		Project: Project{
+			StateDir:     DefaultStateDir,
+			SchemaMarker: DefaultSchemaMarker,
+			Git: Git{
+				NotesRef:     DefaultNotesRef,
+				PollInterval: Duration(DefaultPollInterval),
+			},
+		},
+	}
+}
+
+// setDefaults fills a new environment before its table is decoded onto it.
+func (e *Environment) setDefaults() {
+	*e = Environment{
+		Launch: Launch{Kind: DefaultLaunchKind},
+		Policy: Policy{
+			Methods:         []string{MethodFull, MethodSerial},
+			SerialBatchSize: DefaultSerialBatchSize,
+			SerialMode:      DefaultSerialMode,
+			MinHealthy:      DefaultMinHealthy,
+			Timeouts: Timeouts{
+				InstancesInService: Duration(DefaultInstancesInService),
+				HealthyInBalancers: Duration(DefaultHealthyInBalancers),
+				Drain:              Duration(DefaultDrain),
+				Command:            Duration(DefaultCommand),
+				LockLease:          Duration(DefaultLockLease),
+			},
+		},
+		SSH: SSH{
+			Port:           DefaultSSHPort,
+			ConnectTimeout: Duration(DefaultSSHConnectTimeout),
+		},
+		Status: Status{Notes: DefaultNotes},
+	}
+}
+
+// setDefaults fills a new window before its table is decoded onto it.
+func (w *Window) setDefaults() {
+	*w = Window{TimeZone: DefaultWindowTimeZone, Mode: DefaultWindowMode}
+}
+
+// finish fills the defaults that depend on other values, once decoding is
+// done: they cannot be known before the whole file is read.
+func (c *Config) finish() {
+	for name, env := range c.Environments {
+		env.Name = name
+		if env.SSH.KnownHosts == "" {
+			env.SSH.KnownHosts = joinPath(c.Project.StateDir, DefaultSSHKnownHosts)
+		}
+		for i := range env.Status.Forges {
+			if env.Status.Forges[i].Context == "" {
+				env.Status.Forges[i].Context = DefaultForgeContext + name
+			}
+		}
+	}
+}

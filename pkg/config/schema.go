@@ -1,0 +1,185 @@
+package config
+
+// Config is a whole project file.
+type Config struct {
+	// File is the path the config was read from; relative paths inside it
+	// are resolved against its directory.
+	File string `toml:"-"`
+
+	Project      Project                 `toml:"project"`
+	Environments map[string]*Environment `toml:"environments"`
+}
+
+// Project describes the repository Ferry watches and where it keeps state.
+type Project struct {
+	// Name prefixes every launch configuration/template Ferry creates.
+	Name string `toml:"name"`
+	// StateDir holds the git mirror, journals, per-server logs.
+	StateDir string `toml:"state_dir"`
+	// SchemaMarker is the repository path whose change forces a full deploy.
+	SchemaMarker string `toml:"schema_marker"`
+	// FullDeployGlobs are path globs (doublestar syntax) whose change also
+	// forces a full deploy, e.g. "**/migrations/*.py".
+	FullDeployGlobs []string `toml:"full_deploy_globs"`
+
+	Git Git `toml:"git"`
+}
+
+// Git is the remote repository and how it is polled.
+type Git struct {
+	URL string `toml:"url"`
+	// NotesRef is where deploy outcomes are recorded as git notes.
+	NotesRef string `toml:"notes_ref"`
+	// PollInterval is the time between two polls of the remote's refs.
+	// PollCron, when set, replaces it with a cron schedule.
+	PollInterval Duration `toml:"poll_interval"`
+	PollCron     string   `toml:"poll_cron"`
+
+	SSH   *GitSSH   `toml:"ssh"`
+	HTTPS *GitHTTPS `toml:"https"`
+}
+
+// GitSSH authenticates to an ssh:// or scp-style remote.
+type GitSSH struct {
+	KeyFile    string `toml:"key_file"`
+	KnownHosts string `toml:"known_hosts"`
+}
+
+// GitHTTPS authenticates to an https:// remote with a token that is read
+// from a file or an environment variable, never written in the config.
+type GitHTTPS struct {
+	Username  string `toml:"username"`
+	TokenFile string `toml:"token_file"`
+	TokenEnv  string `toml:"token_env"`
+}
+
+// Environment is one deploy target: what triggers it, where it runs and how
+// it is deployed.
+type Environment struct {
+	// Name is the key under [environments].
+	Name string `toml:"-"`
+
+	// Branch deploys the branch's head; Tag deploys the highest semver tag
+	// matching the pattern (e.g. "v*"). Exactly one is set.
+	Branch string `toml:"branch"`
+	Tag    string `toml:"tag"`
+
+	AWS AWS `toml:"aws"`
+	// Groups maps a role (see package roles) to its Auto Scaling group name.
+	Groups        map[string]string `toml:"groups"`
+	LoadBalancers LoadBalancers     `toml:"load_balancers"`
+	Launch        Launch            `toml:"launch"`
+	Policy        Policy            `toml:"policy"`
+	SSH           SSH               `toml:"ssh"`
+	// Hooks overrides the commands a role runs at a deploy hook:
+	// [environments.NAME.hooks.ROLE] HOOK = ["command", ...].
+	Hooks   map[string]map[string][]string `toml:"hooks"`
+	Windows []Window                       `toml:"windows"`
+	Status  Status                         `toml:"status"`
+}
+
+// AWS locates the environment's account and region.
+type AWS struct {
+	Region string `toml:"region"`
+	// Endpoint overrides every service endpoint (e.g. the simulator).
+	Endpoint string `toml:"endpoint"`
+	// Profile selects a shared-config profile; empty uses the default chain.
+	Profile string `toml:"profile"`
+}
+
+// LoadBalancers lists every balancer the web instances serve behind.
+type LoadBalancers struct {
+	Classic      []string `toml:"classic"`
+	TargetGroups []string `toml:"target_groups"`
+}
+
+// Launch describes the launch source Ferry creates for each commit. Fields
+// left empty are copied from the group's current launch source.
+type Launch struct {
+	// Kind is "template" (launch template versions) or "configuration"
+	// (launch configurations, for existing groups only).
+	Kind string `toml:"kind"`
+	// Template names the launch template to add versions to (kind template).
+	Template           string   `toml:"template"`
+	ImageID            string   `toml:"image_id"`
+	InstanceType       string   `toml:"instance_type"`
+	SecurityGroups     []string `toml:"security_groups"`
+	KeyName            string   `toml:"key_name"`
+	IAMInstanceProfile string   `toml:"iam_instance_profile"`
+	// UserDataFile is a text/template rendered with the commit.
+	UserDataFile string `toml:"user_data_file"`
+}
+
+// Policy bounds what a deploy may do.
+type Policy struct {
+	// Methods lists the deploy methods allowed: "full", "serial".
+	Methods []string `toml:"methods"`
+	// SerialBatchSize is how many instances a serial deploy replaces at once.
+	SerialBatchSize int `toml:"serial_batch_size"`
+	// SerialMode is "surge" (add, then remove: capacity never dips) or
+	// "replace-unhealthy" (the seed's: mark unhealthy, wait for replacement).
+	SerialMode string `toml:"serial_mode"`
+	// MinHealthy is the fewest healthy web instances a deploy may leave
+	// serving at any time.
+	MinHealthy int `toml:"min_healthy"`
+	// Confirm asks a person to confirm `ferry deploy` (production).
+	Confirm bool `toml:"confirm"`
+
+	Timeouts Timeouts `toml:"timeouts"`
+}
+
+// Timeouts bound every wait of a deploy; none may be zero.
+type Timeouts struct {
+	// InstancesInService: new instances reach InService in their group.
+	InstancesInService Duration `toml:"instances_in_service"`
+	// HealthyInBalancers: new instances pass every balancer's health check.
+	HealthyInBalancers Duration `toml:"healthy_in_balancers"`
+	// Drain: old instances leave the balancers and terminate.
+	Drain Duration `toml:"drain"`
+	// Command: one hook command over SSH.
+	Command Duration `toml:"command"`
+	// LockLease: the environment lock's lease, renewed while a deploy runs.
+	LockLease Duration `toml:"lock_lease"`
+}
+
+// SSH is how Ferry reaches instances to run role hooks.
+type SSH struct {
+	User string `toml:"user"`
+	Port int    `toml:"port"`
+	// KeyFile is the private key; empty uses the SSH agent.
+	KeyFile    string `toml:"key_file"`
+	KnownHosts string `toml:"known_hosts"`
+	// TrustOnFirstUse records an unknown host's key in KnownHosts instead of
+	// refusing it; a changed key is always refused.
+	TrustOnFirstUse bool     `toml:"trust_on_first_use"`
+	ConnectTimeout  Duration `toml:"connect_timeout"`
+}
+
+// Window opens (allow) or closes (deny) deploys from each time Cron fires,
+// for Duration, in TimeZone. With any allow window, deploys happen only
+// inside one; deny wins over allow.
+type Window struct {
+	Cron     string   `toml:"cron"`
+	Duration Duration `toml:"duration"`
+	TimeZone string   `toml:"time_zone"`
+	Mode     string   `toml:"mode"`
+}
+
+// Status says where outcomes are reported.
+type Status struct {
+	// Notes records outcomes as git notes on the deployed commit.
+	Notes  bool    `toml:"notes"`
+	Forges []Forge `toml:"forge"`
+}
+
+// Forge reports outcomes as commit statuses on GitHub, GitLab or Gitea.
+type Forge struct {
+	Provider   string `toml:"provider"`
+	APIURL     string `toml:"api_url"`
+	Repository string `toml:"repository"`
+	TokenFile  string `toml:"token_file"`
+	TokenEnv   string `toml:"token_env"`
+	// Context is the status context; default "ferry/<env>".
+	Context   string `toml:"context"`
+	TargetURL string `toml:"target_url"`
+}

@@ -1,0 +1,408 @@
+package config
+
+import (
+	"net/url"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	_ "time/tzdata" // windows name IANA zones; a bastion may lack /usr/share/zoneinfo
+
+	"github.com/bmatcuk/doublestar/v4"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/robfig/cron/v3"
+
+	"github.com/ferry-deploy/ferry/pkg/roles"
+)
+
+var (
+	// Names end up in AWS resource names (launch templates allow letters,
+	// digits and ._-/()) and in git ref names, so keep them plain.
+	projectNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	envNameRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+	regionRE      = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+	envVarRE      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	targetGroupRE = regexp.MustCompile(`^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]+$`)
+)
+
+// validator checks a decoded config for what the schema's types cannot say.
+type validator struct {
+	pos  positions
+	errs *errorList
+}
+
+func validate(c *Config, pos positions, errs *errorList) {
+	v := &validator{pos: pos, errs: errs}
+	v.project(&c.Project)
+	v.environments(c)
+}
+
+func (v *validator) fail(p keyPath, format string, args ...any) {
+	v.errs.add(p, v.pos.line(p), format, args...)
+}
+
+// required reports a missing value at p, placed on the line of p's table.
+func (v *validator) required(p keyPath, value string, what string) bool {
+	if strings.TrimSpace(value) == "" {
+		v.fail(p, "missing required value: %s", what)
+		return false
+	}
+	return true
+}
+
+func (v *validator) positive(p keyPath, d Duration) {
+	if d <= 0 {
+		v.fail(p, "must be a positive duration, such as \"30s\" or \"10m\" (got %s)", d)
+	}
+}
+
+func (v *validator) project(p *Project) {
+	at := keyPath{"project"}
+	if v.required(at.key("name"), p.Name, "the project's name") && !projectNameRE.MatchString(p.Name) {
+		v.fail(at.key("name"), "%q: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", p.Name)
+	}
+	v.required(at.key("state_dir"), p.StateDir, "a directory for Ferry's state")
+	if m := p.SchemaMarker; m == "" || path.IsAbs(m) || strings.HasPrefix(path.Clean(m), "..") {
+		v.fail(at.key("schema_marker"), "%q: must be a path inside the repository, such as %q", m, DefaultSchemaMarker)
+	}
+	for i, g := range p.FullDeployGlobs {
+		if !doublestar.ValidatePattern(g) {
+			v.fail(at.key("full_deploy_globs").index(i), "%q is not a valid glob pattern", g)
+		}
+	}
+	v.git(at.key("git"), &p.Git)
+}
+
+func (v *validator) git(at keyPath, g *Git) {
+	if g.NotesRef != "" {
+		if !strings.HasPrefix(g.NotesRef, "refs/notes/") || plumbing.ReferenceName(g.NotesRef).Validate() != nil {
+			v.fail(at.key("notes_ref"), "%q: must be a valid ref under refs/notes/", g.NotesRef)
+		}
+	} else {
+		v.fail(at.key("notes_ref"), "missing required value: the ref that holds deploy notes")
+	}
+	if g.PollCron != "" {
+		v.cron(at.key("poll_cron"), g.PollCron, "")
+	} else {
+		v.positive(at.key("poll_interval"), g.PollInterval)
+	}
+	if !v.required(at.key("url"), g.URL, "the repository's URL") {
+		return
+	}
+	switch transport(g.URL) {
+	case "ssh":
+		if g.HTTPS != nil {
+			v.fail(at.key("https"), "https credentials given for an SSH remote %s", redactURL(g.URL))
+		}
+		if g.SSH == nil {
+			v.fail(at.key("ssh"), "an SSH remote needs [project.git.ssh] with key_file and known_hosts")
+			return
+		}
+		v.required(at.key("ssh").key("key_file"), g.SSH.KeyFile, "the SSH private key file")
+		v.required(at.key("ssh").key("known_hosts"), g.SSH.KnownHosts, "a known_hosts file (host keys are always checked)")
+	case "https", "http":
+		if g.SSH != nil {
+			v.fail(at.key("ssh"), "SSH credentials given for an HTTP remote %s", redactURL(g.URL))
+		}
+		if u, _ := url.Parse(g.URL); u != nil && u.User != nil {
+			v.fail(at.key("url"), "credentials in the URL: use [project.git.https] with token_file or token_env")
+		}
+		if g.HTTPS != nil {
+			v.tokenSource(at.key("https"), g.HTTPS.TokenFile, g.HTTPS.TokenEnv)
+		}
+	case "file", "git":
+		if g.SSH != nil || g.HTTPS != nil {
+			v.fail(at.key("url"), "credentials given for a remote that takes none: %s", g.URL)
+		}
+	default:
+		v.fail(at.key("url"), "%q: use an ssh://, scp-style (git@host:path), https://, git:// or file:// URL, or an absolute path", g.URL)
+	}
+}
+
+// transport classifies a git URL as go-git would reach it.
+func transport(raw string) string {
+	if strings.HasPrefix(raw, "/") {
+		return "file"
+	}
+	if u, err := url.Parse(raw); err == nil && u.Scheme != "" && u.Scheme != raw[:1] {
+		switch u.Scheme {
+		case "ssh", "git+ssh":
+			return "ssh"
+		case "https", "http", "file", "git":
+			if u.Scheme != "file" && u.Host == "" {
+				return ""
+			}
+			return u.Scheme
+		}
+		return ""
+	}
+	// scp-like: [user@]host:path
+	if at := strings.Index(raw, ":"); at > 0 && !strings.Contains(raw[:at], "/") {
+		return "ssh"
+	}
+	return ""
+}
+
+// redactURL drops any user info from a URL before it goes into a message.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	u.User = nil
+	return u.String()
+}
+
+func (v *validator) tokenSource(at keyPath, file, env string) {
+	switch {
+	case file == "" && env == "":
+		v.fail(at, "set token_file or token_env (the token is never written in the config)")
+	case file != "" && env != "":
+		v.fail(at, "set only one of token_file and token_env")
+	case env != "" && !envVarRE.MatchString(env):
+		v.fail(at.key("token_env"), "%q is not an environment variable name", env)
+	}
+}
+
+func (v *validator) cron(at keyPath, spec, zone string) {
+	if zone != "" && !strings.HasPrefix(spec, "CRON_TZ=") && !strings.HasPrefix(spec, "TZ=") {
+		spec = "CRON_TZ=" + zone + " " + spec
+	}
+	sched, err := cron.ParseStandard(spec)
+	if err != nil {
+		v.fail(at, "invalid cron spec: %v", err)
+		return
+	}
+	// robfig/cron gives up after five years: a spec such as "0 0 30 2 *"
+	// parses but never fires.
+	if sched.Next(time.Now()).IsZero() {
+		v.fail(at, "cron spec never fires")
+	}
+}
+
+func (v *validator) environments(c *Config) {
+	if len(c.Environments) == 0 {
+		v.fail(keyPath{"environments"}, "no environment defined: add an [environments.NAME] table")
+		return
+	}
+	names := make([]string, 0, len(c.Environments))
+	for name := range c.Environments {
+		names = append(names, name)
+	}
+	// Check in file order so "already claimed by" names the earlier one.
+	slices.SortFunc(names, func(a, b string) int {
+		return v.pos.line(keyPath{"environments", a}) - v.pos.line(keyPath{"environments", b})
+	})
+	branches := map[string]string{}
+	tags := map[string]string{}
+	groups := map[string]string{}
+	for _, name := range names {
+		env := c.Environments[name]
+		at := keyPath{"environments", name}
+		v.environment(at, env)
+		if b := env.Branch; b != "" {
+			if other, ok := branches[b]; ok {
+				v.fail(at.key("branch"), "branch %q already deploys environment %q (line %d)", b, other, v.pos.line(keyPath{"environments", other, "branch"}))
+			}
+			branches[b] = name
+		}
+		if t := env.Tag; t != "" {
+			if other, ok := tags[t]; ok {
+				v.fail(at.key("tag"), "tag pattern %q already deploys environment %q (line %d)", t, other, v.pos.line(keyPath{"environments", other, "tag"}))
+			}
+			tags[t] = name
+		}
+		for _, role := range sortedKeys(env.Groups) {
+			g := env.Groups[role]
+			if other, ok := groups[g]; ok && g != "" {
+				v.fail(at.key("groups").key(role), "Auto Scaling group %q is already used by %s", g, other)
+			}
+			groups[g] = name + "." + role
+		}
+	}
+}
+
+func (v *validator) environment(at keyPath, e *Environment) {
+	if !envNameRE.MatchString(e.Name) {
+		v.fail(at, "environment name %q: use 1-32 lowercase letters, digits or '-' (it names git refs and AWS resources)", e.Name)
+	}
+	switch {
+	case e.Branch == "" && e.Tag == "":
+		v.fail(at, "set what deploys this environment: branch = \"NAME\" or tag = \"PATTERN\" (e.g. \"v*\")")
+	case e.Branch != "" && e.Tag != "":
+		v.fail(at.key("tag"), "set branch or tag, not both")
+	case e.Branch != "":
+		if err := plumbing.NewBranchReferenceName(e.Branch).Validate(); err != nil || strings.HasPrefix(e.Branch, "refs/") {
+			v.fail(at.key("branch"), "%q is not a valid branch name (give the short name, e.g. \"staging\")", e.Branch)
+		}
+	case e.Tag != "":
+		if !doublestar.ValidatePattern(e.Tag) {
+			v.fail(at.key("tag"), "tag pattern %q does not compile", e.Tag)
+		}
+	}
+	v.aws(at.key("aws"), &e.AWS)
+	v.groups(at, e)
+	v.launch(at.key("launch"), &e.Launch)
+	v.policy(at.key("policy"), &e.Policy)
+	v.ssh(at.key("ssh"), &e.SSH)
+	v.hooks(at.key("hooks"), e.Hooks)
+	for i := range e.Windows {
+		v.window(at.key("windows").index(i), &e.Windows[i])
+	}
+	for i := range e.Status.Forges {
+		v.forge(at.key("status").key("forge").index(i), &e.Status.Forges[i])
+	}
+}
+
+func (v *validator) aws(at keyPath, a *AWS) {
+	if v.required(at.key("region"), a.Region, "the AWS region, e.g. \"us-east-1\"") && !regionRE.MatchString(a.Region) {
+		v.fail(at.key("region"), "%q is not an AWS region name, such as \"us-east-1\"", a.Region)
+	}
+	if a.Endpoint != "" {
+		u, err := url.Parse(a.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.fail(at.key("endpoint"), "%q: must be an http:// or https:// URL", a.Endpoint)
+		}
+	}
+}
+
+func (v *validator) groups(at keyPath, e *Environment) {
+	if len(e.Groups) == 0 {
+		v.fail(at.key("groups"), "no Auto Scaling group: add [%s.groups] with at least web = \"GROUP\"", at)
+	}
+	for _, role := range sortedKeys(e.Groups) {
+		if _, err := roles.Parse(role); err != nil {
+			v.fail(at.key("groups").key(role), "%v", err)
+		}
+		v.required(at.key("groups").key(role), e.Groups[role], "the Auto Scaling group's name")
+	}
+	lbs := at.key("load_balancers")
+	if _, ok := e.Groups[string(roles.Web)]; ok && len(e.LoadBalancers.Classic) == 0 && len(e.LoadBalancers.TargetGroups) == 0 {
+		v.fail(lbs, "the web group needs a load balancer: set classic = [\"NAME\"] or target_groups = [\"ARN\"]")
+	}
+	for i, name := range e.LoadBalancers.Classic {
+		v.required(lbs.key("classic").index(i), name, "a classic load balancer's name")
+	}
+	for i, arn := range e.LoadBalancers.TargetGroups {
+		if !targetGroupRE.MatchString(arn) {
+			v.fail(lbs.key("target_groups").index(i), "%q is not a target group ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID)", arn)
+		}
+	}
+}
+
+func (v *validator) launch(at keyPath, l *Launch) {
+	switch l.Kind {
+	case LaunchTemplate:
+	case LaunchConfiguration:
+		if l.Template != "" {
+			v.fail(at.key("template"), "a launch template is named but kind is %q", LaunchConfiguration)
+		}
+	default:
+		v.fail(at.key("kind"), "%q: use %q or %q", l.Kind, LaunchTemplate, LaunchConfiguration)
+	}
+}
+
+func (v *validator) policy(at keyPath, p *Policy) {
+	if len(p.Methods) == 0 {
+		v.fail(at.key("methods"), "allow at least one deploy method: %q or %q", MethodFull, MethodSerial)
+	}
+	seen := map[string]bool{}
+	for i, m := range p.Methods {
+		if m != MethodFull && m != MethodSerial {
+			v.fail(at.key("methods").index(i), "%q: use %q or %q", m, MethodFull, MethodSerial)
+		}
+		if seen[m] {
+			v.fail(at.key("methods").index(i), "%q is listed twice", m)
+		}
+		seen[m] = true
+	}
+	if p.SerialBatchSize < 1 {
+		v.fail(at.key("serial_batch_size"), "must be at least 1 (got %d)", p.SerialBatchSize)
+	}
+	if p.SerialMode != SerialSurge && p.SerialMode != SerialReplaceUnhealthy {
+		v.fail(at.key("serial_mode"), "%q: use %q or %q", p.SerialMode, SerialSurge, SerialReplaceUnhealthy)
+	}
+	if p.MinHealthy < 0 {
+		v.fail(at.key("min_healthy"), "must not be negative (got %d)", p.MinHealthy)
+	}
+	t := at.key("timeouts")
+	v.positive(t.key("instances_in_service"), p.Timeouts.InstancesInService)
+	v.positive(t.key("healthy_in_balancers"), p.Timeouts.HealthyInBalancers)
+	v.positive(t.key("drain"), p.Timeouts.Drain)
+	v.positive(t.key("command"), p.Timeouts.Command)
+	v.positive(t.key("lock_lease"), p.Timeouts.LockLease)
+}
+
+func (v *validator) ssh(at keyPath, s *SSH) {
+	v.required(at.key("user"), s.User, "the user Ferry logs in as on instances")
+	if s.Port < 1 || s.Port > 65535 {
+		v.fail(at.key("port"), "must be a TCP port, 1-65535 (got %d)", s.Port)
+	}
+	v.required(at.key("known_hosts"), s.KnownHosts, "a known_hosts file")
+	v.positive(at.key("connect_timeout"), s.ConnectTimeout)
+}
+
+func (v *validator) hooks(at keyPath, hooks map[string]map[string][]string) {
+	for _, role := range sortedKeys(hooks) {
+		if _, err := roles.Parse(role); err != nil {
+			v.fail(at.key(role), "%v", err)
+		}
+		for _, hook := range sortedKeys(hooks[role]) {
+			hp := at.key(role).key(hook)
+			if _, err := roles.ParseHook(hook); err != nil {
+				v.fail(hp, "%v", err)
+			}
+			for i, cmd := range hooks[role][hook] {
+				if strings.TrimSpace(cmd) == "" {
+					v.fail(hp.index(i), "empty command")
+				}
+			}
+		}
+	}
+}
+
+func (v *validator) window(at keyPath, w *Window) {
+	zoneOK := true
+	if _, err := time.LoadLocation(w.TimeZone); err != nil || w.TimeZone == "" {
+		v.fail(at.key("time_zone"), "unknown time zone %q: use an IANA name such as \"Europe/Berlin\" or \"UTC\"", w.TimeZone)
+		zoneOK = false
+	}
+	if v.required(at.key("cron"), w.Cron, "when the window opens, as a cron spec") {
+		zone := w.TimeZone
+		if !zoneOK {
+			zone = "" // still check the spec itself
+		}
+		v.cron(at.key("cron"), w.Cron, zone)
+	}
+	v.positive(at.key("duration"), w.Duration)
+	if w.Mode != WindowAllow && w.Mode != WindowDeny {
+		v.fail(at.key("mode"), "%q: use %q or %q", w.Mode, WindowAllow, WindowDeny)
+	}
+}
+
+func (v *validator) forge(at keyPath, f *Forge) {
+	switch f.Provider {
+	case ForgeGitHub, ForgeGitLab:
+	case ForgeGitea:
+		v.required(at.key("api_url"), f.APIURL, "the Gitea server's API URL")
+	default:
+		v.fail(at.key("provider"), "%q: use %q, %q or %q", f.Provider, ForgeGitHub, ForgeGitLab, ForgeGitea)
+	}
+	if f.APIURL != "" {
+		if u, err := url.Parse(f.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.fail(at.key("api_url"), "%q: must be an http:// or https:// URL", f.APIURL)
+		}
+	}
+	v.required(at.key("repository"), f.Repository, "the repository, e.g. \"owner/name\"")
+	v.tokenSource(at, f.TokenFile, f.TokenEnv)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what Ferry's tests need on a fresh Debian machine: the git CLI and
+# its daemon/http-backend (real git servers), OpenSSH (a real sshd for the
+# git and instance transports), systemd-analyze (the unit file) and gnupg
+# (signed commits). Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have git || need+=(git)
+[ -x /usr/lib/git-core/git-http-backend ] || need+=(git)
+have sshd || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+have ssh-keygen || need+=(openssh-client)
+have systemd-analyze || need+=(systemd)
+have gpg || need+=(gnupg)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ] || ! have apt-get; then
+  echo "install-test-deps: missing ${need[*]}; install them (Debian: apt-get install ${need[*]})" >&2
+  exit 1
+fi
+echo "install-test-deps: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Ferry's test command: installs what the tests need, then runs every test
+# with the race detector. Extra arguments go to `go test` before the package list (e.g. -run Foo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-test-deps.sh
+go vet ./...
+exec go test -race -count=1 -timeout 20m "$@" ./...

@@ -1,0 +1,10 @@
+// Package cloud is Ferry's only door to AWS: thin wrappers over the
+// aws-sdk-go-v2 clients for Auto Scaling, EC2, Classic ELB and ELBv2.
+//
+// It handles what every caller would otherwise repeat: credentials from the
+// SDK's default chain (environment, shared config, IMDSv2 on the bastion),
+// an optional endpoint override (the simulator), the SDK's adaptive retry for
+// throttling, pagination, and typed errors. It reads a group's whole state in
+// a few calls (Group) and knows nothing of deploy policy: which instances to
+// replace, and when, is pkg/plan's and pkg/execute's business.
+package cloud

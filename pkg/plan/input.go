@@ -1,0 +1,79 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/config"
+)
+
+// Repo is what the planner reads from git: the mirror in pkg/watch
+// implements it.
+type Repo interface {
+	// HasCommit reports whether the mirror holds the commit.
+	HasCommit(ctx context.Context, commit string) (bool, error)
+	// ReadFile returns a file's content at a commit; a missing file
+	// wraps fs.ErrNotExist.
+	ReadFile(ctx context.Context, commit, path string) ([]byte, error)
+	// ChangedPaths lists the paths that differ between two commits.
+	ChangedPaths(ctx context.Context, from, to string) ([]string, error)
+	// CommitMessages returns the messages of the commits reachable from
+	// to but not from from (git log from..to), keyed by full SHA.
+	CommitMessages(ctx context.Context, from, to string) (map[string]string, error)
+	// IsAncestor reports whether ancestor is reachable from descendant.
+	IsAncestor(ctx context.Context, ancestor, descendant string) (bool, error)
+}
+
+// Cloud is what the planner reads from AWS: pkg/cloud implements it.
+type Cloud interface {
+	Group(ctx context.Context, name string, classic, targetGroups []string) (*cloud.Group, error)
+	LaunchTemplateVersion(ctx context.Context, ref cloud.LaunchTemplateRef) (*cloud.LaunchTemplateVersion, error)
+}
+
+var _ Cloud = (*cloud.Client)(nil)
+
+// Input is what a plan is made from.
+type Input struct {
+	Project         string
+	SchemaMarker    string
+	FullDeployGlobs []string
+	Env             *config.Environment
+	// Target is the commit to deploy (full SHA) and the ref it came from.
+	Target Revision
+	// Method, when set, is the method asked for (ferry deploy --method):
+	// full may be asked for a serial change; serial for a change that
+	// needs full is refused.
+	Method Method
+	// AllowRollback permits a target that is an ancestor of the deployed
+	// commit.
+	AllowRollback bool
+	// LaunchSource names a launch configuration or launch template version
+	// description prepared ahead of time (ferry prepare); empty creates one.
+	LaunchSource string
+	// Now names a new launch source.
+	Now time.Time
+}
+
+// RefusedError is a plan that must not be carried out, with every reason.
+type RefusedError struct {
+	Environment string
+	Reasons     []string
+}
+
+func (e *RefusedError) Error() string {
+	if len(e.Reasons) == 1 {
+		return fmt.Sprintf("deploy of %s refused: %s", e.Environment, e.Reasons[0])
+	}
+	return fmt.Sprintf("deploy of %s refused:\n  - %s", e.Environment, strings.Join(e.Reasons, "\n  - "))
+}
+
+// IsRefused reports whether err is a refusal (a permanent verdict on this
+// target, as opposed to a failure to read state).
+func IsRefused(err error) bool {
+	var re *RefusedError
+	return errors.As(err, &re)
+}

@@ -1,0 +1,39 @@
+package plan
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// TagCommit is the group tag holding the full SHA of the deployed commit.
+const TagCommit = "ferry:commit"
+
+// launchSourceTime is the UTC timestamp layout in launch source names.
+const launchSourceTime = "20060102T150405"
+
+// LaunchSourceName names the launch configuration or launch template version
+// (its description) Ferry creates for a commit:
+// <project>-<env>-<sha12>-<UTC yyyymmddThhmmss>.
+func LaunchSourceName(project, env, commit string, at time.Time) string {
+	return fmt.Sprintf("%s-%s-%s-%s", project, env, short(commit), at.UTC().Format(launchSourceTime))
+}
+
+var launchSourceRE = regexp.MustCompile(`-([0-9a-f]{12})-([0-9]{8}T[0-9]{6})$`)
+
+// CommitOfLaunchSource returns the 12-hex-digit commit prefix a launch source
+// name or description carries, or "" when it was not named by Ferry.
+func CommitOfLaunchSource(name string) string {
+	m := launchSourceRE.FindStringSubmatch(name)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+func short(commit string) string {
+	if len(commit) > 12 {
+		return commit[:12]
+	}
+	return commit
+}

@@ -1,0 +1,146 @@
+package plan
+
+// SchemaVersion is the version of the JSON form of a Plan. It changes only
+// when a field changes meaning or disappears; new fields keep it.
+const SchemaVersion = 1
+
+// Method is how a deploy replaces instances.
+type Method string
+
+const (
+	// Full brings up a complete new set of instances behind the upgrade
+	// page, runs the worker's deploy step, then switches: downtime, but two
+	// versions never serve at once.
+	Full Method = "full"
+	// Serial replaces instances a batch at a time while both versions
+	// serve: no downtime, for backwards-compatible changes only.
+	Serial Method = "serial"
+)
+
+// Action is what the plan concludes.
+type Action string
+
+const (
+	// Deploy: the target differs from what is deployed.
+	Deploy Action = "deploy"
+	// NoOp: the target is already deployed and serving.
+	NoOp Action = "noop"
+)
+
+// Rule names the rule that chose the method.
+type Rule string
+
+const (
+	RuleUnknownDeployed Rule = "deployed-commit-unknown"
+	RuleSchemaMarker    Rule = "schema-marker-changed"
+	RuleGlob            Rule = "full-deploy-glob-matched"
+	RuleTrailer         Rule = "commit-trailer"
+	RuleRequested       Rule = "requested"
+	RuleNoSchemaChange  Rule = "no-schema-change"
+)
+
+// Plan is everything a deploy will do, decided before it starts.
+type Plan struct {
+	SchemaVersion int    `json:"schema_version"`
+	Project       string `json:"project"`
+	Environment   string `json:"environment"`
+	Action        Action `json:"action"`
+
+	Target   Revision `json:"target"`
+	Deployed Revision `json:"deployed"`
+	// Rollback is true when the target is an ancestor of the deployed
+	// commit (allowed only when asked for).
+	Rollback bool `json:"rollback"`
+
+	Method Method `json:"method,omitempty"`
+	// Reasons lists every rule that applied, the deciding one first.
+	Reasons []Reason `json:"reasons,omitempty"`
+	// Downtime is true for full deploys: the upgrade page is shown.
+	Downtime bool `json:"downtime"`
+
+	LaunchSource LaunchSource `json:"launch_source"`
+	Groups       []GroupPlan  `json:"groups"`
+	Steps        []Step       `json:"steps"`
+	Warnings     []string     `json:"warnings,omitempty"`
+}
+
+// Revision is a commit and the ref it came from.
+type Revision struct {
+	Commit string `json:"commit,omitempty"`
+	Ref    string `json:"ref,omitempty"`
+	// Source says where the deployed commit was read from.
+	Source string `json:"source,omitempty"`
+}
+
+// Reason is one rule's verdict, with what it saw.
+type Reason struct {
+	Rule   Rule   `json:"rule"`
+	Method Method `json:"method"`
+	Detail string `json:"detail"`
+}
+
+// LaunchSource is the launch template version or launch configuration the
+// new instances start from.
+type LaunchSource struct {
+	Kind string `json:"kind"` // "template" or "configuration"
+	// Name is the launch configuration's name, or the launch template
+	// version's description; Template is the launch template's name.
+	Name     string `json:"name"`
+	Template string `json:"template,omitempty"`
+	// Existing is true when the source was prepared ahead of time
+	// (ferry prepare / --launch-config) and is reused.
+	Existing bool `json:"existing"`
+}
+
+// GroupPlan is what happens to one Auto Scaling group.
+type GroupPlan struct {
+	Role string `json:"role"`
+	Name string `json:"name"`
+	// Balanced is true when the group's instances serve behind the
+	// environment's load balancers (the web role).
+	Balanced bool     `json:"balanced"`
+	Capacity Capacity `json:"capacity"`
+	// Replace lists the instances the deploy terminates, oldest first.
+	Replace []string `json:"replace"`
+}
+
+// Capacity is a group's sizes before, at the peak of, and after the deploy.
+type Capacity struct {
+	MinBefore     int `json:"min_before"`
+	MaxBefore     int `json:"max_before"`
+	DesiredBefore int `json:"desired_before"`
+	// MaxDuring is raised above MaxBefore when the deploy needs room; it is
+	// restored afterwards.
+	MaxDuring     int `json:"max_during"`
+	DesiredDuring int `json:"desired_during"`
+	DesiredAfter  int `json:"desired_after"`
+}
+
+// Step is one ordered action of the deploy.
+type Step struct {
+	Name   StepName          `json:"name"`
+	Group  string            `json:"group,omitempty"`
+	Params map[string]string `json:"params,omitempty"`
+	Reason string            `json:"reason"`
+}
+
+// StepName identifies what a step does; pkg/execute has one handler each.
+type StepName string
+
+const (
+	StepPrepareLaunchSource StepName = "prepare-launch-source"
+	StepSuspendProcesses    StepName = "suspend-processes"
+	StepInstallLaunchSource StepName = "install-launch-source"
+	StepRaiseCapacity       StepName = "raise-capacity"
+	StepWaitInService       StepName = "wait-in-service"
+	StepUpgradePageOn       StepName = "upgrade-page-on"
+	StepWorkerDeploy        StepName = "worker-deploy"
+	StepResumeProcesses     StepName = "resume-processes"
+	StepRegisterInstances   StepName = "register-instances"
+	StepWaitHealthy         StepName = "wait-healthy"
+	StepTerminateOld        StepName = "terminate-old"
+	StepUpgradePageOff      StepName = "upgrade-page-off"
+	StepRestoreCapacity     StepName = "restore-capacity"
+	StepReplaceBatch        StepName = "replace-batch"
+	StepPostDeploy          StepName = "post-deploy"
+)

@@ -1,0 +1,302 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/config"
+	"github.com/ferry-deploy/ferry/pkg/roles"
+)
+
+// Make reads the environment's state and returns the plan for deploying
+// in.Target. A deploy that must not happen returns a *RefusedError listing
+// every reason; other errors are failures to read state.
+func Make(ctx context.Context, c Cloud, repo Repo, in Input) (*Plan, error) {
+	env := in.Env
+	p := &Plan{
+		SchemaVersion: SchemaVersion,
+		Project:       in.Project,
+		Environment:   env.Name,
+		Target:        in.Target,
+	}
+	refuse := &RefusedError{Environment: env.Name}
+
+	groups, err := readGroups(ctx, c, env, refuse)
+	if err != nil {
+		return nil, err
+	}
+	if len(groups) == 0 {
+		return nil, refuse
+	}
+	for _, g := range groups {
+		preflight(g, p, refuse)
+	}
+
+	deployed, err := deployedCommit(ctx, c, repo, groups[0].group, p)
+	if err != nil {
+		return nil, err
+	}
+	p.Deployed = deployed
+
+	if deployed.Commit == in.Target.Commit {
+		p.Action = NoOp
+		for _, g := range groups {
+			if n := unhealthy(g); n > 0 {
+				p.Warnings = append(p.Warnings, fmt.Sprintf("%s is already deployed, but %d instance(s) of %s are not healthy; Ferry does not redeploy the same commit", short(in.Target.Commit), n, g.group.Name))
+			}
+		}
+		if len(refuse.Reasons) > 0 {
+			return nil, refuse
+		}
+		return p, nil
+	}
+	p.Action = Deploy
+
+	if err := chooseAndCheckMethod(ctx, repo, in, p, refuse); err != nil {
+		return nil, err
+	}
+	if len(refuse.Reasons) > 0 {
+		return nil, refuse
+	}
+
+	p.LaunchSource = launchSource(in)
+	for _, g := range groups {
+		gp, err := groupPlan(g, p.Method, env.Policy)
+		if err != nil {
+			refuse.Reasons = append(refuse.Reasons, err.Error())
+			continue
+		}
+		p.Groups = append(p.Groups, gp)
+	}
+	if len(refuse.Reasons) > 0 {
+		return nil, refuse
+	}
+	p.Downtime = p.Method == Full
+	p.Steps = steps(p, env)
+	return p, nil
+}
+
+// roleGroup is a group read from the cloud with the role it plays.
+type roleGroup struct {
+	role     string
+	group    *cloud.Group
+	balanced bool
+}
+
+// readGroups reads every group of the environment, web first: the web group
+// is the one whose tag says what is deployed.
+func readGroups(ctx context.Context, c Cloud, env *config.Environment, refuse *RefusedError) ([]roleGroup, error) {
+	rolesInEnv := make([]string, 0, len(env.Groups))
+	for role := range env.Groups {
+		rolesInEnv = append(rolesInEnv, role)
+	}
+	order := func(r string) int { return slices.Index(roles.All(), roles.Role(r)) }
+	slices.SortFunc(rolesInEnv, func(a, b string) int { return order(a) - order(b) })
+
+	var out []roleGroup
+	for _, role := range rolesInEnv {
+		name := env.Groups[role]
+		balanced := role == string(roles.Web)
+		var classic, tgs []string
+		if balanced {
+			classic, tgs = env.LoadBalancers.Classic, env.LoadBalancers.TargetGroups
+		}
+		g, err := c.Group(ctx, name, classic, tgs)
+		if errors.Is(err, cloud.ErrNotFound) {
+			refuse.Reasons = append(refuse.Reasons, fmt.Sprintf("%s (the %s group): %v", name, role, err))
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, roleGroup{role: role, group: g, balanced: balanced})
+	}
+	return out, nil
+}
+
+// preflight refuses a group someone else is changing or left half-changed,
+// and warns about one that is not in its best shape.
+func preflight(g roleGroup, p *Plan, refuse *RefusedError) {
+	if len(g.group.SuspendedProcesses) > 0 {
+		refuse.Reasons = append(refuse.Reasons, fmt.Sprintf(
+			"%s has suspended processes (%s): a deploy may be running, or a failed one left them; finish or resume them first",
+			g.group.Name, strings.Join(g.group.SuspendedProcesses, ", ")))
+	}
+	for _, inst := range g.group.Instances {
+		switch {
+		case inst.LifecycleState != "InService":
+			p.Warnings = append(p.Warnings, fmt.Sprintf("%s: instance %s is %s", g.group.Name, inst.ID, inst.LifecycleState))
+		case inst.HealthStatus != "" && inst.HealthStatus != "Healthy":
+			p.Warnings = append(p.Warnings, fmt.Sprintf("%s: instance %s is %s", g.group.Name, inst.ID, inst.HealthStatus))
+		case g.balanced:
+			for name, h := range inst.Balancers {
+				if !h.Healthy {
+					p.Warnings = append(p.Warnings, fmt.Sprintf("%s: instance %s is %s in %s", g.group.Name, inst.ID, h.State, name))
+				}
+			}
+		}
+	}
+}
+
+// unhealthy counts the instances of a group that do not serve.
+func unhealthy(g roleGroup) int {
+	n := 0
+	for _, inst := range g.group.Instances {
+		ok := inst.LifecycleState == "InService" && (inst.HealthStatus == "" || inst.HealthStatus == "Healthy")
+		if g.balanced {
+			for _, h := range inst.Balancers {
+				ok = ok && h.Healthy
+			}
+		}
+		if !ok {
+			n++
+		}
+	}
+	if d := g.group.DesiredCapacity - len(g.group.Instances); d > 0 {
+		n += d
+	}
+	return n
+}
+
+// deployedCommit reads the deployed commit from the group's tag and checks
+// it against the launch source's name. Any doubt makes it unknown: an
+// unknown deployed commit means a full deploy, never a risky serial one.
+func deployedCommit(ctx context.Context, c Cloud, repo Repo, g *cloud.Group, p *Plan) (Revision, error) {
+	tag := g.Tags[TagCommit]
+	if tag == "" {
+		return Revision{}, nil
+	}
+	var sourceName string
+	switch {
+	case g.LaunchConfiguration != "":
+		sourceName = g.LaunchConfiguration
+	case g.LaunchTemplate != nil:
+		v, err := c.LaunchTemplateVersion(ctx, *g.LaunchTemplate)
+		if err != nil && !errors.Is(err, cloud.ErrNotFound) {
+			return Revision{}, err
+		}
+		if v != nil {
+			sourceName = v.Description
+		}
+	}
+	if got := CommitOfLaunchSource(sourceName); got == "" || !strings.HasPrefix(tag, got) {
+		p.Warnings = append(p.Warnings, fmt.Sprintf(
+			"%s is tagged %s=%s but its launch source %q does not name that commit (changed by hand?): treating the deployed commit as unknown",
+			g.Name, TagCommit, short(tag), sourceName))
+		return Revision{Source: "unknown: tag and launch source disagree"}, nil
+	}
+	ok, err := repo.HasCommit(ctx, tag)
+	if err != nil {
+		return Revision{}, err
+	}
+	if !ok {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("the deployed commit %s is not in the repository (history rewritten?)", short(tag)))
+		return Revision{Commit: tag, Source: "tag " + TagCommit + " of " + g.Name + "; not in the repository"}, nil
+	}
+	return Revision{Commit: tag, Source: "tag " + TagCommit + " of " + g.Name + ", launch source " + sourceName}, nil
+}
+
+func chooseAndCheckMethod(ctx context.Context, repo Repo, in Input, p *Plan, refuse *RefusedError) error {
+	var reasons []Reason
+	known := p.Deployed.Commit != "" && !strings.HasSuffix(p.Deployed.Source, "not in the repository")
+	if !known {
+		detail := "no " + TagCommit + " tag: first deploy by Ferry"
+		if p.Deployed.Source != "" {
+			detail = p.Deployed.Source
+		}
+		reasons = []Reason{{Rule: RuleUnknownDeployed, Method: Full, Detail: detail}}
+	} else {
+		from, to := p.Deployed.Commit, in.Target.Commit
+		back, err := repo.IsAncestor(ctx, to, from)
+		if err != nil {
+			return fmt.Errorf("compare %s with %s: %w", short(to), short(from), err)
+		}
+		if back {
+			p.Rollback = true
+			if !in.AllowRollback {
+				refuse.Reasons = append(refuse.Reasons, fmt.Sprintf(
+					"%s is an ancestor of the deployed %s: this is a rollback; pass --allow-rollback to do it", short(to), short(from)))
+			}
+			from, to = to, from // the rules judge the commits being undone
+		} else if fwd, err := repo.IsAncestor(ctx, from, to); err != nil {
+			return fmt.Errorf("compare %s with %s: %w", short(from), short(to), err)
+		} else if !fwd {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("%s does not descend from the deployed %s (the branch was force-pushed?)", short(to), short(from)))
+		}
+		reasons, err = chooseMethod(ctx, repo, in, from, to)
+		if err != nil {
+			return err
+		}
+	}
+	method := reasons[0].Method
+	switch {
+	case in.Method == Full && method == Serial:
+		reasons = append([]Reason{{Rule: RuleRequested, Method: Full, Detail: "--method full was asked for"}}, reasons...)
+		method = Full
+	case in.Method == Serial && method == Full:
+		refuse.Reasons = append(refuse.Reasons, fmt.Sprintf("--method serial was asked for, but this change needs a full deploy: %s", reasons[0].Detail))
+	}
+	p.Method, p.Reasons = method, reasons
+	if !slices.Contains(in.Env.Policy.Methods, string(method)) {
+		refuse.Reasons = append(refuse.Reasons, fmt.Sprintf("the %s method is not allowed in %s (policy.methods = %q), and this change needs it: %s",
+			method, in.Env.Name, in.Env.Policy.Methods, reasons[0].Detail))
+	}
+	return nil
+}
+
+func launchSource(in Input) LaunchSource {
+	ls := LaunchSource{Kind: in.Env.Launch.Kind, Template: in.Env.Launch.Template}
+	if in.LaunchSource != "" {
+		ls.Name, ls.Existing = in.LaunchSource, true
+		return ls
+	}
+	ls.Name = LaunchSourceName(in.Project, in.Env.Name, in.Target.Commit, in.Now)
+	return ls
+}
+
+// groupPlan sizes one group's deploy.
+func groupPlan(g roleGroup, method Method, policy config.Policy) (GroupPlan, error) {
+	grp := g.group
+	n := grp.DesiredCapacity
+	gp := GroupPlan{
+		Role:     g.role,
+		Name:     grp.Name,
+		Balanced: g.balanced,
+		Capacity: Capacity{
+			MinBefore:     grp.MinSize,
+			MaxBefore:     grp.MaxSize,
+			DesiredBefore: n,
+			DesiredAfter:  n,
+		},
+	}
+	old := slices.Clone(grp.Instances)
+	slices.SortStableFunc(old, func(a, b cloud.Instance) int { return a.LaunchTime.Compare(b.LaunchTime) })
+	for _, inst := range old {
+		gp.Replace = append(gp.Replace, inst.ID)
+	}
+	switch method {
+	case Full:
+		gp.Capacity.DesiredDuring = 2 * n
+	case Serial:
+		batch := min(policy.SerialBatchSize, max(n, 1))
+		switch policy.SerialMode {
+		case config.SerialSurge:
+			gp.Capacity.DesiredDuring = n + batch
+		default: // replace-unhealthy: capacity dips by a batch
+			gp.Capacity.DesiredDuring = n
+			if g.balanced && n-batch < policy.MinHealthy {
+				return gp, fmt.Errorf("%s: replacing %d of %d instances at once leaves %d serving, below policy.min_healthy = %d; lower serial_batch_size or use serial_mode = %q",
+					grp.Name, batch, n, n-batch, policy.MinHealthy, config.SerialSurge)
+			}
+		}
+	}
+	gp.Capacity.MaxDuring = max(grp.MaxSize, gp.Capacity.DesiredDuring)
+	return gp, nil
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,49 @@
+package awssim
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// serveAdmin answers the simulator's own endpoints, for a simulator run as
+// its own process:
+//
+//	GET  /_awssim/counts       request counts per action (JSON)
+//	POST /_awssim/counts/reset zero them
+//	GET  /_awssim/balancers    balancer listener URLs (JSON)
+//	POST /_awssim/faults       set one Fault (JSON body)
+//	POST /_awssim/faults/clear remove every fault
+func (s *Sim) serveAdmin(w http.ResponseWriter, r *http.Request) {
+	writeJSON := func(v any) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(v)
+	}
+	switch {
+	case r.URL.Path == "/_awssim/counts" && r.Method == http.MethodGet:
+		writeJSON(s.Counts())
+	case r.URL.Path == "/_awssim/counts/reset" && r.Method == http.MethodPost:
+		s.ResetCounts()
+		writeJSON(map[string]bool{"ok": true})
+	case r.URL.Path == "/_awssim/balancers" && r.Method == http.MethodGet:
+		s.mu.Lock()
+		out := map[string]string{}
+		for k, p := range s.proxies {
+			out[k] = p.url
+		}
+		s.mu.Unlock()
+		writeJSON(out)
+	case r.URL.Path == "/_awssim/faults" && r.Method == http.MethodPost:
+		var f Fault
+		if err := json.NewDecoder(r.Body).Decode(&f); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		s.SetFault(f)
+		writeJSON(map[string]bool{"ok": true})
+	case r.URL.Path == "/_awssim/faults/clear" && r.Method == http.MethodPost:
+		s.ClearFaults()
+		writeJSON(map[string]bool{"ok": true})
+	default:
+		http.NotFound(w, r)
+	}
+}

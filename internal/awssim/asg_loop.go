@@ -1,0 +1,253 @@
+package awssim
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// membersLocked returns the instances a group manages (not yet
+// terminated), oldest first.
+func (s *Sim) membersLocked(g *group) []*instance {
+	var out []*instance
+	for _, inst := range s.st.Instances {
+		if inst.Group == g.Name && inst.Lifecycle != lcTerminated {
+			out = append(out, inst)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].LaunchTime.Equal(out[j].LaunchTime) {
+			return out[i].LaunchTime.Before(out[j].LaunchTime)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+func (s *Sim) inGraceLocked(g *group, inst *instance) bool {
+	if inst.Lifecycle == lcPending {
+		return true
+	}
+	return s.now().Before(inst.InServiceAt.Add(s.opts.secs(g.HealthCheckGrace)))
+}
+
+func (s *Sim) newActivityLocked(g *group, desc, cause string) *activity {
+	a := &activity{ID: fmt.Sprintf("%08x-0000-4000-8000-%012x", s.st.Seq, s.st.Seq), Group: g.Name,
+		Description: desc, Cause: cause, Start: s.now(), Status: "InProgress", Progress: 50}
+	s.st.Seq++
+	s.st.Activities = append(s.st.Activities, a)
+	if len(s.st.Activities) > 2000 {
+		s.st.Activities = s.st.Activities[len(s.st.Activities)-2000:]
+	}
+	return a
+}
+
+func (s *Sim) finishActivityLocked(id, status, msg string) {
+	for i := len(s.st.Activities) - 1; i >= 0; i-- {
+		if a := s.st.Activities[i]; a.ID == id {
+			a.Status, a.StatusMsg, a.Progress, a.End = status, msg, 100, s.now()
+			return
+		}
+	}
+}
+
+// reconcileGroupLocked is one pass of a group's control loop: lifecycle
+// transitions, health checks, replacement of unhealthy instances, and
+// launches or terminations toward desired capacity, each step skipped while
+// its process is suspended [as-suspend-resume-processes].
+func (s *Sim) reconcileGroupLocked(g *group, now time.Time) {
+	ms := s.membersLocked(g)
+	for _, inst := range ms {
+		switch inst.Lifecycle {
+		case lcPending:
+			switch inst.State {
+			case stateRunning:
+				// The group registers the instance with its balancers
+				// before it is InService [ec2-auto-scaling-lifecycle].
+				if !g.suspended("AddToLoadBalancer") {
+					s.registerEverywhereLocked(g, inst)
+				}
+				inst.Lifecycle, inst.InServiceAt = lcInService, now
+				s.finishActivityLocked(inst.ActivityID, "Successful", "")
+			case stateShuttingDown, stateTerminated:
+				inst.Health = unhealthy
+			}
+		case lcInService:
+			if !g.suspended("HealthCheck") && inst.Health == healthy && s.failsHealthLocked(g, inst, now) {
+				inst.Health = unhealthy
+			}
+		case lcTerminating:
+			if !now.Before(inst.DrainUntil) {
+				s.terminateInstanceLocked(inst, "Service initiated", true)
+				inst.Lifecycle = lcTerminated
+				inst.Group = ""
+				s.finishActivityLocked(inst.ActivityID, "Successful", "")
+			}
+		}
+	}
+	// ReplaceUnhealthy: terminate first; the launch below replaces.
+	if !g.suspended("ReplaceUnhealthy") && !g.suspended("Terminate") {
+		for _, inst := range ms {
+			if inst.Health == unhealthy && (inst.Lifecycle == lcInService || inst.Lifecycle == lcPending) {
+				cause := fmt.Sprintf("At %s an instance was taken out of service in response to a health check indicating it is unhealthy.", now.Format("2006-01-02T15:04:05Z"))
+				s.startTerminationLocked(g, inst, cause)
+			}
+		}
+	}
+	var active []*instance
+	for _, inst := range s.membersLocked(g) {
+		if inst.Lifecycle == lcPending || inst.Lifecycle == lcInService {
+			active = append(active, inst)
+		}
+	}
+	switch {
+	case len(active) < g.Desired && !g.suspended("Launch") && !now.Before(g.LaunchRetryAt):
+		for i := len(active); i < g.Desired; i++ {
+			if !s.launchIntoGroupLocked(g, active, len(active)+(i-len(active))) {
+				g.LaunchRetryAt = now.Add(s.opts.secs(10))
+				break
+			}
+		}
+	case len(active) > g.Desired && !g.suspended("Terminate"):
+		victims := s.pickVictimsLocked(g, active, len(active)-g.Desired)
+		for _, v := range victims {
+			cause := fmt.Sprintf("At %s a user request explicitly set group desired capacity changing the desired capacity from %d to %d. An instance was taken out of service in response to a difference between desired and actual capacity, shrinking the capacity from %d to %d.",
+				now.Format("2006-01-02T15:04:05Z"), len(active), g.Desired, len(active), g.Desired)
+			s.startTerminationLocked(g, v, cause)
+		}
+	}
+}
+
+// failsHealthLocked applies the group's health checks: EC2 status (the
+// instance is not running) always, and with HealthCheckType ELB, after the
+// grace period, a balancer or target group that reports it unhealthy.
+func (s *Sim) failsHealthLocked(g *group, inst *instance, now time.Time) bool {
+	if inst.State != stateRunning {
+		return true
+	}
+	if g.HealthCheckType != "ELB" || s.inGraceLocked(g, inst) {
+		return false
+	}
+	for _, n := range g.LoadBalancers {
+		if lb := s.st.ELBs[n]; lb != nil {
+			if m := lb.Members[inst.ID]; m != nil && m.State == elbOutOfService && m.Reason == elbFailedChecks {
+				return true
+			}
+		}
+	}
+	for _, a := range g.TargetGroups {
+		if tg := s.st.TargetGroups[a]; tg != nil {
+			if t := tg.Targets[inst.ID]; t != nil && t.State == tgUnhealthy {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// launchIntoGroupLocked launches one instance with the group's launch
+// configuration or launch template version, in its least used zone.
+func (s *Sim) launchIntoGroupLocked(g *group, active []*instance, have int) bool {
+	now := s.now()
+	spec := launchSpec{AZ: s.leastUsedZoneLocked(g), Tags: map[string]string{}}
+	switch {
+	case g.LaunchConfig != "":
+		lc := s.st.LaunchConfigs[g.LaunchConfig]
+		if lc == nil {
+			s.failedLaunchLocked(g, fmt.Sprintf("Launch configuration %s not found.", g.LaunchConfig))
+			return false
+		}
+		spec.ImageID, spec.InstanceType, spec.SecurityGroups, spec.UserData, spec.KeyName = lc.ImageID, lc.InstanceType, lc.SecurityGroups, lc.UserData, lc.KeyName
+		spec.LaunchConfig = lc.Name
+	case g.LaunchTemplate != nil:
+		lt, v, apiErr := s.resolveLaunchTemplateLocked(g.LaunchTemplate.ID, "", g.LaunchTemplate.Version)
+		if apiErr != nil {
+			s.failedLaunchLocked(g, apiErr.Message)
+			return false
+		}
+		spec = mergeTemplate(spec, lt, v)
+	}
+	for _, t := range g.Tags {
+		if t.Propagate {
+			spec.Tags[t.Key] = t.Value
+		}
+	}
+	spec.Tags["aws:autoscaling:groupName"] = g.Name
+	spec.ReservationID = s.newIDLocked("r")
+	inst, apiErr := s.launchInstanceLocked(spec)
+	if apiErr != nil {
+		s.failedLaunchLocked(g, apiErr.Code+": "+apiErr.Message)
+		return false
+	}
+	inst.Group, inst.Lifecycle, inst.Health, inst.ProtectScale = g.Name, lcPending, healthy, g.NewProtected
+	cause := fmt.Sprintf("At %s an instance was started in response to a difference between desired and actual capacity, increasing the capacity from %d to %d.",
+		now.Format("2006-01-02T15:04:05Z"), have, g.Desired)
+	a := s.newActivityLocked(g, "Launching a new EC2 instance: "+inst.ID, cause)
+	inst.ActivityID = a.ID
+	return true
+}
+
+func (s *Sim) failedLaunchLocked(g *group, msg string) {
+	a := s.newActivityLocked(g, "Launching a new EC2 instance.  Status Reason: "+msg,
+		fmt.Sprintf("At %s an instance was started in response to a difference between desired and actual capacity.", s.now().Format("2006-01-02T15:04:05Z")))
+	s.finishActivityLocked(a.ID, "Failed", msg)
+}
+
+func (s *Sim) leastUsedZoneLocked(g *group) string {
+	count := map[string]int{}
+	for _, inst := range s.membersLocked(g) {
+		if inst.Lifecycle != lcTerminating {
+			count[inst.AZ]++
+		}
+	}
+	best := g.AZs[0]
+	for _, az := range g.AZs {
+		if count[az] < count[best] {
+			best = az
+		}
+	}
+	return best
+}
+
+// startTerminationLocked takes an instance out of service: it is
+// deregistered from the group's balancers at once, and terminated when the
+// longest deregistration delay of its target groups has passed.
+func (s *Sim) startTerminationLocked(g *group, inst *instance, cause string) *activity {
+	inst.Lifecycle = lcTerminating
+	delay := s.deregisterEverywhereLocked(g, inst)
+	inst.DrainUntil = s.now().Add(delay)
+	a := s.newActivityLocked(g, "Terminating EC2 instance: "+inst.ID, cause)
+	inst.ActivityID = a.ID
+	return a
+}
+
+func (s *Sim) registerEverywhereLocked(g *group, inst *instance) {
+	for _, n := range g.LoadBalancers {
+		if lb := s.st.ELBs[n]; lb != nil {
+			s.registerELBLocked(lb, inst.ID)
+		}
+	}
+	for _, a := range g.TargetGroups {
+		if tg := s.st.TargetGroups[a]; tg != nil {
+			s.registerTargetLocked(tg, inst.ID, 0)
+		}
+	}
+}
+
+// deregisterEverywhereLocked removes the instance from the group's
+// balancers and returns how long its target groups drain it.
+func (s *Sim) deregisterEverywhereLocked(g *group, inst *instance) time.Duration {
+	var delay time.Duration
+	for _, n := range g.LoadBalancers {
+		if lb := s.st.ELBs[n]; lb != nil {
+			delete(lb.Members, inst.ID)
+		}
+	}
+	for _, a := range g.TargetGroups {
+		if tg := s.st.TargetGroups[a]; tg != nil && tg.Targets[inst.ID] != nil {
+			s.deregisterTargetLocked(tg, inst.ID)
+			delay = max(delay, s.opts.secs(tg.DeregDelay))
+		}
+	}
+	return delay
+}

@@ -1,0 +1,113 @@
+package awssim
+
+import (
+	"strings"
+	"time"
+)
+
+// CreateImage [API_CreateImage]: the image is pending for ImageBuildTime,
+// then available.
+func ec2CreateImage(s *Sim, p params) ([]*node, *APIError) {
+	instID, name := p.str("InstanceId"), p.str("Name")
+	if instID == "" {
+		return nil, errf("MissingParameter", "The request must contain the parameter InstanceId")
+	}
+	if name == "" {
+		return nil, errf("MissingParameter", "The request must contain the parameter Name")
+	}
+	inst := s.st.Instances[instID]
+	if inst == nil || inst.State == stateTerminated {
+		return nil, errf("InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", instID)
+	}
+	for _, img := range s.st.Images {
+		if img.Name == name && img.State != "deregistered" {
+			return nil, errf("InvalidAMIName.Duplicate", "AMI name %s is already in use by AMI %s", name, img.ID)
+		}
+	}
+	now := s.now()
+	img := &image{
+		ID: s.newIDLocked("ami"), Name: name, Description: p.str("Description"),
+		State: "pending", Created: now, ReadyAt: now.Add(s.opts.ImageBuildTime),
+		Tags: tagSpecs(p, "TagSpecification", "image"), Source: instID,
+	}
+	s.st.Images[img.ID] = img
+	return []*node{leaf("imageId", img.ID)}, nil
+}
+
+func (s *Sim) advanceImagesLocked(now time.Time) {
+	for _, img := range s.st.Images {
+		if img.State == "pending" && !now.Before(img.ReadyAt) {
+			img.State = "available"
+		}
+	}
+}
+
+// DescribeImages [API_DescribeImages]: the account's own images, by id and
+// filter (name, state, image-id, tag:K, tag-key).
+func ec2DescribeImages(s *Sim, p params) ([]*node, *APIError) {
+	ids := p.strs("ImageId")
+	for _, id := range ids {
+		if img := s.st.Images[id]; img == nil || img.State == "deregistered" {
+			return nil, errf("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", id)
+		}
+	}
+	filters := ec2Filters(p)
+	var keep []*image
+	for _, id := range sortedKeys(s.st.Images) {
+		img := s.st.Images[id]
+		if img.State == "deregistered" || len(ids) > 0 && !contains(ids, id) {
+			continue
+		}
+		ok := matchFilters(filters, func(name string) []string {
+			switch name {
+			case "name":
+				return []string{img.Name}
+			case "state":
+				return []string{img.State}
+			case "image-id":
+				return []string{img.ID}
+			case "description":
+				return []string{img.Description}
+			case "tag-key":
+				return sortedKeys(img.Tags)
+			}
+			if k, ok := strings.CutPrefix(name, "tag:"); ok {
+				if v, ok := img.Tags[k]; ok {
+					return []string{v}
+				}
+			}
+			return nil
+		})
+		if ok {
+			keep = append(keep, img)
+		}
+	}
+	page, next, apiErr := paginateEC2(p, len(keep), 1000)
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	var its []*node
+	for _, img := range keep[page.from:page.to] {
+		its = append(its, el("",
+			leaf("imageId", img.ID), leaf("imageLocation", s.opts.AccountID+"/"+img.Name),
+			leaf("imageState", img.State), leaf("imageOwnerId", s.opts.AccountID),
+			leaf("creationDate", img.Created), leaf("isPublic", false),
+			leaf("architecture", "x86_64"), leaf("imageType", "machine"),
+			leaf("name", img.Name), opt("description", img.Description),
+			leaf("rootDeviceType", "ebs"), leaf("virtualizationType", "hvm"),
+			opt("sourceInstanceId", img.Source), ec2TagSet(img.Tags)))
+	}
+	return []*node{items("imagesSet", its), opt("nextToken", next)}, nil
+}
+
+// DeregisterImage [API_DeregisterImage]: the image can no longer launch
+// instances.
+func ec2DeregisterImage(s *Sim, p params) ([]*node, *APIError) {
+	id := p.str("ImageId")
+	img := s.st.Images[id]
+	if img == nil || img.State == "deregistered" {
+		return nil, errf("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", id)
+	}
+	img.State = "deregistered"
+	return []*node{leaf("return", true)}, nil
+}

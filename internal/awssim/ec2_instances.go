@@ -1,0 +1,398 @@
+package awssim
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// launchSpec is what an instance is launched from.
+type launchSpec struct {
+	ImageID        string
+	InstanceType   string
+	SecurityGroups []string
+	UserData       string
+	KeyName        string
+	Tags           map[string]string
+	AZ             string
+	LaunchConfig   string
+	LaunchTemplate *ltRef
+	ReservationID  string
+}
+
+// launchInstanceLocked creates one pending instance.
+func (s *Sim) launchInstanceLocked(spec launchSpec) (*instance, *APIError) {
+	if spec.ImageID == "" {
+		return nil, errf("MissingParameter", "The request must contain the parameter ImageId")
+	}
+	if img := s.st.Images[spec.ImageID]; img != nil && img.State != "available" {
+		if img.State == "deregistered" {
+			return nil, errf("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", spec.ImageID)
+		}
+		return nil, errf("InvalidAMIID.Unavailable", "The image id '[%s]' is not available", spec.ImageID)
+	}
+	if spec.InstanceType == "" {
+		spec.InstanceType = "m1.small"
+	}
+	if s.takeCapacityErrorLocked() {
+		return nil, insufficientCapacity(spec.InstanceType)
+	}
+	now := s.now()
+	if spec.AZ == "" {
+		spec.AZ = s.opts.AvailabilityZones[0]
+	}
+	inst := &instance{
+		ID:             s.newIDLocked("i"),
+		ImageID:        spec.ImageID,
+		InstanceType:   spec.InstanceType,
+		PrivateIP:      s.allocIPLocked(),
+		AZ:             spec.AZ,
+		State:          statePending,
+		LaunchTime:     now,
+		ReadyAt:        now.Add(s.opts.BootDelay),
+		Tags:           map[string]string{},
+		SecurityGroups: spec.SecurityGroups,
+		UserData:       spec.UserData,
+		ReservationID:  spec.ReservationID,
+		LaunchConfig:   spec.LaunchConfig,
+		LaunchTemplate: spec.LaunchTemplate,
+		NeverHealthy:   s.neverHealthyImages[spec.ImageID],
+	}
+	if s.consistency > 0 {
+		inst.VisibleAt = now.Add(s.consistency)
+	}
+	for k, v := range spec.Tags {
+		inst.Tags[k] = v
+	}
+	s.st.Instances[inst.ID] = inst
+	s.log.Debug("awssim: instance launched", "instance", inst.ID, "ip", inst.PrivateIP, "image", inst.ImageID)
+	return inst, nil
+}
+
+// allocIPLocked hands out the next address of 127.1.0.1–127.254.255.254.
+func (s *Sim) allocIPLocked() string {
+	for {
+		n := s.st.NextIP
+		s.st.NextIP++
+		b2, b3, b4 := byte(n>>16)+1, byte(n>>8), byte(n)
+		if b4 == 0 || b4 == 255 || b2 == 255 {
+			continue
+		}
+		return fmt.Sprintf("127.%d.%d.%d", b2, b3, b4)
+	}
+}
+
+// visibleLocked reports whether the instance is past its eventual
+// consistency window.
+func (inst *instance) visible(now time.Time) bool {
+	return inst.VisibleAt.IsZero() || !now.Before(inst.VisibleAt)
+}
+
+// terminateInstanceLocked starts shutting an instance down. Its app stops at
+// once: it is gone from the network whether or not balancers know it. A
+// graceful stop lets requests in flight finish (Auto Scaling terminates
+// after deregistration); otherwise connections are cut.
+func (s *Sim) terminateInstanceLocked(inst *instance, reason string, graceful bool) {
+	if inst.State == stateShuttingDown || inst.State == stateTerminated {
+		return
+	}
+	inst.State = stateShuttingDown
+	inst.StateReason = reason
+	inst.GoneAt = s.now().Add(s.opts.ShutdownDelay)
+	s.stopAppLocked(inst.ID, graceful)
+}
+
+// advanceInstancesLocked moves instances through pending → running and
+// shutting-down → terminated, and forgets long-terminated ones.
+func (s *Sim) advanceInstancesLocked(now time.Time) {
+	for _, id := range sortedKeys(s.st.Instances) {
+		inst := s.st.Instances[id]
+		switch inst.State {
+		case statePending:
+			if !now.Before(inst.ReadyAt) {
+				inst.State = stateRunning
+				s.startAppLocked(inst.ID)
+			}
+		case stateShuttingDown:
+			if !now.Before(inst.GoneAt) {
+				inst.State = stateTerminated
+			}
+		case stateTerminated:
+			if now.Sub(inst.GoneAt) > s.opts.TerminatedRetention && inst.Group == "" {
+				delete(s.st.Instances, id)
+			}
+		}
+	}
+}
+
+func stateNode(name, st string) *node {
+	return el(name, leaf("code", stateCodes[st]), leaf("name", st))
+}
+
+func ec2TagSet(tags map[string]string) *node {
+	var its []*node
+	for _, k := range sortedKeys(tags) {
+		its = append(its, el("", leaf("key", k), leaf("value", tags[k])))
+	}
+	return items("tagSet", its)
+}
+
+func (s *Sim) instanceNode(inst *instance) *node {
+	var groups []*node
+	for _, id := range inst.SecurityGroups {
+		name := id
+		if g := s.st.SecurityGroups[id]; g != nil {
+			name = g.Name
+		}
+		groups = append(groups, el("", leaf("groupId", id), leaf("groupName", name)))
+	}
+	n := el("",
+		leaf("instanceId", inst.ID),
+		leaf("imageId", inst.ImageID),
+		stateNode("instanceState", inst.State),
+		leaf("privateDnsName", "ip-"+strings.ReplaceAll(inst.PrivateIP, ".", "-")+".ec2.internal"),
+		leaf("dnsName", ""),
+		leaf("amiLaunchIndex", 0),
+		leaf("instanceType", inst.InstanceType),
+		leaf("launchTime", inst.LaunchTime),
+		el("placement", leaf("availabilityZone", inst.AZ), leaf("tenancy", "default")),
+		el("monitoring", leaf("state", "disabled")),
+		leaf("privateIpAddress", inst.PrivateIP),
+		items("groupSet", groups),
+		leaf("architecture", "x86_64"),
+		leaf("rootDeviceType", "ebs"),
+		leaf("virtualizationType", "hvm"),
+		leaf("hypervisor", "xen"),
+	)
+	if inst.StateReason != "" && inst.State != statePending && inst.State != stateRunning {
+		n.kids = append(n.kids, leaf("reason", inst.StateReason))
+	}
+	if len(inst.Tags) > 0 {
+		n.kids = append(n.kids, ec2TagSet(inst.Tags))
+	}
+	return n
+}
+
+// RunInstances [API_RunInstances].
+func ec2RunInstances(s *Sim, p params) ([]*node, *APIError) {
+	minCount, err := p.intOr("MinCount", 1)
+	if err != nil {
+		return nil, err
+	}
+	maxCount, err := p.intOr("MaxCount", minCount)
+	if err != nil {
+		return nil, err
+	}
+	if minCount < 1 || maxCount < minCount {
+		return nil, errf("InvalidParameterValue", "Invalid value '%d' for maxCount. Must be greater than or equal to minCount.", maxCount)
+	}
+	spec := launchSpec{
+		ImageID:        p.str("ImageId"),
+		InstanceType:   p.str("InstanceType"),
+		SecurityGroups: p.strs("SecurityGroupId"),
+		UserData:       p.str("UserData"),
+		KeyName:        p.str("KeyName"),
+		AZ:             p.str("Placement.AvailabilityZone"),
+		Tags:           tagSpecs(p, "TagSpecification", "instance"),
+	}
+	for _, name := range p.strs("SecurityGroup") {
+		if g := s.securityGroupByNameLocked(name); g != nil {
+			spec.SecurityGroups = append(spec.SecurityGroups, g.ID)
+		} else {
+			return nil, errf("InvalidGroup.NotFound", "The security group '%s' does not exist in default VPC", name)
+		}
+	}
+	for _, id := range spec.SecurityGroups {
+		if s.st.SecurityGroups[id] == nil {
+			return nil, errf("InvalidGroup.NotFound", "The security group '%s' does not exist", id)
+		}
+	}
+	if p.has("LaunchTemplate.LaunchTemplateId") || p.has("LaunchTemplate.LaunchTemplateName") {
+		lt, v, apiErr := s.resolveLaunchTemplateLocked(p.str("LaunchTemplate.LaunchTemplateId"), p.str("LaunchTemplate.LaunchTemplateName"), p.str("LaunchTemplate.Version"))
+		if apiErr != nil {
+			return nil, apiErr
+		}
+		spec = mergeTemplate(spec, lt, v)
+	}
+	resID := s.newIDLocked("r")
+	spec.ReservationID = resID
+	var its []*node
+	for range maxCount {
+		inst, apiErr := s.launchInstanceLocked(spec)
+		if apiErr != nil {
+			if len(its) >= minCount {
+				break
+			}
+			return nil, apiErr
+		}
+		its = append(its, s.instanceNode(inst))
+	}
+	return []*node{
+		leaf("reservationId", resID),
+		leaf("ownerId", s.opts.AccountID),
+		items("groupSet", nil),
+		items("instancesSet", its),
+	}, nil
+}
+
+// mergeTemplate fills what the request left unset from a template version,
+// as RunInstances does with a LaunchTemplate [API_RunInstances].
+func mergeTemplate(spec launchSpec, lt *launchTemplate, v *ltVersion) launchSpec {
+	if spec.ImageID == "" {
+		spec.ImageID = v.Data.ImageID
+	}
+	if spec.InstanceType == "" {
+		spec.InstanceType = v.Data.InstanceType
+	}
+	if len(spec.SecurityGroups) == 0 {
+		spec.SecurityGroups = v.Data.SecurityGroups
+	}
+	if spec.UserData == "" {
+		spec.UserData = v.Data.UserData
+	}
+	if spec.Tags == nil {
+		spec.Tags = map[string]string{}
+	}
+	for k, val := range v.InstTags {
+		if _, ok := spec.Tags[k]; !ok {
+			spec.Tags[k] = val
+		}
+	}
+	spec.Tags["aws:ec2launchtemplate:id"] = lt.ID
+	spec.Tags["aws:ec2launchtemplate:version"] = fmt.Sprint(v.Number)
+	spec.LaunchTemplate = &ltRef{ID: lt.ID, Name: lt.Name, Version: fmt.Sprint(v.Number)}
+	return spec
+}
+
+// tagSpecs reads the tags of a TagSpecification list for one resource type.
+func tagSpecs(p params, prefix, resourceType string) map[string]string {
+	tags := map[string]string{}
+	for _, ts := range p.subs(prefix) {
+		if ts.str("ResourceType") != resourceType {
+			continue
+		}
+		for _, t := range ts.subs("Tag") {
+			tags[t.str("Key")] = t.str("Value")
+		}
+	}
+	return tags
+}
+
+// DescribeInstances [API_DescribeInstances]: by id and filter, grouped by
+// reservation, paginated with MaxResults/NextToken.
+func ec2DescribeInstances(s *Sim, p params) ([]*node, *APIError) {
+	now := s.now()
+	ids := p.strs("InstanceId")
+	filters := ec2Filters(p)
+	if len(ids) > 0 && p.has("MaxResults") {
+		return nil, errf("InvalidParameterCombination", "The parameter instancesSet cannot be used with the parameter maxResults")
+	}
+	var matched []*instance
+	if len(ids) > 0 {
+		var missing []string
+		for _, id := range ids {
+			inst := s.st.Instances[id]
+			if inst == nil || !inst.visible(now) {
+				missing = append(missing, id)
+				continue
+			}
+			matched = append(matched, inst)
+		}
+		if len(missing) > 0 {
+			return nil, errf("InvalidInstanceID.NotFound", "The instance IDs '%s' do not exist", strings.Join(missing, ", "))
+		}
+	} else {
+		for _, id := range sortedKeys(s.st.Instances) {
+			if inst := s.st.Instances[id]; inst.visible(now) {
+				matched = append(matched, inst)
+			}
+		}
+	}
+	var keep []*instance
+	for _, inst := range matched {
+		if matchFilters(filters, func(name string) []string { return instanceAttr(inst, name) }) {
+			keep = append(keep, inst)
+		}
+	}
+	page, next, apiErr := paginateEC2(p, len(keep), 1000)
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	keep = keep[page.from:page.to]
+	// One reservation per instance group launched together.
+	var res []*node
+	byRes := map[string]*node{}
+	for _, inst := range keep {
+		r := byRes[inst.ReservationID]
+		if r == nil {
+			r = el("", leaf("reservationId", inst.ReservationID), leaf("ownerId", s.opts.AccountID), items("groupSet", nil), items("instancesSet", nil))
+			byRes[inst.ReservationID] = r
+			res = append(res, r)
+		}
+		set := r.kids[3]
+		it := s.instanceNode(inst)
+		it.name = "item"
+		set.kids = append(set.kids, it)
+	}
+	return []*node{items("reservationSet", res), opt("nextToken", next)}, nil
+}
+
+// instanceAttr returns an instance's values for a DescribeInstances filter.
+func instanceAttr(inst *instance, name string) []string {
+	switch name {
+	case "instance-id":
+		return []string{inst.ID}
+	case "instance-state-name":
+		return []string{inst.State}
+	case "instance-state-code":
+		return []string{fmt.Sprint(stateCodes[inst.State])}
+	case "image-id":
+		return []string{inst.ImageID}
+	case "instance-type":
+		return []string{inst.InstanceType}
+	case "private-ip-address":
+		return []string{inst.PrivateIP}
+	case "availability-zone":
+		return []string{inst.AZ}
+	case "reservation-id":
+		return []string{inst.ReservationID}
+	case "instance.group-id":
+		return inst.SecurityGroups
+	case "tag-key":
+		return sortedKeys(inst.Tags)
+	}
+	if k, ok := strings.CutPrefix(name, "tag:"); ok {
+		if v, ok := inst.Tags[k]; ok {
+			return []string{v}
+		}
+		return nil
+	}
+	return nil
+}
+
+// TerminateInstances [API_TerminateInstances]: the instance is shutting-down
+// at once and terminated later; an instance of an Auto Scaling group is not
+// removed from its group or balancers (the group's health check finds it).
+func ec2TerminateInstances(s *Sim, p params) ([]*node, *APIError) {
+	ids := p.strs("InstanceId")
+	if len(ids) == 0 {
+		return nil, errf("MissingParameter", "The request must contain the parameter InstanceId")
+	}
+	var missing []string
+	for _, id := range ids {
+		if s.st.Instances[id] == nil {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, errf("InvalidInstanceID.NotFound", "The instance IDs '%s' do not exist", strings.Join(missing, ", "))
+	}
+	var its []*node
+	for _, id := range ids {
+		inst := s.st.Instances[id]
+		prev := inst.State
+		s.terminateInstanceLocked(inst, "Client.UserInitiatedShutdown: User initiated shutdown", false)
+		its = append(its, el("", leaf("instanceId", id), stateNode("currentState", inst.State), stateNode("previousState", prev)))
+	}
+	return []*node{items("instancesSet", its)}, nil
+}

@@ -1,0 +1,116 @@
+package awssim
+
+import "time"
+
+// Fault makes the simulator misbehave on the calls of one action, the way
+// AWS does under load.
+type Fault struct {
+	// Action is the API action the fault applies to, e.g. "RunInstances"
+	// or "DescribeInstanceHealth"; "*" or "" applies it to every action
+	// that has no fault of its own.
+	Action string `json:"action"`
+	// ThrottleRate is the fraction (0–1) of calls answered with the
+	// service's throttling error: RequestLimitExceeded (EC2, HTTP 503) or
+	// Throttling "Rate exceeded" (Auto Scaling, ELB, ELBv2, HTTP 400).
+	ThrottleRate float64 `json:"throttleRate,omitempty"`
+	// ErrorRate is the fraction (0–1) of calls answered with a 5xx:
+	// InternalError (EC2, 500), InternalFailure (Auto Scaling, 500) or
+	// ServiceUnavailable (ELB, ELBv2, 503).
+	ErrorRate float64 `json:"errorRate,omitempty"`
+	// Latency is added to every call, before it is answered.
+	Latency time.Duration `json:"latency,omitempty"`
+}
+
+func (f Fault) key() string {
+	if f.Action == "" {
+		return "*"
+	}
+	return f.Action
+}
+
+// SetFault sets (replaces) the fault rule of f.Action. A Fault with zero
+// rates and no latency removes it.
+func (s *Sim) SetFault(f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f.ThrottleRate == 0 && f.ErrorRate == 0 && f.Latency == 0 {
+		delete(s.faults, f.key())
+		return
+	}
+	s.faults[f.key()] = f
+}
+
+// ClearFaults removes every fault: rules, capacity errors, the consistency
+// window and never-healthy images.
+func (s *Sim) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = map[string]Fault{}
+	s.capErrors = 0
+	s.consistency = 0
+	s.neverHealthyImages = map[string]bool{}
+}
+
+func (s *Sim) faultForLocked(action string) Fault {
+	if f, ok := s.faults[action]; ok {
+		return f
+	}
+	return s.faults["*"]
+}
+
+// SetCapacityErrors makes the next n instance launches (RunInstances calls
+// and Auto Scaling launches) fail with InsufficientInstanceCapacity.
+func (s *Sim) SetCapacityErrors(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.capErrors = n
+}
+
+// SetEventualConsistency makes instances launched from now on unknown, for
+// d after their launch, to DescribeInstances (InvalidInstanceID.NotFound
+// when asked by id) and to DescribeInstanceHealth (InvalidInstance), as AWS
+// is right after RunInstances. 0 turns it off.
+func (s *Sim) SetEventualConsistency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.consistency = d
+}
+
+// SetNeverHealthyImage makes instances launched from image id from now on
+// fail every load balancer health check (and serve nothing).
+func (s *Sim) SetNeverHealthyImage(id string, never bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if never {
+		s.neverHealthyImages[id] = true
+	} else {
+		delete(s.neverHealthyImages, id)
+	}
+}
+
+// SetInstanceNeverHealthy makes one instance fail (or pass again) every
+// load balancer health check.
+func (s *Sim) SetInstanceNeverHealthy(id string, never bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inst := s.st.Instances[id]
+	if inst == nil {
+		return false
+	}
+	inst.NeverHealthy = never
+	return true
+}
+
+// takeCapacityErrorLocked reports whether this launch must fail.
+func (s *Sim) takeCapacityErrorLocked() bool {
+	if s.capErrors > 0 {
+		s.capErrors--
+		return true
+	}
+	return false
+}
+
+func insufficientCapacity(instanceType string) *APIError {
+	return &APIError{Code: "InsufficientInstanceCapacity", Status: 500,
+		Message: "We currently do not have sufficient " + instanceType + " capacity in the Availability Zone you requested. Our system will be working on provisioning additional capacity."}
+}

@@ -1,0 +1,233 @@
+package awssim
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Classic ELB instance states [API_InstanceState] and ELBv2 target states
+// [API_TargetHealth].
+const (
+	elbInService    = "InService"
+	elbOutOfService = "OutOfService"
+
+	tgInitial   = "initial"
+	tgHealthy   = "healthy"
+	tgUnhealthy = "unhealthy"
+	tgUnused    = "unused"
+	tgDraining  = "draining"
+
+	minProbeTimeout = time.Second
+)
+
+// parseHealthTarget reads a Classic ELB health check target such as
+// HTTP:80/healthcheck.html or TCP:22 [API_HealthCheck].
+func parseHealthTarget(t string) (proto string, port int, path string, ok bool) {
+	proto, rest, found := strings.Cut(t, ":")
+	if !found {
+		return "", 0, "", false
+	}
+	proto = strings.ToUpper(proto)
+	portStr := rest
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		portStr, path = rest[:i], rest[i:]
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 1 || port > 65535 {
+		return "", 0, "", false
+	}
+	switch proto {
+	case "HTTP", "HTTPS":
+		if path == "" {
+			return "", 0, "", false
+		}
+	case "TCP", "SSL":
+		if path != "" {
+			return "", 0, "", false
+		}
+	default:
+		return "", 0, "", false
+	}
+	return proto, port, path, true
+}
+
+// advanceHealthLocked runs the due health checks of every balancer and
+// target group, and ends finished deregistration delays.
+func (s *Sim) advanceHealthLocked(now time.Time) {
+	for _, name := range sortedKeys(s.st.ELBs) {
+		lb := s.st.ELBs[name]
+		for _, id := range sortedKeys(lb.Members) {
+			s.checkTargetLocked(lb.HealthCheck, lb.Members[id], now, false)
+		}
+	}
+	for _, arn := range sortedKeys(s.st.TargetGroups) {
+		tg := s.st.TargetGroups[arn]
+		for _, id := range sortedKeys(tg.Targets) {
+			t := tg.Targets[id]
+			if t.State == tgDraining {
+				if !now.Before(t.DrainUntil) {
+					delete(tg.Targets, id)
+				}
+				continue
+			}
+			s.checkTargetLocked(tg.HealthCheck, t, now, true)
+		}
+	}
+}
+
+// checkTargetLocked starts a health check of t when one is due. Without
+// an App the outcome is known at once; with one, it is a real request made
+// outside the lock and recorded when it returns.
+func (s *Sim) checkTargetLocked(hc healthCheck, t *target, now time.Time, v2 bool) {
+	inst := s.st.Instances[t.ID]
+	if inst == nil || inst.State == stateShuttingDown || inst.State == stateTerminated {
+		t.Passes, t.Fails = 0, 0
+		if v2 {
+			t.State, t.Reason = tgUnused, "Target.InvalidState"
+		} else {
+			t.State, t.Reason = elbOutOfService, "Instance is in terminated state."
+		}
+		return
+	}
+	if t.probing || now.Before(t.NextCheck) {
+		return
+	}
+	t.NextCheck = now.Add(s.opts.secs(hc.Interval))
+	if inst.State != stateRunning || inst.NeverHealthy {
+		t.record(false, hc, v2)
+		return
+	}
+	if s.opts.App == nil {
+		t.record(true, hc, v2)
+		return
+	}
+	addr := ""
+	if a := s.apps[t.ID]; a != nil {
+		addr = a.addr
+	}
+	if addr == "" {
+		t.record(false, hc, v2)
+		return
+	}
+	if s.closed {
+		return
+	}
+	t.probing = true
+	t.probeCounter++
+	gen := t.probeCounter
+	timeout := max(s.opts.secs(hc.Timeout), minProbeTimeout)
+	ctx := s.ctx
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		ok := probe(ctx, hc, addr, timeout)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if t.probeCounter == gen {
+			t.probing = false
+			t.record(ok, hc, v2)
+		}
+	}()
+}
+
+// probe makes one health check of the app at addr.
+func probe(ctx context.Context, hc healthCheck, addr string, timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	switch hc.Protocol {
+	case "TCP", "SSL", "TLS":
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return false
+		}
+		_ = c.Close()
+		return true
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+hc.Path, nil)
+	if err != nil {
+		return false
+	}
+	req.Header.Set("User-Agent", "ELB-HealthChecker/2.0")
+	req.Close = true
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		return false
+	}
+	_ = resp.Body.Close()
+	return matchCode(hc.Matcher, resp.StatusCode)
+}
+
+// matchCode checks an HTTP status against a matcher such as "200",
+// "200,202" or "200-299"; Classic ELB's empty matcher means 200.
+func matchCode(m string, code int) bool {
+	if m == "" {
+		m = "200"
+	}
+	for _, part := range strings.Split(m, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			continue
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil {
+				continue
+			}
+		}
+		if code >= a && code <= b {
+			return true
+		}
+	}
+	return false
+}
+
+// record counts one check's outcome and moves the state once a threshold
+// of consecutive outcomes is reached.
+func (t *target) record(ok bool, hc healthCheck, v2 bool) {
+	t.Checked = true
+	if ok {
+		t.Passes++
+		t.Fails = 0
+	} else {
+		t.Fails++
+		t.Passes = 0
+	}
+	if v2 {
+		switch {
+		case t.State == tgDraining:
+		case t.Passes >= hc.Healthy && t.State != tgHealthy:
+			t.State, t.Reason = tgHealthy, ""
+		case t.Fails >= hc.Unhealthy && t.State != tgUnhealthy:
+			t.State, t.Reason = tgUnhealthy, "Target.FailedHealthChecks"
+		case t.State == tgInitial:
+			t.Reason = "Elb.InitialHealthChecking"
+		}
+		return
+	}
+	switch {
+	case t.Passes >= hc.Healthy && t.State != elbInService:
+		t.State, t.Reason = elbInService, ""
+	case t.Fails >= hc.Unhealthy && (t.State == elbInService || t.Reason == elbRegistering):
+		t.State, t.Reason = elbOutOfService, elbFailedChecks
+	}
+}
+
+const (
+	elbRegistering  = "Instance registration is still in progress."
+	elbFailedChecks = "Instance has failed at least the UnhealthyThreshold number of health checks consecutively."
+	elbNotMember    = "Instance is not currently registered with the LoadBalancer."
+)
+
+func (hc healthCheck) target() string {
+	if hc.Protocol == "TCP" || hc.Protocol == "SSL" {
+		return fmt.Sprintf("%s:%d", hc.Protocol, hc.Port)
+	}
+	return fmt.Sprintf("%s:%d%s", hc.Protocol, hc.Port, hc.Path)
+}

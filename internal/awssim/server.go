@@ -1,0 +1,69 @@
+package awssim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Server is a simulator serving the AWS APIs over HTTP.
+type Server struct {
+	*Sim
+	// URL is the endpoint to give the SDK clients (BaseEndpoint or
+	// AWS_ENDPOINT_URL), e.g. http://127.0.0.1:41234.
+	URL string
+	srv *http.Server
+}
+
+// Start creates a simulator, starts its control loop and serves it on
+// opts.Listen (default 127.0.0.1:0). Close stops it.
+func Start(opts Options, logger *slog.Logger) (*Server, error) {
+	sim, err := New(opts, logger)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", sim.opts.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("awssim: listen: %w", err)
+	}
+	if err := sim.Start(); err != nil {
+		_ = ln.Close()
+		_ = sim.Close()
+		return nil, fmt.Errorf("awssim: start: %w", err)
+	}
+	srv := &Server{Sim: sim, URL: "http://" + ln.Addr().String(),
+		srv: &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}}
+	go func() {
+		if err := srv.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			sim.log.Error("awssim: server stopped", "err", err)
+		}
+	}()
+	sim.log.Info("awssim: serving AWS APIs", "url", srv.URL, "region", sim.opts.Region)
+	return srv, nil
+}
+
+// Close stops serving, then closes the simulator (saving its state).
+func (srv *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := srv.srv.Shutdown(ctx)
+	if err != nil {
+		_ = srv.srv.Close()
+	}
+	return errors.Join(err, srv.Sim.Close())
+}
+
+// Run serves a simulator until ctx is done: the entry point of
+// `ferry sim --listen ADDR [--state FILE]`.
+func Run(ctx context.Context, opts Options, logger *slog.Logger) error {
+	srv, err := Start(opts, logger)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return srv.Close()
+}

@@ -1,0 +1,290 @@
+package awssim
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// state is the whole simulated account. It is what StateFile holds, so every
+// field is exported to encoding/json; it is guarded by Sim.mu.
+type state struct {
+	Seq             int64                      `json:"seq"`
+	NextIP          uint32                     `json:"nextIP"`
+	Instances       map[string]*instance       `json:"instances"`
+	Images          map[string]*image          `json:"images"`
+	SecurityGroups  map[string]*securityGroup  `json:"securityGroups"`
+	LaunchTemplates map[string]*launchTemplate `json:"launchTemplates"`
+	LaunchConfigs   map[string]*launchConfig   `json:"launchConfigs"`
+	Groups          map[string]*group          `json:"groups"`
+	Activities      []*activity                `json:"activities"`
+	ELBs            map[string]*classicLB      `json:"elbs"`
+	TargetGroups    map[string]*targetGroup    `json:"targetGroups"`
+}
+
+func newState() *state {
+	return &state{
+		NextIP:          1,
+		Instances:       map[string]*instance{},
+		Images:          map[string]*image{},
+		SecurityGroups:  map[string]*securityGroup{},
+		LaunchTemplates: map[string]*launchTemplate{},
+		LaunchConfigs:   map[string]*launchConfig{},
+		Groups:          map[string]*group{},
+		ELBs:            map[string]*classicLB{},
+		TargetGroups:    map[string]*targetGroup{},
+	}
+}
+
+// EC2 instance states and their codes [API_InstanceState].
+const (
+	statePending      = "pending"
+	stateRunning      = "running"
+	stateShuttingDown = "shutting-down"
+	stateTerminated   = "terminated"
+)
+
+var stateCodes = map[string]int{statePending: 0, stateRunning: 16, stateShuttingDown: 32, stateTerminated: 48}
+
+type instance struct {
+	ID             string            `json:"id"`
+	ImageID        string            `json:"imageId"`
+	InstanceType   string            `json:"instanceType"`
+	PrivateIP      string            `json:"privateIp"`
+	AZ             string            `json:"az"`
+	State          string            `json:"state"`
+	StateReason    string            `json:"stateReason,omitempty"`
+	LaunchTime     time.Time         `json:"launchTime"`
+	ReadyAt        time.Time         `json:"readyAt"`
+	GoneAt         time.Time         `json:"goneAt,omitzero"` // shutting-down → terminated
+	Tags           map[string]string `json:"tags"`
+	SecurityGroups []string          `json:"securityGroups"`
+	UserData       string            `json:"userData,omitempty"`
+	ReservationID  string            `json:"reservationId"`
+	// Launched from (for Auto Scaling's termination policies).
+	LaunchConfig   string    `json:"launchConfig,omitempty"`
+	LaunchTemplate *ltRef    `json:"launchTemplate,omitempty"`
+	VisibleAt      time.Time `json:"visibleAt,omitzero"` // eventual consistency fault
+	NeverHealthy   bool      `json:"neverHealthy,omitempty"`
+	// Auto Scaling membership, empty Group when not in a group.
+	Group        string    `json:"group,omitempty"`
+	Lifecycle    string    `json:"lifecycle,omitempty"`
+	Health       string    `json:"health,omitempty"`
+	InServiceAt  time.Time `json:"inServiceAt,omitzero"`
+	DrainUntil   time.Time `json:"drainUntil,omitzero"`
+	ActivityID   string    `json:"activityId,omitempty"`
+	ProtectScale bool      `json:"protectScale,omitempty"`
+}
+
+// ltRef names one launch template version.
+type ltRef struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Version string `json:"version"` // as asked: a number, $Latest or $Default
+}
+
+type image struct {
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	Description string            `json:"description,omitempty"`
+	State       string            `json:"state"` // pending, available, deregistered
+	Created     time.Time         `json:"created"`
+	ReadyAt     time.Time         `json:"readyAt"`
+	Tags        map[string]string `json:"tags"`
+	Source      string            `json:"source,omitempty"`
+}
+
+type securityGroup struct {
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	Description string            `json:"description"`
+	VpcID       string            `json:"vpcId"`
+	Tags        map[string]string `json:"tags"`
+}
+
+type launchTemplate struct {
+	ID             string            `json:"id"`
+	Name           string            `json:"name"`
+	Created        time.Time         `json:"created"`
+	DefaultVersion int               `json:"defaultVersion"`
+	Versions       []*ltVersion      `json:"versions"` // Versions[i].Number == i+1
+	Tags           map[string]string `json:"tags"`
+}
+
+type ltVersion struct {
+	Number      int               `json:"number"`
+	Description string            `json:"description,omitempty"`
+	Created     time.Time         `json:"created"`
+	Data        ltData            `json:"data"`
+	InstTags    map[string]string `json:"instanceTags,omitempty"` // TagSpecification for instances
+}
+
+type ltData struct {
+	ImageID        string   `json:"imageId,omitempty"`
+	InstanceType   string   `json:"instanceType,omitempty"`
+	SecurityGroups []string `json:"securityGroups,omitempty"`
+	UserData       string   `json:"userData,omitempty"`
+	KeyName        string   `json:"keyName,omitempty"`
+}
+
+type launchConfig struct {
+	Name           string    `json:"name"`
+	ImageID        string    `json:"imageId"`
+	InstanceType   string    `json:"instanceType"`
+	SecurityGroups []string  `json:"securityGroups"`
+	UserData       string    `json:"userData,omitempty"`
+	KeyName        string    `json:"keyName,omitempty"`
+	Created        time.Time `json:"created"`
+}
+
+type group struct {
+	Name                string            `json:"name"`
+	ARN                 string            `json:"arn"`
+	LaunchConfig        string            `json:"launchConfig,omitempty"`
+	LaunchTemplate      *ltRef            `json:"launchTemplate,omitempty"`
+	Min                 int               `json:"min"`
+	Max                 int               `json:"max"`
+	Desired             int               `json:"desired"`
+	DefaultCooldown     int               `json:"defaultCooldown"`
+	AZs                 []string          `json:"azs"`
+	VPCZoneIdentifier   string            `json:"vpcZoneIdentifier,omitempty"`
+	LoadBalancers       []string          `json:"loadBalancers"`
+	TargetGroups        []string          `json:"targetGroups"`
+	HealthCheckType     string            `json:"healthCheckType"`
+	HealthCheckGrace    int               `json:"healthCheckGrace"`
+	TerminationPolicies []string          `json:"terminationPolicies"`
+	Suspended           map[string]string `json:"suspended"` // process → reason
+	Tags                []groupTag        `json:"tags"`
+	Created             time.Time         `json:"created"`
+	NewProtected        bool              `json:"newProtected,omitempty"`
+	LaunchRetryAt       time.Time         `json:"launchRetryAt,omitzero"`
+}
+
+type groupTag struct {
+	Key       string `json:"key"`
+	Value     string `json:"value"`
+	Propagate bool   `json:"propagate"`
+}
+
+type activity struct {
+	ID          string    `json:"id"`
+	Group       string    `json:"group"`
+	Description string    `json:"description"`
+	Cause       string    `json:"cause"`
+	Start       time.Time `json:"start"`
+	End         time.Time `json:"end,omitzero"`
+	Status      string    `json:"status"` // InProgress, Successful, Failed
+	StatusMsg   string    `json:"statusMsg,omitempty"`
+	Progress    int       `json:"progress"`
+}
+
+type classicLB struct {
+	Name        string             `json:"name"`
+	DNSName     string             `json:"dnsName"`
+	Created     time.Time          `json:"created"`
+	Listeners   []elbListener      `json:"listeners"`
+	AZs         []string           `json:"azs"`
+	Subnets     []string           `json:"subnets,omitempty"`
+	SecGroups   []string           `json:"secGroups,omitempty"`
+	Scheme      string             `json:"scheme"`
+	HealthCheck healthCheck        `json:"healthCheck"`
+	Members     map[string]*target `json:"members"` // by instance id
+	Known       map[string]bool    `json:"known"`   // every instance ever registered
+}
+
+type elbListener struct {
+	Protocol         string `json:"protocol"`
+	Port             int    `json:"port"`
+	InstanceProtocol string `json:"instanceProtocol"`
+	InstancePort     int    `json:"instancePort"`
+}
+
+// healthCheck is a balancer's health check, in AWS seconds.
+type healthCheck struct {
+	Protocol  string `json:"protocol"` // HTTP, HTTPS, TCP, SSL
+	Port      int    `json:"port"`
+	Path      string `json:"path"`
+	Interval  int    `json:"interval"`
+	Timeout   int    `json:"timeout"`
+	Healthy   int    `json:"healthy"`
+	Unhealthy int    `json:"unhealthy"`
+	Matcher   string `json:"matcher,omitempty"` // ELBv2 HTTP codes, e.g. 200 or 200-299
+}
+
+// target is one registration of an instance with a balancer or target group.
+type target struct {
+	ID           string    `json:"id"`
+	Port         int       `json:"port,omitempty"`
+	Registered   time.Time `json:"registered"`
+	State        string    `json:"state"`
+	Reason       string    `json:"reason,omitempty"`
+	Passes       int       `json:"passes"`
+	Fails        int       `json:"fails"`
+	Checked      bool      `json:"checked"`
+	NextCheck    time.Time `json:"nextCheck"`
+	DrainUntil   time.Time `json:"drainUntil,omitzero"`
+	probing      bool
+	probeCounter int
+}
+
+type targetGroup struct {
+	ARN         string             `json:"arn"`
+	Name        string             `json:"name"`
+	Protocol    string             `json:"protocol"`
+	Port        int                `json:"port"`
+	VpcID       string             `json:"vpcId"`
+	TargetType  string             `json:"targetType"`
+	HealthCheck healthCheck        `json:"healthCheck"`
+	DeregDelay  int                `json:"deregDelay"`
+	Targets     map[string]*target `json:"targets"` // by instance id
+	Created     time.Time          `json:"created"`
+}
+
+// load reads a state file; a missing file is an empty account.
+func loadState(path string) (*state, error) {
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return newState(), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	st := newState()
+	if err := json.Unmarshal(b, st); err != nil {
+		return nil, fmt.Errorf("parse state %s: %w", path, err)
+	}
+	return st, nil
+}
+
+// saveState writes st to path atomically: a temporary file in the same
+// directory, fsynced, then renamed over path.
+func saveState(path string, st *state) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after a successful rename
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("save state: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("save state: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	return nil
+}

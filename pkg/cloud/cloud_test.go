@@ -1,0 +1,147 @@
+package cloud_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/ferry-deploy/ferry/internal/awssim"
+	"github.com/ferry-deploy/ferry/internal/simenv"
+	"github.com/ferry-deploy/ferry/pkg/cloud"
+)
+
+const commit = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+// startSim runs a fast simulator with a staging environment: a web group of
+// three behind a classic balancer, already running commit.
+func startSim(t *testing.T) (*awssim.Server, context.Context) {
+	t.Helper()
+	srv, err := awssim.Start(awssim.Options{
+		Tick: 5 * time.Millisecond, Second: 5 * time.Millisecond,
+		BootDelay: 30 * time.Millisecond, ShutdownDelay: 10 * time.Millisecond,
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	c := simenv.Connect(srv.URL)
+	if err := simenv.Create(ctx, c, simenv.Spec{
+		Project: "shop", Env: "staging", LaunchTemplate: "shop-web",
+		Groups:         []simenv.Group{{Name: "shop-staging-web", Size: 3, MaxSize: 4, ClassicLB: "shop-staging"}},
+		DeployedCommit: commit, Now: time.Date(2026, 11, 2, 15, 4, 5, 0, time.UTC),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := simenv.WaitServing(ctx, c, "shop-staging-web", 3); err != nil {
+		t.Fatal(err)
+	}
+	return srv, ctx
+}
+
+func newClient(t *testing.T, ctx context.Context, endpoint string, maxAttempts int) *cloud.Client {
+	t.Helper()
+	c, err := cloud.New(ctx, cloud.Options{
+		Region: simenv.Region, Endpoint: endpoint, Credentials: simenv.Credentials(),
+		MaxAttempts: maxAttempts, MaxBackoff: 10 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestGroupReadsWholeState(t *testing.T) {
+	srv, ctx := startSim(t)
+	c := newClient(t, ctx, srv.URL, 3)
+
+	g, err := c.Group(ctx, "shop-staging-web", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.MinSize != 3 || g.MaxSize != 4 || g.DesiredCapacity != 3 {
+		t.Errorf("sizes min %d max %d desired %d, want 3/4/3", g.MinSize, g.MaxSize, g.DesiredCapacity)
+	}
+	if g.Tags["ferry:commit"] != commit {
+		t.Errorf("tag ferry:commit = %q", g.Tags["ferry:commit"])
+	}
+	if g.LaunchTemplate == nil || g.LaunchTemplate.ID == "" || g.LaunchTemplate.Version != "1" {
+		t.Errorf("launch template = %+v, want template version 1", g.LaunchTemplate)
+	}
+	if len(g.Instances) != 3 {
+		t.Fatalf("%d instances, want 3", len(g.Instances))
+	}
+	seen := map[string]bool{}
+	for _, inst := range g.Instances {
+		if inst.LifecycleState != "InService" || inst.HealthStatus != "Healthy" {
+			t.Errorf("%s: %s/%s", inst.ID, inst.LifecycleState, inst.HealthStatus)
+		}
+		if inst.PrivateIP == "" || seen[inst.PrivateIP] {
+			t.Errorf("%s: private IP %q missing or shared", inst.ID, inst.PrivateIP)
+		}
+		seen[inst.PrivateIP] = true
+		h, ok := inst.Balancers["shop-staging"]
+		if !ok || !h.Healthy || h.State != "InService" || h.Kind != cloud.Classic {
+			t.Errorf("%s in shop-staging: %+v (present %v)", inst.ID, h, ok)
+		}
+	}
+
+	v, err := c.LaunchTemplateVersion(ctx, *g.LaunchTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Number != 1 || v.Description != "shop-staging-"+commit[:12]+"-20261102T150405" {
+		t.Errorf("launch template version %d %q", v.Number, v.Description)
+	}
+	// AWS: API_DescribeLaunchTemplateVersions, "$Latest" resolves to a number.
+	latest, err := c.LaunchTemplateVersion(ctx, cloud.LaunchTemplateRef{Name: "shop-web", Version: "$Latest"})
+	if err != nil || latest.Number != 1 {
+		t.Errorf("$Latest: %+v, %v", latest, err)
+	}
+}
+
+func TestNotFound(t *testing.T) {
+	srv, ctx := startSim(t)
+	c := newClient(t, ctx, srv.URL, 3)
+	for name, call := range map[string]func() error{
+		"group":            func() error { _, err := c.Group(ctx, "nope", nil, nil); return err },
+		"balancer":         func() error { _, err := c.BalancerHealth(ctx, []string{"nope"}, nil); return err },
+		"template":         func() error { _, err := c.LaunchTemplateVersion(ctx, cloud.LaunchTemplateRef{Name: "nope"}); return err },
+		"template version": func() error { _, err := c.LaunchTemplateVersion(ctx, cloud.LaunchTemplateRef{Name: "shop-web", Version: "9"}); return err },
+	} {
+		if err := call(); !errors.Is(err, cloud.ErrNotFound) {
+			t.Errorf("%s: %v, want ErrNotFound", name, err)
+		}
+	}
+}
+
+// TestThrottlingIsRetried: AWS advises exponential backoff on "Rate
+// exceeded" (ec2-api-throttling); the client retries within its bounds and
+// reports a transient error beyond them.
+func TestThrottlingIsRetried(t *testing.T) {
+	srv, ctx := startSim(t)
+
+	srv.SetFault(awssim.Fault{Action: "DescribeAutoScalingGroups", ThrottleRate: 0.5})
+	c := newClient(t, ctx, srv.URL, 20)
+	srv.ResetCounts()
+	for range 3 {
+		if _, err := c.Group(ctx, "shop-staging-web", nil, nil); err != nil {
+			t.Fatalf("with retries, half the calls throttled: %v", err)
+		}
+	}
+	if n := srv.Counts()["autoscaling:DescribeAutoScalingGroups"]; n <= 3 {
+		t.Errorf("%d DescribeAutoScalingGroups requests for 3 reads at a 50%% throttle rate: no retry happened", n)
+	}
+
+	srv.SetFault(awssim.Fault{Action: "DescribeAutoScalingGroups", ThrottleRate: 1})
+	_, err := newClient(t, ctx, srv.URL, 2).Group(ctx, "shop-staging-web", nil, nil)
+	if err == nil || !cloud.IsTransient(err) || cloud.APIErrorCode(err) != "Throttling" {
+		t.Errorf("always throttled: %v (transient %v, code %q), want a transient Throttling error", err, cloud.IsTransient(err), cloud.APIErrorCode(err))
+	}
+	if cloud.IsTransient(cloud.ErrNotFound) {
+		t.Error("ErrNotFound must not be transient")
+	}
+}

@@ -1,0 +1,357 @@
+package plan_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+
+	"github.com/ferry-deploy/ferry/internal/awssim"
+	"github.com/ferry-deploy/ferry/internal/simenv"
+	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/config"
+	"github.com/ferry-deploy/ferry/pkg/plan"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var now = time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
+
+// history is a repository whose commits each trigger one method rule.
+type history struct {
+	repo                                                   *gitRepo
+	base, app1, marker, app2, glob, app3, trailer, app4 string
+}
+
+func newHistory(t *testing.T) *history {
+	r := newGitRepo(t)
+	h := &history{repo: r}
+	h.base = r.commit("Initial version", map[string]string{
+		"app.py": "v0\n", ".ferry/schema-version": "1\n", "shop/migrations/0001_initial.py": "# 1\n",
+	})
+	h.app1 = r.commit("Fix a typo", map[string]string{"app.py": "v1\n"})
+	h.marker = r.commit("Add the orders table", map[string]string{".ferry/schema-version": "2\n"})
+	h.app2 = r.commit("Speed up the cart", map[string]string{"app.py": "v2\n"})
+	h.glob = r.commit("Add a migration", map[string]string{"shop/migrations/0002_index.py": "# 2\n"})
+	h.app3 = r.commit("Tweak copy", map[string]string{"app.py": "v3\n"})
+	h.trailer = r.commit("Rebuild search index\n\nThe index format changed.\n\nFerry-Method: full\nSigned-off-by: Dev <dev@example.com>", map[string]string{"search.py": "v1\n"})
+	h.app4 = r.commit("Mention Ferry-Method: full in a body line that is not a trailer\n\nFerry-Method: full is documented here.\n\nReviewed-by: Dev", map[string]string{"app.py": "v4\n"})
+	return h
+}
+
+const envDoc = `
+[project]
+name = "shop"
+full_deploy_globs = ["**/migrations/*.py"]
+
+[project.git]
+url = "file:///srv/git/shop.git"
+
+[environments.staging]
+branch = "staging"
+aws.region = "us-east-1"
+groups.web = "shop-staging-web"
+load_balancers.classic = ["shop-staging"]
+ssh.user = "deploy"
+`
+
+type fixture struct {
+	ctx     context.Context
+	sim     *awssim.Server
+	clients simenv.Clients
+	cloud   *cloud.Client
+	cfg     *config.Config
+}
+
+// newFixture starts a simulator with the staging web group (2 instances,
+// MaxSize 2) running deployed ("" for a group Ferry never deployed).
+func newFixture(t *testing.T, deployed string, extraTOML string) *fixture {
+	t.Helper()
+	cfg, err := config.Parse("ferry.toml", []byte(envDoc+extraTOML))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	srv, err := awssim.Start(awssim.Options{
+		Tick: 5 * time.Millisecond, Second: 5 * time.Millisecond,
+		BootDelay: 20 * time.Millisecond, ShutdownDelay: 10 * time.Millisecond,
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	clients := simenv.Connect(srv.URL)
+	if err := simenv.Create(ctx, clients, simenv.Spec{
+		Project: "shop", Env: "staging", LaunchTemplate: "shop-staging-web",
+		Groups:         []simenv.Group{{Name: "shop-staging-web", Size: 2, ClassicLB: "shop-staging"}},
+		DeployedCommit: deployed, Now: now.Add(-24 * time.Hour),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := simenv.WaitServing(ctx, clients, "shop-staging-web", 2); err != nil {
+		t.Fatal(err)
+	}
+	c, err := cloud.New(ctx, cloud.Options{Region: simenv.Region, Endpoint: srv.URL, Credentials: simenv.Credentials()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{ctx: ctx, sim: srv, clients: clients, cloud: c, cfg: cfg}
+}
+
+func (f *fixture) input(target string) plan.Input {
+	return plan.Input{
+		Project: f.cfg.Project.Name, SchemaMarker: f.cfg.Project.SchemaMarker, FullDeployGlobs: f.cfg.Project.FullDeployGlobs,
+		Env: f.cfg.Environments["staging"], Target: plan.Revision{Commit: target, Ref: "refs/heads/staging"}, Now: now,
+	}
+}
+
+func rules(p *plan.Plan) []plan.Rule {
+	var out []plan.Rule
+	for _, r := range p.Reasons {
+		out = append(out, r.Rule)
+	}
+	return out
+}
+
+func TestMethodRules(t *testing.T) {
+	h := newHistory(t)
+	for _, tc := range []struct {
+		name             string
+		deployed, target string
+		method           plan.Method
+		rules            []plan.Rule
+		detail           string
+	}{
+		{"code only", h.base, h.app1, plan.Serial, []plan.Rule{plan.RuleNoSchemaChange}, "is unchanged"},
+		{"schema marker changed", h.app1, h.app2, plan.Full, []plan.Rule{plan.RuleSchemaMarker}, `.ferry/schema-version changed from "1" to "2"`},
+		{"glob matched", h.app2, h.app3, plan.Full, []plan.Rule{plan.RuleGlob}, `shop/migrations/0002_index.py matches "**/migrations/*.py"`},
+		{"trailer", h.app3, h.trailer, plan.Full, []plan.Rule{plan.RuleTrailer}, `carries "Ferry-Method: full"`},
+		{"trailer-like text in a body is not a trailer", h.trailer, h.app4, plan.Serial, []plan.Rule{plan.RuleNoSchemaChange}, ""},
+		{"every rule that applies is listed", h.base, h.app4, plan.Full, []plan.Rule{plan.RuleSchemaMarker, plan.RuleGlob, plan.RuleTrailer}, "changed from"},
+		{"first deploy", "", h.app1, plan.Full, []plan.Rule{plan.RuleUnknownDeployed}, "first deploy"},
+		{"deployed commit not in the repository", "0123456789abcdef0123456789abcdef01234567", h.app1, plan.Full, []plan.Rule{plan.RuleUnknownDeployed}, "not in the repository"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, tc.deployed, "")
+			p, err := plan.Make(f.ctx, f.cloud, h.repo, f.input(tc.target))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Action != plan.Deploy || p.Method != tc.method {
+				t.Errorf("action %s method %s, want deploy %s", p.Action, p.Method, tc.method)
+			}
+			if got := rules(p); !equal(got, tc.rules) {
+				t.Errorf("rules %v, want %v (reasons %+v)", got, tc.rules, p.Reasons)
+			}
+			if !strings.Contains(p.Reasons[0].Detail, tc.detail) {
+				t.Errorf("deciding reason %q does not say %q", p.Reasons[0].Detail, tc.detail)
+			}
+			if p.Downtime != (tc.method == plan.Full) {
+				t.Errorf("downtime %v for a %s deploy", p.Downtime, tc.method)
+			}
+		})
+	}
+}
+
+func TestNoOpAndRollback(t *testing.T) {
+	h := newHistory(t)
+	f := newFixture(t, h.app2, "")
+
+	p, err := plan.Make(f.ctx, f.cloud, h.repo, f.input(h.app2))
+	if err != nil || p.Action != plan.NoOp || len(p.Steps) != 0 {
+		t.Fatalf("same commit: %+v, %v; want a no-op", p, err)
+	}
+
+	_, err = plan.Make(f.ctx, f.cloud, h.repo, f.input(h.app1))
+	if !plan.IsRefused(err) || !strings.Contains(err.Error(), "--allow-rollback") {
+		t.Fatalf("rollback without --allow-rollback: %v", err)
+	}
+	in := f.input(h.app1)
+	in.AllowRollback = true
+	p, err = plan.Make(f.ctx, f.cloud, h.repo, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Undoing the schema bump is itself a schema change: full.
+	if !p.Rollback || p.Method != plan.Full || p.Reasons[0].Rule != plan.RuleSchemaMarker {
+		t.Errorf("rollback plan: rollback %v method %s reasons %+v", p.Rollback, p.Method, p.Reasons)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	h := newHistory(t)
+	for _, tc := range []struct {
+		name     string
+		extra    string
+		deployed string
+		target   string
+		method   plan.Method
+		setup    func(t *testing.T, f *fixture)
+		want     string
+	}{
+		{name: "policy forbids the needed method", extra: "policy.methods = [\"serial\"]\n", deployed: h.app1, target: h.app2,
+			want: "the full method is not allowed in staging"},
+		{name: "serial asked for a full change", deployed: h.app1, target: h.app2, method: plan.Serial,
+			want: "--method serial was asked for, but this change needs a full deploy"},
+		{name: "processes already suspended", deployed: h.base, target: h.app1,
+			setup: func(t *testing.T, f *fixture) {
+				_, err := f.clients.ASG.SuspendProcesses(f.ctx, &autoscaling.SuspendProcessesInput{
+					AutoScalingGroupName: aws.String("shop-staging-web"), ScalingProcesses: []string{"AddToLoadBalancer", "Launch"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: "has suspended processes (AddToLoadBalancer, Launch)"},
+		{name: "group missing", extra: "groups.worker = \"shop-staging-worker\"\n", deployed: h.base, target: h.app1,
+			want: "shop-staging-worker (the worker group)"},
+		{name: "batch would dip below min healthy", extra: "policy.serial_mode = \"replace-unhealthy\"\npolicy.serial_batch_size = 2\n", deployed: h.base, target: h.app1,
+			want: "below policy.min_healthy = 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, tc.deployed, tc.extra)
+			if tc.setup != nil {
+				tc.setup(t, f)
+			}
+			in := f.input(tc.target)
+			in.Method = tc.method
+			p, err := plan.Make(f.ctx, f.cloud, h.repo, in)
+			if !plan.IsRefused(err) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got plan %v, error %v; want a refusal saying %q", p != nil, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	h := newHistory(t)
+	f := newFixture(t, h.base, "")
+	// Someone points the group at a hand-made template version: the tag no
+	// longer matches what instances launch from.
+	g, err := f.cloud.Group(f.ctx, "shop-staging-web", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.clients.ASG.SetInstanceHealth(f.ctx, &autoscaling.SetInstanceHealthInput{
+		InstanceId: aws.String(g.Instances[0].ID), HealthStatus: aws.String("Unhealthy"), ShouldRespectGracePeriod: aws.Bool(false),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.clients.ASG.CreateOrUpdateTags(f.ctx, &autoscaling.CreateOrUpdateTagsInput{Tags: []astypes.Tag{{
+		Key: aws.String(plan.TagCommit), Value: aws.String(h.app1), ResourceId: aws.String("shop-staging-web"), ResourceType: aws.String("auto-scaling-group"),
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.Make(f.ctx, f.cloud, h.repo, f.input(h.app2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(p.Warnings, "\n")
+	for _, want := range []string{"does not name that commit", g.Instances[0].ID} {
+		if !strings.Contains(text, want) {
+			t.Errorf("warnings lack %q:\n%s", want, text)
+		}
+	}
+	if p.Method != plan.Full || p.Reasons[0].Rule != plan.RuleUnknownDeployed {
+		t.Errorf("tag and launch source disagree: method %s by %v, want full as deployed-commit-unknown", p.Method, rules(p))
+	}
+}
+
+// TestFullPlanCapacity: doubling a group at its MaxSize raises the max for
+// the deploy and restores it (the original never restored it).
+func TestFullPlanCapacity(t *testing.T) {
+	h := newHistory(t)
+	f := newFixture(t, h.app1, "")
+	p, err := plan.Make(f.ctx, f.cloud, h.repo, f.input(h.app2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := p.Groups[0].Capacity
+	if c.DesiredBefore != 2 || c.DesiredDuring != 4 || c.DesiredAfter != 2 || c.MaxBefore != 2 || c.MaxDuring != 4 {
+		t.Errorf("capacity %+v, want desired 2 -> 4 -> 2 and max 2 -> 4", c)
+	}
+	var restore *plan.Step
+	for i := range p.Steps {
+		if p.Steps[i].Name == plan.StepRestoreCapacity {
+			restore = &p.Steps[i]
+		}
+	}
+	if restore == nil || restore.Params["max_size"] != "2" || restore.Params["desired"] != "2" {
+		t.Errorf("restore step %+v, want max_size 2 and desired 2", restore)
+	}
+	if len(p.Groups[0].Replace) != 2 {
+		t.Errorf("replaces %v, want both old instances", p.Groups[0].Replace)
+	}
+}
+
+// TestRenderGolden pins the text a person reads before a deploy, and checks
+// the JSON form against its documented schema version.
+func TestRenderGolden(t *testing.T) {
+	h := newHistory(t)
+	for _, tc := range []struct {
+		name             string
+		deployed, target string
+	}{
+		{"full", h.app1, h.app2},
+		{"serial", h.base, h.app1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, tc.deployed, "")
+			p, err := plan.Make(f.ctx, f.cloud, h.repo, f.input(tc.target))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var text bytes.Buffer
+			if err := p.WriteText(&text); err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", tc.name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, text.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./pkg/plan -run TestRenderGolden -update)", err)
+			}
+			if text.String() != string(want) {
+				t.Errorf("text rendering changed; diff against %s:\ngot:\n%s", golden, text.String())
+			}
+
+			var js bytes.Buffer
+			if err := p.WriteJSON(&js); err != nil {
+				t.Fatal(err)
+			}
+			var back map[string]any
+			if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+				t.Fatal(err)
+			}
+			if back["schema_version"] != float64(plan.SchemaVersion) || back["method"] != tc.name {
+				t.Errorf("JSON: schema_version %v method %v", back["schema_version"], back["method"])
+			}
+		})
+	}
+}
+
+func equal[T comparable](a, b []T) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -62,7 +62,9 @@ func TestVerifyCatchesMistakes(t *testing.T) {
 	tool := testutil.RequireTool(t, "systemd-analyze")
 	for name, edit := range map[string]func(string) string{
 		"bad restart value": func(u string) string { return strings.Replace(u, "Restart=on-failure", "Restart=sometimes", 1) },
-		"missing binary":    func(u string) string { return regexp.MustCompile(`ExecStart=\S+`).ReplaceAllString(u, "ExecStart=/nonexistent/ferry") },
+		"missing binary": func(u string) string {
+			return regexp.MustCompile(`ExecStart=\S+`).ReplaceAllString(u, "ExecStart=/nonexistent/ferry")
+		},
 	} {
 		out, err := verify(t, tool, unitForTest(t, edit))
 		if err == nil && out == "" {

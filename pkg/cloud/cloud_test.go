@@ -107,10 +107,16 @@ func TestNotFound(t *testing.T) {
 	srv, ctx := startSim(t)
 	c := newClient(t, ctx, srv.URL, 3)
 	for name, call := range map[string]func() error{
-		"group":            func() error { _, err := c.Group(ctx, "nope", nil, nil); return err },
-		"balancer":         func() error { _, err := c.BalancerHealth(ctx, []string{"nope"}, nil); return err },
-		"template":         func() error { _, err := c.LaunchTemplateVersion(ctx, cloud.LaunchTemplateRef{Name: "nope"}); return err },
-		"template version": func() error { _, err := c.LaunchTemplateVersion(ctx, cloud.LaunchTemplateRef{Name: "shop-web", Version: "9"}); return err },
+		"group":    func() error { _, err := c.Group(ctx, "nope", nil, nil); return err },
+		"balancer": func() error { _, err := c.BalancerHealth(ctx, []string{"nope"}, nil); return err },
+		"template": func() error {
+			_, err := c.LaunchTemplateVersion(ctx, cloud.LaunchTemplateRef{Name: "nope"})
+			return err
+		},
+		"template version": func() error {
+			_, err := c.LaunchTemplateVersion(ctx, cloud.LaunchTemplateRef{Name: "shop-web", Version: "9"})
+			return err
+		},
 	} {
 		if err := call(); !errors.Is(err, cloud.ErrNotFound) {
 			t.Errorf("%s: %v, want ErrNotFound", name, err)

@@ -29,7 +29,7 @@ var now = time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
 
 // history is a repository whose commits each trigger one method rule.
 type history struct {
-	repo                                                   *gitRepo
+	repo                                                *gitRepo
 	base, app1, marker, app2, glob, app3, trailer, app4 string
 }
 

@@ -5,7 +5,9 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
 // LaunchTemplateVersion is one version of a launch template.
@@ -66,4 +68,140 @@ func templateLabel(ref LaunchTemplateRef) string {
 		return fmt.Sprintf("%q", ref.Name)
 	}
 	return ref.ID
+}
+
+// LaunchOverrides replace fields of the launch source a new one is copied
+// from; empty fields are copied unchanged.
+type LaunchOverrides struct {
+	ImageID            string
+	InstanceType       string
+	SecurityGroups     []string
+	KeyName            string
+	IAMInstanceProfile string
+	UserData           string // base64-encoded, as the APIs take it
+}
+
+// CreateLaunchTemplateVersion adds a version to the template of from,
+// copied from from's version with overrides applied, described as desc.
+// It returns the new version, numbered.
+func (c *Client) CreateLaunchTemplateVersion(ctx context.Context, from LaunchTemplateRef, desc string, o LaunchOverrides) (LaunchTemplateRef, error) {
+	src, err := c.LaunchTemplateVersion(ctx, from)
+	if err != nil {
+		return LaunchTemplateRef{}, err
+	}
+	data := &ec2types.RequestLaunchTemplateData{}
+	if o.ImageID != "" {
+		data.ImageId = aws.String(o.ImageID)
+	}
+	if o.InstanceType != "" {
+		data.InstanceType = ec2types.InstanceType(o.InstanceType)
+	}
+	if len(o.SecurityGroups) > 0 {
+		data.SecurityGroupIds = o.SecurityGroups
+	}
+	if o.KeyName != "" {
+		data.KeyName = aws.String(o.KeyName)
+	}
+	if o.IAMInstanceProfile != "" {
+		data.IamInstanceProfile = &ec2types.LaunchTemplateIamInstanceProfileSpecificationRequest{Name: aws.String(o.IAMInstanceProfile)}
+	}
+	if o.UserData != "" {
+		data.UserData = aws.String(o.UserData)
+	}
+	out, err := c.ec2.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{
+		LaunchTemplateId:   aws.String(src.TemplateID),
+		SourceVersion:      aws.String(versionString(src.Number)),
+		VersionDescription: aws.String(desc),
+		LaunchTemplateData: data,
+	})
+	if err != nil {
+		return LaunchTemplateRef{}, fmt.Errorf("create launch template version %q: %w", desc, err)
+	}
+	v := out.LaunchTemplateVersion
+	return LaunchTemplateRef{
+		ID:      aws.ToString(v.LaunchTemplateId),
+		Name:    aws.ToString(v.LaunchTemplateName),
+		Version: versionString(aws.ToInt64(v.VersionNumber)),
+	}, nil
+}
+
+// FindLaunchTemplateVersion returns the version of template whose
+// description is desc (a launch source prepared ahead of time).
+func (c *Client) FindLaunchTemplateVersion(ctx context.Context, template LaunchTemplateRef, desc string) (LaunchTemplateRef, error) {
+	in := &ec2.DescribeLaunchTemplateVersionsInput{}
+	if template.ID != "" {
+		in.LaunchTemplateId = aws.String(template.ID)
+	} else {
+		in.LaunchTemplateName = aws.String(template.Name)
+	}
+	p := ec2.NewDescribeLaunchTemplateVersionsPaginator(c.ec2, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return LaunchTemplateRef{}, fmt.Errorf("list versions of launch template %s: %w", templateLabel(template), err)
+		}
+		for _, v := range page.LaunchTemplateVersions {
+			if aws.ToString(v.VersionDescription) == desc {
+				return LaunchTemplateRef{ID: aws.ToString(v.LaunchTemplateId), Name: aws.ToString(v.LaunchTemplateName),
+					Version: versionString(aws.ToInt64(v.VersionNumber))}, nil
+			}
+		}
+	}
+	return LaunchTemplateRef{}, fmt.Errorf("launch template %s version described %q: %w", templateLabel(template), desc, ErrNotFound)
+}
+
+// CreateLaunchConfiguration creates name as a copy of the launch
+// configuration from, with overrides applied. Launch configurations cannot
+// be changed, only replaced.
+func (c *Client) CreateLaunchConfiguration(ctx context.Context, from, name string, o LaunchOverrides) error {
+	out, err := c.asg.DescribeLaunchConfigurations(ctx, &autoscaling.DescribeLaunchConfigurationsInput{LaunchConfigurationNames: []string{from}})
+	if err != nil {
+		return fmt.Errorf("describe launch configuration %s: %w", from, err)
+	}
+	if len(out.LaunchConfigurations) == 0 {
+		return notFound("launch configuration", from)
+	}
+	src := out.LaunchConfigurations[0]
+	in := &autoscaling.CreateLaunchConfigurationInput{
+		LaunchConfigurationName: aws.String(name),
+		ImageId:                 src.ImageId,
+		InstanceType:            src.InstanceType,
+		SecurityGroups:          src.SecurityGroups,
+		KeyName:                 src.KeyName,
+		IamInstanceProfile:      src.IamInstanceProfile,
+		UserData:                src.UserData,
+		BlockDeviceMappings:     src.BlockDeviceMappings,
+		MetadataOptions:         src.MetadataOptions,
+	}
+	if o.ImageID != "" {
+		in.ImageId = aws.String(o.ImageID)
+	}
+	if o.InstanceType != "" {
+		in.InstanceType = aws.String(o.InstanceType)
+	}
+	if len(o.SecurityGroups) > 0 {
+		in.SecurityGroups = o.SecurityGroups
+	}
+	if o.KeyName != "" {
+		in.KeyName = aws.String(o.KeyName)
+	}
+	if o.IAMInstanceProfile != "" {
+		in.IamInstanceProfile = aws.String(o.IAMInstanceProfile)
+	}
+	if o.UserData != "" {
+		in.UserData = aws.String(o.UserData)
+	}
+	if _, err := c.asg.CreateLaunchConfiguration(ctx, in); err != nil {
+		return fmt.Errorf("create launch configuration %s: %w", name, err)
+	}
+	return nil
+}
+
+// LaunchConfigurationExists reports whether a launch configuration exists.
+func (c *Client) LaunchConfigurationExists(ctx context.Context, name string) (bool, error) {
+	out, err := c.asg.DescribeLaunchConfigurations(ctx, &autoscaling.DescribeLaunchConfigurationsInput{LaunchConfigurationNames: []string{name}})
+	if err != nil {
+		return false, fmt.Errorf("describe launch configuration %s: %w", name, err)
+	}
+	return len(out.LaunchConfigurations) > 0, nil
 }

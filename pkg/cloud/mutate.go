@@ -1,0 +1,193 @@
+package cloud
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing/types"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+)
+
+// SuspendProcesses suspends the named Auto Scaling processes of a group.
+// An empty list is a no-op: AWS would read it as "all of them".
+func (c *Client) SuspendProcesses(ctx context.Context, group string, processes []string) error {
+	if len(processes) == 0 {
+		return nil
+	}
+	_, err := c.asg.SuspendProcesses(ctx, &autoscaling.SuspendProcessesInput{
+		AutoScalingGroupName: aws.String(group), ScalingProcesses: processes,
+	})
+	if err != nil {
+		return fmt.Errorf("suspend %v on %s: %w", processes, group, err)
+	}
+	return nil
+}
+
+// ResumeProcesses resumes the named processes. An empty list is a no-op.
+func (c *Client) ResumeProcesses(ctx context.Context, group string, processes []string) error {
+	if len(processes) == 0 {
+		return nil
+	}
+	_, err := c.asg.ResumeProcesses(ctx, &autoscaling.ResumeProcessesInput{
+		AutoScalingGroupName: aws.String(group), ScalingProcesses: processes,
+	})
+	if err != nil {
+		return fmt.Errorf("resume %v on %s: %w", processes, group, err)
+	}
+	return nil
+}
+
+// GroupUpdate changes a group; nil fields stay as they are. Set exactly one
+// of LaunchConfiguration and LaunchTemplate to change the launch source.
+type GroupUpdate struct {
+	MinSize, MaxSize, DesiredCapacity *int
+	LaunchConfiguration               string
+	LaunchTemplate                    *LaunchTemplateRef
+	TerminationPolicies               []string
+}
+
+// UpdateGroup applies u in one UpdateAutoScalingGroup call, so a new launch
+// source and a new capacity take effect together.
+func (c *Client) UpdateGroup(ctx context.Context, group string, u GroupUpdate) error {
+	in := &autoscaling.UpdateAutoScalingGroupInput{
+		AutoScalingGroupName: aws.String(group),
+		MinSize:              int32p(u.MinSize),
+		MaxSize:              int32p(u.MaxSize),
+		DesiredCapacity:      int32p(u.DesiredCapacity),
+		TerminationPolicies:  u.TerminationPolicies,
+	}
+	if u.LaunchConfiguration != "" {
+		in.LaunchConfigurationName = aws.String(u.LaunchConfiguration)
+	}
+	if t := u.LaunchTemplate; t != nil {
+		spec := &astypes.LaunchTemplateSpecification{Version: aws.String(t.Version)}
+		if t.ID != "" {
+			spec.LaunchTemplateId = aws.String(t.ID)
+		} else {
+			spec.LaunchTemplateName = aws.String(t.Name)
+		}
+		in.LaunchTemplate = spec
+	}
+	if _, err := c.asg.UpdateAutoScalingGroup(ctx, in); err != nil {
+		return fmt.Errorf("update group %s: %w", group, err)
+	}
+	return nil
+}
+
+// TagGroup sets tags on a group (and, propagated, on instances it launches
+// from now on).
+func (c *Client) TagGroup(ctx context.Context, group string, tags map[string]string) error {
+	var ts []astypes.Tag
+	for k, v := range tags {
+		ts = append(ts, astypes.Tag{
+			Key: aws.String(k), Value: aws.String(v), PropagateAtLaunch: aws.Bool(true),
+			ResourceId: aws.String(group), ResourceType: aws.String("auto-scaling-group"),
+		})
+	}
+	if _, err := c.asg.CreateOrUpdateTags(ctx, &autoscaling.CreateOrUpdateTagsInput{Tags: ts}); err != nil {
+		return fmt.Errorf("tag group %s: %w", group, err)
+	}
+	return nil
+}
+
+// TerminateInstance asks the group to terminate an instance. With decrement
+// the group's desired capacity drops by one (no replacement); AWS refuses
+// that when desired already equals MinSize.
+func (c *Client) TerminateInstance(ctx context.Context, id string, decrement bool) error {
+	_, err := c.asg.TerminateInstanceInAutoScalingGroup(ctx, &autoscaling.TerminateInstanceInAutoScalingGroupInput{
+		InstanceId: aws.String(id), ShouldDecrementDesiredCapacity: aws.Bool(decrement),
+	})
+	if err != nil {
+		return fmt.Errorf("terminate %s: %w", id, err)
+	}
+	return nil
+}
+
+// MarkUnhealthy tells the group an instance is unhealthy, so that it is
+// replaced (terminate first, then launch).
+func (c *Client) MarkUnhealthy(ctx context.Context, id string) error {
+	_, err := c.asg.SetInstanceHealth(ctx, &autoscaling.SetInstanceHealthInput{
+		InstanceId: aws.String(id), HealthStatus: aws.String("Unhealthy"), ShouldRespectGracePeriod: aws.Bool(false),
+	})
+	if err != nil {
+		return fmt.Errorf("mark %s unhealthy: %w", id, err)
+	}
+	return nil
+}
+
+// Register adds instances to classic balancers and target groups.
+func (c *Client) Register(ctx context.Context, classic, targetGroups, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	for _, name := range classic {
+		if _, err := c.elb.RegisterInstancesWithLoadBalancer(ctx, &elb.RegisterInstancesWithLoadBalancerInput{
+			LoadBalancerName: aws.String(name), Instances: elbInstances(ids),
+		}); err != nil {
+			return fmt.Errorf("register %v with %s: %w", ids, name, err)
+		}
+	}
+	for _, arn := range targetGroups {
+		if _, err := c.elbv2.RegisterTargets(ctx, &elbv2.RegisterTargetsInput{
+			TargetGroupArn: aws.String(arn), Targets: targets(ids),
+		}); err != nil {
+			return fmt.Errorf("register %v with %s: %w", ids, arn, err)
+		}
+	}
+	return nil
+}
+
+// Deregister removes instances from classic balancers and target groups.
+// Instances a balancer does not know are not an error.
+func (c *Client) Deregister(ctx context.Context, classic, targetGroups, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	for _, name := range classic {
+		_, err := c.elb.DeregisterInstancesFromLoadBalancer(ctx, &elb.DeregisterInstancesFromLoadBalancerInput{
+			LoadBalancerName: aws.String(name), Instances: elbInstances(ids),
+		})
+		if err != nil && APIErrorCode(err) != "InvalidInstance" {
+			return fmt.Errorf("deregister %v from %s: %w", ids, name, err)
+		}
+	}
+	for _, arn := range targetGroups {
+		if _, err := c.elbv2.DeregisterTargets(ctx, &elbv2.DeregisterTargetsInput{
+			TargetGroupArn: aws.String(arn), Targets: targets(ids),
+		}); err != nil {
+			return fmt.Errorf("deregister %v from %s: %w", ids, arn, err)
+		}
+	}
+	return nil
+}
+
+func elbInstances(ids []string) []elbtypes.Instance {
+	out := make([]elbtypes.Instance, len(ids))
+	for i, id := range ids {
+		out[i] = elbtypes.Instance{InstanceId: aws.String(id)}
+	}
+	return out
+}
+
+func targets(ids []string) []elbv2types.TargetDescription {
+	out := make([]elbv2types.TargetDescription, len(ids))
+	for i, id := range ids {
+		out[i] = elbv2types.TargetDescription{Id: aws.String(id)}
+	}
+	return out
+}
+
+func int32p(n *int) *int32 {
+	if n == nil {
+		return nil
+	}
+	return aws.Int32(int32(*n))
+}
+
+func versionString(n int64) string { return strconv.FormatInt(n, 10) }

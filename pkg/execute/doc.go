@@ -1,0 +1,14 @@
+// Package execute carries a plan out: full and serial deploys that never
+// leave a group worse than they found it.
+//
+// Each step of the plan is recorded in a journal in the state directory
+// (fsync'd, atomically renamed) before the next begins, so an agent that
+// dies mid-deploy resumes from it: before the point of no return (the old
+// instances being terminated) the deploy is rolled back; after it, it is
+// finished forward. Every wait is bounded by the environment's policy and
+// reports progress. Every Auto Scaling process Ferry suspended is resumed on
+// success, failure, rollback and interruption.
+//
+// The package knows nothing of git: it receives a plan and reports an
+// outcome; the caller records the outcome as a note and a commit status.
+package execute

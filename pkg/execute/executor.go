@@ -1,0 +1,231 @@
+package execute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ferry-deploy/ferry/pkg/config"
+	"github.com/ferry-deploy/ferry/pkg/plan"
+)
+
+// Outcome is how a deploy ended.
+type Outcome string
+
+const (
+	Succeeded  Outcome = "succeeded"
+	Failed     Outcome = "failed"
+	RolledBack Outcome = "rolled back"
+	// Interrupted: the agent was asked to stop; the journal says where,
+	// and Recover finishes the job on the next start.
+	Interrupted Outcome = "interrupted"
+)
+
+// ErrInterrupted is returned when the deploy's context ended mid-deploy.
+var ErrInterrupted = errors.New("deploy interrupted")
+
+// Report is the result of a deploy, for notes, statuses and the log.
+type Report struct {
+	DeployID     string
+	Environment  string
+	Commit       string
+	Previous     string
+	Method       plan.Method
+	Outcome      Outcome
+	Started      time.Time
+	Finished     time.Time
+	LaunchSource string
+	// Reason is a short account of a failure ("" on success).
+	Reason string
+}
+
+// Executor carries plans out for one environment.
+type Executor struct {
+	Cloud   Cloud
+	Hooks   Hooks
+	Journal JournalStore
+	Env     *config.Environment
+	Log     *slog.Logger
+	// Poll is the interval between two looks at AWS while waiting.
+	Poll time.Duration
+	// Now returns the current time (injected by tests).
+	Now func() time.Time
+	// UserData renders the launch source's user data for a commit; nil
+	// keeps the copied source's user data.
+	UserData func(commit string) (string, error)
+}
+
+func (e *Executor) now() time.Time {
+	if e.Now != nil {
+		return e.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (e *Executor) log() *slog.Logger {
+	if e.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return e.Log
+}
+
+// Run carries p out. The returned report always has an outcome; the error
+// explains a failure, rollback or interruption.
+func (e *Executor) Run(ctx context.Context, p *plan.Plan, deployID string) (Report, error) {
+	if p.Action != plan.Deploy {
+		return Report{}, fmt.Errorf("plan for %s has nothing to deploy (%s)", p.Environment, p.Action)
+	}
+	if j, err := e.Journal.Load(p.Environment); err != nil {
+		return Report{}, err
+	} else if j != nil && !j.Finished {
+		return Report{}, fmt.Errorf("an interrupted deploy of %s (%s) must be recovered first", p.Environment, j.DeployID)
+	}
+	j := &Journal{
+		Version: journalVersion, DeployID: deployID, Plan: p, Started: e.now(),
+		Before: map[string]GroupSnapshot{}, Suspended: map[string][]string{}, Sources: map[string]Source{},
+	}
+	if err := e.snapshot(ctx, j); err != nil {
+		return e.report(j, Failed, err), err
+	}
+	if err := e.Journal.Save(j); err != nil {
+		return e.report(j, Failed, err), err
+	}
+	return e.drive(ctx, j)
+}
+
+// Recover finishes the environment's interrupted deploy, if any: it rolls
+// back one that had not reached the point of no return and finishes one
+// that had. It returns nil when there was nothing to recover.
+func (e *Executor) Recover(ctx context.Context, env string) (*Report, error) {
+	j, err := e.Journal.Load(env)
+	if err != nil || j == nil || j.Finished {
+		return nil, err
+	}
+	e.log().Warn("recovering an interrupted deploy", "env", env, "deploy", j.DeployID,
+		"commit", j.Plan.Target.Commit, "step", j.Next, "past_no_return", j.PastNoReturn)
+	r, err := e.drive(ctx, j)
+	return &r, err
+}
+
+// drive runs the remaining steps and settles the outcome.
+func (e *Executor) drive(ctx context.Context, j *Journal) (Report, error) {
+	log := e.log().With("env", j.Plan.Environment, "deploy", j.DeployID)
+	var stepErr error
+	// A recovered deploy that had not passed the point of no return is
+	// rolled back rather than resumed: the agent that planned it is gone,
+	// and the world may have moved since.
+	if j.Next > 0 && !j.PastNoReturn && j.Next < len(j.Plan.Steps) {
+		stepErr = errors.New("the agent stopped mid-deploy")
+	}
+	for stepErr == nil && j.Next < len(j.Plan.Steps) {
+		if ctx.Err() != nil {
+			return e.interrupt(j, ctx.Err())
+		}
+		step := j.Plan.Steps[j.Next]
+		log.Info("step", "n", j.Next+1, "of", len(j.Plan.Steps), "name", step.Name, "group", step.Group)
+		if err := e.step(ctx, j, step); err != nil {
+			if ctx.Err() != nil {
+				return e.interrupt(j, err)
+			}
+			stepErr = fmt.Errorf("step %d (%s): %w", j.Next+1, step.Name, err)
+			break
+		}
+		j.Next++
+		if err := e.Journal.Save(j); err != nil {
+			stepErr = err
+			break
+		}
+	}
+	if stepErr == nil {
+		return e.finish(j, Succeeded, nil)
+	}
+	log.Error("deploy failed", "err", stepErr)
+	if j.PastNoReturn {
+		return e.finishForward(ctx, j, stepErr)
+	}
+	if err := e.rollback(ctx, j); err != nil {
+		log.Error("rollback failed", "err", err)
+		return e.finish(j, Failed, fmt.Errorf("%w; rollback failed: %v", stepErr, err))
+	}
+	return e.finish(j, RolledBack, stepErr)
+}
+
+// interrupt stops at a safe point: processes Ferry suspended are resumed
+// (a stopped agent must not leave a group unable to scale), the journal is
+// kept for Recover.
+func (e *Executor) interrupt(j *Journal, cause error) (Report, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := e.resumeAll(ctx, j)
+	if saveErr := e.Journal.Save(j); saveErr != nil {
+		err = errors.Join(err, saveErr)
+	}
+	e.log().Warn("deploy interrupted; it will be recovered on the next start", "env", j.Plan.Environment, "deploy", j.DeployID, "step", j.Next, "err", err)
+	return e.report(j, Interrupted, cause), fmt.Errorf("%w: %v", ErrInterrupted, errors.Join(cause, err))
+}
+
+// finishForward completes a deploy past the point of no return: the new
+// version serves; only cleanup remains. Each remaining step is tried once.
+func (e *Executor) finishForward(ctx context.Context, j *Journal, cause error) (Report, error) {
+	errs := []error{cause}
+	for j.Next++; j.Next < len(j.Plan.Steps); j.Next++ {
+		if err := e.step(ctx, j, j.Plan.Steps[j.Next]); err != nil {
+			errs = append(errs, fmt.Errorf("step %d (%s): %w", j.Next+1, j.Plan.Steps[j.Next].Name, err))
+		}
+		_ = e.Journal.Save(j)
+	}
+	return e.finish(j, Failed, errors.Join(errs...))
+}
+
+// finish resumes whatever is still suspended, closes the journal and
+// reports.
+func (e *Executor) finish(j *Journal, o Outcome, cause error) (Report, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := e.resumeAll(ctx, j); err != nil {
+		cause = errors.Join(cause, err)
+		if o == Succeeded {
+			o = Failed
+		}
+	}
+	j.Finished = true
+	if err := e.Journal.Save(j); err != nil {
+		cause = errors.Join(cause, err)
+	} else if err := e.Journal.Remove(j.Plan.Environment); err != nil {
+		cause = errors.Join(cause, err)
+	}
+	r := e.report(j, o, cause)
+	e.log().Info("deploy finished", "env", r.Environment, "deploy", r.DeployID, "outcome", r.Outcome,
+		"commit", r.Commit, "elapsed", r.Finished.Sub(r.Started).Round(time.Second), "reason", r.Reason)
+	return r, cause
+}
+
+func (e *Executor) report(j *Journal, o Outcome, cause error) Report {
+	r := Report{
+		DeployID: j.DeployID, Environment: j.Plan.Environment, Commit: j.Plan.Target.Commit,
+		Previous: j.Plan.Deployed.Commit, Method: j.Plan.Method, Outcome: o,
+		Started: j.Started, Finished: e.now(), LaunchSource: j.Plan.LaunchSource.Name,
+	}
+	if cause != nil {
+		r.Reason = shortReason(cause)
+	}
+	return r
+}
+
+// shortReason keeps a failure reason to one line of reasonable length for
+// notes and commit statuses.
+func shortReason(err error) string {
+	s := err.Error()
+	for i, r := range s {
+		if r == '\n' {
+			s = s[:i]
+			break
+		}
+	}
+	if len(s) > 300 {
+		s = s[:297] + "..."
+	}
+	return s
+}

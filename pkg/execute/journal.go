@@ -1,0 +1,116 @@
+package execute
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/renameio/v2"
+
+	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/plan"
+)
+
+// journalVersion changes when the journal's form does.
+const journalVersion = 1
+
+// Journal is a deploy's record on disk: the plan, what the groups looked
+// like before, what Ferry changed, and how far it got. It is everything a
+// restarted agent needs to roll back or finish.
+type Journal struct {
+	Version  int        `json:"version"`
+	DeployID string     `json:"deploy_id"`
+	Plan     *plan.Plan `json:"plan"`
+	Started  time.Time  `json:"started"`
+	// Next is the index of the first step not yet completed.
+	Next int `json:"next"`
+	// PastNoReturn is set before the first old instance is terminated:
+	// from then on a failure finishes forward instead of rolling back.
+	PastNoReturn bool `json:"past_no_return"`
+	// Before holds each group as it was before the deploy changed it.
+	Before map[string]GroupSnapshot `json:"before"`
+	// Suspended lists, per group, the processes Ferry suspended and has
+	// not resumed yet.
+	Suspended map[string][]string `json:"suspended"`
+	// PageOn is true while the upgrade page may be showing.
+	PageOn bool `json:"page_on"`
+	// Sources holds, per group, the launch source new instances start from.
+	Sources map[string]Source `json:"sources"`
+	// Finished is set when the deploy reached an outcome.
+	Finished bool `json:"finished"`
+}
+
+// GroupSnapshot is what a rollback restores.
+type GroupSnapshot struct {
+	MinSize             int                      `json:"min_size"`
+	MaxSize             int                      `json:"max_size"`
+	DesiredCapacity     int                      `json:"desired_capacity"`
+	LaunchConfiguration string                   `json:"launch_configuration,omitempty"`
+	LaunchTemplate      *cloud.LaunchTemplateRef `json:"launch_template,omitempty"`
+	TerminationPolicies []string                 `json:"termination_policies"`
+	CommitTag           string                   `json:"commit_tag"`
+	Instances           []string                 `json:"instances"`
+}
+
+// Source is a launch source Ferry created or found.
+type Source struct {
+	LaunchConfiguration string                   `json:"launch_configuration,omitempty"`
+	LaunchTemplate      *cloud.LaunchTemplateRef `json:"launch_template,omitempty"`
+}
+
+// JournalStore keeps one journal per environment in a directory.
+type JournalStore struct {
+	Dir string
+}
+
+func (s JournalStore) path(env string) string {
+	return filepath.Join(s.Dir, "journal-"+env+".json")
+}
+
+// Save writes j atomically: a crash leaves the old journal or the new one,
+// never a torn file.
+func (s JournalStore) Save(j *Journal) error {
+	if err := os.MkdirAll(s.Dir, 0o750); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	data, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	if err := renameio.WriteFile(s.path(j.Plan.Environment), data, 0o640); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return nil
+}
+
+// Load returns the environment's journal, or nil when there is none.
+func (s JournalStore) Load(env string) (*Journal, error) {
+	data, err := os.ReadFile(s.path(env))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	var j Journal
+	if err := json.Unmarshal(data, &j); err != nil {
+		return nil, fmt.Errorf("journal %s: %w", s.path(env), err)
+	}
+	if j.Version != journalVersion {
+		return nil, fmt.Errorf("journal %s: version %d, this Ferry reads %d", s.path(env), j.Version, journalVersion)
+	}
+	return &j, nil
+}
+
+// Remove deletes the environment's journal once its deploy is finished.
+func (s JournalStore) Remove(env string) error {
+	err := os.Remove(s.path(env))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}

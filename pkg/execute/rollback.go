@@ -1,0 +1,161 @@
+package execute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/plan"
+	"github.com/ferry-deploy/ferry/pkg/roles"
+)
+
+// rollback returns every group to what the journal recorded before the
+// deploy: the old launch source and tag, only old-version instances serving,
+// the old sizes, the page down and every process resumed. It runs with its
+// own bounded context when the deploy's has ended, so an interrupted agent
+// still leaves the group whole.
+func (e *Executor) rollback(ctx context.Context, j *Journal) error {
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), e.rollbackLimit())
+		defer cancel()
+	}
+	log := e.log().With("env", j.Plan.Environment, "deploy", j.DeployID)
+	log.Warn("rolling back")
+	var errs []error
+	// Instances launched from here on must run the old version and join
+	// the balancers: resume first.
+	if err := e.resumeAll(ctx, j); err != nil {
+		errs = append(errs, err)
+	}
+	for _, gp := range j.Plan.Groups {
+		if err := e.rollbackGroup(ctx, j, gp); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", gp.Name, err))
+		}
+	}
+	if j.PageOn {
+		if err := e.pageOffAll(ctx, j); err != nil {
+			errs = append(errs, fmt.Errorf("upgrade page: %w", err))
+		} else {
+			j.PageOn = false
+		}
+	}
+	_ = e.Journal.Save(j)
+	return errors.Join(errs...)
+}
+
+func (e *Executor) rollbackLimit() time.Duration {
+	t := e.Env.Policy.Timeouts
+	return t.HealthyInBalancers.Std()*2 + t.Drain.Std() + t.Command.Std()
+}
+
+func (e *Executor) rollbackGroup(ctx context.Context, j *Journal, gp plan.GroupPlan) error {
+	before, ok := j.Before[gp.Name]
+	if !ok {
+		return nil
+	}
+	log := e.log().With("group", gp.Name)
+	restore := cloud.GroupUpdate{LaunchConfiguration: before.LaunchConfiguration, LaunchTemplate: before.LaunchTemplate,
+		TerminationPolicies: before.TerminationPolicies}
+	if err := e.Cloud.UpdateGroup(ctx, gp.Name, restore); err != nil {
+		return err
+	}
+	if err := e.Cloud.TagGroup(ctx, gp.Name, map[string]string{plan.TagCommit: before.CommitTag}); err != nil {
+		return err
+	}
+
+	g, err := e.readGroup(ctx, gp)
+	if err != nil {
+		return err
+	}
+	newer := ids(newInstances(j, g))
+	oldLeft := 0
+	for _, inst := range g.Instances {
+		if slices.Contains(before.Instances, inst.ID) && !leaving(inst) {
+			oldLeft++
+		}
+	}
+	// New instances beyond the old size go away outright; those that
+	// replaced old ones (a serial deploy's finished batches) are replaced
+	// again, one at a time, by instances of the old version.
+	surplus := max(0, min(len(newer), oldLeft+len(newer)-before.DesiredCapacity))
+	log.Info("removing new instances", "terminate", newer[:surplus], "replace", newer[surplus:])
+	if surplus > 0 {
+		if err := e.terminate(ctx, j, gp.Name, newer[:surplus], e.Env.Policy.Timeouts.Drain.Std()); err != nil {
+			return err
+		}
+	}
+	for _, id := range newer[surplus:] {
+		if err := e.replaceWithOld(ctx, j, gp, id); err != nil {
+			return err
+		}
+	}
+	sizes := cloud.GroupUpdate{MinSize: &before.MinSize, MaxSize: &before.MaxSize, DesiredCapacity: &before.DesiredCapacity}
+	if err := e.Cloud.UpdateGroup(ctx, gp.Name, sizes); err != nil {
+		return err
+	}
+	return e.waitFor(ctx, fmt.Sprintf("%s back to %d serving instance(s)", gp.Name, before.DesiredCapacity),
+		e.Env.Policy.Timeouts.HealthyInBalancers.Std(), func(ctx context.Context) (bool, string, error) {
+			g, err := e.readGroup(ctx, gp)
+			if err != nil {
+				return false, "", err
+			}
+			n := 0
+			for _, inst := range g.Instances {
+				if e.serving(inst, gp.Balanced) {
+					n++
+				}
+			}
+			return n >= before.DesiredCapacity, fmt.Sprintf("serving %d/%d", n, before.DesiredCapacity), nil
+		})
+}
+
+// replaceWithOld surges one old-version instance in, then removes a new one.
+func (e *Executor) replaceWithOld(ctx context.Context, j *Journal, gp plan.GroupPlan, id string) error {
+	g, err := e.readGroup(ctx, gp)
+	if err != nil {
+		return err
+	}
+	known := ids(g.Instances)
+	desired := g.DesiredCapacity + 1
+	u := cloud.GroupUpdate{DesiredCapacity: &desired}
+	if desired > g.MaxSize {
+		u.MaxSize = &desired
+	}
+	if err := e.Cloud.UpdateGroup(ctx, gp.Name, u); err != nil {
+		return err
+	}
+	err = e.waitFor(ctx, "an old-version instance to replace "+id, e.Env.Policy.Timeouts.HealthyInBalancers.Std(),
+		func(ctx context.Context) (bool, string, error) {
+			g, err := e.readGroup(ctx, gp)
+			if err != nil {
+				return false, "", err
+			}
+			for _, inst := range g.Instances {
+				if !slices.Contains(known, inst.ID) && e.serving(inst, gp.Balanced) {
+					return true, inst.ID + " serving", nil
+				}
+			}
+			return false, "not yet", nil
+		})
+	if err != nil {
+		return err
+	}
+	return e.terminate(ctx, j, gp.Name, []string{id}, e.Env.Policy.Timeouts.Drain.Std())
+}
+
+// pageOffAll removes the upgrade page from every web server.
+func (e *Executor) pageOffAll(ctx context.Context, j *Journal) error {
+	var all []cloud.Instance
+	for _, gp := range webGroups(j) {
+		g, err := e.readGroup(ctx, gp)
+		if err != nil {
+			return err
+		}
+		all = append(all, inService(g)...)
+	}
+	return e.runHook(ctx, j, roles.Web, roles.UpgradePageOff, all)
+}

@@ -1,0 +1,487 @@
+package execute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/config"
+	"github.com/ferry-deploy/ferry/pkg/plan"
+	"github.com/ferry-deploy/ferry/pkg/roles"
+)
+
+// step carries out one step. Every handler can run again after a crash
+// without harm: it looks at what is there before it changes anything.
+func (e *Executor) step(ctx context.Context, j *Journal, s plan.Step) error {
+	switch s.Name {
+	case plan.StepPrepareLaunchSource:
+		return e.prepareLaunchSource(ctx, j)
+	case plan.StepSuspendProcesses:
+		return e.suspend(ctx, j, s.Group, splitList(s.Params["processes"]))
+	case plan.StepResumeProcesses:
+		return e.resume(ctx, j, s.Group, splitList(s.Params["processes"]))
+	case plan.StepInstallLaunchSource:
+		return e.installLaunchSource(ctx, j, s.Group)
+	case plan.StepRaiseCapacity, plan.StepRestoreCapacity:
+		return e.setCapacity(ctx, s)
+	case plan.StepWaitInService:
+		return e.waitInService(ctx, j, s)
+	case plan.StepUpgradePageOn:
+		j.PageOn = true
+		if err := e.Journal.Save(j); err != nil {
+			return err
+		}
+		return e.runOnWeb(ctx, j, roles.UpgradePageOn, false)
+	case plan.StepUpgradePageOff:
+		if err := e.runOnWeb(ctx, j, roles.UpgradePageOff, true); err != nil {
+			return err
+		}
+		j.PageOn = false
+		return nil
+	case plan.StepWorkerDeploy:
+		return e.workerDeploy(ctx, j)
+	case plan.StepRegisterInstances:
+		return e.registerNew(ctx, j, s.Group)
+	case plan.StepWaitHealthy:
+		return e.waitNewServing(ctx, j, s)
+	case plan.StepTerminateOld:
+		j.PastNoReturn = true
+		if err := e.Journal.Save(j); err != nil {
+			return err
+		}
+		return e.terminate(ctx, j, s.Group, splitList(s.Params["instances"]), timeout(s, e.Env.Policy.Timeouts.Drain))
+	case plan.StepReplaceBatch:
+		return e.replaceBatch(ctx, j, s)
+	case plan.StepPostDeploy:
+		return e.postDeploy(ctx, j)
+	}
+	return fmt.Errorf("unknown step %q", s.Name)
+}
+
+func (e *Executor) suspend(ctx context.Context, j *Journal, group string, procs []string) error {
+	// Record first: a crash between the call and the save must still
+	// resume them.
+	j.Suspended[group] = union(j.Suspended[group], procs)
+	if err := e.Journal.Save(j); err != nil {
+		return err
+	}
+	return e.Cloud.SuspendProcesses(ctx, group, procs)
+}
+
+func (e *Executor) resume(ctx context.Context, j *Journal, group string, procs []string) error {
+	if err := e.Cloud.ResumeProcesses(ctx, group, procs); err != nil {
+		return err
+	}
+	j.Suspended[group] = slices.DeleteFunc(j.Suspended[group], func(p string) bool { return slices.Contains(procs, p) })
+	if len(j.Suspended[group]) == 0 {
+		delete(j.Suspended, group)
+	}
+	return e.Journal.Save(j)
+}
+
+// resumeAll resumes every process Ferry suspended and has not resumed.
+func (e *Executor) resumeAll(ctx context.Context, j *Journal) error {
+	var errs []error
+	for _, group := range sortedKeys(j.Suspended) {
+		if err := e.resume(ctx, j, group, j.Suspended[group]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// prepareLaunchSource creates (or finds, when prepared ahead of time) the
+// launch source of every group.
+func (e *Executor) prepareLaunchSource(ctx context.Context, j *Journal) error {
+	ls := j.Plan.LaunchSource
+	overrides, err := e.overrides(j.Plan.Target.Commit)
+	if err != nil {
+		return err
+	}
+	for _, gp := range j.Plan.Groups {
+		if _, done := j.Sources[gp.Name]; done {
+			continue
+		}
+		before := j.Before[gp.Name]
+		var src Source
+		switch ls.Kind {
+		case config.LaunchConfiguration:
+			if before.LaunchConfiguration == "" {
+				return fmt.Errorf("group %s does not use a launch configuration; set launch.kind = %q", gp.Name, config.LaunchTemplate)
+			}
+			name := ls.Name
+			if len(j.Plan.Groups) > 1 {
+				name += "-" + gp.Role
+			}
+			exists, err := e.Cloud.LaunchConfigurationExists(ctx, name)
+			if err != nil {
+				return err
+			}
+			if !exists && ls.Existing {
+				return fmt.Errorf("launch configuration %s (--launch-config) does not exist", name)
+			}
+			if !exists {
+				if err := e.Cloud.CreateLaunchConfiguration(ctx, before.LaunchConfiguration, name, overrides); err != nil {
+					return err
+				}
+			}
+			src.LaunchConfiguration = name
+		default:
+			base := before.LaunchTemplate
+			if base == nil {
+				return fmt.Errorf("group %s does not use a launch template; set launch.kind = %q", gp.Name, config.LaunchConfiguration)
+			}
+			if t := e.Env.Launch.Template; t != "" && t != base.Name {
+				base = &cloud.LaunchTemplateRef{Name: t, Version: "$Default"}
+			}
+			ref, err := e.Cloud.FindLaunchTemplateVersion(ctx, *base, ls.Name)
+			switch {
+			case err == nil:
+			case errors.Is(err, cloud.ErrNotFound) && !ls.Existing:
+				ref, err = e.Cloud.CreateLaunchTemplateVersion(ctx, *base, ls.Name, overrides)
+				if err != nil {
+					return err
+				}
+			default:
+				return err
+			}
+			src.LaunchTemplate = &ref
+		}
+		j.Sources[gp.Name] = src
+		e.log().Info("launch source ready", "group", gp.Name, "launch_configuration", src.LaunchConfiguration, "launch_template", src.LaunchTemplate)
+		if err := e.Journal.Save(j); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Executor) overrides(commit string) (cloud.LaunchOverrides, error) {
+	l := e.Env.Launch
+	o := cloud.LaunchOverrides{
+		ImageID: l.ImageID, InstanceType: l.InstanceType, SecurityGroups: l.SecurityGroups,
+		KeyName: l.KeyName, IAMInstanceProfile: l.IAMInstanceProfile,
+	}
+	if e.UserData != nil {
+		ud, err := e.UserData(commit)
+		if err != nil {
+			return o, fmt.Errorf("render user data: %w", err)
+		}
+		o.UserData = ud
+	}
+	return o, nil
+}
+
+func (e *Executor) installLaunchSource(ctx context.Context, j *Journal, group string) error {
+	src, ok := j.Sources[group]
+	if !ok {
+		return fmt.Errorf("no launch source prepared for %s", group)
+	}
+	u := cloud.GroupUpdate{LaunchConfiguration: src.LaunchConfiguration, LaunchTemplate: src.LaunchTemplate}
+	if err := e.Cloud.UpdateGroup(ctx, group, u); err != nil {
+		return err
+	}
+	return e.Cloud.TagGroup(ctx, group, map[string]string{plan.TagCommit: j.Plan.Target.Commit})
+}
+
+func (e *Executor) setCapacity(ctx context.Context, s plan.Step) error {
+	var u cloud.GroupUpdate
+	for key, dst := range map[string]**int{"min_size": &u.MinSize, "max_size": &u.MaxSize, "desired": &u.DesiredCapacity} {
+		if v, ok := s.Params[key]; ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("param %s=%q: %w", key, v, err)
+			}
+			*dst = &n
+		}
+	}
+	return e.Cloud.UpdateGroup(ctx, s.Group, u)
+}
+
+func (e *Executor) waitInService(ctx context.Context, j *Journal, s plan.Step) error {
+	gp, err := groupPlan(j, s.Group)
+	if err != nil {
+		return err
+	}
+	want, _ := strconv.Atoi(s.Params["count"])
+	return e.waitFor(ctx, fmt.Sprintf("%d new instance(s) of %s InService", want, s.Group), timeout(s, e.Env.Policy.Timeouts.InstancesInService),
+		func(ctx context.Context) (bool, string, error) {
+			g, err := e.readGroup(ctx, gp)
+			if err != nil {
+				return false, "", err
+			}
+			n := len(inService(&cloud.Group{Instances: newInstances(j, g)}))
+			return n >= want, fmt.Sprintf("%d/%d InService", n, want), nil
+		})
+}
+
+// runOnWeb runs a hook on the web servers: every InService instance of the
+// balanced groups (old and new), or only the new ones.
+func (e *Executor) runOnWeb(ctx context.Context, j *Journal, hook roles.Hook, onlyNew bool) error {
+	var all []cloud.Instance
+	for _, gp := range webGroups(j) {
+		g, err := e.readGroup(ctx, gp)
+		if err != nil {
+			return err
+		}
+		insts := inService(g)
+		if onlyNew {
+			insts = inService(&cloud.Group{Instances: newInstances(j, g)})
+		}
+		all = append(all, insts...)
+	}
+	return e.runHook(ctx, j, roles.Web, hook, all)
+}
+
+func (e *Executor) runHook(ctx context.Context, j *Journal, role roles.Role, hook roles.Hook, insts []cloud.Instance) error {
+	if e.Hooks == nil || len(insts) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.Env.Policy.Timeouts.Command.Std())
+	defer cancel()
+	return e.Hooks.RunHook(ctx, HookRun{
+		DeployID: j.DeployID, Env: j.Plan.Environment, Commit: j.Plan.Target.Commit,
+		Role: role, Hook: hook, Hosts: hosts(insts),
+	})
+}
+
+// workerDeploy runs the worker's deploy step on exactly one instance: a new
+// instance of the worker group when there is one, an existing worker
+// otherwise, and with no worker group, one new web instance (it carries
+// the same code).
+func (e *Executor) workerDeploy(ctx context.Context, j *Journal) error {
+	pick := func(gp plan.GroupPlan) (*cloud.Instance, error) {
+		g, err := e.readGroup(ctx, gp)
+		if err != nil {
+			return nil, err
+		}
+		candidates := inService(&cloud.Group{Instances: newInstances(j, g)})
+		if len(candidates) == 0 {
+			candidates = inService(g)
+		}
+		if len(candidates) == 0 {
+			return nil, nil
+		}
+		return &candidates[0], nil
+	}
+	var host *cloud.Instance
+	var err error
+	for _, gp := range j.Plan.Groups {
+		if gp.Role == string(roles.Worker) {
+			if host, err = pick(gp); err != nil {
+				return err
+			}
+		}
+	}
+	for _, gp := range webGroups(j) {
+		if host != nil {
+			break
+		}
+		if host, err = pick(gp); err != nil {
+			return err
+		}
+	}
+	if host == nil {
+		return errors.New("no InService instance to run the worker's deploy step on")
+	}
+	e.log().Info("worker deploy step", "instance", host.ID)
+	return e.runHook(ctx, j, roles.Worker, roles.Deploy, []cloud.Instance{*host})
+}
+
+func (e *Executor) registerNew(ctx context.Context, j *Journal, group string) error {
+	gp, err := groupPlan(j, group)
+	if err != nil {
+		return err
+	}
+	g, err := e.readGroup(ctx, gp)
+	if err != nil {
+		return err
+	}
+	classic, tgs := e.balancers(gp.Balanced)
+	return e.Cloud.Register(ctx, classic, tgs, ids(newInstances(j, g)))
+}
+
+func (e *Executor) waitNewServing(ctx context.Context, j *Journal, s plan.Step) error {
+	gp, err := groupPlan(j, s.Group)
+	if err != nil {
+		return err
+	}
+	want := gp.Capacity.DesiredBefore
+	return e.waitFor(ctx, fmt.Sprintf("%d new instance(s) of %s healthy in every balancer", want, s.Group), timeout(s, e.Env.Policy.Timeouts.HealthyInBalancers),
+		func(ctx context.Context) (bool, string, error) {
+			g, err := e.readGroup(ctx, gp)
+			if err != nil {
+				return false, "", err
+			}
+			n := 0
+			for _, inst := range newInstances(j, g) {
+				if e.serving(inst, gp.Balanced) {
+					n++
+				}
+			}
+			return n >= want, fmt.Sprintf("healthy %d/%d", n, want), nil
+		})
+}
+
+// terminate takes instances out of the balancers and terminates them,
+// decrementing the group's capacity, then waits until they are gone.
+func (e *Executor) terminate(ctx context.Context, j *Journal, group string, victims []string, limit time.Duration) error {
+	gp, err := groupPlan(j, group)
+	if err != nil {
+		return err
+	}
+	g, err := e.readGroup(ctx, gp)
+	if err != nil {
+		return err
+	}
+	present := map[string]cloud.Instance{}
+	for _, inst := range g.Instances {
+		present[inst.ID] = inst
+	}
+	var live []string
+	for _, id := range victims {
+		if inst, ok := present[id]; ok && !leaving(inst) {
+			live = append(live, id)
+		}
+	}
+	classic, tgs := e.balancers(gp.Balanced)
+	if err := e.Cloud.Deregister(ctx, classic, tgs, live); err != nil {
+		return err
+	}
+	for _, id := range live {
+		if err := e.Cloud.TerminateInstance(ctx, id, true); err != nil {
+			return err
+		}
+	}
+	return e.waitFor(ctx, fmt.Sprintf("%d instance(s) of %s gone", len(victims), group), limit,
+		func(ctx context.Context) (bool, string, error) {
+			g, err := e.readGroup(ctx, gp)
+			if err != nil {
+				return false, "", err
+			}
+			left := 0
+			for _, inst := range g.Instances {
+				if slices.Contains(victims, inst.ID) {
+					left++
+				}
+			}
+			return left == 0, fmt.Sprintf("%d left", left), nil
+		})
+}
+
+// replaceBatch replaces a batch of old instances. In surge mode it adds the
+// replacements first and removes the old ones once the new ones serve, so
+// capacity never dips; in replace-unhealthy mode (the seed's) it marks the
+// old ones unhealthy and waits for the group to replace them.
+func (e *Executor) replaceBatch(ctx context.Context, j *Journal, s plan.Step) error {
+	gp, err := groupPlan(j, s.Group)
+	if err != nil {
+		return err
+	}
+	g, err := e.readGroup(ctx, gp)
+	if err != nil {
+		return err
+	}
+	var batch []string
+	for _, id := range splitList(s.Params["instances"]) {
+		for _, inst := range g.Instances {
+			if inst.ID == id && !leaving(inst) {
+				batch = append(batch, id)
+			}
+		}
+	}
+	if len(batch) == 0 {
+		return nil // done before a restart
+	}
+	known := ids(g.Instances)
+	fresh := func(g *cloud.Group) (serving int) {
+		for _, inst := range g.Instances {
+			if !slices.Contains(known, inst.ID) && e.serving(inst, gp.Balanced) {
+				serving++
+			}
+		}
+		return serving
+	}
+	limit := timeout(s, e.Env.Policy.Timeouts.HealthyInBalancers)
+	what := fmt.Sprintf("%d replacement(s) for %s serving", len(batch), strings.Join(batch, ", "))
+	waitFresh := func() error {
+		return e.waitFor(ctx, what, limit, func(ctx context.Context) (bool, string, error) {
+			g, err := e.readGroup(ctx, gp)
+			if err != nil {
+				return false, "", err
+			}
+			n := fresh(g)
+			return n >= len(batch), fmt.Sprintf("healthy %d/%d", n, len(batch)), nil
+		})
+	}
+	if s.Params["mode"] == config.SerialReplaceUnhealthy {
+		for _, id := range batch {
+			if err := e.Cloud.MarkUnhealthy(ctx, id); err != nil {
+				return err
+			}
+		}
+		return waitFresh()
+	}
+	desired := g.DesiredCapacity + len(batch)
+	if err := e.Cloud.UpdateGroup(ctx, gp.Name, cloud.GroupUpdate{DesiredCapacity: &desired}); err != nil {
+		return err
+	}
+	if err := waitFresh(); err != nil {
+		return err
+	}
+	return e.terminate(ctx, j, gp.Name, batch, e.Env.Policy.Timeouts.Drain.Std())
+}
+
+func (e *Executor) postDeploy(ctx context.Context, j *Journal) error {
+	for _, gp := range j.Plan.Groups {
+		g, err := e.readGroup(ctx, gp)
+		if err != nil {
+			return err
+		}
+		if err := e.runHook(ctx, j, roles.Role(gp.Role), roles.PostDeploy, inService(g)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func timeout(s plan.Step, def config.Duration) time.Duration {
+	if d, err := time.ParseDuration(s.Params["timeout"]); err == nil && d > 0 {
+		return d
+	}
+	return def.Std()
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, v := range b {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

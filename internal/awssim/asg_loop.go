@@ -211,7 +211,8 @@ func (s *Sim) leastUsedZoneLocked(g *group) string {
 
 // startTerminationLocked takes an instance out of service: it is
 // deregistered from the group's balancers at once, and terminated when the
-// longest deregistration delay of its target groups has passed.
+// longest deregistration delay of its target groups (or connection draining
+// timeout of its Classic ELBs) has passed.
 func (s *Sim) startTerminationLocked(g *group, inst *instance, cause string) *activity {
 	inst.Lifecycle = lcTerminating
 	delay := s.deregisterEverywhereLocked(g, inst)
@@ -235,11 +236,14 @@ func (s *Sim) registerEverywhereLocked(g *group, inst *instance) {
 }
 
 // deregisterEverywhereLocked removes the instance from the group's
-// balancers and returns how long its target groups drain it.
+// balancers and returns how long they drain it.
 func (s *Sim) deregisterEverywhereLocked(g *group, inst *instance) time.Duration {
 	var delay time.Duration
 	for _, n := range g.LoadBalancers {
 		if lb := s.st.ELBs[n]; lb != nil {
+			if lb.Members[inst.ID] != nil && lb.DrainEnabled {
+				delay = max(delay, s.opts.secs(lb.DrainTimeout))
+			}
 			delete(lb.Members, inst.ID)
 		}
 	}

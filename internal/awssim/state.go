@@ -192,6 +192,10 @@ type classicLB struct {
 	HealthCheck healthCheck        `json:"healthCheck"`
 	Members     map[string]*target `json:"members"` // by instance id
 	Known       map[string]bool    `json:"known"`   // every instance ever registered
+	// Connection draining [config-conn-drain]: off for balancers created
+	// through the API.
+	DrainEnabled bool `json:"drainEnabled,omitempty"`
+	DrainTimeout int  `json:"drainTimeout,omitempty"`
 }
 
 type elbListener struct {

@@ -160,6 +160,7 @@ type group struct {
 	Created             time.Time         `json:"created"`
 	NewProtected        bool              `json:"newProtected,omitempty"`
 	LaunchRetryAt       time.Time         `json:"launchRetryAt,omitzero"`
+	NextHealthCheck     time.Time         `json:"nextHealthCheck,omitzero"`
 }
 
 type groupTag struct {

@@ -210,3 +210,25 @@ func TestAdmin_FaultsAndCounts(t *testing.T) {
 		t.Errorf("balancers %v %v", lbs, err)
 	}
 }
+
+// AWS: API_ResumeProcesses (ResourceContention, HTTP 500): a fault can
+// answer any AWS error code, which the SDK maps to its typed error.
+func TestFault_CustomErrorCode(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	e.connect(1)
+	e.lc("lc-1", "ami-00000001")
+	e.group("web", "lc-1", 0, 1, 0, nil)
+	var f Fault
+	if err := json.Unmarshal([]byte(`{"action":"ResumeProcesses","errorRate":1,"errorCode":"ResourceContention","errorStatus":500,"latency":"1ms"}`), &f); err != nil {
+		t.Fatal(err)
+	}
+	if f.Latency != time.Millisecond {
+		t.Errorf("latency %v", f.Latency)
+	}
+	e.srv.SetFault(f)
+	_, err := e.as.ResumeProcesses(e.ctx, &autoscaling.ResumeProcessesInput{AutoScalingGroupName: aws.String("web")})
+	var rc *astypes.ResourceContentionFault
+	if !errors.As(err, &rc) || httpStatus(err) != 500 {
+		t.Errorf("got %v, want typed ResourceContentionFault with status 500", err)
+	}
+}

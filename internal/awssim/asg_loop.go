@@ -6,6 +6,10 @@ import (
 	"time"
 )
 
+// asgHealthCheckPeriod is how often, in AWS seconds, a group checks the
+// health of its instances.
+const asgHealthCheckPeriod = 10
+
 // membersLocked returns the instances a group manages (not yet
 // terminated), oldest first.
 func (s *Sim) membersLocked(g *group) []*instance {
@@ -57,6 +61,13 @@ func (s *Sim) finishActivityLocked(id, status, msg string) {
 // its process is suspended [as-suspend-resume-processes].
 func (s *Sim) reconcileGroupLocked(g *group, now time.Time) {
 	ms := s.membersLocked(g)
+	// Health checks run periodically, not continuously [healthcheck]: a
+	// dead instance keeps its place in the group, and in its balancers,
+	// until the next one.
+	checkHealth := !now.Before(g.NextHealthCheck)
+	if checkHealth {
+		g.NextHealthCheck = now.Add(s.opts.secs(asgHealthCheckPeriod))
+	}
 	for _, inst := range ms {
 		switch inst.Lifecycle {
 		case lcPending:
@@ -73,7 +84,7 @@ func (s *Sim) reconcileGroupLocked(g *group, now time.Time) {
 				inst.Health = unhealthy
 			}
 		case lcInService:
-			if !g.suspended("HealthCheck") && inst.Health == healthy && s.failsHealthLocked(g, inst, now) {
+			if checkHealth && !g.suspended("HealthCheck") && inst.Health == healthy && s.failsHealthLocked(g, inst, now) {
 				inst.Health = unhealthy
 			}
 		case lcTerminating:
@@ -211,7 +222,8 @@ func (s *Sim) leastUsedZoneLocked(g *group) string {
 
 // startTerminationLocked takes an instance out of service: it is
 // deregistered from the group's balancers at once, and terminated when the
-// longest deregistration delay of its target groups has passed.
+// longest deregistration delay of its target groups (or connection draining
+// timeout of its Classic ELBs) has passed.
 func (s *Sim) startTerminationLocked(g *group, inst *instance, cause string) *activity {
 	inst.Lifecycle = lcTerminating
 	delay := s.deregisterEverywhereLocked(g, inst)
@@ -235,11 +247,14 @@ func (s *Sim) registerEverywhereLocked(g *group, inst *instance) {
 }
 
 // deregisterEverywhereLocked removes the instance from the group's
-// balancers and returns how long its target groups drain it.
+// balancers and returns how long they drain it.
 func (s *Sim) deregisterEverywhereLocked(g *group, inst *instance) time.Duration {
 	var delay time.Duration
 	for _, n := range g.LoadBalancers {
 		if lb := s.st.ELBs[n]; lb != nil {
+			if lb.Members[inst.ID] != nil && lb.DrainEnabled {
+				delay = max(delay, s.opts.secs(lb.DrainTimeout))
+			}
 			delete(lb.Members, inst.ID)
 		}
 	}

@@ -53,14 +53,15 @@ func elbCreateLoadBalancer(s *Sim, p params) ([]*node, *APIError) {
 	}
 	lb := &classicLB{
 		Name: name, Created: s.now(), Listeners: ls,
-		DNSName:     fmt.Sprintf("%s-%d.%s.elb.amazonaws.com", name, 1000000+s.st.Seq, s.opts.Region),
-		AZs:         p.strs("AvailabilityZones.member"),
-		Subnets:     p.strs("Subnets.member"),
-		SecGroups:   p.strs("SecurityGroups.member"),
-		Scheme:      p.str("Scheme"),
-		HealthCheck: healthCheck{Protocol: "TCP", Port: ls[0].InstancePort, Interval: 30, Timeout: 5, Unhealthy: 2, Healthy: 10},
-		Members:     map[string]*target{},
-		Known:       map[string]bool{},
+		DNSName:      fmt.Sprintf("%s-%d.%s.elb.amazonaws.com", name, 1000000+s.st.Seq, s.opts.Region),
+		AZs:          p.strs("AvailabilityZones.member"),
+		Subnets:      p.strs("Subnets.member"),
+		SecGroups:    p.strs("SecurityGroups.member"),
+		Scheme:       p.str("Scheme"),
+		HealthCheck:  healthCheck{Protocol: "TCP", Port: ls[0].InstancePort, Interval: 30, Timeout: 5, Unhealthy: 2, Healthy: 10},
+		Members:      map[string]*target{},
+		Known:        map[string]bool{},
+		DrainTimeout: 300,
 	}
 	if lb.Scheme == "" {
 		lb.Scheme = "internet-facing"
@@ -263,8 +264,49 @@ func elbDescribeLoadBalancers(s *Sim, p params) ([]*node, *APIError) {
 	return []*node{members("LoadBalancerDescriptions", its), opt("NextMarker", next)}, nil
 }
 
+func lbAttributes(lb *classicLB) *node {
+	return el("LoadBalancerAttributes",
+		el("ConnectionDraining", leaf("Enabled", lb.DrainEnabled), leaf("Timeout", lb.DrainTimeout)),
+		el("CrossZoneLoadBalancing", leaf("Enabled", true)),
+		el("ConnectionSettings", leaf("IdleTimeout", 60)),
+		el("AccessLog", leaf("Enabled", false)))
+}
+
+// ModifyLoadBalancerAttributes [API_ModifyLoadBalancerAttributes]: only
+// ConnectionDraining (timeout 1–3600 s) has an effect: the group waits for
+// it before terminating an instance it deregistered.
+func elbModifyLoadBalancerAttributes(s *Sim, p params) ([]*node, *APIError) {
+	lb, apiErr := s.elbLocked(p.str("LoadBalancerName"))
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	cd := p.sub("LoadBalancerAttributes.ConnectionDraining")
+	if cd.has("Enabled") {
+		timeout, apiErr := cd.intOr("Timeout", 300)
+		if apiErr != nil {
+			return nil, apiErr
+		}
+		if timeout < 1 || timeout > 3600 {
+			return nil, validation("ConnectionDraining Timeout must be between 1 and 3600")
+		}
+		lb.DrainEnabled, lb.DrainTimeout = cd.boolOr("Enabled", false), timeout
+	}
+	return []*node{leaf("LoadBalancerName", lb.Name), lbAttributes(lb)}, nil
+}
+
+// DescribeLoadBalancerAttributes [API_DescribeLoadBalancerAttributes].
+func elbDescribeLoadBalancerAttributes(s *Sim, p params) ([]*node, *APIError) {
+	lb, apiErr := s.elbLocked(p.str("LoadBalancerName"))
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	return []*node{lbAttributes(lb)}, nil
+}
+
 func elbActions() map[string]handlerFunc {
 	return map[string]handlerFunc{
+		"ModifyLoadBalancerAttributes":        elbModifyLoadBalancerAttributes,
+		"DescribeLoadBalancerAttributes":      elbDescribeLoadBalancerAttributes,
 		"CreateLoadBalancer":                  elbCreateLoadBalancer,
 		"DeleteLoadBalancer":                  elbDeleteLoadBalancer,
 		"ConfigureHealthCheck":                elbConfigureHealthCheck,

@@ -1,6 +1,10 @@
 package awssim
 
-import "time"
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
 
 // Fault makes the simulator misbehave on the calls of one action, the way
 // AWS does under load.
@@ -17,8 +21,66 @@ type Fault struct {
 	// InternalError (EC2, 500), InternalFailure (Auto Scaling, 500) or
 	// ServiceUnavailable (ELB, ELBv2, 503).
 	ErrorRate float64 `json:"errorRate,omitempty"`
-	// Latency is added to every call, before it is answered.
-	Latency time.Duration `json:"latency,omitempty"`
+	// ErrorCode, when set, replaces the 5xx of ErrorRate with this AWS
+	// error code (e.g. ResourceContention, ScalingActivityInProgress), sent
+	// with ErrorStatus (default 400).
+	ErrorCode   string `json:"errorCode,omitempty"`
+	ErrorStatus int    `json:"errorStatus,omitempty"`
+	// Latency is added to every call, before it is answered. In JSON it is
+	// a duration string such as "250ms".
+	Latency time.Duration `json:"-"`
+}
+
+// MarshalJSON writes Latency as a duration string.
+func (f Fault) MarshalJSON() ([]byte, error) {
+	type plain Fault
+	v := struct {
+		plain
+		Latency string `json:"latency,omitempty"`
+	}{plain: plain(f)}
+	if f.Latency > 0 {
+		v.Latency = f.Latency.String()
+	}
+	return json.Marshal(v)
+}
+
+// UnmarshalJSON reads Latency as a duration string ("250ms").
+func (f *Fault) UnmarshalJSON(b []byte) error {
+	type plain Fault
+	var v struct {
+		plain
+		Latency string `json:"latency,omitempty"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*f = Fault(v.plain)
+	if v.Latency != "" {
+		d, err := time.ParseDuration(v.Latency)
+		if err != nil {
+			return fmt.Errorf("fault latency: %w", err)
+		}
+		f.Latency = d
+	}
+	return nil
+}
+
+// injected returns the error a fault answers for svc, if any this time.
+func (f Fault) injected(svc *service, roll func() float64) *APIError {
+	if f.ThrottleRate > 0 && roll() < f.ThrottleRate {
+		return svc.throttle
+	}
+	if f.ErrorRate > 0 && roll() < f.ErrorRate {
+		if f.ErrorCode != "" {
+			status := f.ErrorStatus
+			if status == 0 {
+				status = 400
+			}
+			return &APIError{Code: f.ErrorCode, Message: "Injected fault: " + f.ErrorCode, Status: status}
+		}
+		return svc.internal
+	}
+	return nil
 }
 
 func (f Fault) key() string {

@@ -85,7 +85,9 @@ func (s *Sim) advanceHealthLocked(now time.Time) {
 // outside the lock and recorded when it returns.
 func (s *Sim) checkTargetLocked(hc healthCheck, t *target, now time.Time, v2 bool) {
 	inst := s.st.Instances[t.ID]
-	if inst == nil || inst.State == stateShuttingDown || inst.State == stateTerminated {
+	// A balancer learns that an instance is gone only from its health
+	// checks; once they have failed, it reports the terminated state.
+	if inst == nil || inst.State == stateTerminated && t.State != elbInService && t.State != tgHealthy {
 		t.Passes, t.Fails = 0, 0
 		if v2 {
 			t.State, t.Reason = tgUnused, "Target.InvalidState"

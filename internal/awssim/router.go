@@ -88,12 +88,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.counts[svc.name+":"+action]++
 	fault := s.faultForLocked(action)
-	var injected *APIError
-	if fault.ThrottleRate > 0 && s.rnd.Float64() < fault.ThrottleRate {
-		injected = svc.throttle
-	} else if fault.ErrorRate > 0 && s.rnd.Float64() < fault.ErrorRate {
-		injected = svc.internal
-	}
+	injected := fault.injected(svc, s.rnd.Float64)
 	s.mu.Unlock()
 
 	if fault.Latency > 0 {

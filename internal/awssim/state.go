@@ -160,6 +160,7 @@ type group struct {
 	Created             time.Time         `json:"created"`
 	NewProtected        bool              `json:"newProtected,omitempty"`
 	LaunchRetryAt       time.Time         `json:"launchRetryAt,omitzero"`
+	NextHealthCheck     time.Time         `json:"nextHealthCheck,omitzero"`
 }
 
 type groupTag struct {
@@ -192,6 +193,10 @@ type classicLB struct {
 	HealthCheck healthCheck        `json:"healthCheck"`
 	Members     map[string]*target `json:"members"` // by instance id
 	Known       map[string]bool    `json:"known"`   // every instance ever registered
+	// Connection draining [config-conn-drain]: off for balancers created
+	// through the API.
+	DrainEnabled bool `json:"drainEnabled,omitempty"`
+	DrainTimeout int  `json:"drainTimeout,omitempty"`
 }
 
 type elbListener struct {

@@ -1,0 +1,234 @@
+package awssim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+func httpStatus(err error) int {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+// AWS: ec2-api-throttling (RequestLimitExceeded), Auto Scaling CommonErrors
+// (Throttling "Rate exceeded"): throttled calls carry the codes the SDK's
+// retryer classifies as throttling, and are retried until they pass.
+func TestFault_ThrottlingIsClassifiedAndRetried(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	e.connect(1)
+	e.srv.SetFault(Fault{Action: "DescribeAutoScalingGroups", ThrottleRate: 1})
+	e.srv.SetFault(Fault{Action: "DescribeInstances", ThrottleRate: 1})
+	_, err := e.as.DescribeAutoScalingGroups(e.ctx, &autoscaling.DescribeAutoScalingGroupsInput{})
+	if apiCode(err) != "Throttling" || apiMessage(err) != "Rate exceeded" || httpStatus(err) != 400 {
+		t.Errorf("Auto Scaling: %v (status %d)", err, httpStatus(err))
+	}
+	if retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) != aws.TrueTernary {
+		t.Errorf("SDK does not see %v as throttling", err)
+	}
+	_, err = e.ec2.DescribeInstances(e.ctx, &ec2.DescribeInstancesInput{})
+	if apiCode(err) != "RequestLimitExceeded" || httpStatus(err) != 503 {
+		t.Errorf("EC2: %v (status %d)", err, httpStatus(err))
+	}
+	if retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) != aws.TrueTernary {
+		t.Errorf("SDK does not see %v as throttling", err)
+	}
+	// Other actions are not throttled.
+	try(e.as.DescribeScalingActivities(e.ctx, &autoscaling.DescribeScalingActivitiesInput{})).must(t)
+
+	e.srv.SetFault(Fault{Action: "DescribeAutoScalingGroups", ThrottleRate: 0.5})
+	e.connect(20)
+	e.srv.ResetCounts()
+	for range 20 {
+		try(e.as.DescribeAutoScalingGroups(e.ctx, &autoscaling.DescribeAutoScalingGroupsInput{})).must(t)
+	}
+	if n := e.srv.Counts()["autoscaling:DescribeAutoScalingGroups"]; n <= 20 {
+		t.Errorf("%d requests for 20 calls at a 50%% throttle rate: no retries?", n)
+	}
+}
+
+// AWS: CommonErrors (InternalError / InternalFailure / ServiceUnavailable):
+// 5xx answers are retryable for the SDK.
+func TestFault_ServerErrorsAreRetryable(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	e.connect(1)
+	e.srv.SetFault(Fault{Action: "*", ErrorRate: 1})
+	_, err := e.as.DescribeAutoScalingGroups(e.ctx, &autoscaling.DescribeAutoScalingGroupsInput{})
+	if httpStatus(err) != 500 || apiCode(err) != "InternalFailure" {
+		t.Errorf("Auto Scaling: %v", err)
+	}
+	if retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) != aws.TrueTernary {
+		t.Errorf("SDK does not retry %v", err)
+	}
+	_, err = e.ec2.DescribeInstances(e.ctx, &ec2.DescribeInstancesInput{})
+	if httpStatus(err) != 500 || apiCode(err) != "InternalError" {
+		t.Errorf("EC2: %v", err)
+	}
+	e.srv.ClearFaults()
+	try(e.as.DescribeAutoScalingGroups(e.ctx, &autoscaling.DescribeAutoScalingGroupsInput{})).must(t)
+}
+
+// Added latency delays the answer (a client deadline shorter than it
+// expires).
+func TestFault_Latency(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	e.connect(1)
+	e.srv.SetFault(Fault{Action: "DescribeInstances", Latency: 10 * time.Second})
+	ctx, cancel := context.WithTimeout(e.ctx, 100*time.Millisecond)
+	defer cancel()
+	_, err := e.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("got %v, want the deadline to expire first", err)
+	}
+	try(e.ec2.DescribeTags(e.ctx, &ec2.DescribeTagsInput{})).must(t)
+}
+
+// AWS: API_RunInstances / ec2-capacity errors (InsufficientInstanceCapacity),
+// API_DescribeScalingActivities: a failed group launch is a Failed activity
+// and is retried.
+func TestFault_CapacityErrors(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	e.connect(1)
+	e.srv.SetCapacityErrors(1)
+	_, err := e.ec2.RunInstances(e.ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-12345678"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+	if apiCode(err) != "InsufficientInstanceCapacity" {
+		t.Errorf("RunInstances: %v", err)
+	}
+	e.srv.SetCapacityErrors(2)
+	e.lc("lc-1", "ami-00000001")
+	e.group("web", "lc-1", 1, 1, 1, nil)
+	e.waitInService("web", 1)
+	acts := try(e.as.DescribeScalingActivities(e.ctx, &autoscaling.DescribeScalingActivitiesInput{AutoScalingGroupName: aws.String("web")})).must(t).Activities
+	failed := 0
+	for _, a := range acts {
+		if a.StatusCode == astypes.ScalingActivityStatusCodeFailed && strings.Contains(aws.ToString(a.StatusMessage), "InsufficientInstanceCapacity") {
+			failed++
+		}
+	}
+	if failed != 2 {
+		t.Errorf("%d failed launches recorded, want 2: %v", failed, describeActivities(acts))
+	}
+}
+
+// AWS: ec2-api-throttling ("eventual consistency"), API_DescribeInstanceHealth:
+// right after launch an instance may be unknown to DescribeInstances and to
+// the balancer.
+func TestFault_EventualConsistency(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	e.classicLB("web", "HTTP:80/healthcheck.html", 5, 2, 2)
+	e.srv.SetEventualConsistency(500 * time.Millisecond)
+	out := try(e.ec2.RunInstances(e.ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-12345678"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})).must(t)
+	id := *out.Instances[0].InstanceId
+	e.connect(1)
+	_, err := e.ec2.DescribeInstances(e.ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+	if apiCode(err) != "InvalidInstanceID.NotFound" {
+		t.Errorf("DescribeInstances right after launch: %v", err)
+	}
+	if ids := e.instanceIDs(); len(ids) != 0 {
+		t.Errorf("listed right after launch: %v", ids)
+	}
+	e.register("web", id)
+	if s := e.elbState("web", id); s != "InvalidInstance" {
+		t.Errorf("DescribeInstanceHealth right after launch: %s", s)
+	}
+	e.eventually("instance visible", func() bool {
+		_, err := e.ec2.DescribeInstances(e.ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+		return err == nil
+	})
+	e.eventually("InService", func() bool { return e.elbState("web", id) == "InService" })
+}
+
+// Instances that never become healthy: in a balancer they stay
+// OutOfService.
+func TestFault_NeverHealthyInstance(t *testing.T) {
+	apps := newFakeApps()
+	opts := fastOptions()
+	opts.App = apps.app
+	e := newEnv(t, opts)
+	e.classicLB("web", "HTTP:80/healthcheck.html", 5, 2, 2)
+	good, bad := e.runOne(), e.runOne()
+	if !e.srv.SetInstanceNeverHealthy(bad, true) {
+		t.Fatal("unknown instance")
+	}
+	e.register("web", good, bad)
+	e.eventually("good instance InService", func() bool { return e.elbState("web", good) == "InService" })
+	e.eventually("bad instance failed its checks", func() bool {
+		st := e.instanceHealth("web", bad)
+		return *st.State == "OutOfService" && *st.ReasonCode == "Instance"
+	})
+	if _, ok := e.srv.InstanceAddr(good); !ok {
+		t.Errorf("good instance has no app")
+	}
+}
+
+// The admin endpoints serve counters, balancer URLs and fault injection to
+// other processes.
+func TestAdmin_FaultsAndCounts(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	e.connect(1)
+	e.classicLB("web", "HTTP:80/healthcheck.html", 5, 2, 2)
+	body := strings.NewReader(`{"action":"DescribeLoadBalancers","throttleRate":1}`)
+	resp, err := http.Post(e.srv.URL+"/_awssim/faults", "application/json", body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST faults: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	_, err = e.elb.DescribeLoadBalancers(e.ctx, nil)
+	if apiCode(err) != "Throttling" {
+		t.Errorf("after POST /_awssim/faults: %v", err)
+	}
+	var counts map[string]int64
+	resp, err = http.Get(e.srv.URL + "/_awssim/counts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&counts); err != nil || counts["elb:DescribeLoadBalancers"] != 1 {
+		t.Errorf("counts %v %v", counts, err)
+	}
+	var lbs map[string]string
+	resp2, err := http.Get(e.srv.URL + "/_awssim/balancers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp2.Body.Close()
+	if err := json.NewDecoder(resp2.Body).Decode(&lbs); err != nil || !strings.HasPrefix(lbs["elb/web"], "http://127.0.0.1:") {
+		t.Errorf("balancers %v %v", lbs, err)
+	}
+}
+
+// AWS: API_ResumeProcesses (ResourceContention, HTTP 500): a fault can
+// answer any AWS error code, which the SDK maps to its typed error.
+func TestFault_CustomErrorCode(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	e.connect(1)
+	e.lc("lc-1", "ami-00000001")
+	e.group("web", "lc-1", 0, 1, 0, nil)
+	var f Fault
+	if err := json.Unmarshal([]byte(`{"action":"ResumeProcesses","errorRate":1,"errorCode":"ResourceContention","errorStatus":500,"latency":"1ms"}`), &f); err != nil {
+		t.Fatal(err)
+	}
+	if f.Latency != time.Millisecond {
+		t.Errorf("latency %v", f.Latency)
+	}
+	e.srv.SetFault(f)
+	_, err := e.as.ResumeProcesses(e.ctx, &autoscaling.ResumeProcessesInput{AutoScalingGroupName: aws.String("web")})
+	var rc *astypes.ResourceContentionFault
+	if !errors.As(err, &rc) || httpStatus(err) != 500 {
+		t.Errorf("got %v, want typed ResourceContentionFault with status 500", err)
+	}
+}

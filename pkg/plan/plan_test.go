@@ -18,6 +18,7 @@ import (
 
 	"github.com/ferry-deploy/ferry/internal/awssim"
 	"github.com/ferry-deploy/ferry/internal/simenv"
+	"github.com/ferry-deploy/ferry/internal/testutil"
 	"github.com/ferry-deploy/ferry/pkg/cloud"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/plan"
@@ -29,23 +30,23 @@ var now = time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
 
 // history is a repository whose commits each trigger one method rule.
 type history struct {
-	repo                                                *gitRepo
+	repo                                                *testutil.GitRepo
 	base, app1, marker, app2, glob, app3, trailer, app4 string
 }
 
 func newHistory(t *testing.T) *history {
-	r := newGitRepo(t)
+	r := testutil.NewGitRepo(t)
 	h := &history{repo: r}
-	h.base = r.commit("Initial version", map[string]string{
+	h.base = r.Commit("Initial version", map[string]string{
 		"app.py": "v0\n", ".ferry/schema-version": "1\n", "shop/migrations/0001_initial.py": "# 1\n",
 	})
-	h.app1 = r.commit("Fix a typo", map[string]string{"app.py": "v1\n"})
-	h.marker = r.commit("Add the orders table", map[string]string{".ferry/schema-version": "2\n"})
-	h.app2 = r.commit("Speed up the cart", map[string]string{"app.py": "v2\n"})
-	h.glob = r.commit("Add a migration", map[string]string{"shop/migrations/0002_index.py": "# 2\n"})
-	h.app3 = r.commit("Tweak copy", map[string]string{"app.py": "v3\n"})
-	h.trailer = r.commit("Rebuild search index\n\nThe index format changed.\n\nFerry-Method: full\nSigned-off-by: Dev <dev@example.com>", map[string]string{"search.py": "v1\n"})
-	h.app4 = r.commit("Mention Ferry-Method: full in a body line that is not a trailer\n\nFerry-Method: full is documented here.\n\nReviewed-by: Dev", map[string]string{"app.py": "v4\n"})
+	h.app1 = r.Commit("Fix a typo", map[string]string{"app.py": "v1\n"})
+	h.marker = r.Commit("Add the orders table", map[string]string{".ferry/schema-version": "2\n"})
+	h.app2 = r.Commit("Speed up the cart", map[string]string{"app.py": "v2\n"})
+	h.glob = r.Commit("Add a migration", map[string]string{"shop/migrations/0002_index.py": "# 2\n"})
+	h.app3 = r.Commit("Tweak copy", map[string]string{"app.py": "v3\n"})
+	h.trailer = r.Commit("Rebuild search index\n\nThe index format changed.\n\nFerry-Method: full\nSigned-off-by: Dev <dev@example.com>", map[string]string{"search.py": "v1\n"})
+	h.app4 = r.Commit("Mention Ferry-Method: full in a body line that is not a trailer\n\nFerry-Method: full is documented here.\n\nReviewed-by: Dev", map[string]string{"app.py": "v4\n"})
 	return h
 }
 

@@ -1,4 +1,4 @@
-package plan_test
+package testutil
 
 import (
 	"bytes"
@@ -11,28 +11,29 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/ferry-deploy/ferry/internal/testutil"
 )
 
-// gitRepo is a real repository driven with the git CLI. It implements
+// GitRepo is a real repository driven with the git CLI. It implements
 // plan.Repo the way git itself answers each question, so the planner's
 // rules are tested against git's own view of history.
-type gitRepo struct {
-	t   *testing.T
-	dir string
+type GitRepo struct {
+	t *testing.T
+	// Dir is the work tree.
+	Dir string
 	n   int
 }
 
-func newGitRepo(t *testing.T) *gitRepo {
+// NewGitRepo initialises a repository on branch main in a temp dir.
+func NewGitRepo(t *testing.T) *GitRepo {
 	t.Helper()
-	testutil.RequireTool(t, "git")
-	r := &gitRepo{t: t, dir: t.TempDir()}
-	r.git("init", "-q", "-b", "main")
+	RequireTool(t, "git")
+	r := &GitRepo{t: t, Dir: t.TempDir()}
+	r.Git("init", "-q", "-b", "main")
 	return r
 }
 
-func (r *gitRepo) git(args ...string) string {
+// Git runs git in the repository and fails the test on error.
+func (r *GitRepo) Git(args ...string) string {
 	r.t.Helper()
 	out, err := r.run(args...)
 	if err != nil {
@@ -41,9 +42,9 @@ func (r *gitRepo) git(args ...string) string {
 	return strings.TrimSpace(out)
 }
 
-func (r *gitRepo) run(args ...string) (string, error) {
+func (r *GitRepo) run(args ...string) (string, error) {
 	cmd := exec.Command("git", args...)
-	cmd.Dir = r.dir
+	cmd.Dir = r.Dir
 	// Fixed identities and dates make commit ids, and so golden files,
 	// the same on every run.
 	date := fmt.Sprintf("2026-11-0%d 12:00:00 +0000", 1+r.n%9)
@@ -56,15 +57,15 @@ func (r *gitRepo) run(args ...string) (string, error) {
 	return out.String(), err
 }
 
-// commit writes files (path → content; empty content deletes) and commits
+// Commit writes files (path → content; empty content deletes) and commits
 // them with message, returning the new commit's id.
-func (r *gitRepo) commit(message string, files map[string]string) string {
+func (r *GitRepo) Commit(message string, files map[string]string) string {
 	r.t.Helper()
 	r.n++
 	for path, content := range files {
-		full := filepath.Join(r.dir, path)
+		full := filepath.Join(r.Dir, path)
 		if content == "" {
-			r.git("rm", "-q", path)
+			r.Git("rm", "-q", path)
 			continue
 		}
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
@@ -73,18 +74,18 @@ func (r *gitRepo) commit(message string, files map[string]string) string {
 		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
 			r.t.Fatal(err)
 		}
-		r.git("add", path)
+		r.Git("add", path)
 	}
-	r.git("commit", "-q", "--allow-empty", "-m", message)
-	return r.git("rev-parse", "HEAD")
+	r.Git("commit", "-q", "--allow-empty", "-m", message)
+	return r.Git("rev-parse", "HEAD")
 }
 
-func (r *gitRepo) HasCommit(_ context.Context, commit string) (bool, error) {
+func (r *GitRepo) HasCommit(_ context.Context, commit string) (bool, error) {
 	_, err := r.run("cat-file", "-e", commit+"^{commit}")
 	return err == nil, nil
 }
 
-func (r *gitRepo) ReadFile(_ context.Context, commit, path string) ([]byte, error) {
+func (r *GitRepo) ReadFile(_ context.Context, commit, path string) ([]byte, error) {
 	out, err := r.run("show", commit+":"+path)
 	if err != nil {
 		if strings.Contains(out, "does not exist") || strings.Contains(out, "exists on disk, but not in") {
@@ -95,7 +96,7 @@ func (r *gitRepo) ReadFile(_ context.Context, commit, path string) ([]byte, erro
 	return []byte(out), nil
 }
 
-func (r *gitRepo) ChangedPaths(_ context.Context, from, to string) ([]string, error) {
+func (r *GitRepo) ChangedPaths(_ context.Context, from, to string) ([]string, error) {
 	out, err := r.run("diff", "--name-only", from, to)
 	if err != nil {
 		return nil, errors.New(out)
@@ -103,7 +104,7 @@ func (r *gitRepo) ChangedPaths(_ context.Context, from, to string) ([]string, er
 	return strings.Fields(out), nil
 }
 
-func (r *gitRepo) CommitMessages(_ context.Context, from, to string) (map[string]string, error) {
+func (r *GitRepo) CommitMessages(_ context.Context, from, to string) (map[string]string, error) {
 	out, err := r.run("log", "--format=%H%x00%B%x01", from+".."+to)
 	if err != nil {
 		return nil, errors.New(out)
@@ -118,7 +119,7 @@ func (r *gitRepo) CommitMessages(_ context.Context, from, to string) (map[string
 	return msgs, nil
 }
 
-func (r *gitRepo) IsAncestor(_ context.Context, ancestor, descendant string) (bool, error) {
+func (r *GitRepo) IsAncestor(_ context.Context, ancestor, descendant string) (bool, error) {
 	_, err := r.run("merge-base", "--is-ancestor", ancestor, descendant)
 	var ee *exec.ExitError
 	if errors.As(err, &ee) && ee.ExitCode() == 1 {

@@ -1,0 +1,464 @@
+package execute_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ferry-deploy/ferry/internal/awssim"
+	"github.com/ferry-deploy/ferry/internal/simenv"
+	"github.com/ferry-deploy/ferry/internal/testutil"
+	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/config"
+	"github.com/ferry-deploy/ferry/pkg/execute"
+	"github.com/ferry-deploy/ferry/pkg/plan"
+	"github.com/ferry-deploy/ferry/pkg/roles"
+)
+
+const group = "shop-staging-web"
+
+// recorder is the executor's Hooks seen from the outside: it records which
+// hook ran on which instances, in order, and lets a test fail or interrupt
+// a hook. The SSH side of hooks is tested in pkg/remote against a real sshd.
+type recorder struct {
+	mu    sync.Mutex
+	runs  []execute.HookRun
+	onRun func(execute.HookRun) error
+}
+
+func (r *recorder) RunHook(_ context.Context, run execute.HookRun) error {
+	r.mu.Lock()
+	r.runs = append(r.runs, run)
+	on := r.onRun
+	r.mu.Unlock()
+	if on != nil {
+		return on(run)
+	}
+	return nil
+}
+
+func (r *recorder) hooks() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, run := range r.runs {
+		out = append(out, fmt.Sprintf("%s/%s/%d", run.Role, run.Hook, len(run.Hosts)))
+	}
+	return out
+}
+
+type fixture struct {
+	t        *testing.T
+	ctx      context.Context
+	sim      *awssim.Server
+	cloud    *cloud.Client
+	repo     *testutil.GitRepo
+	cfg      *config.Config
+	env      *config.Environment
+	hooks    *recorder
+	stateDir string
+	old, new string // commits
+	before   *cloud.Group
+}
+
+// newFixture runs a simulator whose instances serve a real HTTP app, with
+// a web group of size instances behind a classic balancer, running the
+// repository's first commit; the second commit changes the schema marker
+// when full is true.
+func newFixture(t *testing.T, size int, full bool, policy string) *fixture {
+	t.Helper()
+	repo := testutil.NewGitRepo(t)
+	old := repo.Commit("First", map[string]string{"app.py": "1\n", ".ferry/schema-version": "1\n"})
+	files := map[string]string{"app.py": "2\n"}
+	if full {
+		files[".ferry/schema-version"] = "2\n"
+	}
+	next := repo.Commit("Second", files)
+
+	cfg, err := config.Parse("ferry.toml", []byte(`
+[project]
+name = "shop"
+[project.git]
+url = "file:///srv/git/shop.git"
+[environments.staging]
+branch = "staging"
+aws.region = "us-east-1"
+groups.web = "`+group+`"
+load_balancers.classic = ["shop-staging"]
+ssh.user = "deploy"
+[environments.staging.policy]
+timeouts.drain = "20s"
+timeouts.command = "20s"
+`+waits(policy)+policy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := awssim.Start(awssim.Options{
+		Tick: 5 * time.Millisecond, Second: 4 * time.Millisecond,
+		BootDelay: 20 * time.Millisecond, ShutdownDelay: 10 * time.Millisecond,
+		App: awssim.DemoApp,
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	clients := simenv.Connect(srv.URL)
+	if err := simenv.Create(ctx, clients, simenv.Spec{
+		Project: "shop", Env: "staging", LaunchTemplate: group,
+		Groups:         []simenv.Group{{Name: group, Size: size, ClassicLB: "shop-staging"}},
+		DeployedCommit: old, Now: time.Now().Add(-time.Hour),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := simenv.WaitServing(ctx, clients, group, size); err != nil {
+		t.Fatal(err)
+	}
+	c, err := cloud.New(ctx, cloud.Options{Region: simenv.Region, Endpoint: srv.URL, Credentials: simenv.Credentials(),
+		MaxAttempts: 3, MaxBackoff: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, ctx: ctx, sim: srv, cloud: c, repo: repo, cfg: cfg, env: cfg.Environments["staging"],
+		hooks: &recorder{}, stateDir: t.TempDir(), old: old, new: next}
+	f.before = f.group()
+	return f
+}
+
+// waits gives the fixture's default wait timeouts unless policy sets them.
+func waits(policy string) string {
+	if strings.Contains(policy, "instances_in_service") {
+		return ""
+	}
+	return "timeouts.instances_in_service = \"20s\"\ntimeouts.healthy_in_balancers = \"20s\"\n"
+}
+
+func (f *fixture) group() *cloud.Group {
+	f.t.Helper()
+	g, err := f.cloud.Group(f.ctx, group, nil, nil)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return g
+}
+
+func (f *fixture) plan() *plan.Plan {
+	f.t.Helper()
+	p, err := plan.Make(f.ctx, f.cloud, f.repo, plan.Input{
+		Project: "shop", SchemaMarker: f.cfg.Project.SchemaMarker, Env: f.env,
+		Target: plan.Revision{Commit: f.new, Ref: "refs/heads/staging"}, Now: time.Now(),
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return p
+}
+
+func (f *fixture) executor() *execute.Executor {
+	logger := slog.New(slog.DiscardHandler)
+	if os.Getenv("FERRY_TEST_LOG") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return &execute.Executor{
+		Cloud: f.cloud, Hooks: f.hooks, Journal: execute.JournalStore{Dir: f.stateDir},
+		Env: f.env, Log: logger, Poll: 10 * time.Millisecond,
+	}
+}
+
+func instanceIDs(g *cloud.Group) []string {
+	var out []string
+	for _, inst := range g.Instances {
+		out = append(out, inst.ID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// assertClean checks what every deploy must leave, whatever its outcome:
+// nothing suspended, the group's own sizes, no journal.
+func (f *fixture) assertClean(g *cloud.Group) {
+	f.t.Helper()
+	if len(g.SuspendedProcesses) != 0 {
+		f.t.Errorf("processes left suspended: %v", g.SuspendedProcesses)
+	}
+	b := f.before
+	if g.MinSize != b.MinSize || g.MaxSize != b.MaxSize || g.DesiredCapacity != b.DesiredCapacity {
+		f.t.Errorf("sizes min/max/desired %d/%d/%d, want %d/%d/%d", g.MinSize, g.MaxSize, g.DesiredCapacity, b.MinSize, b.MaxSize, b.DesiredCapacity)
+	}
+	if _, err := os.Stat(f.stateDir + "/journal-staging.json"); !errors.Is(err, os.ErrNotExist) {
+		f.t.Errorf("journal left behind: %v", err)
+	}
+}
+
+// assertNewVersion: exactly new instances, all serving, tagged and
+// launched from the new commit's launch source.
+func (f *fixture) assertNewVersion(p *plan.Plan) {
+	f.t.Helper()
+	g := f.group()
+	f.assertClean(g)
+	if len(g.Instances) != f.before.DesiredCapacity {
+		f.t.Errorf("%d instances, want %d", len(g.Instances), f.before.DesiredCapacity)
+	}
+	for _, inst := range g.Instances {
+		if slices.Contains(instanceIDs(f.before), inst.ID) {
+			f.t.Errorf("old instance %s still in the group", inst.ID)
+		}
+		if inst.LifecycleState != "InService" || !inst.Balancers["shop-staging"].Healthy {
+			f.t.Errorf("%s: %s, balancer %+v", inst.ID, inst.LifecycleState, inst.Balancers["shop-staging"])
+		}
+	}
+	if g.Tags[plan.TagCommit] != f.new {
+		f.t.Errorf("tag %s = %s, want the new commit", plan.TagCommit, g.Tags[plan.TagCommit])
+	}
+	v, err := f.cloud.LaunchTemplateVersion(f.ctx, *g.LaunchTemplate)
+	if err != nil || v.Description != p.LaunchSource.Name {
+		f.t.Errorf("launch template version %+v (%v), want one described %q", v, err, p.LaunchSource.Name)
+	}
+}
+
+// assertOldVersion: the group exactly as it was before the deploy.
+func (f *fixture) assertOldVersion() {
+	f.t.Helper()
+	g := f.group()
+	f.assertClean(g)
+	if got, want := instanceIDs(g), instanceIDs(f.before); !slices.Equal(got, want) {
+		f.t.Errorf("instances %v, want the old ones %v", got, want)
+	}
+	if g.Tags[plan.TagCommit] != f.old {
+		f.t.Errorf("tag %s = %s, want the old commit", plan.TagCommit, g.Tags[plan.TagCommit])
+	}
+	if *g.LaunchTemplate != *f.before.LaunchTemplate {
+		f.t.Errorf("launch template %+v, want %+v", *g.LaunchTemplate, *f.before.LaunchTemplate)
+	}
+	for _, inst := range g.Instances {
+		if inst.LifecycleState != "InService" || !inst.Balancers["shop-staging"].Healthy {
+			f.t.Errorf("%s: %s, balancer %+v", inst.ID, inst.LifecycleState, inst.Balancers["shop-staging"])
+		}
+	}
+}
+
+// traffic sends requests through the simulated balancer until stopped and
+// counts the failed ones.
+func (f *fixture) traffic() (stop func() (ok, failed int64)) {
+	url, found := f.sim.LoadBalancerURL("shop-staging")
+	if !found {
+		f.t.Fatal("no balancer URL")
+	}
+	var okN, failN atomic.Int64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		client := &http.Client{Timeout: 2 * time.Second}
+		for i := 0; i < 200000; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			resp, err := client.Get(url + "/")
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			if err != nil || resp.StatusCode != http.StatusOK {
+				failN.Add(1)
+			} else {
+				okN.Add(1)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	return func() (int64, int64) {
+		close(done)
+		wg.Wait()
+		return okN.Load(), failN.Load()
+	}
+}
+
+func TestFullDeploy(t *testing.T) {
+	f := newFixture(t, 4, true, "")
+	p := f.plan()
+	if p.Method != plan.Full {
+		t.Fatalf("method %s, want full", p.Method)
+	}
+	r, err := f.executor().Run(f.ctx, p, "d1")
+	if err != nil || r.Outcome != execute.Succeeded {
+		t.Fatalf("outcome %s: %v", r.Outcome, err)
+	}
+	f.assertNewVersion(p)
+	// Seed order: the page on every web server (4 old + 4 new), the
+	// worker's step on one instance, the page off on the 4 new ones.
+	want := []string{"web/upgrade_page_on/8", "worker/deploy/1", "web/upgrade_page_off/4", "web/post_deploy/4"}
+	if got := f.hooks.hooks(); !slices.Equal(got, want) {
+		t.Errorf("hooks %v, want %v", got, want)
+	}
+	if r.Commit != f.new || r.Previous != f.old || r.Method != plan.Full || r.LaunchSource != p.LaunchSource.Name {
+		t.Errorf("report %+v", r)
+	}
+}
+
+func TestSerialDeploySurgeUnderTraffic(t *testing.T) {
+	f := newFixture(t, 4, false, "")
+	p := f.plan()
+	if p.Method != plan.Serial {
+		t.Fatalf("method %s, want serial", p.Method)
+	}
+	stop := f.traffic()
+	r, err := f.executor().Run(f.ctx, p, "d1")
+	ok, failed := stop()
+	if err != nil || r.Outcome != execute.Succeeded {
+		t.Fatalf("outcome %s: %v", r.Outcome, err)
+	}
+	f.assertNewVersion(p)
+	if failed != 0 || ok == 0 {
+		t.Errorf("traffic during a surge deploy: %d ok, %d failed; want none failed", ok, failed)
+	}
+	if got := f.hooks.hooks(); !slices.Equal(got, []string{"worker/deploy/1", "web/post_deploy/4"}) {
+		t.Errorf("hooks %v: a serial deploy runs the worker step first and never shows the page", got)
+	}
+}
+
+func TestSerialDeployReplaceUnhealthy(t *testing.T) {
+	f := newFixture(t, 2, false, "serial_mode = \"replace-unhealthy\"\nmin_healthy = 1\n")
+	p := f.plan()
+	r, err := f.executor().Run(f.ctx, p, "d1")
+	if err != nil || r.Outcome != execute.Succeeded {
+		t.Fatalf("outcome %s: %v", r.Outcome, err)
+	}
+	f.assertNewVersion(p)
+}
+
+// TestFailuresRollBack injects a failure at a different point of each
+// deploy and checks that the group ends exactly as it began.
+func TestFailuresRollBack(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		full   bool
+		policy string
+		inject func(f *fixture)
+		reason string
+	}{
+		{name: "full: new instances never healthy", full: true,
+			policy: "[environments.staging.launch]\nimage_id = \"ami-0badbadbadbadbad0\"\n",
+			inject: func(f *fixture) { f.sim.SetNeverHealthyImage("ami-0badbadbadbadbad0", true) }, reason: "timed out"},
+		{name: "serial: new instances never healthy", full: false,
+			policy: "[environments.staging.launch]\nimage_id = \"ami-0badbadbadbadbad0\"\n",
+			inject: func(f *fixture) { f.sim.SetNeverHealthyImage("ami-0badbadbadbadbad0", true) }, reason: "timed out"},
+		{name: "full: the worker's deploy step fails", full: true,
+			inject: func(f *fixture) {
+				f.hooks.onRun = func(run execute.HookRun) error {
+					if run.Hook == roles.Deploy {
+						return errors.New("migrate: exit status 1")
+					}
+					return nil
+				}
+			}, reason: "migrate: exit status 1"},
+		{name: "full: AWS fails beyond retries", full: true,
+			inject: func(f *fixture) {
+				f.sim.SetFault(awssim.Fault{Action: "RegisterInstancesWithLoadBalancer", ErrorRate: 1})
+			}, reason: "register"},
+		{name: "full: instances never launch", full: true,
+			inject: func(f *fixture) { f.sim.SetCapacityErrors(1000) }, reason: "InService"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			policy := "timeouts.instances_in_service = \"2s\"\ntimeouts.healthy_in_balancers = \"2s\"\n"
+			if tc.policy != "" {
+				policy += tc.policy
+			}
+			f := newFixture(t, 2, tc.full, policy)
+			p := f.plan()
+			tc.inject(f)
+			r, err := f.executor().Run(f.ctx, p, "d1")
+			if r.Outcome != execute.RolledBack || err == nil {
+				t.Fatalf("outcome %s (%v), want rolled back", r.Outcome, err)
+			}
+			if !strings.Contains(r.Reason, tc.reason) {
+				t.Errorf("reason %q does not mention %q", r.Reason, tc.reason)
+			}
+			f.sim.ClearFaults()
+			f.assertOldVersion()
+			if tc.full {
+				hooks := f.hooks.hooks()
+				if slices.ContainsFunc(hooks, func(h string) bool { return strings.Contains(h, "upgrade_page_on") }) {
+					if !slices.ContainsFunc(hooks, func(h string) bool { return strings.Contains(h, "upgrade_page_off") }) {
+						t.Errorf("the page went up but never came down: %v", hooks)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestInterruptedBeforeNoReturnRollsBackOnRecover stops the agent while the
+// page is up, as SIGTERM would, then recovers from the journal.
+func TestInterruptedBeforeNoReturnRollsBackOnRecover(t *testing.T) {
+	f := newFixture(t, 2, true, "")
+	p := f.plan()
+	ctx, cancel := context.WithCancel(f.ctx)
+	f.hooks.onRun = func(run execute.HookRun) error {
+		if run.Hook == roles.UpgradePageOn {
+			cancel()
+			return context.Canceled
+		}
+		return nil
+	}
+	r, err := f.executor().Run(ctx, p, "d1")
+	if !errors.Is(err, execute.ErrInterrupted) || r.Outcome != execute.Interrupted {
+		t.Fatalf("outcome %s: %v, want interrupted", r.Outcome, err)
+	}
+	if g := f.group(); len(g.SuspendedProcesses) != 0 {
+		t.Errorf("an interrupted deploy left processes suspended: %v", g.SuspendedProcesses)
+	}
+	if _, err := f.executor().Run(f.ctx, p, "d2"); err == nil {
+		t.Error("a new deploy started while an interrupted one awaits recovery")
+	}
+	f.hooks.onRun = nil
+	rec, err := f.executor().Recover(f.ctx, "staging")
+	if rec == nil || rec.Outcome != execute.RolledBack {
+		t.Fatalf("recover: %+v, %v; want rolled back", rec, err)
+	}
+	f.assertOldVersion()
+	if h := f.hooks.hooks(); h[len(h)-1] != "web/upgrade_page_off/2" {
+		t.Errorf("the page was not taken down on recovery: %v", h)
+	}
+}
+
+// TestInterruptedPastNoReturnFinishesOnRecover stops the agent after the old
+// instances were terminated: recovery finishes the deploy forward.
+func TestInterruptedPastNoReturnFinishesOnRecover(t *testing.T) {
+	f := newFixture(t, 2, true, "")
+	p := f.plan()
+	ctx, cancel := context.WithCancel(f.ctx)
+	f.hooks.onRun = func(run execute.HookRun) error {
+		if run.Hook == roles.UpgradePageOff {
+			cancel()
+			return context.Canceled
+		}
+		return nil
+	}
+	if _, err := f.executor().Run(ctx, p, "d1"); !errors.Is(err, execute.ErrInterrupted) {
+		t.Fatalf("%v, want interrupted", err)
+	}
+	f.hooks.onRun = nil
+	rec, err := f.executor().Recover(f.ctx, "staging")
+	if err != nil || rec == nil || rec.Outcome != execute.Succeeded {
+		t.Fatalf("recover: %+v, %v; want succeeded", rec, err)
+	}
+	f.assertNewVersion(p)
+	if rec, err := f.executor().Recover(f.ctx, "staging"); rec != nil || err != nil {
+		t.Errorf("second recover: %+v, %v; want nothing to do", rec, err)
+	}
+}

@@ -71,19 +71,22 @@ func (m *Mirror) PushCAS(ctx context.Context, name plumbing.ReferenceName, oldHa
 		}
 	}
 	rs, err := m.sendPack(ctx, sess, req, hashes, newHash.IsZero(), !ar.Capabilities.Supports(capability.OFSDelta))
-	if err != nil {
-		return false, m.remoteErr("push", err, secret)
-	}
 	if rs != nil {
+		// go-git returns the report with an error built from it when the
+		// server refused a command; the report is what tells.
 		if err := rs.Error(); err != nil {
 			// The server refused the update. Its ref lock compares the old
-			// hash, so a rejection with a different current value is a lost
-			// race; anything else (a hook, permissions) is a real error.
-			if now, lerr := m.remoteRefUnlocked(ctx, name); lerr == nil && now != oldHash {
-				return false, nil
-			}
-			return false, m.remoteErr("push", fmt.Errorf("%w: %w", err, ErrPermanent), secret)
+			// hash, so this is usually a lost race, or contention for the
+			// ref's lock file with a concurrent push. Either way the ref was
+			// not changed and the caller re-reads and retries within its
+			// bound; the server's words are logged for the rarer refusals
+			// (a hook, permissions).
+			m.log.Warn("remote refused ref update", "ref", name, "status", err)
+			return false, nil
 		}
+	}
+	if err != nil {
+		return false, m.remoteErr("push", err, secret)
 	}
 	if newHash.IsZero() {
 		err = m.st.RemoveReference(name)
@@ -113,20 +116,10 @@ func (m *Mirror) sendPack(ctx context.Context, sess interface {
 	if err != nil {
 		_ = rd.CloseWithError(err)
 		<-done
-		return nil, err
+		return rs, err
 	}
 	if err := <-done; err != nil {
 		return nil, err
 	}
 	return rs, nil
-}
-
-// remoteRefUnlocked reads one ref from the remote; it takes no lock, so
-// callers holding m.mu may use it.
-func (m *Mirror) remoteRefUnlocked(ctx context.Context, name plumbing.ReferenceName) (plumbing.Hash, error) {
-	refs, err := m.ListRemote(ctx)
-	if err != nil {
-		return plumbing.ZeroHash, err
-	}
-	return refs[name].Hash, nil
 }

@@ -1,0 +1,189 @@
+package status
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// DefaultRef is where notes are kept unless configured otherwise.
+const DefaultRef = "refs/notes/ferry"
+
+// Remote is what the notes writer needs from the local mirror of the
+// repository (watch.Mirror provides it).
+type Remote interface {
+	// Repository holds the objects; new ones are written into it.
+	Repository() *git.Repository
+	// Sync makes the local ref equal to the remote's and returns its hash
+	// (zero when the remote has none).
+	Sync(ctx context.Context, name plumbing.ReferenceName) (plumbing.Hash, error)
+	// PushCAS sets the remote ref to newHash if it is oldHash (zero: must
+	// not exist) and reports whether it did.
+	PushCAS(ctx context.Context, name plumbing.ReferenceName, oldHash, newHash plumbing.Hash) (bool, error)
+}
+
+// ErrConflict is returned when the notes ref kept moving under us for every
+// allowed attempt. It is transient: nothing was lost, try again later.
+var ErrConflict = errors.New("notes ref kept changing; gave up for now")
+
+// Notes appends and reads deploy records on one notes ref.
+type Notes struct {
+	Remote Remote
+	// Ref is the notes ref; default DefaultRef.
+	Ref string
+	// Attempts bounds the fetch-merge-push loop on conflicts; default 5.
+	Attempts int
+	// Now stamps the notes commit; default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+func (n *Notes) ref() plumbing.ReferenceName {
+	if n.Ref == "" {
+		return DefaultRef
+	}
+	return plumbing.ReferenceName(n.Ref)
+}
+
+// Append adds rec to the note on commit and pushes the notes ref. If another
+// agent pushed first, it fetches their notes, adds rec on top of them (their
+// records are kept) and tries again, up to Attempts times. Appending a
+// record the note already holds is a no-op, so a retry after a lost reply
+// does not duplicate it.
+func (n *Notes) Append(ctx context.Context, commit plumbing.Hash, rec Record) error {
+	attempts := n.Attempts
+	if attempts <= 0 {
+		attempts = 5
+	}
+	log := n.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ref := n.ref()
+	for i := 0; i < attempts; i++ {
+		base, err := n.Remote.Sync(ctx, ref)
+		if err != nil {
+			return fmt.Errorf("fetch %s: %w", ref, err)
+		}
+		next, err := n.build(base, commit, rec)
+		if err != nil {
+			return err
+		}
+		if next == base {
+			return nil
+		}
+		ok, err := n.Remote.PushCAS(ctx, ref, base, next)
+		if err != nil {
+			return fmt.Errorf("push %s: %w", ref, err)
+		}
+		if ok {
+			return nil
+		}
+		log.Info("notes ref moved while writing; merging with the new notes and retrying", "ref", ref, "attempt", i+1)
+	}
+	return fmt.Errorf("append note to %s: %w", commit, ErrConflict)
+}
+
+// build makes a notes commit on top of base with rec appended to commit's
+// note. It returns base itself when the note already has rec.
+func (n *Notes) build(base, commit plumbing.Hash, rec Record) (plumbing.Hash, error) {
+	s := n.Remote.Repository().Storer
+	tree := &object.Tree{}
+	var parents []plumbing.Hash
+	if !base.IsZero() {
+		bc, err := object.GetCommit(s, base)
+		if err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("notes commit %s: %w", base, err)
+		}
+		if tree, err = bc.Tree(); err != nil {
+			return plumbing.ZeroHash, err
+		}
+		parents = []plumbing.Hash{base}
+	}
+	text := ""
+	if h, ok, err := findNote(s, tree, commit.String()); err != nil {
+		return plumbing.ZeroHash, err
+	} else if ok {
+		if text, err = readBlob(s, h); err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("read note of %s: %w", commit, err)
+		}
+	}
+	block := rec.Format()
+	if strings.Contains("\n"+text, "\n"+block) {
+		return base, nil
+	}
+	if text != "" {
+		text = strings.TrimRight(text, "\n") + "\n\n"
+	}
+	blob, err := writeBlob(s, text+block)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	th, err := setNote(s, tree, commit.String(), blob)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	now := time.Now
+	if n.Now != nil {
+		now = n.Now
+	}
+	host, _ := os.Hostname()
+	sig := object.Signature{Name: "Ferry", Email: "ferry@" + host, When: now().UTC()}
+	c := &object.Commit{
+		Author: sig, Committer: sig, TreeHash: th, ParentHashes: parents,
+		Message: fmt.Sprintf("ferry: %s %s at %s\n", rec.Env, rec.Outcome, commit.String()[:12]),
+	}
+	o := s.NewEncodedObject()
+	if err := c.Encode(o); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return s.SetEncodedObject(o)
+}
+
+// Read returns the records in commit's note as the mirror has them now
+// (call Refresh first for the remote's latest). No note: no records.
+func (n *Notes) Read(commit plumbing.Hash) ([]Record, error) {
+	return ReadNote(n.Remote.Repository(), n.ref(), commit)
+}
+
+// Refresh fetches the notes ref if it moved on the remote.
+func (n *Notes) Refresh(ctx context.Context) error {
+	_, err := n.Remote.Sync(ctx, n.ref())
+	return err
+}
+
+// ReadNote reads commit's records from the notes ref in repo.
+func ReadNote(repo *git.Repository, ref plumbing.ReferenceName, commit plumbing.Hash) ([]Record, error) {
+	r, err := repo.Storer.Reference(ref)
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	c, err := object.GetCommit(repo.Storer, r.Hash())
+	if err != nil {
+		return nil, fmt.Errorf("notes commit %s: %w", r.Hash(), err)
+	}
+	tree, err := c.Tree()
+	if err != nil {
+		return nil, err
+	}
+	h, ok, err := findNote(repo.Storer, tree, commit.String())
+	if err != nil || !ok {
+		return nil, err
+	}
+	text, err := readBlob(repo.Storer, h)
+	if err != nil {
+		return nil, err
+	}
+	return ParseNote(text)
+}

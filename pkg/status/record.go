@@ -1,0 +1,160 @@
+package status
+
+import (
+	"bufio"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Outcome of a deploy attempt.
+type Outcome string
+
+const (
+	Started    Outcome = "started"
+	Succeeded  Outcome = "succeeded"
+	Failed     Outcome = "failed"
+	RolledBack Outcome = "rolled-back"
+)
+
+// Record is one deploy attempt's outcome as kept in a note.
+type Record struct {
+	Env     string
+	Method  string // "full" or "serial"
+	Outcome Outcome
+	Started time.Time
+	Ended   time.Time // zero while the attempt runs
+	// Launch is the launch configuration name or launch template version.
+	Launch   string
+	Previous string // the commit the environment ran before
+	Host     string // the agent that deployed
+	Reason   string // short failure reason
+}
+
+// maxReason bounds the failure reason: a note is a summary, the journal and
+// logs hold the details.
+const maxReason = 300
+
+// header starts each record; it makes `git log --notes=ferry` readable at a
+// glance and marks where a record begins.
+const header = "ferry deploy: "
+
+// Format renders the record as a block of "key: value" lines under a
+// one-line summary. Values are single lines.
+func (r Record) Format() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s%s %s", header, oneLine(r.Env), oneLine(string(r.Outcome)))
+	if r.Method != "" {
+		fmt.Fprintf(&b, " (%s)", oneLine(r.Method))
+	}
+	b.WriteByte('\n')
+	field := func(k, v string) {
+		if v = oneLine(v); v != "" {
+			fmt.Fprintf(&b, "%s: %s\n", k, v)
+		}
+	}
+	field("env", r.Env)
+	field("method", r.Method)
+	field("outcome", string(r.Outcome))
+	field("started", rfc3339(r.Started))
+	field("ended", rfc3339(r.Ended))
+	field("launch", r.Launch)
+	field("previous", r.Previous)
+	field("host", r.Host)
+	reason := oneLine(r.Reason)
+	if len([]rune(reason)) > maxReason {
+		reason = string([]rune(reason)[:maxReason-1]) + "…"
+	}
+	field("reason", reason)
+	return b.String()
+}
+
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func oneLine(s string) string {
+	return strings.TrimSpace(strings.Join(strings.Fields(s), " "))
+}
+
+// FormatNote joins records into a note's text.
+func FormatNote(recs []Record) string {
+	parts := make([]string, len(recs))
+	for i, r := range recs {
+		parts[i] = r.Format()
+	}
+	return strings.Join(parts, "\n")
+}
+
+// ParseNote reads back the records in a note. Text that is not a Ferry
+// record (a note someone wrote by hand) is skipped; unknown keys are
+// ignored so newer agents can add fields.
+func ParseNote(text string) ([]Record, error) {
+	var recs []Record
+	var cur *Record
+	flush := func() {
+		if cur != nil && cur.Env != "" && cur.Outcome != "" {
+			recs = append(recs, *cur)
+		}
+		cur = nil
+	}
+	sc := bufio.NewScanner(strings.NewReader(text))
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, header) {
+			flush()
+			cur = &Record{}
+			continue
+		}
+		if cur == nil {
+			continue
+		}
+		if strings.TrimSpace(line) == "" {
+			flush()
+			continue
+		}
+		k, v, ok := strings.Cut(line, ": ")
+		if !ok {
+			continue
+		}
+		if err := cur.set(k, v); err != nil {
+			return nil, err
+		}
+	}
+	flush()
+	return recs, sc.Err()
+}
+
+func (r *Record) set(k, v string) error {
+	switch k {
+	case "env":
+		r.Env = v
+	case "method":
+		r.Method = v
+	case "outcome":
+		r.Outcome = Outcome(v)
+	case "started", "ended":
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return fmt.Errorf("note field %s: %w", k, err)
+		}
+		if k == "started" {
+			r.Started = t
+		} else {
+			r.Ended = t
+		}
+	case "launch":
+		r.Launch = v
+	case "previous":
+		r.Previous = v
+	case "host":
+		r.Host = v
+	case "reason":
+		r.Reason = v
+	}
+	return nil
+}

@@ -1,0 +1,268 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/go-git/go-billy/v5/osfs"
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/plumbing/transport/client"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+)
+
+// MirrorOptions configure a Mirror.
+type MirrorOptions struct {
+	// Dir is where the bare mirror lives, e.g. <state dir>/mirror. It is
+	// created on first use and kept across restarts.
+	Dir string
+	// URL is the remote repository (ssh://, scp-like, https://, http://,
+	// git://). It must not embed a password; use Auth.
+	URL  string
+	Auth Auth
+	// CacheBytes bounds the decoded-object cache. Default 64 MiB.
+	CacheBytes int64
+	Logger     *slog.Logger
+}
+
+// Mirror is a persistent bare copy of the remote repository on disk, kept up
+// to date ref by ref. It is safe for concurrent use: fetches, pushes and
+// compaction are serialised; reads may run alongside each other.
+type Mirror struct {
+	opts MirrorOptions
+	ep   *transport.Endpoint
+	log  *slog.Logger
+
+	mu   sync.RWMutex // guards repo's refs and packs: writers fetch, push or compact
+	repo *git.Repository
+	st   *filesystem.Storage
+}
+
+// RemoteRef is one ref the remote advertises.
+type RemoteRef struct {
+	Name plumbing.ReferenceName
+	Hash plumbing.Hash // what the ref points at (a tag object for annotated tags)
+	// Commit is Hash peeled to the object a tag points at; equal to Hash
+	// for branches and lightweight tags.
+	Commit plumbing.Hash
+}
+
+// OpenMirror opens the mirror in opts.Dir, creating an empty one if needed.
+// It does not contact the remote.
+func OpenMirror(opts MirrorOptions) (*Mirror, error) {
+	ep, err := endpoint(opts.URL)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Dir == "" {
+		return nil, fmt.Errorf("mirror dir is empty: %w", ErrPermanent)
+	}
+	if opts.CacheBytes <= 0 {
+		opts.CacheBytes = int64(64 * cache.MiByte)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	m := &Mirror{opts: opts, ep: ep, log: opts.Logger.With("remote", RedactURL(opts.URL))}
+	if err := m.open(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *Mirror) open() error {
+	if err := os.MkdirAll(m.opts.Dir, 0o700); err != nil {
+		return fmt.Errorf("create mirror dir: %w", err)
+	}
+	st := filesystem.NewStorageWithOptions(osfs.New(m.opts.Dir),
+		cache.NewObjectLRU(cache.FileSize(m.opts.CacheBytes)),
+		filesystem.Options{ExclusiveAccess: true})
+	var repo *git.Repository
+	var err error
+	if _, statErr := os.Stat(filepath.Join(m.opts.Dir, "HEAD")); statErr == nil {
+		repo, err = git.Open(st, nil)
+	} else {
+		repo, err = git.Init(st, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("open mirror %s: %w", m.opts.Dir, err)
+	}
+	m.repo, m.st = repo, st
+	return nil
+}
+
+// Repository is the mirror's go-git repository, for reading objects and
+// writing new ones (notes, lock commits). Change refs only through the
+// Mirror's methods.
+func (m *Mirror) Repository() *git.Repository {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.repo
+}
+
+// URL is the remote's URL, redacted for logs.
+func (m *Mirror) URL() string { return RedactURL(m.opts.URL) }
+
+func (m *Mirror) remoteErr(op string, err error, secret string) error {
+	if err == nil {
+		return nil
+	}
+	var re *RemoteError
+	if errors.As(err, &re) {
+		return err
+	}
+	return &RemoteError{Op: op, URL: RedactURL(m.opts.URL), Permanent: permanent(err), Err: err, secret: secret}
+}
+
+func (m *Mirror) auth() (transport.AuthMethod, string, error) {
+	return m.opts.Auth.method(m.ep)
+}
+
+// ListRemote lists the remote's refs without fetching anything, as
+// `git ls-remote` does.
+func (m *Mirror) ListRemote(ctx context.Context) (map[plumbing.ReferenceName]RemoteRef, error) {
+	auth, secret, err := m.auth()
+	if err != nil {
+		return nil, m.remoteErr("list", err, secret)
+	}
+	c, err := client.NewClient(m.ep)
+	if err != nil {
+		return nil, m.remoteErr("list", fmt.Errorf("%w: %w", err, ErrPermanent), secret)
+	}
+	sess, err := c.NewUploadPackSession(m.ep, auth)
+	if err != nil {
+		return nil, m.remoteErr("list", err, secret)
+	}
+	defer sess.Close()
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		return map[plumbing.ReferenceName]RemoteRef{}, nil
+	}
+	if err != nil {
+		return nil, m.remoteErr("list", err, secret)
+	}
+	refs := make(map[plumbing.ReferenceName]RemoteRef, len(ar.References))
+	for name, h := range ar.References {
+		n := plumbing.ReferenceName(name)
+		r := RemoteRef{Name: n, Hash: h, Commit: h}
+		if p, ok := ar.Peeled[name]; ok {
+			r.Commit = p
+		}
+		refs[n] = r
+	}
+	return refs, nil
+}
+
+// LocalRef is the hash a ref has in the mirror, or the zero hash.
+func (m *Mirror) LocalRef(name plumbing.ReferenceName) plumbing.Hash {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.localRefLocked(name)
+}
+
+func (m *Mirror) localRefLocked(name plumbing.ReferenceName) plumbing.Hash {
+	ref, err := m.st.Reference(name)
+	if err != nil {
+		return plumbing.ZeroHash
+	}
+	return ref.Hash()
+}
+
+// Fetch brings the named refs (which the remote must have) into the mirror
+// under the same names, forced, so a force-pushed branch is followed.
+func (m *Mirror) Fetch(ctx context.Context, names ...plumbing.ReferenceName) error {
+	if len(names) == 0 {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.fetchLocked(ctx, names)
+}
+
+func (m *Mirror) fetchLocked(ctx context.Context, names []plumbing.ReferenceName) error {
+	auth, secret, err := m.auth()
+	if err != nil {
+		return m.remoteErr("fetch", err, secret)
+	}
+	specs := make([]config.RefSpec, 0, len(names))
+	for _, n := range names {
+		specs = append(specs, config.RefSpec(fmt.Sprintf("+%s:%s", n, n)))
+	}
+	remote := git.NewRemote(m.st, &config.RemoteConfig{Name: "origin", URLs: []string{m.opts.URL}})
+	err = remote.FetchContext(ctx, &git.FetchOptions{
+		RemoteName: "origin",
+		RefSpecs:   specs,
+		Auth:       auth,
+		Tags:       git.NoTags,
+		Force:      true,
+	})
+	if errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return nil
+	}
+	return m.remoteErr("fetch", err, secret)
+}
+
+// DeleteLocal removes refs from the mirror (not from the remote), for refs
+// the remote no longer has.
+func (m *Mirror) DeleteLocal(names ...plumbing.ReferenceName) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, n := range names {
+		if err := m.st.RemoveReference(n); err != nil {
+			return fmt.Errorf("delete local ref %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// Sync makes the mirror's ref equal to the remote's: fetched when it moved,
+// deleted when the remote has none. It returns the ref's hash, zero when
+// absent.
+func (m *Mirror) Sync(ctx context.Context, name plumbing.ReferenceName) (plumbing.Hash, error) {
+	refs, err := m.ListRemote(ctx)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := refs[name]
+	if !ok {
+		if err := m.st.RemoveReference(name); err != nil {
+			return plumbing.ZeroHash, err
+		}
+		return plumbing.ZeroHash, nil
+	}
+	if m.localRefLocked(name) == r.Hash {
+		return r.Hash, nil
+	}
+	if err := m.fetchLocked(ctx, []plumbing.ReferenceName{name}); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return r.Hash, nil
+}
+
+// LocalRefs lists the mirror's refs (hash refs only).
+func (m *Mirror) LocalRefs() ([]plumbing.ReferenceName, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	it, err := m.st.IterReferences()
+	if err != nil {
+		return nil, err
+	}
+	var out []plumbing.ReferenceName
+	err = it.ForEach(func(r *plumbing.Reference) error {
+		if r.Type() == plumbing.HashReference {
+			out = append(out, r.Name())
+		}
+		return nil
+	})
+	return out, err
+}

@@ -95,9 +95,13 @@ Exit codes: 0 success, 1 failure, 64 wrong command line.`,
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError{cmd.CommandPath(), err} })
 	root.CompletionOptions.DisableDefaultCmd = true
 
+	var logs logOptions
+	logs.bind(root)
 	root.AddCommand(
 		newValidateCmd(),
 		newVersionCmd(),
+		newPlanCmd(&logs),
+		newSimCmd(&logs),
 	)
 	return root
 }

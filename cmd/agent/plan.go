@@ -1,0 +1,124 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-deploy/ferry/pkg/plan"
+)
+
+// exitChanges is `ferry plan`'s "a deploy is planned" (terraform's
+// -detailed-exitcode convention).
+const exitChanges = 2
+
+type targetFlags struct {
+	commit, ref   string
+	allowRollback bool
+}
+
+func (f *targetFlags) bind(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.commit, "commit", "", "deploy this commit (full SHA) instead of what the environment watches")
+	cmd.Flags().StringVar(&f.ref, "ref", "", "deploy the head of this branch or ref (e.g. staging, refs/tags/v1.4.0)")
+	cmd.Flags().BoolVar(&f.allowRollback, "allow-rollback", false, "allow a target that is an ancestor of the deployed commit")
+}
+
+func newPlanCmd(logs *logOptions) *cobra.Command {
+	var (
+		path    string
+		target  targetFlags
+		asJSON  bool
+		method  string
+		prepped string
+	)
+	cmd := &cobra.Command{
+		Use:   "plan ENV",
+		Short: "Show what a deploy of an environment would do, changing nothing",
+		Long: `Plan reads what is deployed in the environment (from the Auto Scaling group's
+ferry:commit tag, checked against its launch source), the commit to deploy
+(what the environment watches: its branch's head or its highest release tag,
+or --commit / --ref), picks the method and says which rule decided it:
+
+  full    the schema marker (.ferry/schema-version) changed, a path matching
+          project.full_deploy_globs changed, a commit carries the trailer
+          "Ferry-Method: full", or the deployed commit is unknown;
+  serial  otherwise.
+
+It runs the pre-flight checks (suspended processes, unhealthy instances, room
+to double, rollbacks, policy) and prints the ordered steps, the capacity
+before, during and after, and the instances that would be replaced.
+
+Exit status: 0 nothing to do, 2 a deploy is planned, 1 error or refusal
+(the reasons are printed), 64 wrong command line.`,
+		Example: `  ferry plan -c /etc/ferry/ferry.toml staging
+  ferry plan -c ferry.toml production --ref refs/tags/v1.4.0 --json`,
+		Args: exactlyOneEnv,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, err := logs.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			if err := checkMethod(method); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			cfg, env, err := loadEnv(path, args[0])
+			if err != nil {
+				return err
+			}
+			m, err := openMirror(cfg, log)
+			if err != nil {
+				return err
+			}
+			rev, err := resolveTarget(ctx, cfg, env, m, target.commit, target.ref, log)
+			if err != nil {
+				return err
+			}
+			c, err := newCloud(ctx, env, log)
+			if err != nil {
+				return err
+			}
+			in := planInput(cfg, env, rev)
+			in.AllowRollback, in.Method, in.LaunchSource, in.Now = target.allowRollback, plan.Method(method), prepped, time.Now()
+			p, err := plan.Make(ctx, c, planRepo{m}, in)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				err = p.WriteJSON(cmd.OutOrStdout())
+			} else {
+				err = p.WriteText(cmd.OutOrStdout())
+			}
+			if err != nil {
+				return err
+			}
+			if p.Action == plan.Deploy {
+				return exitError{code: exitChanges}
+			}
+			return nil
+		},
+	}
+	addConfigFlag(cmd, &path)
+	target.bind(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON (schema: docs/plan-schema.md)")
+	cmd.Flags().StringVar(&method, "method", "", "plan this method: full, or serial (refused when the change needs full)")
+	cmd.Flags().StringVar(&prepped, "launch-config", "", "use a launch configuration or template version prepared with ferry prepare")
+	return cmd
+}
+
+// exactlyOneEnv takes the environment's name as the only argument.
+func exactlyOneEnv(cmd *cobra.Command, args []string) error {
+	if len(args) != 1 {
+		return usageError{cmd.CommandPath(), fmt.Errorf("%s takes one argument, the environment's name (got %d)", cmd.Name(), len(args))}
+	}
+	return nil
+}
+
+func checkMethod(m string) error {
+	switch plan.Method(m) {
+	case "", plan.Full, plan.Serial:
+		return nil
+	}
+	return usageError{"ferry", fmt.Errorf("--method %q: use full or serial", m)}
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/config"
+	"github.com/ferry-deploy/ferry/pkg/plan"
+	"github.com/ferry-deploy/ferry/pkg/watch"
+)
+
+// loadEnv reads the config and picks one environment by name.
+func loadEnv(path, name string) (*config.Config, *config.Environment, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	env, ok := cfg.Environments[name]
+	if !ok {
+		names := make([]string, 0, len(cfg.Environments))
+		for n := range cfg.Environments {
+			names = append(names, n)
+		}
+		return nil, nil, usageError{"ferry", fmt.Errorf("no environment %q in %s (it has: %s)", name, path, strings.Join(names, ", "))}
+	}
+	return cfg, env, nil
+}
+
+// openMirror opens the project's git mirror in the state dir.
+func openMirror(cfg *config.Config, log *slog.Logger) (*watch.Mirror, error) {
+	g := cfg.Project.Git
+	auth := watch.Auth{}
+	if g.SSH != nil {
+		auth.SSHKeyFile, auth.KnownHostsFile = g.SSH.KeyFile, g.SSH.KnownHosts
+	}
+	if g.HTTPS != nil {
+		auth.TokenFile, auth.TokenEnv, auth.TokenUser = g.HTTPS.TokenFile, g.HTTPS.TokenEnv, g.HTTPS.Username
+	}
+	return watch.OpenMirror(watch.MirrorOptions{
+		Dir: filepath.Join(cfg.Project.StateDir, "mirror"), URL: g.URL, Auth: auth, Logger: log,
+	})
+}
+
+// rule is the watch rule of an environment.
+func rule(env *config.Environment) watch.Rule {
+	return watch.Rule{Env: env.Name, Branch: env.Branch, TagPattern: env.Tag}
+}
+
+// resolveTarget finds the commit to deploy: --commit, --ref, or what the
+// environment watches (its branch's head, or its highest release tag).
+func resolveTarget(ctx context.Context, cfg *config.Config, env *config.Environment, m *watch.Mirror, commit, ref string, log *slog.Logger) (plan.Revision, error) {
+	switch {
+	case commit != "" && ref != "":
+		return plan.Revision{}, usageError{"ferry", errors.New("give --commit or --ref, not both")}
+	case ref != "":
+		name := plumbing.ReferenceName(ref)
+		if !strings.HasPrefix(ref, "refs/") {
+			name = plumbing.NewBranchReferenceName(ref)
+		}
+		h, err := m.Sync(ctx, name)
+		if err != nil {
+			return plan.Revision{}, fmt.Errorf("--ref %s: %w", ref, err)
+		}
+		return plan.Revision{Commit: h.String(), Ref: name.String()}, nil
+	}
+	w, err := watch.New(watch.Options{Mirror: m, Rules: []watch.Rule{rule(env)}, NotesRef: cfg.Project.Git.NotesRef, Logger: log})
+	if err != nil {
+		return plan.Revision{}, err
+	}
+	if _, err := w.Poll(ctx); err != nil {
+		return plan.Revision{}, err
+	}
+	if commit != "" {
+		if !plumbing.IsHash(commit) {
+			return plan.Revision{}, usageError{"ferry", fmt.Errorf("--commit %q: give the full 40-hex-digit commit id", commit)}
+		}
+		if ok, _ := (planRepo{m}).HasCommit(ctx, commit); !ok {
+			return plan.Revision{}, fmt.Errorf("--commit %s is not in the mirror of %s (fetched: the refs %s watches)", commit, m.URL(), env.Name)
+		}
+		return plan.Revision{Commit: commit}, nil
+	}
+	t, ok := w.Current(env.Name)
+	if !ok {
+		what := "branch " + env.Branch
+		if env.Tag != "" {
+			what = "a semver tag matching " + env.Tag
+		}
+		return plan.Revision{}, fmt.Errorf("%s has nothing to deploy: the remote has no %s", env.Name, what)
+	}
+	return plan.Revision{Commit: t.Commit.String(), Ref: t.Ref}, nil
+}
+
+// planRepo lets the planner read the mirror.
+type planRepo struct{ m *watch.Mirror }
+
+var _ plan.Repo = planRepo{}
+
+func (r planRepo) HasCommit(_ context.Context, commit string) (bool, error) {
+	_, err := r.m.Repository().CommitObject(plumbing.NewHash(commit))
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (r planRepo) ReadFile(_ context.Context, commit, path string) ([]byte, error) {
+	return r.m.ReadFile(plumbing.NewHash(commit), path)
+}
+
+func (r planRepo) ChangedPaths(_ context.Context, from, to string) ([]string, error) {
+	return r.m.ChangedPaths(plumbing.NewHash(from), plumbing.NewHash(to))
+}
+
+func (r planRepo) CommitMessages(_ context.Context, from, to string) (map[string]string, error) {
+	commits, err := r.m.Commits(plumbing.NewHash(from), plumbing.NewHash(to), 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(commits))
+	for _, c := range commits {
+		out[c.Hash.String()] = c.Message
+	}
+	return out, nil
+}
+
+func (r planRepo) IsAncestor(_ context.Context, ancestor, descendant string) (bool, error) {
+	return r.m.IsAncestor(plumbing.NewHash(ancestor), plumbing.NewHash(descendant))
+}
+
+// newCloud connects to the environment's account and region.
+func newCloud(ctx context.Context, env *config.Environment, log *slog.Logger) (*cloud.Client, error) {
+	return cloud.New(ctx, cloud.Options{Region: env.AWS.Region, Endpoint: env.AWS.Endpoint, Profile: env.AWS.Profile, Logger: log})
+}
+
+// planInput gathers what the planner needs for env.
+func planInput(cfg *config.Config, env *config.Environment, target plan.Revision) plan.Input {
+	return plan.Input{
+		Project: cfg.Project.Name, SchemaMarker: cfg.Project.SchemaMarker, FullDeployGlobs: cfg.Project.FullDeployGlobs,
+		Env: env, Target: target,
+	}
+}

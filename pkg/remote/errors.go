@@ -21,7 +21,8 @@ func IsTransient(err error) bool {
 type ExitError struct {
 	Host    string
 	Command string // Command.Name, never the environment or stdin
-	// Code is the exit status; -1 when the command was killed by Signal.
+	// Code is the exit status; 128+n when the command was killed by
+	// signal n (named in Signal), as shells report it.
 	Code   int
 	Signal string
 	// Tail holds the last lines of output, Log the full per-server log.

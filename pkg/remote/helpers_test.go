@@ -2,12 +2,17 @@ package remote_test
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/ferry-deploy/ferry/internal/sshtest"
 	"github.com/ferry-deploy/ferry/pkg/remote"
@@ -87,3 +92,35 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// newSigner returns a fresh ed25519 key no server knows.
+func newSigner(t *testing.T) ssh.Signer {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// writeKeyFile writes priv (a crypto private key) as an OpenSSH key file.
+func writeKeyFile(t *testing.T, priv any) string {
+	t.Helper()
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "id_ed25519")
+	if err := os.WriteFile(path, pemEncode(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func pemEncode(b *pem.Block) []byte { return pem.EncodeToMemory(b) }
+
+func roleOf(s string) roles.Role { return roles.Role(s) }

@@ -42,7 +42,7 @@ type Option func(*Runner)
 func WithClock(now func() time.Time) Option { return func(r *Runner) { r.now = now } }
 
 // New checks cfg, reads the key file (if any) and the known_hosts file, and
-// returns a Runner that logs its summaries to logger.
+// returns a Runner that logs its summaries to logger (nil: nowhere).
 func New(cfg Config, logger *slog.Logger, opts ...Option) (*Runner, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -55,6 +55,9 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Runner, error) {
 	creds, err := loadCredentials(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("remote: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Runner{cfg: cfg, keys: keys, creds: creds, logger: logger, now: time.Now}
 	for _, o := range opts {

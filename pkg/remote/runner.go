@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -147,15 +148,22 @@ func (r *Runner) dial(ctx context.Context, addr string) (*ssh.Client, error) {
 		conn.Close()
 		return nil, &AuthError{Host: addr, User: r.cfg.User, Via: r.creds.via, Err: err}
 	}
-	var hostKeyChecked bool
-	var hostKeyErr error
+	// Set by the host key callback, which x/crypto/ssh may call from its
+	// key exchange goroutine.
+	var (
+		verdictMu      sync.Mutex
+		hostKeyChecked bool
+		hostKeyErr     error
+	)
 	c, chans, reqs, err := ssh.NewClientConn(conn, addr, &ssh.ClientConfig{
 		User: r.cfg.User,
 		Auth: []ssh.AuthMethod{auth},
 		HostKeyCallback: func(hostname string, remote net.Addr, key ssh.PublicKey) error {
-			hostKeyChecked = true
-			hostKeyErr = r.keys.callback(hostname, remote, key)
-			return hostKeyErr
+			err := r.keys.callback(hostname, remote, key)
+			verdictMu.Lock()
+			defer verdictMu.Unlock()
+			hostKeyChecked, hostKeyErr = true, err
+			return err
 		},
 		HostKeyAlgorithms: r.keys.algorithms(addr),
 	})
@@ -169,6 +177,8 @@ func (r *Runner) dial(ctx context.Context, addr string) (*ssh.Client, error) {
 	}
 	if err != nil {
 		conn.Close()
+		verdictMu.Lock()
+		defer verdictMu.Unlock()
 		switch {
 		case hostKeyErr != nil:
 			// Permanent, and already names the host and the file.

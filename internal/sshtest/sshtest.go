@@ -31,6 +31,10 @@ type Options struct {
 	// port (Linux routes all of 127.0.0.0/8 to lo), so that one sshd can
 	// stand in for several instances.
 	Hosts []string
+	// HostCA makes sshd present a host certificate signed by a CA of its
+	// own (see Server.CAPublicKey), valid for every listening address, as
+	// an Auto Scaling group's instances would when their image signs them.
+	HostCA bool
 }
 
 // Server is a running sshd. Its fields do not change over its life except
@@ -53,6 +57,7 @@ type Server struct {
 	done  chan struct{}
 	log   *syncBuffer
 	keyNo int
+	ca    string // CA private key path, when Options.HostCA
 }
 
 // Start runs sshd for the rest of the test and stops it in t.Cleanup. A
@@ -97,6 +102,10 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	if err := os.WriteFile(filepath.Join(s.dir, "authorized_keys"), pub, 0o600); err != nil {
 		t.Fatal(err)
+	}
+	if opts.HostCA {
+		s.ca = filepath.Join(s.dir, "host_ca")
+		keygen(t, s.ca)
 	}
 	s.newHostKey()
 	t.Cleanup(s.stop)
@@ -150,9 +159,22 @@ func (s *Server) HostPublicKey() string {
 	return strings.TrimSpace(string(b))
 }
 
+// CAPublicKey returns the host CA's public key in authorized_keys format,
+// for a known_hosts "@cert-authority" line; empty without Options.HostCA.
+func (s *Server) CAPublicKey() string {
+	if s.ca == "" {
+		return ""
+	}
+	b, err := os.ReadFile(s.ca + ".pub")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
 // RotateHostKey restarts sshd on the same addresses with a newly generated
 // host key of the same type, as a rebuilt instance (or an impostor) would
-// present.
+// present. With Options.HostCA the new key is certified by the same CA.
 func (s *Server) RotateHostKey() {
 	s.t.Helper()
 	s.stop()
@@ -172,6 +194,13 @@ func (s *Server) newHostKey() {
 	path := s.hostKeyLocked()
 	s.mu.Unlock()
 	keygen(s.t, path)
+	if s.ca != "" {
+		out, err := exec.Command("ssh-keygen", "-q", "-s", s.ca, "-I", "sshtest-host", "-h",
+			"-n", strings.Join(s.Hosts, ","), path+".pub").CombinedOutput()
+		if err != nil {
+			s.t.Fatalf("ssh-keygen -s: %v\n%s", err, out)
+		}
+	}
 }
 
 func (s *Server) hostKeyLocked() string {
@@ -186,6 +215,9 @@ func (s *Server) config() string {
 	}
 	s.mu.Lock()
 	fmt.Fprintf(&b, "HostKey %s\n", s.hostKeyLocked())
+	if s.ca != "" {
+		fmt.Fprintf(&b, "HostCertificate %s-cert.pub\n", s.hostKeyLocked())
+	}
 	s.mu.Unlock()
 	fmt.Fprintf(&b, "PidFile %s\n", filepath.Join(s.dir, "sshd.pid"))
 	fmt.Fprintf(&b, "AuthorizedKeysFile %s\n", filepath.Join(s.dir, "authorized_keys"))

@@ -205,3 +205,35 @@ func TestTrustOnFirstUseConcurrentRunnersRecordOnce(t *testing.T) {
 		t.Errorf("temporary files left behind: %v", leftovers)
 	}
 }
+
+// TestHostCertificateSurvivesRebuild: instances of an Auto Scaling group
+// come and go and reuse addresses, so a known_hosts line per address turns
+// every rebuild into a "changed key". A host CA line trusts any host key the
+// CA certified, so a rebuilt instance is accepted without trust on first
+// use, and a key the CA did not sign is still refused.
+func TestHostCertificateSurvivesRebuild(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{HostCA: true})
+	f := newFixture(t, srv)
+	if err := os.WriteFile(f.cfg.KnownHosts, []byte("@cert-authority 127.0.0.* "+srv.CAPublicKey()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := remote.Command{Name: "probe", Line: "true"}
+	if err := f.runner(t).Run(context.Background(), f.host(0, "i-1"), cmd); err != nil {
+		t.Fatalf("certified host: %v", err)
+	}
+	srv.RotateHostKey()
+	if err := f.runner(t).Run(context.Background(), f.host(0, "i-2"), cmd); err != nil {
+		t.Fatalf("rebuilt host with a new certified key: %v", err)
+	}
+
+	// Another CA's certificate at the same address is refused.
+	impostor := sshtest.Start(t, sshtest.Options{HostCA: true})
+	f2 := newFixture(t, impostor)
+	if err := os.WriteFile(f2.cfg.KnownHosts, []byte("@cert-authority 127.0.0.* "+srv.CAPublicKey()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := f2.runner(t).Run(context.Background(), f2.host(0, "i-3"), cmd)
+	if err == nil || remote.IsTransient(err) {
+		t.Fatalf("certificate from another CA: %v, want a permanent refusal", err)
+	}
+}

@@ -65,7 +65,7 @@ type Server struct {
 // CI=true (testutil.RequireTool).
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
-	sshd := testutil.RequireTool(t, "sshd")
+	sshd := findSSHD(t)
 	testutil.RequireTool(t, "ssh-keygen")
 	// sshd re-executes itself and insists on an absolute path.
 	sshd, err := filepath.Abs(sshd)
@@ -307,6 +307,17 @@ func waitBanner(ctx context.Context, addr string, exited <-chan struct{}) error 
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// findSSHD looks in PATH, then where Debian puts sshd: /usr/sbin is not in
+// a non-root user's PATH.
+func findSSHD(t testing.TB) string {
+	if _, err := exec.LookPath("sshd"); err != nil {
+		if fi, err := os.Stat("/usr/sbin/sshd"); err == nil && fi.Mode()&0o111 != 0 {
+			return "/usr/sbin/sshd"
+		}
+	}
+	return testutil.RequireTool(t, "sshd")
 }
 
 func keygen(t testing.TB, path string) {

@@ -31,6 +31,10 @@ var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func (c Command) validate() error {
 	var errs []error
+	if c.Name == "" {
+		// Logs name commands rather than show them: a name is needed.
+		errs = append(errs, errors.New("no name"))
+	}
 	if strings.TrimSpace(c.Line) == "" {
 		errs = append(errs, errors.New("empty command line"))
 	}

@@ -32,7 +32,7 @@ func TestSecretsReachTheCommandButNoLog(t *testing.T) {
 			`echo "leak: $API_TOKEN $DB_PASSWORD $line"; ` +
 			// Nor may the remote command line, which any local user sees;
 			// kept out of the (masked) log to see it as it is.
-			`ps -o args= -p $$ > ` + psFile,
+			`tr '\0' ' ' < /proc/$$/cmdline > ` + psFile,
 		Env:   map[string]string{"API_TOKEN": token, "DB_PASSWORD": password},
 		Stdin: []byte(stdin + "\n"),
 	})
@@ -67,6 +67,7 @@ func TestCommandValidation(t *testing.T) {
 		want string
 	}{
 		{"empty line", remote.Command{Name: "c", Line: "  "}, "empty command line"},
+		{"no name", remote.Command{Line: "true"}, "no name"},
 		{"bad env name", remote.Command{Name: "c", Line: "true", Env: map[string]string{"A-B": "x"}}, `"A-B" is not a shell name`},
 		{"newline in value", remote.Command{Name: "c", Line: "true", Env: map[string]string{"K": "line1\nline2"}}, "K: value contains a newline"},
 	} {

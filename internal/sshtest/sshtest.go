@@ -1,0 +1,355 @@
+// Package sshtest starts a real OpenSSH sshd on loopback for tests: its own
+// temporary directory, a generated host key and client key, and the
+// known_hosts line that trusts it. Tests reach it exactly as Ferry reaches an
+// instance, so host key checks and authentication are OpenSSH's own.
+package sshtest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferry-deploy/ferry/internal/testutil"
+)
+
+// Options change how a Server is started. The zero value listens on
+// 127.0.0.1 only.
+type Options struct {
+	// Hosts are the loopback addresses sshd listens on, all on the same
+	// port (Linux routes all of 127.0.0.0/8 to lo), so that one sshd can
+	// stand in for several instances.
+	Hosts []string
+	// HostCA makes sshd present a host certificate signed by a CA of its
+	// own (see Server.CAPublicKey), valid for every listening address, as
+	// an Auto Scaling group's instances would when their image signs them.
+	HostCA bool
+}
+
+// Server is a running sshd. Its fields do not change over its life except
+// through RotateHostKey.
+type Server struct {
+	// Hosts are the addresses it listens on; Port is shared by them all.
+	Hosts []string
+	Port  int
+	// User is the account tests log in as: the one running the test.
+	User string
+	// ClientKey is the path of an unencrypted ed25519 private key that
+	// sshd accepts for User.
+	ClientKey string
+
+	t     testing.TB
+	sshd  string
+	dir   string
+	mu    sync.Mutex
+	cmd   *exec.Cmd
+	done  chan struct{}
+	log   *syncBuffer
+	keyNo int
+	ca    string // CA private key path, when Options.HostCA
+}
+
+// Start runs sshd for the rest of the test and stops it in t.Cleanup. A
+// missing sshd or ssh-keygen skips the test locally and fails it under
+// CI=true (testutil.RequireTool).
+func Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	sshd := findSSHD(t)
+	testutil.RequireTool(t, "ssh-keygen")
+	// sshd re-executes itself and insists on an absolute path.
+	sshd, err := filepath.Abs(sshd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := user.Current()
+	if err != nil {
+		t.Fatalf("sshtest: current user: %v", err)
+	}
+	if os.Geteuid() == 0 {
+		// As root sshd separates privileges and chroots its pre-auth child
+		// into this directory, which Debian's unit normally creates.
+		if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+			t.Fatalf("sshtest: privilege separation directory: %v", err)
+		}
+	}
+	hosts := opts.Hosts
+	if len(hosts) == 0 {
+		hosts = []string{"127.0.0.1"}
+	}
+	s := &Server{
+		Hosts: hosts,
+		User:  u.Username,
+		t:     t,
+		sshd:  sshd,
+		dir:   t.TempDir(),
+	}
+	s.ClientKey = filepath.Join(s.dir, "client_ed25519")
+	keygen(t, s.ClientKey)
+	pub, err := os.ReadFile(s.ClientKey + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.dir, "authorized_keys"), pub, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if opts.HostCA {
+		s.ca = filepath.Join(s.dir, "host_ca")
+		keygen(t, s.ca)
+	}
+	s.newHostKey()
+	t.Cleanup(s.stop)
+
+	// The port comes from a listener that is closed again, so another
+	// process may take it before sshd binds: retry on a fresh one.
+	var lastErr error
+	for range 5 {
+		s.Port = freePort(t)
+		if lastErr = s.start(); lastErr == nil {
+			return s
+		}
+		s.stop()
+	}
+	t.Fatalf("sshtest: sshd did not start: %v\n%s", lastErr, s.log)
+	return nil
+}
+
+// Addr returns host:port for the i-th listening host.
+func (s *Server) Addr(i int) string {
+	return net.JoinHostPort(s.Hosts[i], strconv.Itoa(s.Port))
+}
+
+// KnownHostsLines returns the known_hosts lines that trust the current host
+// key at every listening address.
+func (s *Server) KnownHostsLines() string {
+	var b strings.Builder
+	for i := range s.Hosts {
+		b.WriteString(s.KnownHostsLine(i))
+	}
+	return b.String()
+}
+
+// KnownHostsLine returns the known_hosts line (newline-terminated) that
+// trusts the current host key at the i-th address, in the form OpenSSH
+// writes for a non-default port: "[host]:port type key".
+func (s *Server) KnownHostsLine(i int) string {
+	fields := strings.Fields(s.HostPublicKey())
+	return fmt.Sprintf("[%s]:%d %s %s\n", s.Hosts[i], s.Port, fields[0], fields[1])
+}
+
+// HostPublicKey returns the current host public key in authorized_keys
+// format.
+func (s *Server) HostPublicKey() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := os.ReadFile(s.hostKeyLocked() + ".pub")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// CAPublicKey returns the host CA's public key in authorized_keys format,
+// for a known_hosts "@cert-authority" line; empty without Options.HostCA.
+func (s *Server) CAPublicKey() string {
+	if s.ca == "" {
+		return ""
+	}
+	b, err := os.ReadFile(s.ca + ".pub")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// RotateHostKey restarts sshd on the same addresses with a newly generated
+// host key of the same type, as a rebuilt instance (or an impostor) would
+// present. With Options.HostCA the new key is certified by the same CA.
+func (s *Server) RotateHostKey() {
+	s.t.Helper()
+	s.stop()
+	s.newHostKey()
+	if err := s.start(); err != nil {
+		s.t.Fatalf("sshtest: restart with a new host key: %v\n%s", err, s.log)
+	}
+}
+
+// Log returns what sshd has written so far (it runs with -e), for test
+// failure messages.
+func (s *Server) Log() string { return s.log.String() }
+
+func (s *Server) newHostKey() {
+	s.mu.Lock()
+	s.keyNo++
+	path := s.hostKeyLocked()
+	s.mu.Unlock()
+	keygen(s.t, path)
+	if s.ca != "" {
+		out, err := exec.Command("ssh-keygen", "-q", "-s", s.ca, "-I", "sshtest-host", "-h",
+			"-n", strings.Join(s.Hosts, ","), path+".pub").CombinedOutput()
+		if err != nil {
+			s.t.Fatalf("ssh-keygen -s: %v\n%s", err, out)
+		}
+	}
+}
+
+func (s *Server) hostKeyLocked() string {
+	return filepath.Join(s.dir, fmt.Sprintf("host_ed25519_%d", s.keyNo))
+}
+
+func (s *Server) config() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Port %d\n", s.Port)
+	for _, h := range s.Hosts {
+		fmt.Fprintf(&b, "ListenAddress %s\n", h)
+	}
+	s.mu.Lock()
+	fmt.Fprintf(&b, "HostKey %s\n", s.hostKeyLocked())
+	if s.ca != "" {
+		fmt.Fprintf(&b, "HostCertificate %s-cert.pub\n", s.hostKeyLocked())
+	}
+	s.mu.Unlock()
+	fmt.Fprintf(&b, "PidFile %s\n", filepath.Join(s.dir, "sshd.pid"))
+	fmt.Fprintf(&b, "AuthorizedKeysFile %s\n", filepath.Join(s.dir, "authorized_keys"))
+	fmt.Fprintf(&b, "AllowUsers %s\n", s.User)
+	// The temp dir's modes are the test runner's business, not sshd's; PAM
+	// is not configured for a private sshd.
+	b.WriteString(`StrictModes no
+UsePAM no
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+PermitUserEnvironment no
+AllowTcpForwarding no
+X11Forwarding no
+PrintMotd no
+LogLevel VERBOSE
+`)
+	return b.String()
+}
+
+func (s *Server) start() error {
+	cfg := filepath.Join(s.dir, "sshd_config")
+	if err := os.WriteFile(cfg, []byte(s.config()), 0o600); err != nil {
+		return err
+	}
+	s.log = &syncBuffer{}
+	cmd := exec.Command(s.sshd, "-D", "-e", "-f", cfg)
+	cmd.Stdout = s.log
+	cmd.Stderr = s.log
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start sshd: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	s.cmd, s.done = cmd, done
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for i := range s.Hosts {
+		if err := waitBanner(ctx, s.Addr(i), done); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Server) stop() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.done
+	s.cmd, s.done = nil, nil
+	if s.t.Failed() {
+		s.t.Logf("sshd log:\n%s", s.log)
+	}
+}
+
+// waitBanner returns once addr answers with an SSH banner: a listener alone
+// could be another process that took the port.
+func waitBanner(ctx context.Context, addr string, exited <-chan struct{}) error {
+	var d net.Dialer
+	for {
+		select {
+		case <-exited:
+			return errors.New("sshd exited")
+		default:
+		}
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			line, rerr := bufio.NewReader(conn).ReadString('\n')
+			conn.Close()
+			if rerr == nil && strings.HasPrefix(line, "SSH-2.0-OpenSSH") {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("sshd not answering on %s: %w", addr, ctx.Err())
+		case <-exited:
+			return errors.New("sshd exited")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// findSSHD looks in PATH, then where Debian puts sshd: /usr/sbin is not in
+// a non-root user's PATH.
+func findSSHD(t testing.TB) string {
+	if _, err := exec.LookPath("sshd"); err != nil {
+		if fi, err := os.Stat("/usr/sbin/sshd"); err == nil && fi.Mode()&0o111 != 0 {
+			return "/usr/sbin/sshd"
+		}
+	}
+	return testutil.RequireTool(t, "sshd")
+}
+
+func keygen(t testing.TB, path string) {
+	t.Helper()
+	out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "sshtest", "-f", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+}
+
+func freePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}

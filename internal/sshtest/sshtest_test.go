@@ -1,0 +1,70 @@
+package sshtest_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ferry-deploy/ferry/internal/sshtest"
+	"github.com/ferry-deploy/ferry/internal/testutil"
+)
+
+// sshRun runs OpenSSH's own client against the server with strict host key
+// checking, so the helper is checked independently of pkg/remote.
+func sshRun(t *testing.T, s *sshtest.Server, i int, knownHosts, command string) (string, error) {
+	t.Helper()
+	ssh := testutil.RequireTool(t, "ssh")
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(kh, []byte(knownHosts), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(ssh,
+		"-F", "none", "-T",
+		"-o", "BatchMode=yes",
+		"-o", "StrictHostKeyChecking=yes",
+		"-o", "UserKnownHostsFile="+kh,
+		"-o", "GlobalKnownHostsFile=/dev/null",
+		"-o", "IdentitiesOnly=yes",
+		"-i", s.ClientKey,
+		"-p", strconv.Itoa(s.Port),
+		"-l", s.User,
+		s.Hosts[i], command,
+	).CombinedOutput()
+	return string(out), err
+}
+
+func TestServerAcceptsClientKeyOnEveryHost(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{Hosts: []string{"127.0.0.1", "127.0.0.2"}})
+	for i := range s.Hosts {
+		out, err := sshRun(t, s, i, s.KnownHostsLine(i), "echo hello from $USER")
+		if err != nil {
+			t.Fatalf("ssh %s: %v\n%s", s.Addr(i), err, out)
+		}
+		if want := "hello from " + s.User; !strings.Contains(out, want) {
+			t.Errorf("ssh %s: got %q, want %q", s.Addr(i), out, want)
+		}
+	}
+}
+
+func TestRotateHostKeyIsRefusedByOpenSSH(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	old := s.KnownHostsLine(0)
+	oldKey := s.HostPublicKey()
+	s.RotateHostKey()
+	if s.HostPublicKey() == oldKey {
+		t.Fatal("RotateHostKey kept the same key")
+	}
+	out, err := sshRun(t, s, 0, old, "true")
+	if err == nil {
+		t.Fatalf("ssh accepted a rotated host key against the old known_hosts line:\n%s", out)
+	}
+	if !strings.Contains(out, "HOST IDENTIFICATION HAS CHANGED") {
+		t.Errorf("ssh failed for another reason than the changed key:\n%s", out)
+	}
+	if out, err := sshRun(t, s, 0, s.KnownHostsLine(0), "true"); err != nil {
+		t.Errorf("ssh with the new known_hosts line: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,126 @@
+package remote_test
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/ferry-deploy/ferry/internal/sshtest"
+	"github.com/ferry-deploy/ferry/pkg/remote"
+	"github.com/ferry-deploy/ferry/pkg/roles"
+)
+
+// fixture is a Runner's config aimed at one sshtest server, with the agent
+// log captured.
+type fixture struct {
+	srv *sshtest.Server
+	cfg remote.Config
+	log *lockedBuffer
+}
+
+func newFixture(t *testing.T, srv *sshtest.Server) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	kh := filepath.Join(dir, "known_hosts")
+	if err := os.WriteFile(kh, []byte(srv.KnownHostsLines()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{
+		srv: srv,
+		cfg: remote.Config{
+			User:           srv.User,
+			Port:           srv.Port,
+			KeyFile:        srv.ClientKey,
+			KnownHosts:     kh,
+			ConnectTimeout: 10 * time.Second,
+			CommandTimeout: 30 * time.Second,
+			KillGrace:      500 * time.Millisecond,
+			Logs:           remote.Logs{Root: filepath.Join(dir, "state", "logs"), Env: "staging", DeployID: "d1"},
+		},
+		log: &lockedBuffer{},
+	}
+}
+
+func (f *fixture) runner(t *testing.T) *remote.Runner {
+	t.Helper()
+	r, err := remote.New(f.cfg, slog.New(slog.NewTextHandler(f.log, nil)))
+	if err != nil {
+		t.Fatalf("remote.New: %v", err)
+	}
+	return r
+}
+
+func (f *fixture) host(i int, instance string) remote.Host {
+	return remote.Host{Addr: f.srv.Hosts[i], Instance: instance, Role: roles.Web}
+}
+
+func (f *fixture) serverLog(t *testing.T, h remote.Host) string {
+	t.Helper()
+	path, err := f.cfg.Logs.Path(h.Role, h.Instance)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("server log: %v", err)
+	}
+	return string(b)
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// newSigner returns a fresh ed25519 key no server knows.
+func newSigner(t *testing.T) ssh.Signer {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// writeKeyFile writes priv (a crypto private key) as an OpenSSH key file.
+func writeKeyFile(t *testing.T, priv any) string {
+	t.Helper()
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "id_ed25519")
+	if err := os.WriteFile(path, pemEncode(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func pemEncode(b *pem.Block) []byte { return pem.EncodeToMemory(b) }
+
+func roleOf(s string) roles.Role { return roles.Role(s) }

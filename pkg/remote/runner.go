@@ -1,0 +1,203 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/ferry-deploy/ferry/pkg/roles"
+)
+
+// Host is one instance to run commands on.
+type Host struct {
+	// Addr is an IP address or DNS name, with ":port" when it is not
+	// Config.Port.
+	Addr string
+	// Instance is the instance ID; with Role it names the log file.
+	Instance string
+	Role     roles.Role
+}
+
+// Runner runs commands on hosts over SSH for one deploy. It is safe for
+// concurrent use.
+type Runner struct {
+	cfg    Config
+	keys   *hostKeys
+	creds  *credentials
+	logger *slog.Logger
+	now    func() time.Time
+}
+
+// Option changes a Runner.
+type Option func(*Runner)
+
+// WithClock sets the clock that stamps log lines and measures durations.
+func WithClock(now func() time.Time) Option { return func(r *Runner) { r.now = now } }
+
+// New checks cfg, reads the key file (if any) and the known_hosts file, and
+// returns a Runner that logs its summaries to logger (nil: nowhere).
+func New(cfg Config, logger *slog.Logger, opts ...Option) (*Runner, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("remote: %w", err)
+	}
+	keys, err := loadHostKeys(cfg.KnownHosts, cfg.TrustOnFirstUse)
+	if err != nil {
+		return nil, fmt.Errorf("remote: %w", err)
+	}
+	creds, err := loadCredentials(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("remote: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Runner{cfg: cfg, keys: keys, creds: creds, logger: logger, now: time.Now}
+	for _, o := range opts {
+		o(r)
+	}
+	return r, nil
+}
+
+// Run connects to h once and runs cmds there in order, stopping at the
+// first that fails. Output goes to h's log file; each command's outcome is
+// summarised in the Runner's logger. The error is one of the types of this
+// package (see IsTransient), or ctx's error when ctx ended first.
+func (r *Runner) Run(ctx context.Context, h Host, cmds ...Command) (err error) {
+	for _, c := range cmds {
+		if err := c.validate(); err != nil {
+			return err
+		}
+	}
+	path, err := r.cfg.Logs.Path(h.Role, h.Instance)
+	if err != nil {
+		return fmt.Errorf("remote: %w", err)
+	}
+	log, err := openServerLog(path, r.cfg.TailLines, r.now)
+	if err != nil {
+		return fmt.Errorf("remote: %w", err)
+	}
+	defer func() {
+		if cerr := log.close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+
+	addr := r.hostport(h.Addr)
+	attrs := []any{"host", addr, "instance", h.Instance, "role", h.Role, "log", path}
+	client, err := r.dial(ctx, addr)
+	if err != nil {
+		log.note("!!!", "connect as %s: %v", r.cfg.User, err)
+		r.logger.Error("cannot reach instance", append(attrs, "error", err)...)
+		return err
+	}
+	defer client.Close()
+
+	for _, c := range cmds {
+		start := r.now()
+		err := r.runOne(ctx, client, addr, c, log)
+		took := r.now().Sub(start).Round(time.Millisecond)
+		if err != nil {
+			r.logger.Error("remote command failed", append(attrs, "command", c.Name, "duration", took,
+				"error", err, "last_lines", log.lastLines())...)
+			return err
+		}
+		r.logger.Info("remote command done", append(attrs, "command", c.Name, "duration", took)...)
+	}
+	return nil
+}
+
+func (r *Runner) hostport(addr string) string {
+	if _, _, err := net.SplitHostPort(addr); err == nil {
+		return addr
+	}
+	return net.JoinHostPort(addr, strconv.Itoa(r.cfg.Port))
+}
+
+// dial connects and completes the SSH handshake within ConnectTimeout.
+func (r *Runner) dial(ctx context.Context, addr string) (*ssh.Client, error) {
+	dctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
+	defer cancel()
+	fail := func(err error) error {
+		if ctx.Err() != nil {
+			return fmt.Errorf("connect to %s: %w", addr, ctx.Err())
+		}
+		return &DialError{Host: addr, Err: err}
+	}
+
+	var d net.Dialer
+	conn, err := d.DialContext(dctx, "tcp", addr)
+	if err != nil {
+		return nil, fail(err)
+	}
+	// x/crypto/ssh's handshake knows no context: closing the connection is
+	// what interrupts it.
+	stop := context.AfterFunc(dctx, func() { conn.Close() })
+
+	auth, release, err := r.creds.method(dctx)
+	if err != nil {
+		stop()
+		conn.Close()
+		return nil, &AuthError{Host: addr, User: r.cfg.User, Via: r.creds.via, Err: err}
+	}
+	// Set by the host key callback, which x/crypto/ssh may call from its
+	// key exchange goroutine.
+	var (
+		verdictMu      sync.Mutex
+		hostKeyChecked bool
+		hostKeyErr     error
+	)
+	c, chans, reqs, err := ssh.NewClientConn(conn, addr, &ssh.ClientConfig{
+		User: r.cfg.User,
+		Auth: []ssh.AuthMethod{auth},
+		HostKeyCallback: func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+			err := r.keys.callback(hostname, remote, key)
+			verdictMu.Lock()
+			defer verdictMu.Unlock()
+			hostKeyChecked, hostKeyErr = true, err
+			return err
+		},
+		HostKeyAlgorithms: r.keys.algorithms(addr),
+	})
+	release()
+	if !stop() {
+		// Timed out or cancelled mid-handshake; conn is already closed.
+		if c != nil {
+			c.Close()
+		}
+		return nil, fail(fmt.Errorf("no SSH handshake within %s: %w", r.cfg.ConnectTimeout, dctx.Err()))
+	}
+	if err != nil {
+		conn.Close()
+		verdictMu.Lock()
+		defer verdictMu.Unlock()
+		switch {
+		case hostKeyErr != nil:
+			// Permanent, and already names the host and the file.
+			return nil, hostKeyErr
+		case !hostKeyChecked:
+			return nil, fail(err)
+		case isConnError(err):
+			return nil, fail(err)
+		default:
+			// The host was verified and then refused what we offered.
+			// x/crypto/ssh has no error type for that; every other way
+			// a verified handshake fails is a connection error.
+			return nil, &AuthError{Host: addr, User: r.cfg.User, Via: r.creds.via, Err: err}
+		}
+	}
+	return ssh.NewClient(c, chans, reqs), nil
+}
+
+func isConnError(err error) bool {
+	var netErr net.Error
+	return errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
+}

@@ -1,0 +1,171 @@
+package remote
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// runOne runs c in a new session of client and waits for it, within
+// CommandTimeout.
+func (r *Runner) runOne(ctx context.Context, client *ssh.Client, addr string, c Command, log *serverLog) error {
+	log.begin(c.redactor(), "%s as %s@%s%s", c.Name, r.cfg.User, addr, c.envNames())
+	log.note("$", "%s", c.Line)
+	fail := func(err error) error {
+		log.note("!!!", "%v", err)
+		return err
+	}
+
+	sess, err := client.NewSession()
+	if err != nil {
+		return fail(&DialError{Host: addr, Err: fmt.Errorf("open session: %w", err)})
+	}
+	defer sess.Close()
+	line, stdin := c.remote()
+	sess.Stdin = bytes.NewReader(stdin)
+	stdout, err := sess.StdoutPipe()
+	if err != nil {
+		return fail(err)
+	}
+	stderr, err := sess.StderrPipe()
+	if err != nil {
+		return fail(err)
+	}
+	start := r.now()
+	if err := sess.Start(line); err != nil {
+		return fail(&DialError{Host: addr, Err: fmt.Errorf("start command: %w", err)})
+	}
+	var copying sync.WaitGroup
+	pgid := make(chan int, 1)
+	copying.Go(func() { copyLines(stdout, "out", log, pgid) })
+	copying.Go(func() { copyLines(stderr, "err", log, nil) })
+	exited := make(chan error, 1)
+	go func() { exited <- sess.Wait() }()
+
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.CommandTimeout)
+	defer cancel()
+	var waitErr error
+	select {
+	case waitErr = <-exited:
+	case <-cctx.Done():
+		r.stop(client, sess, pgid, exited, log)
+		copying.Wait()
+		if ctx.Err() != nil {
+			return fail(fmt.Errorf("%s on %s: %w", c.Name, addr, ctx.Err()))
+		}
+		return fail(&TimeoutError{Host: addr, Command: c.Name, After: r.cfg.CommandTimeout, Log: log.path})
+	}
+	copying.Wait()
+	took := r.now().Sub(start).Round(time.Millisecond)
+
+	var exitErr *ssh.ExitError
+	switch {
+	case waitErr == nil:
+		log.note("===", "exit 0 after %s", took)
+		return nil
+	case errors.As(waitErr, &exitErr):
+		log.note("===", "exit %d%s after %s", exitErr.ExitStatus(), signalSuffix(exitErr.Signal()), took)
+		return &ExitError{
+			Host: addr, Command: c.Name, Code: exitErr.ExitStatus(), Signal: exitErr.Signal(),
+			Tail: log.lastLines(), Log: log.path,
+		}
+	default:
+		// The connection dropped, or sshd sent no exit status: whether the
+		// command finished is unknown.
+		return fail(&DialError{Host: addr, Err: fmt.Errorf("%s: no exit status: %w", c.Name, waitErr)})
+	}
+}
+
+// stop ends a command that ran out of time: SIGTERM to its process group,
+// SIGKILL after KillGrace, and the connection closed after another
+// KillGrace whatever happened, so stop itself is bounded. Each signal goes
+// both as an SSH "signal" request and as kill(1) on the group from a second
+// session, which also works where sshd refuses the request.
+func (r *Runner) stop(client *ssh.Client, sess *ssh.Session, pgid <-chan int, exited <-chan error, log *serverLog) {
+	group := 0
+	select {
+	case group = <-pgid:
+	default: // the shell has not even started: signals to the session only
+	}
+	grace := time.NewTimer(r.cfg.KillGrace)
+	defer grace.Stop()
+	for _, sig := range []ssh.Signal{ssh.SIGTERM, ssh.SIGKILL} {
+		log.note("!!!", "out of time: sending SIG%s", sig)
+		_ = sess.Signal(sig) // wantReply is false: no answer to wait for
+		killed := make(chan error, 1)
+		if group > 0 {
+			go func() { killed <- killGroup(client, group, sig) }()
+		}
+		select {
+		case <-exited:
+			return
+		case err := <-killed:
+			if err != nil {
+				log.note("!!!", "kill process group %d: %v", group, err)
+			}
+		case <-grace.C:
+			grace.Reset(r.cfg.KillGrace)
+			continue
+		}
+		select {
+		case <-exited:
+			return
+		case <-grace.C:
+			grace.Reset(r.cfg.KillGrace)
+		}
+	}
+	log.note("!!!", "no exit after SIGKILL: closing the connection")
+	client.Close()
+	<-exited
+}
+
+// killGroup sends sig to process group pgid from a session of its own.
+func killGroup(client *ssh.Client, pgid int, sig ssh.Signal) error {
+	s, err := client.NewSession()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.Run(fmt.Sprintf("kill -%s -- -%d", sig, pgid))
+}
+
+func signalSuffix(sig string) string {
+	if sig == "" {
+		return ""
+	}
+	return " (signal " + sig + ")"
+}
+
+// copyLines logs r line by line. Over-long lines are logged in pieces
+// rather than held whole in memory. With pgid set, the first line carrying
+// pgidMarker is taken off the stream and its number sent on pgid.
+func copyLines(r io.Reader, stream string, log *serverLog, pgid chan<- int) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		line, _, err := br.ReadLine()
+		if pgid != nil {
+			if rest, ok := strings.CutPrefix(string(line), pgidMarker); ok {
+				if n, convErr := strconv.Atoi(rest); convErr == nil {
+					pgid <- n
+					pgid = nil
+					continue
+				}
+			}
+		}
+		if len(line) > 0 || err == nil {
+			log.output(stream, string(line))
+		}
+		if err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,158 @@
+package roles
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const (
+	sha    = "716084f7bf3dcdd1a2b3c4d5e6f708192a3b4c5d"
+	sha256 = "9fa3bff31096defe00112233445566778899aabbccddeeff0011223344556677"
+)
+
+func TestNewVars(t *testing.T) {
+	for _, tc := range []struct {
+		env, commit string
+		wantShort   string
+		wantErr     string
+	}{
+		{"staging", sha, "716084f7bf3d", ""},
+		{"production", sha256, "9fa3bff31096", ""},
+		{"staging", "716084f", "", "not a full lower-case hex SHA"},
+		{"staging", strings.ToUpper(sha), "", "not a full lower-case hex SHA"},
+		{"staging", sha[:39] + ";", "", "not a full lower-case hex SHA"},
+		{"prod; rm -rf /", sha, "", "not a plain name"},
+		{"", sha, "", "not a plain name"},
+	} {
+		v, err := NewVars(tc.env, tc.commit)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("NewVars(%q, %q) = %v, want error %q", tc.env, tc.commit, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || v.ShortCommit != tc.wantShort || v.Commit != tc.commit || v.Env != tc.env {
+			t.Errorf("NewVars(%q, %q) = %+v, %v", tc.env, tc.commit, v, err)
+		}
+	}
+}
+
+func TestRender(t *testing.T) {
+	v, err := NewVars("staging", sha)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		cmds    []string
+		want    []string
+		wantErr []string // all must appear in the error
+	}{
+		{
+			name: "placeholders",
+			cmds: []string{"cd /srv/app/releases/{{.Commit}}", "echo {{.Env}}-{{.ShortCommit}}", "plain"},
+			want: []string{"cd /srv/app/releases/" + sha, "echo staging-716084f7bf3d", "plain"},
+		},
+		{
+			name:    "unknown field",
+			cmds:    []string{"ok", "echo {{.Branch}}"},
+			wantErr: []string{"role worker", "hook deploy", "command 2", "Branch"},
+		},
+		{
+			name:    "lower-case field",
+			cmds:    []string{"echo {{.commit}}"},
+			wantErr: []string{"role worker", "hook deploy", "command 1", "commit"},
+		},
+		{
+			name:    "syntax error",
+			cmds:    []string{"echo {{.Commit"},
+			wantErr: []string{"role worker", "hook deploy", "command 1"},
+		},
+		{name: "no commands", cmds: nil, want: []string{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Render(Worker, Deploy, tc.cmds, v)
+			if tc.wantErr != nil {
+				var re *RenderError
+				if !errors.As(err, &re) || re.Role != Worker || re.Hook != Deploy {
+					t.Fatalf("Render = %q, %v; want a *RenderError for worker/deploy", got, err)
+				}
+				for _, w := range tc.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q lacks %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Errorf("Render = %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRenderRefusesUncheckedVars(t *testing.T) {
+	_, err := Render(Web, UpgradePageOn, []string{"echo {{.Env}}"}, Vars{Commit: sha, ShortCommit: sha[:12], Env: "$(reboot)"})
+	if err == nil {
+		t.Fatal("Render accepted an environment name that is not a plain name")
+	}
+}
+
+func TestDefaultsRender(t *testing.T) {
+	if err := Check(Defaults()); err != nil {
+		t.Fatalf("default commands do not render: %v", err)
+	}
+	v, _ := NewVars("staging", sha)
+	got, err := Render(Worker, Deploy, Defaults()[Worker][Deploy], v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The seed's per-version static media: collectstatic into a directory
+	// of this commit, after migrate.
+	joined := strings.Join(got, "\n")
+	mig, static := strings.Index(joined, "migrate"), strings.Index(joined, "STATIC_ROOT=/srv/app/static/"+sha)
+	if mig < 0 || static < 0 || mig > static {
+		t.Errorf("worker deploy step should migrate, then collectstatic into /srv/app/static/<commit>:\n%s", joined)
+	}
+}
+
+func TestResolve(t *testing.T) {
+	got, err := Resolve(map[string]map[string][]string{
+		"web":    {"post_deploy": {"curl -fsS http://localhost/healthcheck.html"}},
+		"cache":  {"post_deploy": {"redis-cli FLUSHDB"}},
+		"worker": {"deploy": {}}, // disabled
+	})
+	if err != nil {
+		t.Fatalf("Resolve: %v", err)
+	}
+	if !slices.Equal(got[Web][UpgradePageOn], Defaults()[Web][UpgradePageOn]) {
+		t.Error("web lost its default upgrade page")
+	}
+	if !slices.Equal(got[Cache][PostDeploy], []string{"redis-cli FLUSHDB"}) {
+		t.Errorf("cache post_deploy = %q", got[Cache][PostDeploy])
+	}
+	if len(got[Worker][Deploy]) != 0 {
+		t.Errorf("worker deploy not disabled: %q", got[Worker][Deploy])
+	}
+	if _, ok := got[DBPrimary]; ok {
+		t.Error("db-primary has no commands and should be absent")
+	}
+
+	for _, tc := range []struct {
+		name string
+		in   map[string]map[string][]string
+		want string
+	}{
+		{"unknown role", map[string]map[string][]string{"database": {"deploy": {"x"}}}, `unknown role "database"`},
+		{"unknown hook", map[string]map[string][]string{"web": {"pre_deploy": {"x"}}}, `role web: unknown hook "pre_deploy"`},
+		{"bad template", map[string]map[string][]string{"web": {"post_deploy": {"echo {{.Tag}}"}}}, "role web hook post_deploy command 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Resolve(tc.in); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Resolve = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -102,6 +102,7 @@ Exit codes: 0 success, 1 failure, 64 wrong command line.`,
 		newVersionCmd(),
 		newPlanCmd(&logs),
 		newSimCmd(&logs),
+		newDeployCmd(&logs),
 	)
 	return root
 }

@@ -77,6 +77,9 @@ groups.web = "shop-staging-web"
 load_balancers.classic = ["shop-staging"]
 ssh.user = "deploy"
 
+[environments.staging.policy]
+poll_interval = "20ms"
+
 [environments.staging.policy.timeouts]
 instances_in_service = "20s"
 healthy_in_balancers = "20s"

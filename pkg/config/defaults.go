@@ -14,6 +14,9 @@ const (
 	DefaultSerialBatchSize = 1
 	DefaultSerialMode      = SerialSurge
 	DefaultMinHealthy      = 1
+	// DefaultDeployPoll paces a deploy's waits: prompt enough, and far below
+	// Auto Scaling's request rate limits.
+	DefaultDeployPoll = 5 * time.Second
 
 	DefaultInstancesInService = 15 * time.Minute
 	DefaultHealthyInBalancers = 10 * time.Minute
@@ -77,6 +80,7 @@ func (e *Environment) setDefaults() {
 			SerialBatchSize: DefaultSerialBatchSize,
 			SerialMode:      DefaultSerialMode,
 			MinHealthy:      DefaultMinHealthy,
+			PollInterval:    Duration(DefaultDeployPoll),
 			Timeouts: Timeouts{
 				InstancesInService: Duration(DefaultInstancesInService),
 				HealthyInBalancers: Duration(DefaultHealthyInBalancers),

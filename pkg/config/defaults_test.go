@@ -30,6 +30,7 @@ func TestDefaultsDocumented(t *testing.T) {
 		"| `serial_batch_size` | int ≥ 1 | `1` |",
 		"| `min_healthy` | int ≥ 0 | `1` |",
 		"| `port` | int | `22` |",
+		"| `poll_interval` | duration | `" + shortDuration(DefaultDeployPoll) + "` |",
 		"| `instances_in_service` | `" + shortDuration(DefaultInstancesInService) + "` |",
 		"| `healthy_in_balancers` | `" + shortDuration(DefaultHealthyInBalancers) + "` |",
 		"| `drain` | `" + shortDuration(DefaultDrain) + "` |",

@@ -124,6 +124,8 @@ type Policy struct {
 	MinHealthy int `toml:"min_healthy"`
 	// Confirm asks a person to confirm `ferry deploy` (production).
 	Confirm bool `toml:"confirm"`
+	// PollInterval is how often a deploy looks at AWS while it waits.
+	PollInterval Duration `toml:"poll_interval"`
 
 	Timeouts Timeouts `toml:"timeouts"`
 }

@@ -326,6 +326,7 @@ func (v *validator) policy(at keyPath, p *Policy) {
 	if p.MinHealthy < 0 {
 		v.fail(at.key("min_healthy"), "must not be negative (got %d)", p.MinHealthy)
 	}
+	v.positive(at.key("poll_interval"), p.PollInterval)
 	t := at.key("timeouts")
 	v.positive(t.key("instances_in_service"), p.Timeouts.InstancesInService)
 	v.positive(t.key("healthy_in_balancers"), p.Timeouts.HealthyInBalancers)

@@ -48,7 +48,8 @@ type Executor struct {
 	Journal JournalStore
 	Env     *config.Environment
 	Log     *slog.Logger
-	// Poll is the interval between two looks at AWS while waiting.
+	// Poll is the interval between two looks at AWS while waiting;
+	// zero uses the environment's policy.poll_interval.
 	Poll time.Duration
 	// Now returns the current time (injected by tests).
 	Now func() time.Time

@@ -8,10 +8,6 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/cloud"
 )
 
-// DefaultPoll is how often a wait looks at AWS: often enough to move on
-// promptly, rarely enough to stay far below Auto Scaling's rate limits.
-const DefaultPoll = 5 * time.Second
-
 // progressEvery is how often an unchanged wait says it is still waiting.
 const progressEvery = 30 * time.Second
 
@@ -22,7 +18,7 @@ const progressEvery = 30 * time.Second
 func (e *Executor) waitFor(ctx context.Context, what string, limit time.Duration, check func(context.Context) (bool, string, error)) error {
 	poll := e.Poll
 	if poll <= 0 {
-		poll = DefaultPoll
+		poll = e.Env.Policy.PollInterval.Std()
 	}
 	start := e.now()
 	deadline := time.NewTimer(limit)

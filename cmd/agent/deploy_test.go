@@ -1,0 +1,64 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+func TestDeployCommand(t *testing.T) {
+	p := newProject(t, 2)
+	next := p.push("Speed up the cart", map[string]string{"app.py": "2\n"})
+
+	code, stdout, stderr := runFerry(t, "deploy", "-c", p.config, "staging")
+	if code != exitOK {
+		t.Fatalf("deploy: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"Method: serial", "staging: succeeded " + next[:12] + " (serial)"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	// The outcome is a note on the commit, readable with git itself.
+	out, err := exec.Command("git", "--git-dir", p.remote, "notes", "--ref=ferry", "show", next).CombinedOutput()
+	if err != nil {
+		t.Fatalf("git notes show: %v\n%s", err, out)
+	}
+	note := string(out)
+	if strings.Count(note, "ferry deploy:") != 2 || !strings.Contains(note, "succeeded") || !strings.Contains(note, "started") {
+		t.Errorf("note should hold the started and succeeded records:\n%s", note)
+	}
+	if strings.Contains(note, "SECRET") || strings.Contains(note, os.Getenv("AWS_SECRET_ACCESS_KEY")) {
+		t.Errorf("a secret reached the note:\n%s", note)
+	}
+	code, stdout, _ = runFerry(t, "plan", "-c", p.config, "staging")
+	if code != exitOK || !strings.Contains(stdout, "No changes") {
+		t.Errorf("after the deploy, plan: exit %d\n%s", code, stdout)
+	}
+	// The lock was released: a second deploy takes it again.
+	code, stdout, stderr = runFerry(t, "deploy", "-c", p.config, "staging")
+	if code != exitOK || !strings.Contains(stdout, "No changes") {
+		t.Errorf("second deploy: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+func TestDeployNeedsConfirmation(t *testing.T) {
+	p := newProject(t, 1)
+	data, err := os.ReadFile(p.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p.config, []byte(strings.Replace(string(data), "poll_interval =", "confirm = true\npoll_interval =", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.push("Change", map[string]string{"app.py": "2\n"})
+	code, _, stderr := runFerry(t, "deploy", "-c", p.config, "staging")
+	if code != exitFailure || !strings.Contains(stderr, "requires confirmation and there is no terminal to ask: pass --yes") {
+		t.Fatalf("deploy without a terminal: exit %d\n%s", code, stderr)
+	}
+	code, stdout, stderr := runFerry(t, "deploy", "-c", p.config, "staging", "--yes")
+	if code != exitOK || !strings.Contains(stdout, "succeeded") {
+		t.Fatalf("deploy --yes: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ferry-deploy/ferry/pkg/agent"
 	"github.com/ferry-deploy/ferry/pkg/plan"
 )
 
@@ -81,7 +82,7 @@ Exit status: 0 nothing to do, 2 a deploy is planned, 1 error or refusal
 			}
 			in := planInput(cfg, env, rev)
 			in.AllowRollback, in.Method, in.LaunchSource, in.Now = target.allowRollback, plan.Method(method), prepped, time.Now()
-			p, err := plan.Make(ctx, c, planRepo{m}, in)
+			p, err := plan.Make(ctx, c, agent.Repo{Mirror: m}, in)
 			if err != nil {
 				return err
 			}

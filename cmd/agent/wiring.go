@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"github.com/ferry-deploy/ferry/pkg/agent"
 	"github.com/ferry-deploy/ferry/pkg/cloud"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/plan"
@@ -81,7 +82,7 @@ func resolveTarget(ctx context.Context, cfg *config.Config, env *config.Environm
 		if !plumbing.IsHash(commit) {
 			return plan.Revision{}, usageError{"ferry", fmt.Errorf("--commit %q: give the full 40-hex-digit commit id", commit)}
 		}
-		if ok, _ := (planRepo{m}).HasCommit(ctx, commit); !ok {
+		if ok, _ := (agent.Repo{Mirror: m}).HasCommit(ctx, commit); !ok {
 			return plan.Revision{}, fmt.Errorf("--commit %s is not in the mirror of %s (fetched: the refs %s watches)", commit, m.URL(), env.Name)
 		}
 		return plan.Revision{Commit: commit}, nil
@@ -95,43 +96,6 @@ func resolveTarget(ctx context.Context, cfg *config.Config, env *config.Environm
 		return plan.Revision{}, fmt.Errorf("%s has nothing to deploy: the remote has no %s", env.Name, what)
 	}
 	return plan.Revision{Commit: t.Commit.String(), Ref: t.Ref}, nil
-}
-
-// planRepo lets the planner read the mirror.
-type planRepo struct{ m *watch.Mirror }
-
-var _ plan.Repo = planRepo{}
-
-func (r planRepo) HasCommit(_ context.Context, commit string) (bool, error) {
-	_, err := r.m.Repository().CommitObject(plumbing.NewHash(commit))
-	if errors.Is(err, plumbing.ErrObjectNotFound) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-func (r planRepo) ReadFile(_ context.Context, commit, path string) ([]byte, error) {
-	return r.m.ReadFile(plumbing.NewHash(commit), path)
-}
-
-func (r planRepo) ChangedPaths(_ context.Context, from, to string) ([]string, error) {
-	return r.m.ChangedPaths(plumbing.NewHash(from), plumbing.NewHash(to))
-}
-
-func (r planRepo) CommitMessages(_ context.Context, from, to string) (map[string]string, error) {
-	commits, err := r.m.Commits(plumbing.NewHash(from), plumbing.NewHash(to), 0)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]string, len(commits))
-	for _, c := range commits {
-		out[c.Hash.String()] = c.Message
-	}
-	return out, nil
-}
-
-func (r planRepo) IsAncestor(_ context.Context, ancestor, descendant string) (bool, error) {
-	return r.m.IsAncestor(plumbing.NewHash(ancestor), plumbing.NewHash(descendant))
 }
 
 // newCloud connects to the environment's account and region.

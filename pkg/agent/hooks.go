@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"context"
@@ -25,10 +25,10 @@ type sshHooks struct {
 
 var _ execute.Hooks = (*sshHooks)(nil)
 
-// newHooks prepares the hooks of one deploy. The SSH runner is built only
+// NewHooks prepares the hooks of one deploy. The SSH runner is built only
 // when some hook has commands: an environment whose hooks are all empty
 // needs no SSH at all.
-func newHooks(stateDir string, env *config.Environment, deployID string, log *slog.Logger) (*sshHooks, error) {
+func NewHooks(stateDir string, env *config.Environment, deployID string, log *slog.Logger) (*sshHooks, error) {
 	overrides, err := roles.Resolve(env.Hooks)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,161 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/ferry-deploy/ferry/pkg/config"
+	"github.com/ferry-deploy/ferry/pkg/execute"
+	"github.com/ferry-deploy/ferry/pkg/lock"
+	"github.com/ferry-deploy/ferry/pkg/plan"
+	"github.com/ferry-deploy/ferry/pkg/status"
+	"github.com/ferry-deploy/ferry/pkg/watch"
+)
+
+// Cloud is what a deploy reads and changes in AWS.
+type Cloud interface {
+	plan.Cloud
+	execute.Cloud
+}
+
+// Deployer carries out the deploys of one environment: lock, recovery,
+// plan, confirmation, execution and the record of the outcome.
+type Deployer struct {
+	cfg    *config.Config
+	env    *config.Environment
+	mirror *watch.Mirror
+	cloud  Cloud
+	log    *slog.Logger
+	host   string
+}
+
+// NewDeployer prepares the deploys of env.
+func NewDeployer(cfg *config.Config, env *config.Environment, m *watch.Mirror, c Cloud, log *slog.Logger) *Deployer {
+	host, _ := os.Hostname()
+	return &Deployer{cfg: cfg, env: env, mirror: m, cloud: c, log: log.With("env", env.Name),
+		host: fmt.Sprintf("%s/pid %d", host, os.Getpid())}
+}
+
+func (d *Deployer) executor(deployID string, hooks execute.Hooks) *execute.Executor {
+	return &execute.Executor{
+		Cloud: d.cloud, Hooks: hooks, Journal: execute.JournalStore{Dir: filepath.Join(d.cfg.Project.StateDir, "journal")},
+		Env: d.env, Log: d.log,
+	}
+}
+
+// Deploy takes the lock, recovers an interrupted deploy, plans, asks
+// confirm (which may print the plan and refuse), executes and records. It
+// returns the report of the deploy it ran (nil when there was none).
+func (d *Deployer) Deploy(ctx context.Context, in plan.Input, confirm func(*plan.Plan) error) (*execute.Report, error) {
+	locker := &lock.Locker{Remote: d.mirror, Holder: d.host, TTL: d.env.Policy.Timeouts.LockLease.Std(), Logger: d.log}
+	lease, err := locker.Acquire(ctx, d.env.Name)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	lost := locker.KeepAlive(ctx, lease)
+	go func() {
+		if err, ok := <-lost; ok && err != nil {
+			cancel(fmt.Errorf("lost the lock of %s: %w", d.env.Name, err))
+		}
+	}()
+	defer func() {
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer rcancel()
+		if err := locker.Release(rctx, lease); err != nil {
+			d.log.Warn("could not release the lock; it expires on its own", "err", err)
+		}
+	}()
+
+	if err := d.recover(ctx); err != nil {
+		return nil, err
+	}
+	p, err := plan.Make(ctx, d.cloud, Repo{Mirror: d.mirror}, in)
+	if err != nil {
+		return nil, err
+	}
+	if err := confirm(p); err != nil {
+		return nil, err
+	}
+	if p.Action != plan.Deploy {
+		return nil, nil
+	}
+	deployID := fmt.Sprintf("%s-%s-%s", d.env.Name, time.Now().UTC().Format("20060102T150405"), short(p.Target.Commit)[:8])
+	hooks, err := NewHooks(d.cfg.Project.StateDir, d.env, deployID, d.log)
+	if err != nil {
+		return nil, err
+	}
+	started := time.Now().UTC()
+	d.note(ctx, p.Target.Commit, status.Record{Env: d.env.Name, Method: string(p.Method), Outcome: status.Started,
+		Started: started, Launch: p.LaunchSource.Name, Previous: p.Deployed.Commit, Host: d.host})
+	r, err := d.executor(deployID, hooks).Run(ctx, p, deployID)
+	d.record(ctx, r)
+	return &r, err
+}
+
+// recover finishes a deploy an earlier agent left interrupted.
+func (d *Deployer) recover(ctx context.Context) error {
+	ex := d.executor("", nil)
+	j, err := ex.Journal.Load(d.env.Name)
+	if err != nil || j == nil {
+		return err
+	}
+	hooks, err := NewHooks(d.cfg.Project.StateDir, d.env, j.DeployID, d.log)
+	if err != nil {
+		return err
+	}
+	ex.Hooks = hooks
+	r, err := ex.Recover(ctx, d.env.Name)
+	if r != nil {
+		d.record(ctx, *r)
+	}
+	if err != nil && r != nil && r.Outcome == execute.Interrupted {
+		return err
+	}
+	return nil
+}
+
+// record writes a finished deploy's outcome to the notes.
+func (d *Deployer) record(ctx context.Context, r execute.Report) {
+	var o status.Outcome
+	switch r.Outcome {
+	case execute.Succeeded:
+		o = status.Succeeded
+	case execute.RolledBack:
+		o = status.RolledBack
+	case execute.Failed:
+		o = status.Failed
+	default:
+		return // interrupted: the started record stands until recovery
+	}
+	d.note(ctx, r.Commit, status.Record{Env: r.Environment, Method: string(r.Method), Outcome: o, Started: r.Started,
+		Ended: r.Finished, Launch: r.LaunchSource, Previous: r.Previous, Host: d.host, Reason: r.Reason})
+}
+
+// note appends a record; a failure to write it is logged, never fatal: the
+// deploy itself is what matters, and its journal and logs keep the facts.
+func (d *Deployer) note(ctx context.Context, commit string, rec status.Record) {
+	if !d.env.Status.Notes {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	n := &status.Notes{Remote: d.mirror, Ref: d.cfg.Project.Git.NotesRef, Logger: d.log}
+	if err := n.Append(ctx, plumbing.NewHash(commit), rec); err != nil {
+		d.log.Error("could not record the outcome as a git note", "commit", commit, "outcome", rec.Outcome, "err", err)
+	}
+}
+
+func short(commit string) string {
+	if len(commit) > 12 {
+		return commit[:12]
+	}
+	return commit
+}

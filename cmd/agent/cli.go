@@ -103,6 +103,7 @@ Exit codes: 0 success, 1 failure, 64 wrong command line.`,
 		newPlanCmd(&logs),
 		newSimCmd(&logs),
 		newDeployCmd(&logs),
+		newPrepareCmd(&logs),
 	)
 	return root
 }

@@ -90,6 +90,11 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, deployID string) (Repo
 	if err := e.snapshot(ctx, j); err != nil {
 		return e.report(j, Failed, err), err
 	}
+	if p.LaunchSource.Existing {
+		if err := e.findPrepared(ctx, j); err != nil {
+			return e.report(j, Failed, err), err
+		}
+	}
 	if err := e.Journal.Save(j); err != nil {
 		return e.report(j, Failed, err), err
 	}

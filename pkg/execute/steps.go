@@ -98,59 +98,15 @@ func (e *Executor) resumeAll(ctx context.Context, j *Journal) error {
 // prepareLaunchSource creates (or finds, when prepared ahead of time) the
 // launch source of every group.
 func (e *Executor) prepareLaunchSource(ctx context.Context, j *Journal) error {
-	ls := j.Plan.LaunchSource
-	overrides, err := e.overrides(j.Plan.Target.Commit)
-	if err != nil {
-		return err
-	}
 	for _, gp := range j.Plan.Groups {
 		if _, done := j.Sources[gp.Name]; done {
 			continue
 		}
 		before := j.Before[gp.Name]
-		var src Source
-		switch ls.Kind {
-		case config.LaunchConfiguration:
-			if before.LaunchConfiguration == "" {
-				return fmt.Errorf("group %s does not use a launch configuration; set launch.kind = %q", gp.Name, config.LaunchTemplate)
-			}
-			name := ls.Name
-			if len(j.Plan.Groups) > 1 {
-				name += "-" + gp.Role
-			}
-			exists, err := e.Cloud.LaunchConfigurationExists(ctx, name)
-			if err != nil {
-				return err
-			}
-			if !exists && ls.Existing {
-				return fmt.Errorf("launch configuration %s (--launch-config) does not exist", name)
-			}
-			if !exists {
-				if err := e.Cloud.CreateLaunchConfiguration(ctx, before.LaunchConfiguration, name, overrides); err != nil {
-					return err
-				}
-			}
-			src.LaunchConfiguration = name
-		default:
-			base := before.LaunchTemplate
-			if base == nil {
-				return fmt.Errorf("group %s does not use a launch template; set launch.kind = %q", gp.Name, config.LaunchConfiguration)
-			}
-			if t := e.Env.Launch.Template; t != "" && t != base.Name {
-				base = &cloud.LaunchTemplateRef{Name: t, Version: "$Default"}
-			}
-			ref, err := e.Cloud.FindLaunchTemplateVersion(ctx, *base, ls.Name)
-			switch {
-			case err == nil:
-			case errors.Is(err, cloud.ErrNotFound) && !ls.Existing:
-				ref, err = e.Cloud.CreateLaunchTemplateVersion(ctx, *base, ls.Name, overrides)
-				if err != nil {
-					return err
-				}
-			default:
-				return err
-			}
-			src.LaunchTemplate = &ref
+		src, err := e.launchSource(ctx, j.Plan.LaunchSource, j.Plan.Target.Commit, gp.Name, gp.Role, len(j.Plan.Groups) > 1,
+			Source{LaunchConfiguration: before.LaunchConfiguration, LaunchTemplate: before.LaunchTemplate})
+		if err != nil {
+			return err
 		}
 		j.Sources[gp.Name] = src
 		e.log().Info("launch source ready", "group", gp.Name, "launch_configuration", src.LaunchConfiguration, "launch_template", src.LaunchTemplate)
@@ -159,6 +115,69 @@ func (e *Executor) prepareLaunchSource(ctx context.Context, j *Journal) error {
 		}
 	}
 	return nil
+}
+
+// launchSource creates, or finds, the launch source of commit for one group
+// whose current source is current. A source named ls.Name that already
+// exists is reused (a step run again after a crash, or ferry prepare);
+// with ls.Existing it must exist. Launch configurations get the role as a
+// suffix when the environment has several groups: each group's is copied
+// from its own.
+func (e *Executor) launchSource(ctx context.Context, ls plan.LaunchSource, commit, group, role string, multi bool, current Source) (Source, error) {
+	var src Source
+	switch ls.Kind {
+	case config.LaunchConfiguration:
+		if current.LaunchConfiguration == "" {
+			return src, fmt.Errorf("group %s does not use a launch configuration; set launch.kind = %q", group, config.LaunchTemplate)
+		}
+		name := ls.Name
+		if multi {
+			name += "-" + role
+		}
+		exists, err := e.Cloud.LaunchConfigurationExists(ctx, name)
+		if err != nil {
+			return src, err
+		}
+		if !exists && ls.Existing {
+			return src, fmt.Errorf("launch configuration %s (--launch-config) does not exist", name)
+		}
+		if !exists {
+			overrides, err := e.overrides(commit)
+			if err != nil {
+				return src, err
+			}
+			if err := e.Cloud.CreateLaunchConfiguration(ctx, current.LaunchConfiguration, name, overrides); err != nil {
+				return src, err
+			}
+		}
+		src.LaunchConfiguration = name
+	default:
+		base := current.LaunchTemplate
+		if base == nil {
+			return src, fmt.Errorf("group %s does not use a launch template; set launch.kind = %q", group, config.LaunchConfiguration)
+		}
+		if t := e.Env.Launch.Template; t != "" && t != base.Name {
+			base = &cloud.LaunchTemplateRef{Name: t, Version: "$Default"}
+		}
+		ref, err := e.Cloud.FindLaunchTemplateVersion(ctx, *base, ls.Name)
+		switch {
+		case err == nil:
+		case errors.Is(err, cloud.ErrNotFound) && ls.Existing:
+			return src, fmt.Errorf("--launch-config %s: %w", ls.Name, err)
+		case errors.Is(err, cloud.ErrNotFound):
+			overrides, err := e.overrides(commit)
+			if err != nil {
+				return src, err
+			}
+			if ref, err = e.Cloud.CreateLaunchTemplateVersion(ctx, *base, ls.Name, overrides); err != nil {
+				return src, err
+			}
+		default:
+			return src, err
+		}
+		src.LaunchTemplate = &ref
+	}
+	return src, nil
 }
 
 func (e *Executor) overrides(commit string) (cloud.LaunchOverrides, error) {

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -214,5 +216,70 @@ func TestDeployRefusesAWrongLaunchSource(t *testing.T) {
 				t.Errorf("a refused deploy left a journal: %v", err)
 			}
 		})
+	}
+}
+
+// TestPrepareRendersUserData: launch.user_data_file is rendered with the
+// commit into the new launch template version; a template that refers to
+// what does not exist fails prepare and creates nothing.
+func TestPrepareRendersUserData(t *testing.T) {
+	p := newProject(t, 1)
+	next := p.push("Speed up the cart", map[string]string{"app.py": "2\n"})
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "user-data.sh"), filepath.Join(dir, "broken.sh")
+	if err := os.WriteFile(good, []byte("#!/bin/sh\nexec /srv/app/boot {{.Env}} {{.Commit}} {{.ShortCommit}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("#!/bin/sh\necho {{.Secret}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(p.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setUserData := func(path string) {
+		t.Helper()
+		s := strings.Replace(string(doc), "ssh.user", fmt.Sprintf("launch.user_data_file = %q\nssh.user", path), 1)
+		if err := os.WriteFile(p.config, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	setUserData(bad)
+	known := sources(t, p.sim.URL)
+	code, stdout, stderr := runFerry(t, "prepare", "-c", p.config, "staging")
+	if code != exitFailure || !strings.Contains(stderr, "launch.user_data_file") || !strings.Contains(stderr, "Secret") {
+		t.Errorf("prepare with a broken template: exit %d, want 1 naming the file's problem\n%s\n%s", code, stdout, stderr)
+	}
+	if got := sources(t, p.sim.URL); !slices.Equal(got, known) {
+		t.Errorf("a failed prepare created launch sources: %q", got)
+	}
+
+	setUserData(good)
+	code, stdout, stderr = runFerry(t, "prepare", "-c", p.config, "staging")
+	if code != exitOK {
+		t.Fatalf("prepare: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := simenv.Connect(p.sim.URL).EC2.DescribeLaunchTemplateVersions(ctx, &ec2.DescribeLaunchTemplateVersionsInput{
+		LaunchTemplateName: aws.String("shop-staging-web"), Versions: []string{"$Latest"},
+	})
+	if err != nil || len(out.LaunchTemplateVersions) != 1 {
+		t.Fatalf("describe the new version: %v", err)
+	}
+	v := out.LaunchTemplateVersions[0]
+	if got := aws.ToString(v.VersionDescription); got != strings.TrimSpace(stdout) {
+		t.Fatalf("latest version is %q, want the prepared %q", got, stdout)
+	}
+	data, err := base64.StdEncoding.DecodeString(aws.ToString(v.LaunchTemplateData.UserData))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "#!/bin/sh\nexec /srv/app/boot staging " + next + " " + next[:12] + "\n"; string(data) != want {
+		t.Errorf("user data %q, want %q", data, want)
+	}
+	if strings.Contains(stderr, "/srv/app/boot") {
+		t.Errorf("the user data reached the log:\n%s", stderr)
 	}
 }

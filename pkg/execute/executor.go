@@ -53,8 +53,9 @@ type Executor struct {
 	Poll time.Duration
 	// Now returns the current time (injected by tests).
 	Now func() time.Time
-	// UserData renders the launch source's user data for a commit; nil
-	// keeps the copied source's user data.
+	// UserData renders the launch source's user data (base64) for a
+	// commit; nil renders the environment's launch.user_data_file, or,
+	// without one, keeps the copied source's user data.
 	UserData func(commit string) (string, error)
 }
 

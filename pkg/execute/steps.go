@@ -186,13 +186,11 @@ func (e *Executor) overrides(commit string) (cloud.LaunchOverrides, error) {
 		ImageID: l.ImageID, InstanceType: l.InstanceType, SecurityGroups: l.SecurityGroups,
 		KeyName: l.KeyName, IAMInstanceProfile: l.IAMInstanceProfile,
 	}
-	if e.UserData != nil {
-		ud, err := e.UserData(commit)
-		if err != nil {
-			return o, fmt.Errorf("render user data: %w", err)
-		}
-		o.UserData = ud
+	ud, err := e.userData(commit)
+	if err != nil {
+		return o, fmt.Errorf("render user data: %w", err)
 	}
+	o.UserData = ud
 	return o, nil
 }
 

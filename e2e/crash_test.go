@@ -287,3 +287,47 @@ func killAndRecover(t *testing.T, method plan.Method, after int, want []string) 
 	}
 	p.assertConsistent(ctx, before, next)
 }
+
+// TestTerminatedMidDeploy stops `ferry deploy` with SIGTERM while it waits
+// for the new instances, as systemd stopping the agent would: it resumes
+// the processes it suspended at once (the group can scale while no agent
+// runs), keeps its journal, releases the lock and exits 1; the next start
+// takes the lock at once and rolls the deploy back.
+func TestTerminatedMidDeploy(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	p, old := newProject(t, 2)
+	p.push("Add orders", map[string]string{".ferry/schema-version": "2\n"})
+	before := p.state(ctx).g
+
+	agent := p.start("--log-format", "text", "deploy", "-c", p.config, "staging", "--yes")
+	if _, err := agent.waitLine(ctx, func(l string) bool {
+		m := stepLine.FindStringSubmatch(l)
+		return m != nil && m[2] == string(plan.StepWaitInService)
+	}); err != nil {
+		t.Fatalf("waiting for %s: %v\n%s", plan.StepWaitInService, err, agent.stderr.String())
+	}
+	code, err := agent.stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 1 || !strings.Contains(agent.stdout.String(), "staging: interrupted") {
+		t.Errorf("exit %d, want 1 and the outcome interrupted\n%s\n%s", code, agent.stdout.String(), agent.stderr.String())
+	}
+	if g := p.state(ctx).g; len(g.SuspendedProcesses) != 0 {
+		t.Errorf("a stopped agent left processes suspended: %v", g.SuspendedProcesses)
+	}
+	if _, err := os.Stat(filepath.Join(p.stateDir, "journal", "journal-staging.json")); err != nil {
+		t.Fatalf("an interrupted deploy must keep its journal: %v", err)
+	}
+
+	// No lease to wait out: the stopped agent released it.
+	code, stdout, stderr := p.ferry(ctx, "--log-format", "text", "deploy", "-c", p.config, "staging", "--yes", "--commit", old)
+	if outcome := recoveredOutcome(stderr); code != 0 || outcome != "rolled back" {
+		t.Fatalf("restart: exit %d, recovery %q; want 0 and rolled back\n%s\n%s", code, outcome, stdout, stderr)
+	}
+	s := p.assertConsistent(ctx, before, old)
+	if !slices.Equal(ids(s.g), ids(before)) {
+		t.Errorf("instances %v, want exactly the old ones %v", ids(s.g), ids(before))
+	}
+}

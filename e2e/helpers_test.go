@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -417,4 +418,21 @@ func (r *running) kill() error {
 		return nil // killed by the signal, as intended
 	}
 	return fmt.Errorf("ferry was not killed by the signal: %v", err)
+}
+
+// stop sends SIGTERM, as systemd stopping the agent would, and returns the
+// exit code once the process is gone.
+func (r *running) stop() (int, error) {
+	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return 0, err
+	}
+	<-r.done
+	err := r.cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); ok {
+		if !ee.Exited() {
+			return 0, fmt.Errorf("ferry did not exit on SIGTERM but was killed: %v", err)
+		}
+		return ee.ExitCode(), nil
+	}
+	return 0, err
 }

@@ -53,7 +53,14 @@ type hookEnv struct {
 	before   map[string]*cloud.Group
 }
 
-func newHookEnv(t *testing.T, sshd *sshtest.Server, failDeploy bool) *hookEnv {
+// hookOpts vary the environment: commands the worker's deploy step runs
+// after its mark, and the bound on each command.
+type hookOpts struct {
+	thenDeploy     []string
+	commandTimeout string
+}
+
+func newHookEnv(t *testing.T, sshd *sshtest.Server, opts hookOpts) *hookEnv {
 	t.Helper()
 	repo := testutil.NewGitRepo(t)
 	old := repo.Commit("First", map[string]string{"app.py": "1\n", ".ferry/schema-version": "1\n"})
@@ -76,8 +83,11 @@ func newHookEnv(t *testing.T, sshd *sshtest.Server, failDeploy bool) *hookEnv {
 		return fmt.Sprintf(`%s; echo "%s on $addr"; echo "%s $addr" >> %s/%s`, whereAmI, hook, hook, marks, hook)
 	}
 	deploy := fmt.Sprintf("%q", mark("deploy"))
-	if failDeploy {
-		deploy += `, "echo 'migrate: relation orders already exists' >&2; exit 1"`
+	for _, c := range opts.thenDeploy {
+		deploy += fmt.Sprintf(", %q", c)
+	}
+	if opts.commandTimeout == "" {
+		opts.commandTimeout = "20s"
 	}
 	stateDir := filepath.Join(dir, "state")
 	cfg, err := config.Parse("ferry.toml", []byte(fmt.Sprintf(`
@@ -102,14 +112,14 @@ connect_timeout = "10s"
 instances_in_service = "20s"
 healthy_in_balancers = "20s"
 drain = "20s"
-command = "20s"
+command = %q
 [environments.staging.hooks.web]
 upgrade_page_on = [%q]
 upgrade_page_off = [%q]
 post_deploy = []
 [environments.staging.hooks.worker]
 deploy = [%s]
-`, stateDir, webGroup, workerGroup, sshd.User, sshd.Port, sshd.ClientKey, knownHosts,
+`, stateDir, webGroup, workerGroup, sshd.User, sshd.Port, sshd.ClientKey, knownHosts, opts.commandTimeout,
 		mark("upgrade_page_on"), mark("upgrade_page_off"), deploy)))
 	if err != nil {
 		t.Fatal(err)
@@ -260,7 +270,9 @@ func TestHooksOverRealSSH(t *testing.T) {
 	sshd := sshtest.Start(t, sshtest.Options{Hosts: []string{"0.0.0.0"}})
 
 	t.Run("succeeds", func(t *testing.T) {
-		h := newHookEnv(t, sshd, false)
+		// Each command has the whole timeouts.command to itself: two
+		// that together outlast it pass.
+		h := newHookEnv(t, sshd, hookOpts{thenDeploy: []string{"sleep 3", "sleep 3"}, commandTimeout: "5s"})
 		_, r, err := h.deploy()
 		if err != nil || r.Outcome != execute.Succeeded {
 			t.Fatalf("outcome %s: %v\nsshd log:\n%s", r.Outcome, err, sshd.Log())
@@ -309,55 +321,83 @@ func TestHooksOverRealSSH(t *testing.T) {
 		}
 	})
 
-	t.Run("a failing command rolls back", func(t *testing.T) {
-		h := newHookEnv(t, sshd, true)
-		_, r, err := h.deploy()
-		if r.Outcome != execute.RolledBack || err == nil {
-			t.Fatalf("outcome %s (%v), want rolled back", r.Outcome, err)
+	for _, tc := range []struct {
+		name string
+		opts hookOpts
+		// reason: what the outcome's reason must name; log: what the
+		// worker's server log must hold.
+		reason, log []string
+	}{
+		{
+			name:   "a failing command rolls back",
+			opts:   hookOpts{thenDeploy: []string{"echo 'migrate: relation orders already exists' >&2; exit 1"}},
+			reason: []string{"worker-deploy", "deploy on i-", "exit status 1"},
+			log:    []string{"err| migrate: relation orders already exists", "=== exit 1"},
+		},
+		{
+			name:   "a command past timeouts.command rolls back",
+			opts:   hookOpts{thenDeploy: []string{"echo migrating; sleep 60"}, commandTimeout: "1s"},
+			reason: []string{"worker-deploy", "deploy on i-", "no exit after 1s, stopped"},
+			log:    []string{"out| migrating", "out of time: sending SIGTERM"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) { rollsBack(t, newHookEnv(t, sshd, tc.opts), tc.reason, tc.log) })
+	}
+}
+
+// rollsBack runs a deploy whose worker step fails and checks that the
+// groups end as they began, the page came down and the reason and the
+// worker's log say what happened.
+func rollsBack(t *testing.T, h *hookEnv, reason, log []string) {
+	_, r, err := h.deploy()
+	if r.Outcome != execute.RolledBack || err == nil {
+		t.Fatalf("outcome %s (%v), want rolled back", r.Outcome, err)
+	}
+	t.Logf("reason: %s", r.Reason)
+	for _, want := range reason {
+		if !strings.Contains(r.Reason, want) {
+			t.Errorf("reason %q does not name %q", r.Reason, want)
 		}
-		for _, want := range []string{"worker-deploy", "deploy on i-", "exit"} {
-			if !strings.Contains(r.Reason, want) {
-				t.Errorf("reason %q does not name %q", r.Reason, want)
+	}
+	for _, name := range []string{webGroup, workerGroup} {
+		before, g := h.before[name], h.group(name)
+		ids := func(g *cloud.Group) []string {
+			var out []string
+			for _, inst := range g.Instances {
+				out = append(out, inst.ID)
 			}
+			slices.Sort(out)
+			return out
 		}
-		for _, name := range []string{webGroup, workerGroup} {
-			before, g := h.before[name], h.group(name)
-			ids := func(g *cloud.Group) []string {
-				var out []string
-				for _, inst := range g.Instances {
-					out = append(out, inst.ID)
-				}
-				slices.Sort(out)
-				return out
-			}
-			if !slices.Equal(ids(g), ids(before)) {
-				t.Errorf("%s: instances %v, want the old ones %v", name, ids(g), ids(before))
-			}
-			if len(g.SuspendedProcesses) != 0 {
-				t.Errorf("%s: processes left suspended: %v", name, g.SuspendedProcesses)
-			}
-			if g.MinSize != before.MinSize || g.MaxSize != before.MaxSize || g.DesiredCapacity != before.DesiredCapacity {
-				t.Errorf("%s: sizes %d/%d/%d, want %d/%d/%d", name, g.MinSize, g.MaxSize, g.DesiredCapacity, before.MinSize, before.MaxSize, before.DesiredCapacity)
-			}
-			if *g.LaunchTemplate != *before.LaunchTemplate || g.Tags[plan.TagCommit] != h.old {
-				t.Errorf("%s: launch template %+v tagged %s, want %+v tagged %s", name, *g.LaunchTemplate, g.Tags[plan.TagCommit], *before.LaunchTemplate, h.old)
-			}
+		if !slices.Equal(ids(g), ids(before)) {
+			t.Errorf("%s: instances %v, want the old ones %v", name, ids(g), ids(before))
 		}
-		// The page came down again on the web servers that still serve.
-		if got, want := h.ran("upgrade_page_off"), sortedValues(addrsOf(h.before[webGroup]), func(string) bool { return true }); !slices.Equal(got, want) {
-			t.Errorf("after the rollback the page came off at %v, want the old web instances %v", got, want)
+		if len(g.SuspendedProcesses) != 0 {
+			t.Errorf("%s: processes left suspended: %v", name, g.SuspendedProcesses)
 		}
-		// The failing command's output is in the worker's log.
-		if got := h.ran("deploy"); len(got) != 1 {
-			t.Fatalf("deploy step ran at %v, want one worker", got)
+		if g.MinSize != before.MinSize || g.MaxSize != before.MaxSize || g.DesiredCapacity != before.DesiredCapacity {
+			t.Errorf("%s: sizes %d/%d/%d, want %d/%d/%d", name, g.MinSize, g.MaxSize, g.DesiredCapacity, before.MinSize, before.MaxSize, before.DesiredCapacity)
 		}
-		logs, _ := filepath.Glob(filepath.Join(h.stateDir, "logs", "staging", deployID, "worker-*.log"))
-		if len(logs) != 1 {
-			t.Fatalf("worker logs %v, want one", logs)
+		if *g.LaunchTemplate != *before.LaunchTemplate || g.Tags[plan.TagCommit] != h.old {
+			t.Errorf("%s: launch template %+v tagged %s, want %+v tagged %s", name, *g.LaunchTemplate, g.Tags[plan.TagCommit], *before.LaunchTemplate, h.old)
 		}
-		b, _ := os.ReadFile(logs[0])
-		if !strings.Contains(string(b), "err| migrate: relation orders already exists") || !strings.Contains(string(b), "=== exit 1") {
-			t.Errorf("worker log lacks the failure:\n%s", b)
+	}
+	// The page came down again on the web servers that still serve.
+	if got, want := h.ran("upgrade_page_off"), sortedValues(addrsOf(h.before[webGroup]), func(string) bool { return true }); !slices.Equal(got, want) {
+		t.Errorf("after the rollback the page came off at %v, want the old web instances %v", got, want)
+	}
+	// The failing command's output is in the worker's log.
+	if got := h.ran("deploy"); len(got) != 1 {
+		t.Fatalf("deploy step ran at %v, want one worker", got)
+	}
+	logs, _ := filepath.Glob(filepath.Join(h.stateDir, "logs", "staging", deployID, "worker-*.log"))
+	if len(logs) != 1 {
+		t.Fatalf("worker logs %v, want one", logs)
+	}
+	b, _ := os.ReadFile(logs[0])
+	for _, want := range log {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("worker log lacks %q:\n%s", want, b)
 		}
-	})
+	}
 }

@@ -27,7 +27,10 @@ type Cloud interface {
 var _ Cloud = (*cloud.Client)(nil)
 
 // Hooks runs a role's commands for a deploy hook on instances; pkg/remote
-// (over SSH) implements it.
+// (over SSH) implements it. RunHook must bound every command it runs with
+// the environment's policy.timeouts.command, and every connection it makes:
+// the executor does not bound a hook as a whole, since a hook runs several
+// commands in a row, each entitled to the whole timeout.
 type Hooks interface {
 	RunHook(ctx context.Context, run HookRun) error
 }

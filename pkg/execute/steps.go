@@ -259,8 +259,8 @@ func (e *Executor) runHook(ctx context.Context, j *Journal, role roles.Role, hoo
 	if e.Hooks == nil || len(insts) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.Env.Policy.Timeouts.Command.Std())
-	defer cancel()
+	// Not bounded here by timeouts.command: that bounds each command, and
+	// a hook runs several in a row (Hooks bounds them).
 	return e.Hooks.RunHook(ctx, HookRun{
 		DeployID: j.DeployID, Env: j.Plan.Environment, Commit: j.Plan.Target.Commit,
 		Role: role, Hook: hook, Hosts: hosts(insts),

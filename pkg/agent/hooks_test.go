@@ -272,7 +272,7 @@ func TestHooksOverRealSSH(t *testing.T) {
 	t.Run("succeeds", func(t *testing.T) {
 		// Each command has the whole timeouts.command to itself: two
 		// that together outlast it pass.
-		h := newHookEnv(t, sshd, hookOpts{thenDeploy: []string{"sleep 3", "sleep 3"}, commandTimeout: "5s"})
+		h := newHookEnv(t, sshd, hookOpts{thenDeploy: []string{"sleep 3.5", "sleep 3.5"}, commandTimeout: "6s"})
 		_, r, err := h.deploy()
 		if err != nil || r.Outcome != execute.Succeeded {
 			t.Fatalf("outcome %s: %v\nsshd log:\n%s", r.Outcome, err, sshd.Log())
@@ -336,8 +336,8 @@ func TestHooksOverRealSSH(t *testing.T) {
 		},
 		{
 			name:   "a command past timeouts.command rolls back",
-			opts:   hookOpts{thenDeploy: []string{"echo migrating; sleep 60"}, commandTimeout: "1s"},
-			reason: []string{"worker-deploy", "deploy on i-", "no exit after 1s, stopped"},
+			opts:   hookOpts{thenDeploy: []string{"echo migrating; sleep 60"}, commandTimeout: "3s"},
+			reason: []string{"worker-deploy", "deploy on i-", "no exit after 3s, stopped"},
 			log:    []string{"out| migrating", "out of time: sending SIGTERM"},
 		},
 	} {

@@ -76,7 +76,7 @@ func ids(g *cloud.Group) []string {
 // naming the same commit, and the balancer answering.
 func (p *project) assertConsistent(ctx context.Context, before *cloud.Group, commit string) state {
 	p.t.Helper()
-	s := p.state(ctx)
+	s := p.settled(ctx)
 	g := s.g
 	if len(g.SuspendedProcesses) != 0 {
 		p.t.Errorf("processes left suspended: %v", g.SuspendedProcesses)
@@ -90,6 +90,10 @@ func (p *project) assertConsistent(ctx context.Context, before *cloud.Group, com
 	for _, inst := range g.Instances {
 		if inst.LifecycleState != "InService" || !inst.Balancers[balancer].Healthy {
 			p.t.Errorf("%s: %s, balancer %+v", inst.ID, inst.LifecycleState, inst.Balancers[balancer])
+		}
+		// Every instance runs the version the group says it runs.
+		if inst.LaunchTemplate == nil || inst.LaunchTemplate.ID != g.LaunchTemplate.ID || inst.LaunchTemplate.Version != g.LaunchTemplate.Version {
+			p.t.Errorf("%s was launched from %+v, the group's launch template is %+v", inst.ID, inst.LaunchTemplate, *g.LaunchTemplate)
 		}
 	}
 	if g.Tags[plan.TagCommit] != commit || plan.CommitOfLaunchSource(s.lts) != commit[:12] {
@@ -110,6 +114,34 @@ func (p *project) assertConsistent(ctx context.Context, before *cloud.Group, com
 		p.t.Errorf("GET through the balancer: %d %q, want 200 from one of %v", resp.StatusCode, body, ids(g))
 	}
 	return s
+}
+
+// settled waits until the group is at rest (as many instances as desired,
+// all InService and healthy in the balancer) or a minute has passed, and
+// returns its state. Auto Scaling may still be at work when a deploy ends:
+// resuming AZRebalance lets it even out the zones, launching one instance
+// above desired and then terminating one where there are most.
+func (p *project) settled(ctx context.Context) state {
+	p.t.Helper()
+	limit := time.NewTimer(time.Minute)
+	defer limit.Stop()
+	for {
+		s := p.state(ctx)
+		rest := len(s.g.Instances) == s.g.DesiredCapacity
+		for _, inst := range s.g.Instances {
+			rest = rest && inst.LifecycleState == "InService" && inst.Balancers[balancer].Healthy
+		}
+		if rest {
+			return s
+		}
+		select {
+		case <-limit.C:
+			return s // the assertions say what is wrong
+		case <-ctx.Done():
+			return s
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // retryWhileLocked runs ferry until the killed agent's lease has expired:
@@ -286,6 +318,9 @@ func killAndRecover(t *testing.T, method plan.Method, after int, want []string) 
 		t.Fatalf("the next deploy: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	p.assertConsistent(ctx, before, next)
+	if t.Failed() {
+		t.Logf("the next deploy:\n%s\n%s", stdout, stderr)
+	}
 }
 
 // TestTerminatedMidDeploy stops `ferry deploy` with SIGTERM while it waits

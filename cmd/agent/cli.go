@@ -103,7 +103,9 @@ Exit codes: 0 success, 1 failure, 64 wrong command line.`,
 		newPlanCmd(&logs),
 		newSimCmd(&logs),
 		newDeployCmd(&logs),
+		newRunCmd(&logs),
 	)
+	root.AddCommand(newControlCmds()...)
 	return root
 }
 

@@ -81,8 +81,10 @@ func (d *Deployer) Deploy(ctx context.Context, in plan.Input, confirm func(*plan
 	if err != nil {
 		return nil, err
 	}
-	if err := confirm(p); err != nil {
-		return nil, err
+	if confirm != nil {
+		if err := confirm(p); err != nil {
+			return nil, err
+		}
 	}
 	if p.Action != plan.Deploy {
 		return nil, nil

@@ -162,6 +162,7 @@ func TestValidationRules(t *testing.T) {
 		{"ssh remote without known_hosts", strings.Replace(minimalProject, "file:///srv/git/shop.git", "ssh://git@example.com/shop.git", 1) + "[project.git.ssh]\nkey_file = \"k\"\n" + minimalEnv, 7, "project.git.ssh.known_hosts", "known_hosts"},
 		{"credentials in url", strings.Replace(minimalProject, "file:///srv/git/shop.git", "https://bot:hunter2@example.com/shop.git", 1) + minimalEnv, 6, "project.git.url", "credentials in the URL"},
 		{"token file and env", strings.Replace(minimalProject, "file:///srv/git/shop.git", "https://example.com/shop.git", 1) + "[project.git.https]\ntoken_file = \"t\"\ntoken_env = \"T\"\n" + minimalEnv, 7, "project.git.https", "only one of"},
+		{"webhook without secret", minimalProject + "[project.git.webhook]\n" + minimalEnv, 7, "project.git.webhook", "secret_file or secret_env"},
 		{"bad notes ref", minimalProject + "notes_ref = \"refs/heads/notes\"\n" + minimalEnv, 7, "project.git.notes_ref", "under refs/notes/"},
 		{"bad poll cron", minimalProject + "poll_cron = \"every minute\"\n" + minimalEnv, 7, "project.git.poll_cron", "invalid cron spec"},
 		{"schema marker outside repo", strings.Replace(minimalProject, `name = "shop"`, "name = \"shop\"\nschema_marker = \"../x\"", 1) + minimalEnv, 4, "project.schema_marker", "inside the repository"},

@@ -69,6 +69,9 @@ func (c *Config) resolvePaths(dir string) {
 	if h := c.Project.Git.HTTPS; h != nil {
 		abs(&h.TokenFile)
 	}
+	if w := c.Project.Git.Webhook; w != nil {
+		abs(&w.SecretFile)
+	}
 	for _, env := range c.Environments {
 		abs(&env.SSH.KeyFile)
 		abs(&env.SSH.KnownHosts)

@@ -37,6 +37,16 @@ type Git struct {
 
 	SSH   *GitSSH   `toml:"ssh"`
 	HTTPS *GitHTTPS `toml:"https"`
+	// Webhook lets the forge trigger an immediate poll (POST /hooks/git).
+	Webhook *GitWebhook `toml:"webhook"`
+}
+
+// GitWebhook is the shared secret webhook requests are signed with (GitHub,
+// Gitea, generic HMAC) or carry (GitLab), read from a file or an
+// environment variable.
+type GitWebhook struct {
+	SecretFile string `toml:"secret_file"`
+	SecretEnv  string `toml:"secret_env"`
 }
 
 // GitSSH authenticates to an ssh:// or scp-style remote.

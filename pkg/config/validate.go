@@ -87,6 +87,16 @@ func (v *validator) git(at keyPath, g *Git) {
 	} else {
 		v.positive(at.key("poll_interval"), g.PollInterval)
 	}
+	if w := g.Webhook; w != nil {
+		switch {
+		case w.SecretFile == "" && w.SecretEnv == "":
+			v.fail(at.key("webhook"), "set secret_file or secret_env (the secret is never written in the config)")
+		case w.SecretFile != "" && w.SecretEnv != "":
+			v.fail(at.key("webhook"), "set only one of secret_file and secret_env")
+		case w.SecretEnv != "" && !envVarRE.MatchString(w.SecretEnv):
+			v.fail(at.key("webhook").key("secret_env"), "%q is not an environment variable name", w.SecretEnv)
+		}
+	}
 	if !v.required(at.key("url"), g.URL, "the repository's URL") {
 		return
 	}

@@ -11,17 +11,17 @@ import (
 
 const redacted = "[REDACTED]"
 
-// secret holds a token. Its methods keep it out of fmt, slog and JSON
-// output; a struct holds it by pointer, because fmt prints an unexported
+// secret holds a token. Its methods keep it out of fmt (every verb), slog
+// and JSON output. A struct holds it by pointer: fmt prints an unexported
 // field's raw value without calling its methods, but a pointer field as an
 // address.
 type secret struct{ value string }
 
-func (*secret) String() string               { return redacted }
-func (*secret) GoString() string             { return redacted }
-func (*secret) Format(f fmt.State, _ rune)   { io.WriteString(f, redacted) }
-func (*secret) LogValue() slog.Value         { return slog.StringValue(redacted) }
-func (*secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+func (secret) String() string               { return redacted }
+func (secret) GoString() string             { return redacted }
+func (secret) Format(f fmt.State, _ rune)   { io.WriteString(f, redacted) }
+func (secret) LogValue() slog.Value         { return slog.StringValue(redacted) }
+func (secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
 
 // redact removes the token from text that might echo it (a forge's error
 // message, a transport error).

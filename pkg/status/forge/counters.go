@@ -14,7 +14,8 @@ type Counters struct {
 	// Retries: requests repeated after a server error, a rate limit or no
 	// answer.
 	Retries atomic.Int64
-	// Failed: Set calls that ended in an error, transient or permanent.
+	// Failed: Set or Send calls (so, under a Queue, delivery attempts)
+	// that ended in an error, transient or permanent.
 	Failed atomic.Int64
 	// Dropped: statuses a Queue gave up on: rejected by the forge, waited
 	// too long for it, or pushed out of a full queue.

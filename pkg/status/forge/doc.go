@@ -12,8 +12,10 @@
 // A [Queue] puts an asynchronous front on a Reporter, so that a forge that
 // is down never blocks or fails a deploy: [Queue.Set] returns at once, the
 // newest status for each commit and context wins, and [Queue.Run] delivers
-// them in order once the forge answers again, dropping (with a log line and
-// a count) what has waited too long.
+// them in order once the forge answers again (through [Reporter.Send], one
+// attempt at a time, so that a retry always carries the newest status),
+// dropping what has waited too long, with a log line and a count in
+// [Counters].
 //
 // The token is read once from a file or an environment variable; it is
 // never logged, never part of an error and never printed with a Reporter.

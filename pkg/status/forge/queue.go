@@ -9,12 +9,13 @@ import (
 	"time"
 )
 
-// Setter sends one status; a *Reporter is one.
-type Setter interface {
-	Set(ctx context.Context, st Status) error
+// Sender makes one attempt at sending a status, without retrying: the
+// Queue retries itself, each time with the newest status. *Reporter is one.
+type Sender interface {
+	Send(ctx context.Context, st Status) error
 }
 
-var _ Setter = (*Reporter)(nil)
+var _ Sender = (*Reporter)(nil)
 
 // QueueOptions bound a Queue; zero fields take the defaults shown.
 type QueueOptions struct {
@@ -34,12 +35,12 @@ type QueueOptions struct {
 	Jitter   func(time.Duration) time.Duration
 }
 
-// Queue is the asynchronous front of a Setter: Set never waits on the
+// Queue is the asynchronous front of a Sender: Set never waits on the
 // network, and Run delivers statuses in the order they were first set, the
 // newest status for a commit and context replacing any older one still
 // waiting. Errors reach the log and the Counters, never the caller.
 type Queue struct {
-	next     Setter
+	next     Sender
 	log      *slog.Logger
 	clock    Clock
 	counters *Counters
@@ -60,7 +61,7 @@ type entry struct {
 }
 
 // NewQueue puts a Queue in front of next. Call Run to deliver.
-func NewQueue(next Setter, opts QueueOptions) *Queue {
+func NewQueue(next Sender, opts QueueOptions) *Queue {
 	q := &Queue{
 		next:     next,
 		log:      opts.Logger,
@@ -151,7 +152,10 @@ func (q *Queue) Run(ctx context.Context) error {
 			q.drop(ctx, w.st, "forge unavailable for "+age.Round(time.Second).String())
 			continue
 		}
-		err := q.next.Set(ctx, w.st)
+		if failures > 0 {
+			q.counters.Retries.Add(1)
+		}
+		err := q.next.Send(ctx, w.st)
 		switch {
 		case err == nil:
 			if failures > 0 {

@@ -159,6 +159,16 @@ func (r *Reporter) Counters() *Counters { return r.counters }
 // within the RetryPolicy. An empty Context or TargetURL takes the
 // configured one; the description is cut to the forge's limit.
 func (r *Reporter) Set(ctx context.Context, st Status) error {
+	return r.set(ctx, st, r.retry.MaxAttempts)
+}
+
+// Send is Set with a single attempt, for a Queue: it retries itself, each
+// time with the newest status, rather than repeat one that is superseded.
+func (r *Reporter) Send(ctx context.Context, st Status) error {
+	return r.set(ctx, st, 1)
+}
+
+func (r *Reporter) set(ctx context.Context, st Status, attempts int) error {
 	st = r.complete(st)
 	if err := st.validate(); err != nil {
 		r.counters.Failed.Add(1)
@@ -168,7 +178,7 @@ func (r *Reporter) Set(ctx context.Context, st Status) error {
 		r.counters.Skipped.Add(1)
 		return nil
 	}
-	if err := r.send(ctx, st); err != nil {
+	if err := r.send(ctx, st, attempts); err != nil {
 		r.counters.Failed.Add(1)
 		return err
 	}
@@ -212,7 +222,7 @@ func (r *Reporter) remember(st Status) {
 
 // send posts st, retrying transient failures while attempts and the
 // total wait allow.
-func (r *Reporter) send(ctx context.Context, st Status) error {
+func (r *Reporter) send(ctx context.Context, st Status, attempts int) error {
 	body, err := json.Marshal(r.p.body(st))
 	if err != nil {
 		return fmt.Errorf("%s: encoding status: %w", r, err)
@@ -220,7 +230,7 @@ func (r *Reporter) send(ctx context.Context, st Status) error {
 	var waited time.Duration
 	for attempt := 1; ; attempt++ {
 		err := r.post(ctx, st.Commit, body)
-		if err == nil || !errors.Is(err, ErrUnavailable) || attempt >= r.retry.MaxAttempts {
+		if err == nil || !errors.Is(err, ErrUnavailable) || attempt >= attempts {
 			return err
 		}
 		wait := r.backoff.delay(attempt)

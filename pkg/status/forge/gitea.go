@@ -11,8 +11,9 @@ import (
 // Forgejo serves the same API.
 type gitea struct{ prefix string }
 
-// Gitea stores descriptions as TEXT and documents no limit; Ferry keeps
-// them to a length its UI shows whole.
+// Gitea stores the description as TEXT and documents no limit; Ferry caps
+// it so that a runaway message (a command's whole output) stays a
+// description.
 const giteaMaxDescription = 1024
 
 func newGitea(apiURL, repo string) (*gitea, error) {

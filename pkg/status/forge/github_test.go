@@ -220,13 +220,3 @@ func TestGitHubErrors(t *testing.T) {
 		})
 	}
 }
-
-func TestGitHubDefaultsToAPIGitHubCom(t *testing.T) {
-	p, err := newGitHub("", "octo-org/hello.world")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := p.statusURL(commitA), "https://api.github.com/repos/octo-org/hello.world/statuses/"+commitA; got != want {
-		t.Errorf("status URL %s, want %s", got, want)
-	}
-}

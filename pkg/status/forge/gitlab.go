@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+	"unicode/utf8"
 )
 
 // gitlab posts to POST {api}/projects/:id/statuses/:sha, where :id is the
@@ -13,8 +14,9 @@ type gitlab struct{ prefix string }
 
 const (
 	gitlabAPI = "https://gitlab.com/api/v4"
-	// GitLab validates description and ref to 255 characters.
+	// GitLab refuses a description or ref over 255 characters.
 	gitlabMaxDescription = 255
+	gitlabMaxRef         = 255
 )
 
 func newGitLab(apiURL, repo string) (*gitlab, error) {
@@ -66,10 +68,14 @@ func gitlabState(s State) string {
 }
 
 func (*gitlab) body(st Status) any {
+	ref := st.Ref
+	if utf8.RuneCountInString(ref) > gitlabMaxRef {
+		ref = "" // a cut ref names nothing; GitLab then picks a branch holding the commit
+	}
 	return gitlabStatus{
 		State:       gitlabState(st.State),
 		Name:        st.Context,
-		Ref:         truncate(st.Ref, gitlabMaxDescription),
+		Ref:         ref,
 		TargetURL:   st.TargetURL,
 		Description: st.Description,
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -72,9 +73,8 @@ func parseRetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 	if v == "" {
 		return 0, false
 	}
-	var secs int64
-	if _, err := fmt.Sscanf(v, "%d", &secs); err == nil && fmt.Sprint(secs) == v {
-		return max(0, time.Duration(secs)*time.Second), true
+	if secs, err := strconv.ParseUint(v, 10, 32); err == nil {
+		return time.Duration(secs) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return max(0, t.Sub(now)), true
@@ -85,9 +85,8 @@ func parseRetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 // parseResetEpoch reads a header holding the Unix time a rate limit resets
 // at (GitHub's X-RateLimit-Reset, GitLab's RateLimit-Reset).
 func parseResetEpoch(h http.Header, name string, now time.Time) (time.Duration, bool) {
-	var epoch int64
-	v := strings.TrimSpace(h.Get(name))
-	if _, err := fmt.Sscanf(v, "%d", &epoch); err != nil || fmt.Sprint(epoch) != v {
+	epoch, err := strconv.ParseInt(strings.TrimSpace(h.Get(name)), 10, 64)
+	if err != nil || epoch <= 0 {
 		return 0, false
 	}
 	// A second of margin: the reset time is rounded down to the second.

@@ -147,6 +147,10 @@ func (q *Queue) Run(ctx context.Context) error {
 				return ctx.Err()
 			}
 		}
+		if ctx.Err() != nil {
+			q.log.WarnContext(ctx, "stopping with commit statuses undelivered", "waiting", q.Len())
+			return ctx.Err()
+		}
 		if age := q.clock.Now().Sub(w.since); age > q.maxAge {
 			q.remove(e, w.gen)
 			q.drop(ctx, w.st, "forge unavailable for "+age.Round(time.Second).String())
@@ -164,7 +168,7 @@ func (q *Queue) Run(ctx context.Context) error {
 			failures = 0
 			q.remove(e, w.gen)
 		case ctx.Err() != nil:
-			return ctx.Err()
+			continue // stopping: logged above
 		case errors.Is(err, ErrUnavailable):
 			failures++
 			wait := max(q.backoff.delay(failures), retryAfter(err))

@@ -267,12 +267,11 @@ func (r *Reporter) post(ctx context.Context, commit string, body []byte) error {
 		return &transportError{forge: r.p.name(), repository: r.repository, text: r.token.redact(err.Error())}
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	// Accepted or not, a body cut short changes nothing: the status code
+	// decides, and what was read is the best explanation there is.
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if resp.StatusCode/100 == 2 {
-		return nil // accepted; a truncated or broken body changes nothing
-	}
-	if err != nil && resp.StatusCode >= 500 {
-		data = nil
+		return nil
 	}
 	limited, wait := r.p.rateLimited(resp, r.clock.Now())
 	msg := r.p.message(data)

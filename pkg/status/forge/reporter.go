@@ -9,7 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -157,7 +159,9 @@ func (r *Reporter) Counters() *Counters { return r.counters }
 // Set sends st to the forge unless it is identical to the last status sent
 // for the same commit and context, retrying server errors and rate limits
 // within the RetryPolicy. An empty Context or TargetURL takes the
-// configured one; the description is cut to the forge's limit.
+// configured one; the description is cut to the forge's limit. Statuses
+// for one commit and context should come from one goroutine (a Queue's
+// does), or the last one remembered may not be the last one the forge got.
 func (r *Reporter) Set(ctx context.Context, st Status) error {
 	return r.set(ctx, st, r.retry.MaxAttempts)
 }
@@ -193,7 +197,10 @@ func (r *Reporter) complete(st Status) Status {
 		st.Context = r.context
 	}
 	if st.TargetURL == "" {
-		st.TargetURL = r.targetURL
+		st.TargetURL = strings.NewReplacer(
+			"{commit}", st.Commit,
+			"{deploy}", url.PathEscape(st.DeployID),
+		).Replace(r.targetURL)
 	}
 	st.Description = truncate(st.Description, r.p.maxDescription())
 	return st

@@ -2,6 +2,7 @@ package forge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -367,5 +368,35 @@ func TestTokenIsNeverShown(t *testing.T) {
 	}
 	if !strings.Contains(shown[len(shown)-3], "bad token "+redacted) {
 		t.Errorf("the forge's message was lost along with the token: %s", shown[len(shown)-3])
+	}
+}
+
+func TestTargetURL(t *testing.T) {
+	tests := []struct {
+		name, configured string
+		st               Status
+		want             string
+	}{
+		{"configured", "https://dash.example.com/", Status{}, "https://dash.example.com/"},
+		{"placeholders", "https://dash.example.com/deploys/{deploy}?commit={commit}", Status{DeployID: "staging 42"}, "https://dash.example.com/deploys/staging%2042?commit=" + commitA},
+		{"the status's own wins", "https://dash.example.com/{deploy}", Status{TargetURL: "https://ci.example.com/1", DeployID: "42"}, "https://ci.example.com/1"},
+		{"none", "", Status{DeployID: "42"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, cfg := newGiteaForge(t, "")
+			cfg.TargetURL = tt.configured
+			r, _, _ := newTestReporter(t, cfg, Options{})
+			st := tt.st
+			st.Commit, st.State = commitA, StateSuccess
+			if err := r.Set(t.Context(), st); err != nil {
+				t.Fatal(err)
+			}
+			var body map[string]string
+			json.Unmarshal(f.requests()[0].body, &body)
+			if body["target_url"] != tt.want {
+				t.Errorf("target_url %q, want %q", body["target_url"], tt.want)
+			}
+		})
 	}
 }

@@ -40,7 +40,8 @@ type Status struct {
 	// limit.
 	Description string
 	// TargetURL links the status to details; empty uses the configured
-	// target_url.
+	// target_url, with {commit} and {deploy} replaced by Commit and
+	// DeployID.
 	TargetURL string
 	// Context tells this status from others on the commit; empty uses the
 	// configured context (default "ferry/<env>").
@@ -48,6 +49,8 @@ type Status struct {
 	// Ref is the branch or tag deployed. Only GitLab takes it (to attach
 	// the status to that ref's pipeline); the others ignore it.
 	Ref string
+	// DeployID identifies the deploy in the configured target_url.
+	DeployID string
 }
 
 // key identifies the statuses that replace each other on a forge.

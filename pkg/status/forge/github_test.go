@@ -45,6 +45,7 @@ func TestGitHubRequestsMatchOpenAPIDescription(t *testing.T) {
 	}
 	for _, d := range githubDeployments {
 		t.Run(d.name, func(t *testing.T) {
+			t.Parallel() // each loads its own description: seconds under -race
 			f, cfg := newGitHubForge(t, d.description, d.basePath)
 			cfg.TargetURL = "https://ferry.example.com/"
 			r, _, _ := newTestReporter(t, cfg, Options{})

@@ -3,6 +3,7 @@ package forge
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -128,7 +129,8 @@ func (f *fakeForge) serve(w http.ResponseWriter, r *http.Request) {
 	var rep reply
 	switch {
 	case len(problems) > 0:
-		rep = reply{code: http.StatusBadRequest, body: `{"message":"contract violation"}`}
+		msg, _ := json.Marshal("contract violation: " + strings.Join(problems, "; "))
+		rep = reply{code: http.StatusBadRequest, body: `{"message":` + string(msg) + `}`}
 	case len(f.replies) > 0:
 		rep = f.replies[0]
 		f.replies = f.replies[1:]

@@ -39,6 +39,7 @@ func (*gitea) name() string                     { return "gitea" }
 func (g *gitea) statusURL(commit string) string { return g.prefix + commit }
 func (*gitea) maxDescription() int              { return giteaMaxDescription }
 func (*gitea) message(body []byte) string       { return jsonMessage(body) }
+func (*gitea) redundant(last, next Status) bool { return last == next }
 
 func (*gitea) header(h http.Header, token string) {
 	h.Set("Accept", "application/json")

@@ -37,6 +37,7 @@ func (*github) name() string                     { return "github" }
 func (g *github) statusURL(commit string) string { return g.prefix + commit }
 func (*github) maxDescription() int              { return githubMaxDescription }
 func (*github) message(body []byte) string       { return jsonMessage(body) }
+func (*github) redundant(last, next Status) bool { return last == next }
 
 func (*github) header(h http.Header, token string) {
 	h.Set("Accept", "application/vnd.github+json")

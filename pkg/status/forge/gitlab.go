@@ -41,6 +41,17 @@ func (g *gitlab) statusURL(commit string) string { return g.prefix + commit }
 func (*gitlab) maxDescription() int              { return gitlabMaxDescription }
 func (*gitlab) message(body []byte) string       { return jsonMessage(body) }
 
+// redundant: besides an identical status, GitLab refuses to move a
+// running status to running again ("Cannot transition status via :run
+// from :running"), so a new description while the deploy runs cannot be
+// shown there; the final state can.
+func (*gitlab) redundant(last, next Status) bool {
+	if last == next {
+		return true
+	}
+	return gitlabState(last.State) == "running" && gitlabState(next.State) == "running" && last.Ref == next.Ref
+}
+
 func (*gitlab) header(h http.Header, token string) {
 	h.Set("Accept", "application/json")
 	h.Set("PRIVATE-TOKEN", token)

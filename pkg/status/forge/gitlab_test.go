@@ -81,8 +81,31 @@ func gitlabCreated(body []byte) reply {
 	return reply{code: http.StatusCreated, body: string(b)}
 }
 
+// gitlabJobs answers like GitLab's commit status service: a status is a
+// job, found again by commit, name and ref while it is pending or running,
+// and its state machine refuses to run a running job or enqueue a pending
+// one. Other answers are gitlabCreated's.
+func gitlabJobs() func([]byte) reply {
+	open := map[string]string{} // "name ref" → pending or running (one commit per fake)
+	return func(body []byte) reply {
+		var in gitlabStatus
+		json.Unmarshal(body, &in)
+		k := in.Name + " " + in.Ref
+		if prev := open[k]; prev != "" && prev == in.State {
+			event := map[string]string{"running": "run", "pending": "enqueue"}[prev]
+			return reply{code: 400, body: fmt.Sprintf(`{"message":"Cannot transition status via :%s from :%s (Reason(s): Status cannot transition via \"%s\")"}`, event, prev, event)}
+		}
+		if in.State == "pending" || in.State == "running" {
+			open[k] = in.State
+		} else {
+			delete(open, k)
+		}
+		return gitlabCreated(body)
+	}
+}
+
 func newGitLabForge(t testing.TB, project string) (*fakeForge, config.Forge) {
-	f := newFakeForge(t, checkGitLabRequest(project), gitlabCreated)
+	f := newFakeForge(t, checkGitLabRequest(project), gitlabJobs())
 	return f, config.Forge{Provider: config.ForgeGitLab, APIURL: f.srv.URL + "/api/v4", Repository: project}
 }
 
@@ -183,5 +206,37 @@ func checkRejected(t *testing.T, err error, forge, repo string, code int, messag
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
+	}
+}
+
+// GitLab cannot show progress within a running status: a second running
+// status would be refused, so it is skipped, and the outcome still lands.
+func TestGitLabSkipsRunningToRunning(t *testing.T) {
+	f, cfg := newGitLabForge(t, "platform/website")
+	r, _, _ := newTestReporter(t, cfg, Options{})
+	for i, st := range []Status{
+		{Commit: commitA, State: StatePending, Description: "Deploying 0/4", Ref: "main"},
+		{Commit: commitA, State: StatePending, Description: "Deploying 2/4", Ref: "main"},
+		{Commit: commitA, State: StateSuccess, Description: "Deployed", Ref: "main"},
+		{Commit: commitA, State: StatePending, Description: "Redeploying", Ref: "main"}, // a new job
+		{Commit: commitA, State: StateFailure, Description: "Rolled back", Ref: "main"},
+		{Commit: commitA, State: StateError, Description: "Lock held", Ref: "main"}, // failed again, a new message
+	} {
+		if err := r.Set(t.Context(), st); err != nil {
+			t.Fatalf("status %d: %v", i, err)
+		}
+	}
+	var got []string
+	for _, req := range f.requests() {
+		var b gitlabStatus
+		json.Unmarshal(req.body, &b)
+		got = append(got, b.State+" "+b.Description)
+	}
+	want := "[running Deploying 0/4 success Deployed running Redeploying failed Rolled back failed Lock held]"
+	if fmt.Sprint(got) != want {
+		t.Errorf("sent %v\nwant %s", got, want)
+	}
+	if n := r.Counters().Skipped.Load(); n != 1 {
+		t.Errorf("Skipped = %d, want 1", n)
 	}
 }

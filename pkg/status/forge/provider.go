@@ -24,6 +24,10 @@ type provider interface {
 	maxDescription() int
 	rateLimited(resp *http.Response, now time.Time) (bool, time.Duration)
 	message(body []byte) string
+	// redundant reports whether next, for the same commit and context as
+	// last (the last status the forge accepted), would change nothing or
+	// cannot be sent.
+	redundant(last, next Status) bool
 }
 
 func newProvider(f config.Forge) (provider, error) {

@@ -157,7 +157,8 @@ func (r *Reporter) String() string { return r.p.name() + " " + r.repository }
 func (r *Reporter) Counters() *Counters { return r.counters }
 
 // Set sends st to the forge unless it is identical to the last status sent
-// for the same commit and context, retrying server errors and rate limits
+// for the same commit and context (or, on GitLab, both are running),
+// retrying server errors and rate limits
 // within the RetryPolicy. An empty Context or TargetURL takes the
 // configured one; the description is cut to the forge's limit. Statuses
 // for one commit and context should come from one goroutine (a Queue's
@@ -210,7 +211,7 @@ func (r *Reporter) alreadySent(st Status) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	last, ok := r.sent[st.key()]
-	return ok && last == st
+	return ok && r.p.redundant(last, st)
 }
 
 func (r *Reporter) remember(st Status) {

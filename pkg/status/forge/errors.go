@@ -25,10 +25,12 @@ type APIError struct {
 	StatusCode int
 	// Message is the forge's own explanation, with the token redacted.
 	Message string
-	// RateLimited: the forge asked us to slow down; RetryAfter is how long
-	// it asked us to wait (zero when it did not say).
-	RateLimited bool
-	RetryAfter  time.Duration
+	// Busy: the forge asked us to try again later, beyond a server error:
+	// a rate limit, or (GitLab) another update of the status in progress.
+	Busy bool
+	// RetryAfter is how long the forge asked us to wait; zero when it did
+	// not say.
+	RetryAfter time.Duration
 }
 
 func (e *APIError) Error() string {
@@ -36,16 +38,16 @@ func (e *APIError) Error() string {
 	if e.Message != "" {
 		msg += ": " + e.Message
 	}
-	if e.RateLimited && e.RetryAfter > 0 {
-		msg += fmt.Sprintf(" (rate limited, retry after %s)", e.RetryAfter)
+	if e.RetryAfter > 0 {
+		msg += fmt.Sprintf(" (retry after %s)", e.RetryAfter)
 	}
 	return msg
 }
 
 // Temporary reports whether the same request may succeed later: server
-// errors and rate limits.
+// errors, rate limits and the like.
 func (e *APIError) Temporary() bool {
-	return e.RateLimited || e.StatusCode >= 500
+	return e.Busy || e.StatusCode >= 500
 }
 
 // Unwrap makes errors.Is(err, ErrRejected) and errors.Is(err,

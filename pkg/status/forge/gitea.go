@@ -58,8 +58,9 @@ func (*gitea) body(st Status) any {
 	return giteaStatus{State: st.State, TargetURL: st.TargetURL, Description: st.Description, Context: st.Context}
 }
 
-// rateLimited: Gitea (or the proxy in front of it) answers 429.
-func (*gitea) rateLimited(resp *http.Response, now time.Time) (bool, time.Duration) {
+// busy: Gitea (or the proxy in front of it) answers 429 to a client over
+// its rate limit.
+func (*gitea) busy(resp *http.Response, now time.Time) (bool, time.Duration) {
 	if resp.StatusCode != http.StatusTooManyRequests {
 		return false, 0
 	}

@@ -56,10 +56,10 @@ func (*github) body(st Status) any {
 	return githubStatus{State: st.State, TargetURL: st.TargetURL, Description: st.Description, Context: st.Context}
 }
 
-// rateLimited: GitHub answers 403 or 429 to a client over its primary
+// busy: GitHub answers 403 or 429 to a client over its primary
 // limit (X-RateLimit-Remaining: 0, reset at X-RateLimit-Reset) or a
 // secondary limit (Retry-After). A 403 without those headers is a refusal.
-func (*github) rateLimited(resp *http.Response, now time.Time) (bool, time.Duration) {
+func (*github) busy(resp *http.Response, now time.Time) (bool, time.Duration) {
 	if resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusTooManyRequests {
 		return false, 0
 	}

@@ -92,9 +92,16 @@ func (*gitlab) body(st Status) any {
 	}
 }
 
-// rateLimited: GitLab answers 429 with Retry-After (and RateLimit-Reset).
-func (*gitlab) rateLimited(resp *http.Response, now time.Time) (bool, time.Duration) {
-	if resp.StatusCode != http.StatusTooManyRequests {
+// busy: GitLab answers 429 with Retry-After (and RateLimit-Reset) to a
+// client over its rate limit, and 409 when another update of the same
+// commit's statuses holds the lock for longer than it waits.
+func (*gitlab) busy(resp *http.Response, now time.Time) (bool, time.Duration) {
+	switch resp.StatusCode {
+	case http.StatusConflict:
+		d, _ := parseRetryAfter(resp.Header, now)
+		return true, d
+	case http.StatusTooManyRequests:
+	default:
 		return false, 0
 	}
 	if d, ok := parseRetryAfter(resp.Header, now); ok {

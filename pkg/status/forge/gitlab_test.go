@@ -156,6 +156,9 @@ var gitlabErrors = []struct {
 	{"forbidden", reply{code: 403, body: `{"message":"403 Forbidden"}`}, 403, "403 Forbidden"},
 	{"no project", reply{code: 404, body: `{"message":"404 Project Not Found"}`}, 404, "404 Project Not Found"},
 	{"no commit", reply{code: 404, body: `{"message":"404 Commit Not Found"}`}, 404, "404 Commit Not Found"},
+	{"no branch holds the commit", reply{code: 404, body: `{"message":"404 References for commit Not Found"}`}, 404, "References for commit"},
+	{"no state", reply{code: 400, body: `{"message":"State is required"}`}, 400, "State is required"},
+	{"too many jobs", reply{code: 422, body: `{"message":"The number of jobs has exceeded the limit"}`}, 422, "exceeded the limit"},
 	{"bad attribute", reply{code: 400, body: `{"error":"state does not have a valid value"}`}, 400, "state does not have a valid value"},
 	{"invalid transition", reply{code: 400, body: `{"message":"Cannot transition status via :run from :running"}`}, 400, "Cannot transition status"},
 	{"validation", reply{code: 422, body: `{"message":{"description":["is too long (maximum is 255 characters)"]}}`}, 422, "description [is too long (maximum is 255 characters)]"},
@@ -178,14 +181,15 @@ func TestGitLabErrors(t *testing.T) {
 		f, cfg := newGitLabForge(t, "platform/website")
 		f.queue(
 			reply{code: 429, header: map[string]string{"Retry-After": "12", "RateLimit-Remaining": "0"}, body: "Retry later\n"},
+			reply{code: 409, body: `{"message":"Another update to this commit status is in progress"}`},
 			reply{code: 500, body: `{"message":"500 Internal Server Error"}`},
 			reply{code: 502, body: "<html><body><h1>502 Bad Gateway</h1></body></html>"},
 		)
-		r, clock, _ := newTestReporter(t, cfg, Options{})
+		r, clock, _ := newTestReporter(t, cfg, Options{Retry: RetryPolicy{MaxAttempts: 5}})
 		if err := r.Set(t.Context(), Status{Commit: commitA, State: StateSuccess}); err != nil {
 			t.Fatal(err)
 		}
-		if got, want := fmt.Sprint(clock.sleeps()), "[12s 2s 4s]"; got != want {
+		if got, want := fmt.Sprint(clock.sleeps()), "[12s 2s 4s 8s]"; got != want {
 			t.Errorf("waited %s, want %s (Retry-After, then backoff)", got, want)
 		}
 	})

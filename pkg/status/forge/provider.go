@@ -22,7 +22,9 @@ type provider interface {
 	header(h http.Header, token string)
 	body(st Status) any
 	maxDescription() int
-	rateLimited(resp *http.Response, now time.Time) (bool, time.Duration)
+	// busy reports whether a 4xx answer asks to try again later (a rate
+	// limit, mostly), and how long to wait if the forge said.
+	busy(resp *http.Response, now time.Time) (bool, time.Duration)
 	message(body []byte) string
 	// redundant reports whether next, for the same commit and context as
 	// last (the last status the forge accepted), would change nothing or

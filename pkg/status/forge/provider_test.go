@@ -7,19 +7,19 @@ import (
 	"time"
 )
 
-func TestRateLimited(t *testing.T) {
+func TestBusy(t *testing.T) {
 	now := newFakeClock().Now()
 	epoch := func(d time.Duration) string { return fmt.Sprint(now.Add(d).Unix()) }
 	gh, _ := newGitHub("", "o/r")
 	gl, _ := newGitLab("", "g/p")
 	gt, _ := newGitea("https://gitea.example.com", "o/r")
 	tests := []struct {
-		name    string
-		p       provider
-		code    int
-		header  map[string]string
-		limited bool
-		wait    time.Duration
+		name   string
+		p      provider
+		code   int
+		header map[string]string
+		busy   bool
+		wait   time.Duration
 	}{
 		{"github 403 primary", gh, 403, map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": epoch(30 * time.Second)}, true, 31 * time.Second},
 		{"github 403 reset passed", gh, 403, map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": epoch(-time.Minute)}, true, 0},
@@ -31,6 +31,7 @@ func TestRateLimited(t *testing.T) {
 		{"gitlab 429", gl, 429, map[string]string{"Retry-After": "60"}, true, time.Minute},
 		{"gitlab 429 reset only", gl, 429, map[string]string{"RateLimit-Reset": epoch(9 * time.Second)}, true, 10 * time.Second},
 		{"gitlab 403 is not a rate limit", gl, 403, map[string]string{"Retry-After": "60"}, false, 0},
+		{"gitlab 409 update in progress", gl, 409, nil, true, 0},
 		{"gitea 429 date", gt, 429, map[string]string{"Retry-After": now.Add(2 * time.Minute).Format(http.TimeFormat)}, true, 2 * time.Minute},
 		{"gitea 503", gt, 503, map[string]string{"Retry-After": "60"}, false, 0},
 	}
@@ -40,9 +41,9 @@ func TestRateLimited(t *testing.T) {
 			for k, v := range tt.header {
 				resp.Header.Set(k, v)
 			}
-			limited, wait := tt.p.rateLimited(resp, now)
-			if limited != tt.limited || wait != tt.wait {
-				t.Errorf("rateLimited = %v, %s; want %v, %s", limited, wait, tt.limited, tt.wait)
+			busy, wait := tt.p.busy(resp, now)
+			if busy != tt.busy || wait != tt.wait {
+				t.Errorf("busy = %v, %s; want %v, %s", busy, wait, tt.busy, tt.wait)
 			}
 		})
 	}

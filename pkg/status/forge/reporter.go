@@ -281,17 +281,17 @@ func (r *Reporter) post(ctx context.Context, commit string, body []byte) error {
 	if resp.StatusCode/100 == 2 {
 		return nil
 	}
-	limited, wait := r.p.rateLimited(resp, r.clock.Now())
+	busy, wait := r.p.busy(resp, r.clock.Now())
 	msg := r.p.message(data)
 	if resp.StatusCode/100 == 3 {
 		msg = "redirected to " + resp.Header.Get("Location") + ": set api_url and repository to where the repository is now"
 	}
 	return &APIError{
-		Forge:       r.p.name(),
-		Repository:  r.repository,
-		StatusCode:  resp.StatusCode,
-		Message:     r.token.redact(msg),
-		RateLimited: limited,
-		RetryAfter:  wait,
+		Forge:      r.p.name(),
+		Repository: r.repository,
+		StatusCode: resp.StatusCode,
+		Message:    r.token.redact(msg),
+		Busy:       busy,
+		RetryAfter: wait,
 	}
 }

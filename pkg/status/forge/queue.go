@@ -171,7 +171,9 @@ func (q *Queue) Run(ctx context.Context) error {
 			continue // stopping: logged above
 		case errors.Is(err, ErrUnavailable):
 			failures++
-			wait := max(q.backoff.delay(failures), retryAfter(err))
+			// The forge's Retry-After wins over the backoff, but no wait
+			// outlasts MaxAge: past it the status is dropped anyway.
+			wait := min(max(q.backoff.delay(failures), retryAfter(err)), q.maxAge)
 			q.log.WarnContext(ctx, "forge unavailable, commit status queued", "commit", w.st.Commit, "context", w.st.Context, "state", w.st.State, "waiting", q.Len(), "retry_in", wait, "err", err)
 			if err := q.clock.Sleep(ctx, wait); err != nil {
 				return err

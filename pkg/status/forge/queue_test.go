@@ -235,16 +235,30 @@ func TestQueueRefusesInvalidStatus(t *testing.T) {
 	}
 }
 
-// The Queue honours a Retry-After longer than its backoff.
+// The Queue honours a Retry-After longer than its backoff, up to MaxAge.
 func TestQueueHonoursLongRetryAfter(t *testing.T) {
-	f, cfg := newGiteaForge(t, "")
-	f.queue(reply{code: 429, header: map[string]string{"Retry-After": "900"}})
-	r, clock, _ := newTestReporter(t, cfg, Options{})
-	q := NewQueue(r, QueueOptions{Clock: clock, Jitter: noJitter})
-	q.Set(t.Context(), Status{Commit: commitA, State: StateSuccess})
-	runQueue(t, q)
-	eventually(t, "the queue to drain", func() bool { return q.Len() == 0 })
-	if got := fmt.Sprint(clock.sleeps()); got != "[15m0s]" {
-		t.Errorf("waited %s, want the forge's 15m", got)
+	tests := []struct {
+		retryAfter string
+		want       string
+	}{
+		{"900", "[15m0s]"},
+		{"86400", "[1h0m0s]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.retryAfter, func(t *testing.T) {
+			f, cfg := newGiteaForge(t, "")
+			f.queue(reply{code: 429, header: map[string]string{"Retry-After": tt.retryAfter}})
+			r, clock, _ := newTestReporter(t, cfg, Options{})
+			q := NewQueue(r, QueueOptions{Clock: clock, Jitter: noJitter, MaxAge: time.Hour})
+			q.Set(t.Context(), Status{Commit: commitA, State: StateSuccess})
+			runQueue(t, q)
+			eventually(t, "the queue to drain", func() bool { return q.Len() == 0 })
+			if got := fmt.Sprint(clock.sleeps()); got != tt.want {
+				t.Errorf("waited %s, want %s", got, tt.want)
+			}
+			if n := r.Counters().Sent.Load(); n != 1 {
+				t.Errorf("Sent = %d, want 1", n)
+			}
+		})
 	}
 }

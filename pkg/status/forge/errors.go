@@ -12,8 +12,8 @@ var (
 	// (bad token, no access, unknown repository or commit, invalid
 	// status). Retrying does not help; fixing the config does.
 	ErrRejected = errors.New("forge rejected the status")
-	// ErrUnavailable: the forge could not be reached, failed, or is rate
-	// limiting. The same status may succeed later.
+	// ErrUnavailable: the forge could not be reached, failed, or asked us
+	// to slow down. The same status may succeed later.
 	ErrUnavailable = errors.New("forge unavailable")
 )
 
@@ -80,7 +80,3 @@ func retryAfter(err error) time.Duration {
 	}
 	return 0
 }
-
-var (
-	errNoGiteaURL = errors.New("api_url: required for gitea, e.g. \"https://gitea.example.com\"")
-)

@@ -1,6 +1,7 @@
 package forge
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -18,7 +19,7 @@ const giteaMaxDescription = 1024
 
 func newGitea(apiURL, repo string) (*gitea, error) {
 	if apiURL == "" {
-		return nil, errNoGiteaURL
+		return nil, errors.New(`api_url: required for gitea, e.g. "https://gitea.example.com"`)
 	}
 	base, err := parseBase(apiURL)
 	if err != nil {

@@ -262,3 +262,38 @@ func TestQueueHonoursLongRetryAfter(t *testing.T) {
 		})
 	}
 }
+
+// Callers on several goroutines (several environments deploying at once)
+// share a Queue; each commit's last status is the one that lands.
+func TestQueueConcurrentCallers(t *testing.T) {
+	f, cfg := newGiteaForge(t, "")
+	r, clock, _ := newTestReporter(t, cfg, Options{})
+	q := NewQueue(r, QueueOptions{Clock: clock})
+	runQueue(t, q)
+	commits := []string{commitA, commitB, strings.Repeat("a", 40), strings.Repeat("b", 40)}
+	done := make(chan struct{})
+	for _, c := range commits {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 20 {
+				q.Set(context.Background(), Status{Commit: c, State: StatePending, Description: fmt.Sprintf("step %d", i)})
+			}
+			q.Set(context.Background(), Status{Commit: c, State: StateSuccess, Description: "Deployed"})
+		}()
+	}
+	for range commits {
+		<-done
+	}
+	eventually(t, "the queue to drain", func() bool { return q.Len() == 0 })
+	last := map[string]giteaStatus{}
+	for _, req := range f.requests() {
+		var b giteaStatus
+		json.Unmarshal(req.body, &b)
+		last[req.path[len(req.path)-40:]] = b
+	}
+	for _, c := range commits {
+		if b := last[c]; b.State != StateSuccess || b.Description != "Deployed" {
+			t.Errorf("%s: last delivered %+v, want success", c[:7], b)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package forge
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,8 +68,8 @@ func TestGitHubRequestsMatchOpenAPIDescription(t *testing.T) {
 				if err := json.Unmarshal(req.body, &body); err != nil {
 					t.Fatal(err)
 				}
-				wantContext := cmp(st.Context, "ferry/staging")
-				wantURL := cmp(st.TargetURL, "https://ferry.example.com/")
+				wantContext := cmp.Or(st.Context, "ferry/staging")
+				wantURL := cmp.Or(st.TargetURL, "https://ferry.example.com/")
 				if body.State != st.State || body.Context != wantContext || body.TargetURL != wantURL {
 					t.Errorf("request %d: sent %+v, want state %s, context %s, target_url %s", i, body, st.State, wantContext, wantURL)
 				}
@@ -84,13 +85,6 @@ func TestGitHubRequestsMatchOpenAPIDescription(t *testing.T) {
 			}
 		})
 	}
-}
-
-func cmp(s, fallback string) string {
-	if s != "" {
-		return s
-	}
-	return fallback
 }
 
 // The contract check must be able to fail: requests GitHub would refuse

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -270,16 +269,4 @@ func nullable(s string) any {
 		return nil
 	}
 	return s
-}
-
-// keysOf lists a JSON object's keys, sorted.
-func keysOf(body []byte) []string {
-	var m map[string]json.RawMessage
-	json.Unmarshal(body, &m)
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

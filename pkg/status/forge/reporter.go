@@ -132,6 +132,9 @@ func New(f config.Forge, opts Options) (*Reporter, error) {
 		r.log = slog.Default()
 	}
 	r.log = r.log.With("forge", p.name(), "repository", f.Repository)
+	if u, err := url.Parse(p.statusURL("")); err == nil && u.Scheme == "http" {
+		r.log.Warn("api_url is plain http: the token crosses the network unencrypted", "api_url", u.Scheme+"://"+u.Host)
+	}
 	if r.clock == nil {
 		r.clock = realClock{}
 	}

@@ -400,3 +400,18 @@ func TestTargetURL(t *testing.T) {
 		})
 	}
 }
+
+func TestPlainHTTPIsWarnedAbout(t *testing.T) {
+	for _, tt := range []struct {
+		apiURL string
+		warn   bool
+	}{
+		{"http://gitea.example.com", true},
+		{"https://gitea.example.com", false},
+	} {
+		_, _, logs := newTestReporter(t, config.Forge{Provider: "gitea", APIURL: tt.apiURL, Repository: "ops/site"}, Options{})
+		if got := strings.Contains(logs.String(), "plain http"); got != tt.warn {
+			t.Errorf("%s: warned %v, want %v:\n%s", tt.apiURL, got, tt.warn, logs)
+		}
+	}
+}

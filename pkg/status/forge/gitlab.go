@@ -14,9 +14,10 @@ type gitlab struct{ prefix string }
 
 const (
 	gitlabAPI = "https://gitlab.com/api/v4"
-	// GitLab refuses a description or ref over 255 characters.
+	// GitLab refuses a description, ref or target_url over 255 characters.
 	gitlabMaxDescription = 255
 	gitlabMaxRef         = 255
+	gitlabMaxTargetURL   = 255
 )
 
 func newGitLab(apiURL, repo string) (*gitlab, error) {
@@ -79,15 +80,20 @@ func gitlabState(s State) string {
 }
 
 func (*gitlab) body(st Status) any {
-	ref := st.Ref
+	// A cut ref or URL would name nothing: better none. Without a ref
+	// GitLab picks a branch holding the commit.
+	ref, target := st.Ref, st.TargetURL
 	if utf8.RuneCountInString(ref) > gitlabMaxRef {
-		ref = "" // a cut ref names nothing; GitLab then picks a branch holding the commit
+		ref = ""
+	}
+	if utf8.RuneCountInString(target) > gitlabMaxTargetURL {
+		target = ""
 	}
 	return gitlabStatus{
 		State:       gitlabState(st.State),
 		Name:        st.Context,
 		Ref:         ref,
-		TargetURL:   st.TargetURL,
+		TargetURL:   target,
 		Description: st.Description,
 	}
 }

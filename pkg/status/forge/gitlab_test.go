@@ -55,7 +55,7 @@ func checkGitLabRequest(project string) func(*http.Request, []byte) []string {
 			}
 			if s, ok := v.(string); !ok && name != "coverage" && name != "pipeline_id" {
 				problems = append(problems, fmt.Sprintf("attribute %s is %T, not a string", name, v))
-			} else if (name == "description" || name == "ref") && utf8.RuneCountInString(s) > gitlabMaxText {
+			} else if (name == "description" || name == "ref" || name == "target_url") && utf8.RuneCountInString(s) > gitlabMaxText {
 				problems = append(problems, fmt.Sprintf("%s longer than %d characters", name, gitlabMaxText))
 			}
 		}
@@ -124,8 +124,12 @@ func TestGitLabRequestsMatchDocumentation(t *testing.T) {
 			f, cfg := newGitLabForge(t, project)
 			r, _, _ := newTestReporter(t, cfg, Options{})
 			long := strings.Repeat("é", 300)
-			for _, tt := range tests {
+			longURL := "https://ferry.example.com/d/" + strings.Repeat("x", 300)
+			for i, tt := range tests {
 				st := Status{Commit: commitA, State: tt.state, Description: long, Ref: "v1.4.0", TargetURL: "https://ferry.example.com/d/1"}
+				if i == len(tests)-1 {
+					st.TargetURL = longURL // over GitLab's limit: left out, not cut
+				}
 				if err := r.Set(t.Context(), st); err != nil {
 					t.Fatalf("Set(%s): %v", tt.state, err)
 				}
@@ -139,6 +143,13 @@ func TestGitLabRequestsMatchDocumentation(t *testing.T) {
 				json.Unmarshal(req.body, &body)
 				if body.State != tests[i].wantState || body.Name != "ferry/staging" || body.Ref != "v1.4.0" {
 					t.Errorf("%s sent as %+v, want state %s, name ferry/staging, ref v1.4.0", tests[i].state, body, tests[i].wantState)
+				}
+				wantURL := "https://ferry.example.com/d/1"
+				if i == len(got)-1 {
+					wantURL = ""
+				}
+				if body.TargetURL != wantURL {
+					t.Errorf("%s: target_url %q, want %q", tests[i].state, body.TargetURL, wantURL)
 				}
 			}
 		})

@@ -104,6 +104,8 @@ Exit codes: 0 success, 1 failure, 64 wrong command line.`,
 		newSimCmd(&logs),
 		newDeployCmd(&logs),
 		newRunCmd(&logs),
+		newStatusCmd(&logs),
+		newHistoryCmd(&logs),
 	)
 	root.AddCommand(newControlCmds()...)
 	return root

@@ -92,11 +92,11 @@ func (r *Runner) Run(ctx context.Context, h Host, cmds ...Command) (err error) {
 	}()
 
 	addr := r.hostport(h.Addr)
-	attrs := []any{"host", addr, "instance", h.Instance, "role", h.Role, "log", path}
+	lg := r.logger.With("host", addr, "instance", h.Instance, "role", h.Role, "log", path)
 	client, err := r.dial(ctx, addr)
 	if err != nil {
 		log.note("!!!", "connect as %s: %v", r.cfg.User, err)
-		r.logger.Error("cannot reach instance", append(attrs, "error", err)...)
+		lg.Error("connect failed", "error", err)
 		return err
 	}
 	defer client.Close()
@@ -106,11 +106,11 @@ func (r *Runner) Run(ctx context.Context, h Host, cmds ...Command) (err error) {
 		err := r.runOne(ctx, client, addr, c, log)
 		took := r.now().Sub(start).Round(time.Millisecond)
 		if err != nil {
-			r.logger.Error("remote command failed", append(attrs, "command", c.Name, "duration", took,
-				"error", err, "last_lines", log.lastLines())...)
+			lg.Error("remote command failed", "command", c.Name, "duration", took,
+				"error", err, "last_lines", log.lastLines())
 			return err
 		}
-		r.logger.Info("remote command done", append(attrs, "command", c.Name, "duration", took)...)
+		lg.Info("remote command done", "command", c.Name, "duration", took)
 	}
 	return nil
 }

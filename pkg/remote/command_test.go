@@ -14,6 +14,7 @@ import (
 )
 
 func TestSecretsReachTheCommandButNoLog(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sshtest.Start(t, sshtest.Options{}))
 	const token, password, stdin = "tok-7f3a9c1e5b", "pw with 'quotes' and $dollar", "stdin-secret-42"
 	// The command line is logged, so it checks the values by digest only.
@@ -59,6 +60,7 @@ func TestSecretsReachTheCommandButNoLog(t *testing.T) {
 }
 
 func TestCommandValidation(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sshtest.Start(t, sshtest.Options{}))
 	r := f.runner(t)
 	for _, tc := range []struct {
@@ -84,6 +86,7 @@ func TestCommandValidation(t *testing.T) {
 }
 
 func TestLogPath(t *testing.T) {
+	t.Parallel()
 	l := remote.Logs{Root: "/var/lib/ferry/logs", Env: "production", DeployID: "20261123T111111Z-abc123"}
 	for _, tc := range []struct {
 		role, instance string

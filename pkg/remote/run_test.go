@@ -16,6 +16,7 @@ import (
 )
 
 func TestRunStreamsOutputToServerLog(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sshtest.Start(t, sshtest.Options{}))
 	r := f.runner(t)
 	h := f.host(0, "i-0abc")
@@ -63,6 +64,7 @@ func TestRunStreamsOutputToServerLog(t *testing.T) {
 }
 
 func TestRunExitStatus(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sshtest.Start(t, sshtest.Options{}))
 	r := f.runner(t)
 	for _, tc := range []struct {
@@ -110,6 +112,7 @@ func TestRunExitStatus(t *testing.T) {
 }
 
 func TestRunStopsAtFirstFailure(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sshtest.Start(t, sshtest.Options{}))
 	marker := filepath.Join(t.TempDir(), "ran")
 	err := f.runner(t).Run(context.Background(), f.host(0, "i-1"),
@@ -125,8 +128,9 @@ func TestRunStopsAtFirstFailure(t *testing.T) {
 }
 
 func TestCommandTimeoutKillsRemoteProcessGroup(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sshtest.Start(t, sshtest.Options{}))
-	f.cfg.CommandTimeout = 500 * time.Millisecond
+	f.cfg.CommandTimeout = 2 * time.Second
 	f.cfg.KillGrace = 300 * time.Millisecond
 	pidfile := filepath.Join(t.TempDir(), "pid")
 	h := f.host(0, "i-slow")
@@ -174,6 +178,7 @@ func processAlive(pid string) bool {
 }
 
 func TestCancelledContextStopsCommand(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sshtest.Start(t, sshtest.Options{}))
 	f.cfg.KillGrace = 300 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
@@ -197,6 +202,7 @@ func TestCancelledContextStopsCommand(t *testing.T) {
 }
 
 func TestUnreachableHostIsTransient(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sshtest.Start(t, sshtest.Options{}))
 	// A port nothing listens on: take one and release it.
 	l, err := netListen()

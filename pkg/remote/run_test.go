@@ -221,3 +221,31 @@ func TestUnreachableHostIsTransient(t *testing.T) {
 		t.Errorf("server log does not record the failed connect:\n%s", f.serverLog(t, h))
 	}
 }
+
+// TestSilentHostTimesOut: a host that accepts the connection and never
+// speaks SSH (a booting instance, a wedged sshd) ends in ConnectTimeout.
+func TestSilentHostTimesOut(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, sshtest.Start(t, sshtest.Options{}))
+	f.cfg.ConnectTimeout = 300 * time.Millisecond
+	l, err := netListen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, silent, until the test ends
+		}
+	}()
+	err = f.runner(t).Run(context.Background(), remote.Host{Addr: l.Addr().String(), Instance: "i-mute", Role: "web"},
+		remote.Command{Name: "x", Line: "true"})
+	var dial *remote.DialError
+	if !errors.As(err, &dial) || !remote.IsTransient(err) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Run = %v (%T), want a transient *remote.DialError for the deadline", err, err)
+	}
+}

@@ -249,3 +249,26 @@ func TestSilentHostTimesOut(t *testing.T) {
 		t.Fatalf("Run = %v (%T), want a transient *remote.DialError for the deadline", err, err)
 	}
 }
+
+func TestFailureTailIsTheLastLines(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, sshtest.Start(t, sshtest.Options{}))
+	f.cfg.TailLines = 5
+	h := f.host(0, "i-1")
+	err := f.runner(t).Run(context.Background(), h, remote.Command{Name: "noisy", Line: "seq 1 50; echo last; exit 4"})
+	var exit *remote.ExitError
+	if !errors.As(err, &exit) {
+		t.Fatalf("Run = %v, want an ExitError", err)
+	}
+	want := []string{"out| 47", "out| 48", "out| 49", "out| 50", "out| last"}
+	if strings.Join(exit.Tail, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Tail = %q, want %q", exit.Tail, want)
+	}
+	// The whole output is in the server log, only the tail in the agent's.
+	if log := f.serverLog(t, h); !strings.Contains(log, "out| 1\n") || !strings.Contains(log, "out| 50\n") {
+		t.Errorf("server log lacks the full output:\n%s", log)
+	}
+	if strings.Contains(f.log.String(), "out| 46") {
+		t.Errorf("agent log has more than the tail:\n%s", f.log)
+	}
+}

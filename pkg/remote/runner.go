@@ -100,6 +100,15 @@ func (r *Runner) Run(ctx context.Context, h Host, cmds ...Command) (err error) {
 		return err
 	}
 	defer client.Close()
+	kctx, stopKeepAlive := context.WithCancel(ctx)
+	var keeping sync.WaitGroup
+	keeping.Go(func() {
+		keepAlive(kctx, client, r.cfg.KeepAlive, func(silent time.Duration) {
+			log.note("!!!", "no answer from the host for %s: dropping the connection", silent)
+		})
+	})
+	defer keeping.Wait() // before the log closes
+	defer stopKeepAlive()
 
 	for _, c := range cmds {
 		start := r.now()
@@ -200,4 +209,40 @@ func (r *Runner) dial(ctx context.Context, addr string) (*ssh.Client, error) {
 func isConnError(err error) bool {
 	var netErr net.Error
 	return errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
+}
+
+// keepAlive sends OpenSSH keepalive requests every interval while ctx
+// lasts, and closes client when one goes unanswered for three intervals: a
+// terminated instance sends no FIN, and its command would otherwise be
+// waited on until CommandTimeout. Any reply counts, failure included.
+func keepAlive(ctx context.Context, client *ssh.Client, every time.Duration, lost func(silent time.Duration)) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		replied := make(chan error, 1)
+		go func() {
+			_, _, err := client.SendRequest("keepalive@openssh.com", true, nil)
+			replied <- err
+		}()
+		deadline := time.NewTimer(3 * every)
+		select {
+		case err := <-replied:
+			deadline.Stop()
+			if err != nil {
+				return // the connection is gone already
+			}
+		case <-deadline.C:
+			lost(3 * every)
+			client.Close()
+			return
+		case <-ctx.Done():
+			deadline.Stop()
+			return
+		}
+	}
 }

@@ -8,8 +8,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -86,10 +88,19 @@ func TestVanishedHostIsDroppedBeforeCommandTimeout(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() {
-		done <- f.runner(t).Run(context.Background(), h, remote.Command{Name: "long", Line: "touch " + started + "; sleep 60"})
+		done <- f.runner(t).Run(context.Background(), h, remote.Command{Name: "long", Line: "echo $$ > " + started + "; exec sleep 60"})
 	}()
+	// The dropped connection leaves the command running on the "instance"
+	// (sshd here): end it with the test.
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(started); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
 	for {
-		if _, err := os.Stat(started); err == nil {
+		if b, err := os.ReadFile(started); err == nil && len(b) > 0 {
 			break
 		}
 		select {

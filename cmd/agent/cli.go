@@ -106,6 +106,7 @@ Exit codes: 0 success, 1 failure, 64 wrong command line.`,
 		newRunCmd(&logs),
 		newStatusCmd(&logs),
 		newHistoryCmd(&logs),
+		newDemoCmd(&logs),
 	)
 	root.AddCommand(newControlCmds()...)
 	return root

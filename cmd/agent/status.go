@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-deploy/ferry/pkg/agent"
+	"github.com/ferry-deploy/ferry/pkg/cloud"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/lock"
 	"github.com/ferry-deploy/ferry/pkg/plan"
@@ -66,45 +67,7 @@ one does not or could not be read, 64 wrong command line.`,
 			if err != nil {
 				return err
 			}
-			cfg, err := config.Load(path)
-			if err != nil {
-				return err
-			}
-			names := make([]string, 0, len(cfg.Environments))
-			for n := range cfg.Environments {
-				names = append(names, n)
-			}
-			slices.Sort(names)
-			if len(args) == 1 {
-				if _, _, err := loadEnv(path, args[0]); err != nil {
-					return err
-				}
-				names = args
-			}
-			m, err := openMirror(cfg, log)
-			if err != nil {
-				return err
-			}
-			var out []envStatus
-			allGood := true
-			for _, name := range names {
-				s := readStatus(cmd.Context(), cfg, cfg.Environments[name], m, log)
-				allGood = allGood && s.InSync && len(s.Errors) == 0
-				out = append(out, s)
-			}
-			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(out); err != nil {
-					return err
-				}
-			} else {
-				writeStatus(cmd, out)
-			}
-			if !allGood {
-				return exitError{code: exitFailure}
-			}
-			return nil
+			return printStatus(cmd.Context(), path, args, asJSON, newCloud, log, cmd.OutOrStdout())
 		},
 	}
 	addConfigFlag(cmd, &path)
@@ -112,7 +75,54 @@ one does not or could not be read, 64 wrong command line.`,
 	return cmd
 }
 
-func readStatus(ctx context.Context, cfg *config.Config, env *config.Environment, m *watch.Mirror, log *slog.Logger) envStatus {
+// printStatus writes the status of the config's environments (or the one
+// in only) and fails when one is not in sync.
+func printStatus(ctx context.Context, path string, only []string, asJSON bool, cloudFor cloudFunc, log *slog.Logger, w io.Writer) error {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(cfg.Environments))
+	for n := range cfg.Environments {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	if len(only) == 1 {
+		if _, _, err := loadEnv(path, only[0]); err != nil {
+			return err
+		}
+		names = only
+	}
+	m, err := openMirror(cfg, log)
+	if err != nil {
+		return err
+	}
+	var out []envStatus
+	allGood := true
+	for _, name := range names {
+		s := readStatus(ctx, cfg, cfg.Environments[name], m, cloudFor, log)
+		allGood = allGood && s.InSync && len(s.Errors) == 0
+		out = append(out, s)
+	}
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	} else {
+		writeStatus(w, out)
+	}
+	if !allGood {
+		return exitError{code: exitFailure}
+	}
+	return nil
+}
+
+// cloudFunc connects to an environment's account.
+type cloudFunc func(ctx context.Context, env *config.Environment, log *slog.Logger) (*cloud.Client, error)
+
+func readStatus(ctx context.Context, cfg *config.Config, env *config.Environment, m *watch.Mirror, cloudFor cloudFunc, log *slog.Logger) envStatus {
 	s := envStatus{Env: env.Name}
 	fail := func(what string, err error) { s.Errors = append(s.Errors, what+": "+err.Error()) }
 
@@ -121,7 +131,7 @@ func readStatus(ctx context.Context, cfg *config.Config, env *config.Environment
 	} else {
 		s.Wanted, s.WantedAt = rev.Commit, rev.Ref
 	}
-	if c, err := newCloud(ctx, env, log); err != nil {
+	if c, err := cloudFor(ctx, env, log); err != nil {
 		fail("AWS", err)
 	} else if name, ok := primaryGroup(env); ok {
 		if g, err := c.Group(ctx, name, nil, nil); err != nil {
@@ -154,6 +164,7 @@ func readStatus(ctx context.Context, cfg *config.Config, env *config.Environment
 			break
 		}
 	}
+	s.Last = attempts(s.Last)
 	slices.SortFunc(s.Last, func(a, b status.Record) int { return b.Started.Compare(a.Started) })
 	if len(s.Last) > 3 {
 		s.Last = s.Last[:3]
@@ -200,9 +211,9 @@ func primaryGroup(env *config.Environment) (string, bool) {
 	return env.Groups[roles[0]], true
 }
 
-func writeStatus(cmd *cobra.Command, out []envStatus) {
-	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	for i, s := range out {
+func writeStatus(out io.Writer, list []envStatus) {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	for i, s := range list {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
@@ -214,11 +225,11 @@ func writeStatus(cmd *cobra.Command, out []envStatus) {
 		fmt.Fprintf(w, "  deployed\t%s\n", orNone(short(s.Deployed)))
 		fmt.Fprintf(w, "  wanted\t%s %s\n", orNone(short(s.Wanted)), s.WantedAt)
 		for _, r := range s.Last {
-			line := fmt.Sprintf("%s %s %s at %s", r.Outcome, r.Method, "", r.Started.UTC().Format(time.RFC3339))
+			line := fmt.Sprintf("%s %s deploy started %s", r.Outcome, r.Method, r.Started.UTC().Format(time.RFC3339))
 			if r.Reason != "" {
 				line += ": " + r.Reason
 			}
-			fmt.Fprintf(w, "  last\t%s\n", strings.Join(strings.Fields(line), " "))
+			fmt.Fprintf(w, "  last\t%s\n", line)
 		}
 		fmt.Fprintf(w, "  lock\t%s\n", orNone(s.Lock))
 		if s.Paused != nil {
@@ -316,4 +327,22 @@ same records show in git log --notes=ferry.`,
 	addConfigFlag(cmd, &path)
 	cmd.Flags().IntVar(&limit, "limit", 50, "show at most this many deploys")
 	return cmd
+}
+
+// attempts keeps one record per deploy attempt: its outcome, or its
+// "started" record while it has none.
+func attempts(recs []status.Record) []status.Record {
+	finished := map[time.Time]bool{}
+	for _, r := range recs {
+		if r.Outcome != status.Started {
+			finished[r.Started] = true
+		}
+	}
+	var out []status.Record
+	for _, r := range recs {
+		if r.Outcome != status.Started || !finished[r.Started] {
+			out = append(out, r)
+		}
+	}
+	return out
 }

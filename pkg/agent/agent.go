@@ -41,6 +41,8 @@ type Options struct {
 	Recheck time.Duration
 	// Now is the clock deploy windows are judged by.
 	Now func() time.Time
+	// Hooks, when set, builds each deploy's hooks instead of SSH.
+	Hooks HooksFunc
 }
 
 // Agent keeps every environment of a project at its wanted commit.
@@ -149,7 +151,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		ch <- struct{}{} // look at every environment once at start
 		wake[name] = ch
 		env := a.opts.Config.Environments[name]
-		d := NewDeployer(a.opts.Config, env, a.opts.Mirror, a.opts.Clouds[name], a.log)
+		d := NewDeployer(a.opts.Config, env, a.opts.Mirror, a.opts.Clouds[name], a.log).WithHooks(a.opts.Hooks)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

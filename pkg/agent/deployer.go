@@ -31,21 +31,45 @@ type Deployer struct {
 	env    *config.Environment
 	mirror *watch.Mirror
 	cloud  Cloud
-	log    *slog.Logger
+	log    *slog.Logger // with env=NAME
+	base   *slog.Logger // without: the executor adds its own
 	host   string
+	// hooks builds a deploy's hooks; default NewHooks (SSH).
+	hooks HooksFunc
+}
+
+// HooksFunc builds the hooks of one deploy of env.
+type HooksFunc func(env *config.Environment, deployID string) (execute.Hooks, error)
+
+// WithHooks makes the deployer run hooks built by f instead of over SSH
+// (ferry demo's simulated instances have no sshd).
+func (d *Deployer) WithHooks(f HooksFunc) *Deployer {
+	d.hooks = f
+	return d
+}
+
+func (d *Deployer) newHooks(deployID string) (execute.Hooks, error) {
+	if d.hooks != nil {
+		return d.hooks(d.env, deployID)
+	}
+	h, err := NewHooks(d.cfg.Project.StateDir, d.env, deployID, d.log)
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 // NewDeployer prepares the deploys of env.
 func NewDeployer(cfg *config.Config, env *config.Environment, m *watch.Mirror, c Cloud, log *slog.Logger) *Deployer {
 	host, _ := os.Hostname()
-	return &Deployer{cfg: cfg, env: env, mirror: m, cloud: c, log: log.With("env", env.Name),
+	return &Deployer{cfg: cfg, env: env, mirror: m, cloud: c, log: log.With("env", env.Name), base: log,
 		host: fmt.Sprintf("%s/pid %d", host, os.Getpid())}
 }
 
 func (d *Deployer) executor(deployID string, hooks execute.Hooks) *execute.Executor {
 	return &execute.Executor{
 		Cloud: d.cloud, Hooks: hooks, Journal: execute.JournalStore{Dir: filepath.Join(d.cfg.Project.StateDir, "journal")},
-		Env: d.env, Log: d.log,
+		Env: d.env, Log: d.base,
 	}
 }
 
@@ -90,7 +114,7 @@ func (d *Deployer) Deploy(ctx context.Context, in plan.Input, confirm func(*plan
 		return nil, nil
 	}
 	deployID := fmt.Sprintf("%s-%s-%s", d.env.Name, time.Now().UTC().Format("20060102T150405"), short(p.Target.Commit)[:8])
-	hooks, err := NewHooks(d.cfg.Project.StateDir, d.env, deployID, d.log)
+	hooks, err := d.newHooks(deployID)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +133,7 @@ func (d *Deployer) recover(ctx context.Context) error {
 	if err != nil || j == nil {
 		return err
 	}
-	hooks, err := NewHooks(d.cfg.Project.StateDir, d.env, j.DeployID, d.log)
+	hooks, err := d.newHooks(j.DeployID)
 	if err != nil {
 		return err
 	}

@@ -148,10 +148,11 @@ func asSetInstanceHealth(s *Sim, p params) ([]*node, *APIError) {
 	if hs != healthy && hs != unhealthy {
 		return nil, validation("Valid values for HealthStatus are: Healthy, Unhealthy")
 	}
-	if p.boolOr("ShouldRespectGracePeriod", true) && g.HealthCheckGrace > 0 && s.inGraceLocked(g, inst) {
-		return nil, nil
-	}
 	if inst.Lifecycle == lcTerminating {
+		// "If the instance is already terminating, you get an error." [healthcheck]
+		return nil, validation("Instance %s is already terminating", id)
+	}
+	if p.boolOr("ShouldRespectGracePeriod", true) && g.HealthCheckGrace > 0 && s.inGraceLocked(g, inst) {
 		return nil, nil
 	}
 	inst.Health = hs

@@ -141,7 +141,10 @@ func (s *Sim) failsHealthLocked(g *group, inst *instance, now time.Time) bool {
 	}
 	for _, n := range g.LoadBalancers {
 		if lb := s.st.ELBs[n]; lb != nil {
-			if m := lb.Members[inst.ID]; m != nil && m.State == elbOutOfService && m.Reason == elbFailedChecks {
+			// Any OutOfService counts, registration still in progress
+			// included: that is what the grace period is for
+			// [health-check-grace-period].
+			if m := lb.Members[inst.ID]; m != nil && m.State == elbOutOfService {
 				return true
 			}
 		}

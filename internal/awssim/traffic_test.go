@@ -87,7 +87,9 @@ func trafficEnv(t *testing.T, interval int32) (*env, string) {
 	})).must(t)
 	e.lc("lc-1", "ami-00000001")
 	e.group("web", "lc-1", 2, 4, 2, func(in *autoscaling.CreateAutoScalingGroupInput) {
-		in.LoadBalancerNames, in.HealthCheckType, in.HealthCheckGracePeriod = []string{"web"}, aws.String("ELB"), aws.Int32(30)
+		// The grace period must outlast HealthyThreshold checks, or the
+		// group replaces instances still registering.
+		in.LoadBalancerNames, in.HealthCheckType, in.HealthCheckGracePeriod = []string{"web"}, aws.String("ELB"), aws.Int32(5*interval)
 	})
 	for _, id := range e.waitInService("web", 2) {
 		e.eventually("InService in the balancer", func() bool { return e.elbState("web", id) == "InService" })

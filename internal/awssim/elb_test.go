@@ -249,3 +249,31 @@ func TestASG_NoGracePeriodReplacesInstancesStillRegistering(t *testing.T) {
 		return !still
 	})
 }
+
+// AWS: understand-how-suspending-processes-affects-other-processes
+// (HealthCheck is suspended): failing balancer checks no longer mark
+// instances unhealthy, but SetInstanceHealth still does.
+func TestASG_HealthCheckSuspended(t *testing.T) {
+	apps := newFakeApps()
+	opts := fastOptions()
+	opts.App = apps.app
+	e := newEnv(t, opts)
+	e.classicLB("web", "HTTP:80/healthcheck.html", 5, 2, 2)
+	e.lc("lc-1", "ami-00000001")
+	e.group("web", "lc-1", 1, 2, 1, func(in *autoscaling.CreateAutoScalingGroupInput) {
+		in.LoadBalancerNames, in.HealthCheckType, in.HealthCheckGracePeriod = []string{"web"}, aws.String("ELB"), aws.Int32(50)
+	})
+	id := e.waitInService("web", 1)[0]
+	e.eventually("InService in the balancer", func() bool { return e.elbState("web", id) == "InService" })
+	try(e.as.SuspendProcesses(e.ctx, &autoscaling.SuspendProcessesInput{AutoScalingGroupName: aws.String("web"), ScalingProcesses: []string{"HealthCheck"}})).must(t)
+	apps.setFailing(id, true)
+	e.eventually("OutOfService in the balancer", func() bool { return e.elbState("web", id) == "OutOfService" })
+	for range 30 {
+		e.srv.Step()
+	}
+	if h := aws.ToString(e.instancesBy("web")[id].HealthStatus); h != "Healthy" {
+		t.Fatalf("marked %s while HealthCheck was suspended", h)
+	}
+	try(e.as.SetInstanceHealth(e.ctx, &autoscaling.SetInstanceHealthInput{InstanceId: aws.String(id), HealthStatus: aws.String("Unhealthy"), ShouldRespectGracePeriod: aws.Bool(false)})).must(t)
+	e.eventually("replaced after SetInstanceHealth", func() bool { _, ok := e.instancesBy("web")[id]; return !ok })
+}

@@ -459,3 +459,49 @@ func TestASG_DescribeScalingActivities(t *testing.T) {
 		t.Errorf("MaxRecords 2: %d, token %v", len(page.Activities), page.NextToken)
 	}
 }
+
+// zoneCounts counts the group's InService instances per zone.
+func (e *env) zoneCounts(name string) map[string]int {
+	out := map[string]int{}
+	for _, i := range e.describeGroup(name).Instances {
+		if i.LifecycleState == astypes.LifecycleStateInService {
+			out[*i.AvailabilityZone]++
+		}
+	}
+	return out
+}
+
+// AWS: ec2-auto-scaling-availability-zone-balanced (rebalancing activities),
+// understand-how-suspending-processes-affects-other-processes (AZRebalance):
+// a group whose zones are unbalanced launches in the least used zone, then
+// terminates in the most used one; with AZRebalance suspended it does not.
+func TestASG_AZRebalance(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	e.lc("lc-1", "ami-00000001")
+	e.group("web", "lc-1", 0, 4, 4, func(in *autoscaling.CreateAutoScalingGroupInput) {
+		in.AvailabilityZones = []string{"us-east-1a", "us-east-1b"}
+	})
+	e.waitInService("web", 4)
+	if c := e.zoneCounts("web"); c["us-east-1a"] != 2 || c["us-east-1b"] != 2 {
+		t.Fatalf("launches not spread over zones: %v", c)
+	}
+	try(e.as.SuspendProcesses(e.ctx, &autoscaling.SuspendProcessesInput{AutoScalingGroupName: aws.String("web"), ScalingProcesses: []string{"AZRebalance"}})).must(t)
+	for id, i := range e.instancesBy("web") {
+		if *i.AvailabilityZone == "us-east-1a" {
+			try(e.as.TerminateInstanceInAutoScalingGroup(e.ctx, &autoscaling.TerminateInstanceInAutoScalingGroupInput{
+				InstanceId: aws.String(id), ShouldDecrementDesiredCapacity: aws.Bool(true)})).must(t)
+		}
+	}
+	e.waitInService("web", 2)
+	for range 30 {
+		e.srv.Step()
+	}
+	if c := e.zoneCounts("web"); c["us-east-1b"] != 2 || len(e.describeGroup("web").Instances) != 2 {
+		t.Fatalf("rebalanced while AZRebalance was suspended: %v", c)
+	}
+	try(e.as.ResumeProcesses(e.ctx, &autoscaling.ResumeProcessesInput{AutoScalingGroupName: aws.String("web"), ScalingProcesses: []string{"AZRebalance"}})).must(t)
+	e.eventually("zones rebalanced", func() bool {
+		c := e.zoneCounts("web")
+		return c["us-east-1a"] == 1 && c["us-east-1b"] == 1 && len(e.describeGroup("web").Instances) == 2
+	})
+}

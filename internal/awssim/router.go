@@ -98,6 +98,10 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			t.Stop()
 			return
+		case <-s.ctx.Done():
+			t.Stop()
+			writePlainError(w, reqID, http.StatusServiceUnavailable, "ServiceUnavailable", "simulator shutting down")
+			return
 		}
 	}
 	if injected != nil {

@@ -76,6 +76,7 @@ type instance struct {
 	DrainUntil   time.Time `json:"drainUntil,omitzero"`
 	ActivityID   string    `json:"activityId,omitempty"`
 	ProtectScale bool      `json:"protectScale,omitempty"`
+	Rebalance    bool      `json:"rebalance,omitempty"` // launched by AZRebalance
 }
 
 // ltRef names one launch template version.

@@ -505,3 +505,56 @@ func TestASG_AZRebalance(t *testing.T) {
 		return c["us-east-1a"] == 1 && c["us-east-1b"] == 1 && len(e.describeGroup("web").Instances) == 2
 	})
 }
+
+// AWS: API_CreateLaunchConfiguration, API_DescribeLaunchConfigurations,
+// API_DeleteLaunchConfiguration: names are unique; a configuration in use
+// cannot be deleted (ResourceInUse).
+func TestASG_LaunchConfigurations(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	e.lc("ferry-staging-aaaaaaaaaaaa-20260101T000000", "ami-00000001")
+	_, err := e.as.CreateLaunchConfiguration(e.ctx, &autoscaling.CreateLaunchConfigurationInput{
+		LaunchConfigurationName: aws.String("ferry-staging-aaaaaaaaaaaa-20260101T000000"), ImageId: aws.String("ami-1"), InstanceType: aws.String("t3.micro")})
+	if apiCode(err) != "AlreadyExists" {
+		t.Errorf("duplicate: %v", err)
+	}
+	out := try(e.as.DescribeLaunchConfigurations(e.ctx, &autoscaling.DescribeLaunchConfigurationsInput{LaunchConfigurationNames: []string{"ferry-staging-aaaaaaaaaaaa-20260101T000000", "missing"}})).must(t)
+	if len(out.LaunchConfigurations) != 1 || *out.LaunchConfigurations[0].ImageId != "ami-00000001" || out.LaunchConfigurations[0].CreatedTime == nil {
+		t.Errorf("describe: %+v", out.LaunchConfigurations)
+	}
+	e.group("web", "ferry-staging-aaaaaaaaaaaa-20260101T000000", 0, 1, 0, nil)
+	_, err = e.as.DeleteLaunchConfiguration(e.ctx, &autoscaling.DeleteLaunchConfigurationInput{LaunchConfigurationName: aws.String("ferry-staging-aaaaaaaaaaaa-20260101T000000")})
+	if apiCode(err) != "ResourceInUse" {
+		t.Errorf("delete in use: %v", err)
+	}
+	try(e.as.DeleteAutoScalingGroup(e.ctx, &autoscaling.DeleteAutoScalingGroupInput{AutoScalingGroupName: aws.String("web")})).must(t)
+	try(e.as.DeleteLaunchConfiguration(e.ctx, &autoscaling.DeleteLaunchConfigurationInput{LaunchConfigurationName: aws.String("ferry-staging-aaaaaaaaaaaa-20260101T000000")})).must(t)
+	_, err = e.as.CreateAutoScalingGroup(e.ctx, &autoscaling.CreateAutoScalingGroupInput{
+		AutoScalingGroupName: aws.String("web"), LaunchConfigurationName: aws.String("ferry-staging-aaaaaaaaaaaa-20260101T000000"),
+		MinSize: aws.Int32(0), MaxSize: aws.Int32(1), AvailabilityZones: []string{"us-east-1a"}})
+	if apiCode(err) != "ValidationError" {
+		t.Errorf("group with a deleted launch configuration: %v", err)
+	}
+}
+
+// AWS: API_DeleteAutoScalingGroup, API_DescribeAutoScalingInstances: a group
+// with instances is deleted only with ForceDelete, which terminates them.
+func TestASG_DeleteAutoScalingGroup(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	e.lc("lc-1", "ami-00000001")
+	e.group("web", "lc-1", 1, 1, 1, nil)
+	id := e.waitInService("web", 1)[0]
+	ai := try(e.as.DescribeAutoScalingInstances(e.ctx, &autoscaling.DescribeAutoScalingInstancesInput{InstanceIds: []string{id}})).must(t)
+	if len(ai.AutoScalingInstances) != 1 || *ai.AutoScalingInstances[0].AutoScalingGroupName != "web" || *ai.AutoScalingInstances[0].HealthStatus != "HEALTHY" {
+		t.Errorf("DescribeAutoScalingInstances %+v", ai.AutoScalingInstances)
+	}
+	_, err := e.as.DeleteAutoScalingGroup(e.ctx, &autoscaling.DeleteAutoScalingGroupInput{AutoScalingGroupName: aws.String("web")})
+	if apiCode(err) != "ResourceInUse" {
+		t.Errorf("delete with instances: %v", err)
+	}
+	try(e.as.DeleteAutoScalingGroup(e.ctx, &autoscaling.DeleteAutoScalingGroupInput{AutoScalingGroupName: aws.String("web"), ForceDelete: aws.Bool(true)})).must(t)
+	e.eventually("instance terminated", func() bool { return e.instance(id).State.Name == ec2types.InstanceStateNameTerminated })
+	out := try(e.as.DescribeAutoScalingGroups(e.ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{"web"}})).must(t)
+	if len(out.AutoScalingGroups) != 0 {
+		t.Errorf("group still described")
+	}
+}

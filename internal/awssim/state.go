@@ -217,6 +217,7 @@ type healthCheck struct {
 	Healthy   int    `json:"healthy"`
 	Unhealthy int    `json:"unhealthy"`
 	Matcher   string `json:"matcher,omitempty"` // ELBv2 HTTP codes, e.g. 200 or 200-299
+	PortSpec  string `json:"portSpec,omitempty"` // ELBv2 HealthCheckPort as given: traffic-port or a number
 }
 
 // target is one registration of an instance with a balancer or target group.

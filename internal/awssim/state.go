@@ -216,7 +216,7 @@ type healthCheck struct {
 	Timeout   int    `json:"timeout"`
 	Healthy   int    `json:"healthy"`
 	Unhealthy int    `json:"unhealthy"`
-	Matcher   string `json:"matcher,omitempty"` // ELBv2 HTTP codes, e.g. 200 or 200-299
+	Matcher   string `json:"matcher,omitempty"`  // ELBv2 HTTP codes, e.g. 200 or 200-299
 	PortSpec  string `json:"portSpec,omitempty"` // ELBv2 HealthCheckPort as given: traffic-port or a number
 }
 

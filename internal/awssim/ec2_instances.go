@@ -214,6 +214,18 @@ func ec2RunInstances(s *Sim, p params) ([]*node, *APIError) {
 		}
 		spec = mergeTemplate(spec, lt, v)
 	}
+	// A retried request with the same ClientToken gets the same
+	// reservation [ec2-api-idempotency].
+	token := p.str("ClientToken")
+	if resID, ok := s.st.ClientTokens[token]; ok && token != "" {
+		var its []*node
+		for _, id := range sortedKeys(s.st.Instances) {
+			if inst := s.st.Instances[id]; inst.ReservationID == resID {
+				its = append(its, s.instanceNode(inst))
+			}
+		}
+		return []*node{leaf("reservationId", resID), leaf("ownerId", s.opts.AccountID), items("groupSet", nil), items("instancesSet", its)}, nil
+	}
 	resID := s.newIDLocked("r")
 	spec.ReservationID = resID
 	var its []*node
@@ -226,6 +238,9 @@ func ec2RunInstances(s *Sim, p params) ([]*node, *APIError) {
 			return nil, apiErr
 		}
 		its = append(its, s.instanceNode(inst))
+	}
+	if token != "" {
+		s.st.ClientTokens[token] = resID
 	}
 	return []*node{
 		leaf("reservationId", resID),

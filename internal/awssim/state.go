@@ -22,6 +22,7 @@ type state struct {
 	Activities      []*activity                `json:"activities"`
 	ELBs            map[string]*classicLB      `json:"elbs"`
 	TargetGroups    map[string]*targetGroup    `json:"targetGroups"`
+	ClientTokens    map[string]string          `json:"clientTokens"` // RunInstances ClientToken → reservation
 }
 
 func newState() *state {
@@ -35,6 +36,7 @@ func newState() *state {
 		Groups:          map[string]*group{},
 		ELBs:            map[string]*classicLB{},
 		TargetGroups:    map[string]*targetGroup{},
+		ClientTokens:    map[string]string{},
 	}
 }
 

@@ -122,18 +122,26 @@ func (s *Sim) oldestLaunchConfig(set []*instance) []*instance {
 	})
 }
 
-// oldestLaunchTemplate keeps instances not using the group's current launch
-// template first, then those with the oldest version of it.
+// oldestLaunchTemplate keeps, in this order of preference, instances
+// launched from a launch configuration, instances of another launch template
+// than the group's, then those with the oldest version of the group's
+// template [ec2-auto-scaling-termination-policies].
 func (s *Sim) oldestLaunchTemplate(g *group, set []*instance) []*instance {
 	curID := ""
 	if g.LaunchTemplate != nil {
 		curID = g.LaunchTemplate.ID
 	}
-	var other []*instance
+	var fromLC, other []*instance
 	for _, inst := range set {
-		if inst.LaunchTemplate == nil || inst.LaunchTemplate.ID != curID {
+		switch {
+		case inst.LaunchTemplate == nil:
+			fromLC = append(fromLC, inst)
+		case inst.LaunchTemplate.ID != curID:
 			other = append(other, inst)
 		}
+	}
+	if len(fromLC) > 0 {
+		return fromLC
 	}
 	if len(other) > 0 {
 		return other

@@ -558,3 +558,30 @@ func TestASG_DeleteAutoScalingGroup(t *testing.T) {
 		t.Errorf("group still described")
 	}
 }
+
+// AWS: ec2-auto-scaling-termination-policies (default policy, groups that
+// use a launch template): instances launched from a launch configuration
+// are terminated before those of the launch template.
+func TestASG_TerminationPolicyDefaultLaunchConfigurationBeforeTemplate(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	e.lc("lc-1", "ami-00000001")
+	e.group("web", "lc-1", 1, 4, 2, nil)
+	e.waitInService("web", 2)
+	lt := try(e.ec2.CreateLaunchTemplate(e.ctx, &ec2.CreateLaunchTemplateInput{
+		LaunchTemplateName: aws.String("web"), LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String("ami-00000002")},
+	})).must(t).LaunchTemplate
+	try(e.as.UpdateAutoScalingGroup(e.ctx, &autoscaling.UpdateAutoScalingGroupInput{AutoScalingGroupName: aws.String("web"), DesiredCapacity: aws.Int32(4),
+		LaunchTemplate: &astypes.LaunchTemplateSpecification{LaunchTemplateId: lt.LaunchTemplateId, Version: aws.String("$Latest")}})).must(t)
+	e.waitInService("web", 4)
+	if g := e.describeGroup("web"); g.LaunchConfigurationName != nil || g.LaunchTemplate == nil {
+		t.Errorf("group launches from %v / %v", g.LaunchConfigurationName, g.LaunchTemplate)
+	}
+	if err := e.setDesired("web", 2); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range e.waitInService("web", 2) {
+		if i := e.instancesBy("web")[id]; i.LaunchTemplate == nil || i.LaunchConfigurationName != nil {
+			t.Errorf("survivor %s launched from %v / %v", id, i.LaunchConfigurationName, i.LaunchTemplate)
+		}
+	}
+}

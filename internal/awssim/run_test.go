@@ -20,8 +20,8 @@ type urlCatcher struct {
 }
 
 func (c *urlCatcher) Enabled(context.Context, slog.Level) bool { return true }
-func (c *urlCatcher) WithAttrs([]slog.Attr) slog.Handler      { return c }
-func (c *urlCatcher) WithGroup(string) slog.Handler           { return c }
+func (c *urlCatcher) WithAttrs([]slog.Attr) slog.Handler       { return c }
+func (c *urlCatcher) WithGroup(string) slog.Handler            { return c }
 func (c *urlCatcher) Handle(_ context.Context, r slog.Record) error {
 	if r.Message != "awssim: serving AWS APIs" {
 		return nil

@@ -24,7 +24,7 @@ func (s *Sim) asgInstanceNode(inst *instance, withGroup bool) *node {
 	return n
 }
 
-func (s *Sim) groupNode(g *group) *node {
+func (s *Sim) groupNodeLocked(g *group) *node {
 	var ins []*node
 	for _, inst := range s.membersLocked(g) {
 		ins = append(ins, s.asgInstanceNode(inst, false))
@@ -92,7 +92,7 @@ func asDescribeAutoScalingGroups(s *Sim, p params) ([]*node, *APIError) {
 	}
 	var its []*node
 	for _, g := range keep[page.from:page.to] {
-		its = append(its, s.groupNode(g))
+		its = append(its, s.groupNodeLocked(g))
 	}
 	return []*node{members("AutoScalingGroups", its), opt("NextToken", next)}, nil
 }

@@ -91,7 +91,7 @@ func (s *Sim) applyPolicyLocked(g *group, pol string, set []*instance) []*instan
 	case "NewestInstance":
 		return keepMin(set, func(i *instance) int64 { return -i.LaunchTime.UnixNano() })
 	case "OldestLaunchConfiguration":
-		return s.oldestLaunchConfig(set)
+		return s.oldestLaunchConfigLocked(set)
 	case "OldestLaunchTemplate":
 		return s.oldestLaunchTemplate(g, set)
 	case "ClosestToNextInstanceHour":
@@ -104,16 +104,16 @@ func (s *Sim) applyPolicyLocked(g *group, pol string, set []*instance) []*instan
 		if g.LaunchTemplate != nil {
 			set = s.oldestLaunchTemplate(g, set)
 		} else {
-			set = s.oldestLaunchConfig(set)
+			set = s.oldestLaunchConfigLocked(set)
 		}
 		return s.applyPolicyLocked(g, "ClosestToNextInstanceHour", set)
 	}
 	return set
 }
 
-// oldestLaunchConfig keeps the instances whose launch configuration was
+// oldestLaunchConfigLocked keeps the instances whose launch configuration was
 // created first (instances without one count as oldest).
-func (s *Sim) oldestLaunchConfig(set []*instance) []*instance {
+func (s *Sim) oldestLaunchConfigLocked(set []*instance) []*instance {
 	return keepMin(set, func(i *instance) int64 {
 		if lc := s.st.LaunchConfigs[i.LaunchConfig]; lc != nil {
 			return lc.Created.UnixNano()

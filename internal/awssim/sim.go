@@ -203,7 +203,7 @@ func (s *Sim) runAfterUnlock() {
 
 func (s *Sim) now() time.Time { return s.opts.Clock.Now().UTC() }
 
-// newID returns a fresh resource id such as i-0a000000000000001.
+// newIDLocked returns a fresh resource id such as i-0a000000000000001.
 func (s *Sim) newIDLocked(prefix string) string {
 	s.st.Seq++
 	return fmt.Sprintf("%s-0a%015x", prefix, s.st.Seq)

@@ -251,7 +251,7 @@ type targetGroup struct {
 	Created     time.Time          `json:"created"`
 }
 
-// load reads a state file; a missing file is an empty account.
+// loadState reads a state file; a missing file is an empty account.
 func loadState(path string) (*state, error) {
 	b, err := os.ReadFile(path)
 	if os.IsNotExist(err) {

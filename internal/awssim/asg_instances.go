@@ -311,6 +311,28 @@ func asDetachLoadBalancerTargetGroups(s *Sim, p params) ([]*node, *APIError) {
 	return nil, nil
 }
 
+// SetInstanceProtection [API_SetInstanceProtection]: protected instances
+// are not chosen on scale-in [ec2-auto-scaling-instance-protection].
+func asSetInstanceProtection(s *Sim, p params) ([]*node, *APIError) {
+	g, apiErr := s.groupLocked(p.str("AutoScalingGroupName"))
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	if !p.has("ProtectedFromScaleIn") {
+		return nil, validation("1 validation error detected: Value null at 'protectedFromScaleIn' failed to satisfy constraint: Member must not be null")
+	}
+	ids := p.strs("InstanceIds.member")
+	for _, id := range ids {
+		if inst, ig := s.memberLocked(id); inst == nil || ig != g {
+			return nil, validation("The instance %s is not part of Auto Scaling group %s.", id, g.Name)
+		}
+	}
+	for _, id := range ids {
+		s.st.Instances[id].ProtectScale = p.boolOr("ProtectedFromScaleIn", false)
+	}
+	return nil, nil
+}
+
 func remove(xs []string, x string) []string {
 	var out []string
 	for _, v := range xs {
@@ -335,6 +357,7 @@ func autoscalingActions() map[string]handlerFunc {
 		"ResumeProcesses":                     asResumeProcesses,
 		"SetInstanceHealth":                   asSetInstanceHealth,
 		"TerminateInstanceInAutoScalingGroup": asTerminateInstanceInAutoScalingGroup,
+		"SetInstanceProtection":               asSetInstanceProtection,
 		"CreateOrUpdateTags":                  asCreateOrUpdateTags,
 		"DeleteTags":                          asDeleteTags,
 		"DescribeScalingActivities":           asDescribeScalingActivities,

@@ -585,3 +585,35 @@ func TestASG_TerminationPolicyDefaultLaunchConfigurationBeforeTemplate(t *testin
 		}
 	}
 }
+
+// AWS: API_SetInstanceProtection, ec2-auto-scaling-instance-protection: an
+// instance protected from scale-in is not terminated when the group shrinks,
+// whatever the termination policy.
+func TestASG_InstanceProtectionOnScaleIn(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	e.lc("lc-1", "ami-00000001")
+	e.group("web", "lc-1", 1, 3, 1, func(in *autoscaling.CreateAutoScalingGroupInput) {
+		in.TerminationPolicies = []string{"OldestInstance"}
+	})
+	oldest := e.waitInService("web", 1)[0]
+	try(e.as.SetInstanceProtection(e.ctx, &autoscaling.SetInstanceProtectionInput{AutoScalingGroupName: aws.String("web"),
+		InstanceIds: []string{oldest}, ProtectedFromScaleIn: aws.Bool(true)})).must(t)
+	if !*e.instancesBy("web")[oldest].ProtectedFromScaleIn {
+		t.Fatalf("not shown as protected")
+	}
+	if err := e.setDesired("web", 3); err != nil {
+		t.Fatal(err)
+	}
+	e.waitInService("web", 3)
+	if err := e.setDesired("web", 1); err != nil {
+		t.Fatal(err)
+	}
+	if ids := e.waitInService("web", 1); ids[0] != oldest {
+		t.Errorf("protected oldest instance terminated; %s left", ids[0])
+	}
+	_, err := e.as.SetInstanceProtection(e.ctx, &autoscaling.SetInstanceProtectionInput{AutoScalingGroupName: aws.String("web"),
+		InstanceIds: []string{"i-0000000000000dead"}, ProtectedFromScaleIn: aws.Bool(true)})
+	if apiCode(err) != "ValidationError" {
+		t.Errorf("unknown instance: %v", err)
+	}
+}

@@ -232,3 +232,35 @@ func TestFault_CustomErrorCode(t *testing.T) {
 		t.Errorf("got %v, want typed ResourceContentionFault with status 500", err)
 	}
 }
+
+// AWS: ec2-api-throttling, Auto Scaling quotas ("one bucket per account and
+// Region for all its APIs"): a token bucket over a whole service lets Burst
+// calls through, then throttles every action of the service until it
+// refills at RatePerSecond on the simulator's clock.
+func TestFault_ServiceTokenBucket(t *testing.T) {
+	clock := &manualClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	opts := fastOptions()
+	opts.Clock = clock
+	e := newEnv(t, opts)
+	e.connect(1)
+	e.srv.SetFault(Fault{Action: "autoscaling:*", RatePerSecond: 1, Burst: 3})
+	var codes []string
+	for i := range 4 {
+		var err error
+		if i%2 == 0 {
+			_, err = e.as.DescribeAutoScalingGroups(e.ctx, &autoscaling.DescribeAutoScalingGroupsInput{})
+		} else {
+			_, err = e.as.DescribeScalingActivities(e.ctx, &autoscaling.DescribeScalingActivitiesInput{})
+		}
+		codes = append(codes, apiCode(err))
+	}
+	if strings.Join(codes, ",") != ",,,Throttling" {
+		t.Errorf("4 calls against a burst of 3: %q", codes)
+	}
+	try(e.ec2.DescribeInstances(e.ctx, &ec2.DescribeInstancesInput{})).must(t) // another service
+	clock.Advance(time.Second)
+	try(e.as.DescribeAutoScalingGroups(e.ctx, &autoscaling.DescribeAutoScalingGroupsInput{})).must(t)
+	if _, err := e.as.DescribeAutoScalingGroups(e.ctx, &autoscaling.DescribeAutoScalingGroupsInput{}); apiCode(err) != "Throttling" {
+		t.Errorf("second call after one refill: %v", err)
+	}
+}

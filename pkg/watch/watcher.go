@@ -35,6 +35,8 @@ type Options struct {
 	NotesRef string
 	// Backoff after failed polls; default 5s doubling to 5m.
 	Backoff Backoff
+	// Compact says when to repack the mirror after a fetch.
+	Compact CompactPolicy
 	Clock   Clock
 	// Rand returns jitter draws in [0,1); default math/rand/v2.
 	Rand   func() float64
@@ -220,6 +222,12 @@ func (w *Watcher) pollLocked(ctx context.Context) ([]Target, error) {
 	sort.Slice(fetch, func(i, j int) bool { return fetch[i] < fetch[j] })
 	if err := m.Fetch(ctx, fetch...); err != nil {
 		return nil, err
+	}
+	if len(fetch) > 0 {
+		// Compaction is housekeeping: a failure is logged, not a failed poll.
+		if _, err := m.Compact(w.opts.Compact, w.opts.Clock.Now()); err != nil {
+			w.log.Warn("compacting the mirror failed", "err", err)
+		}
 	}
 	if err := w.pruneLocked(refs); err != nil {
 		return nil, err

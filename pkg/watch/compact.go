@@ -1,0 +1,163 @@
+package watch
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+)
+
+// go-git writes one pack per fetch and Ferry writes notes and lock commits
+// as loose objects, so a mirror polled for months would grow without bound.
+// Compact folds everything reachable into one pack and drops the rest.
+
+// MirrorStats describes the mirror's storage.
+type MirrorStats struct {
+	Packs int
+	Loose int
+	Bytes int64 // objects directory, on disk
+}
+
+// Stats counts packs and loose objects.
+func (m *Mirror) Stats() (MirrorStats, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.statsLocked()
+}
+
+func (m *Mirror) statsLocked() (MirrorStats, error) {
+	var st MirrorStats
+	packs, err := m.st.ObjectPacks()
+	if err != nil {
+		return st, err
+	}
+	st.Packs = len(packs)
+	err = m.st.ForEachObjectHash(func(plumbing.Hash) error { st.Loose++; return nil })
+	if err != nil {
+		return st, err
+	}
+	err = filepath.Walk(filepath.Join(m.opts.Dir, "objects"), func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			st.Bytes += fi.Size()
+		}
+		return err
+	})
+	return st, err
+}
+
+// CompactPolicy says when Compact has work to do.
+type CompactPolicy struct {
+	MaxPacks int // default 16
+	MaxLoose int // default 1000
+	// Grace keeps unreachable loose objects younger than this: a notes or
+	// lock writer may have written them and not pushed yet. Default 1h.
+	Grace time.Duration
+	// Force compacts whatever the counts.
+	Force bool
+}
+
+func (p CompactPolicy) withDefaults() CompactPolicy {
+	if p.MaxPacks <= 0 {
+		p.MaxPacks = 16
+	}
+	if p.MaxLoose <= 0 {
+		p.MaxLoose = 1000
+	}
+	if p.Grace <= 0 {
+		p.Grace = time.Hour
+	}
+	return p
+}
+
+// Compact repacks the mirror into a single pack when it has more packs or
+// loose objects than the policy allows, and reports whether it did. Reads
+// and fetches wait while it runs.
+func (m *Mirror) Compact(p CompactPolicy, now time.Time) (bool, error) {
+	p = p.withDefaults()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	before, err := m.statsLocked()
+	if err != nil {
+		return false, err
+	}
+	if !p.Force && before.Packs <= p.MaxPacks && before.Loose <= p.MaxLoose {
+		return false, nil
+	}
+	start := time.Now()
+	if err := m.repo.RepackObjects(&git.RepackConfig{}); err != nil {
+		return false, fmt.Errorf("repack mirror: %w", err)
+	}
+	// go-git's storage caches pack indexes; reopen it to see the new pack
+	// alone.
+	if err := m.open(); err != nil {
+		return true, err
+	}
+	if err := m.dropLooseLocked(now.Add(-p.Grace)); err != nil {
+		return true, err
+	}
+	after, err := m.statsLocked()
+	if err != nil {
+		return true, err
+	}
+	m.log.Info("compacted mirror", "packs_before", before.Packs, "loose_before", before.Loose, "bytes_before", before.Bytes,
+		"packs_after", after.Packs, "loose_after", after.Loose, "bytes_after", after.Bytes, "took", time.Since(start))
+	return true, nil
+}
+
+// dropLooseLocked deletes loose objects that are now in a pack, and
+// unreachable ones older than cutoff.
+func (m *Mirror) dropLooseLocked(cutoff time.Time) error {
+	packs, err := m.st.ObjectPacks()
+	if err != nil {
+		return err
+	}
+	var idxs []*idxfile.MemoryIndex
+	for _, h := range packs {
+		idx, err := m.readIdx(h)
+		if err != nil {
+			return err
+		}
+		idxs = append(idxs, idx)
+	}
+	var loose []plumbing.Hash
+	if err := m.st.ForEachObjectHash(func(h plumbing.Hash) error { loose = append(loose, h); return nil }); err != nil {
+		return err
+	}
+	for _, h := range loose {
+		packed := false
+		for _, idx := range idxs {
+			if ok, _ := idx.Contains(h); ok {
+				packed = true
+				break
+			}
+		}
+		if !packed {
+			// Not in the pack means unreachable at repack time.
+			t, err := m.st.LooseObjectTime(h)
+			if err != nil || t.After(cutoff) {
+				continue
+			}
+		}
+		if err := m.st.DeleteLooseObject(h); err != nil {
+			return fmt.Errorf("delete loose object %s: %w", h, err)
+		}
+	}
+	return nil
+}
+
+func (m *Mirror) readIdx(pack plumbing.Hash) (*idxfile.MemoryIndex, error) {
+	f, err := os.Open(filepath.Join(m.opts.Dir, "objects", "pack", "pack-"+pack.String()+".idx"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	idx := idxfile.NewMemoryIndex()
+	if err := idxfile.NewDecoder(f).Decode(idx); err != nil {
+		return nil, fmt.Errorf("read pack index %s: %w", pack, err)
+	}
+	return idx, nil
+}

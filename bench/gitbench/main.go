@@ -17,6 +17,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,6 +56,15 @@ func ferryOp(op, dir, url string) error {
 	if err != nil {
 		return err
 	}
+	if op == "compact" {
+		did, err := m.Compact(watch.CompactPolicy{Force: true}, time.Now())
+		if err != nil || !did {
+			return fmt.Errorf("compact: %v, %w", did, err)
+		}
+		st, err := m.Stats()
+		fmt.Fprintf(os.Stderr, "after compaction: %+v\n", st)
+		return err
+	}
 	w, err := watch.New(watch.Options{Mirror: m, StateDir: dir, Rules: []watch.Rule{{Env: "staging", Branch: "main"}}})
 	if err != nil {
 		return err
@@ -61,6 +72,19 @@ func ferryOp(op, dir, url string) error {
 	ts, err := w.Poll(context.Background())
 	if err != nil {
 		return err
+	}
+	if p := os.Getenv("GITBENCH_MEMPROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			return err
+		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		fmt.Fprintf(os.Stderr, "heap sys %d MiB, total alloc %d MiB, sys %d MiB, stack %d MiB\n", ms.HeapSys>>20, ms.TotalAlloc>>20, ms.Sys>>20, ms.StackSys>>20)
 	}
 	if op == "mirror" && len(ts) != 1 {
 		return fmt.Errorf("first mirror emitted %d targets", len(ts))

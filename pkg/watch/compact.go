@@ -1,7 +1,9 @@
 package watch
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -9,11 +11,17 @@ import (
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 )
 
 // go-git writes one pack per fetch and Ferry writes notes and lock commits
-// as loose objects, so a mirror polled for months would grow without bound.
-// Compact folds everything reachable into one pack and drops the rest.
+// as loose objects, so a mirror polled for months would pile up files
+// without bound. Compact merges the small packs and the loose objects into
+// one pack beside the largest pack, which it leaves alone (as git's
+// geometric repack does): rewriting a 100k-commit pack with go-git takes
+// minutes and most of a gigabyte (see docs/benchmarks.md), merging the
+// packs of recent fetches takes milliseconds. A full repack, which also
+// drops unreachable objects, is there for an operator to ask for.
 
 // MirrorStats describes the mirror's storage.
 type MirrorStats struct {
@@ -58,6 +66,10 @@ type CompactPolicy struct {
 	Grace time.Duration
 	// Force compacts whatever the counts.
 	Force bool
+	// Full rewrites everything reachable into a single pack and drops
+	// unreachable loose objects past Grace. Slow and memory-hungry on big
+	// repositories; not for every poll.
+	Full bool
 }
 
 func (p CompactPolicy) withDefaults() CompactPolicy {
@@ -88,8 +100,12 @@ func (m *Mirror) Compact(p CompactPolicy, now time.Time) (bool, error) {
 		return false, nil
 	}
 	start := time.Now()
-	if err := m.repo.RepackObjects(&git.RepackConfig{}); err != nil {
-		return false, fmt.Errorf("repack mirror: %w", err)
+	if p.Full {
+		if err := m.repo.RepackObjects(&git.RepackConfig{}); err != nil {
+			return false, fmt.Errorf("repack mirror: %w", err)
+		}
+	} else if err := m.mergeSmallLocked(); err != nil {
+		return false, fmt.Errorf("merge mirror packs: %w", err)
 	}
 	// go-git's storage caches pack indexes; reopen it to see the new pack
 	// alone.
@@ -106,6 +122,91 @@ func (m *Mirror) Compact(p CompactPolicy, now time.Time) (bool, error) {
 	m.log.Info("compacted mirror", "packs_before", before.Packs, "loose_before", before.Loose, "bytes_before", before.Bytes,
 		"packs_after", after.Packs, "loose_after", after.Loose, "bytes_after", after.Bytes, "took", time.Since(start))
 	return true, nil
+}
+
+// mergeSmallLocked writes every object of the packs but the largest, and
+// every loose object, into one new pack, then deletes the packs it merged.
+// Loose objects are removed afterwards by dropLooseLocked.
+func (m *Mirror) mergeSmallLocked() error {
+	packs, err := m.st.ObjectPacks()
+	if err != nil {
+		return err
+	}
+	largest, size := plumbing.ZeroHash, int64(-1)
+	for _, h := range packs {
+		fi, err := os.Stat(m.packPath(h, ".pack"))
+		if err != nil {
+			return err
+		}
+		if fi.Size() > size {
+			largest, size = h, fi.Size()
+		}
+	}
+	seen := map[plumbing.Hash]bool{}
+	var hashes []plumbing.Hash
+	addHash := func(h plumbing.Hash) {
+		if !seen[h] {
+			seen[h] = true
+			hashes = append(hashes, h)
+		}
+	}
+	var merged []plumbing.Hash
+	for _, h := range packs {
+		if h == largest {
+			continue
+		}
+		idx, err := m.readIdx(h)
+		if err != nil {
+			return err
+		}
+		it, err := idx.Entries()
+		if err != nil {
+			return err
+		}
+		for {
+			e, err := it.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			addHash(e.Hash)
+		}
+		it.Close()
+		merged = append(merged, h)
+	}
+	if err := m.st.ForEachObjectHash(func(h plumbing.Hash) error { addHash(h); return nil }); err != nil {
+		return err
+	}
+	if len(hashes) == 0 || (len(merged) <= 1 && len(hashes) == 0) {
+		return nil
+	}
+	w, err := m.st.PackfileWriter()
+	if err != nil {
+		return err
+	}
+	newPack, err := packfile.NewEncoder(w, m.st, false).Encode(hashes, 10)
+	if err != nil {
+		w.Close()
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	for _, h := range merged {
+		if h == newPack {
+			continue
+		}
+		if err := m.st.DeleteOldObjectPackAndIndex(h, time.Time{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Mirror) packPath(h plumbing.Hash, ext string) string {
+	return filepath.Join(m.opts.Dir, "objects", "pack", "pack-"+h.String()+ext)
 }
 
 // dropLooseLocked deletes loose objects that are now in a pack, and
@@ -150,7 +251,7 @@ func (m *Mirror) dropLooseLocked(cutoff time.Time) error {
 }
 
 func (m *Mirror) readIdx(pack plumbing.Hash) (*idxfile.MemoryIndex, error) {
-	f, err := os.Open(filepath.Join(m.opts.Dir, "objects", "pack", "pack-"+pack.String()+".idx"))
+	f, err := os.Open(m.packPath(pack, ".idx"))
 	if err != nil {
 		return nil, err
 	}

@@ -17,8 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,15 +27,16 @@ import (
 )
 
 func main() {
-	op := flag.String("op", "", "internal: run one Ferry operation (mirror|poll) and exit")
+	op := flag.String("op", "", "internal: run one Ferry operation (mirror|poll|warm|compact) and exit")
 	dir := flag.String("dir", "", "internal: state directory for -op")
 	url := flag.String("url", "", "internal: remote URL for -op")
+	push := flag.String("push", "", "internal: <work dir>|<push URL> for -op warm")
 	commits := flag.Int("commits", 100000, "commits in the generated repository")
 	runs := flag.Int("runs", 3, "runs of each measurement (medians reported)")
 	keep := flag.Bool("keep", false, "keep the work directory")
 	flag.Parse()
 	if *op != "" {
-		if err := ferryOp(*op, *dir, *url); err != nil {
+		if err := ferryOp(*op, *dir, *url, *push); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -51,7 +50,7 @@ func main() {
 
 // ferryOp is one Ferry poll as the agent does it: open the mirror and the
 // watcher state, list the remote, fetch what moved.
-func ferryOp(op, dir, url string) error {
+func ferryOp(op, dir, url, push string) error {
 	m, err := watch.OpenMirror(watch.MirrorOptions{Dir: filepath.Join(dir, "mirror"), URL: url})
 	if err != nil {
 		return err
@@ -73,18 +72,34 @@ func ferryOp(op, dir, url string) error {
 	if err != nil {
 		return err
 	}
-	if p := os.Getenv("GITBENCH_MEMPROFILE"); p != "" {
-		f, err := os.Create(p)
+	if op == "warm" {
+		// The agent is long-lived: measure a poll after one new commit in
+		// a process that has already polled and read the history once.
+		cur, ok := w.Current("staging")
+		if !ok {
+			return fmt.Errorf("warm: no current target")
+		}
+		if _, err := m.IsAncestor(cur.Commit, cur.Commit); err != nil {
+			return err
+		}
+		parts := strings.SplitN(push, "|", 2)
+		for _, args := range [][]string{{"commit", "-q", "--allow-empty", "-m", "warm"}, {"push", "-q", parts[1], "HEAD:main"}} {
+			c := exec.Command("git", args...)
+			c.Dir = parts[0]
+			if out, err := c.CombinedOutput(); err != nil {
+				return fmt.Errorf("git %v: %w: %s", args, err, out)
+			}
+		}
+		start := time.Now()
+		ts, err = w.Poll(context.Background())
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
-			return err
+		if len(ts) != 1 {
+			return fmt.Errorf("warm poll emitted %d targets", len(ts))
 		}
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		fmt.Fprintf(os.Stderr, "heap sys %d MiB, total alloc %d MiB, sys %d MiB, stack %d MiB\n", ms.HeapSys>>20, ms.TotalAlloc>>20, ms.Sys>>20, ms.StackSys>>20)
+		fmt.Fprintf(os.Stderr, "gitbench-warm %d\n", time.Since(start).Microseconds())
+		return nil
 	}
 	if op == "mirror" && len(ts) != 1 {
 		return fmt.Errorf("first mirror emitted %d targets", len(ts))
@@ -96,6 +111,7 @@ func ferryOp(op, dir, url string) error {
 type sample struct {
 	wall time.Duration
 	rss  int64 // KiB
+	warm time.Duration
 }
 
 // measure runs cmd under GNU time for its peak RSS: Go starts children with
@@ -113,15 +129,20 @@ func measure(cmd *exec.Cmd) (sample, error) {
 	}
 	wall := time.Since(start)
 	var rss int64
+	var warm time.Duration
 	for _, line := range strings.Split(stderr.String(), "\n") {
 		if v, ok := strings.CutPrefix(line, "gitbench-maxrss "); ok {
 			rss, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+		if v, ok := strings.CutPrefix(line, "gitbench-warm "); ok {
+			us, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			warm = time.Duration(us) * time.Microsecond
 		}
 	}
 	if rss == 0 {
 		return sample{}, fmt.Errorf("no peak RSS from /usr/bin/time: %s", stderr.String())
 	}
-	return sample{wall: wall, rss: rss}, nil
+	return sample{wall: wall, rss: rss, warm: warm}, nil
 }
 
 func run(commits, runs int, keep bool) error {
@@ -188,7 +209,7 @@ func run(commits, runs int, keep bool) error {
 			return err
 		}
 		results[name] = append(results[name], s)
-		fmt.Fprintf(os.Stderr, "%-28s %8.3fs %8d KiB\n", name, s.wall.Seconds(), s.rss)
+		fmt.Fprintf(os.Stderr, "%-28s %8.3fs %8d KiB %v\n", name, s.wall.Seconds(), s.rss, s.warm)
 		return nil
 	}
 	for r := range runs {
@@ -220,6 +241,17 @@ func run(commits, runs int, keep bool) error {
 			return err
 		}
 	}
+	for r := range runs {
+		fdir := filepath.Join(work, fmt.Sprintf("ferry%d", r))
+		c := ferry("warm", fdir)
+		c.Args = append(c.Args, "-push", pusher+"|file://"+repo)
+		if err := add("ferry warm poll", c); err != nil {
+			return err
+		}
+		if err := add("ferry compact (merge)", ferry("compact", fdir)); err != nil {
+			return err
+		}
+	}
 	report(os.Stdout, commits, runs, results)
 	return nil
 }
@@ -232,7 +264,12 @@ func median(ss []sample) sample {
 	}
 	sort.Slice(w, func(i, j int) bool { return w[i] < w[j] })
 	sort.Slice(r, func(i, j int) bool { return r[i] < r[j] })
-	return sample{wall: w[len(w)/2], rss: r[len(r)/2]}
+	m := make([]time.Duration, len(ss))
+	for i, s := range ss {
+		m[i] = s.warm
+	}
+	sort.Slice(m, func(i, j int) bool { return m[i] < m[j] })
+	return sample{wall: w[len(w)/2], rss: r[len(r)/2], warm: m[len(m)/2]}
 }
 
 func report(out io.Writer, commits, runs int, res map[string][]sample) {
@@ -250,6 +287,13 @@ func report(out io.Writer, commits, runs int, res map[string][]sample) {
 			strings.TrimPrefix(p[0], "ferry "), f.wall.Seconds(), float64(f.rss)/1024, p[1], g.wall.Seconds(), float64(g.rss)/1024,
 			f.wall.Seconds()/g.wall.Seconds(), float64(f.rss)/float64(g.rss))
 	}
+	w := median(res["ferry warm poll"])
+	c := median(res["ferry compact (merge)"])
+	g := median(res["git fetch"])
+	fmt.Fprintf(out, "\nIn a long-lived process that has polled before (the agent's steady state), a poll after one new commit takes %.3f s (%.2f× `git fetch`); that process peaks at %.1f MiB.\n",
+		w.warm.Seconds(), w.warm.Seconds()/g.wall.Seconds(), float64(w.rss)/1024)
+	fmt.Fprintf(out, "Compaction (merging the packs of recent fetches beside the base pack), as its own process: %.3f s, %.1f MiB peak.\n",
+		c.wall.Seconds(), float64(c.rss)/1024)
 }
 
 func gitVersion() string {

@@ -68,6 +68,7 @@ func (n *Notes) Append(ctx context.Context, commit plumbing.Hash, rec Record) er
 		log = slog.New(slog.DiscardHandler)
 	}
 	ref := n.ref()
+	var lastErr error
 	for i := 0; i < attempts; i++ {
 		base, err := n.Remote.Sync(ctx, ref)
 		if err != nil {
@@ -75,7 +76,11 @@ func (n *Notes) Append(ctx context.Context, commit plumbing.Hash, rec Record) er
 		}
 		next, err := n.build(base, commit, rec)
 		if err != nil {
-			return err
+			// A compaction of the mirror between the fetch and the build can
+			// make a read fail; the next attempt starts from a fresh fetch.
+			lastErr = err
+			log.Warn("building the notes commit failed; retrying", "ref", ref, "attempt", i+1, "err", err)
+			continue
 		}
 		if next == base {
 			return nil
@@ -88,6 +93,9 @@ func (n *Notes) Append(ctx context.Context, commit plumbing.Hash, rec Record) er
 			return nil
 		}
 		log.Info("notes ref moved while writing; merging with the new notes and retrying", "ref", ref, "attempt", i+1)
+	}
+	if lastErr != nil {
+		return fmt.Errorf("append note to %s: %w", commit, lastErr)
 	}
 	return fmt.Errorf("append note to %s: %w", commit, ErrConflict)
 }

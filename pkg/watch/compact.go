@@ -32,8 +32,8 @@ type MirrorStats struct {
 
 // Stats counts packs and loose objects.
 func (m *Mirror) Stats() (MirrorStats, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	return m.statsLocked()
 }
 

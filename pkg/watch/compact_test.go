@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ferry-deploy/ferry/internal/gittest"
+	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 )
 
@@ -98,6 +99,9 @@ func TestPollCompactsWhenPacksPileUp(t *testing.T) {
 // miss objects in a pack its own PackfileWriter wrote, which EncodedObject
 // and git find.
 func hasObject(m *Mirror, h plumbing.Hash) bool {
-	_, err := m.Repository().Storer.EncodedObject(plumbing.AnyObject, h)
+	err := m.WithRepository(func(r *git.Repository) error {
+		_, err := r.Storer.EncodedObject(plumbing.AnyObject, h)
+		return err
+	})
 	return err == nil
 }

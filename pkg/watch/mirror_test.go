@@ -19,7 +19,9 @@ import (
 // mirror, as the lock and notes writers do.
 func commitObject(t *testing.T, m *Mirror, msg string) plumbing.Hash {
 	t.Helper()
-	st := m.Repository().Storer
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.repo.Storer
 	tree := &object.Tree{}
 	to := st.NewEncodedObject()
 	if err := tree.Encode(to); err != nil {

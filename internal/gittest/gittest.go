@@ -27,6 +27,7 @@ func RequireTool(t testing.TB, name string) string {
 	}
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("required tool %q not found (CI=true): %v", name, err)
+		return ""
 	}
 	t.Skipf("required tool %q not found: %v", name, err)
 	return ""

@@ -33,7 +33,7 @@ type SSHServer struct {
 }
 
 // StartSSH starts sshd. It skips (or fails under CI=true) when sshd,
-// ssh-keygen or git-shell are missing.
+// ssh-keygen, ssh or git-shell are missing.
 func (s *Server) StartSSH() *SSHServer {
 	s.t.Helper()
 	sshd := "/usr/sbin/sshd"
@@ -41,6 +41,7 @@ func (s *Server) StartSSH() *SSHServer {
 		sshd = RequireTool(s.t, "sshd")
 	}
 	RequireTool(s.t, "ssh-keygen")
+	RequireTool(s.t, "ssh") // tests push with the git CLI over ssh
 	RequireTool(s.t, "git-shell")
 	u, err := user.Current()
 	if err != nil {

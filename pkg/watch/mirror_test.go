@@ -19,7 +19,9 @@ import (
 // mirror, as the lock and notes writers do.
 func commitObject(t *testing.T, m *Mirror, msg string) plumbing.Hash {
 	t.Helper()
-	st := m.Repository().Storer
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.repo.Storer
 	tree := &object.Tree{}
 	to := st.NewEncodedObject()
 	if err := tree.Encode(to); err != nil {
@@ -180,6 +182,27 @@ func TestHTTPTokenAuth(t *testing.T) {
 		})
 	}
 
+	t.Run("compare-and-swap push over http with the token", func(t *testing.T) {
+		m, err := OpenMirror(MirrorOptions{Dir: t.TempDir(), URL: h.URL("app.git"), Auth: Auth{TokenFile: tokenFile}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := commitObject(t, m, "lock")
+		before := h.Requests("receive-pack")
+		if ok, err := m.PushCAS(t.Context(), "refs/ferry/locks/http", plumbing.ZeroHash, c); !ok || err != nil {
+			t.Fatalf("PushCAS = %v, %v", ok, err)
+		}
+		if ok, err := m.PushCAS(t.Context(), "refs/ferry/locks/http", plumbing.ZeroHash, c); ok || err != nil {
+			t.Errorf("second create = %v, %v; want lost", ok, err)
+		}
+		if h.Requests("receive-pack") != before+1 {
+			t.Errorf("a push whose expected value was already stale was sent anyway")
+		}
+		got := gittest.Git(t, "", "ls-remote", h.URLWithToken("app.git"), "refs/ferry/locks/http")
+		if !strings.HasPrefix(got, c.String()) {
+			t.Errorf("remote lock ref = %q, want %s", got, c)
+		}
+	})
 	t.Run("password in URL refused and redacted", func(t *testing.T) {
 		_, err := OpenMirror(MirrorOptions{Dir: t.TempDir(), URL: h.URLWithToken("app.git")})
 		if !errors.Is(err, ErrPermanent) || strings.Contains(err.Error(), token) {

@@ -61,7 +61,9 @@ func (m *Mirror) PushCAS(ctx context.Context, name plumbing.ReferenceName, oldHa
 	if !newHash.IsZero() {
 		var haves []plumbing.Hash
 		for _, h := range ar.References {
-			if m.st.HasEncodedObject(h) == nil {
+			// EncodedObject, not HasEncodedObject: the latter can miss
+			// objects in packs go-git wrote itself.
+			if _, err := m.st.EncodedObject(plumbing.AnyObject, h); err == nil {
 				haves = append(haves, h)
 			}
 		}

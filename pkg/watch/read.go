@@ -26,8 +26,8 @@ type Commit struct {
 // ReadFile returns the content of path at commit. A missing path gives an
 // error matching fs.ErrNotExist.
 func (m *Mirror) ReadFile(commit plumbing.Hash, path string) ([]byte, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	c, err := object.GetCommit(m.st, commit)
 	if err != nil {
 		return nil, fmt.Errorf("commit %s: %w", commit, err)
@@ -50,8 +50,8 @@ func (m *Mirror) ReadFile(commit plumbing.Hash, path string) ([]byte, error) {
 // ChangedPaths lists the paths that differ between the trees of two commits
 // (added, removed or modified), sorted. A zero from means the empty tree.
 func (m *Mirror) ChangedPaths(from, to plumbing.Hash) ([]string, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	toTree, err := m.treeLocked(to)
 	if err != nil {
 		return nil, err
@@ -93,8 +93,8 @@ func (m *Mirror) treeLocked(commit plumbing.Hash) (*object.Tree, error) {
 // Commits lists the commits reachable from to but not from from (git log
 // from..to), newest first, at most limit of them (limit <= 0: no limit).
 func (m *Mirror) Commits(from, to plumbing.Hash, limit int) ([]Commit, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	exclude := map[plumbing.Hash]bool{}
 	if !from.IsZero() {
 		fc, err := object.GetCommit(m.st, from)
@@ -133,8 +133,8 @@ var errStop = errors.New("stop")
 // IsAncestor reports whether ancestor is reachable from commit (a commit is
 // its own ancestor, as with git merge-base --is-ancestor).
 func (m *Mirror) IsAncestor(ancestor, commit plumbing.Hash) (bool, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	return m.isAncestorLocked(ancestor, commit)
 }
 

@@ -49,7 +49,7 @@ func TestDeployNeedsConfirmation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(p.config, []byte(strings.Replace(string(data), "poll_interval =", "confirm = true\npoll_interval =", 1)), 0o600); err != nil {
+	if err := os.WriteFile(p.config, []byte(strings.Replace(string(data), "poll_interval = \"20ms\"", "confirm = true\npoll_interval = \"20ms\"", 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p.push("Change", map[string]string{"app.py": "2\n"})

@@ -82,7 +82,15 @@ or not confirmed, 64 wrong command line.`,
 				}
 				return confirmDeploy(cmd.InOrStdin(), cmd.OutOrStdout(), p)
 			}
-			r, err := agent.NewDeployer(cfg, env, m, c, log).Deploy(ctx, in, confirm)
+			reporters, err := agent.Reporters(env, "ferry/"+version, log)
+			if err != nil {
+				return err
+			}
+			var statuses []agent.StatusSetter
+			for _, r := range reporters {
+				statuses = append(statuses, r)
+			}
+			r, err := agent.NewDeployer(cfg, env, m, c, log).WithStatuses(statuses).Deploy(ctx, in, confirm)
 			if r != nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "\n%s: %s %s (%s) in %s\n", r.Environment, r.Outcome, short(r.Commit), r.Method, r.Finished.Sub(r.Started).Round(time.Second))
 				if r.Reason != "" {

@@ -119,7 +119,7 @@ func buildAgent(ctx context.Context, cfg *config.Config, listen string, log *slo
 		}
 		clouds[name] = c
 	}
-	a, err := agent.New(agent.Options{Config: cfg, Mirror: m, Clouds: clouds, Listen: listen, Logger: log})
+	a, err := agent.New(agent.Options{Config: cfg, Mirror: m, Clouds: clouds, Listen: listen, Logger: log, UserAgent: "ferry/" + version})
 	if err != nil {
 		return nil, errors.Join(errors.New("start the agent"), err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/execute"
 	"github.com/ferry-deploy/ferry/pkg/lock"
 	"github.com/ferry-deploy/ferry/pkg/plan"
+	"github.com/ferry-deploy/ferry/pkg/status/forge"
 	"github.com/ferry-deploy/ferry/pkg/watch"
 )
 
@@ -43,6 +44,8 @@ type Options struct {
 	Now func() time.Time
 	// Hooks, when set, builds each deploy's hooks instead of SSH.
 	Hooks HooksFunc
+	// UserAgent names Ferry to the forges.
+	UserAgent string
 }
 
 // Agent keeps every environment of a project at its wanted commit.
@@ -151,7 +154,23 @@ func (a *Agent) Run(ctx context.Context) error {
 		ch <- struct{}{} // look at every environment once at start
 		wake[name] = ch
 		env := a.opts.Config.Environments[name]
-		d := NewDeployer(a.opts.Config, env, a.opts.Mirror, a.opts.Clouds[name], a.log).WithHooks(a.opts.Hooks)
+		reporters, err := Reporters(env, a.opts.UserAgent, a.log)
+		if err != nil {
+			return err
+		}
+		var statuses []StatusSetter
+		for _, r := range reporters {
+			// The agent never waits on a forge: a queue per forge delivers
+			// the newest status when the forge answers.
+			q := forge.NewQueue(r, forge.QueueOptions{Logger: a.log})
+			statuses = append(statuses, q)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = q.Run(ctx)
+			}()
+		}
+		d := NewDeployer(a.opts.Config, env, a.opts.Mirror, a.opts.Clouds[name], a.log).WithHooks(a.opts.Hooks).WithStatuses(statuses)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -15,6 +15,7 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/lock"
 	"github.com/ferry-deploy/ferry/pkg/plan"
 	"github.com/ferry-deploy/ferry/pkg/status"
+	"github.com/ferry-deploy/ferry/pkg/status/forge"
 	"github.com/ferry-deploy/ferry/pkg/watch"
 )
 
@@ -36,6 +37,8 @@ type Deployer struct {
 	host   string
 	// hooks builds a deploy's hooks; default NewHooks (SSH).
 	hooks HooksFunc
+	// statuses are the forges outcomes are also reported to.
+	statuses []StatusSetter
 }
 
 // HooksFunc builds the hooks of one deploy of env.
@@ -121,8 +124,13 @@ func (d *Deployer) Deploy(ctx context.Context, in plan.Input, confirm func(*plan
 	started := time.Now().UTC()
 	d.note(ctx, p.Target.Commit, status.Record{Env: d.env.Name, Method: string(p.Method), Outcome: status.Started,
 		Started: started, Launch: p.LaunchSource.Name, Previous: p.Deployed.Commit, Host: d.host})
+	d.setStatus(ctx, forge.Status{Commit: p.Target.Commit, Ref: p.Target.Ref, DeployID: deployID, State: forge.StatePending,
+		Description: fmt.Sprintf("Deploying to %s (%s)", d.env.Name, p.Method)})
 	r, err := d.executor(deployID, hooks).Run(ctx, p, deployID)
 	d.record(ctx, r)
+	if st, ok := finalStatus(r, p.Target.Ref); ok {
+		d.setStatus(ctx, st)
+	}
 	return &r, err
 }
 

@@ -239,6 +239,7 @@ func (s *Sim) launchIntoGroupLocked(g *group, active []*instance, have int) bool
 		s.failedLaunchLocked(g, apiErr.Code+": "+apiErr.Message)
 		return false
 	}
+	g.FailingSince = time.Time{}
 	inst.Group, inst.Lifecycle, inst.Health, inst.ProtectScale = g.Name, lcPending, healthy, g.NewProtected
 	cause := fmt.Sprintf("At %s an instance was started in response to a difference between desired and actual capacity, increasing the capacity from %d to %d.",
 		now.Format("2006-01-02T15:04:05Z"), have, g.Desired)
@@ -248,6 +249,14 @@ func (s *Sim) launchIntoGroupLocked(g *group, active []*instance, have int) bool
 }
 
 func (s *Sim) failedLaunchLocked(g *group, msg string) {
+	now := s.now()
+	if g.FailingSince.IsZero() {
+		g.FailingSince = now
+	}
+	if lim := s.opts.AdministrativeSuspension; lim > 0 && now.Sub(g.FailingSince) >= lim && !g.suspended("Launch") {
+		g.Suspended["Launch"] = "Administrative suspension: the group has failed to launch instances since " + g.FailingSince.Format("2006-01-02T15:04:05Z") + "."
+		s.log.Warn("awssim: administrative suspension", "group", g.Name)
+	}
 	a := s.newActivityLocked(g, "Launching a new EC2 instance.  Status Reason: "+msg,
 		fmt.Sprintf("At %s an instance was started in response to a difference between desired and actual capacity.", s.now().Format("2006-01-02T15:04:05Z")))
 	s.finishActivityLocked(a.ID, "Failed", msg)

@@ -20,7 +20,7 @@
 //		App: func(ctx context.Context, inst awssim.Instance) (http.Handler, error) { ... },
 //	}, logger)
 //	defer srv.Close()
-//	cfg.BaseEndpoint = aws.String(srv.URL)
+//	cfg := srv.AWSConfig() // BaseEndpoint, region, static credentials
 //
 // Every delay is configurable (Options.BootDelay, ImageBuildTime,
 // ShutdownDelay) and every API duration in seconds — health-check Interval

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing/types"
@@ -29,11 +28,7 @@ func Example() {
 	}
 	defer srv.Close()
 	ctx := context.Background()
-	cfg := aws.Config{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(srv.URL),
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "not-a-secret", ""),
-	}
+	cfg := srv.AWSConfig() // endpoint, region, static credentials
 	elb := elasticloadbalancing.NewFromConfig(cfg)
 	asg := autoscaling.NewFromConfig(cfg)
 

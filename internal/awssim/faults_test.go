@@ -264,3 +264,32 @@ func TestFault_ServiceTokenBucket(t *testing.T) {
 		t.Errorf("second call after one refill: %v", err)
 	}
 }
+
+// AWS: as-suspend-resume-processes ("administrative suspension"): a group
+// that has failed every launch for long enough gets its Launch process
+// suspended, and resuming it lets the group launch again.
+func TestFault_AdministrativeSuspension(t *testing.T) {
+	opts := fastOptions()
+	opts.AdministrativeSuspension = 300 * time.Millisecond
+	e := newEnv(t, opts)
+	e.srv.SetCapacityErrors(1 << 30)
+	e.lc("lc-1", "ami-00000001")
+	e.group("web", "lc-1", 1, 1, 1, nil)
+	e.eventually("administrative suspension of Launch", func() bool {
+		for _, p := range e.describeGroup("web").SuspendedProcesses {
+			if *p.ProcessName == "Launch" && strings.HasPrefix(*p.SuspensionReason, "Administrative") {
+				return true
+			}
+		}
+		return false
+	})
+	e.srv.SetCapacityErrors(0)
+	for range 20 {
+		e.srv.Step()
+	}
+	if n := len(e.describeGroup("web").Instances); n != 0 {
+		t.Fatalf("launched %d while administratively suspended", n)
+	}
+	try(e.as.ResumeProcesses(e.ctx, &autoscaling.ResumeProcessesInput{AutoScalingGroupName: aws.String("web")})).must(t)
+	e.waitInService("web", 1)
+}

@@ -164,6 +164,7 @@ type group struct {
 	NewProtected        bool              `json:"newProtected,omitempty"`
 	LaunchRetryAt       time.Time         `json:"launchRetryAt,omitzero"`
 	NextHealthCheck     time.Time         `json:"nextHealthCheck,omitzero"`
+	FailingSince        time.Time         `json:"failingSince,omitzero"` // first failed launch since the last success
 }
 
 type groupTag struct {

@@ -196,6 +196,7 @@ func TestValidationRules(t *testing.T) {
 		{"hook of unknown role", minimalProject + minimalEnv + "[environments.staging.hooks.nginx]\npost_deploy = [\"x\"]\n", 14, "environments.staging.hooks.nginx", "unknown role"},
 		{"unknown hook", minimalProject + minimalEnv + "[environments.staging.hooks.web]\npre_deploy = [\"x\"]\n", 15, "environments.staging.hooks.web.pre_deploy", "unknown hook"},
 		{"empty hook command", minimalProject + minimalEnv + "[environments.staging.hooks.worker]\ndeploy = [\" \"]\n", 15, "environments.staging.hooks.worker.deploy[0]", "empty command"},
+		{"hook template does not render", minimalProject + minimalEnv + "[environments.staging.hooks.worker]\ndeploy = [\"cd /srv/{{.Sha}}\"]\n", 15, "environments.staging.hooks.worker.deploy[0]", "placeholders"},
 		{"cron never fires", minimalProject + minimalEnv + "[[environments.staging.windows]]\ncron = \"0 0 30 2 *\"\nduration = \"1h\"\n", 15, "environments.staging.windows[0].cron", "never fires"},
 		{"cron does not parse", minimalProject + minimalEnv + "[[environments.staging.windows]]\ncron = \"0 0 * *\"\nduration = \"1h\"\n", 15, "environments.staging.windows[0].cron", "invalid cron spec"},
 		{"window without duration", minimalProject + minimalEnv + "[[environments.staging.windows]]\ncron = \"0 9 * * *\"\n", 14, "environments.staging.windows[0].duration", "positive duration"},

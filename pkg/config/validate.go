@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"net/url"
 	"path"
 	"regexp"
@@ -364,9 +365,20 @@ func (v *validator) hooks(at keyPath, hooks map[string]map[string][]string) {
 			if _, err := roles.ParseHook(hook); err != nil {
 				v.fail(hp, "%v", err)
 			}
+			r, h := roles.Role(role), roles.Hook(hook)
 			for i, cmd := range hooks[role][hook] {
 				if strings.TrimSpace(cmd) == "" {
 					v.fail(hp.index(i), "empty command")
+					continue
+				}
+				// Render with sample values now, so a template mistake
+				// shows at validate time rather than mid-deploy.
+				if _, err := roles.Render(r, h, []string{cmd}, roles.Vars{Commit: strings.Repeat("0", 40), ShortCommit: strings.Repeat("0", 12), Env: "check"}); err != nil {
+					var re *roles.RenderError
+					if errors.As(err, &re) {
+						err = re.Err
+					}
+					v.fail(hp.index(i), "%v (placeholders: {{.Commit}}, {{.ShortCommit}}, {{.Env}})", err)
 				}
 			}
 		}

@@ -58,7 +58,7 @@ func (r *recorder) hooks() []string {
 }
 
 type fixture struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	sim      *awssim.Server
 	cloud    *cloud.Client
@@ -75,7 +75,7 @@ type fixture struct {
 // a web group of size instances behind a classic balancer, running the
 // repository's first commit; the second commit changes the schema marker
 // when full is true.
-func newFixture(t *testing.T, size int, full bool, policy string) *fixture {
+func newFixture(t testing.TB, size int, full bool, policy string) *fixture {
 	t.Helper()
 	repo := testutil.NewGitRepo(t)
 	old := repo.Commit("First", map[string]string{"app.py": "1\n", ".ferry/schema-version": "1\n"})

@@ -226,7 +226,7 @@ url = %q
 poll_interval = "500ms"
 `, filepath.Join(d.dir, "state"), "file://"+d.remote) +
 		env("staging", `branch = "staging"`, "") +
-		env("production", `tag = "v*"`, "confirm = true\n")
+		env("production", "tag = \"v*\"\n# The demo's tags are not signed; real production keeps verify = \"tag\".\nverify = \"none\"", "confirm = true\n")
 }
 
 // healthyTimeout bounds the wait for healthy instances; step 4 waits it

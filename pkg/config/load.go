@@ -76,6 +76,8 @@ func (c *Config) resolvePaths(dir string) {
 		abs(&env.SSH.KeyFile)
 		abs(&env.SSH.KnownHosts)
 		abs(&env.Launch.UserDataFile)
+		abs(&env.TrustedKeys.OpenPGP)
+		abs(&env.TrustedKeys.SSHAllowedSigners)
 		for i := range env.Status.Forges {
 			abs(&env.Status.Forges[i].TokenFile)
 		}

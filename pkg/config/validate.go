@@ -252,6 +252,18 @@ func (v *validator) environment(at keyPath, e *Environment) {
 			v.fail(at.key("tag"), "tag pattern %q does not compile", e.Tag)
 		}
 	}
+	switch e.Verify {
+	case VerifyNone:
+	case VerifyHead, VerifyTag:
+		if e.Verify == VerifyTag && e.Tag == "" {
+			v.fail(at.key("verify"), "verify = %q needs a tag-triggered environment (this one deploys branch %q); use %q", VerifyTag, e.Branch, VerifyHead)
+		}
+		if e.TrustedKeys.OpenPGP == "" && e.TrustedKeys.SSHAllowedSigners == "" {
+			v.fail(at.key("trusted_keys"), "verify = %q needs trusted keys: set trusted_keys.openpgp (an armored keyring) and/or trusted_keys.ssh_allowed_signers, or verify = %q", e.Verify, VerifyNone)
+		}
+	default:
+		v.fail(at.key("verify"), "%q: use %q, %q or %q", e.Verify, VerifyNone, VerifyHead, VerifyTag)
+	}
 	v.aws(at.key("aws"), &e.AWS)
 	v.groups(at, e)
 	v.launch(at.key("launch"), &e.Launch)

@@ -83,12 +83,13 @@ func ferryOp(op, dir, url, push string) error {
 			return err
 		}
 		parts := strings.SplitN(push, "|", 2)
-		for _, args := range [][]string{{"commit", "-q", "--allow-empty", "-m", "warm"}, {"push", "-q", parts[1], "HEAD:main"}} {
-			c := exec.Command("git", args...)
-			c.Dir = parts[0]
-			if out, err := c.CombinedOutput(); err != nil {
-				return fmt.Errorf("git %v: %w: %s", args, err, out)
-			}
+		if err := newCommit(parts[0], os.Environ(), "warm"); err != nil {
+			return err
+		}
+		c := exec.Command("git", "push", "-q", parts[1], "HEAD:main")
+		c.Dir = parts[0]
+		if out, err := c.CombinedOutput(); err != nil {
+			return fmt.Errorf("git push: %w: %s", err, out)
 		}
 		start := time.Now()
 		ts, err = w.Poll(context.Background())
@@ -198,7 +199,7 @@ func run(commits, runs int, keep bool) error {
 		return c
 	}
 	pusher := filepath.Join(work, "pusher")
-	if err := git("", "clone", "-q", "--no-checkout", "--depth=1", "file://"+repo, pusher); err != nil {
+	if err := git("", "clone", "-q", "--depth=1", "file://"+repo, pusher); err != nil {
 		return err
 	}
 
@@ -227,8 +228,8 @@ func run(commits, runs int, keep bool) error {
 		if err := add("git ls-remote", gitCmd("", "ls-remote", url)); err != nil {
 			return err
 		}
-		// One new commit, pushed as a person would.
-		if err := git(pusher, "commit", "-q", "--allow-empty", "-m", fmt.Sprintf("new %d", r)); err != nil {
+		// One new commit changing one file, pushed as a person would.
+		if err := newCommit(pusher, env, fmt.Sprintf("new %d", r)); err != nil {
 			return err
 		}
 		if err := git(pusher, "push", "-q", "file://"+repo, "HEAD:main"); err != nil {
@@ -373,4 +374,22 @@ func daemon(root string, env []string) (int, func(), error) {
 	}
 	stop()
 	return 0, nil, fmt.Errorf("git daemon did not start")
+}
+
+// newCommit changes one file in the working clone dir and commits it.
+func newCommit(dir string, env []string, msg string) error {
+	f := filepath.Join(dir, "d00", "f000.txt")
+	old, err := os.ReadFile(f)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(f, append(old, []byte(msg+"\n")...), 0o644); err != nil {
+		return err
+	}
+	c := exec.Command("git", "commit", "-q", "-a", "-m", msg)
+	c.Dir, c.Env = dir, env
+	if out, err := c.CombinedOutput(); err != nil {
+		return fmt.Errorf("git commit: %w: %s", err, out)
+	}
+	return nil
 }

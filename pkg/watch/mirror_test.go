@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -265,4 +266,58 @@ func TestSSHTransport(t *testing.T) {
 			t.Errorf("err = %v, want permanent", err)
 		}
 	})
+}
+
+// TestCommitsMatchesGitRevList compares Commits with git rev-list from..to
+// on a history with branches and merges, every commit made in the same
+// second (the hard case for a walk ordered by commit time).
+func TestCommitsMatchesGitRevList(t *testing.T) {
+	f := newFixture(t)
+	const date = "GIT_COMMITTER_DATE=2026-01-01T00:00:00Z"
+	w := gittest.NewWork(t, f.daemon.URL("app.git"), date, "GIT_AUTHOR_DATE=2026-01-01T00:00:00Z")
+	c := map[string]string{}
+	c["a"] = w.Commit("a", map[string]string{"a": "1"})
+	c["b"] = w.Commit("b", map[string]string{"b": "1"})
+	w.Git("checkout", "-q", "-b", "feature")
+	c["f1"] = w.Commit("f1", map[string]string{"f": "1"})
+	c["f2"] = w.Commit("f2", map[string]string{"f": "2"})
+	w.Git("checkout", "-q", "-b", "other", c["b"])
+	c["o1"] = w.Commit("o1", map[string]string{"o": "1"})
+	w.Git("checkout", "-q", "main")
+	c["c"] = w.Commit("c", map[string]string{"c": "1"})
+	w.Git("merge", "-q", "--no-ff", "-m", "m", "feature")
+	c["m"] = w.Git("rev-parse", "HEAD")
+	c["e"] = w.Commit("e", map[string]string{"e": "1"})
+	w.Git("merge", "-q", "--no-ff", "-m", "m2", "other")
+	c["m2"] = w.Git("rev-parse", "HEAD")
+	w.Git("push", "-q", "origin", "main", "feature", "other")
+	if err := f.mirror.Fetch(t.Context(), "refs/heads/main", "refs/heads/feature", "refs/heads/other"); err != nil {
+		t.Fatal(err)
+	}
+
+	pairs := [][2]string{{"b", "m2"}, {"f1", "m2"}, {"c", "f2"}, {"", "m2"}, {"m2", "b"}, {"o1", "e"}, {"f2", "c"}, {"e", "m2"}, {"m", "m2"}, {"a", "o1"}}
+	for _, p := range pairs {
+		t.Run(p[0]+".."+p[1], func(t *testing.T) {
+			var from plumbing.Hash
+			spec := c[p[1]]
+			if p[0] != "" {
+				from = hash(c[p[0]])
+				spec = c[p[0]] + ".." + c[p[1]]
+			}
+			want := strings.Fields(w.Git("rev-list", spec))
+			got, err := f.mirror.Commits(from, hash(c[p[1]]), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gotHashes []string
+			for _, cm := range got {
+				gotHashes = append(gotHashes, cm.Hash.String())
+			}
+			sort.Strings(want)
+			sort.Strings(gotHashes)
+			if !reflect.DeepEqual(gotHashes, want) && !(len(want) == 0 && len(gotHashes) == 0) {
+				t.Errorf("Commits = %v\ngit rev-list = %v", gotHashes, want)
+			}
+		})
+	}
 }

@@ -36,6 +36,10 @@ func TestDeployCommand(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, "No changes") {
 		t.Errorf("after the deploy, plan: exit %d\n%s", code, stdout)
 	}
+	code, stdout, _ = runFerry(t, "history", "-c", p.config, "staging")
+	if code != exitOK || !strings.Contains(stdout, next[:12]+"  serial  succeeded") {
+		t.Errorf("history: exit %d\n%s", code, stdout)
+	}
 	// The lock was released: a second deploy takes it again.
 	code, stdout, stderr = runFerry(t, "deploy", "-c", p.config, "staging")
 	if code != exitOK || !strings.Contains(stdout, "No changes") {

@@ -232,6 +232,11 @@ func (a *Agent) worker(ctx context.Context, env *config.Environment, d *Deployer
 // reconcile brings one environment to its newest target, if it may.
 func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deployer) {
 	log := a.log.With("env", env.Name)
+	if err := d.RecoverPending(ctx); err != nil {
+		log.Error("an interrupted deploy could not be recovered yet; will try again", "err", err)
+		a.setState(env.Name, "waiting", "recovering an interrupted deploy: "+err.Error(), "")
+		return
+	}
 	t, ok := a.watcher.Current(env.Name)
 	if !ok {
 		a.setState(env.Name, "idle", "no target yet", "")

@@ -80,27 +80,11 @@ func (d *Deployer) executor(deployID string, hooks execute.Hooks) *execute.Execu
 // confirm (which may print the plan and refuse), executes and records. It
 // returns the report of the deploy it ran (nil when there was none).
 func (d *Deployer) Deploy(ctx context.Context, in plan.Input, confirm func(*plan.Plan) error) (*execute.Report, error) {
-	locker := &lock.Locker{Remote: d.mirror, Holder: d.host, TTL: d.env.Policy.Timeouts.LockLease.Std(), Logger: d.log}
-	lease, err := locker.Acquire(ctx, d.env.Name)
+	ctx, release, err := d.lock(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	lost := locker.KeepAlive(ctx, lease)
-	go func() {
-		if err, ok := <-lost; ok && err != nil {
-			cancel(fmt.Errorf("lost the lock of %s: %w", d.env.Name, err))
-		}
-	}()
-	defer func() {
-		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer rcancel()
-		if err := locker.Release(rctx, lease); err != nil {
-			d.log.Warn("could not release the lock; it expires on its own", "err", err)
-		}
-	}()
-
+	defer release()
 	if err := d.recover(ctx); err != nil {
 		return nil, err
 	}
@@ -132,6 +116,49 @@ func (d *Deployer) Deploy(ctx context.Context, in plan.Input, confirm func(*plan
 		d.setStatus(ctx, st)
 	}
 	return &r, err
+}
+
+// lock takes the environment's lease for the length of a deploy and keeps
+// it alive; losing it cancels the returned context.
+func (d *Deployer) lock(ctx context.Context) (context.Context, func(), error) {
+	locker := &lock.Locker{Remote: d.mirror, Holder: d.host, TTL: d.env.Policy.Timeouts.LockLease.Std(), Logger: d.log}
+	lease, err := locker.Acquire(ctx, d.env.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	lost := locker.KeepAlive(ctx, lease)
+	go func() {
+		if err, ok := <-lost; ok && err != nil {
+			cancel(fmt.Errorf("lost the lock of %s: %w", d.env.Name, err))
+		}
+	}()
+	release := func() {
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer rcancel()
+		if err := locker.Release(rctx, lease); err != nil {
+			d.log.Warn("could not release the lock; it expires on its own", "err", err)
+		}
+		cancel(nil)
+	}
+	return ctx, release, nil
+}
+
+// RecoverPending finishes a deploy an earlier agent left interrupted, if
+// the journal holds one, under the environment's lock. It runs whatever
+// the environment's pause, windows or blocked commit say: a half-done
+// deploy must never wait.
+func (d *Deployer) RecoverPending(ctx context.Context) error {
+	j, err := d.executor("", nil).Journal.Load(d.env.Name)
+	if err != nil || j == nil {
+		return err
+	}
+	ctx, release, err := d.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return d.recover(ctx)
 }
 
 // recover finishes a deploy an earlier agent left interrupted.

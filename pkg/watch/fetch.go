@@ -158,7 +158,11 @@ func (m *Mirror) fetchPackLocked(ctx context.Context, sess transport.UploadPackS
 	if err := m.open(); err != nil {
 		return err
 	}
-	m.recent = recentCommits(fs, packHash, idx)
+	// A poll's pack holds a few commits; the first mirror's holds the whole
+	// history, which the force-push check would never use.
+	if n, err := idx.Count(); err == nil && n <= maxRecentObjects && len(haves) > 0 {
+		m.recent = recentCommits(fs, packHash, idx)
+	}
 	return nil
 }
 
@@ -226,6 +230,9 @@ func (m *Mirror) DescendsFrom(prev, next plumbing.Hash) (bool, error) {
 	}
 	return m.isAncestorLocked(prev, next)
 }
+
+// maxRecentObjects bounds the packs whose commits DescendsFrom remembers.
+const maxRecentObjects = 20000
 
 func sortHashes(hs []plumbing.Hash) {
 	sort.Slice(hs, func(i, j int) bool { return hs[i].String() < hs[j].String() })

@@ -421,3 +421,34 @@ func TestForcedFallsBackToHistory(t *testing.T) {
 		t.Fatalf("main moved two commits, one already mirrored: %+v", got)
 	}
 }
+
+func TestRunWaitsForTheCronSchedule(t *testing.T) {
+	f := newFixture(t)
+	f.work.Commit("one", nil)
+	f.work.Push("main")
+	sched, err := CronSchedule("*/5 * * * *")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := newFakeClock() // 03:04:05
+	w, err := New(Options{Mirror: f.mirror, Rules: []Rule{{Env: "staging", Branch: "main"}},
+		Schedule: sched, Clock: clock, Logger: f.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	out := make(chan Target, 1)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, out) }()
+	<-out
+	if wt := clock.next(t); wt.d != 55*time.Second {
+		t.Errorf("wait = %v, want 55s until 03:05:00", wt.d)
+	} else {
+		clock.elapse(wt)
+	}
+	if wt := clock.next(t); wt.d != 5*time.Minute {
+		t.Errorf("next wait = %v, want 5m", wt.d)
+	}
+	cancel()
+	<-done
+}

@@ -207,3 +207,42 @@ func ReadNote(repo *git.Repository, ref plumbing.ReferenceName, commit plumbing.
 	}
 	return ParseNote(text)
 }
+
+// All reads every note on the ref as the mirror has it now (call Refresh
+// first for the remote's latest), keyed by annotated commit: what `ferry
+// status` lists. Notes that hold no Ferry record are left out.
+func (n *Notes) All() (map[plumbing.Hash][]Record, error) {
+	out := map[plumbing.Hash][]Record{}
+	err := n.Remote.WithRepository(func(repo *git.Repository) error {
+		r, err := repo.Storer.Reference(n.ref())
+		if errors.Is(err, plumbing.ErrReferenceNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		c, err := object.GetCommit(repo.Storer, r.Hash())
+		if err != nil {
+			return fmt.Errorf("notes commit %s: %w", r.Hash(), err)
+		}
+		tree, err := c.Tree()
+		if err != nil {
+			return err
+		}
+		return walkNotes(repo.Storer, tree, "", func(hex string, blob plumbing.Hash) error {
+			text, err := readBlob(repo.Storer, blob)
+			if err != nil {
+				return err
+			}
+			recs, err := ParseNote(text)
+			if err != nil {
+				return fmt.Errorf("note of %s: %w", hex, err)
+			}
+			if len(recs) > 0 {
+				out[plumbing.NewHash(hex)] = recs
+			}
+			return nil
+		})
+	})
+	return out, err
+}

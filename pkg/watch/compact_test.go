@@ -2,6 +2,7 @@ package watch
 
 import (
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -104,4 +105,35 @@ func hasObject(m *Mirror, h plumbing.Hash) bool {
 		return err
 	})
 	return err == nil
+}
+
+// TestMirrorSeededByGitClone: an operator may create the mirror with
+// `git clone --mirror` (faster and leaner than go-git for a first copy of a
+// big repository); Ferry then polls it as its own.
+func TestMirrorSeededByGitClone(t *testing.T) {
+	f := newFixture(t)
+	c1 := f.work.Commit("one", nil)
+	f.work.Push("main")
+	dir := filepath.Join(t.TempDir(), "mirror")
+	gittest.Git(t, "", "clone", "-q", "--mirror", f.daemon.URL("app.git"), dir)
+	m, err := OpenMirror(MirrorOptions{Dir: dir, URL: f.daemon.URL("app.git")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := New(Options{Mirror: m, Rules: []Rule{{Env: "staging", Branch: "main"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := poll(t, w); len(got) != 1 || got[0].Commit != hash(c1) {
+		t.Fatalf("first poll of a git-made mirror: %+v", got)
+	}
+	c2 := f.work.Commit("two", map[string]string{"x": "y"})
+	f.work.Push("main")
+	if got := poll(t, w); len(got) != 1 || got[0].Commit != hash(c2) || got[0].Forced {
+		t.Fatalf("poll after a new commit: %+v", got)
+	}
+	if b, err := m.ReadFile(hash(c2), "x"); err != nil || string(b) != "y" {
+		t.Errorf("ReadFile = %q, %v", b, err)
+	}
+	gittest.Git(t, dir, "fsck", "--no-progress")
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/go-git/go-billy/v5/osfs"
 	git "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -46,6 +45,8 @@ type Mirror struct {
 	mu   sync.Mutex // guards repo and st (compaction replaces them) and their caches
 	repo *git.Repository
 	st   *filesystem.Storage
+	// recent maps the commits the last fetch brought to their parents.
+	recent map[plumbing.Hash][]plumbing.Hash
 }
 
 // RemoteRef is one ref the remote advertises.
@@ -188,32 +189,6 @@ func (m *Mirror) Fetch(ctx context.Context, names ...plumbing.ReferenceName) err
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.fetchLocked(ctx, names)
-}
-
-func (m *Mirror) fetchLocked(ctx context.Context, names []plumbing.ReferenceName) error {
-	auth, secret, err := m.auth()
-	if err != nil {
-		return m.remoteErr("fetch", err, secret)
-	}
-	specs := make([]config.RefSpec, 0, len(names))
-	for _, n := range names {
-		specs = append(specs, config.RefSpec(fmt.Sprintf("+%s:%s", n, n)))
-	}
-	remote := git.NewRemote(m.st, &config.RemoteConfig{Name: "origin", URLs: []string{m.opts.URL}})
-	err = remote.FetchContext(ctx, &git.FetchOptions{
-		RemoteName: "origin",
-		RefSpecs:   specs,
-		Auth:       auth,
-		Tags:       git.NoTags,
-		Force:      true,
-	})
-	if errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return nil
-	}
-	if errors.Is(err, git.NoMatchingRefSpecError{}) {
-		err = fmt.Errorf("%w: %w", ErrRefGone, err)
-	}
-	return m.remoteErr("fetch", err, secret)
 }
 
 // ErrRefGone: a ref the remote listed was deleted before the fetch asked

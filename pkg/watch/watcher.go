@@ -275,7 +275,7 @@ func (w *Watcher) pollOnce(ctx context.Context) ([]Target, error) {
 		t := Target{Env: rule.Env, Ref: r.Name.String(), Commit: r.Commit}
 		if rule.Branch != "" && had && last.Ref == t.Ref {
 			prev := plumbing.NewHash(last.Commit)
-			ok, err := m.IsAncestor(prev, t.Commit)
+			ok, err := m.DescendsFrom(prev, t.Commit)
 			switch {
 			case err != nil:
 				w.log.Warn("cannot tell whether branch was force-pushed", "env", t.Env, "ref", t.Ref, "previous", prev, "err", err)

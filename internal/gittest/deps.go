@@ -4,6 +4,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/ferry-deploy/ferry/internal/testutil"
 )
 
 // CheckDeps fails the test if pkg (an import path) depends, directly or
@@ -11,7 +13,7 @@ import (
 // It asks the go command, so it sees what the build sees.
 func CheckDeps(t testing.TB, pkg string, forbidden ...string) {
 	t.Helper()
-	RequireTool(t, "go")
+	testutil.RequireTool(t, "go")
 	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", pkg).Output()
 	if err != nil {
 		t.Fatalf("go list -deps %s: %v", pkg, err)

@@ -248,18 +248,25 @@ func parseAllowedSignerLine(line string) (allowedSigner, error) {
 	for _, opt := range options {
 		name, value, hasValue := strings.Cut(opt, "=")
 		name = strings.ToLower(name)
-		if hasValue != (name != "cert-authority") {
-			return s, fmt.Errorf("option %s: cert-authority takes no value; namespaces, valid-after and valid-before need one", name)
-		}
-		if hasValue {
-			if len(value) < 2 || value[0] != '"' || value[len(value)-1] != '"' {
-				return s, fmt.Errorf("option %s: value must be in double quotes", name)
-			}
-			value = value[1 : len(value)-1]
-		}
 		switch name {
 		case "cert-authority":
+			if hasValue {
+				return s, fmt.Errorf("option cert-authority takes no value")
+			}
 			s.certAuthority = true
+			continue
+		case "namespaces", "valid-after", "valid-before":
+		default:
+			return s, fmt.Errorf("unsupported option %q (allowed: cert-authority, namespaces, valid-after, valid-before)", name)
+		}
+		if !hasValue {
+			return s, fmt.Errorf("option %s needs a value", name)
+		}
+		if len(value) < 2 || value[0] != '"' || value[len(value)-1] != '"' {
+			return s, fmt.Errorf("option %s: value must be in double quotes", name)
+		}
+		value = value[1 : len(value)-1]
+		switch name {
 		case "namespaces":
 			s.namespaces = value
 		case "valid-after":
@@ -270,8 +277,6 @@ func parseAllowedSignerLine(line string) (allowedSigner, error) {
 			if s.validBefore, err = parseSignerTime(value); err != nil {
 				return s, fmt.Errorf("valid-before: %w", err)
 			}
-		default:
-			return s, fmt.Errorf("unsupported option %q (allowed: cert-authority, namespaces, valid-after, valid-before)", name)
 		}
 	}
 	return s, nil

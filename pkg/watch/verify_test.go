@@ -25,6 +25,9 @@ type keys struct {
 	// is not.
 	pgpTrusted, pgpUntrusted, pgpExpired string
 	keyring                              string // armored keyring file
+	// verifierHome is a GNUPGHOME holding only the keyring, for asking
+	// git itself what it makes of a signature.
+	verifierHome string
 	// gpgFaked is a gpg.program that signs at a faked time in 2020, when
 	// the expired key was still valid.
 	gpgFaked string
@@ -55,6 +58,11 @@ func newKeys(t *testing.T) *keys {
 	k.pgpExpired = k.genPGP("Expired Releaser", "expired@example.com", "2021-01-01", "20200101T000000")
 	k.keyring = filepath.Join(dir, "trusted.asc")
 	k.write(k.keyring, k.gpg("", "--armor", "--export", k.pgpTrusted, k.pgpExpired))
+	k.verifierHome = filepath.Join(dir, "verifier")
+	if err := os.Mkdir(k.verifierHome, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	k.gpg("", "--homedir", k.verifierHome, "--import", k.keyring)
 	k.gpgFaked = filepath.Join(dir, "gpg-2020")
 	k.write(k.gpgFaked, "#!/bin/sh\nexec gpg --faked-system-time 20200601T000000 \"$@\"\n")
 	if err := os.Chmod(k.gpgFaked, 0o755); err != nil {
@@ -223,6 +231,22 @@ func (r *signedRepo) target(t *testing.T, ref string) Target {
 	return Target{Env: "production", Ref: ref, Commit: rr.Commit}
 }
 
+// gitVerifies asks git verify-commit or verify-tag, trusting the same keys.
+func (r *signedRepo) gitVerifies(k *keys, mode, ref string) bool {
+	r.t.Helper()
+	verb := "verify-commit"
+	if mode == VerifyTag {
+		verb = "verify-tag"
+	}
+	_, err := gittest.RunGit(r.t.Context(), r.work.Dir, []string{"GNUPGHOME=" + k.verifierHome},
+		"-c", "gpg.ssh.allowedSignersFile="+k.allowedSigners, verb, ref)
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		r.t.Fatalf("git %s: %v", verb, err)
+	}
+	return err == nil
+}
+
 func newSignedRepo(t *testing.T, k *keys) *signedRepo {
 	t.Helper()
 	f := newFixture(t)
@@ -294,6 +318,10 @@ func TestVerify(t *testing.T) {
 		refusedF string // the fingerprint the refusal names
 		// ...or who signed
 		format, signer, fingerprint string
+		// notGit marks cases where git verify-commit / verify-tag, given
+		// the same keys, rightly answers otherwise (it checks neither tag
+		// names nor which formats an environment trusts).
+		notGit bool
 	}{
 		{name: "openpgp commit", ref: "refs/heads/pgp-good", mode: VerifyHead, policy: both,
 			format: FormatOpenPGP, signer: "Trusted Releaser <trusted@example.com>", fingerprint: k.pgpTrusted},
@@ -303,7 +331,7 @@ func TestVerify(t *testing.T) {
 			format: FormatSSH, signer: "alice@example.com,bob@example.com", fingerprint: sshTrusted},
 		{name: "ssh tag", ref: "refs/tags/v1.1.0", mode: VerifyTag, policy: sshOnly,
 			format: FormatSSH, signer: "alice@example.com,bob@example.com", fingerprint: sshTrusted},
-		{name: "none checks nothing", ref: "refs/heads/unsigned", mode: VerifyNone, policy: VerifyPolicy{}},
+		{name: "none checks nothing", ref: "refs/heads/unsigned", mode: VerifyNone, policy: VerifyPolicy{}, notGit: true},
 
 		{name: "unsigned commit", ref: "refs/heads/unsigned", mode: VerifyHead, policy: both,
 			code: RefusedUnsigned, reason: "is not signed"},
@@ -314,7 +342,7 @@ func TestVerify(t *testing.T) {
 		{name: "signed commit but verify = tag", ref: "refs/heads/pgp-good", mode: VerifyTag, policy: both,
 			code: RefusedLightweightTag, reason: "not a tag"},
 		{name: "signed tag re-pushed under another name", ref: "refs/tags/v9.0.0", mode: VerifyTag, policy: both,
-			code: RefusedTagMismatch, reason: `named "v1.0.0"`},
+			code: RefusedTagMismatch, reason: `named "v1.0.0"`, notGit: true},
 
 		{name: "openpgp untrusted key", ref: "refs/heads/pgp-untrusted", mode: VerifyHead, policy: both,
 			code: RefusedUnknownKey, reason: "not in the trusted keyring", refusedF: k.pgpUntrusted},
@@ -325,7 +353,7 @@ func TestVerify(t *testing.T) {
 		{name: "openpgp tampered commit", ref: "refs/heads/pgp-tampered", mode: VerifyHead, policy: both,
 			code: RefusedBadSignature, reason: "does not match its content", refusedF: k.pgpTrusted},
 		{name: "openpgp signature, only ssh trusted", ref: "refs/heads/pgp-good", mode: VerifyHead, policy: sshOnly,
-			code: RefusedUntrustedFormat, reason: "trusts only SSH keys"},
+			code: RefusedUntrustedFormat, reason: "trusts only SSH keys", notGit: true},
 
 		{name: "ssh unknown key", ref: "refs/heads/ssh-unknown", mode: VerifyHead, policy: both,
 			code: RefusedUnknownKey, reason: "not in the allowed signers", refusedF: k.sshFingerprint(k.sshUnknown)},
@@ -340,7 +368,7 @@ func TestVerify(t *testing.T) {
 		{name: "ssh key before valid-after", ref: "refs/heads/ssh-future", mode: VerifyHead, policy: both,
 			code: RefusedKeyNotYetValid, reason: "valid only from 2099", refusedF: k.sshFingerprint(k.sshFuture)},
 		{name: "ssh signature, only openpgp trusted", ref: "refs/heads/ssh-good", mode: VerifyHead, policy: pgpOnly,
-			code: RefusedUntrustedFormat, reason: "trusts only OpenPGP keys"},
+			code: RefusedUntrustedFormat, reason: "trusts only OpenPGP keys", notGit: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -348,6 +376,11 @@ func TestVerify(t *testing.T) {
 			p.Mode = tt.mode
 			target := repo.target(t, tt.ref)
 			v, err := repo.f.mirror.Verify(t.Context(), target, p)
+			if !tt.notGit {
+				if gitOK := repo.gitVerifies(k, tt.mode, tt.ref); gitOK != (tt.code == "") {
+					t.Errorf("git verify-%s accepts it: %v; Ferry's verdict %s disagrees", tt.mode, gitOK, tt.code)
+				}
+			}
 			if tt.code == "" {
 				if err != nil {
 					t.Fatalf("Verify: %v", err)

@@ -16,11 +16,12 @@ import (
 )
 
 // verifyOpenPGP checks an OpenPGP signature with go-git's Verify against
-// the armored keyring at path, then applies what go-git leaves out: the
-// signing key must not have expired by the time the signature says it was
-// made. (go-git, like gpg and so git, refuses a key that is expired or
-// revoked now; a key expired at signing time but renewed since is refused
-// here too.)
+// the armored keyring at path. Like gpg, and so git, go-git refuses a key
+// that is expired or revoked now, and a signature dated in the future. A key
+// that had expired when the signature says it was made is therefore refused
+// too: either it is still expired now, or the signature is dated in the
+// future. On top of that, a signature dated before its key was created is
+// refused, which go-git does not check.
 func verifyOpenPGP(obj *signedObject, path string) (Verified, error) {
 	armored, err := os.ReadFile(path)
 	if err != nil {
@@ -34,44 +35,50 @@ func verifyOpenPGP(obj *signedObject, path string) (Verified, error) {
 	if err != nil {
 		return Verified{}, refuse(RefusedBadSignature, "", "%s's OpenPGP signature cannot be read: %v", obj.kind, err)
 	}
-	issuer := pgpIssuer(sig)
+	fpr := pgpIssuer(sig)
+	key, known := signingKey(keyring, sig)
+	if known {
+		fpr = fmt.Sprintf("%X", key.PublicKey.Fingerprint)
+	}
+	signed := sig.CreationTime.UTC().Format(time.RFC3339)
 
 	err = obj.pgp(string(armored))
 	switch {
-	case errors.Is(err, pgperrors.ErrUnknownIssuer):
-		return Verified{}, refuse(RefusedUnknownKey, issuer, "%s is signed by OpenPGP key %s, which is not in the trusted keyring %s", obj.kind, issuer, path)
+	case errors.Is(err, pgperrors.ErrUnknownIssuer), err == nil && !known:
+		return Verified{}, refuse(RefusedUnknownKey, fpr, "%s is signed by OpenPGP key %s, which is not in the trusted keyring %s", obj.kind, fpr, path)
 	case errors.Is(err, pgperrors.ErrKeyExpired):
-		return Verified{}, refuse(RefusedExpiredKey, issuer, "%s is signed by OpenPGP key %s, which has expired", obj.kind, issuer)
+		return Verified{}, refuse(RefusedExpiredKey, fpr, "%s is signed by OpenPGP key %s, which has expired", obj.kind, fpr)
+	case errors.Is(err, pgperrors.ErrSignatureExpired) && known && expiredAt(key, sig.CreationTime):
+		return Verified{}, refuse(RefusedExpiredKey, fpr, "%s's signature is dated %s, when its OpenPGP key %s had expired", obj.kind, signed, fpr)
+	case errors.Is(err, pgperrors.ErrSignatureExpired) && sig.CreationTime.After(time.Now()):
+		return Verified{}, refuse(RefusedBadSignature, fpr, "%s's signature by OpenPGP key %s is dated %s, in the future (the signer's clock is wrong?)", obj.kind, fpr, signed)
 	case errors.Is(err, pgperrors.ErrSignatureExpired):
-		return Verified{}, refuse(RefusedExpiredKey, issuer, "%s's signature by OpenPGP key %s (or the key's binding signature) has expired", obj.kind, issuer)
+		return Verified{}, refuse(RefusedExpiredKey, fpr, "%s's signature by OpenPGP key %s (or the key's binding signature) has expired", obj.kind, fpr)
 	case errors.Is(err, pgperrors.ErrKeyRevoked):
-		return Verified{}, refuse(RefusedRevokedKey, issuer, "%s is signed by OpenPGP key %s, which is revoked", obj.kind, issuer)
+		return Verified{}, refuse(RefusedRevokedKey, fpr, "%s is signed by OpenPGP key %s, which is revoked", obj.kind, fpr)
 	case errors.Is(err, object.ErrMultipleSignatures):
-		return Verified{}, refuse(RefusedBadSignature, issuer, "%s carries more than one signature; Ferry, like git, accepts exactly one", obj.kind)
+		return Verified{}, refuse(RefusedBadSignature, fpr, "%s carries more than one signature; Ferry, like git, accepts exactly one", obj.kind)
 	case err != nil:
-		return Verified{}, refuse(RefusedBadSignature, issuer, "%s's signature by OpenPGP key %s does not match its content (changed after signing, or a corrupt signature): %v", obj.kind, issuer, oneLine(err))
-	}
-
-	key, ok := signingKey(keyring, sig)
-	if !ok { // go-git accepted it, so the key is there
-		return Verified{}, refuse(RefusedUnknownKey, issuer, "%s's signing key %s not found in the keyring %s", obj.kind, issuer, path)
-	}
-	fpr := fmt.Sprintf("%X", key.PublicKey.Fingerprint)
-	selfSig, _ := key.Entity.PrimarySelfSignature()
-	switch {
+		return Verified{}, refuse(RefusedBadSignature, fpr, "%s's signature by OpenPGP key %s does not match its content (changed after signing, or a corrupt signature): %v", obj.kind, fpr, oneLine(err))
 	case sig.CreationTime.Before(key.PublicKey.CreationTime):
-		return Verified{}, refuse(RefusedBadSignature, fpr, "%s's signature claims %s, before its key %s was created (%s)",
-			obj.kind, sig.CreationTime.UTC().Format(time.RFC3339), fpr, key.PublicKey.CreationTime.UTC().Format(time.RFC3339))
-	case key.Entity.PrimaryKey.KeyExpired(selfSig, sig.CreationTime),
-		key.PublicKey != key.Entity.PrimaryKey && key.PublicKey.KeyExpired(key.SelfSignature, sig.CreationTime):
-		return Verified{}, refuse(RefusedExpiredKey, fpr, "%s was signed on %s by OpenPGP key %s, which had expired by then",
-			obj.kind, sig.CreationTime.UTC().Format(time.RFC3339), fpr)
+		return Verified{}, refuse(RefusedBadSignature, fpr, "%s's signature is dated %s, before its key %s was created (%s)",
+			obj.kind, signed, fpr, key.PublicKey.CreationTime.UTC().Format(time.RFC3339))
 	}
 	signer := ""
 	if id := key.Entity.PrimaryIdentity(); id != nil {
 		signer = id.Name
 	}
 	return Verified{Format: FormatOpenPGP, Signer: signer, Fingerprint: fpr}, nil
+}
+
+// expiredAt reports whether the signing key (the primary key, and the
+// subkey when a subkey signed) had expired at t.
+func expiredAt(key openpgp.Key, t time.Time) bool {
+	selfSig, _ := key.Entity.PrimarySelfSignature()
+	if key.Entity.PrimaryKey.KeyExpired(selfSig, t) {
+		return true
+	}
+	return key.PublicKey != key.Entity.PrimaryKey && key.PublicKey.KeyExpired(key.SelfSignature, t)
 }
 
 // parsePGPSignature reads the (first) signature packet of an armored

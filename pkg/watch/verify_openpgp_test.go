@@ -18,9 +18,8 @@ import (
 )
 
 // TestVerifyOpenPGPSigningTime covers signatures gpg will not make: dated
-// after the key's expiry while the key is still valid now (go-git, which
-// checks expiry only at the current time, accepts them), and dated before
-// the key existed. The key and signatures are made in-process; the commit
+// after the key's expiry while the key is still valid now, dated in the
+// future, and dated before the key existed. The key and signatures are made in-process; the commit
 // goes through the mirror as any other.
 func TestVerifyOpenPGPSigningTime(t *testing.T) {
 	now := time.Now()
@@ -56,6 +55,7 @@ func TestVerifyOpenPGPSigningTime(t *testing.T) {
 	}{
 		{"signed now", now, ""},
 		{"dated after the key expires", now.Add(2 * time.Hour), RefusedExpiredKey},
+		{"dated in the future", now.Add(30 * time.Minute), RefusedBadSignature},
 		{"dated before the key was created", now.Add(-2 * time.Hour), RefusedBadSignature},
 	}
 	for _, tt := range tests {
@@ -72,6 +72,9 @@ func TestVerifyOpenPGPSigningTime(t *testing.T) {
 			var ue *UnverifiedError
 			if !errors.As(err, &ue) || ue.Code != tt.code {
 				t.Fatalf("= %+v, %v; want refusal %s", v, err, tt.code)
+			}
+			if testing.Verbose() {
+				t.Log(err)
 			}
 		})
 	}

@@ -23,8 +23,10 @@ type keys struct {
 
 	// OpenPGP fingerprints. trusted and expired are in keyring; untrusted
 	// is not.
-	pgpTrusted, pgpUntrusted, pgpExpired string
-	keyring                              string // armored keyring file
+	pgpTrusted, pgpUntrusted, pgpExpired, pgpRevoked string
+	// pgpSubkey's primary key only certifies; its signing subkey signs.
+	pgpSubkey, pgpSigningSubkey string
+	keyring                     string // armored keyring file
 	// verifierHome is a GNUPGHOME holding only the keyring, for asking
 	// git itself what it makes of a signature.
 	verifierHome string
@@ -56,8 +58,10 @@ func newKeys(t *testing.T) *keys {
 	k.pgpUntrusted = k.genPGP("Stranger", "stranger@example.com", "0", "")
 	// Valid through 2020 only; the faked clock lets gpg make and sign with it.
 	k.pgpExpired = k.genPGP("Expired Releaser", "expired@example.com", "2021-01-01", "20200101T000000")
+	k.pgpRevoked = k.genPGP("Revoked Releaser", "revoked@example.com", "0", "")
+	k.pgpSubkey = k.genPGP("Subkey Releaser", "subkey@example.com", "0", "")
 	k.keyring = filepath.Join(dir, "trusted.asc")
-	k.write(k.keyring, k.gpg("", "--armor", "--export", k.pgpTrusted, k.pgpExpired))
+	k.exportKeyring()
 	k.verifierHome = filepath.Join(dir, "verifier")
 	if err := os.Mkdir(k.verifierHome, 0o700); err != nil {
 		t.Fatal(err)
@@ -114,13 +118,24 @@ func (k *keys) gpg(faked string, args ...string) string {
 func (k *keys) genPGP(name, email, expire, faked string) string {
 	k.t.Helper()
 	params := filepath.Join(k.dir, email+".params")
-	k.write(params, fmt.Sprintf("%%no-protection\nKey-Type: eddsa\nKey-Curve: ed25519\nKey-Usage: sign\n"+
-		"Name-Real: %s\nName-Email: %s\nExpire-Date: %s\n%%commit\n", name, email, expire))
+	usage := "Key-Usage: sign\n"
+	if strings.HasPrefix(email, "subkey@") {
+		usage = "Key-Usage: cert\nSubkey-Type: eddsa\nSubkey-Curve: ed25519\nSubkey-Usage: sign\n"
+	}
+	k.write(params, fmt.Sprintf("%%no-protection\nKey-Type: eddsa\nKey-Curve: ed25519\n%s"+
+		"Name-Real: %s\nName-Email: %s\nExpire-Date: %s\n%%commit\n", usage, name, email, expire))
 	k.gpg(faked, "--gen-key", params)
+	var fprs []string
 	for _, line := range strings.Split(k.gpg("", "--with-colons", "--list-keys", "<"+email+">"), "\n") {
 		if f := strings.Split(line, ":"); f[0] == "fpr" {
-			return f[9]
+			fprs = append(fprs, f[9])
 		}
+	}
+	if len(fprs) > 1 {
+		k.pgpSigningSubkey = fprs[1]
+	}
+	if len(fprs) > 0 {
+		return fprs[0]
 	}
 	k.t.Fatalf("no fingerprint for %s", email)
 	return ""
@@ -154,6 +169,28 @@ func (k *keys) sshFingerprint(private string) string {
 		k.t.Fatal(err)
 	}
 	return strings.Fields(string(out))[1]
+}
+
+// revoke imports the revocation certificate gpg made with the key (what
+// its owner publishes when the key is lost), and exports the keyring again.
+func (k *keys) revoke(fpr string) {
+	k.t.Helper()
+	home := strings.TrimPrefix(k.env[0], "GNUPGHOME=")
+	rev, err := os.ReadFile(filepath.Join(home, "openpgp-revocs.d", fpr+".rev"))
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	// gpg guards the certificate against accidental import with a colon.
+	cert := filepath.Join(k.dir, fpr+".rev")
+	k.write(cert, strings.Replace(string(rev), ":-----BEGIN", "-----BEGIN", 1))
+	k.gpg("", "--import", cert)
+	k.gpg("", "--homedir", k.verifierHome, "--import", cert)
+	k.exportKeyring()
+}
+
+func (k *keys) exportKeyring() {
+	k.t.Helper()
+	k.write(k.keyring, k.gpg("", "--armor", "--export", k.pgpTrusted, k.pgpExpired, k.pgpRevoked, k.pgpSubkey))
 }
 
 // signing returns git -c options that sign with the key: an OpenPGP
@@ -255,9 +292,12 @@ func newSignedRepo(t *testing.T, k *keys) *signedRepo {
 
 	r.commit(k, "pgp-good", "pgp good", k.pgpTrusted)
 	r.tag(k, "v1.0.0", k.pgpTrusted)
+	r.commit(k, "pgp-subkey", "pgp signed by a subkey", k.pgpSubkey)
 	r.commit(k, "pgp-untrusted", "pgp untrusted", k.pgpUntrusted)
 	r.tag(k, "v1.4.0", k.pgpUntrusted)
 	r.commit(k, "pgp-expired", "pgp expired", k.pgpExpired)
+	r.commit(k, "pgp-revoked", "pgp revoked later", k.pgpRevoked)
+	k.revoke(k.pgpRevoked)
 	r.commit(k, "pgp-tampered", "pgp honest", k.pgpTrusted)
 	r.tamper("commit", "refs/heads/pgp-tampered", "pgp honest", "pgp evil!")
 
@@ -325,6 +365,8 @@ func TestVerify(t *testing.T) {
 	}{
 		{name: "openpgp commit", ref: "refs/heads/pgp-good", mode: VerifyHead, policy: both,
 			format: FormatOpenPGP, signer: "Trusted Releaser <trusted@example.com>", fingerprint: k.pgpTrusted},
+		{name: "openpgp signing subkey", ref: "refs/heads/pgp-subkey", mode: VerifyHead, policy: both,
+			format: FormatOpenPGP, signer: "Subkey Releaser <subkey@example.com>", fingerprint: k.pgpSigningSubkey},
 		{name: "openpgp tag", ref: "refs/tags/v1.0.0", mode: VerifyTag, policy: pgpOnly,
 			format: FormatOpenPGP, signer: "Trusted Releaser <trusted@example.com>", fingerprint: k.pgpTrusted},
 		{name: "ssh commit", ref: "refs/heads/ssh-good", mode: VerifyHead, policy: both,
@@ -350,6 +392,8 @@ func TestVerify(t *testing.T) {
 			code: RefusedUnknownKey, refusedF: k.pgpUntrusted},
 		{name: "openpgp expired key", ref: "refs/heads/pgp-expired", mode: VerifyHead, policy: both,
 			code: RefusedExpiredKey, reason: "expired", refusedF: k.pgpExpired},
+		{name: "openpgp revoked key", ref: "refs/heads/pgp-revoked", mode: VerifyHead, policy: both,
+			code: RefusedRevokedKey, reason: "revoked", refusedF: k.pgpRevoked},
 		{name: "openpgp tampered commit", ref: "refs/heads/pgp-tampered", mode: VerifyHead, policy: both,
 			code: RefusedBadSignature, reason: "does not match its content", refusedF: k.pgpTrusted},
 		{name: "openpgp signature, only ssh trusted", ref: "refs/heads/pgp-good", mode: VerifyHead, policy: sshOnly,

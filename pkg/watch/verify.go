@@ -89,15 +89,17 @@ const (
 // nothing but a new, properly signed commit or tag changes the answer.
 // Check with errors.As; errors.Is(err, ErrPermanent) is true.
 type UnverifiedError struct {
-	Env    string
-	Ref    string
-	Object plumbing.Hash // the commit or tag object refused
-	Kind   string        // "commit" or "tag"
+	Env string
+	Ref string
+	// Object is the commit or tag object refused; for a lightweight tag,
+	// the commit its ref points at.
+	Object plumbing.Hash
+	Kind   string // "commit" or "tag"
 	Code   Refusal
 	// Fingerprint is the signing key's, when the signature names one.
 	Fingerprint string
-	// Reason says why in one line, e.g. "signed by unknown OpenPGP key
-	// 0123…; add it to trusted_keys.openpgp if it is trusted".
+	// Reason says why in one line, e.g. "commit is signed by OpenPGP key
+	// 9A1C…E04B, which is not in the trusted keyring /etc/ferry/signers.asc".
 	Reason string
 }
 

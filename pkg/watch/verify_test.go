@@ -271,12 +271,12 @@ func (r *signedRepo) target(t *testing.T, ref string) Target {
 // gitVerifies asks git verify-commit or verify-tag, trusting the same keys.
 func (r *signedRepo) gitVerifies(k *keys, mode, ref string) bool {
 	r.t.Helper()
-	verb := "verify-commit"
+	verb, obj := "verify-commit", ref+"^{commit}"
 	if mode == VerifyTag {
-		verb = "verify-tag"
+		verb, obj = "verify-tag", ref
 	}
 	_, err := gittest.RunGit(r.t.Context(), r.work.Dir, []string{"GNUPGHOME=" + k.verifierHome},
-		"-c", "gpg.ssh.allowedSignersFile="+k.allowedSigners, verb, ref)
+		"-c", "gpg.ssh.allowedSignersFile="+k.allowedSigners, verb, obj)
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
 		r.t.Fatalf("git %s: %v", verb, err)
@@ -292,6 +292,8 @@ func newSignedRepo(t *testing.T, k *keys) *signedRepo {
 
 	r.commit(k, "pgp-good", "pgp good", k.pgpTrusted)
 	r.tag(k, "v1.0.0", k.pgpTrusted)
+	// A signed tag of a signed tag.
+	r.work.Git(append(k.signing(k.pgpTrusted), "tag", "-s", "-m", "nested", "v1.6.0", "v1.0.0")...)
 	r.commit(k, "pgp-subkey", "pgp signed by a subkey", k.pgpSubkey)
 	r.commit(k, "pgp-untrusted", "pgp untrusted", k.pgpUntrusted)
 	r.tag(k, "v1.4.0", k.pgpUntrusted)
@@ -369,6 +371,8 @@ func TestVerify(t *testing.T) {
 			format: FormatOpenPGP, signer: "Subkey Releaser <subkey@example.com>", fingerprint: k.pgpSigningSubkey},
 		{name: "openpgp tag", ref: "refs/tags/v1.0.0", mode: VerifyTag, policy: pgpOnly,
 			format: FormatOpenPGP, signer: "Trusted Releaser <trusted@example.com>", fingerprint: k.pgpTrusted},
+		{name: "verify = head on a tag environment checks the commit", ref: "refs/tags/v1.0.0", mode: VerifyHead, policy: pgpOnly,
+			format: FormatOpenPGP, signer: "Trusted Releaser <trusted@example.com>", fingerprint: k.pgpTrusted},
 		{name: "ssh commit", ref: "refs/heads/ssh-good", mode: VerifyHead, policy: both,
 			format: FormatSSH, signer: "alice@example.com,bob@example.com", fingerprint: sshTrusted},
 		{name: "ssh tag", ref: "refs/tags/v1.1.0", mode: VerifyTag, policy: sshOnly,
@@ -385,6 +389,9 @@ func TestVerify(t *testing.T) {
 			code: RefusedLightweightTag, reason: "not a tag"},
 		{name: "signed tag re-pushed under another name", ref: "refs/tags/v9.0.0", mode: VerifyTag, policy: both,
 			code: RefusedTagMismatch, reason: `named "v1.0.0"`, notGit: true},
+
+		{name: "nested tag", ref: "refs/tags/v1.6.0", mode: VerifyTag, policy: both,
+			code: RefusedTagMismatch, reason: "points at a tag, not a commit", notGit: true},
 
 		{name: "openpgp untrusted key", ref: "refs/heads/pgp-untrusted", mode: VerifyHead, policy: both,
 			code: RefusedUnknownKey, reason: "not in the trusted keyring", refusedF: k.pgpUntrusted},
@@ -422,7 +429,7 @@ func TestVerify(t *testing.T) {
 			v, err := repo.f.mirror.Verify(t.Context(), target, p)
 			if !tt.notGit {
 				if gitOK := repo.gitVerifies(k, tt.mode, tt.ref); gitOK != (tt.code == "") {
-					t.Errorf("git verify-%s accepts it: %v; Ferry's verdict %s disagrees", tt.mode, gitOK, tt.code)
+					t.Errorf("git verify-commit/verify-tag accepts it: %v; Ferry's verdict %q disagrees", gitOK, tt.code)
 				}
 			}
 			if tt.code == "" {

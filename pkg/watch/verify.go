@@ -330,7 +330,7 @@ func verifySignature(obj *signedObject, p VerifyPolicy) (Verified, error) {
 		if obj.kind == "tag" {
 			how = "git tag -s"
 		}
-		return Verified{}, refuse(RefusedUnsigned, "", "%s %s is not signed; sign it with a trusted key (%s)", obj.kind, obj.hash, how)
+		return Verified{}, refuse(RefusedUnsigned, "", "%s is not signed; sign it with a trusted key (%s)", obj.kind, how)
 	case bytes.HasPrefix(sig, []byte(armorPGP)), bytes.HasPrefix(sig, []byte(armorPGPMsg)):
 		if p.OpenPGPKeyring == "" {
 			return Verified{}, refuse(RefusedUntrustedFormat, "", "%s is signed with OpenPGP, but this environment trusts only SSH keys (no trusted_keys.openpgp)", obj.kind)

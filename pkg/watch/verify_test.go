@@ -452,6 +452,7 @@ func TestVerify(t *testing.T) {
 			if !errors.As(err, &ue) {
 				t.Fatalf("Verify = %+v, %v; want an *UnverifiedError %s", v, err, tt.code)
 			}
+			t.Log(err)
 			if ue.Code != tt.code {
 				t.Errorf("code %s, want %s (%s)", ue.Code, tt.code, ue.Reason)
 			}

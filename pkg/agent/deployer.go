@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -80,6 +81,9 @@ func (d *Deployer) executor(deployID string, hooks execute.Hooks) *execute.Execu
 // confirm (which may print the plan and refuse), executes and records. It
 // returns the report of the deploy it ran (nil when there was none).
 func (d *Deployer) Deploy(ctx context.Context, in plan.Input, confirm func(*plan.Plan) error) (*execute.Report, error) {
+	if err := d.verify(ctx, in.Target); err != nil {
+		return nil, err
+	}
 	ctx, release, err := d.lock(ctx)
 	if err != nil {
 		return nil, err
@@ -116,6 +120,34 @@ func (d *Deployer) Deploy(ctx context.Context, in plan.Input, confirm func(*plan
 		d.setStatus(ctx, st)
 	}
 	return &r, err
+}
+
+// verify checks the target's signature as the environment's policy asks.
+// An untrusted target is refused for good: the refusal is recorded as a
+// note and a commit status, and the error is a *plan.RefusedError so that
+// the agent waits for a new commit. Other errors (a keyring that does not
+// parse, an object not fetched yet) record nothing on the commit.
+func (d *Deployer) verify(ctx context.Context, target plan.Revision) error {
+	policy := watch.VerifyPolicy{Mode: d.env.Verify, OpenPGPKeyring: d.env.TrustedKeys.OpenPGP, SSHAllowedSigners: d.env.TrustedKeys.SSHAllowedSigners}
+	if policy.Mode == "" || policy.Mode == watch.VerifyNone {
+		return nil
+	}
+	v, err := d.mirror.Verify(ctx, watch.Target{Env: d.env.Name, Ref: target.Ref, Commit: plumbing.NewHash(target.Commit)}, policy)
+	var unverified *watch.UnverifiedError
+	switch {
+	case err == nil:
+		d.log.Info("signature verified", "commit", target.Commit, "ref", target.Ref, "signer", v.String())
+		return nil
+	case errors.As(err, &unverified):
+		reason := "signature: " + unverified.Reason
+		now := time.Now().UTC()
+		d.note(ctx, target.Commit, status.Record{Env: d.env.Name, Outcome: status.Refused, Started: now, Ended: now, Host: d.host, Reason: reason})
+		d.setStatus(ctx, forge.Status{Commit: target.Commit, Ref: target.Ref, State: forge.StateError,
+			Description: fmt.Sprintf("Not deployed to %s: %s", d.env.Name, unverified.Reason)})
+		return &plan.RefusedError{Environment: d.env.Name, Reasons: []string{reason}}
+	default:
+		return fmt.Errorf("verify the signature of %s: %w", short(target.Commit), err)
+	}
 }
 
 // lock takes the environment's lease for the length of a deploy and keeps

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ferry-deploy/ferry/internal/gittest"
+	"github.com/ferry-deploy/ferry/internal/testutil"
 	"github.com/go-git/go-git/v5/plumbing"
 )
 
@@ -41,9 +42,9 @@ type keys struct {
 
 func newKeys(t *testing.T) *keys {
 	t.Helper()
-	gittest.RequireTool(t, "gpg")
-	gittest.RequireTool(t, "gpgconf")
-	gittest.RequireTool(t, "ssh-keygen")
+	testutil.RequireTool(t, "gpg")
+	testutil.RequireTool(t, "gpgconf")
+	testutil.RequireTool(t, "ssh-keygen")
 	dir := t.TempDir()
 	home := filepath.Join(dir, "gnupg")
 	if err := os.Mkdir(home, 0o700); err != nil {

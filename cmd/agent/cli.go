@@ -104,7 +104,12 @@ Exit codes: 0 success, 1 failure, 64 wrong command line.`,
 		newSimCmd(&logs),
 		newDeployCmd(&logs),
 		newPrepareCmd(&logs),
+		newRunCmd(&logs),
+		newStatusCmd(&logs),
+		newHistoryCmd(&logs),
+		newDemoCmd(&logs),
 	)
+	root.AddCommand(newControlCmds()...)
 	return root
 }
 

@@ -18,11 +18,8 @@ import (
 
 func newDeployCmd(logs *logOptions) *cobra.Command {
 	var (
-		path    string
-		target  targetFlags
-		method  string
-		prepped string
-		yes     bool
+		flags planFlags
+		yes   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "deploy ENV",
@@ -51,28 +48,12 @@ or not confirmed, 64 wrong command line.`,
 			if err != nil {
 				return err
 			}
-			if err := checkMethod(method); err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			cfg, env, err := loadEnv(path, args[0])
+			ses, err := openSession(ctx, flags, args[0], log)
 			if err != nil {
 				return err
 			}
-			m, err := openMirror(cfg, log)
-			if err != nil {
-				return err
-			}
-			c, err := newCloud(ctx, env, log)
-			if err != nil {
-				return err
-			}
-			rev, err := resolveTarget(ctx, cfg, env, m, target.commit, target.ref, log)
-			if err != nil {
-				return err
-			}
-			in := planInput(cfg, env, rev)
-			in.AllowRollback, in.Method, in.LaunchSource, in.Now = target.allowRollback, plan.Method(method), prepped, time.Now()
+			cfg, env := ses.cfg, ses.env
 			confirm := func(p *plan.Plan) error {
 				if err := p.WriteText(cmd.OutOrStdout()); err != nil {
 					return err
@@ -82,7 +63,15 @@ or not confirmed, 64 wrong command line.`,
 				}
 				return confirmDeploy(cmd.InOrStdin(), cmd.OutOrStdout(), p)
 			}
-			r, err := agent.NewDeployer(cfg, env, m, c, log).Deploy(ctx, in, confirm)
+			reporters, err := agent.Reporters(env, "ferry/"+version, log)
+			if err != nil {
+				return err
+			}
+			var statuses []agent.StatusSetter
+			for _, r := range reporters {
+				statuses = append(statuses, r)
+			}
+			r, err := agent.NewDeployer(cfg, env, ses.mirror, ses.cloud, log).WithStatuses(statuses).Deploy(ctx, ses.input, confirm)
 			if r != nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "\n%s: %s %s (%s) in %s\n", r.Environment, r.Outcome, short(r.Commit), r.Method, r.Finished.Sub(r.Started).Round(time.Second))
 				if r.Reason != "" {
@@ -92,10 +81,7 @@ or not confirmed, 64 wrong command line.`,
 			return err
 		},
 	}
-	addConfigFlag(cmd, &path)
-	target.bind(cmd)
-	cmd.Flags().StringVar(&method, "method", "", "deploy with this method: full, or serial (refused when the change needs full)")
-	cmd.Flags().StringVar(&prepped, "launch-config", "", "use the launch configuration or template version ferry prepare created")
+	flags.bind(cmd, "deploy")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation (environments with policy.confirm)")
 	return cmd
 }

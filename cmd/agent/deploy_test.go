@@ -36,6 +36,10 @@ func TestDeployCommand(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, "No changes") {
 		t.Errorf("after the deploy, plan: exit %d\n%s", code, stdout)
 	}
+	code, stdout, _ = runFerry(t, "history", "-c", p.config, "staging")
+	if code != exitOK || !strings.Contains(stdout, next[:12]+"  serial  succeeded") {
+		t.Errorf("history: exit %d\n%s", code, stdout)
+	}
 	// The lock was released: a second deploy takes it again.
 	code, stdout, stderr = runFerry(t, "deploy", "-c", p.config, "staging")
 	if code != exitOK || !strings.Contains(stdout, "No changes") {
@@ -49,7 +53,7 @@ func TestDeployNeedsConfirmation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(p.config, []byte(strings.Replace(string(data), "poll_interval =", "confirm = true\npoll_interval =", 1)), 0o600); err != nil {
+	if err := os.WriteFile(p.config, []byte(strings.Replace(string(data), "poll_interval = \"20ms\"", "confirm = true\npoll_interval = \"20ms\"", 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p.push("Change", map[string]string{"app.py": "2\n"})

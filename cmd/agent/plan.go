@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -27,11 +26,8 @@ func (f *targetFlags) bind(cmd *cobra.Command) {
 
 func newPlanCmd(logs *logOptions) *cobra.Command {
 	var (
-		path    string
-		target  targetFlags
-		asJSON  bool
-		method  string
-		prepped string
+		flags  planFlags
+		asJSON bool
 	)
 	cmd := &cobra.Command{
 		Use:   "plan ENV",
@@ -60,29 +56,11 @@ Exit status: 0 nothing to do, 2 a deploy is planned, 1 error or refusal
 			if err != nil {
 				return err
 			}
-			if err := checkMethod(method); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			cfg, env, err := loadEnv(path, args[0])
+			ses, err := openSession(cmd.Context(), flags, args[0], log)
 			if err != nil {
 				return err
 			}
-			m, err := openMirror(cfg, log)
-			if err != nil {
-				return err
-			}
-			rev, err := resolveTarget(ctx, cfg, env, m, target.commit, target.ref, log)
-			if err != nil {
-				return err
-			}
-			c, err := newCloud(ctx, env, log)
-			if err != nil {
-				return err
-			}
-			in := planInput(cfg, env, rev)
-			in.AllowRollback, in.Method, in.LaunchSource, in.Now = target.allowRollback, plan.Method(method), prepped, time.Now()
-			p, err := plan.Make(ctx, c, agent.Repo{Mirror: m}, in)
+			p, err := plan.Make(cmd.Context(), ses.cloud, agent.Repo{Mirror: ses.mirror}, ses.input)
 			if err != nil {
 				return err
 			}
@@ -100,11 +78,8 @@ Exit status: 0 nothing to do, 2 a deploy is planned, 1 error or refusal
 			return nil
 		},
 	}
-	addConfigFlag(cmd, &path)
-	target.bind(cmd)
+	flags.bind(cmd, "plan")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON (schema: docs/plan-schema.md)")
-	cmd.Flags().StringVar(&method, "method", "", "plan this method: full, or serial (refused when the change needs full)")
-	cmd.Flags().StringVar(&prepped, "launch-config", "", "use a launch configuration or template version prepared with ferry prepare")
 	return cmd
 }
 

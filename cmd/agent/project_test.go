@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +32,12 @@ type project struct {
 
 func newProject(t *testing.T, size int) *project {
 	t.Helper()
+	return newProjectWith(t, size, awssim.DemoApp)
+}
+
+// newProjectWith builds a project whose instances serve app.
+func newProjectWith(t *testing.T, size int, app awssim.InstanceApp) *project {
+	t.Helper()
 	work := testutil.NewGitRepo(t)
 	first := work.Commit("First", map[string]string{"app.py": "1\n", ".ferry/schema-version": "1\n"})
 	remote := filepath.Join(t.TempDir(), "shop.git")
@@ -41,7 +49,7 @@ func newProject(t *testing.T, size int) *project {
 
 	srv, err := awssim.Start(awssim.Options{
 		Tick: 5 * time.Millisecond, Second: 4 * time.Millisecond,
-		BootDelay: 20 * time.Millisecond, ShutdownDelay: 10 * time.Millisecond, App: awssim.DemoApp,
+		BootDelay: 20 * time.Millisecond, ShutdownDelay: 10 * time.Millisecond, App: app,
 	}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +76,7 @@ state_dir = %q
 
 [project.git]
 url = %q
+poll_interval = "50ms"
 
 [environments.staging]
 branch = "staging"
@@ -82,7 +91,7 @@ poll_interval = "20ms"
 
 [environments.staging.policy.timeouts]
 instances_in_service = "20s"
-healthy_in_balancers = "20s"
+healthy_in_balancers = "5s"
 drain = "20s"
 
 # No SSH in these tests: hooks run nothing.
@@ -110,4 +119,18 @@ func (p *project) push(message string, files map[string]string) string {
 	c := p.work.Commit(message, files)
 	p.work.Git("push", "-q", "origin", "main:staging")
 	return c
+}
+
+func execGit(gitDir string, args ...string) (string, error) {
+	out, err := exec.Command("git", append([]string{"--git-dir", gitDir}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+func readAll(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/spf13/cobra"
 
 	"github.com/ferry-deploy/ferry/pkg/agent"
 	"github.com/ferry-deploy/ferry/pkg/cloud"
@@ -109,4 +111,55 @@ func planInput(cfg *config.Config, env *config.Environment, target plan.Revision
 		Project: cfg.Project.Name, SchemaMarker: cfg.Project.SchemaMarker, FullDeployGlobs: cfg.Project.FullDeployGlobs,
 		Env: env, Target: target,
 	}
+}
+
+// planFlags are the flags ferry plan and ferry deploy share.
+type planFlags struct {
+	path    string
+	target  targetFlags
+	method  string
+	prepped string
+}
+
+func (f *planFlags) bind(cmd *cobra.Command, verb string) {
+	addConfigFlag(cmd, &f.path)
+	f.target.bind(cmd)
+	cmd.Flags().StringVar(&f.method, "method", "", verb+" with this method: full, or serial (refused when the change needs full)")
+	cmd.Flags().StringVar(&f.prepped, "launch-config", "", "use the launch configuration or template version ferry prepare created")
+}
+
+// session is what planning a deploy of one environment needs.
+type session struct {
+	cfg    *config.Config
+	env    *config.Environment
+	mirror *watch.Mirror
+	cloud  *cloud.Client
+	input  plan.Input
+}
+
+// openSession loads the config, opens the mirror and AWS, and resolves the
+// target the flags name.
+func openSession(ctx context.Context, f planFlags, envName string, log *slog.Logger) (*session, error) {
+	if err := checkMethod(f.method); err != nil {
+		return nil, err
+	}
+	cfg, env, err := loadEnv(f.path, envName)
+	if err != nil {
+		return nil, err
+	}
+	m, err := openMirror(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	rev, err := resolveTarget(ctx, cfg, env, m, f.target.commit, f.target.ref, log)
+	if err != nil {
+		return nil, err
+	}
+	c, err := newCloud(ctx, env, log)
+	if err != nil {
+		return nil, err
+	}
+	in := planInput(cfg, env, rev)
+	in.AllowRollback, in.Method, in.LaunchSource, in.Now = f.target.allowRollback, plan.Method(f.method), f.prepped, time.Now()
+	return &session{cfg: cfg, env: env, mirror: m, cloud: c, input: in}, nil
 }

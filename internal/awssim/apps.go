@@ -27,7 +27,8 @@ func (a *appServer) stop(graceful bool) {
 }
 
 // startAppLocked asks Options.App for the instance's handler and serves it,
-// once s.mu is released (the App may take its time, or call the simulator).
+// on a goroutine of its own (the App may take its time, or call the
+// simulator).
 func (s *Sim) startAppLocked(id string) {
 	inst := s.st.Instances[id]
 	if s.opts.App == nil || inst == nil || s.apps[id] != nil || inst.NeverHealthy {
@@ -42,48 +43,63 @@ func (s *Sim) startAppLocked(id string) {
 		info.Tags[k] = v
 	}
 	ctx := s.ctx
-	s.afterUnlock = append(s.afterUnlock, func() {
-		h, err := s.opts.App(ctx, info)
-		if err != nil {
-			s.log.Warn("awssim: instance app failed to start", "instance", info.ID, "err", err)
-			return
-		}
-		if h == nil {
-			return
-		}
-		ln, err := net.Listen("tcp", net.JoinHostPort(info.PrivateIP, "0"))
-		if err != nil {
-			s.log.Warn("awssim: instance app cannot listen", "instance", info.ID, "ip", info.PrivateIP, "err", err)
-			return
-		}
-		a := &appServer{addr: ln.Addr().String(), srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
-		s.mu.Lock()
-		cur := s.st.Instances[info.ID]
-		if s.closed || cur == nil || cur.State != stateRunning || s.apps[info.ID] != nil {
-			s.mu.Unlock()
-			_ = ln.Close()
-			return
-		}
-		s.apps[info.ID] = a
+	if s.closed {
+		return
+	}
+	// The App runs on its own goroutine: a slow one must not hold up the
+	// control loop.
+	s.wg.Add(1)
+	go s.runApp(ctx, info)
+}
+
+// runApp asks Options.App for the instance's handler and serves it on the
+// instance's address.
+func (s *Sim) runApp(ctx context.Context, info Instance) {
+	defer s.wg.Done()
+	h, err := s.opts.App(ctx, info)
+	if err != nil {
+		s.log.Warn("awssim: instance app failed to start", "instance", info.ID, "err", err)
+		return
+	}
+	if h == nil {
+		return
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(info.PrivateIP, "0"))
+	if err != nil {
+		s.log.Warn("awssim: instance app cannot listen", "instance", info.ID, "ip", info.PrivateIP, "err", err)
+		return
+	}
+	a := &appServer{addr: ln.Addr().String(), srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
+	s.mu.Lock()
+	cur := s.st.Instances[info.ID]
+	if s.closed || cur == nil || cur.State != stateRunning || s.apps[info.ID] != nil {
 		s.mu.Unlock()
-		go func() {
-			if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				s.log.Warn("awssim: instance app stopped", "instance", info.ID, "err", err)
-			}
-		}()
-		s.log.Debug("awssim: instance app serving", "instance", info.ID, "addr", a.addr)
-	})
+		_ = ln.Close()
+		return
+	}
+	s.apps[info.ID] = a
+	s.mu.Unlock()
+	go func() {
+		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Warn("awssim: instance app stopped", "instance", info.ID, "err", err)
+		}
+	}()
+	s.log.Debug("awssim: instance app serving", "instance", info.ID, "addr", a.addr)
 }
 
 // stopAppLocked stops the instance's app once s.mu is released: gracefully
 // (requests in flight finish) or at once (connections are cut).
 func (s *Sim) stopAppLocked(id string, graceful bool) {
 	a := s.apps[id]
-	if a == nil {
+	if a == nil || s.closed { // Close stops the apps left
 		return
 	}
 	delete(s.apps, id)
-	s.afterUnlock = append(s.afterUnlock, func() { a.stop(graceful) })
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		a.stop(graceful)
+	}()
 }
 
 // InstanceAddr returns the host:port an instance's app listens on, if it

@@ -24,7 +24,7 @@ func (s *Sim) asgInstanceNode(inst *instance, withGroup bool) *node {
 	return n
 }
 
-func (s *Sim) groupNode(g *group) *node {
+func (s *Sim) groupNodeLocked(g *group) *node {
 	var ins []*node
 	for _, inst := range s.membersLocked(g) {
 		ins = append(ins, s.asgInstanceNode(inst, false))
@@ -92,7 +92,7 @@ func asDescribeAutoScalingGroups(s *Sim, p params) ([]*node, *APIError) {
 	}
 	var its []*node
 	for _, g := range keep[page.from:page.to] {
-		its = append(its, s.groupNode(g))
+		its = append(its, s.groupNodeLocked(g))
 	}
 	return []*node{members("AutoScalingGroups", its), opt("NextToken", next)}, nil
 }
@@ -148,10 +148,11 @@ func asSetInstanceHealth(s *Sim, p params) ([]*node, *APIError) {
 	if hs != healthy && hs != unhealthy {
 		return nil, validation("Valid values for HealthStatus are: Healthy, Unhealthy")
 	}
-	if p.boolOr("ShouldRespectGracePeriod", true) && g.HealthCheckGrace > 0 && s.inGraceLocked(g, inst) {
-		return nil, nil
-	}
 	if inst.Lifecycle == lcTerminating {
+		// "If the instance is already terminating, you get an error." [healthcheck]
+		return nil, validation("Instance %s is already terminating", id)
+	}
+	if p.boolOr("ShouldRespectGracePeriod", true) && g.HealthCheckGrace > 0 && s.inGraceLocked(g, inst) {
 		return nil, nil
 	}
 	inst.Health = hs
@@ -310,6 +311,28 @@ func asDetachLoadBalancerTargetGroups(s *Sim, p params) ([]*node, *APIError) {
 	return nil, nil
 }
 
+// SetInstanceProtection [API_SetInstanceProtection]: protected instances
+// are not chosen on scale-in [ec2-auto-scaling-instance-protection].
+func asSetInstanceProtection(s *Sim, p params) ([]*node, *APIError) {
+	g, apiErr := s.groupLocked(p.str("AutoScalingGroupName"))
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	if !p.has("ProtectedFromScaleIn") {
+		return nil, validation("1 validation error detected: Value null at 'protectedFromScaleIn' failed to satisfy constraint: Member must not be null")
+	}
+	ids := p.strs("InstanceIds.member")
+	for _, id := range ids {
+		if inst, ig := s.memberLocked(id); inst == nil || ig != g {
+			return nil, validation("The instance %s is not part of Auto Scaling group %s.", id, g.Name)
+		}
+	}
+	for _, id := range ids {
+		s.st.Instances[id].ProtectScale = p.boolOr("ProtectedFromScaleIn", false)
+	}
+	return nil, nil
+}
+
 func remove(xs []string, x string) []string {
 	var out []string
 	for _, v := range xs {
@@ -334,6 +357,7 @@ func autoscalingActions() map[string]handlerFunc {
 		"ResumeProcesses":                     asResumeProcesses,
 		"SetInstanceHealth":                   asSetInstanceHealth,
 		"TerminateInstanceInAutoScalingGroup": asTerminateInstanceInAutoScalingGroup,
+		"SetInstanceProtection":               asSetInstanceProtection,
 		"CreateOrUpdateTags":                  asCreateOrUpdateTags,
 		"DeleteTags":                          asDeleteTags,
 		"DescribeScalingActivities":           asDescribeScalingActivities,

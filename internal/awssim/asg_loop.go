@@ -111,7 +111,15 @@ func (s *Sim) reconcileGroupLocked(g *group, now time.Time) {
 			active = append(active, inst)
 		}
 	}
+	rebalancing := false
+	for _, inst := range active {
+		if inst.Rebalance && inst.Lifecycle == lcPending {
+			rebalancing = true // launch first, terminate once it is InService
+		}
+	}
 	switch {
+	case len(active) == g.Desired && !rebalancing:
+		s.rebalanceLocked(g, active, now)
 	case len(active) < g.Desired && !g.suspended("Launch") && !now.Before(g.LaunchRetryAt):
 		for i := len(active); i < g.Desired; i++ {
 			if !s.launchIntoGroupLocked(g, active, len(active)+(i-len(active))) {
@@ -119,13 +127,51 @@ func (s *Sim) reconcileGroupLocked(g *group, now time.Time) {
 				break
 			}
 		}
-	case len(active) > g.Desired && !g.suspended("Terminate"):
+	case len(active) > g.Desired && !g.suspended("Terminate") && !rebalancing:
 		victims := s.pickVictimsLocked(g, active, len(active)-g.Desired)
 		for _, v := range victims {
 			cause := fmt.Sprintf("At %s a user request explicitly set group desired capacity changing the desired capacity from %d to %d. An instance was taken out of service in response to a difference between desired and actual capacity, shrinking the capacity from %d to %d.",
 				now.Format("2006-01-02T15:04:05Z"), len(active), g.Desired, len(active), g.Desired)
 			s.startTerminationLocked(g, v, cause)
 		}
+	}
+}
+
+// rebalanceLocked is AZRebalance [auto-scaling-benefits, as-suspend-resume-processes]:
+// when the group's zones differ by more than one instance, it launches one
+// instance in the least used zone (above desired, up to 10 % above
+// MaxSize), and once that is InService the scale-in above terminates one in
+// the most used zone. With Terminate suspended the group stays above
+// desired.
+func (s *Sim) rebalanceLocked(g *group, active []*instance, now time.Time) {
+	if len(g.AZs) < 2 || g.suspended("AZRebalance") || g.suspended("Launch") || now.Before(g.LaunchRetryAt) {
+		return
+	}
+	for _, inst := range s.membersLocked(g) {
+		if inst.Lifecycle != lcInService {
+			return // only a group at rest is rebalanced
+		}
+	}
+	count := map[string]int{}
+	for _, inst := range active {
+		count[inst.AZ]++
+	}
+	lo, hi := count[g.AZs[0]], count[g.AZs[0]]
+	for _, az := range g.AZs {
+		lo, hi = min(lo, count[az]), max(hi, count[az])
+	}
+	limit := max(g.Max+1, g.Max*11/10)
+	if hi-lo <= 1 || len(active)+1 > limit {
+		return
+	}
+	if s.launchIntoGroupLocked(g, active, len(active)) {
+		for _, inst := range s.membersLocked(g) {
+			if inst.Lifecycle == lcPending {
+				inst.Rebalance = true
+			}
+		}
+	} else {
+		g.LaunchRetryAt = now.Add(s.opts.secs(10))
 	}
 }
 
@@ -141,7 +187,10 @@ func (s *Sim) failsHealthLocked(g *group, inst *instance, now time.Time) bool {
 	}
 	for _, n := range g.LoadBalancers {
 		if lb := s.st.ELBs[n]; lb != nil {
-			if m := lb.Members[inst.ID]; m != nil && m.State == elbOutOfService && m.Reason == elbFailedChecks {
+			// Any OutOfService counts, registration still in progress
+			// included: that is what the grace period is for
+			// [health-check-grace-period].
+			if m := lb.Members[inst.ID]; m != nil && m.State == elbOutOfService {
 				return true
 			}
 		}
@@ -190,6 +239,7 @@ func (s *Sim) launchIntoGroupLocked(g *group, active []*instance, have int) bool
 		s.failedLaunchLocked(g, apiErr.Code+": "+apiErr.Message)
 		return false
 	}
+	g.FailingSince = time.Time{}
 	inst.Group, inst.Lifecycle, inst.Health, inst.ProtectScale = g.Name, lcPending, healthy, g.NewProtected
 	cause := fmt.Sprintf("At %s an instance was started in response to a difference between desired and actual capacity, increasing the capacity from %d to %d.",
 		now.Format("2006-01-02T15:04:05Z"), have, g.Desired)
@@ -199,6 +249,14 @@ func (s *Sim) launchIntoGroupLocked(g *group, active []*instance, have int) bool
 }
 
 func (s *Sim) failedLaunchLocked(g *group, msg string) {
+	now := s.now()
+	if g.FailingSince.IsZero() {
+		g.FailingSince = now
+	}
+	if lim := s.opts.AdministrativeSuspension; lim > 0 && now.Sub(g.FailingSince) >= lim && !g.suspended("Launch") {
+		g.Suspended["Launch"] = "Administrative suspension: the group has failed to launch instances since " + g.FailingSince.Format("2006-01-02T15:04:05Z") + "."
+		s.log.Warn("awssim: administrative suspension", "group", g.Name)
+	}
 	a := s.newActivityLocked(g, "Launching a new EC2 instance.  Status Reason: "+msg,
 		fmt.Sprintf("At %s an instance was started in response to a difference between desired and actual capacity.", s.now().Format("2006-01-02T15:04:05Z")))
 	s.finishActivityLocked(a.ID, "Failed", msg)

@@ -91,7 +91,7 @@ func (s *Sim) applyPolicyLocked(g *group, pol string, set []*instance) []*instan
 	case "NewestInstance":
 		return keepMin(set, func(i *instance) int64 { return -i.LaunchTime.UnixNano() })
 	case "OldestLaunchConfiguration":
-		return s.oldestLaunchConfig(set)
+		return s.oldestLaunchConfigLocked(set)
 	case "OldestLaunchTemplate":
 		return s.oldestLaunchTemplate(g, set)
 	case "ClosestToNextInstanceHour":
@@ -104,16 +104,16 @@ func (s *Sim) applyPolicyLocked(g *group, pol string, set []*instance) []*instan
 		if g.LaunchTemplate != nil {
 			set = s.oldestLaunchTemplate(g, set)
 		} else {
-			set = s.oldestLaunchConfig(set)
+			set = s.oldestLaunchConfigLocked(set)
 		}
 		return s.applyPolicyLocked(g, "ClosestToNextInstanceHour", set)
 	}
 	return set
 }
 
-// oldestLaunchConfig keeps the instances whose launch configuration was
+// oldestLaunchConfigLocked keeps the instances whose launch configuration was
 // created first (instances without one count as oldest).
-func (s *Sim) oldestLaunchConfig(set []*instance) []*instance {
+func (s *Sim) oldestLaunchConfigLocked(set []*instance) []*instance {
 	return keepMin(set, func(i *instance) int64 {
 		if lc := s.st.LaunchConfigs[i.LaunchConfig]; lc != nil {
 			return lc.Created.UnixNano()
@@ -122,18 +122,26 @@ func (s *Sim) oldestLaunchConfig(set []*instance) []*instance {
 	})
 }
 
-// oldestLaunchTemplate keeps instances not using the group's current launch
-// template first, then those with the oldest version of it.
+// oldestLaunchTemplate keeps, in this order of preference, instances
+// launched from a launch configuration, instances of another launch template
+// than the group's, then those with the oldest version of the group's
+// template [ec2-auto-scaling-termination-policies].
 func (s *Sim) oldestLaunchTemplate(g *group, set []*instance) []*instance {
 	curID := ""
 	if g.LaunchTemplate != nil {
 		curID = g.LaunchTemplate.ID
 	}
-	var other []*instance
+	var fromLC, other []*instance
 	for _, inst := range set {
-		if inst.LaunchTemplate == nil || inst.LaunchTemplate.ID != curID {
+		switch {
+		case inst.LaunchTemplate == nil:
+			fromLC = append(fromLC, inst)
+		case inst.LaunchTemplate.ID != curID:
 			other = append(other, inst)
 		}
+	}
+	if len(fromLC) > 0 {
+		return fromLC
 	}
 	if len(other) > 0 {
 		return other

@@ -459,3 +459,161 @@ func TestASG_DescribeScalingActivities(t *testing.T) {
 		t.Errorf("MaxRecords 2: %d, token %v", len(page.Activities), page.NextToken)
 	}
 }
+
+// zoneCounts counts the group's InService instances per zone.
+func (e *env) zoneCounts(name string) map[string]int {
+	out := map[string]int{}
+	for _, i := range e.describeGroup(name).Instances {
+		if i.LifecycleState == astypes.LifecycleStateInService {
+			out[*i.AvailabilityZone]++
+		}
+	}
+	return out
+}
+
+// AWS: ec2-auto-scaling-availability-zone-balanced (rebalancing activities),
+// understand-how-suspending-processes-affects-other-processes (AZRebalance):
+// a group whose zones are unbalanced launches in the least used zone, then
+// terminates in the most used one; with AZRebalance suspended it does not.
+func TestASG_AZRebalance(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	e.lc("lc-1", "ami-00000001")
+	e.group("web", "lc-1", 0, 4, 4, func(in *autoscaling.CreateAutoScalingGroupInput) {
+		in.AvailabilityZones = []string{"us-east-1a", "us-east-1b"}
+	})
+	e.waitInService("web", 4)
+	if c := e.zoneCounts("web"); c["us-east-1a"] != 2 || c["us-east-1b"] != 2 {
+		t.Fatalf("launches not spread over zones: %v", c)
+	}
+	try(e.as.SuspendProcesses(e.ctx, &autoscaling.SuspendProcessesInput{AutoScalingGroupName: aws.String("web"), ScalingProcesses: []string{"AZRebalance"}})).must(t)
+	for id, i := range e.instancesBy("web") {
+		if *i.AvailabilityZone == "us-east-1a" {
+			try(e.as.TerminateInstanceInAutoScalingGroup(e.ctx, &autoscaling.TerminateInstanceInAutoScalingGroupInput{
+				InstanceId: aws.String(id), ShouldDecrementDesiredCapacity: aws.Bool(true)})).must(t)
+		}
+	}
+	e.waitInService("web", 2)
+	for range 30 {
+		e.srv.Step()
+	}
+	if c := e.zoneCounts("web"); c["us-east-1b"] != 2 || len(e.describeGroup("web").Instances) != 2 {
+		t.Fatalf("rebalanced while AZRebalance was suspended: %v", c)
+	}
+	try(e.as.ResumeProcesses(e.ctx, &autoscaling.ResumeProcessesInput{AutoScalingGroupName: aws.String("web"), ScalingProcesses: []string{"AZRebalance"}})).must(t)
+	e.eventually("zones rebalanced", func() bool {
+		c := e.zoneCounts("web")
+		return c["us-east-1a"] == 1 && c["us-east-1b"] == 1 && len(e.describeGroup("web").Instances) == 2
+	})
+}
+
+// AWS: API_CreateLaunchConfiguration, API_DescribeLaunchConfigurations,
+// API_DeleteLaunchConfiguration: names are unique; a configuration in use
+// cannot be deleted (ResourceInUse).
+func TestASG_LaunchConfigurations(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	e.lc("ferry-staging-aaaaaaaaaaaa-20260101T000000", "ami-00000001")
+	_, err := e.as.CreateLaunchConfiguration(e.ctx, &autoscaling.CreateLaunchConfigurationInput{
+		LaunchConfigurationName: aws.String("ferry-staging-aaaaaaaaaaaa-20260101T000000"), ImageId: aws.String("ami-1"), InstanceType: aws.String("t3.micro")})
+	if apiCode(err) != "AlreadyExists" {
+		t.Errorf("duplicate: %v", err)
+	}
+	out := try(e.as.DescribeLaunchConfigurations(e.ctx, &autoscaling.DescribeLaunchConfigurationsInput{LaunchConfigurationNames: []string{"ferry-staging-aaaaaaaaaaaa-20260101T000000", "missing"}})).must(t)
+	if len(out.LaunchConfigurations) != 1 || *out.LaunchConfigurations[0].ImageId != "ami-00000001" || out.LaunchConfigurations[0].CreatedTime == nil {
+		t.Errorf("describe: %+v", out.LaunchConfigurations)
+	}
+	e.group("web", "ferry-staging-aaaaaaaaaaaa-20260101T000000", 0, 1, 0, nil)
+	_, err = e.as.DeleteLaunchConfiguration(e.ctx, &autoscaling.DeleteLaunchConfigurationInput{LaunchConfigurationName: aws.String("ferry-staging-aaaaaaaaaaaa-20260101T000000")})
+	if apiCode(err) != "ResourceInUse" {
+		t.Errorf("delete in use: %v", err)
+	}
+	try(e.as.DeleteAutoScalingGroup(e.ctx, &autoscaling.DeleteAutoScalingGroupInput{AutoScalingGroupName: aws.String("web")})).must(t)
+	try(e.as.DeleteLaunchConfiguration(e.ctx, &autoscaling.DeleteLaunchConfigurationInput{LaunchConfigurationName: aws.String("ferry-staging-aaaaaaaaaaaa-20260101T000000")})).must(t)
+	_, err = e.as.CreateAutoScalingGroup(e.ctx, &autoscaling.CreateAutoScalingGroupInput{
+		AutoScalingGroupName: aws.String("web"), LaunchConfigurationName: aws.String("ferry-staging-aaaaaaaaaaaa-20260101T000000"),
+		MinSize: aws.Int32(0), MaxSize: aws.Int32(1), AvailabilityZones: []string{"us-east-1a"}})
+	if apiCode(err) != "ValidationError" {
+		t.Errorf("group with a deleted launch configuration: %v", err)
+	}
+}
+
+// AWS: API_DeleteAutoScalingGroup, API_DescribeAutoScalingInstances: a group
+// with instances is deleted only with ForceDelete, which terminates them.
+func TestASG_DeleteAutoScalingGroup(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	e.lc("lc-1", "ami-00000001")
+	e.group("web", "lc-1", 1, 1, 1, nil)
+	id := e.waitInService("web", 1)[0]
+	ai := try(e.as.DescribeAutoScalingInstances(e.ctx, &autoscaling.DescribeAutoScalingInstancesInput{InstanceIds: []string{id}})).must(t)
+	if len(ai.AutoScalingInstances) != 1 || *ai.AutoScalingInstances[0].AutoScalingGroupName != "web" || *ai.AutoScalingInstances[0].HealthStatus != "HEALTHY" {
+		t.Errorf("DescribeAutoScalingInstances %+v", ai.AutoScalingInstances)
+	}
+	_, err := e.as.DeleteAutoScalingGroup(e.ctx, &autoscaling.DeleteAutoScalingGroupInput{AutoScalingGroupName: aws.String("web")})
+	if apiCode(err) != "ResourceInUse" {
+		t.Errorf("delete with instances: %v", err)
+	}
+	try(e.as.DeleteAutoScalingGroup(e.ctx, &autoscaling.DeleteAutoScalingGroupInput{AutoScalingGroupName: aws.String("web"), ForceDelete: aws.Bool(true)})).must(t)
+	e.eventually("instance terminated", func() bool { return e.instance(id).State.Name == ec2types.InstanceStateNameTerminated })
+	out := try(e.as.DescribeAutoScalingGroups(e.ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{"web"}})).must(t)
+	if len(out.AutoScalingGroups) != 0 {
+		t.Errorf("group still described")
+	}
+}
+
+// AWS: ec2-auto-scaling-termination-policies (default policy, groups that
+// use a launch template): instances launched from a launch configuration
+// are terminated before those of the launch template.
+func TestASG_TerminationPolicyDefaultLaunchConfigurationBeforeTemplate(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	e.lc("lc-1", "ami-00000001")
+	e.group("web", "lc-1", 1, 4, 2, nil)
+	e.waitInService("web", 2)
+	lt := try(e.ec2.CreateLaunchTemplate(e.ctx, &ec2.CreateLaunchTemplateInput{
+		LaunchTemplateName: aws.String("web"), LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String("ami-00000002")},
+	})).must(t).LaunchTemplate
+	try(e.as.UpdateAutoScalingGroup(e.ctx, &autoscaling.UpdateAutoScalingGroupInput{AutoScalingGroupName: aws.String("web"), DesiredCapacity: aws.Int32(4),
+		LaunchTemplate: &astypes.LaunchTemplateSpecification{LaunchTemplateId: lt.LaunchTemplateId, Version: aws.String("$Latest")}})).must(t)
+	e.waitInService("web", 4)
+	if g := e.describeGroup("web"); g.LaunchConfigurationName != nil || g.LaunchTemplate == nil {
+		t.Errorf("group launches from %v / %v", g.LaunchConfigurationName, g.LaunchTemplate)
+	}
+	if err := e.setDesired("web", 2); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range e.waitInService("web", 2) {
+		if i := e.instancesBy("web")[id]; i.LaunchTemplate == nil || i.LaunchConfigurationName != nil {
+			t.Errorf("survivor %s launched from %v / %v", id, i.LaunchConfigurationName, i.LaunchTemplate)
+		}
+	}
+}
+
+// AWS: API_SetInstanceProtection, ec2-auto-scaling-instance-protection: an
+// instance protected from scale-in is not terminated when the group shrinks,
+// whatever the termination policy.
+func TestASG_InstanceProtectionOnScaleIn(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	e.lc("lc-1", "ami-00000001")
+	e.group("web", "lc-1", 1, 3, 1, func(in *autoscaling.CreateAutoScalingGroupInput) {
+		in.TerminationPolicies = []string{"OldestInstance"}
+	})
+	oldest := e.waitInService("web", 1)[0]
+	try(e.as.SetInstanceProtection(e.ctx, &autoscaling.SetInstanceProtectionInput{AutoScalingGroupName: aws.String("web"),
+		InstanceIds: []string{oldest}, ProtectedFromScaleIn: aws.Bool(true)})).must(t)
+	if !*e.instancesBy("web")[oldest].ProtectedFromScaleIn {
+		t.Fatalf("not shown as protected")
+	}
+	if err := e.setDesired("web", 3); err != nil {
+		t.Fatal(err)
+	}
+	e.waitInService("web", 3)
+	if err := e.setDesired("web", 1); err != nil {
+		t.Fatal(err)
+	}
+	if ids := e.waitInService("web", 1); ids[0] != oldest {
+		t.Errorf("protected oldest instance terminated; %s left", ids[0])
+	}
+	_, err := e.as.SetInstanceProtection(e.ctx, &autoscaling.SetInstanceProtectionInput{AutoScalingGroupName: aws.String("web"),
+		InstanceIds: []string{"i-0000000000000dead"}, ProtectedFromScaleIn: aws.Bool(true)})
+	if apiCode(err) != "ValidationError" {
+		t.Errorf("unknown instance: %v", err)
+	}
+}

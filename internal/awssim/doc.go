@@ -20,7 +20,7 @@
 //		App: func(ctx context.Context, inst awssim.Instance) (http.Handler, error) { ... },
 //	}, logger)
 //	defer srv.Close()
-//	cfg.BaseEndpoint = aws.String(srv.URL)
+//	cfg := srv.AWSConfig() // BaseEndpoint, region, static credentials
 //
 // Every delay is configurable (Options.BootDelay, ImageBuildTime,
 // ShutdownDelay) and every API duration in seconds — health-check Interval
@@ -50,8 +50,9 @@
 //
 // # Faults
 //
-// SetFault makes an action throttle (RequestLimitExceeded / Throttling), fail
-// with a 5xx, or answer late; SetCapacityErrors fails launches with
+// SetFault makes an action, a whole service or every call throttle
+// (RequestLimitExceeded / Throttling, at a random rate or beyond a token
+// bucket), fail with a 5xx or any AWS error code, or answer late; SetCapacityErrors fails launches with
 // InsufficientInstanceCapacity; SetEventualConsistency hides new instances
 // from DescribeInstances and DescribeInstanceHealth for a while;
 // SetNeverHealthyImage and SetInstanceNeverHealthy make instances fail every

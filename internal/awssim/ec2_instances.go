@@ -82,7 +82,7 @@ func (s *Sim) allocIPLocked() string {
 	}
 }
 
-// visibleLocked reports whether the instance is past its eventual
+// visible reports whether the instance is past its eventual
 // consistency window.
 func (inst *instance) visible(now time.Time) bool {
 	return inst.VisibleAt.IsZero() || !now.Before(inst.VisibleAt)
@@ -137,7 +137,7 @@ func ec2TagSet(tags map[string]string) *node {
 	return items("tagSet", its)
 }
 
-func (s *Sim) instanceNode(inst *instance) *node {
+func (s *Sim) instanceNodeLocked(inst *instance) *node {
 	var groups []*node
 	for _, id := range inst.SecurityGroups {
 		name := id
@@ -214,6 +214,18 @@ func ec2RunInstances(s *Sim, p params) ([]*node, *APIError) {
 		}
 		spec = mergeTemplate(spec, lt, v)
 	}
+	// A retried request with the same ClientToken gets the same
+	// reservation [ec2-api-idempotency].
+	token := p.str("ClientToken")
+	if resID, ok := s.st.ClientTokens[token]; ok && token != "" {
+		var its []*node
+		for _, id := range sortedKeys(s.st.Instances) {
+			if inst := s.st.Instances[id]; inst.ReservationID == resID {
+				its = append(its, s.instanceNodeLocked(inst))
+			}
+		}
+		return []*node{leaf("reservationId", resID), leaf("ownerId", s.opts.AccountID), items("groupSet", nil), items("instancesSet", its)}, nil
+	}
 	resID := s.newIDLocked("r")
 	spec.ReservationID = resID
 	var its []*node
@@ -225,7 +237,10 @@ func ec2RunInstances(s *Sim, p params) ([]*node, *APIError) {
 			}
 			return nil, apiErr
 		}
-		its = append(its, s.instanceNode(inst))
+		its = append(its, s.instanceNodeLocked(inst))
+	}
+	if token != "" {
+		s.st.ClientTokens[token] = resID
 	}
 	return []*node{
 		leaf("reservationId", resID),
@@ -330,7 +345,7 @@ func ec2DescribeInstances(s *Sim, p params) ([]*node, *APIError) {
 			res = append(res, r)
 		}
 		set := r.kids[3]
-		it := s.instanceNode(inst)
+		it := s.instanceNodeLocked(inst)
 		it.name = "item"
 		set.kids = append(set.kids, it)
 	}

@@ -192,3 +192,18 @@ func TestEC2_DescribeSecurityGroups(t *testing.T) {
 		t.Errorf("unknown group: %v", err)
 	}
 }
+
+// AWS: ec2-api-idempotency: RunInstances retried with the same ClientToken
+// launches nothing more and answers the same reservation.
+func TestEC2_RunInstancesClientTokenIsIdempotent(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	in := &ec2.RunInstancesInput{ImageId: aws.String("ami-12345678"), MinCount: aws.Int32(2), MaxCount: aws.Int32(2), ClientToken: aws.String("deploy-42")}
+	a := try(e.ec2.RunInstances(e.ctx, in)).must(t)
+	b := try(e.ec2.RunInstances(e.ctx, in)).must(t)
+	if *a.ReservationId != *b.ReservationId || len(b.Instances) != 2 || *a.Instances[0].InstanceId != *b.Instances[0].InstanceId {
+		t.Errorf("retry answered %s %d, first %s", *b.ReservationId, len(b.Instances), *a.ReservationId)
+	}
+	if n := len(e.instanceIDs()); n != 2 {
+		t.Errorf("%d instances after a retried RunInstances", n)
+	}
+}

@@ -149,7 +149,7 @@ func TestASG_HealthCheckTypeELBReplacesUnhealthy(t *testing.T) {
 	e.classicLB("web", "HTTP:80/healthcheck.html", 5, 2, 2)
 	e.lc("lc-1", "ami-00000001")
 	e.group("elb", "lc-1", 1, 2, 1, func(in *autoscaling.CreateAutoScalingGroupInput) {
-		in.LoadBalancerNames, in.HealthCheckType, in.HealthCheckGracePeriod = []string{"web"}, aws.String("ELB"), aws.Int32(10)
+		in.LoadBalancerNames, in.HealthCheckType, in.HealthCheckGracePeriod = []string{"web"}, aws.String("ELB"), aws.Int32(50)
 	})
 	e.group("ec2", "lc-1", 1, 2, 1, func(in *autoscaling.CreateAutoScalingGroupInput) { in.LoadBalancerNames = []string{"web"} })
 	a := e.waitInService("elb", 1)[0]
@@ -231,4 +231,49 @@ func TestASG_ReplaceUnhealthyAndLaunchSuspended(t *testing.T) {
 	}
 	resume("Launch")
 	e.waitInService("web", 1)
+}
+
+// AWS: health-check-grace-period: without a grace period, a group with ELB
+// health checks replaces a new instance the balancer still reports
+// OutOfService because its registration is in progress.
+func TestASG_NoGracePeriodReplacesInstancesStillRegistering(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	e.classicLB("web", "HTTP:80/healthcheck.html", 30, 10, 2) // 10 checks of 30 s to be InService
+	e.lc("lc-1", "ami-00000001")
+	e.group("web", "lc-1", 1, 2, 1, func(in *autoscaling.CreateAutoScalingGroupInput) {
+		in.LoadBalancerNames, in.HealthCheckType = []string{"web"}, aws.String("ELB")
+	})
+	first := e.waitInService("web", 1)[0]
+	e.eventually("instance replaced while registering", func() bool {
+		_, still := e.instancesBy("web")[first]
+		return !still
+	})
+}
+
+// AWS: understand-how-suspending-processes-affects-other-processes
+// (HealthCheck is suspended): failing balancer checks no longer mark
+// instances unhealthy, but SetInstanceHealth still does.
+func TestASG_HealthCheckSuspended(t *testing.T) {
+	apps := newFakeApps()
+	opts := fastOptions()
+	opts.App = apps.app
+	e := newEnv(t, opts)
+	e.classicLB("web", "HTTP:80/healthcheck.html", 5, 2, 2)
+	e.lc("lc-1", "ami-00000001")
+	e.group("web", "lc-1", 1, 2, 1, func(in *autoscaling.CreateAutoScalingGroupInput) {
+		in.LoadBalancerNames, in.HealthCheckType, in.HealthCheckGracePeriod = []string{"web"}, aws.String("ELB"), aws.Int32(50)
+	})
+	id := e.waitInService("web", 1)[0]
+	e.eventually("InService in the balancer", func() bool { return e.elbState("web", id) == "InService" })
+	try(e.as.SuspendProcesses(e.ctx, &autoscaling.SuspendProcessesInput{AutoScalingGroupName: aws.String("web"), ScalingProcesses: []string{"HealthCheck"}})).must(t)
+	apps.setFailing(id, true)
+	e.eventually("OutOfService in the balancer", func() bool { return e.elbState("web", id) == "OutOfService" })
+	for range 30 {
+		e.srv.Step()
+	}
+	if h := aws.ToString(e.instancesBy("web")[id].HealthStatus); h != "Healthy" {
+		t.Fatalf("marked %s while HealthCheck was suspended", h)
+	}
+	try(e.as.SetInstanceHealth(e.ctx, &autoscaling.SetInstanceHealthInput{InstanceId: aws.String(id), HealthStatus: aws.String("Unhealthy"), ShouldRespectGracePeriod: aws.Bool(false)})).must(t)
+	e.eventually("replaced after SetInstanceHealth", func() bool { _, ok := e.instancesBy("web")[id]; return !ok })
 }

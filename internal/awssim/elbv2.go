@@ -49,11 +49,12 @@ func elbv2CreateTargetGroup(s *Sim, p params) ([]*node, *APIError) {
 	if hc.Matcher == "" && (hc.Protocol == "HTTP" || hc.Protocol == "HTTPS") {
 		hc.Matcher = "200"
 	}
-	hc.Port = port
+	hc.Port, hc.PortSpec = port, "traffic-port"
 	if hp := p.str("HealthCheckPort"); hp != "" && hp != "traffic-port" {
 		if hc.Port, apiErr = p.intOr("HealthCheckPort", port); apiErr != nil {
 			return nil, apiErr
 		}
+		hc.PortSpec = hp
 	}
 	for _, f := range []struct {
 		key string
@@ -92,7 +93,7 @@ func (s *Sim) targetGroupNode(tg *targetGroup) *node {
 	return el("",
 		leaf("TargetGroupArn", tg.ARN), leaf("TargetGroupName", tg.Name),
 		leaf("Protocol", tg.Protocol), leaf("Port", tg.Port), opt("VpcId", tg.VpcID),
-		leaf("HealthCheckProtocol", hc.Protocol), leaf("HealthCheckPort", strconv.Itoa(hc.Port)),
+		leaf("HealthCheckProtocol", hc.Protocol), leaf("HealthCheckPort", hc.PortSpec),
 		leaf("HealthCheckEnabled", true),
 		leaf("HealthCheckIntervalSeconds", hc.Interval), leaf("HealthCheckTimeoutSeconds", hc.Timeout),
 		leaf("HealthyThresholdCount", hc.Healthy), leaf("UnhealthyThresholdCount", hc.Unhealthy),
@@ -288,7 +289,7 @@ func elbv2DescribeTargetHealth(s *Sim, p params) ([]*node, *APIError) {
 			th.kids = append(th.kids, leaf("Reason", reason), leaf("Description", tgDescriptions[reason]))
 		}
 		its = append(its, el("", el("Target", leaf("Id", id), leaf("Port", port)),
-			leaf("HealthCheckPort", strconv.Itoa(tg.HealthCheck.Port)), th))
+			leaf("HealthCheckPort", strconv.Itoa(tg.HealthCheck.Port)), th)) // the port actually checked
 	}
 	return []*node{members("TargetHealthDescriptions", its)}, nil
 }

@@ -10,9 +10,17 @@ import (
 // AWS does under load.
 type Fault struct {
 	// Action is the API action the fault applies to, e.g. "RunInstances"
-	// or "DescribeInstanceHealth"; "*" or "" applies it to every action
-	// that has no fault of its own.
+	// or "DescribeInstanceHealth"; "autoscaling:*" (or "ec2:*", "elb:*",
+	// "elbv2:*") applies it to every action of one service, "*" or "" to
+	// every action. The most specific rule wins.
 	Action string `json:"action"`
+	// RatePerSecond and Burst, when RatePerSecond is set, throttle the
+	// calls the rule covers with a token bucket shared by all of them, as
+	// AWS does (Auto Scaling has one bucket per account and region for all
+	// its APIs): Burst calls at once, then RatePerSecond (measured on the
+	// simulator's Clock). Burst defaults to RatePerSecond, at least 1.
+	RatePerSecond float64 `json:"ratePerSecond,omitempty"`
+	Burst         int     `json:"burst,omitempty"`
 	// ThrottleRate is the fraction (0–1) of calls answered with the
 	// service's throttling error: RequestLimitExceeded (EC2, HTTP 503) or
 	// Throttling "Rate exceeded" (Auto Scaling, ELB, ELBv2, HTTP 400).
@@ -66,8 +74,8 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 }
 
 // injected returns the error a fault answers for svc, if any this time.
-func (f Fault) injected(svc *service, roll func() float64) *APIError {
-	if f.ThrottleRate > 0 && roll() < f.ThrottleRate {
+func (f Fault) injected(svc *service, bucketEmpty bool, roll func() float64) *APIError {
+	if bucketEmpty || f.ThrottleRate > 0 && roll() < f.ThrottleRate {
 		return svc.throttle
 	}
 	if f.ErrorRate > 0 && roll() < f.ErrorRate {
@@ -90,12 +98,13 @@ func (f Fault) key() string {
 	return f.Action
 }
 
-// SetFault sets (replaces) the fault rule of f.Action. A Fault with zero
-// rates and no latency removes it.
+// SetFault sets (replaces) the fault rule of f.Action, with a full token
+// bucket. A Fault with zero rates and no latency removes it.
 func (s *Sim) SetFault(f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if f.ThrottleRate == 0 && f.ErrorRate == 0 && f.Latency == 0 {
+	delete(s.buckets, f.key())
+	if f.ThrottleRate == 0 && f.ErrorRate == 0 && f.Latency == 0 && f.RatePerSecond == 0 {
 		delete(s.faults, f.key())
 		return
 	}
@@ -108,16 +117,52 @@ func (s *Sim) ClearFaults() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = map[string]Fault{}
+	s.buckets = map[string]*bucket{}
 	s.capErrors = 0
 	s.consistency = 0
 	s.neverHealthyImages = map[string]bool{}
 }
 
-func (s *Sim) faultForLocked(action string) Fault {
-	if f, ok := s.faults[action]; ok {
-		return f
+// faultForLocked returns the rule for one call, and whether its token
+// bucket (if it has one) refuses the call.
+func (s *Sim) faultForLocked(svc, action string) (Fault, bool) {
+	for _, key := range []string{action, svc + ":*", "*"} {
+		f, ok := s.faults[key]
+		if !ok {
+			continue
+		}
+		if f.RatePerSecond <= 0 {
+			return f, false
+		}
+		return f, !s.takeTokenLocked(key, f)
 	}
-	return s.faults["*"]
+	return Fault{}, false
+}
+
+// bucket is a token bucket of a rate-limited fault rule.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func (s *Sim) takeTokenLocked(key string, f Fault) bool {
+	burst := float64(f.Burst)
+	if burst <= 0 {
+		burst = max(1, f.RatePerSecond)
+	}
+	now := s.now()
+	b := s.buckets[key]
+	if b == nil {
+		b = &bucket{tokens: burst, last: now}
+		s.buckets[key] = b
+	}
+	b.tokens = min(burst, b.tokens+now.Sub(b.last).Seconds()*f.RatePerSecond)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }
 
 // SetCapacityErrors makes the next n instance launches (RunInstances calls

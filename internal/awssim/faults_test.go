@@ -232,3 +232,64 @@ func TestFault_CustomErrorCode(t *testing.T) {
 		t.Errorf("got %v, want typed ResourceContentionFault with status 500", err)
 	}
 }
+
+// AWS: ec2-api-throttling, Auto Scaling quotas ("one bucket per account and
+// Region for all its APIs"): a token bucket over a whole service lets Burst
+// calls through, then throttles every action of the service until it
+// refills at RatePerSecond on the simulator's clock.
+func TestFault_ServiceTokenBucket(t *testing.T) {
+	clock := &manualClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	opts := fastOptions()
+	opts.Clock = clock
+	e := newEnv(t, opts)
+	e.connect(1)
+	e.srv.SetFault(Fault{Action: "autoscaling:*", RatePerSecond: 1, Burst: 3})
+	var codes []string
+	for i := range 4 {
+		var err error
+		if i%2 == 0 {
+			_, err = e.as.DescribeAutoScalingGroups(e.ctx, &autoscaling.DescribeAutoScalingGroupsInput{})
+		} else {
+			_, err = e.as.DescribeScalingActivities(e.ctx, &autoscaling.DescribeScalingActivitiesInput{})
+		}
+		codes = append(codes, apiCode(err))
+	}
+	if strings.Join(codes, ",") != ",,,Throttling" {
+		t.Errorf("4 calls against a burst of 3: %q", codes)
+	}
+	try(e.ec2.DescribeInstances(e.ctx, &ec2.DescribeInstancesInput{})).must(t) // another service
+	clock.Advance(time.Second)
+	try(e.as.DescribeAutoScalingGroups(e.ctx, &autoscaling.DescribeAutoScalingGroupsInput{})).must(t)
+	if _, err := e.as.DescribeAutoScalingGroups(e.ctx, &autoscaling.DescribeAutoScalingGroupsInput{}); apiCode(err) != "Throttling" {
+		t.Errorf("second call after one refill: %v", err)
+	}
+}
+
+// AWS: as-suspend-resume-processes ("administrative suspension"): a group
+// that has failed every launch for long enough gets its Launch process
+// suspended, and resuming it lets the group launch again.
+func TestFault_AdministrativeSuspension(t *testing.T) {
+	opts := fastOptions()
+	opts.AdministrativeSuspension = 300 * time.Millisecond
+	e := newEnv(t, opts)
+	e.srv.SetCapacityErrors(1 << 30)
+	e.lc("lc-1", "ami-00000001")
+	e.group("web", "lc-1", 1, 1, 1, nil)
+	e.eventually("administrative suspension of Launch", func() bool {
+		for _, p := range e.describeGroup("web").SuspendedProcesses {
+			if *p.ProcessName == "Launch" && strings.HasPrefix(*p.SuspensionReason, "Administrative") {
+				return true
+			}
+		}
+		return false
+	})
+	e.srv.SetCapacityErrors(0)
+	for range 20 {
+		e.srv.Step()
+	}
+	if n := len(e.describeGroup("web").Instances); n != 0 {
+		t.Fatalf("launched %d while administratively suspended", n)
+	}
+	try(e.as.ResumeProcesses(e.ctx, &autoscaling.ResumeProcessesInput{AutoScalingGroupName: aws.String("web")})).must(t)
+	e.waitInService("web", 1)
+}

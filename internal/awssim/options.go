@@ -70,6 +70,11 @@ type Options struct {
 	// TerminatedRetention is how long terminated instances stay visible to
 	// DescribeInstances (default 1h, as on AWS).
 	TerminatedRetention time.Duration
+	// AdministrativeSuspension is how long a group may fail every launch
+	// before the simulator suspends its Launch process, as AWS does
+	// ("administrative suspension", as-suspend-resume-processes). Measured
+	// on the Clock; default 24h, negative never.
+	AdministrativeSuspension time.Duration
 	// SaveInterval is how often a changed state is written to StateFile
 	// (default 1s).
 	SaveInterval time.Duration
@@ -126,6 +131,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.TerminatedRetention == 0 {
 		o.TerminatedRetention = time.Hour
+	}
+	if o.AdministrativeSuspension == 0 {
+		o.AdministrativeSuspension = 24 * time.Hour
 	}
 	if o.SaveInterval <= 0 {
 		o.SaveInterval = time.Second

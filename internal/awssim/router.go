@@ -87,8 +87,8 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	s.counts[svc.name+":"+action]++
-	fault := s.faultForLocked(action)
-	injected := fault.injected(svc, s.rnd.Float64)
+	fault, bucketEmpty := s.faultForLocked(svc.name, action)
+	injected := fault.injected(svc, bucketEmpty, s.rnd.Float64)
 	s.mu.Unlock()
 
 	if fault.Latency > 0 {
@@ -97,6 +97,10 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-t.C:
 		case <-r.Context().Done():
 			t.Stop()
+			return
+		case <-s.ctx.Done():
+			t.Stop()
+			writePlainError(w, reqID, http.StatusServiceUnavailable, "ServiceUnavailable", "simulator shutting down")
 			return
 		}
 	}

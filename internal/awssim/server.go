@@ -48,6 +48,7 @@ func Start(opts Options, logger *slog.Logger) (*Server, error) {
 
 // Close stops serving, then closes the simulator (saving its state).
 func (srv *Server) Close() error {
+	srv.Sim.cancel() // ends requests waiting on injected latency
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := srv.srv.Shutdown(ctx)

@@ -24,9 +24,10 @@ type Sim struct {
 	mu                 sync.Mutex // guards everything below
 	st                 *state
 	rnd                *rand.Rand
-	faults             map[string]Fault // by action ("*" for every action)
-	capErrors          int              // launches left to fail with InsufficientInstanceCapacity
-	consistency        time.Duration    // eventual-consistency window for new instances
+	faults             map[string]Fault   // by action, "service:*" or "*"
+	buckets            map[string]*bucket // token buckets of rate-limited faults, by rule
+	capErrors          int                // launches left to fail with InsufficientInstanceCapacity
+	consistency        time.Duration      // eventual-consistency window for new instances
 	neverHealthyImages map[string]bool
 	counts             map[string]int64
 	apps               map[string]*appServer // running instance apps, by instance id
@@ -63,6 +64,7 @@ func New(opts Options, logger *slog.Logger) (*Sim, error) {
 		st:                 st,
 		rnd:                rand.New(rand.NewPCG(uint64(opts.Seed), 0x5eed)),
 		faults:             map[string]Fault{},
+		buckets:            map[string]*bucket{},
 		neverHealthyImages: map[string]bool{},
 		counts:             map[string]int64{},
 		apps:               map[string]*appServer{},
@@ -203,7 +205,7 @@ func (s *Sim) runAfterUnlock() {
 
 func (s *Sim) now() time.Time { return s.opts.Clock.Now().UTC() }
 
-// newID returns a fresh resource id such as i-0a000000000000001.
+// newIDLocked returns a fresh resource id such as i-0a000000000000001.
 func (s *Sim) newIDLocked(prefix string) string {
 	s.st.Seq++
 	return fmt.Sprintf("%s-0a%015x", prefix, s.st.Seq)

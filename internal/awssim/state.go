@@ -22,6 +22,7 @@ type state struct {
 	Activities      []*activity                `json:"activities"`
 	ELBs            map[string]*classicLB      `json:"elbs"`
 	TargetGroups    map[string]*targetGroup    `json:"targetGroups"`
+	ClientTokens    map[string]string          `json:"clientTokens"` // RunInstances ClientToken → reservation
 }
 
 func newState() *state {
@@ -35,6 +36,7 @@ func newState() *state {
 		Groups:          map[string]*group{},
 		ELBs:            map[string]*classicLB{},
 		TargetGroups:    map[string]*targetGroup{},
+		ClientTokens:    map[string]string{},
 	}
 }
 
@@ -76,6 +78,7 @@ type instance struct {
 	DrainUntil   time.Time `json:"drainUntil,omitzero"`
 	ActivityID   string    `json:"activityId,omitempty"`
 	ProtectScale bool      `json:"protectScale,omitempty"`
+	Rebalance    bool      `json:"rebalance,omitempty"` // launched by AZRebalance
 }
 
 // ltRef names one launch template version.
@@ -161,6 +164,7 @@ type group struct {
 	NewProtected        bool              `json:"newProtected,omitempty"`
 	LaunchRetryAt       time.Time         `json:"launchRetryAt,omitzero"`
 	NextHealthCheck     time.Time         `json:"nextHealthCheck,omitzero"`
+	FailingSince        time.Time         `json:"failingSince,omitzero"` // first failed launch since the last success
 }
 
 type groupTag struct {
@@ -215,7 +219,8 @@ type healthCheck struct {
 	Timeout   int    `json:"timeout"`
 	Healthy   int    `json:"healthy"`
 	Unhealthy int    `json:"unhealthy"`
-	Matcher   string `json:"matcher,omitempty"` // ELBv2 HTTP codes, e.g. 200 or 200-299
+	Matcher   string `json:"matcher,omitempty"`  // ELBv2 HTTP codes, e.g. 200 or 200-299
+	PortSpec  string `json:"portSpec,omitempty"` // ELBv2 HealthCheckPort as given: traffic-port or a number
 }
 
 // target is one registration of an instance with a balancer or target group.
@@ -247,7 +252,7 @@ type targetGroup struct {
 	Created     time.Time          `json:"created"`
 }
 
-// load reads a state file; a missing file is an empty account.
+// loadState reads a state file; a missing file is an empty account.
 func loadState(path string) (*state, error) {
 	b, err := os.ReadFile(path)
 	if os.IsNotExist(err) {

@@ -87,7 +87,9 @@ func trafficEnv(t *testing.T, interval int32) (*env, string) {
 	})).must(t)
 	e.lc("lc-1", "ami-00000001")
 	e.group("web", "lc-1", 2, 4, 2, func(in *autoscaling.CreateAutoScalingGroupInput) {
-		in.LoadBalancerNames, in.HealthCheckType, in.HealthCheckGracePeriod = []string{"web"}, aws.String("ELB"), aws.Int32(30)
+		// The grace period must outlast HealthyThreshold checks, or the
+		// group replaces instances still registering.
+		in.LoadBalancerNames, in.HealthCheckType, in.HealthCheckGracePeriod = []string{"web"}, aws.String("ELB"), aws.Int32(5*interval)
 	})
 	for _, id := range e.waitInService("web", 2) {
 		e.eventually("InService in the balancer", func() bool { return e.elbState("web", id) == "InService" })
@@ -143,11 +145,16 @@ func TestTraffic_ReplacementThroughGroupLosesNoRequest(t *testing.T) {
 // first (EC2 TerminateInstances) makes the balancer send requests to a dead
 // instance until its health checks fail, and the client sees them fail.
 func TestTraffic_KillWithoutDeregisterCountsFailures(t *testing.T) {
-	// Health checks every 30 AWS seconds (300ms here): the balancer
-	// takes two of them to notice the dead instance.
-	e, url := trafficEnv(t, 30)
+	e, url := trafficEnv(t, 5)
 	l := startLoad(t, url)
 	e.eventually("traffic flowing", func() bool { return l.served() > 10 })
+	// Keep the dead instance in rotation while the test watches: the group
+	// does not check health, and the balancer checks only every 300 AWS
+	// seconds.
+	try(e.as.SuspendProcesses(e.ctx, &autoscaling.SuspendProcessesInput{AutoScalingGroupName: aws.String("web"), ScalingProcesses: []string{"HealthCheck"}})).must(t)
+	try(e.elb.ConfigureHealthCheck(e.ctx, &elasticloadbalancing.ConfigureHealthCheckInput{LoadBalancerName: aws.String("web"),
+		HealthCheck: &elbtypes.HealthCheck{Target: aws.String("HTTP:80/healthcheck.html"), Interval: aws.Int32(300), Timeout: aws.Int32(5),
+			HealthyThreshold: aws.Int32(2), UnhealthyThreshold: aws.Int32(2)}})).must(t)
 	victim := e.inService("web")[0]
 	try(e.ec2.TerminateInstances(e.ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{victim}})).must(t)
 	e.eventually("requests failing", func() bool {
@@ -155,6 +162,7 @@ func TestTraffic_KillWithoutDeregisterCountsFailures(t *testing.T) {
 		defer l.mu.Unlock()
 		return l.fail > 0
 	})
+	try(e.as.ResumeProcesses(e.ctx, &autoscaling.ResumeProcessesInput{AutoScalingGroupName: aws.String("web"), ScalingProcesses: []string{"HealthCheck"}})).must(t)
 	e.eventually("group replaced the killed instance", func() bool {
 		ids := e.inService("web")
 		return len(ids) == 2 && !contains(ids, victim)

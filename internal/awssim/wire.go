@@ -149,6 +149,7 @@ func (d dialect) writeResult(w http.ResponseWriter, action, reqID string, body [
 	}
 	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 	w.Header().Set("x-amzn-RequestId", reqID)
+	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b.Bytes())
 }
@@ -178,6 +179,7 @@ func (d dialect) writeError(w http.ResponseWriter, reqID string, e *APIError) {
 	}
 	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 	w.Header().Set("x-amzn-RequestId", reqID)
+	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
 	w.WriteHeader(e.Status)
 	_, _ = w.Write(b.Bytes())
 }

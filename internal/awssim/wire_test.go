@@ -103,7 +103,7 @@ func TestWire_Pagination(t *testing.T) {
 		}
 	}
 	if len(seen) != 12 || pages != 3 {
-		t.Errorf("EC2: %d instances in %d pages, want 12 in 3", len(seen), pages)
+		t.Errorf("EC2: %d instances in %d pages, want 12 in 3 (requests %v)", len(seen), pages, e.srv.Counts())
 	}
 
 	e.lc("lc", "ami-12345678")

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/ferry-deploy/ferry/internal/testutil"
 )
 
 // Daemon is a running `git daemon --enable=receive-pack` on 127.0.0.1.
@@ -24,7 +26,7 @@ type Daemon struct {
 // port. It is stopped when the test ends.
 func (s *Server) StartDaemon() *Daemon {
 	s.t.Helper()
-	RequireTool(s.t, "git")
+	testutil.RequireTool(s.t, "git")
 	d := &Daemon{srv: s}
 	var err error
 	for range 3 {

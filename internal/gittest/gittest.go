@@ -14,23 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// RequireTool skips the test when the named program is not on PATH, or fails
-// it when CI=true: CI must have every tool installed, so a missing one there
-// is a broken setup, not a reason to skip.
-func RequireTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("required tool %q not found (CI=true): %v", name, err)
-	}
-	t.Skipf("required tool %q not found: %v", name, err)
-	return ""
-}
+	"github.com/ferry-deploy/ferry/internal/testutil"
+)
 
 // Server is a directory of bare repositories that one or more real servers
 // expose. Its zero value is not usable; call NewServer.
@@ -42,7 +28,7 @@ type Server struct {
 // NewServer creates an empty repository root in a temporary directory.
 func NewServer(t testing.TB) *Server {
 	t.Helper()
-	RequireTool(t, "git")
+	testutil.RequireTool(t, "git")
 	return &Server{t: t, root: t.TempDir()}
 }
 

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ferry-deploy/ferry/internal/testutil"
 )
 
 // SSHServer is an OpenSSH sshd started by the test with its own
@@ -33,15 +35,16 @@ type SSHServer struct {
 }
 
 // StartSSH starts sshd. It skips (or fails under CI=true) when sshd,
-// ssh-keygen or git-shell are missing.
+// ssh-keygen, ssh or git-shell are missing.
 func (s *Server) StartSSH() *SSHServer {
 	s.t.Helper()
 	sshd := "/usr/sbin/sshd"
 	if _, err := os.Stat(sshd); err != nil {
-		sshd = RequireTool(s.t, "sshd")
+		sshd = testutil.RequireTool(s.t, "sshd")
 	}
-	RequireTool(s.t, "ssh-keygen")
-	RequireTool(s.t, "git-shell")
+	testutil.RequireTool(s.t, "ssh-keygen")
+	testutil.RequireTool(s.t, "ssh") // tests push with the git CLI over ssh
+	testutil.RequireTool(s.t, "git-shell")
 	u, err := user.Current()
 	if err != nil {
 		s.t.Fatalf("current user: %v", err)

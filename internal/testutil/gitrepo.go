@@ -17,14 +17,14 @@ import (
 // plan.Repo the way git itself answers each question, so the planner's
 // rules are tested against git's own view of history.
 type GitRepo struct {
-	t *testing.T
+	t testing.TB
 	// Dir is the work tree.
 	Dir string
 	n   int
 }
 
 // NewGitRepo initialises a repository on branch main in a temp dir.
-func NewGitRepo(t *testing.T) *GitRepo {
+func NewGitRepo(t testing.TB) *GitRepo {
 	t.Helper()
 	RequireTool(t, "git")
 	r := &GitRepo{t: t, Dir: t.TempDir()}

@@ -19,6 +19,7 @@ func RequireTool(t testing.TB, name string) string {
 	}
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("%s is required and CI=true: install it in scripts/install-test-deps.sh (%v)", name, err)
+		return ""
 	}
 	t.Skipf("%s not installed: %v", name, err)
 	return ""

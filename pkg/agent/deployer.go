@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/lock"
 	"github.com/ferry-deploy/ferry/pkg/plan"
 	"github.com/ferry-deploy/ferry/pkg/status"
+	"github.com/ferry-deploy/ferry/pkg/status/forge"
 	"github.com/ferry-deploy/ferry/pkg/watch"
 )
 
@@ -31,21 +33,47 @@ type Deployer struct {
 	env    *config.Environment
 	mirror *watch.Mirror
 	cloud  Cloud
-	log    *slog.Logger
+	log    *slog.Logger // with env=NAME
+	base   *slog.Logger // without: the executor adds its own
 	host   string
+	// hooks builds a deploy's hooks; default NewHooks (SSH).
+	hooks HooksFunc
+	// statuses are the forges outcomes are also reported to.
+	statuses []StatusSetter
+}
+
+// HooksFunc builds the hooks of one deploy of env.
+type HooksFunc func(env *config.Environment, deployID string) (execute.Hooks, error)
+
+// WithHooks makes the deployer run hooks built by f instead of over SSH
+// (ferry demo's simulated instances have no sshd).
+func (d *Deployer) WithHooks(f HooksFunc) *Deployer {
+	d.hooks = f
+	return d
+}
+
+func (d *Deployer) newHooks(deployID string) (execute.Hooks, error) {
+	if d.hooks != nil {
+		return d.hooks(d.env, deployID)
+	}
+	h, err := NewHooks(d.cfg.Project.StateDir, d.env, deployID, d.log)
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 // NewDeployer prepares the deploys of env.
 func NewDeployer(cfg *config.Config, env *config.Environment, m *watch.Mirror, c Cloud, log *slog.Logger) *Deployer {
 	host, _ := os.Hostname()
-	return &Deployer{cfg: cfg, env: env, mirror: m, cloud: c, log: log.With("env", env.Name),
+	return &Deployer{cfg: cfg, env: env, mirror: m, cloud: c, log: log.With("env", env.Name), base: log,
 		host: fmt.Sprintf("%s/pid %d", host, os.Getpid())}
 }
 
 func (d *Deployer) executor(deployID string, hooks execute.Hooks) *execute.Executor {
 	return &execute.Executor{
 		Cloud: d.cloud, Hooks: hooks, Journal: execute.JournalStore{Dir: filepath.Join(d.cfg.Project.StateDir, "journal")},
-		Env: d.env, Log: d.log,
+		Env: d.env, Log: d.base,
 	}
 }
 
@@ -53,27 +81,14 @@ func (d *Deployer) executor(deployID string, hooks execute.Hooks) *execute.Execu
 // confirm (which may print the plan and refuse), executes and records. It
 // returns the report of the deploy it ran (nil when there was none).
 func (d *Deployer) Deploy(ctx context.Context, in plan.Input, confirm func(*plan.Plan) error) (*execute.Report, error) {
-	locker := &lock.Locker{Remote: d.mirror, Holder: d.host, TTL: d.env.Policy.Timeouts.LockLease.Std(), Logger: d.log}
-	lease, err := locker.Acquire(ctx, d.env.Name)
+	if err := d.verify(ctx, in.Target); err != nil {
+		return nil, err
+	}
+	ctx, release, err := d.lock(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	lost := locker.KeepAlive(ctx, lease)
-	go func() {
-		if err, ok := <-lost; ok && err != nil {
-			cancel(fmt.Errorf("lost the lock of %s: %w", d.env.Name, err))
-		}
-	}()
-	defer func() {
-		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer rcancel()
-		if err := locker.Release(rctx, lease); err != nil {
-			d.log.Warn("could not release the lock; it expires on its own", "err", err)
-		}
-	}()
-
+	defer release()
 	if err := d.recover(ctx); err != nil {
 		return nil, err
 	}
@@ -81,23 +96,101 @@ func (d *Deployer) Deploy(ctx context.Context, in plan.Input, confirm func(*plan
 	if err != nil {
 		return nil, err
 	}
-	if err := confirm(p); err != nil {
-		return nil, err
+	if confirm != nil {
+		if err := confirm(p); err != nil {
+			return nil, err
+		}
 	}
 	if p.Action != plan.Deploy {
 		return nil, nil
 	}
 	deployID := fmt.Sprintf("%s-%s-%s", d.env.Name, time.Now().UTC().Format("20060102T150405"), short(p.Target.Commit)[:8])
-	hooks, err := NewHooks(d.cfg.Project.StateDir, d.env, deployID, d.log)
+	hooks, err := d.newHooks(deployID)
 	if err != nil {
 		return nil, err
 	}
 	started := time.Now().UTC()
 	d.note(ctx, p.Target.Commit, status.Record{Env: d.env.Name, Method: string(p.Method), Outcome: status.Started,
 		Started: started, Launch: p.LaunchSource.Name, Previous: p.Deployed.Commit, Host: d.host})
+	d.setStatus(ctx, forge.Status{Commit: p.Target.Commit, Ref: p.Target.Ref, DeployID: deployID, State: forge.StatePending,
+		Description: fmt.Sprintf("Deploying to %s (%s)", d.env.Name, p.Method)})
 	r, err := d.executor(deployID, hooks).Run(ctx, p, deployID)
 	d.record(ctx, r)
+	if st, ok := finalStatus(r, p.Target.Ref); ok {
+		d.setStatus(ctx, st)
+	}
 	return &r, err
+}
+
+// verify checks the target's signature as the environment's policy asks.
+// An untrusted target is refused for good: the refusal is recorded as a
+// note and a commit status, and the error is a *plan.RefusedError so that
+// the agent waits for a new commit. Other errors (a keyring that does not
+// parse, an object not fetched yet) record nothing on the commit.
+func (d *Deployer) verify(ctx context.Context, target plan.Revision) error {
+	policy := watch.VerifyPolicy{Mode: d.env.Verify, OpenPGPKeyring: d.env.TrustedKeys.OpenPGP, SSHAllowedSigners: d.env.TrustedKeys.SSHAllowedSigners}
+	if policy.Mode == "" || policy.Mode == watch.VerifyNone {
+		return nil
+	}
+	v, err := d.mirror.Verify(ctx, watch.Target{Env: d.env.Name, Ref: target.Ref, Commit: plumbing.NewHash(target.Commit)}, policy)
+	var unverified *watch.UnverifiedError
+	switch {
+	case err == nil:
+		d.log.Info("signature verified", "commit", target.Commit, "ref", target.Ref, "signer", v.String())
+		return nil
+	case errors.As(err, &unverified):
+		reason := "signature: " + unverified.Reason
+		now := time.Now().UTC()
+		d.note(ctx, target.Commit, status.Record{Env: d.env.Name, Outcome: status.Refused, Started: now, Ended: now, Host: d.host, Reason: reason})
+		d.setStatus(ctx, forge.Status{Commit: target.Commit, Ref: target.Ref, State: forge.StateError,
+			Description: fmt.Sprintf("Not deployed to %s: %s", d.env.Name, unverified.Reason)})
+		return &plan.RefusedError{Environment: d.env.Name, Reasons: []string{reason}}
+	default:
+		return fmt.Errorf("verify the signature of %s: %w", short(target.Commit), err)
+	}
+}
+
+// lock takes the environment's lease for the length of a deploy and keeps
+// it alive; losing it cancels the returned context.
+func (d *Deployer) lock(ctx context.Context) (context.Context, func(), error) {
+	locker := &lock.Locker{Remote: d.mirror, Holder: d.host, TTL: d.env.Policy.Timeouts.LockLease.Std(), Logger: d.log}
+	lease, err := locker.Acquire(ctx, d.env.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	lost := locker.KeepAlive(ctx, lease)
+	go func() {
+		if err, ok := <-lost; ok && err != nil {
+			cancel(fmt.Errorf("lost the lock of %s: %w", d.env.Name, err))
+		}
+	}()
+	release := func() {
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer rcancel()
+		if err := locker.Release(rctx, lease); err != nil {
+			d.log.Warn("could not release the lock; it expires on its own", "err", err)
+		}
+		cancel(nil)
+	}
+	return ctx, release, nil
+}
+
+// RecoverPending finishes a deploy an earlier agent left interrupted, if
+// the journal holds one, under the environment's lock. It runs whatever
+// the environment's pause, windows or blocked commit say: a half-done
+// deploy must never wait.
+func (d *Deployer) RecoverPending(ctx context.Context) error {
+	j, err := d.executor("", nil).Journal.Load(d.env.Name)
+	if err != nil || j == nil {
+		return err
+	}
+	ctx, release, err := d.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return d.recover(ctx)
 }
 
 // recover finishes a deploy an earlier agent left interrupted.
@@ -107,7 +200,7 @@ func (d *Deployer) recover(ctx context.Context) error {
 	if err != nil || j == nil {
 		return err
 	}
-	hooks, err := NewHooks(d.cfg.Project.StateDir, d.env, j.DeployID, d.log)
+	hooks, err := d.newHooks(j.DeployID)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/ferry-deploy/ferry/pkg/plan"
@@ -16,11 +17,16 @@ type Repo struct{ Mirror *watch.Mirror }
 var _ plan.Repo = Repo{}
 
 func (r Repo) HasCommit(_ context.Context, commit string) (bool, error) {
-	_, err := r.Mirror.Repository().CommitObject(plumbing.NewHash(commit))
-	if errors.Is(err, plumbing.ErrObjectNotFound) {
-		return false, nil
-	}
-	return err == nil, err
+	found := false
+	err := r.Mirror.WithRepository(func(repo *git.Repository) error {
+		_, err := repo.CommitObject(plumbing.NewHash(commit))
+		if errors.Is(err, plumbing.ErrObjectNotFound) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	return found, err
 }
 
 func (r Repo) ReadFile(_ context.Context, commit, path string) ([]byte, error) {

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/smithy-go/logging"
 )
 
 // Options locate an account and region and tune retries.
@@ -70,6 +71,14 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	}
 	loadOpts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithRegion(opts.Region),
+		// The SDK's own warnings go to Ferry's log, not to stderr.
+		awsconfig.WithLogger(logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+			level := slog.LevelDebug
+			if c == logging.Warn {
+				level = slog.LevelWarn
+			}
+			log.Log(context.Background(), level, "aws-sdk-go-v2: "+fmt.Sprintf(format, v...))
+		})),
 		awsconfig.WithRetryer(func() aws.Retryer {
 			// Adaptive mode adds client-side rate limiting on top of the
 			// standard retryer when AWS throttles.

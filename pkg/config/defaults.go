@@ -50,6 +50,10 @@ const (
 	WindowAllow = "allow"
 	WindowDeny  = "deny"
 
+	VerifyNone = "none"
+	VerifyHead = "head"
+	VerifyTag  = "tag"
+
 	ForgeGitHub = "github"
 	ForgeGitLab = "gitlab"
 	ForgeGitea  = "gitea"
@@ -107,6 +111,14 @@ func (w *Window) setDefaults() {
 func (c *Config) finish() {
 	for name, env := range c.Environments {
 		env.Name = name
+		if env.Verify == "" {
+			// A release tag is a decision someone signs; a branch head
+			// may be anyone's push.
+			env.Verify = VerifyNone
+			if env.Tag != "" {
+				env.Verify = VerifyTag
+			}
+		}
 		if env.SSH.KnownHosts == "" {
 			env.SSH.KnownHosts = joinPath(c.Project.StateDir, DefaultSSHKnownHosts)
 		}

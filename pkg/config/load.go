@@ -69,10 +69,15 @@ func (c *Config) resolvePaths(dir string) {
 	if h := c.Project.Git.HTTPS; h != nil {
 		abs(&h.TokenFile)
 	}
+	if w := c.Project.Git.Webhook; w != nil {
+		abs(&w.SecretFile)
+	}
 	for _, env := range c.Environments {
 		abs(&env.SSH.KeyFile)
 		abs(&env.SSH.KnownHosts)
 		abs(&env.Launch.UserDataFile)
+		abs(&env.TrustedKeys.OpenPGP)
+		abs(&env.TrustedKeys.SSHAllowedSigners)
 		for i := range env.Status.Forges {
 			abs(&env.Status.Forges[i].TokenFile)
 		}

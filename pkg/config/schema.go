@@ -37,6 +37,16 @@ type Git struct {
 
 	SSH   *GitSSH   `toml:"ssh"`
 	HTTPS *GitHTTPS `toml:"https"`
+	// Webhook lets the forge trigger an immediate poll (POST /hooks/git).
+	Webhook *GitWebhook `toml:"webhook"`
+}
+
+// GitWebhook is the shared secret webhook requests are signed with (GitHub,
+// Gitea, generic HMAC) or carry (GitLab), read from a file or an
+// environment variable.
+type GitWebhook struct {
+	SecretFile string `toml:"secret_file"`
+	SecretEnv  string `toml:"secret_env"`
 }
 
 // GitSSH authenticates to an ssh:// or scp-style remote.
@@ -64,6 +74,12 @@ type Environment struct {
 	Branch string `toml:"branch"`
 	Tag    string `toml:"tag"`
 
+	// Verify says which signature a target must carry to be deployed:
+	// "none", "head" (the commit) or "tag" (the release tag). Default
+	// "tag" for tag-triggered environments, "none" for branches.
+	Verify      string      `toml:"verify"`
+	TrustedKeys TrustedKeys `toml:"trusted_keys"`
+
 	AWS AWS `toml:"aws"`
 	// Groups maps a role (see package roles) to its Auto Scaling group name.
 	Groups        map[string]string `toml:"groups"`
@@ -76,6 +92,14 @@ type Environment struct {
 	Hooks   map[string]map[string][]string `toml:"hooks"`
 	Windows []Window                       `toml:"windows"`
 	Status  Status                         `toml:"status"`
+}
+
+// TrustedKeys are the keys whose signatures Ferry accepts.
+type TrustedKeys struct {
+	// OpenPGP is an armored keyring file.
+	OpenPGP string `toml:"openpgp"`
+	// SSHAllowedSigners is an allowed_signers file (ssh-keygen(1)).
+	SSHAllowedSigners string `toml:"ssh_allowed_signers"`
 }
 
 // AWS locates the environment's account and region.

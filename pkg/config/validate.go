@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"net/url"
 	"path"
 	"regexp"
@@ -86,6 +87,16 @@ func (v *validator) git(at keyPath, g *Git) {
 		v.cron(at.key("poll_cron"), g.PollCron, "")
 	} else {
 		v.positive(at.key("poll_interval"), g.PollInterval)
+	}
+	if w := g.Webhook; w != nil {
+		switch {
+		case w.SecretFile == "" && w.SecretEnv == "":
+			v.fail(at.key("webhook"), "set secret_file or secret_env (the secret is never written in the config)")
+		case w.SecretFile != "" && w.SecretEnv != "":
+			v.fail(at.key("webhook"), "set only one of secret_file and secret_env")
+		case w.SecretEnv != "" && !envVarRE.MatchString(w.SecretEnv):
+			v.fail(at.key("webhook").key("secret_env"), "%q is not an environment variable name", w.SecretEnv)
+		}
 	}
 	if !v.required(at.key("url"), g.URL, "the repository's URL") {
 		return
@@ -241,6 +252,18 @@ func (v *validator) environment(at keyPath, e *Environment) {
 			v.fail(at.key("tag"), "tag pattern %q does not compile", e.Tag)
 		}
 	}
+	switch e.Verify {
+	case VerifyNone:
+	case VerifyHead, VerifyTag:
+		if e.Verify == VerifyTag && e.Tag == "" {
+			v.fail(at.key("verify"), "verify = %q needs a tag-triggered environment (this one deploys branch %q); use %q", VerifyTag, e.Branch, VerifyHead)
+		}
+		if e.TrustedKeys.OpenPGP == "" && e.TrustedKeys.SSHAllowedSigners == "" {
+			v.fail(at.key("trusted_keys"), "verify = %q needs trusted keys: set trusted_keys.openpgp (an armored keyring) and/or trusted_keys.ssh_allowed_signers, or verify = %q", e.Verify, VerifyNone)
+		}
+	default:
+		v.fail(at.key("verify"), "%q: use %q, %q or %q", e.Verify, VerifyNone, VerifyHead, VerifyTag)
+	}
 	v.aws(at.key("aws"), &e.AWS)
 	v.groups(at, e)
 	v.launch(at.key("launch"), &e.Launch)
@@ -354,9 +377,20 @@ func (v *validator) hooks(at keyPath, hooks map[string]map[string][]string) {
 			if _, err := roles.ParseHook(hook); err != nil {
 				v.fail(hp, "%v", err)
 			}
+			r, h := roles.Role(role), roles.Hook(hook)
 			for i, cmd := range hooks[role][hook] {
 				if strings.TrimSpace(cmd) == "" {
 					v.fail(hp.index(i), "empty command")
+					continue
+				}
+				// Render with sample values now, so a template mistake
+				// shows at validate time rather than mid-deploy.
+				if _, err := roles.Render(r, h, []string{cmd}, roles.Vars{Commit: strings.Repeat("0", 40), ShortCommit: strings.Repeat("0", 12), Env: "check"}); err != nil {
+					var re *roles.RenderError
+					if errors.As(err, &re) {
+						err = re.Err
+					}
+					v.fail(hp.index(i), "%v (placeholders: {{.Commit}}, {{.ShortCommit}}, {{.Env}})", err)
 				}
 			}
 		}

@@ -58,7 +58,7 @@ func (r *recorder) hooks() []string {
 }
 
 type fixture struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	sim      *awssim.Server
 	cloud    *cloud.Client
@@ -75,7 +75,7 @@ type fixture struct {
 // a web group of size instances behind a classic balancer, running the
 // repository's first commit; the second commit changes the schema marker
 // when full is true.
-func newFixture(t *testing.T, size int, full bool, policy string) *fixture {
+func newFixture(t testing.TB, size int, full bool, policy string) *fixture {
 	t.Helper()
 	repo := testutil.NewGitRepo(t)
 	old := repo.Commit("First", map[string]string{"app.py": "1\n", ".ferry/schema-version": "1\n"})
@@ -205,7 +205,7 @@ func (f *fixture) assertClean(g *cloud.Group) {
 // launched from the new commit's launch source.
 func (f *fixture) assertNewVersion(p *plan.Plan) {
 	f.t.Helper()
-	g := f.group()
+	g := f.settled()
 	f.assertClean(g)
 	if len(g.Instances) != f.before.DesiredCapacity {
 		f.t.Errorf("%d instances, want %d", len(g.Instances), f.before.DesiredCapacity)
@@ -224,6 +224,26 @@ func (f *fixture) assertNewVersion(p *plan.Plan) {
 	v, err := f.cloud.LaunchTemplateVersion(f.ctx, *g.LaunchTemplate)
 	if err != nil || v.Description != p.LaunchSource.Name {
 		f.t.Errorf("launch template version %+v (%v), want one described %q", v, err, p.LaunchSource.Name)
+	}
+}
+
+// settled returns the group once every instance serves. Right after a
+// deploy resumes AZRebalance, AWS may move an instance to even out the
+// zones (launching first, then terminating): that is the group's own
+// business, so the checks wait for it to finish.
+func (f *fixture) settled() *cloud.Group {
+	f.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		g := f.group()
+		ok := len(g.Instances) == g.DesiredCapacity
+		for _, inst := range g.Instances {
+			ok = ok && inst.LifecycleState == "InService" && inst.Balancers["shop-staging"].Healthy
+		}
+		if ok || time.Now().After(deadline) {
+			return g
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -25,7 +25,8 @@ const RefPrefix = "refs/ferry/locks/"
 // Remote is what the locker needs from the local mirror (watch.Mirror
 // provides it).
 type Remote interface {
-	Repository() *git.Repository
+	// WithRepository runs fn with exclusive use of the repository.
+	WithRepository(fn func(*git.Repository) error) error
 	Sync(ctx context.Context, name plumbing.ReferenceName) (plumbing.Hash, error)
 	PushCAS(ctx context.Context, name plumbing.ReferenceName, oldHash, newHash plumbing.Hash) (bool, error)
 }
@@ -237,8 +238,16 @@ func (l *Locker) Inspect(ctx context.Context, env string) (*Lease, error) {
 
 const msgPrefix = "ferry lock: "
 
-func (l *Locker) write(lease *Lease, parent plumbing.Hash) (plumbing.Hash, error) {
-	s := l.Remote.Repository().Storer
+func (l *Locker) write(lease *Lease, parent plumbing.Hash) (h plumbing.Hash, err error) {
+	err = l.Remote.WithRepository(func(repo *git.Repository) error {
+		h, err = l.writeCommit(repo, lease, parent)
+		return err
+	})
+	return h, err
+}
+
+func (l *Locker) writeCommit(repo *git.Repository, lease *Lease, parent plumbing.Hash) (plumbing.Hash, error) {
+	s := repo.Storer
 	to := s.NewEncodedObject()
 	if err := (&object.Tree{}).Encode(to); err != nil {
 		return plumbing.ZeroHash, err
@@ -264,7 +273,12 @@ func (l *Locker) write(lease *Lease, parent plumbing.Hash) (plumbing.Hash, error
 }
 
 func (l *Locker) read(env string, h plumbing.Hash) (*Lease, error) {
-	c, err := object.GetCommit(l.Remote.Repository().Storer, h)
+	var c *object.Commit
+	err := l.Remote.WithRepository(func(repo *git.Repository) error {
+		var err error
+		c, err = object.GetCommit(repo.Storer, h)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read lock %s commit %s: %w", env, h, err)
 	}

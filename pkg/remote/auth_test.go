@@ -7,14 +7,17 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/ferry-deploy/ferry/internal/sshtest"
+	"github.com/ferry-deploy/ferry/internal/testutil"
 	"github.com/ferry-deploy/ferry/pkg/remote"
 )
 
@@ -50,6 +53,7 @@ func serveAgent(t *testing.T, keys ...any) string {
 }
 
 func TestAuthentication(t *testing.T) {
+	t.Parallel()
 	srv := sshtest.Start(t, sshtest.Options{})
 	pemBytes, err := os.ReadFile(srv.ClientKey)
 	if err != nil {
@@ -131,18 +135,13 @@ func TestAuthentication(t *testing.T) {
 }
 
 func TestNewRejectsUnusableKeyFile(t *testing.T) {
-	srv := sshtest.Start(t, sshtest.Options{})
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKeyWithPassphrase(priv, "", []byte("hunter22"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Parallel()
+	// A passphrase-protected key, as ssh-keygen writes it (quicker than
+	// x/crypto's bcrypt under the race detector).
 	encrypted := filepath.Join(t.TempDir(), "id_encrypted")
-	if err := os.WriteFile(encrypted, pemEncode(block), 0o600); err != nil {
-		t.Fatal(err)
+	keygen := testutil.RequireTool(t, "ssh-keygen")
+	if out, err := exec.Command(keygen, "-q", "-t", "ed25519", "-N", "hunter22", "-f", encrypted).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
 	}
 	for _, tc := range []struct {
 		name, keyFile, want string
@@ -151,9 +150,18 @@ func TestNewRejectsUnusableKeyFile(t *testing.T) {
 		{"missing", filepath.Join(t.TempDir(), "nope"), "no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, srv)
-			f.cfg.KeyFile = tc.keyFile
-			_, err := remote.New(f.cfg, nil)
+			cfg := remote.Config{
+				User:           "deploy",
+				KeyFile:        tc.keyFile,
+				KnownHosts:     filepath.Join(t.TempDir(), "known_hosts"),
+				ConnectTimeout: time.Second,
+				CommandTimeout: time.Second,
+				Logs:           remote.Logs{Root: t.TempDir(), Env: "staging", DeployID: "d1"},
+			}
+			if err := os.WriteFile(cfg.KnownHosts, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := remote.New(cfg, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("New = %v, want an error mentioning %q", err, tc.want)
 			}

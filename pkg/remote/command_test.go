@@ -14,6 +14,7 @@ import (
 )
 
 func TestSecretsReachTheCommandButNoLog(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sshtest.Start(t, sshtest.Options{}))
 	const token, password, stdin = "tok-7f3a9c1e5b", "pw with 'quotes' and $dollar", "stdin-secret-42"
 	// The command line is logged, so it checks the values by digest only.
@@ -58,7 +59,36 @@ func TestSecretsReachTheCommandButNoLog(t *testing.T) {
 	}
 }
 
+// TestEnvValuesArriveExactly: no value is interpreted by the remote shell
+// on its way in, whatever it holds.
+func TestEnvValuesArriveExactly(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, sshtest.Start(t, sshtest.Options{}))
+	values := []string{
+		"", "  leading and trailing  ", `back\slash\n`, "`id`", "$(id)", "${HOME}", "a=b=c",
+		"'single' \"double\"", "ünïcödé ☃", "-n", "*", "\t tab",
+	}
+	// One command checks them all: each session costs an sshd fork.
+	env := map[string]string{}
+	var line strings.Builder
+	for i, v := range values {
+		name := fmt.Sprintf("V%d", i)
+		env[name] = v
+		sum := fmt.Sprintf("%x", sha256.Sum256([]byte(v)))
+		fmt.Fprintf(&line, `[ "$(printf %%s "$%s" | sha256sum | cut -d' ' -f1)" = %s ] || echo %s differs; `, name, sum, name)
+	}
+	line.WriteString("true")
+	h := f.host(0, "i-1")
+	if err := f.runner(t).Run(context.Background(), h, remote.Command{Name: "values", Line: line.String(), Env: env}); err != nil {
+		t.Fatal(err)
+	}
+	if log := f.serverLog(t, h); strings.Contains(log, "out| ") {
+		t.Errorf("values changed on the way:\n%s", log)
+	}
+}
+
 func TestCommandValidation(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sshtest.Start(t, sshtest.Options{}))
 	r := f.runner(t)
 	for _, tc := range []struct {
@@ -84,6 +114,7 @@ func TestCommandValidation(t *testing.T) {
 }
 
 func TestLogPath(t *testing.T) {
+	t.Parallel()
 	l := remote.Logs{Root: "/var/lib/ferry/logs", Env: "production", DeployID: "20261123T111111Z-abc123"}
 	for _, tc := range []struct {
 		role, instance string

@@ -29,6 +29,10 @@ type Config struct {
 	// group is sent SIGTERM, then SIGKILL after KillGrace.
 	CommandTimeout time.Duration
 	KillGrace      time.Duration
+	// KeepAlive is how often an idle connection is checked; a host that
+	// has not answered for three intervals is dropped (an instance
+	// terminated mid-command), rather than waited on until CommandTimeout.
+	KeepAlive time.Duration
 	// Logs says where per-server log files go.
 	Logs Logs
 	// TailLines is how many of a failed command's last output lines the
@@ -40,6 +44,7 @@ type Config struct {
 const (
 	DefaultPort      = 22
 	DefaultKillGrace = 10 * time.Second
+	DefaultKeepAlive = 15 * time.Second
 	DefaultTailLines = 20
 )
 
@@ -66,6 +71,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.KillGrace == 0 {
 		c.KillGrace = DefaultKillGrace
+	}
+	if c.KeepAlive == 0 {
+		c.KeepAlive = DefaultKeepAlive
 	}
 	if c.TailLines == 0 {
 		c.TailLines = DefaultTailLines

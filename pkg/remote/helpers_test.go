@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -124,3 +125,5 @@ func writeKeyFile(t *testing.T, priv any) string {
 func pemEncode(b *pem.Block) []byte { return pem.EncodeToMemory(b) }
 
 func roleOf(s string) roles.Role { return roles.Role(s) }
+
+func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }

@@ -18,6 +18,7 @@ import (
 )
 
 func TestHostKeyPolicy(t *testing.T) {
+	t.Parallel()
 	// One server for the whole table; cases that need a changed key
 	// rotate it and restore the known_hosts they need themselves.
 	srv := sshtest.Start(t, sshtest.Options{})
@@ -131,6 +132,7 @@ func knownHostsWithOtherKey(t *testing.T, srv *sshtest.Server) string {
 }
 
 func TestTrustOnFirstUseThenRotatedKeyRefused(t *testing.T) {
+	t.Parallel()
 	srv := sshtest.Start(t, sshtest.Options{})
 	f := newFixture(t, srv)
 	f.cfg.TrustOnFirstUse = true
@@ -165,6 +167,7 @@ func TestTrustOnFirstUseThenRotatedKeyRefused(t *testing.T) {
 }
 
 func TestTrustOnFirstUseConcurrentRunnersRecordOnce(t *testing.T) {
+	t.Parallel()
 	srv := sshtest.Start(t, sshtest.Options{Hosts: []string{"127.0.0.1", "127.0.0.2"}})
 	f := newFixture(t, srv)
 	f.cfg.TrustOnFirstUse = true
@@ -212,6 +215,7 @@ func TestTrustOnFirstUseConcurrentRunnersRecordOnce(t *testing.T) {
 // CA certified, so a rebuilt instance is accepted without trust on first
 // use, and a key the CA did not sign is still refused.
 func TestHostCertificateSurvivesRebuild(t *testing.T) {
+	t.Parallel()
 	srv := sshtest.Start(t, sshtest.Options{HostCA: true})
 	f := newFixture(t, srv)
 	if err := os.WriteFile(f.cfg.KnownHosts, []byte("@cert-authority 127.0.0.* "+srv.CAPublicKey()+"\n"), 0o644); err != nil {

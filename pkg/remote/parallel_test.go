@@ -14,6 +14,7 @@ import (
 )
 
 func TestRunAllOnEveryHost(t *testing.T) {
+	t.Parallel()
 	// One sshd reached at three addresses stands in for three web servers;
 	// known_hosts has a line per address, as it would per instance.
 	srv := sshtest.Start(t, sshtest.Options{Hosts: []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"}})

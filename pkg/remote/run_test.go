@@ -16,6 +16,7 @@ import (
 )
 
 func TestRunStreamsOutputToServerLog(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sshtest.Start(t, sshtest.Options{}))
 	r := f.runner(t)
 	h := f.host(0, "i-0abc")
@@ -63,6 +64,7 @@ func TestRunStreamsOutputToServerLog(t *testing.T) {
 }
 
 func TestRunExitStatus(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sshtest.Start(t, sshtest.Options{}))
 	r := f.runner(t)
 	for _, tc := range []struct {
@@ -110,6 +112,7 @@ func TestRunExitStatus(t *testing.T) {
 }
 
 func TestRunStopsAtFirstFailure(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sshtest.Start(t, sshtest.Options{}))
 	marker := filepath.Join(t.TempDir(), "ran")
 	err := f.runner(t).Run(context.Background(), f.host(0, "i-1"),
@@ -125,8 +128,9 @@ func TestRunStopsAtFirstFailure(t *testing.T) {
 }
 
 func TestCommandTimeoutKillsRemoteProcessGroup(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sshtest.Start(t, sshtest.Options{}))
-	f.cfg.CommandTimeout = 500 * time.Millisecond
+	f.cfg.CommandTimeout = 2 * time.Second
 	f.cfg.KillGrace = 300 * time.Millisecond
 	pidfile := filepath.Join(t.TempDir(), "pid")
 	h := f.host(0, "i-slow")
@@ -174,6 +178,7 @@ func processAlive(pid string) bool {
 }
 
 func TestCancelledContextStopsCommand(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sshtest.Start(t, sshtest.Options{}))
 	f.cfg.KillGrace = 300 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
@@ -197,6 +202,7 @@ func TestCancelledContextStopsCommand(t *testing.T) {
 }
 
 func TestUnreachableHostIsTransient(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, sshtest.Start(t, sshtest.Options{}))
 	// A port nothing listens on: take one and release it.
 	l, err := netListen()
@@ -213,5 +219,56 @@ func TestUnreachableHostIsTransient(t *testing.T) {
 	}
 	if !strings.Contains(f.serverLog(t, h), "connect as") {
 		t.Errorf("server log does not record the failed connect:\n%s", f.serverLog(t, h))
+	}
+}
+
+// TestSilentHostTimesOut: a host that accepts the connection and never
+// speaks SSH (a booting instance, a wedged sshd) ends in ConnectTimeout.
+func TestSilentHostTimesOut(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, sshtest.Start(t, sshtest.Options{}))
+	f.cfg.ConnectTimeout = 300 * time.Millisecond
+	l, err := netListen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, silent, until the test ends
+		}
+	}()
+	err = f.runner(t).Run(context.Background(), remote.Host{Addr: l.Addr().String(), Instance: "i-mute", Role: "web"},
+		remote.Command{Name: "x", Line: "true"})
+	var dial *remote.DialError
+	if !errors.As(err, &dial) || !remote.IsTransient(err) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Run = %v (%T), want a transient *remote.DialError for the deadline", err, err)
+	}
+}
+
+func TestFailureTailIsTheLastLines(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, sshtest.Start(t, sshtest.Options{}))
+	f.cfg.TailLines = 5
+	h := f.host(0, "i-1")
+	err := f.runner(t).Run(context.Background(), h, remote.Command{Name: "noisy", Line: "seq 1 50; echo last; exit 4"})
+	var exit *remote.ExitError
+	if !errors.As(err, &exit) {
+		t.Fatalf("Run = %v, want an ExitError", err)
+	}
+	want := []string{"out| 47", "out| 48", "out| 49", "out| 50", "out| last"}
+	if strings.Join(exit.Tail, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Tail = %q, want %q", exit.Tail, want)
+	}
+	// The whole output is in the server log, only the tail in the agent's.
+	if log := f.serverLog(t, h); !strings.Contains(log, "out| 1\n") || !strings.Contains(log, "out| 50\n") {
+		t.Errorf("server log lacks the full output:\n%s", log)
+	}
+	if strings.Contains(f.log.String(), "out| 46") {
+		t.Errorf("agent log has more than the tail:\n%s", f.log)
 	}
 }

@@ -92,25 +92,34 @@ func (r *Runner) Run(ctx context.Context, h Host, cmds ...Command) (err error) {
 	}()
 
 	addr := r.hostport(h.Addr)
-	attrs := []any{"host", addr, "instance", h.Instance, "role", h.Role, "log", path}
+	lg := r.logger.With("host", addr, "instance", h.Instance, "role", h.Role, "log", path)
 	client, err := r.dial(ctx, addr)
 	if err != nil {
 		log.note("!!!", "connect as %s: %v", r.cfg.User, err)
-		r.logger.Error("cannot reach instance", append(attrs, "error", err)...)
+		lg.Error("connect failed", "error", err)
 		return err
 	}
 	defer client.Close()
+	kctx, stopKeepAlive := context.WithCancel(ctx)
+	var keeping sync.WaitGroup
+	keeping.Go(func() {
+		keepAlive(kctx, client, r.cfg.KeepAlive, func(silent time.Duration) {
+			log.note("!!!", "no answer from the host for %s: dropping the connection", silent)
+		})
+	})
+	defer keeping.Wait() // before the log closes
+	defer stopKeepAlive()
 
 	for _, c := range cmds {
 		start := r.now()
 		err := r.runOne(ctx, client, addr, c, log)
 		took := r.now().Sub(start).Round(time.Millisecond)
 		if err != nil {
-			r.logger.Error("remote command failed", append(attrs, "command", c.Name, "duration", took,
-				"error", err, "last_lines", log.lastLines())...)
+			lg.Error("remote command failed", "command", c.Name, "duration", took,
+				"error", err, "last_lines", log.lastLines())
 			return err
 		}
-		r.logger.Info("remote command done", append(attrs, "command", c.Name, "duration", took)...)
+		lg.Info("remote command done", "command", c.Name, "duration", took)
 	}
 	return nil
 }
@@ -200,4 +209,40 @@ func (r *Runner) dial(ctx context.Context, addr string) (*ssh.Client, error) {
 func isConnError(err error) bool {
 	var netErr net.Error
 	return errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
+}
+
+// keepAlive sends OpenSSH keepalive requests every interval while ctx
+// lasts, and closes client when one goes unanswered for three intervals: a
+// terminated instance sends no FIN, and its command would otherwise be
+// waited on until CommandTimeout. Any reply counts, failure included.
+func keepAlive(ctx context.Context, client *ssh.Client, every time.Duration, lost func(silent time.Duration)) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		replied := make(chan error, 1)
+		go func() {
+			_, _, err := client.SendRequest("keepalive@openssh.com", true, nil)
+			replied <- err
+		}()
+		deadline := time.NewTimer(3 * every)
+		select {
+		case err := <-replied:
+			deadline.Stop()
+			if err != nil {
+				return // the connection is gone already
+			}
+		case <-deadline.C:
+			lost(3 * every)
+			client.Close()
+			return
+		case <-ctx.Done():
+			deadline.Stop()
+			return
+		}
+	}
 }

@@ -89,38 +89,34 @@ func (r *Runner) runOne(ctx context.Context, client *ssh.Client, addr string, c 
 // SIGKILL after KillGrace, and the connection closed after another
 // KillGrace whatever happened, so stop itself is bounded. Each signal goes
 // both as an SSH "signal" request and as kill(1) on the group from a second
-// session, which also works where sshd refuses the request.
+// session, which also works where sshd refuses the request (root logins).
 func (r *Runner) stop(client *ssh.Client, sess *ssh.Session, pgid <-chan int, exited <-chan error, log *serverLog) {
 	group := 0
-	select {
-	case group = <-pgid:
-	default: // the shell has not even started: signals to the session only
+	killGroupWith := func(sig ssh.Signal) {
+		if group > 0 {
+			// Ends with its session, or when the connection is closed
+			// below; whether it worked shows in exited.
+			go killGroup(client, group, sig)
+		}
 	}
 	grace := time.NewTimer(r.cfg.KillGrace)
 	defer grace.Stop()
 	for _, sig := range []ssh.Signal{ssh.SIGTERM, ssh.SIGKILL} {
 		log.note("!!!", "out of time: sending SIG%s", sig)
 		_ = sess.Signal(sig) // wantReply is false: no answer to wait for
-		killed := make(chan error, 1)
-		if group > 0 {
-			go func() { killed <- killGroup(client, group, sig) }()
-		}
-		select {
-		case <-exited:
-			return
-		case err := <-killed:
-			if err != nil {
-				log.note("!!!", "kill process group %d: %v", group, err)
+		killGroupWith(sig)
+	wait:
+		for {
+			select {
+			case <-exited:
+				return
+			case group = <-pgid:
+				// The marker line was still on its way.
+				killGroupWith(sig)
+			case <-grace.C:
+				grace.Reset(r.cfg.KillGrace)
+				break wait
 			}
-		case <-grace.C:
-			grace.Reset(r.cfg.KillGrace)
-			continue
-		}
-		select {
-		case <-exited:
-			return
-		case <-grace.C:
-			grace.Reset(r.cfg.KillGrace)
 		}
 	}
 	log.note("!!!", "no exit after SIGKILL: closing the connection")
@@ -129,13 +125,13 @@ func (r *Runner) stop(client *ssh.Client, sess *ssh.Session, pgid <-chan int, ex
 }
 
 // killGroup sends sig to process group pgid from a session of its own.
-func killGroup(client *ssh.Client, pgid int, sig ssh.Signal) error {
+func killGroup(client *ssh.Client, pgid int, sig ssh.Signal) {
 	s, err := client.NewSession()
 	if err != nil {
-		return err
+		return
 	}
 	defer s.Close()
-	return s.Run(fmt.Sprintf("kill -%s -- -%d", sig, pgid))
+	_ = s.Run(fmt.Sprintf("kill -%s -- -%d", sig, pgid))
 }
 
 func signalSuffix(sig string) string {

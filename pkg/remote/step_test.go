@@ -13,6 +13,7 @@ import (
 // TestRunStepFromPlan drives the path the executor takes: resolve the
 // commands, plan a hook, run the step.
 func TestRunStepFromPlan(t *testing.T) {
+	t.Parallel()
 	srv := sshtest.Start(t, sshtest.Options{Hosts: []string{"127.0.0.1", "127.0.0.2"}})
 	f := newFixture(t, srv)
 	const sha = "716084f7bf3dcdd1a2b3c4d5e6f708192a3b4c5d"

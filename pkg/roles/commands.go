@@ -4,7 +4,8 @@ import "maps"
 
 // Commands maps each hook of a role to the shell commands it runs, in order.
 // Commands may use the placeholders {{.Commit}} (full SHA), {{.ShortCommit}}
-// and {{.Env}}; they are rendered by the executor.
+// and {{.Env}}; Render fills them in (see Vars), PlanHook says where each
+// hook runs.
 type Commands map[Hook][]string
 
 // Defaults returns the commands each role runs by default, matching the

@@ -7,8 +7,10 @@
 // (and optionally worker) servers are usually in Auto Scaling groups; the
 // others are long-lived and only take part in hooks.
 //
-// The package knows nothing of AWS or git: it is the vocabulary and the
-// default commands, and the merge of per-environment overrides onto them.
+// The package knows nothing of AWS, git or SSH: it is the vocabulary, the
+// default commands, the merge of per-environment overrides onto them
+// (Resolve), their rendering for a commit (Render) and the choice of the
+// instances each hook runs on (PlanHook). Package remote carries them out.
 package roles
 
 import (

@@ -20,8 +20,9 @@ const DefaultRef = "refs/notes/ferry"
 // Remote is what the notes writer needs from the local mirror of the
 // repository (watch.Mirror provides it).
 type Remote interface {
-	// Repository holds the objects; new ones are written into it.
-	Repository() *git.Repository
+	// WithRepository runs fn with exclusive use of the repository that
+	// holds the objects; new ones are written into it.
+	WithRepository(fn func(*git.Repository) error) error
 	// Sync makes the local ref equal to the remote's and returns its hash
 	// (zero when the remote has none).
 	Sync(ctx context.Context, name plumbing.ReferenceName) (plumbing.Hash, error)
@@ -68,14 +69,24 @@ func (n *Notes) Append(ctx context.Context, commit plumbing.Hash, rec Record) er
 		log = slog.New(slog.DiscardHandler)
 	}
 	ref := n.ref()
+	var lastErr error
 	for i := 0; i < attempts; i++ {
 		base, err := n.Remote.Sync(ctx, ref)
 		if err != nil {
 			return fmt.Errorf("fetch %s: %w", ref, err)
 		}
-		next, err := n.build(base, commit, rec)
-		if err != nil {
+		var next plumbing.Hash
+		err = n.Remote.WithRepository(func(repo *git.Repository) error {
+			var err error
+			next, err = n.build(repo, base, commit, rec)
 			return err
+		})
+		if err != nil {
+			// A compaction of the mirror between the fetch and the build can
+			// make a read fail; the next attempt starts from a fresh fetch.
+			lastErr = err
+			log.Warn("building the notes commit failed; retrying", "ref", ref, "attempt", i+1, "err", err)
+			continue
 		}
 		if next == base {
 			return nil
@@ -89,13 +100,16 @@ func (n *Notes) Append(ctx context.Context, commit plumbing.Hash, rec Record) er
 		}
 		log.Info("notes ref moved while writing; merging with the new notes and retrying", "ref", ref, "attempt", i+1)
 	}
+	if lastErr != nil {
+		return fmt.Errorf("append note to %s: %w", commit, lastErr)
+	}
 	return fmt.Errorf("append note to %s: %w", commit, ErrConflict)
 }
 
 // build makes a notes commit on top of base with rec appended to commit's
 // note. It returns base itself when the note already has rec.
-func (n *Notes) build(base, commit plumbing.Hash, rec Record) (plumbing.Hash, error) {
-	s := n.Remote.Repository().Storer
+func (n *Notes) build(repo *git.Repository, base, commit plumbing.Hash, rec Record) (plumbing.Hash, error) {
+	s := repo.Storer
 	tree := &object.Tree{}
 	var parents []plumbing.Hash
 	if !base.IsZero() {
@@ -151,7 +165,13 @@ func (n *Notes) build(base, commit plumbing.Hash, rec Record) (plumbing.Hash, er
 // Read returns the records in commit's note as the mirror has them now
 // (call Refresh first for the remote's latest). No note: no records.
 func (n *Notes) Read(commit plumbing.Hash) ([]Record, error) {
-	return ReadNote(n.Remote.Repository(), n.ref(), commit)
+	var recs []Record
+	err := n.Remote.WithRepository(func(repo *git.Repository) error {
+		var err error
+		recs, err = ReadNote(repo, n.ref(), commit)
+		return err
+	})
+	return recs, err
 }
 
 // Refresh fetches the notes ref if it moved on the remote.
@@ -186,4 +206,43 @@ func ReadNote(repo *git.Repository, ref plumbing.ReferenceName, commit plumbing.
 		return nil, err
 	}
 	return ParseNote(text)
+}
+
+// All reads every note on the ref as the mirror has it now (call Refresh
+// first for the remote's latest), keyed by annotated commit: what `ferry
+// status` lists. Notes that hold no Ferry record are left out.
+func (n *Notes) All() (map[plumbing.Hash][]Record, error) {
+	out := map[plumbing.Hash][]Record{}
+	err := n.Remote.WithRepository(func(repo *git.Repository) error {
+		r, err := repo.Storer.Reference(n.ref())
+		if errors.Is(err, plumbing.ErrReferenceNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		c, err := object.GetCommit(repo.Storer, r.Hash())
+		if err != nil {
+			return fmt.Errorf("notes commit %s: %w", r.Hash(), err)
+		}
+		tree, err := c.Tree()
+		if err != nil {
+			return err
+		}
+		return walkNotes(repo.Storer, tree, "", func(hex string, blob plumbing.Hash) error {
+			text, err := readBlob(repo.Storer, blob)
+			if err != nil {
+				return err
+			}
+			recs, err := ParseNote(text)
+			if err != nil {
+				return fmt.Errorf("note of %s: %w", hex, err)
+			}
+			if len(recs) > 0 {
+				out[plumbing.NewHash(hex)] = recs
+			}
+			return nil
+		})
+	})
+	return out, err
 }

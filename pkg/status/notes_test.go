@@ -79,6 +79,9 @@ func TestAppendIsReadableByGitAndByFerry(t *testing.T) {
 	if err != nil || len(got) != 2 || got[1].Outcome != Succeeded || !got[1].Ended.Equal(second.Ended) {
 		t.Errorf("Read = %+v, %v", got, err)
 	}
+	if all, err := n.All(); err != nil || len(all) != 1 || len(all[plumbing.NewHash(c1)]) != 2 {
+		t.Errorf("All = %v, %v", all, err)
+	}
 	if recs, err := n.Read(plumbing.NewHash(strings.Repeat("1", 40))); err != nil || len(recs) != 0 {
 		t.Errorf("Read of a commit without a note = %+v, %v", recs, err)
 	}
@@ -138,6 +141,13 @@ func TestFanOutNotes(t *testing.T) {
 	}
 	if note := e.cliNote(t, newC); !strings.Contains(note, "ferry deploy: staging succeeded") {
 		t.Errorf("git shows for the new note:\n%s", note)
+	}
+	all, err := n.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != count+1 || len(all[plumbing.NewHash(c300)]) != 2 || all[plumbing.NewHash(newC)][0].Env != "staging" {
+		t.Errorf("All: %d notes (want %d), c300 has %d records", len(all), count+1, len(all[plumbing.NewHash(c300)]))
 	}
 	prefix := newC[:2]
 	if sub := e.work.Git("ls-tree", "--name-only", "refs/notes/ferry:"+prefix); !strings.Contains(sub, newC[2:]) {

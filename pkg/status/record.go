@@ -15,6 +15,9 @@ const (
 	Succeeded  Outcome = "succeeded"
 	Failed     Outcome = "failed"
 	RolledBack Outcome = "rolled-back"
+	// Refused: the target was not deployed at all (an untrusted
+	// signature, a plan refused by its pre-flight checks).
+	Refused Outcome = "refused"
 )
 
 // Record is one deploy attempt's outcome as kept in a note.

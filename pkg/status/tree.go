@@ -130,3 +130,30 @@ func readBlob(s storer.EncodedObjectStorer, h plumbing.Hash) (string, error) {
 	data, err := io.ReadAll(r)
 	return string(data), err
 }
+
+// walkNotes calls fn for every note in tree, flat or fanned out, with the
+// annotated commit's full hex name.
+func walkNotes(s storer.EncodedObjectStorer, tree *object.Tree, prefix string, fn func(hex string, blob plumbing.Hash) error) error {
+	for _, e := range tree.Entries {
+		name := prefix + e.Name
+		if e.Mode == filemode.Dir {
+			if len(e.Name) != 2 {
+				continue
+			}
+			sub, err := object.GetTree(s, e.Hash)
+			if err != nil {
+				return fmt.Errorf("notes subtree %s: %w", name, err)
+			}
+			if err := walkNotes(s, sub, name, fn); err != nil {
+				return err
+			}
+			continue
+		}
+		if len(name) == 40 {
+			if err := fn(name, e.Hash); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/go-git/go-billy/v5/osfs"
 	git "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -34,16 +33,20 @@ type MirrorOptions struct {
 }
 
 // Mirror is a persistent bare copy of the remote repository on disk, kept up
-// to date ref by ref. It is safe for concurrent use: fetches, pushes and
-// compaction are serialised; reads may run alongside each other.
+// to date ref by ref. It is safe for concurrent use: every operation that
+// touches the repository holds one lock, because go-git's filesystem
+// storage fills its caches on reads as well as writes and is not safe for
+// concurrent use itself. Listing the remote's refs takes no lock.
 type Mirror struct {
 	opts MirrorOptions
 	ep   *transport.Endpoint
 	log  *slog.Logger
 
-	mu   sync.RWMutex // guards repo's refs and packs: writers fetch, push or compact
+	mu   sync.Mutex // guards repo and st (compaction replaces them) and their caches
 	repo *git.Repository
 	st   *filesystem.Storage
+	// recent maps the commits the last fetch brought to their parents.
+	recent map[plumbing.Hash][]plumbing.Hash
 }
 
 // RemoteRef is one ref the remote advertises.
@@ -99,13 +102,14 @@ func (m *Mirror) open() error {
 	return nil
 }
 
-// Repository is the mirror's go-git repository, for reading objects and
-// writing new ones (notes, lock commits). Change refs only through the
-// Mirror's methods.
-func (m *Mirror) Repository() *git.Repository {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.repo
+// WithRepository runs fn with the mirror's go-git repository, holding the
+// mirror's lock: for reading objects and writing new ones (notes, lock
+// commits). fn must not call the Mirror's other methods, and must change
+// refs only through them (Sync, PushCAS).
+func (m *Mirror) WithRepository(fn func(*git.Repository) error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return fn(m.repo)
 }
 
 // URL is the remote's URL, redacted for logs.
@@ -163,8 +167,8 @@ func (m *Mirror) ListRemote(ctx context.Context) (map[plumbing.ReferenceName]Rem
 
 // LocalRef is the hash a ref has in the mirror, or the zero hash.
 func (m *Mirror) LocalRef(name plumbing.ReferenceName) plumbing.Hash {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	return m.localRefLocked(name)
 }
 
@@ -187,28 +191,9 @@ func (m *Mirror) Fetch(ctx context.Context, names ...plumbing.ReferenceName) err
 	return m.fetchLocked(ctx, names)
 }
 
-func (m *Mirror) fetchLocked(ctx context.Context, names []plumbing.ReferenceName) error {
-	auth, secret, err := m.auth()
-	if err != nil {
-		return m.remoteErr("fetch", err, secret)
-	}
-	specs := make([]config.RefSpec, 0, len(names))
-	for _, n := range names {
-		specs = append(specs, config.RefSpec(fmt.Sprintf("+%s:%s", n, n)))
-	}
-	remote := git.NewRemote(m.st, &config.RemoteConfig{Name: "origin", URLs: []string{m.opts.URL}})
-	err = remote.FetchContext(ctx, &git.FetchOptions{
-		RemoteName: "origin",
-		RefSpecs:   specs,
-		Auth:       auth,
-		Tags:       git.NoTags,
-		Force:      true,
-	})
-	if errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return nil
-	}
-	return m.remoteErr("fetch", err, secret)
-}
+// ErrRefGone: a ref the remote listed was deleted before the fetch asked
+// for it. Transient: list again.
+var ErrRefGone = errors.New("ref deleted on the remote during the fetch")
 
 // DeleteLocal removes refs from the mirror (not from the remote), for refs
 // the remote no longer has.
@@ -227,6 +212,18 @@ func (m *Mirror) DeleteLocal(names ...plumbing.ReferenceName) error {
 // deleted when the remote has none. It returns the ref's hash, zero when
 // absent.
 func (m *Mirror) Sync(ctx context.Context, name plumbing.ReferenceName) (plumbing.Hash, error) {
+	var err error
+	for range 3 { // a ref deleted between listing and fetching: list again
+		var h plumbing.Hash
+		h, err = m.syncOnce(ctx, name)
+		if !errors.Is(err, ErrRefGone) {
+			return h, err
+		}
+	}
+	return plumbing.ZeroHash, err
+}
+
+func (m *Mirror) syncOnce(ctx context.Context, name plumbing.ReferenceName) (plumbing.Hash, error) {
 	refs, err := m.ListRemote(ctx)
 	if err != nil {
 		return plumbing.ZeroHash, err
@@ -251,8 +248,8 @@ func (m *Mirror) Sync(ctx context.Context, name plumbing.ReferenceName) (plumbin
 
 // LocalRefs lists the mirror's refs (hash refs only).
 func (m *Mirror) LocalRefs() ([]plumbing.ReferenceName, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	it, err := m.st.IterReferences()
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,9 @@ import (
 // mirror, as the lock and notes writers do.
 func commitObject(t *testing.T, m *Mirror, msg string) plumbing.Hash {
 	t.Helper()
-	st := m.Repository().Storer
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.repo.Storer
 	tree := &object.Tree{}
 	to := st.NewEncodedObject()
 	if err := tree.Encode(to); err != nil {
@@ -180,6 +183,27 @@ func TestHTTPTokenAuth(t *testing.T) {
 		})
 	}
 
+	t.Run("compare-and-swap push over http with the token", func(t *testing.T) {
+		m, err := OpenMirror(MirrorOptions{Dir: t.TempDir(), URL: h.URL("app.git"), Auth: Auth{TokenFile: tokenFile}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := commitObject(t, m, "lock")
+		before := h.Requests("receive-pack")
+		if ok, err := m.PushCAS(t.Context(), "refs/ferry/locks/http", plumbing.ZeroHash, c); !ok || err != nil {
+			t.Fatalf("PushCAS = %v, %v", ok, err)
+		}
+		if ok, err := m.PushCAS(t.Context(), "refs/ferry/locks/http", plumbing.ZeroHash, c); ok || err != nil {
+			t.Errorf("second create = %v, %v; want lost", ok, err)
+		}
+		if h.Requests("receive-pack") != before+1 {
+			t.Errorf("a push whose expected value was already stale was sent anyway")
+		}
+		got := gittest.Git(t, "", "ls-remote", h.URLWithToken("app.git"), "refs/ferry/locks/http")
+		if !strings.HasPrefix(got, c.String()) {
+			t.Errorf("remote lock ref = %q, want %s", got, c)
+		}
+	})
 	t.Run("password in URL refused and redacted", func(t *testing.T) {
 		_, err := OpenMirror(MirrorOptions{Dir: t.TempDir(), URL: h.URLWithToken("app.git")})
 		if !errors.Is(err, ErrPermanent) || strings.Contains(err.Error(), token) {
@@ -242,4 +266,58 @@ func TestSSHTransport(t *testing.T) {
 			t.Errorf("err = %v, want permanent", err)
 		}
 	})
+}
+
+// TestCommitsMatchesGitRevList compares Commits with git rev-list from..to
+// on a history with branches and merges, every commit made in the same
+// second (the hard case for a walk ordered by commit time).
+func TestCommitsMatchesGitRevList(t *testing.T) {
+	f := newFixture(t)
+	const date = "GIT_COMMITTER_DATE=2026-01-01T00:00:00Z"
+	w := gittest.NewWork(t, f.daemon.URL("app.git"), date, "GIT_AUTHOR_DATE=2026-01-01T00:00:00Z")
+	c := map[string]string{}
+	c["a"] = w.Commit("a", map[string]string{"a": "1"})
+	c["b"] = w.Commit("b", map[string]string{"b": "1"})
+	w.Git("checkout", "-q", "-b", "feature")
+	c["f1"] = w.Commit("f1", map[string]string{"f": "1"})
+	c["f2"] = w.Commit("f2", map[string]string{"f": "2"})
+	w.Git("checkout", "-q", "-b", "other", c["b"])
+	c["o1"] = w.Commit("o1", map[string]string{"o": "1"})
+	w.Git("checkout", "-q", "main")
+	c["c"] = w.Commit("c", map[string]string{"c": "1"})
+	w.Git("merge", "-q", "--no-ff", "-m", "m", "feature")
+	c["m"] = w.Git("rev-parse", "HEAD")
+	c["e"] = w.Commit("e", map[string]string{"e": "1"})
+	w.Git("merge", "-q", "--no-ff", "-m", "m2", "other")
+	c["m2"] = w.Git("rev-parse", "HEAD")
+	w.Git("push", "-q", "origin", "main", "feature", "other")
+	if err := f.mirror.Fetch(t.Context(), "refs/heads/main", "refs/heads/feature", "refs/heads/other"); err != nil {
+		t.Fatal(err)
+	}
+
+	pairs := [][2]string{{"b", "m2"}, {"f1", "m2"}, {"c", "f2"}, {"", "m2"}, {"m2", "b"}, {"o1", "e"}, {"f2", "c"}, {"e", "m2"}, {"m", "m2"}, {"a", "o1"}}
+	for _, p := range pairs {
+		t.Run(p[0]+".."+p[1], func(t *testing.T) {
+			var from plumbing.Hash
+			spec := c[p[1]]
+			if p[0] != "" {
+				from = hash(c[p[0]])
+				spec = c[p[0]] + ".." + c[p[1]]
+			}
+			want := strings.Fields(w.Git("rev-list", spec))
+			got, err := f.mirror.Commits(from, hash(c[p[1]]), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gotHashes []string
+			for _, cm := range got {
+				gotHashes = append(gotHashes, cm.Hash.String())
+			}
+			sort.Strings(want)
+			sort.Strings(gotHashes)
+			if !reflect.DeepEqual(gotHashes, want) && !(len(want) == 0 && len(gotHashes) == 0) {
+				t.Errorf("Commits = %v\ngit rev-list = %v", gotHashes, want)
+			}
+		})
+	}
 }

@@ -59,11 +59,12 @@ func (m *Mirror) PushCAS(ctx context.Context, name plumbing.ReferenceName, oldHa
 
 	var hashes []plumbing.Hash
 	if !newHash.IsZero() {
+		// Only the ref's own old value counts as "have": revlist walks the
+		// whole history of every have, and the notes and lock histories are
+		// short where the project's branches may be 100k commits long.
 		var haves []plumbing.Hash
-		for _, h := range ar.References {
-			if m.st.HasEncodedObject(h) == nil {
-				haves = append(haves, h)
-			}
+		if !oldHash.IsZero() {
+			haves = append(haves, oldHash)
 		}
 		hashes, err = revlist.Objects(m.st, []plumbing.Hash{newHash}, haves)
 		if err != nil {

@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"container/heap"
 	"errors"
 	"fmt"
 	"io"
@@ -26,8 +27,8 @@ type Commit struct {
 // ReadFile returns the content of path at commit. A missing path gives an
 // error matching fs.ErrNotExist.
 func (m *Mirror) ReadFile(commit plumbing.Hash, path string) ([]byte, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	c, err := object.GetCommit(m.st, commit)
 	if err != nil {
 		return nil, fmt.Errorf("commit %s: %w", commit, err)
@@ -50,8 +51,8 @@ func (m *Mirror) ReadFile(commit plumbing.Hash, path string) ([]byte, error) {
 // ChangedPaths lists the paths that differ between the trees of two commits
 // (added, removed or modified), sorted. A zero from means the empty tree.
 func (m *Mirror) ChangedPaths(from, to plumbing.Hash) ([]string, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	toTree, err := m.treeLocked(to)
 	if err != nil {
 		return nil, err
@@ -91,50 +92,117 @@ func (m *Mirror) treeLocked(commit plumbing.Hash) (*object.Tree, error) {
 }
 
 // Commits lists the commits reachable from to but not from from (git log
-// from..to), newest first, at most limit of them (limit <= 0: no limit).
+// from..to), newest first, at most limit of them (limit <= 0: no limit). A
+// zero from means all of to's history.
+//
+// Like git rev-list, it walks both sides at once in committer-time order and
+// stops as soon as nothing left to visit can be in the range, so the cost
+// follows the size of the range, not of the repository. As with git, a
+// committer clock far behind its parents' can let an excluded commit
+// through.
 func (m *Mirror) Commits(from, to plumbing.Hash, limit int) ([]Commit, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	exclude := map[plumbing.Hash]bool{}
-	if !from.IsZero() {
-		fc, err := object.GetCommit(m.st, from)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	const (
+		inRange  = 1 // queued from `to`
+		excluded = 2 // reachable from `from`
+		exclQ    = 4 // queued from `from`
+	)
+	flags := map[plumbing.Hash]uint8{}
+	q := &commitQueue{}
+	good := 0 // in-range entries still queued
+	enqueue := func(h plumbing.Hash, excl bool) error {
+		c, err := object.GetCommit(m.st, h)
 		if err != nil {
-			return nil, fmt.Errorf("commit %s: %w", from, err)
+			return fmt.Errorf("commit %s: %w", h, err)
 		}
-		err = object.NewCommitPreorderIter(fc, nil, nil).ForEach(func(c *object.Commit) error {
-			exclude[c.Hash] = true
+		heap.Push(q, queued{c: c, excluded: excl})
+		return nil
+	}
+	include := func(h plumbing.Hash) error {
+		if flags[h]&(inRange|excluded) != 0 {
 			return nil
-		})
-		if err != nil {
+		}
+		flags[h] |= inRange
+		good++
+		return enqueue(h, false)
+	}
+	exclude := func(h plumbing.Hash) error {
+		if flags[h]&exclQ != 0 {
+			return nil
+		}
+		flags[h] |= excluded | exclQ
+		return enqueue(h, true)
+	}
+	if !from.IsZero() {
+		if err := exclude(from); err != nil {
 			return nil, err
 		}
 	}
-	tc, err := object.GetCommit(m.st, to)
-	if err != nil {
-		return nil, fmt.Errorf("commit %s: %w", to, err)
-	}
-	var out []Commit
-	err = object.NewCommitPreorderIter(tc, exclude, nil).ForEach(func(c *object.Commit) error {
-		if limit > 0 && len(out) >= limit {
-			return errStop
-		}
-		out = append(out, Commit{Hash: c.Hash, Message: c.Message, Author: c.Author.String(), When: c.Committer.When})
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStop) {
+	if err := include(to); err != nil {
 		return nil, err
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].When.After(out[j].When) })
+	var out []Commit
+	for q.Len() > 0 && good > 0 {
+		it := heap.Pop(q).(queued)
+		if it.excluded {
+			for _, p := range it.c.ParentHashes {
+				if err := exclude(p); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
+		good--
+		if flags[it.c.Hash]&excluded != 0 {
+			continue // found reachable from `from` after it was queued
+		}
+		if limit > 0 && len(out) >= limit {
+			break
+		}
+		c := it.c
+		out = append(out, Commit{Hash: c.Hash, Message: c.Message, Author: c.Author.String(), When: c.Committer.When})
+		for _, p := range c.ParentHashes {
+			if err := include(p); err != nil {
+				return nil, err
+			}
+		}
+	}
 	return out, nil
 }
 
-var errStop = errors.New("stop")
+// commitQueue orders commits newest first.
+type commitQueue []queued
+
+type queued struct {
+	c        *object.Commit
+	excluded bool
+}
+
+func (q commitQueue) Len() int { return len(q) }
+func (q commitQueue) Less(i, j int) bool {
+	ti, tj := q[i].c.Committer.When, q[j].c.Committer.When
+	if ti.Equal(tj) {
+		// On a tie, exclusions go first, so commits made in the same second
+		// (scripts, rebases) are excluded before they could be listed.
+		return q[i].excluded && !q[j].excluded
+	}
+	return ti.After(tj)
+}
+func (q commitQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *commitQueue) Push(x any)   { *q = append(*q, x.(queued)) }
+func (q *commitQueue) Pop() any {
+	old := *q
+	it := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return it
+}
 
 // IsAncestor reports whether ancestor is reachable from commit (a commit is
 // its own ancestor, as with git merge-base --is-ancestor).
 func (m *Mirror) IsAncestor(ancestor, commit plumbing.Hash) (bool, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	return m.isAncestorLocked(ancestor, commit)
 }
 

@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -35,6 +36,8 @@ type Options struct {
 	NotesRef string
 	// Backoff after failed polls; default 5s doubling to 5m.
 	Backoff Backoff
+	// Compact says when to repack the mirror after a fetch.
+	Compact CompactPolicy
 	Clock   Clock
 	// Rand returns jitter draws in [0,1); default math/rand/v2.
 	Rand   func() float64
@@ -141,6 +144,17 @@ func (w *Watcher) Current(env string) (Target, bool) {
 	return s.target(env), true
 }
 
+// SetCurrent records t as what env runs now, as if it had been emitted: the
+// agent calls it at start-up with what the cloud says is deployed (and the
+// tag of that commit, if any), so a restart with an empty state dir neither
+// re-deploys nor accepts a tag older than the one running.
+func (w *Watcher) SetCurrent(t Target) error {
+	w.pollMu.Lock()
+	defer w.pollMu.Unlock()
+	w.state.Targets[t.Env] = savedTarget{Ref: t.Ref, Commit: t.Commit.String()}
+	return w.state.save(w.stateFile())
+}
+
 // Run polls on the schedule, on Trigger, and after failures with backoff,
 // sending each changed target on out, until ctx ends. Failures never stop
 // it: the last known targets are kept and it recovers when the remote does.
@@ -197,6 +211,14 @@ func (w *Watcher) Poll(ctx context.Context) ([]Target, error) {
 }
 
 func (w *Watcher) pollLocked(ctx context.Context) ([]Target, error) {
+	targets, err := w.pollOnce(ctx)
+	if errors.Is(err, ErrRefGone) { // deleted between listing and fetching
+		targets, err = w.pollOnce(ctx)
+	}
+	return targets, err
+}
+
+func (w *Watcher) pollOnce(ctx context.Context) ([]Target, error) {
 	m := w.opts.Mirror
 	refs, err := m.ListRemote(ctx)
 	if err != nil {
@@ -212,14 +234,29 @@ func (w *Watcher) pollLocked(ctx context.Context) ([]Target, error) {
 			fetch = append(fetch, r.Name)
 		}
 	}
+	locksMoved := false
 	for name, r := range refs {
-		if (name.String() == w.opts.NotesRef || strings.HasPrefix(name.String(), LockRefPrefix)) && m.LocalRef(name) != r.Hash {
+		switch {
+		case name.String() == w.opts.NotesRef && m.LocalRef(name) != r.Hash:
 			fetch = append(fetch, name)
+		case strings.HasPrefix(name.String(), LockRefPrefix) && m.LocalRef(name) != r.Hash:
+			locksMoved = true
 		}
+	}
+	if locksMoved {
+		// Locks come and go during deploys; a wildcard does not fail when
+		// one is released between the listing and the fetch.
+		fetch = append(fetch, LockRefPrefix+"*")
 	}
 	sort.Slice(fetch, func(i, j int) bool { return fetch[i] < fetch[j] })
 	if err := m.Fetch(ctx, fetch...); err != nil {
 		return nil, err
+	}
+	if len(fetch) > 0 {
+		// Compaction is housekeeping: a failure is logged, not a failed poll.
+		if _, err := m.Compact(w.opts.Compact, w.opts.Clock.Now()); err != nil {
+			w.log.Warn("compacting the mirror failed", "err", err)
+		}
 	}
 	if err := w.pruneLocked(refs); err != nil {
 		return nil, err
@@ -238,7 +275,7 @@ func (w *Watcher) pollLocked(ctx context.Context) ([]Target, error) {
 		t := Target{Env: rule.Env, Ref: r.Name.String(), Commit: r.Commit}
 		if rule.Branch != "" && had && last.Ref == t.Ref {
 			prev := plumbing.NewHash(last.Commit)
-			ok, err := m.IsAncestor(prev, t.Commit)
+			ok, err := m.DescendsFrom(prev, t.Commit)
 			switch {
 			case err != nil:
 				w.log.Warn("cannot tell whether branch was force-pushed", "env", t.Env, "ref", t.Ref, "previous", prev, "err", err)

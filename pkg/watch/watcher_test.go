@@ -341,3 +341,114 @@ func TestRuleValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestSetCurrentSetsTheFloor(t *testing.T) {
+	f := newFixture(t)
+	f.work.Commit("a", nil)
+	f.work.Git("tag", "v1.0.0")
+	c2 := f.work.Commit("b", nil)
+	f.work.Git("tag", "v1.1.0")
+	f.work.Push("main", "v1.0.0", "v1.1.0")
+	state := t.TempDir()
+	w := f.watcher(t, state, Rule{Env: "production", TagPattern: "v*"})
+	if err := w.SetCurrent(Target{Env: "production", Ref: "refs/tags/v1.1.0", Commit: hash(c2)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := poll(t, w); len(got) != 0 {
+		t.Errorf("poll re-emitted what runs: %+v", got)
+	}
+	f.work.Git("push", "-q", "origin", ":refs/tags/v1.1.0")
+	if got := poll(t, f.watcher(t, state, Rule{Env: "production", TagPattern: "v*"})); len(got) != 0 {
+		t.Errorf("an older tag became a target after a restart: %+v", got)
+	}
+}
+
+// TestForcedIsDecidedCorrectly covers the pushes the force-push check sees:
+// several commits at once, a merge of an old branch, a move back to a commit
+// the mirror already has (nothing to fetch), and forward again.
+func TestForcedIsDecidedCorrectly(t *testing.T) {
+	f := newFixture(t)
+	c1 := f.work.Commit("one", nil)
+	f.work.Git("branch", "side")
+	f.work.Push("main")
+	w := f.watcher(t, "", Rule{Env: "staging", Branch: "main"})
+	poll(t, w)
+
+	f.work.Commit("two", nil)
+	c3 := f.work.Commit("three", nil)
+	f.work.Push("main")
+	if got := poll(t, w); len(got) != 1 || got[0].Commit != hash(c3) || got[0].Forced {
+		t.Fatalf("two commits pushed at once: %+v", got)
+	}
+
+	f.work.Git("checkout", "-q", "side")
+	f.work.Commit("side work", map[string]string{"s": "1"})
+	f.work.Git("checkout", "-q", "main")
+	f.work.Git("merge", "-q", "--no-ff", "-m", "merge side", "side")
+	m := f.work.Git("rev-parse", "HEAD")
+	f.work.Push("main")
+	if got := poll(t, w); len(got) != 1 || got[0].Commit != hash(m) || got[0].Forced {
+		t.Fatalf("merge pushed: %+v", got)
+	}
+
+	f.work.Git("push", "-q", "--force", "origin", c1+":refs/heads/main")
+	if got := poll(t, w); len(got) != 1 || got[0].Commit != hash(c1) || !got[0].Forced {
+		t.Fatalf("moved back to an old commit: %+v, want forced", got)
+	}
+	f.work.Push("main")
+	if got := poll(t, w); len(got) != 1 || got[0].Commit != hash(m) || got[0].Forced {
+		t.Fatalf("forward again: %+v", got)
+	}
+}
+
+// TestForcedFallsBackToHistory: the new commit's parent came with an earlier
+// fetch (another environment's branch), so the check must read history.
+func TestForcedFallsBackToHistory(t *testing.T) {
+	f := newFixture(t)
+	f.work.Commit("one", nil)
+	f.work.Push("main", "main:dev")
+	w := f.watcher(t, "", Rule{Env: "staging", Branch: "main"}, Rule{Env: "dev", Branch: "dev"})
+	poll(t, w)
+	y := f.work.Commit("two", nil)
+	f.work.Push("main:dev")
+	if got := poll(t, w); len(got) != 1 || got[0].Env != "dev" || got[0].Commit != hash(y) {
+		t.Fatalf("dev moved: %+v", got)
+	}
+	z := f.work.Commit("three", nil)
+	f.work.Push("main")
+	got := poll(t, w)
+	if len(got) != 1 || got[0].Env != "staging" || got[0].Commit != hash(z) || got[0].Forced {
+		t.Fatalf("main moved two commits, one already mirrored: %+v", got)
+	}
+}
+
+func TestRunWaitsForTheCronSchedule(t *testing.T) {
+	f := newFixture(t)
+	f.work.Commit("one", nil)
+	f.work.Push("main")
+	sched, err := CronSchedule("*/5 * * * *")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := newFakeClock() // 03:04:05
+	w, err := New(Options{Mirror: f.mirror, Rules: []Rule{{Env: "staging", Branch: "main"}},
+		Schedule: sched, Clock: clock, Logger: f.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	out := make(chan Target, 1)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, out) }()
+	<-out
+	if wt := clock.next(t); wt.d != 55*time.Second {
+		t.Errorf("wait = %v, want 55s until 03:05:00", wt.d)
+	} else {
+		clock.elapse(wt)
+	}
+	if wt := clock.next(t); wt.d != 5*time.Minute {
+		t.Errorf("next wait = %v, want 5m", wt.d)
+	}
+	cancel()
+	<-done
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferry-deploy/ferry/internal/awssim"
+	"github.com/ferry-deploy/ferry/pkg/agent"
+	"github.com/ferry-deploy/ferry/pkg/config"
+)
+
+// brokenApp serves the demo app, except that instances launched for the
+// broken commit (told by the ferry:commit tag the group propagates) fail
+// their health check.
+type brokenApp struct {
+	mu     sync.Mutex
+	broken string
+}
+
+func (b *brokenApp) set(commit string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.broken = commit
+}
+
+func (b *brokenApp) app(ctx context.Context, inst awssim.Instance) (http.Handler, error) {
+	b.mu.Lock()
+	broken := b.broken != "" && inst.Tags["ferry:commit"] == b.broken
+	b.mu.Unlock()
+	if broken {
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "this build is broken", http.StatusInternalServerError)
+		}), nil
+	}
+	return awssim.DemoApp(ctx, inst)
+}
+
+// startAgent runs the agent in-process on p's config until the test ends.
+func startAgent(t *testing.T, p *project) *agent.Agent {
+	t.Helper()
+	cfg, err := config.Load(p.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	if os.Getenv("FERRY_TEST_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m, err := openMirror(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := newCloud(ctx, cfg.Environments["staging"], log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := agent.New(agent.Options{Config: cfg, Mirror: m, Clouds: map[string]agent.Cloud{"staging": c},
+		Listen: "127.0.0.1:0", Logger: log, Recheck: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	})
+	return a
+}
+
+// eventually polls cond until it holds or 30 s pass.
+func eventually(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s; last: %s", what, last)
+}
+
+func (p *project) envState(a *agent.Agent) agent.EnvState {
+	for _, s := range a.States() {
+		if s.Env == "staging" {
+			return s
+		}
+	}
+	return agent.EnvState{}
+}
+
+func TestAgentDeploysBlocksPausesAndRetries(t *testing.T) {
+	broken := &brokenApp{}
+	p := newProjectWith(t, 2, broken.app)
+	a := startAgent(t, p)
+
+	deployed := func(commit string) func() (bool, string) {
+		return func() (bool, string) {
+			s := p.envState(a)
+			return s.Target == commit && s.State == "idle", fmt.Sprintf("%+v", s)
+		}
+	}
+	good := p.push("Speed up the cart", map[string]string{"app.py": "2\n"})
+	eventually(t, "the push to staging to be deployed", deployed(good))
+	if code, out, _ := runFerry(t, "status", "-c", p.config, "staging"); code != exitOK || !strings.Contains(out, "in sync") {
+		t.Errorf("status after deploy: exit %d\n%s", code, out)
+	}
+
+	// A commit whose instances never pass the health check rolls back and
+	// is then left alone: not retried in a loop.
+	bad := p.work.Commit("Break the health check", map[string]string{"app.py": "3\n"})
+	broken.set(bad)
+	p.work.Git("push", "-q", "origin", "main:staging")
+	eventually(t, "the broken commit to be blocked", func() (bool, string) {
+		s := p.envState(a)
+		return s.State == "blocked" && s.Target == bad, fmt.Sprintf("%+v", s)
+	})
+	time.Sleep(500 * time.Millisecond) // several rechecks
+	if n := countOutcomes(t, p, bad, "rolled-back"); n != 1 {
+		t.Errorf("the broken commit was deployed %d times; want once, then left alone", n)
+	}
+	code, out, _ := runFerry(t, "status", "-c", p.config, "staging")
+	if code != exitFailure || !strings.Contains(out, "blocked") || !strings.Contains(out, "ferry retry staging") {
+		t.Errorf("status with a blocked commit: exit %d\n%s", code, out)
+	}
+
+	// ferry retry lets the agent try it once more.
+	if code, out, _ := runFerry(t, "retry", "-c", p.config, "staging"); code != exitOK || !strings.Contains(out, "will be deployed again") {
+		t.Fatalf("retry: exit %d\n%s", code, out)
+	}
+	eventually(t, "the retried commit to roll back again", func() (bool, string) {
+		return countOutcomes(t, p, bad, "rolled-back") == 2, "waiting"
+	})
+
+	// A paused environment is not deployed until resumed.
+	if code, _, _ := runFerry(t, "pause", "-c", p.config, "staging", "--reason", "load test"); code != exitOK {
+		t.Fatal("pause failed")
+	}
+	fixed := p.push("Fix the health check", map[string]string{"app.py": "4\n"})
+	eventually(t, "the agent to see the pause", func() (bool, string) {
+		s := p.envState(a)
+		return s.State == "paused" && s.Target == fixed, fmt.Sprintf("%+v", s)
+	})
+	if code, _, _ := runFerry(t, "resume", "-c", p.config, "staging"); code != exitOK {
+		t.Fatal("resume failed")
+	}
+	eventually(t, "the fixed commit to be deployed after resume", deployed(fixed))
+
+	// /healthz and /metrics answer on the listener.
+	resp, err := http.Get("http://" + a.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	_, _ = fmt.Fprint(&b, readAll(t, resp))
+	for _, want := range []string{`ferry_deploys_total{env="staging",method="serial",outcome="succeeded"} 2`, `ferry_deploys_total{env="staging",method="serial",outcome="rolled back"} 2`, `ferry_deployed_commit_info{commit="` + fixed + `",env="staging"} 1`} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if resp, err := http.Get("http://" + a.Addr() + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("/healthz: %v %v", resp, err)
+	}
+}
+
+func countOutcomes(t *testing.T, p *project, commit, outcome string) int {
+	t.Helper()
+	out, err := execGit(p.remote, "notes", "--ref=ferry", "show", commit)
+	if err != nil {
+		return 0
+	}
+	return strings.Count(out, "outcome: "+outcome)
+}

@@ -1,0 +1,51 @@
+package awssim
+
+import (
+	"flag"
+	"fmt"
+)
+
+// RegisterFlags binds the options `ferry sim` exposes to fs, with o's
+// current values as defaults:
+//
+//	--listen ADDR          API address (default 127.0.0.1:0)
+//	--state FILE           account state file (default none)
+//	--region NAME          region (default us-east-1)
+//	--tick D               control loop period
+//	--second D             length of one AWS second (e.g. 100ms to run 10× faster)
+//	--boot-delay D         pending → running
+//	--image-build-time D   image pending → available
+//	--shutdown-delay D     shutting-down → terminated
+//	--app demo|none        the app instances run (default demo: DemoApp)
+//	--seed N               randomness
+//
+// pflag users can add it with (*pflag.FlagSet).AddGoFlagSet.
+func (o *Options) RegisterFlags(fs *flag.FlagSet) {
+	d := o.withDefaults()
+	if o.Listen == "" {
+		o.Listen = d.Listen
+	}
+	fs.StringVar(&o.Listen, "listen", o.Listen, "address to serve the AWS APIs on")
+	fs.StringVar(&o.StateFile, "state", o.StateFile, "file that keeps the simulated account across restarts")
+	fs.StringVar(&o.Region, "region", d.Region, "region the simulator answers for")
+	fs.DurationVar(&o.Tick, "tick", d.Tick, "control loop period")
+	fs.DurationVar(&o.Second, "second", d.Second, "length of one AWS second (health-check intervals, grace periods, delays)")
+	fs.DurationVar(&o.BootDelay, "boot-delay", d.BootDelay, "how long instances stay pending")
+	fs.DurationVar(&o.ImageBuildTime, "image-build-time", d.ImageBuildTime, "how long new images stay pending")
+	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", d.ShutdownDelay, "how long instances stay shutting-down")
+	fs.Int64Var(&o.Seed, "seed", d.Seed, "seed of the simulator's randomness")
+	if o.App == nil {
+		o.App = DemoApp
+	}
+	fs.Func("app", "app each instance runs: demo (default) or none", func(v string) error {
+		switch v {
+		case "demo":
+			o.App = DemoApp
+		case "none":
+			o.App = nil
+		default:
+			return fmt.Errorf("unknown app %q (demo or none)", v)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,428 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ferry-deploy/ferry/pkg/config"
+	"github.com/ferry-deploy/ferry/pkg/execute"
+	"github.com/ferry-deploy/ferry/pkg/lock"
+	"github.com/ferry-deploy/ferry/pkg/plan"
+	"github.com/ferry-deploy/ferry/pkg/status/forge"
+	"github.com/ferry-deploy/ferry/pkg/watch"
+)
+
+// Options configure an Agent.
+type Options struct {
+	Config *config.Config
+	Mirror *watch.Mirror
+	// Clouds holds each environment's AWS client.
+	Clouds map[string]Cloud
+	// Listen is the address of /healthz, /metrics and /hooks/git; empty
+	// serves nothing.
+	Listen string
+	Logger *slog.Logger
+	// Recheck is how often an environment that is waiting (for a deploy
+	// window, another agent's lock, AWS to recover) is looked at again.
+	// Default one minute.
+	Recheck time.Duration
+	// Now is the clock deploy windows are judged by.
+	Now func() time.Time
+	// Hooks, when set, builds each deploy's hooks instead of SSH.
+	Hooks HooksFunc
+	// UserAgent names Ferry to the forges.
+	UserAgent string
+}
+
+// Agent keeps every environment of a project at its wanted commit.
+type Agent struct {
+	opts    Options
+	log     *slog.Logger
+	watcher *watch.Watcher
+	control Control
+	reg     *prometheus.Registry
+	metrics *metrics
+
+	mu     sync.Mutex
+	states map[string]EnvState
+	addr   string
+}
+
+// EnvState is what an environment is doing, for /healthz and logs.
+type EnvState struct {
+	Env    string `json:"env"`
+	State  string `json:"state"` // idle, deploying, paused, blocked, waiting
+	Detail string `json:"detail,omitempty"`
+	Target string `json:"target,omitempty"`
+}
+
+// New prepares an agent; Run starts it.
+func New(opts Options) (*Agent, error) {
+	cfg := opts.Config
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Recheck <= 0 {
+		opts.Recheck = time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	var sched watch.Schedule = watch.Every(cfg.Project.Git.PollInterval.Std())
+	if spec := cfg.Project.Git.PollCron; spec != "" {
+		s, err := watch.CronSchedule(spec)
+		if err != nil {
+			return nil, err
+		}
+		sched = s
+	}
+	var rules []watch.Rule
+	for _, name := range envNames(cfg) {
+		env := cfg.Environments[name]
+		rules = append(rules, watch.Rule{Env: env.Name, Branch: env.Branch, TagPattern: env.Tag})
+		if opts.Clouds[name] == nil {
+			return nil, fmt.Errorf("no AWS client for environment %s", name)
+		}
+	}
+	w, err := watch.New(watch.Options{
+		Mirror: opts.Mirror, Rules: rules, Schedule: sched, StateDir: cfg.Project.StateDir,
+		NotesRef: cfg.Project.Git.NotesRef, Logger: opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{
+		opts: opts, log: opts.Logger, watcher: w, reg: prometheus.NewRegistry(),
+		control: ControlFor(cfg), states: map[string]EnvState{},
+	}
+	a.metrics = newMetrics(a.reg, func() (time.Time, int) {
+		st := w.Status()
+		return st.LastSuccess, st.Failures
+	})
+	return a, nil
+}
+
+// ControlFor returns the control files of a project.
+func ControlFor(cfg *config.Config) Control {
+	return Control{Dir: filepath.Join(cfg.Project.StateDir, "control")}
+}
+
+// Addr is the address the HTTP listener is bound to, once Run has started.
+func (a *Agent) Addr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.addr
+}
+
+// Run watches the repository and deploys until ctx ends. A deploy running
+// when ctx ends stops at its next safe point, resumes what it suspended
+// and keeps its journal for the next start; Run then returns nil.
+func (a *Agent) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+
+	if a.opts.Listen != "" {
+		srv, err := a.serve()
+		if err != nil {
+			return err
+		}
+		defer func() {
+			sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer scancel()
+			_ = srv.Shutdown(sctx)
+		}()
+	}
+
+	wake := map[string]chan struct{}{}
+	for _, name := range envNames(a.opts.Config) {
+		ch := make(chan struct{}, 1)
+		ch <- struct{}{} // look at every environment once at start
+		wake[name] = ch
+		env := a.opts.Config.Environments[name]
+		reporters, err := Reporters(env, a.opts.UserAgent, a.log)
+		if err != nil {
+			return err
+		}
+		var statuses []StatusSetter
+		for _, r := range reporters {
+			// The agent never waits on a forge: a queue per forge delivers
+			// the newest status when the forge answers.
+			q := forge.NewQueue(r, forge.QueueOptions{Logger: a.log})
+			statuses = append(statuses, q)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = q.Run(ctx)
+			}()
+		}
+		d := NewDeployer(a.opts.Config, env, a.opts.Mirror, a.opts.Clouds[name], a.log).WithHooks(a.opts.Hooks).WithStatuses(statuses)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.worker(ctx, env, d, ch)
+		}()
+	}
+
+	targets := make(chan watch.Target)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = a.watcher.Run(ctx, targets)
+	}()
+	a.log.Info("agent started", "project", a.opts.Config.Project.Name, "environments", strings.Join(envNames(a.opts.Config), ","))
+
+	recheck := time.NewTicker(a.opts.Recheck)
+	defer recheck.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			a.log.Info("agent stopping: waiting for running deploys to reach a safe point")
+			wg.Wait()
+			a.log.Info("agent stopped")
+			return nil
+		case t := <-targets:
+			a.log.Info("new target", "env", t.Env, "ref", t.Ref, "commit", t.Commit.String(), "force_pushed", t.Forced)
+			poke(wake[t.Env])
+		case <-recheck.C:
+			for _, ch := range wake {
+				poke(ch)
+			}
+		}
+	}
+}
+
+// poke wakes a worker; wakes that arrive while it is busy fold into one, so
+// the next look takes the newest target and stale ones never queue.
+func poke(ch chan struct{}) {
+	if ch == nil {
+		return
+	}
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+func (a *Agent) worker(ctx context.Context, env *config.Environment, d *Deployer, wake <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+			a.reconcile(ctx, env, d)
+		}
+	}
+}
+
+// reconcile brings one environment to its newest target, if it may.
+func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deployer) {
+	log := a.log.With("env", env.Name)
+	if err := d.RecoverPending(ctx); err != nil {
+		log.Error("an interrupted deploy could not be recovered yet; will try again", "err", err)
+		a.setState(env.Name, "waiting", "recovering an interrupted deploy: "+err.Error(), "")
+		return
+	}
+	t, ok := a.watcher.Current(env.Name)
+	if !ok {
+		a.setState(env.Name, "idle", "no target yet", "")
+		return
+	}
+	target := t.Commit.String()
+	paused, err := a.control.PausedState(env.Name)
+	a.metrics.paused.WithLabelValues(env.Name).Set(bool01(paused != nil))
+	if err != nil {
+		log.Error("cannot read the pause state", "err", err)
+		return
+	}
+	if paused != nil {
+		a.setState(env.Name, "paused", fmt.Sprintf("by %s since %s %s", paused.By, paused.Since.Format(time.RFC3339), paused.Reason), target)
+		return
+	}
+	blocked, err := a.control.BlockedState(env.Name)
+	if err != nil {
+		log.Error("cannot read the blocked state", "err", err)
+		return
+	}
+	a.metrics.blocked.WithLabelValues(env.Name).Set(bool01(blocked != nil && blocked.Commit == target))
+	if blocked != nil && blocked.Commit == target {
+		a.setState(env.Name, "blocked", fmt.Sprintf("%s %s: %s; push a new commit or run ferry retry %s", short(target), blocked.Outcome, blocked.Reason, env.Name), target)
+		return
+	}
+	win, err := Windows(env.Windows, a.opts.Now())
+	if err != nil {
+		log.Error("cannot evaluate deploy windows", "err", err)
+		return
+	}
+	if !win.Open {
+		a.setState(env.Name, "waiting", "deploy window: "+win.Reason, target)
+		return
+	}
+
+	a.setState(env.Name, "deploying", "", target)
+	in := plan.Input{
+		Project: a.opts.Config.Project.Name, SchemaMarker: a.opts.Config.Project.SchemaMarker,
+		FullDeployGlobs: a.opts.Config.Project.FullDeployGlobs, Env: env,
+		Target: plan.Revision{Commit: target, Ref: t.Ref}, Now: a.opts.Now(),
+	}
+	// The agent asks nobody: pushing the branch or the tag was the
+	// confirmation. policy.confirm governs `ferry deploy` by hand.
+	rep, err := d.Deploy(ctx, in, nil)
+	switch {
+	case err == nil && rep == nil:
+		a.setState(env.Name, "idle", "in sync", target)
+	case err == nil:
+		a.recordMetrics(*rep)
+		a.setState(env.Name, "idle", "deployed", target)
+	case errors.Is(err, lock.ErrHeld):
+		a.setState(env.Name, "waiting", err.Error(), target)
+	case plan.IsRefused(err):
+		log.Error("deploy refused; waiting for a new commit or ferry retry", "commit", target, "err", err)
+		a.block(env.Name, Blocked{Commit: target, Outcome: "refused", Reason: err.Error(), At: a.opts.Now().UTC()})
+	case rep != nil && (rep.Outcome == execute.Failed || rep.Outcome == execute.RolledBack):
+		a.recordMetrics(*rep)
+		a.block(env.Name, Blocked{Commit: target, Outcome: string(rep.Outcome), Reason: rep.Reason, At: a.opts.Now().UTC()})
+	case ctx.Err() != nil:
+		a.setState(env.Name, "idle", "stopped", target)
+	default:
+		// AWS or git unreachable, or something else transient: look
+		// again at the next recheck.
+		log.Error("deploy could not run; will try again", "commit", target, "err", err, "retry_in", a.opts.Recheck)
+		a.setState(env.Name, "waiting", err.Error(), target)
+	}
+}
+
+func (a *Agent) block(env string, b Blocked) {
+	if err := a.control.Block(env, b); err != nil {
+		a.log.Error("cannot record the blocked commit; the agent may retry it", "env", env, "err", err)
+	}
+	a.metrics.blocked.WithLabelValues(env).Set(1)
+	a.setState(env, "blocked", fmt.Sprintf("%s %s: %s", short(b.Commit), b.Outcome, b.Reason), b.Commit)
+}
+
+func (a *Agent) recordMetrics(r execute.Report) {
+	a.metrics.deploys.WithLabelValues(r.Environment, string(r.Method), string(r.Outcome)).Inc()
+	a.metrics.duration.WithLabelValues(r.Environment, string(r.Method)).Observe(r.Finished.Sub(r.Started).Seconds())
+	if r.Outcome == execute.Succeeded {
+		a.metrics.deployed.DeletePartialMatch(prometheus.Labels{"env": r.Environment})
+		a.metrics.deployed.WithLabelValues(r.Environment, r.Commit).Set(1)
+	}
+}
+
+func (a *Agent) setState(env, state, detail, target string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	prev := a.states[env]
+	next := EnvState{Env: env, State: state, Detail: detail, Target: target}
+	a.states[env] = next
+	if prev != next {
+		a.log.Info("environment", "env", env, "state", state, "detail", detail, "target", short(target))
+	}
+}
+
+// States returns every environment's state, sorted by name.
+func (a *Agent) States() []EnvState {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]EnvState, 0, len(a.states))
+	for _, s := range a.states {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(x, y EnvState) int { return strings.Compare(x.Env, y.Env) })
+	return out
+}
+
+func (a *Agent) serve() (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
+	if wh := a.opts.Config.Project.Git.Webhook; wh != nil {
+		secret, err := readSecret(wh.SecretFile, wh.SecretEnv)
+		if err != nil {
+			return nil, fmt.Errorf("webhook secret: %w", err)
+		}
+		h, err := watch.NewHookHandler(watch.HookOptions{
+			Projects: []watch.HookProject{{Name: a.opts.Config.Project.Name, Secret: secret, Trigger: a.watcher.Trigger}},
+			Logger:   a.log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle("POST /hooks/git", h)
+	}
+	ln, err := net.Listen("tcp", a.opts.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", a.opts.Listen, err)
+	}
+	a.mu.Lock()
+	a.addr = ln.Addr().String()
+	a.mu.Unlock()
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("HTTP listener stopped", "err", err)
+		}
+	}()
+	a.log.Info("serving /healthz, /metrics and /hooks/git", "addr", a.addr)
+	return srv, nil
+}
+
+// healthz answers 200 while the agent can reach its git remote, 503 after
+// several polls failed in a row; the body says what each environment does.
+func (a *Agent) healthz(w http.ResponseWriter, _ *http.Request) {
+	st := a.watcher.Status()
+	body := struct {
+		OK           bool       `json:"ok"`
+		LastPoll     time.Time  `json:"last_successful_poll"`
+		PollFailures int        `json:"poll_failures"`
+		LastError    string     `json:"last_error,omitempty"`
+		Environments []EnvState `json:"environments"`
+	}{OK: st.Failures < 5, LastPoll: st.LastSuccess, PollFailures: st.Failures, Environments: a.States()}
+	if st.LastError != nil {
+		body.LastError = st.LastError.Error()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if !body.OK {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// readSecret reads a secret from a file or an environment variable.
+func readSecret(file, env string) ([]byte, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		return []byte(strings.TrimSpace(string(b))), nil
+	}
+	v := os.Getenv(env)
+	if v == "" {
+		return nil, fmt.Errorf("environment variable %s is empty", env)
+	}
+	return []byte(v), nil
+}
+
+func envNames(cfg *config.Config) []string {
+	names := make([]string, 0, len(cfg.Environments))
+	for n := range cfg.Environments {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}

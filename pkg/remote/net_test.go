@@ -1,5 +1,0 @@
-package remote_test
-
-import "net"
-
-func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }

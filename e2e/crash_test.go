@@ -180,7 +180,7 @@ func recoveredOutcome(stderr string) string {
 }
 
 // TestKilledMidDeployRecovers kills `ferry deploy` with SIGKILL after each
-// step of a full deploy in turn (and within the batches of a serial one),
+// step of a full deploy in turn, and of a serial one,
 // starts it again, and checks that the restarted agent recovers from the
 // journal: rolled back to the old version before the point of no return
 // (a full deploy's terminate-old; a serial deploy never reaches one),
@@ -213,12 +213,10 @@ func TestKilledMidDeployRecovers(t *testing.T) {
 	for k := 0; k < len(fullSteps); k++ {
 		kills = append(kills, kill{plan.Full, fullSteps, k})
 	}
-	// A serial deploy: during the first batch, during the second, and
-	// once both are done.
-	for k, name := range serialSteps {
-		if name == plan.StepReplaceBatch || k > 0 && serialSteps[k-1] == plan.StepReplaceBatch {
-			kills = append(kills, kill{plan.Serial, serialSteps, k})
-		}
+	// A serial deploy, after each step too: it has no point of no return
+	// (every batch can be replaced again by the old version).
+	for k := 1; k < len(serialSteps); k++ {
+		kills = append(kills, kill{plan.Serial, serialSteps, k})
 	}
 	for _, kc := range kills {
 		name := "the journal"

@@ -12,6 +12,9 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/roles"
 )
 
+// processAZRebalance is the Auto Scaling process that evens out zones.
+const processAZRebalance = "AZRebalance"
+
 // rollback returns every group to what the journal recorded before the
 // deploy: the old launch source and tag, only old-version instances serving,
 // the old sizes, the page down and every process resumed. It runs with its
@@ -26,10 +29,26 @@ func (e *Executor) rollback(ctx context.Context, j *Journal) error {
 	log := e.log().With("env", j.Plan.Environment, "deploy", j.DeployID)
 	log.Warn("rolling back")
 	var errs []error
+	// AZRebalance is held (suspended now if it was already resumed) until
+	// the groups are whole: evening out zones launches an instance above
+	// desired and then terminates one, under the rollback's feet (a
+	// surplus instance it cannot terminate without breaking MinSize).
+	// finish resumes it with the rest.
+	for _, gp := range j.Plan.Groups {
+		if err := e.suspend(ctx, j, gp.Name, []string{processAZRebalance}); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	// Instances launched from here on must run the old version and join
-	// the balancers: resume first.
-	if err := e.resumeAll(ctx, j); err != nil {
-		errs = append(errs, err)
+	// the balancers: resume everything else first.
+	for _, group := range sortedKeys(j.Suspended) {
+		procs := slices.DeleteFunc(slices.Clone(j.Suspended[group]), func(p string) bool { return p == processAZRebalance })
+		if len(procs) == 0 {
+			continue
+		}
+		if err := e.resume(ctx, j, group, procs); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for _, gp := range j.Plan.Groups {
 		if err := e.rollbackGroup(ctx, j, gp); err != nil {

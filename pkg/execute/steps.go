@@ -444,8 +444,22 @@ func (e *Executor) replaceBatch(ctx context.Context, j *Journal, s plan.Step) er
 		}
 		return waitFresh()
 	}
-	desired := g.DesiredCapacity + len(batch)
-	if err := e.Cloud.UpdateGroup(ctx, gp.Name, cloud.GroupUpdate{DesiredCapacity: &desired}); err != nil {
+	// Surge from the instances the group has, not only from desired: a
+	// group caught above desired (AZRebalance launches first and
+	// terminates after) would otherwise launch nothing, and the wait
+	// below would time out. MaxSize makes room when it must.
+	active := 0
+	for _, inst := range g.Instances {
+		if !leaving(inst) {
+			active++
+		}
+	}
+	desired := max(g.DesiredCapacity, active) + len(batch)
+	u := cloud.GroupUpdate{DesiredCapacity: &desired}
+	if desired > g.MaxSize {
+		u.MaxSize = &desired // restore-capacity (or a rollback) puts it back
+	}
+	if err := e.Cloud.UpdateGroup(ctx, gp.Name, u); err != nil {
 		return err
 	}
 	if err := waitFresh(); err != nil {

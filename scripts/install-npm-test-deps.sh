@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs the npm packages Ferry's tests read (not run): today only
-# @octokit/openapi, GitHub's official OpenAPI description, which the
-# pkg/status/forge contract tests validate every GitHub request against.
+# Installs the npm packages Ferry's tests read (never run): @octokit/openapi,
+# GitHub's official OpenAPI description, which the pkg/status/forge contract
+# tests validate every GitHub request against, and @octokit/openapi-webhooks,
+# GitHub's webhook descriptions, which pkg/watch's webhook tests build their
+# push events from.
 # It runs `npm ci` from the committed lockfile, so the versions are pinned,
 # and only when the lockfile changed since the last install: safe to run
 # again. A missing npm is installed with apt-get when run as root on Debian;
@@ -9,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-dirs=(pkg/status/forge/testdata/openapi)
+dirs=(pkg/status/forge/testdata/openapi pkg/watch/testdata/webhooks)
 
 have() { command -v "$1" >/dev/null 2>&1; }
 if ! have npm; then

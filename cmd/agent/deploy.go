@@ -2,24 +2,30 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/ferry-deploy/ferry/pkg/agent"
+	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/plan"
+	"github.com/ferry-deploy/ferry/pkg/status/forge"
 )
 
 func newDeployCmd(logs *logOptions) *cobra.Command {
 	var (
-		flags planFlags
-		yes   bool
+		flags      planFlags
+		yes        bool
+		statusWait time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "deploy ENV",
@@ -63,14 +69,11 @@ or not confirmed, 64 wrong command line.`,
 				}
 				return confirmDeploy(cmd.InOrStdin(), cmd.OutOrStdout(), p)
 			}
-			reporters, err := agent.Reporters(env, "ferry/"+version, log)
+			statuses, flush, err := statusQueues(ctx, env, statusWait, log)
 			if err != nil {
 				return err
 			}
-			var statuses []agent.StatusSetter
-			for _, r := range reporters {
-				statuses = append(statuses, r)
-			}
+			defer flush()
 			r, err := agent.NewDeployer(cfg, env, ses.mirror, ses.cloud, log).WithStatuses(statuses).Deploy(ctx, ses.input, confirm)
 			if r != nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "\n%s: %s %s (%s) in %s\n", r.Environment, r.Outcome, short(r.Commit), r.Method, r.Finished.Sub(r.Started).Round(time.Second))
@@ -82,6 +85,7 @@ or not confirmed, 64 wrong command line.`,
 		},
 	}
 	flags.bind(cmd, "deploy")
+	cmd.Flags().DurationVar(&statusWait, "status-wait", 30*time.Second, "at the end, how long to wait for forges to take the commit statuses (a forge that is down never fails the deploy)")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation (environments with policy.confirm)")
 	return cmd
 }
@@ -112,4 +116,41 @@ func short(commit string) string {
 		return commit[:12]
 	}
 	return commit
+}
+
+// statusQueues reports to the environment's forges without ever holding the
+// deploy up: statuses queue, and flush waits a bounded time at the end for
+// the forges to take them.
+func statusQueues(ctx context.Context, env *config.Environment, wait time.Duration, log *slog.Logger) ([]agent.StatusSetter, func(), error) {
+	reporters, err := agent.Reporters(env, "ferry/"+version, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	qctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var queues []*forge.Queue
+	var statuses []agent.StatusSetter
+	var wg sync.WaitGroup
+	for _, r := range reporters {
+		q := forge.NewQueue(r, forge.QueueOptions{Logger: log})
+		queues, statuses = append(queues, q), append(statuses, q)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = q.Run(qctx)
+		}()
+	}
+	flush := func() {
+		deadline := time.Now().Add(wait)
+		for _, q := range queues {
+			for q.Len() > 0 && time.Now().Before(deadline) {
+				time.Sleep(100 * time.Millisecond)
+			}
+			if n := q.Len(); n > 0 {
+				log.Warn("commit statuses not delivered: the forge did not answer in time (the notes have the outcome)", "waiting", n)
+			}
+		}
+		cancel()
+		wg.Wait()
+	}
+	return statuses, flush, nil
 }

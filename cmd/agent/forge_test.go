@@ -1,49 +1,18 @@
 package main
 
 import (
-	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/ferry-deploy/ferry/internal/forgetest"
 )
 
-// githubStatuses is a GitHub-shaped endpoint that records the commit
-// statuses it is sent (the request shapes themselves are validated against
-// GitHub's OpenAPI description in pkg/status/forge).
-type githubStatuses struct {
-	mu     sync.Mutex
-	states []string
-	auth   []string
-}
-
-func (g *githubStatuses) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || !strings.HasPrefix(r.URL.Path, "/repos/acme/shop/statuses/") {
-		http.NotFound(w, r)
-		return
-	}
-	var body struct {
-		State   string `json:"state"`
-		Context string `json:"context"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	g.mu.Lock()
-	g.states = append(g.states, body.State+" "+body.Context+" "+strings.TrimPrefix(r.URL.Path, "/repos/acme/shop/statuses/"))
-	g.auth = append(g.auth, r.Header.Get("Authorization"))
-	g.mu.Unlock()
-	w.WriteHeader(http.StatusCreated)
-	_, _ = w.Write([]byte(`{"id":1,"state":"` + body.State + `"}`))
-}
-
+// TestDeployReportsCommitStatus: a deploy sets pending, then success, on a
+// GitHub whose every request is validated against GitHub's official OpenAPI
+// description; the token never reaches the output.
 func TestDeployReportsCommitStatus(t *testing.T) {
-	gh := &githubStatuses{}
-	srv := httptest.NewServer(gh)
-	defer srv.Close()
+	gh := forgetest.NewGitHub(t, "../..")
 	p := newProject(t, 1)
 	const token = "ghp_test_token_never_logged"
 	t.Setenv("FERRY_TEST_GH_TOKEN", token)
@@ -54,7 +23,7 @@ func TestDeployReportsCommitStatus(t *testing.T) {
 	data = append(data, []byte(`
 [[environments.staging.status.forge]]
 provider = "github"
-api_url = "`+srv.URL+`"
+api_url = "`+gh.URL+`"
 repository = "acme/shop"
 token_env = "FERRY_TEST_GH_TOKEN"
 `)...)
@@ -66,18 +35,48 @@ token_env = "FERRY_TEST_GH_TOKEN"
 	if code != exitOK {
 		t.Fatalf("deploy: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	gh.mu.Lock()
-	defer gh.mu.Unlock()
-	want := []string{"pending ferry/staging " + next, "success ferry/staging " + next}
-	if strings.Join(gh.states, "|") != strings.Join(want, "|") {
-		t.Errorf("statuses %q, want %q", gh.states, want)
+	var got []string
+	for _, s := range gh.Statuses() {
+		got = append(got, s.State+" "+s.Context+" "+s.SHA)
 	}
-	for _, a := range gh.auth {
-		if a != "Bearer "+token {
-			t.Errorf("Authorization %q", a)
-		}
+	want := []string{"pending ferry/staging " + next, "success ferry/staging " + next}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("statuses %q, want %q", got, want)
+	}
+	if p := gh.Problems(); len(p) > 0 {
+		t.Errorf("requests GitHub's description does not allow:\n%s", strings.Join(p, "\n"))
 	}
 	if strings.Contains(stdout+stderr, token) {
 		t.Error("the forge token reached the output")
+	}
+}
+
+// TestForgeOutageDoesNotFailDeploy: a forge that answers 5xx is logged,
+// never a reason to fail or roll back the deploy.
+func TestForgeOutageDoesNotFailDeploy(t *testing.T) {
+	p := newProject(t, 1)
+	t.Setenv("FERRY_TEST_GH_TOKEN", "token")
+	data, err := os.ReadFile(p.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing listens on this port of the loopback: the forge is down.
+	data = append(data, []byte(`
+[[environments.staging.status.forge]]
+provider = "github"
+api_url = "http://127.0.0.1:9"
+repository = "acme/shop"
+token_env = "FERRY_TEST_GH_TOKEN"
+`)...)
+	if err := os.WriteFile(p.config, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	next := p.push("Change", map[string]string{"app.py": "2\n"})
+	code, stdout, stderr := runFerry(t, "deploy", "-c", p.config, "staging", "--status-wait", "500ms")
+	if code != exitOK || !strings.Contains(stdout, "succeeded "+next[:12]) {
+		t.Fatalf("deploy with the forge down: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "commit statuses not delivered") {
+		t.Errorf("the forge outage was not logged:\n%s", stderr)
 	}
 }

@@ -48,6 +48,11 @@ func TestDeployRefusesUnsignedCommits(t *testing.T) {
 		t.Errorf("the refusal is not in the note (%v):\n%s", err, note)
 	}
 
+	code, out, _ := runFerry(t, "status", "-c", p.config, "staging")
+	if code != exitFailure || !strings.Contains(out, "refused") || !strings.Contains(out, "signature:") {
+		t.Errorf("ferry status does not show the refusal: exit %d\n%s", code, out)
+	}
+
 	if err := os.WriteFile(filepath.Join(p.work.Dir, "app.py"), []byte("3\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,9 @@ type Options struct {
 	// own (see Server.CAPublicKey), valid for every listening address, as
 	// an Auto Scaling group's instances would when their image signs them.
 	HostCA bool
+	// KeyOptions restrict what the client key may do, as an
+	// authorized_keys line's options (e.g. command="git-shell -c ...").
+	KeyOptions string
 }
 
 // Server is a running sshd. Its fields do not change over its life except
@@ -99,6 +102,9 @@ func Start(t testing.TB, opts Options) *Server {
 	pub, err := os.ReadFile(s.ClientKey + ".pub")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if opts.KeyOptions != "" {
+		pub = append([]byte(opts.KeyOptions+" "), pub...)
 	}
 	if err := os.WriteFile(filepath.Join(s.dir, "authorized_keys"), pub, 0o600); err != nil {
 		t.Fatal(err)

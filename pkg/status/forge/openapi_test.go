@@ -2,18 +2,17 @@ package forge
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/ferry-deploy/ferry/internal/forgetest"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
@@ -50,7 +49,7 @@ func loadGitHubDescription(t testing.TB, file string) *openapi3.T {
 		t.Skipf("%s not installed (run scripts/install-npm-test-deps.sh): %v", path, err)
 	}
 	once, _ := githubDescriptions.LoadOrStore(file, sync.OnceValue(func() githubDescription {
-		doc, err := loadOperation(path, statusesPath)
+		doc, err := forgetest.LoadOperation(path, statusesPath)
 		return githubDescription{doc, err}
 	}))
 	d := once.(func() githubDescription)()
@@ -58,78 +57,6 @@ func loadGitHubDescription(t testing.TB, file string) *openapi3.T {
 		t.Fatalf("loading %s: %v", path, d.err)
 	}
 	return d.doc
-}
-
-var refRE = regexp.MustCompile(`"\$ref"\s*:\s*"#/components/([^/"]+)/([^"]+)"`)
-
-// loadOperation cuts the description at path down to that path and the
-// components it references, transitively, plus the error schemas GitHub
-// answers with, and loads that with kin-openapi. Loading the whole
-// description takes seconds and hundreds of MB under the race detector;
-// the cut takes a fraction of that and validates the same way.
-func loadOperation(path, opPath string) (*openapi3.T, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &top); err != nil {
-		return nil, err
-	}
-	var paths map[string]json.RawMessage
-	if err := json.Unmarshal(top["paths"], &paths); err != nil {
-		return nil, err
-	}
-	var components map[string]map[string]json.RawMessage
-	if err := json.Unmarshal(top["components"], &components); err != nil {
-		return nil, err
-	}
-	item, ok := paths[opPath]
-	if !ok {
-		return nil, fmt.Errorf("no path %s", opPath)
-	}
-	kept := map[string]map[string]json.RawMessage{}
-	todo := []json.RawMessage{item}
-	for _, name := range []string{"basic-error", "validation-error"} {
-		todo = append(todo, json.RawMessage(fmt.Sprintf(`{"$ref":"#/components/schemas/%s"}`, name)))
-	}
-	for len(todo) > 0 {
-		next := todo[0]
-		todo = todo[1:]
-		for _, m := range refRE.FindAllSubmatch(next, -1) {
-			kind, name := string(m[1]), string(m[2])
-			if _, done := kept[kind][name]; done {
-				continue
-			}
-			c, ok := components[kind][name]
-			if !ok {
-				return nil, fmt.Errorf("dangling $ref #/components/%s/%s", kind, name)
-			}
-			if kept[kind] == nil {
-				kept[kind] = map[string]json.RawMessage{}
-			}
-			kept[kind][name] = c
-			todo = append(todo, c)
-		}
-	}
-	cut, err := json.Marshal(map[string]any{
-		"openapi":    top["openapi"],
-		"info":       top["info"],
-		"paths":      map[string]json.RawMessage{opPath: item},
-		"components": kept,
-	})
-	if err != nil {
-		return nil, err
-	}
-	doc, err := openapi3.NewLoader().LoadFromData(cut)
-	if err != nil {
-		return nil, err
-	}
-	// GitHub's examples don't all match their schemas; they don't matter here.
-	if err := doc.Validate(context.Background(), openapi3.DisableExamplesValidation()); err != nil {
-		return nil, fmt.Errorf("the cut description is invalid: %w", err)
-	}
-	return doc, nil
 }
 
 // githubContract validates requests and replies against doc, served at

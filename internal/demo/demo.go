@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -56,6 +57,8 @@ type demo struct {
 	agent  *agent.Agent
 	config string
 	n      int
+
+	outMu sync.Mutex // the walk and the hooks both narrate
 }
 
 // Run plays the demo.
@@ -92,6 +95,8 @@ func Run(ctx context.Context, o Options) error {
 }
 
 func (d *demo) say(format string, args ...any) {
+	d.outMu.Lock()
+	defer d.outMu.Unlock()
 	fmt.Fprintf(d.o.Out, format+"\n", args...)
 }
 

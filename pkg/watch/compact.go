@@ -32,8 +32,7 @@ type MirrorStats struct {
 
 // Stats counts packs and loose objects.
 func (m *Mirror) Stats() (MirrorStats, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.lock()()
 	return m.statsLocked()
 }
 
@@ -90,8 +89,7 @@ func (p CompactPolicy) withDefaults() CompactPolicy {
 // and fetches wait while it runs.
 func (m *Mirror) Compact(p CompactPolicy, now time.Time) (bool, error) {
 	p = p.withDefaults()
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.lock()()
 	before, err := m.statsLocked()
 	if err != nil {
 		return false, err

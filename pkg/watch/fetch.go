@@ -199,8 +199,7 @@ func recentCommits(fs billy.Filesystem, pack plumbing.Hash, idx *idxfile.MemoryI
 // brought when their parents lead to prev (a normal push) or end without
 // leaving them (a new root), and reads the object store only otherwise.
 func (m *Mirror) DescendsFrom(prev, next plumbing.Hash) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.lock()()
 	if prev == next {
 		return true, nil
 	}

@@ -75,19 +75,47 @@ func OpenMirror(opts MirrorOptions) (*Mirror, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	m := &Mirror{opts: opts, ep: ep, log: opts.Logger.With("remote", RedactURL(opts.URL))}
-	if err := m.open(); err != nil {
+	if err := os.MkdirAll(filepath.Dir(filepath.Clean(opts.Dir)), 0o700); err != nil {
+		return nil, fmt.Errorf("create mirror dir: %w", err)
+	}
+	unlock := m.lock()
+	err = m.open()
+	unlock()
+	if err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
+// lock serialises every use of the mirror: within this process with mu,
+// and across processes with a flock beside the mirror, since the agent and
+// the command line (ferry status, deploy, plan) share a state dir and
+// go-git's storage is safe for neither. It returns the unlock function.
+func (m *Mirror) lock() func() {
+	m.mu.Lock()
+	unlock, err := flock(filepath.Clean(m.opts.Dir) + ".lock")
+	if err != nil {
+		m.log.Warn("cannot lock the mirror against other Ferry processes", "err", err)
+		unlock = func() {}
+	}
+	return func() {
+		unlock()
+		m.mu.Unlock()
+	}
+}
+
+// open (re)opens the repository; the caller holds the lock (OpenMirror
+// takes it; fetch re-opens after writing a pack).
 func (m *Mirror) open() error {
 	if err := os.MkdirAll(m.opts.Dir, 0o700); err != nil {
 		return fmt.Errorf("create mirror dir: %w", err)
 	}
+	// Not ExclusiveAccess: another process may add packs and move refs
+	// between two of ours, and go-git must look again rather than trust a
+	// cached listing.
 	st := filesystem.NewStorageWithOptions(osfs.New(m.opts.Dir),
 		cache.NewObjectLRU(cache.FileSize(m.opts.CacheBytes)),
-		filesystem.Options{ExclusiveAccess: true})
+		filesystem.Options{})
 	var repo *git.Repository
 	var err error
 	if _, statErr := os.Stat(filepath.Join(m.opts.Dir, "HEAD")); statErr == nil {
@@ -107,8 +135,7 @@ func (m *Mirror) open() error {
 // commits). fn must not call the Mirror's other methods, and must change
 // refs only through them (Sync, PushCAS).
 func (m *Mirror) WithRepository(fn func(*git.Repository) error) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.lock()()
 	return fn(m.repo)
 }
 
@@ -167,8 +194,7 @@ func (m *Mirror) ListRemote(ctx context.Context) (map[plumbing.ReferenceName]Rem
 
 // LocalRef is the hash a ref has in the mirror, or the zero hash.
 func (m *Mirror) LocalRef(name plumbing.ReferenceName) plumbing.Hash {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.lock()()
 	return m.localRefLocked(name)
 }
 
@@ -186,8 +212,7 @@ func (m *Mirror) Fetch(ctx context.Context, names ...plumbing.ReferenceName) err
 	if len(names) == 0 {
 		return nil
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.lock()()
 	return m.fetchLocked(ctx, names)
 }
 
@@ -198,8 +223,7 @@ var ErrRefGone = errors.New("ref deleted on the remote during the fetch")
 // DeleteLocal removes refs from the mirror (not from the remote), for refs
 // the remote no longer has.
 func (m *Mirror) DeleteLocal(names ...plumbing.ReferenceName) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.lock()()
 	for _, n := range names {
 		if err := m.st.RemoveReference(n); err != nil {
 			return fmt.Errorf("delete local ref %s: %w", n, err)
@@ -228,8 +252,7 @@ func (m *Mirror) syncOnce(ctx context.Context, name plumbing.ReferenceName) (plu
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.lock()()
 	r, ok := refs[name]
 	if !ok {
 		if err := m.st.RemoveReference(name); err != nil {
@@ -248,8 +271,7 @@ func (m *Mirror) syncOnce(ctx context.Context, name plumbing.ReferenceName) (plu
 
 // LocalRefs lists the mirror's refs (hash refs only).
 func (m *Mirror) LocalRefs() ([]plumbing.ReferenceName, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.lock()()
 	it, err := m.st.IterReferences()
 	if err != nil {
 		return nil, err

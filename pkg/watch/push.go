@@ -24,8 +24,7 @@ import (
 // PushCAS speaks the receive-pack protocol directly with the expected old
 // hash in the command.
 func (m *Mirror) PushCAS(ctx context.Context, name plumbing.ReferenceName, oldHash, newHash plumbing.Hash) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.lock()()
 	auth, secret, err := m.auth()
 	if err != nil {
 		return false, m.remoteErr("push", err, secret)

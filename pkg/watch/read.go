@@ -27,8 +27,7 @@ type Commit struct {
 // ReadFile returns the content of path at commit. A missing path gives an
 // error matching fs.ErrNotExist.
 func (m *Mirror) ReadFile(commit plumbing.Hash, path string) ([]byte, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.lock()()
 	c, err := object.GetCommit(m.st, commit)
 	if err != nil {
 		return nil, fmt.Errorf("commit %s: %w", commit, err)
@@ -51,8 +50,7 @@ func (m *Mirror) ReadFile(commit plumbing.Hash, path string) ([]byte, error) {
 // ChangedPaths lists the paths that differ between the trees of two commits
 // (added, removed or modified), sorted. A zero from means the empty tree.
 func (m *Mirror) ChangedPaths(from, to plumbing.Hash) ([]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.lock()()
 	toTree, err := m.treeLocked(to)
 	if err != nil {
 		return nil, err
@@ -101,8 +99,7 @@ func (m *Mirror) treeLocked(commit plumbing.Hash) (*object.Tree, error) {
 // committer clock far behind its parents' can let an excluded commit
 // through.
 func (m *Mirror) Commits(from, to plumbing.Hash, limit int) ([]Commit, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.lock()()
 	const (
 		inRange  = 1 // queued from `to`
 		excluded = 2 // reachable from `from`
@@ -201,8 +198,7 @@ func (q *commitQueue) Pop() any {
 // IsAncestor reports whether ancestor is reachable from commit (a commit is
 // its own ancestor, as with git merge-base --is-ancestor).
 func (m *Mirror) IsAncestor(ancestor, commit plumbing.Hash) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	defer m.lock()()
 	return m.isAncestorLocked(ancestor, commit)
 }
 

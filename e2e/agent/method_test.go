@@ -1,0 +1,126 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/ferry-deploy/ferry/internal/sshtest"
+)
+
+// A commit that bumps the schema marker gets a full deploy: the upgrade
+// page goes up on every web server, old and new, before the worker's
+// deploy step, and comes down on the new ones at the switch. The hooks run
+// over SSH on the instances' own addresses: one real sshd listens on every
+// address, and each hook command writes down the address it was run on
+// ($SSH_CONNECTION) in a file the test reads.
+func TestSchemaBumpDeploysFull(t *testing.T) {
+	sshd := sshtest.Start(t, sshtest.Options{Hosts: []string{"0.0.0.0"}})
+	dir := t.TempDir()
+	knownHosts := filepath.Join(dir, "known_hosts")
+	// Instances get addresses in 127.1.0.0/16; one host key serves them all.
+	line := fmt.Sprintf("[127.1.*]:%d %s\n", sshd.Port, sshd.HostPublicKey())
+	if err := os.WriteFile(knownHosts, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hookLog := filepath.Join(dir, "hooks.log")
+	record := func(what string) string {
+		return fmt.Sprintf(`set -- $SSH_CONNECTION; echo "%s {{.ShortCommit}} $3" >> %s`, what, hookLog)
+	}
+	site := env{name: "staging", branch: "staging", web: 2, worker: 1}
+	w := newWorld(t, site)
+	a := w.startAgent("ferry run", w.writeConfig(filepath.Join(dir, "ferry.toml"), settings{
+		stateDir: stateDir(t),
+		hooks: &hooks{
+			user: sshd.User, port: sshd.Port, keyFile: sshd.ClientKey, knownHosts: knownHosts,
+			pageOn: record("page-on"), deploy: record("deploy"), pageOff: record("page-off"),
+		},
+	}))
+	a.waitState(deployTimeout, "staging", w.first, "idle")
+	oldWeb := w.addresses(site.webGroup())
+
+	c := w.push("Add the orders table", map[string]string{
+		".ferry/schema-version": "2\n", "migrations/0002_orders.py": "# create table orders\n",
+	}, "main:staging")
+	got := w.waitOutcome(deployTimeout, c, "staging", "succeeded")
+	if want := []string{"full started", "full succeeded"}; !slices.Equal(got, want) {
+		t.Fatalf("staging outcomes on the schema bump: %q, want %q", got, want)
+	}
+	eventually(t, deployTimeout, "staging to run the schema bump", func() (bool, string) { return w.settled(site, c) })
+	newWeb := w.addresses(site.webGroup())
+	newWorker := w.addresses(site.workerGroup())
+
+	data, err := os.ReadFile(hookLog)
+	if err != nil {
+		t.Fatalf("no hook ran: %v\nsshd log:\n%s", err, sshd.Log())
+	}
+	short := c[:12]
+	var seq []string // hook names in the order they ran
+	on, off := map[string]bool{}, map[string]bool{}
+	var deployedOn []string
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 3 || f[1] != short {
+			t.Fatalf("hook log line %q: want HOOK %s ADDRESS", l, short)
+		}
+		if len(seq) == 0 || seq[len(seq)-1] != f[0] {
+			seq = append(seq, f[0])
+		}
+		switch f[0] {
+		case "page-on":
+			on[f[2]] = true
+		case "page-off":
+			off[f[2]] = true
+		case "deploy":
+			deployedOn = append(deployedOn, f[2])
+		}
+	}
+	if want := []string{"page-on", "deploy", "page-off"}; !slices.Equal(seq, want) {
+		t.Errorf("hooks ran in the order %q, want %q:\n%s", seq, want, data)
+	}
+	for _, addr := range append(oldWeb, newWeb...) {
+		if !on[addr] {
+			t.Errorf("the upgrade page never went up on web server %s (old %v, new %v):\n%s", addr, oldWeb, newWeb, data)
+		}
+	}
+	for _, addr := range newWeb {
+		if !off[addr] {
+			t.Errorf("the upgrade page never came down on new web server %s:\n%s", addr, data)
+		}
+	}
+	if len(on) != len(oldWeb)+len(newWeb) || len(off) != len(newWeb) {
+		t.Errorf("page up on %d servers and down on %d; want %d and %d:\n%s", len(on), len(off), len(oldWeb)+len(newWeb), len(newWeb), data)
+	}
+	if !slices.Equal(deployedOn, newWorker) {
+		t.Errorf("the worker's deploy step ran on %v, want once on the new worker %v", deployedOn, newWorker)
+	}
+}
+
+// addresses returns the private addresses of a group's instances, sorted.
+func (w *world) addresses(group string) []string {
+	w.t.Helper()
+	g := w.group(group)
+	var ids []string
+	for _, i := range g.Instances {
+		ids = append(ids, aws.ToString(i.InstanceId))
+	}
+	out, err := w.aws.EC2.DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{InstanceIds: ids})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var addrs []string
+	for _, r := range out.Reservations {
+		for _, i := range r.Instances {
+			addrs = append(addrs, aws.ToString(i.PrivateIpAddress))
+		}
+	}
+	slices.Sort(addrs)
+	return addrs
+}

@@ -113,6 +113,18 @@ func New(opts Options) (*Agent, error) {
 		st := w.Status()
 		return st.LastSuccess, st.Failures
 	})
+	// Every series an environment can have exists from the start (at 0),
+	// so that a fresh agent, or one rebuilt by a reload, shows its
+	// environments before their first deploy.
+	for _, name := range envNames(cfg) {
+		for _, m := range []plan.Method{plan.Full, plan.Serial} {
+			for _, o := range []execute.Outcome{execute.Succeeded, execute.Failed, execute.RolledBack} {
+				a.metrics.deploys.WithLabelValues(name, string(m), string(o))
+			}
+		}
+		a.metrics.blocked.WithLabelValues(name)
+		a.metrics.paused.WithLabelValues(name)
+	}
 	return a, nil
 }
 
@@ -284,6 +296,7 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 	rep, err := d.Deploy(ctx, in, nil)
 	switch {
 	case err == nil && rep == nil:
+		a.setDeployed(env.Name, target)
 		a.setState(env.Name, "idle", "in sync", target)
 	case err == nil:
 		a.recordMetrics(*rep)
@@ -318,9 +331,14 @@ func (a *Agent) recordMetrics(r execute.Report) {
 	a.metrics.deploys.WithLabelValues(r.Environment, string(r.Method), string(r.Outcome)).Inc()
 	a.metrics.duration.WithLabelValues(r.Environment, string(r.Method)).Observe(r.Finished.Sub(r.Started).Seconds())
 	if r.Outcome == execute.Succeeded {
-		a.metrics.deployed.DeletePartialMatch(prometheus.Labels{"env": r.Environment})
-		a.metrics.deployed.WithLabelValues(r.Environment, r.Commit).Set(1)
+		a.setDeployed(r.Environment, r.Commit)
 	}
+}
+
+// setDeployed makes commit env's one deployed commit in /metrics.
+func (a *Agent) setDeployed(env, commit string) {
+	a.metrics.deployed.DeletePartialMatch(prometheus.Labels{"env": env})
+	a.metrics.deployed.WithLabelValues(env, commit).Set(1)
 }
 
 func (a *Agent) setState(env, state, detail, target string) {

@@ -231,18 +231,33 @@ func poke(ch chan struct{}) {
 }
 
 func (a *Agent) worker(ctx context.Context, env *config.Environment, d *Deployer, wake <-chan struct{}) {
+	var retry <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-wake:
-			a.reconcile(ctx, env, d)
+		case <-retry:
+		}
+		retry = nil
+		if at := a.reconcile(ctx, env, d); !at.IsZero() {
+			if wait := time.Until(at); wait < a.opts.Recheck {
+				retry = time.After(max(wait, 0) + leaseMargin)
+			}
 		}
 	}
 }
 
-// reconcile brings one environment to its newest target, if it may.
-func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deployer) {
+// leaseMargin is how long after another holder's lease expires the agent
+// tries to take it over.
+const leaseMargin = 100 * time.Millisecond
+
+// reconcile brings one environment to its newest target, if it may. When
+// it could not because another holder's lease is in the way, it returns
+// when that lease expires, so the environment is looked at again then
+// rather than at the next recheck: an agent that crashed mid-deploy leaves
+// its lease behind, and its deploy waits for whoever takes it over.
+func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deployer) (leaseExpires time.Time) {
 	log := a.log.With("env", env.Name)
 	if err := d.RecoverPending(ctx); err != nil {
 		log.Error("an interrupted deploy could not be recovered yet; will try again", "err", err)
@@ -303,6 +318,10 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 		a.setState(env.Name, "idle", "deployed", target)
 	case errors.Is(err, lock.ErrHeld):
 		a.setState(env.Name, "waiting", err.Error(), target)
+		var held *lock.HeldError
+		if errors.As(err, &held) {
+			return held.Expires
+		}
 	case plan.IsRefused(err):
 		log.Error("deploy refused; waiting for a new commit or ferry retry", "commit", target, "err", err)
 		a.block(env.Name, Blocked{Commit: target, Outcome: "refused", Reason: err.Error(), At: a.opts.Now().UTC()})
@@ -317,6 +336,7 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 		log.Error("deploy could not run; will try again", "commit", target, "err", err, "retry_in", a.opts.Recheck)
 		a.setState(env.Name, "waiting", err.Error(), target)
 	}
+	return leaseExpires
 }
 
 func (a *Agent) block(env string, b Blocked) {

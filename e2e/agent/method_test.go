@@ -18,11 +18,18 @@ import (
 // A commit that bumps the schema marker gets a full deploy: the upgrade
 // page goes up on every web server, old and new, before the worker's
 // deploy step, and comes down on the new ones at the switch. The hooks run
-// over SSH on the instances' own addresses: one real sshd listens on every
-// address, and each hook command writes down the address it was run on
-// ($SSH_CONNECTION) in a file the test reads.
+// over SSH on the instances' own addresses: one real sshd listens on the
+// addresses the simulator hands out, and each hook command writes down the
+// address it was run on ($SSH_CONNECTION) in a file the test reads.
 func TestSchemaBumpDeploysFull(t *testing.T) {
-	sshd := sshtest.Start(t, sshtest.Options{Hosts: []string{"0.0.0.0"}})
+	// The simulator gives instances 127.1.0.1, 127.1.0.2, ... in launch
+	// order, and this test launches 6. Listening on the first 16 (sshd's
+	// limit) rather than on 0.0.0.0 keeps sshd off the other interfaces.
+	var addrs []string
+	for i := 1; i <= 16; i++ {
+		addrs = append(addrs, fmt.Sprintf("127.1.0.%d", i))
+	}
+	sshd := sshtest.Start(t, sshtest.Options{Hosts: addrs})
 	dir := t.TempDir()
 	knownHosts := filepath.Join(dir, "known_hosts")
 	// Instances get addresses in 127.1.0.0/16; one host key serves them all.

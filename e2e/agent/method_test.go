@@ -1,9 +1,12 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -43,19 +46,24 @@ func TestSchemaBumpDeploysFull(t *testing.T) {
 	}
 	site := env{name: "staging", branch: "staging", web: 2, worker: 1}
 	w := newWorld(t, site)
-	a := w.startAgent("ferry run", w.writeConfig(filepath.Join(dir, "ferry.toml"), settings{
+	config := w.writeConfig(filepath.Join(dir, "ferry.toml"), settings{
 		stateDir: stateDir(t),
 		hooks: &hooks{
 			user: sshd.User, port: sshd.Port, keyFile: sshd.ClientKey, knownHosts: knownHosts,
 			pageOn: record("page-on"), deploy: record("deploy"), pageOff: record("page-off"),
 		},
-	}))
+	})
+	a := w.startAgent("ferry run", config)
 	a.waitState(deployTimeout, "staging", w.first, "idle")
 	oldWeb := w.addresses(site.webGroup())
 
+	// Pushed to main first, the commit is not deployed yet, and ferry
+	// plan says what deploying it to staging would do.
 	c := w.push("Add the orders table", map[string]string{
 		".ferry/schema-version": "2\n", "migrations/0002_orders.py": "# create table orders\n",
-	}, "main:staging")
+	}, "main")
+	checkPlan(t, config, c)
+	w.work.Push("main:staging")
 	got := w.waitOutcome(deployTimeout, c, "staging", "succeeded")
 	if want := []string{"full started", "full succeeded"}; !slices.Equal(got, want) {
 		t.Fatalf("staging outcomes on the schema bump: %q, want %q", got, want)
@@ -130,4 +138,45 @@ func (w *world) addresses(group string) []string {
 	}
 	slices.Sort(addrs)
 	return addrs
+}
+
+// checkPlan runs ferry plan for deploying commit (the head of main) to
+// staging and checks that it is a full deploy because of the schema marker,
+// with the upgrade page.
+func checkPlan(t *testing.T, config, commit string) {
+	t.Helper()
+	cmd := exec.Command(ferryBinary(t), "plan", "-c", config, "staging", "--ref", "main", "--json")
+	cmd.Env = childEnv()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != 2 {
+		t.Fatalf("ferry plan: %v (exit status %d, want 2: a deploy is planned)\n%s%s", err, code, stdout.String(), stderr.String())
+	}
+	var p struct {
+		Action   string `json:"action"`
+		Method   string `json:"method"`
+		Downtime bool   `json:"downtime"`
+		Target   struct {
+			Commit string `json:"commit"`
+		} `json:"target"`
+		Reasons []struct {
+			Rule string `json:"rule"`
+		} `json:"reasons"`
+		Steps []struct {
+			Name string `json:"name"`
+		} `json:"steps"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &p); err != nil {
+		t.Fatalf("ferry plan --json: %v\n%s", err, stdout.String())
+	}
+	var steps []string
+	for _, s := range p.Steps {
+		steps = append(steps, s.Name)
+	}
+	if p.Action != "deploy" || p.Method != "full" || !p.Downtime || p.Target.Commit != commit ||
+		len(p.Reasons) == 0 || p.Reasons[0].Rule != "schema-marker-changed" ||
+		!slices.Contains(steps, "upgrade-page-on") || !slices.Contains(steps, "worker-deploy") {
+		t.Errorf("ferry plan of the schema bump: want a full deploy of %.12s because the schema marker changed, with the upgrade page and the worker's deploy step; got\n%s", commit, stdout.String())
+	}
 }

@@ -381,8 +381,8 @@ func suspended(g astypes.AutoScalingGroup) []string {
 
 // settled reports whether env's web group runs commit, consistently: the
 // tag says so, no process is suspended, the capacity is what it was, every
-// instance is InService from the group's launch template version, and
-// every one of them is InService in the balancer.
+// instance is InService from the group's launch template version, every
+// one of them is InService in the balancer, and the balancer serves them.
 func (w *world) settled(e env, commit string) (bool, string) {
 	g := w.group(e.webGroup())
 	if got := deployedCommit(g); got != commit {
@@ -404,6 +404,21 @@ func (w *world) settled(e env, commit string) (bool, string) {
 	defer cancel()
 	if err := simenv.WaitServing(ctx, w.aws, e.webGroup(), e.web); err != nil {
 		return false, err.Error()
+	}
+	// Requests through the balancer reach instances of that version: the
+	// demo app names the launch template version it was launched from.
+	from := aws.ToString(g.LaunchTemplate.LaunchTemplateId) + ":" + want
+	url := w.balancerURL(e.balancer())
+	for range 2 * e.web {
+		resp, err := http.Get(url + "/")
+		if err != nil {
+			return false, err.Error()
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || !strings.HasSuffix(strings.TrimSpace(string(body)), " "+from) {
+			return false, fmt.Sprintf("GET %s: %d %q (%v), want 200 from an instance of %s", url, resp.StatusCode, body, err, from)
+		}
 	}
 	return true, ""
 }

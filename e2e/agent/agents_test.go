@@ -12,7 +12,7 @@ import (
 // started and one succeeded record per commit, and their deploy counters
 // add up to the number of commits.
 func TestTwoAgentsDeployEachCommitOnce(t *testing.T) {
-	w := newWorld(t, staging)
+	w := newWorld(t, staging())
 	agents := []*agent{
 		w.startAgent("ferry run (1)", w.writeConfig(t.TempDir()+"/ferry.toml", settings{stateDir: stateDir(t)})),
 		w.startAgent("ferry run (2)", w.writeConfig(t.TempDir()+"/ferry.toml", settings{stateDir: stateDir(t)})),

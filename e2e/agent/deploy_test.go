@@ -14,7 +14,7 @@ const deployTimeout = 2 * time.Minute
 // A push to the staging branch deploys staging (serially: the schema did
 // not change), and the commit's note says it succeeded.
 func TestPushToStagingDeploys(t *testing.T) {
-	w := newWorld(t, staging)
+	w := newWorld(t, staging())
 	a := w.startAgent("ferry run", w.writeConfig(t.TempDir()+"/ferry.toml", settings{stateDir: stateDir(t)}))
 	a.waitState(deployTimeout, "staging", w.first, "idle")
 
@@ -23,7 +23,7 @@ func TestPushToStagingDeploys(t *testing.T) {
 	if want := []string{"serial started", "serial succeeded"}; !slices.Equal(got, want) {
 		t.Errorf("staging outcomes on %.12s: %q, want %q", c, got, want)
 	}
-	eventually(t, deployTimeout, "staging to run the pushed commit", func() (bool, string) { return w.settled(staging, c) })
+	eventually(t, deployTimeout, "staging to run the pushed commit", func() (bool, string) { return w.settled(staging(), c) })
 	a.waitState(deployTimeout, "staging", c, "idle")
 }
 
@@ -31,7 +31,7 @@ func TestPushToStagingDeploys(t *testing.T) {
 // not, whether or not they match the environment's pattern (v*), and
 // neither do pushes to main.
 func TestReleaseTagDeploysProduction(t *testing.T) {
-	w := newWorld(t, staging, production)
+	w := newWorld(t, staging(), production())
 	a := w.startAgent("ferry run", w.writeConfig(t.TempDir()+"/ferry.toml", settings{stateDir: stateDir(t)}))
 	a.waitState(deployTimeout, "production", "", "idle")
 
@@ -52,8 +52,8 @@ func TestReleaseTagDeploysProduction(t *testing.T) {
 	if want := []string{"serial started", "serial succeeded"}; !slices.Equal(got, want) {
 		t.Errorf("production outcomes on v1.0.0: %q, want %q", got, want)
 	}
-	eventually(t, deployTimeout, "production to run v1.0.0", func() (bool, string) { return w.settled(production, release) })
-	if got := deployedCommit(w.group(staging.webGroup())); got != w.first {
+	eventually(t, deployTimeout, "production to run v1.0.0", func() (bool, string) { return w.settled(production(), release) })
+	if got := deployedCommit(w.group(staging().webGroup())); got != w.first {
 		t.Errorf("staging runs %.12s after a release tag; want %.12s (its branch did not move)", got, w.first)
 	}
 }

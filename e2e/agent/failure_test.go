@@ -19,7 +19,7 @@ const brokenImage = "ami-0badc0ffee0000000"
 // agent does not try the commit again, not even after a restart, until
 // a new commit arrives.
 func TestBrokenCommitRollsBackOnce(t *testing.T) {
-	w := newWorld(t, staging)
+	w := newWorld(t, staging())
 	w.admin("/_awssim/never-healthy", `{"image":"`+brokenImage+`"}`)
 	state := stateDir(t)
 	config := w.writeConfig(t.TempDir()+"/ferry.toml", settings{stateDir: state, imageID: brokenImage})
@@ -31,7 +31,7 @@ func TestBrokenCommitRollsBackOnce(t *testing.T) {
 	if want := []string{"serial started", "serial rolled-back"}; !slices.Equal(got, want) {
 		t.Errorf("staging outcomes on the broken commit: %q, want %q", got, want)
 	}
-	eventually(t, deployTimeout, "the previous commit to be restored", func() (bool, string) { return w.settled(staging, w.first) })
+	eventually(t, deployTimeout, "the previous commit to be restored", func() (bool, string) { return w.settled(staging(), w.first) })
 	a.waitState(deployTimeout, "staging", bad, "blocked")
 	if !strings.Contains(a.metrics(), `ferry_deploys_total{env="staging",method="serial",outcome="rolled back"} 1`) {
 		t.Errorf("/metrics does not count the rollback:\n%s", a.metrics())

@@ -29,7 +29,7 @@ func TestStoppedMidDeployRecovers(t *testing.T) {
 			sig:    syscall.SIGKILL,
 			change: map[string]string{".ferry/schema-version": "2\n"},
 			midway: func(w *world) (bool, string) {
-				g := w.group(staging.webGroup())
+				g := w.group(staging().webGroup())
 				s := suspended(g)
 				return len(s) > 0, fmt.Sprintf("suspended %v", s)
 			},
@@ -39,8 +39,8 @@ func TestStoppedMidDeployRecovers(t *testing.T) {
 			sig:    syscall.SIGKILL,
 			change: map[string]string{"app.py": "print('shop 2')\n"},
 			midway: func(w *world) (bool, string) {
-				g := w.group(staging.webGroup())
-				return aws.ToInt32(g.DesiredCapacity) > int32(staging.web), fmt.Sprintf("desired %d", aws.ToInt32(g.DesiredCapacity))
+				g := w.group(staging().webGroup())
+				return aws.ToInt32(g.DesiredCapacity) > int32(staging().web), fmt.Sprintf("desired %d", aws.ToInt32(g.DesiredCapacity))
 			},
 		},
 		{
@@ -48,13 +48,13 @@ func TestStoppedMidDeployRecovers(t *testing.T) {
 			sig:    syscall.SIGTERM,
 			change: map[string]string{".ferry/schema-version": "2\n"},
 			midway: func(w *world) (bool, string) {
-				g := w.group(staging.webGroup())
-				return aws.ToInt32(g.DesiredCapacity) > int32(staging.web), fmt.Sprintf("desired %d", aws.ToInt32(g.DesiredCapacity))
+				g := w.group(staging().webGroup())
+				return aws.ToInt32(g.DesiredCapacity) > int32(staging().web), fmt.Sprintf("desired %d", aws.ToInt32(g.DesiredCapacity))
 			},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWorld(t, staging)
+			w := newWorld(t, staging())
 			state := stateDir(t)
 			config := w.writeConfig(t.TempDir()+"/ferry.toml", settings{stateDir: state})
 			a := w.startAgent("ferry run", config)
@@ -73,13 +73,13 @@ func TestStoppedMidDeployRecovers(t *testing.T) {
 			}
 			if tc.sig == syscall.SIGTERM {
 				// A safe point: what the deploy suspended is resumed.
-				if s := suspended(w.group(staging.webGroup())); len(s) > 0 {
+				if s := suspended(w.group(staging().webGroup())); len(s) > 0 {
 					t.Errorf("after SIGTERM the group still has %v suspended", s)
 				}
 			}
 
 			a = w.startAgent("ferry run (restarted)", config)
-			eventually(t, deployTimeout, "the pushed commit to serve, consistently", func() (bool, string) { return w.settled(staging, c) })
+			eventually(t, deployTimeout, "the pushed commit to serve, consistently", func() (bool, string) { return w.settled(staging(), c) })
 			got := w.waitOutcome(deployTimeout, c, "staging", "succeeded")
 			t.Logf("outcomes on %.12s: %q", c, got)
 			a.waitState(deployTimeout, "staging", c, "idle")

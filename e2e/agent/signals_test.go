@@ -13,7 +13,7 @@ import (
 // valid one is taken. /healthz answers 200 and /metrics counts deploys
 // throughout; SIGTERM stops the agent with exit status 0.
 func TestSignals(t *testing.T) {
-	w := newWorld(t, staging)
+	w := newWorld(t, staging())
 	config := w.writeConfig(t.TempDir()+"/ferry.toml", settings{stateDir: stateDir(t)})
 	valid, err := os.ReadFile(config)
 	if err != nil {

@@ -37,10 +37,10 @@ func (e env) webGroup() string    { return "shop-" + e.name + "-web" }
 func (e env) workerGroup() string { return "shop-" + e.name + "-worker" }
 func (e env) balancer() string    { return "shop-" + e.name }
 
-var (
-	staging    = env{name: "staging", branch: "staging", web: 2}
-	production = env{name: "production", tag: "v*", web: 2}
-)
+// staging and production are the environments most tests use: two web
+// servers each, deployed from the staging branch and from v* tags.
+func staging() env    { return env{name: "staging", branch: "staging", web: 2} }
+func production() env { return env{name: "production", tag: "v*", web: 2} }
 
 // world is what the agent works on: a git daemon serving the project's
 // bare repository, a working clone to commit and push from, and the AWS

@@ -17,7 +17,9 @@ const brokenImage = "ami-0badc0ffee0000000"
 // A commit whose instances never become healthy rolls back: the note reads
 // rolled-back, the environment runs the previous commit again, and the
 // agent does not try the commit again, not even after a restart, until
-// a new commit arrives.
+// a new commit arrives. The config launches from an image the simulator
+// fails every health check of, which is what a release that cannot boot
+// looks like to the balancer.
 func TestBrokenCommitRollsBackOnce(t *testing.T) {
 	w := newWorld(t, staging())
 	w.admin("/_awssim/never-healthy", `{"image":"`+brokenImage+`"}`)

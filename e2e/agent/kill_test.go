@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -81,7 +82,17 @@ func TestStoppedMidDeployRecovers(t *testing.T) {
 			a = w.startAgent("ferry run (restarted)", config)
 			eventually(t, deployTimeout, "the pushed commit to serve, consistently", func() (bool, string) { return w.settled(staging(), c) })
 			got := w.waitOutcome(deployTimeout, c, "staging", "succeeded")
-			t.Logf("outcomes on %.12s: %q", c, got)
+			// Every attempt has its outcome: the interrupted one was
+			// recorded when the restarted agent recovered it.
+			started := 0
+			for _, o := range got {
+				if strings.HasSuffix(o, " started") {
+					started++
+				}
+			}
+			if started < 1 || 2*started != len(got) {
+				t.Errorf("staging outcomes on %.12s: %q; want each start followed by its outcome", c, got)
+			}
 			a.waitState(deployTimeout, "staging", c, "idle")
 			if _, err := os.Stat(journal); err == nil {
 				t.Errorf("the journal is still there after recovery")

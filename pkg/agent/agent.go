@@ -320,6 +320,11 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 		a.setState(env.Name, "waiting", err.Error(), target)
 		var held *lock.HeldError
 		if errors.As(err, &held) {
+			if held.Expires.IsZero() {
+				// Lost a race to a holder already gone: the lock is
+				// likely free again.
+				return time.Now()
+			}
 			return held.Expires
 		}
 	case plan.IsRefused(err):

@@ -74,7 +74,7 @@ func newWorld(t *testing.T, envs ...env) *world {
 	w.sim = startFerry(t, "ferry sim", "sim", "--listen", "127.0.0.1:0",
 		"--boot-delay", "50ms", "--second", "10ms", "--app", "demo", "--log-format", "json")
 	listening := regexp.MustCompile(`AWS simulator listening on (http://\S+)`)
-	eventually(t, 30*time.Second, "ferry sim to listen", func() (bool, string) {
+	eventually(t, time.Minute, "ferry sim to listen", func() (bool, string) {
 		m := listening.FindStringSubmatch(w.sim.out.String())
 		if m == nil {
 			return false, w.sim.out.tail(5)
@@ -278,7 +278,7 @@ func (a *agent) waitPolled() {
 	since := time.Now()
 	n := 0
 	var last time.Time
-	eventually(a.t, 30*time.Second, "two polls of the remote", func() (bool, string) {
+	eventually(a.t, deployTimeout, "two polls of the remote", func() (bool, string) {
 		_, h, err := a.health()
 		if err != nil {
 			return false, err.Error()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -41,6 +42,19 @@ func TestTwoAgentsDeployEachCommitOnce(t *testing.T) {
 		if len(got) != 2 || got[0] != "serial started" || got[1] != "serial succeeded" {
 			t.Errorf("staging outcomes on %.12s: %q, want one started and one succeeded", c, got)
 		}
+	}
+	// The lock was what kept them apart: each saw the other's lease at
+	// least once (both poll every 100 ms, a deploy takes seconds).
+	contended := 0
+	for _, a := range agents {
+		for _, l := range a.out.logLines() {
+			if l.str("msg") == "environment" && l.str("state") == "waiting" && strings.HasPrefix(l.str("detail"), "lock for staging held by") {
+				contended++
+			}
+		}
+	}
+	if contended == 0 {
+		t.Errorf("neither agent ever found the other holding the lock: the test did not exercise it")
 	}
 	succeeded := regexp.MustCompile(`(?m)^ferry_deploys_total\{env="staging",method="serial",outcome="succeeded"\} (\d+)$`)
 	total := 0

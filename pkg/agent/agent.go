@@ -262,7 +262,7 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 	if err := d.RecoverPending(ctx); err != nil {
 		log.Error("an interrupted deploy could not be recovered yet; will try again", "err", err)
 		a.setState(env.Name, "waiting", "recovering an interrupted deploy: "+err.Error(), "")
-		return
+		return heldUntil(err)
 	}
 	t, ok := a.watcher.Current(env.Name)
 	if !ok {
@@ -318,15 +318,7 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 		a.setState(env.Name, "idle", "deployed", target)
 	case errors.Is(err, lock.ErrHeld):
 		a.setState(env.Name, "waiting", err.Error(), target)
-		var held *lock.HeldError
-		if errors.As(err, &held) {
-			if held.Expires.IsZero() {
-				// Lost a race to a holder already gone: the lock is
-				// likely free again.
-				return time.Now()
-			}
-			return held.Expires
-		}
+		return heldUntil(err)
 	case plan.IsRefused(err):
 		log.Error("deploy refused; waiting for a new commit or ferry retry", "commit", target, "err", err)
 		a.block(env.Name, Blocked{Commit: target, Outcome: "refused", Reason: err.Error(), At: a.opts.Now().UTC()})
@@ -342,6 +334,21 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 		a.setState(env.Name, "waiting", err.Error(), target)
 	}
 	return leaseExpires
+}
+
+// heldUntil returns when the lease that err reports in the way expires,
+// or zero when err is not about a lease.
+func heldUntil(err error) time.Time {
+	var held *lock.HeldError
+	if !errors.As(err, &held) {
+		return time.Time{}
+	}
+	if held.Expires.IsZero() {
+		// Lost a race to a holder already gone: the lock is likely free
+		// again.
+		return time.Now()
+	}
+	return held.Expires
 }
 
 func (a *Agent) block(env string, b Blocked) {

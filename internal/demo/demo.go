@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -56,6 +57,10 @@ type demo struct {
 	agent  *agent.Agent
 	config string
 	n      int
+
+	// outMu serialises the narration: the hooks narrate from the agent's
+	// goroutines while the walk narrates from its own.
+	outMu sync.Mutex
 }
 
 // Run plays the demo.
@@ -92,6 +97,8 @@ func Run(ctx context.Context, o Options) error {
 }
 
 func (d *demo) say(format string, args ...any) {
+	d.outMu.Lock()
+	defer d.outMu.Unlock()
 	fmt.Fprintf(d.o.Out, format+"\n", args...)
 }
 

@@ -13,6 +13,8 @@ import (
 //	GET  /_awssim/balancers    balancer listener URLs (JSON)
 //	POST /_awssim/faults       set one Fault (JSON body)
 //	POST /_awssim/faults/clear remove every fault
+//	POST /_awssim/never-healthy {"image":"ami-…"} or {"instance":"i-…"},
+//	                           with "never":false to undo
 func (s *Sim) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	writeJSON := func(v any) {
 		w.Header().Set("Content-Type", "application/json")
@@ -39,6 +41,30 @@ func (s *Sim) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.SetFault(f)
+		writeJSON(map[string]bool{"ok": true})
+	case r.URL.Path == "/_awssim/never-healthy" && r.Method == http.MethodPost:
+		var req struct {
+			Image    string `json:"image"`
+			Instance string `json:"instance"`
+			Never    *bool  `json:"never"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		never := req.Never == nil || *req.Never
+		switch {
+		case req.Image != "" && req.Instance == "":
+			s.SetNeverHealthyImage(req.Image, never)
+		case req.Instance != "" && req.Image == "":
+			if !s.SetInstanceNeverHealthy(req.Instance, never) {
+				http.Error(w, "no instance "+req.Instance, http.StatusNotFound)
+				return
+			}
+		default:
+			http.Error(w, `give one of "image" or "instance"`, http.StatusBadRequest)
+			return
+		}
 		writeJSON(map[string]bool{"ok": true})
 	case r.URL.Path == "/_awssim/faults/clear" && r.Method == http.MethodPost:
 		s.ClearFaults()

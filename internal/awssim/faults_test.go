@@ -211,6 +211,46 @@ func TestAdmin_FaultsAndCounts(t *testing.T) {
 	}
 }
 
+// A simulator in its own process (ferry sim) can be told that an image's
+// instances never pass a health check: the way an end-to-end test breaks a
+// release.
+func TestAdmin_NeverHealthy(t *testing.T) {
+	apps := newFakeApps()
+	opts := fastOptions()
+	opts.App = apps.app
+	e := newEnv(t, opts)
+	e.classicLB("web", "HTTP:80/healthcheck.html", 5, 2, 2)
+	post := func(body string) int {
+		t.Helper()
+		resp, err := http.Post(e.srv.URL+"/_awssim/never-healthy", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for body, want := range map[string]int{
+		`{"image":"ami-12345678"}`:           200,
+		`{"instance":"i-0000000000000000"}`:  404,
+		`{}`:                                 400,
+		`{"image":"ami-1","instance":"i-1"}`: 400,
+		`not json`:                           400,
+	} {
+		if got := post(body); got != want {
+			t.Errorf("POST never-healthy %s: %d, want %d", body, got, want)
+		}
+	}
+	bad := e.runOne() // launched from ami-12345678
+	post(`{"image":"ami-12345678","never":false}`)
+	good := e.runOne()
+	e.register("web", good, bad)
+	e.eventually("good instance InService", func() bool { return e.elbState("web", good) == "InService" })
+	e.eventually("bad instance failed its checks", func() bool {
+		st := e.instanceHealth("web", bad)
+		return *st.State == "OutOfService" && *st.ReasonCode == "Instance"
+	})
+}
+
 // AWS: API_ResumeProcesses (ResourceContention, HTTP 500): a fault can
 // answer any AWS error code, which the SDK maps to its typed error.
 func TestFault_CustomErrorCode(t *testing.T) {

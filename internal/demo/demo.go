@@ -58,7 +58,9 @@ type demo struct {
 	config string
 	n      int
 
-	outMu sync.Mutex // the walk and the hooks both narrate
+	// outMu serialises the narration: the hooks narrate from the agent's
+	// goroutines while the walk narrates from its own.
+	outMu sync.Mutex
 }
 
 // Run plays the demo.

@@ -113,6 +113,18 @@ func New(opts Options) (*Agent, error) {
 		st := w.Status()
 		return st.LastSuccess, st.Failures
 	})
+	// Every series an environment can have exists from the start (at 0),
+	// so that a fresh agent, or one rebuilt by a reload, shows its
+	// environments before their first deploy.
+	for _, name := range envNames(cfg) {
+		for _, m := range []plan.Method{plan.Full, plan.Serial} {
+			for _, o := range []execute.Outcome{execute.Succeeded, execute.Failed, execute.RolledBack} {
+				a.metrics.deploys.WithLabelValues(name, string(m), string(o))
+			}
+		}
+		a.metrics.blocked.WithLabelValues(name)
+		a.metrics.paused.WithLabelValues(name)
+	}
 	return a, nil
 }
 
@@ -219,23 +231,38 @@ func poke(ch chan struct{}) {
 }
 
 func (a *Agent) worker(ctx context.Context, env *config.Environment, d *Deployer, wake <-chan struct{}) {
+	var retry <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-wake:
-			a.reconcile(ctx, env, d)
+		case <-retry:
+		}
+		retry = nil
+		if at := a.reconcile(ctx, env, d); !at.IsZero() {
+			if wait := time.Until(at); wait < a.opts.Recheck {
+				retry = time.After(max(wait, 0) + leaseMargin)
+			}
 		}
 	}
 }
 
-// reconcile brings one environment to its newest target, if it may.
-func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deployer) {
+// leaseMargin is how long after another holder's lease expires the agent
+// tries to take it over.
+const leaseMargin = 100 * time.Millisecond
+
+// reconcile brings one environment to its newest target, if it may. When
+// it could not because another holder's lease is in the way, it returns
+// when that lease expires, so the environment is looked at again then
+// rather than at the next recheck: an agent that crashed mid-deploy leaves
+// its lease behind, and its deploy waits for whoever takes it over.
+func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deployer) (leaseExpires time.Time) {
 	log := a.log.With("env", env.Name)
 	if err := d.RecoverPending(ctx); err != nil {
 		log.Error("an interrupted deploy could not be recovered yet; will try again", "err", err)
 		a.setState(env.Name, "waiting", "recovering an interrupted deploy: "+err.Error(), "")
-		return
+		return heldUntil(err)
 	}
 	t, ok := a.watcher.Current(env.Name)
 	if !ok {
@@ -284,12 +311,14 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 	rep, err := d.Deploy(ctx, in, nil)
 	switch {
 	case err == nil && rep == nil:
+		a.setDeployed(env.Name, target)
 		a.setState(env.Name, "idle", "in sync", target)
 	case err == nil:
 		a.recordMetrics(*rep)
 		a.setState(env.Name, "idle", "deployed", target)
 	case errors.Is(err, lock.ErrHeld):
 		a.setState(env.Name, "waiting", err.Error(), target)
+		return heldUntil(err)
 	case plan.IsRefused(err):
 		log.Error("deploy refused; waiting for a new commit or ferry retry", "commit", target, "err", err)
 		a.block(env.Name, Blocked{Commit: target, Outcome: "refused", Reason: err.Error(), At: a.opts.Now().UTC()})
@@ -304,6 +333,22 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 		log.Error("deploy could not run; will try again", "commit", target, "err", err, "retry_in", a.opts.Recheck)
 		a.setState(env.Name, "waiting", err.Error(), target)
 	}
+	return leaseExpires
+}
+
+// heldUntil returns when the lease that err reports in the way expires,
+// or zero when err is not about a lease.
+func heldUntil(err error) time.Time {
+	var held *lock.HeldError
+	if !errors.As(err, &held) {
+		return time.Time{}
+	}
+	if held.Expires.IsZero() {
+		// Lost a race to a holder already gone: the lock is likely free
+		// again.
+		return time.Now()
+	}
+	return held.Expires
 }
 
 func (a *Agent) block(env string, b Blocked) {
@@ -318,9 +363,14 @@ func (a *Agent) recordMetrics(r execute.Report) {
 	a.metrics.deploys.WithLabelValues(r.Environment, string(r.Method), string(r.Outcome)).Inc()
 	a.metrics.duration.WithLabelValues(r.Environment, string(r.Method)).Observe(r.Finished.Sub(r.Started).Seconds())
 	if r.Outcome == execute.Succeeded {
-		a.metrics.deployed.DeletePartialMatch(prometheus.Labels{"env": r.Environment})
-		a.metrics.deployed.WithLabelValues(r.Environment, r.Commit).Set(1)
+		a.setDeployed(r.Environment, r.Commit)
 	}
+}
+
+// setDeployed makes commit env's one deployed commit in /metrics.
+func (a *Agent) setDeployed(env, commit string) {
+	a.metrics.deployed.DeletePartialMatch(prometheus.Labels{"env": env})
+	a.metrics.deployed.WithLabelValues(env, commit).Set(1)
 }
 
 func (a *Agent) setState(env, state, detail, target string) {

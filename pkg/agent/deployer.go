@@ -160,18 +160,26 @@ func (d *Deployer) lock(ctx context.Context) (context.Context, func(), error) {
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	lost := locker.KeepAlive(ctx, lease)
+	renewing := make(chan struct{})
 	go func() {
-		if err, ok := <-lost; ok && err != nil {
-			cancel(fmt.Errorf("lost the lock of %s: %w", d.env.Name, err))
+		defer close(renewing)
+		for err := range lost { // closed when KeepAlive stops
+			if err != nil {
+				cancel(fmt.Errorf("lost the lock of %s: %w", d.env.Name, err))
+			}
 		}
 	}()
 	release := func() {
+		// Stop renewing first: a renewal racing the release would move the
+		// lease under it, and the release would then leave the lock held
+		// until it expires.
+		cancel(nil)
+		<-renewing
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer rcancel()
 		if err := locker.Release(rctx, lease); err != nil {
 			d.log.Warn("could not release the lock; it expires on its own", "err", err)
 		}
-		cancel(nil)
 	}
 	return ctx, release, nil
 }

@@ -199,12 +199,10 @@ func planMain(t *testing.T, config string) []byte {
 // shared git mirror; the agent's poll then does not ask the remote for it
 // (its haves come from the refs on disk) but cannot read it either (its
 // object storage does not see the pack another process wrote), and every
-// deploy of the environment fails with "object not found" until the agent
-// restarts.
+// deploy of the environment failed with "object not found" until the agent
+// restarted. The mirror now locks across processes and reopens when another
+// process changed its packs.
 func TestPlanOnTheAgentsStateDir(t *testing.T) {
-	if os.Getenv("FERRY_E2E_KNOWN_BUGS") == "" {
-		t.Skip("known bug: a ferry command on the agent's state dir wedges the agent's mirror (FERRY_E2E_KNOWN_BUGS=1 runs this test)")
-	}
 	w := newWorld(t, staging())
 	config := w.writeConfig(filepath.Join(t.TempDir(), "ferry.toml"), settings{stateDir: stateDir(t)})
 	a := w.startAgent("ferry run", config)

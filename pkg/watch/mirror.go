@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/go-git/go-billy/v5/osfs"
 	git "github.com/go-git/go-git/v5"
@@ -47,6 +48,8 @@ type Mirror struct {
 	st   *filesystem.Storage
 	// recent maps the commits the last fetch brought to their parents.
 	recent map[plumbing.Hash][]plumbing.Hash
+	// stamp is packStamp when this process last released the lock.
+	stamp time.Time
 }
 
 // RemoteRef is one ref the remote advertises.
@@ -98,10 +101,28 @@ func (m *Mirror) lock() func() {
 		m.log.Warn("cannot lock the mirror against other Ferry processes", "err", err)
 		unlock = func() {}
 	}
+	// go-git keeps the list of packs it has opened: when another process
+	// added or merged packs since we last held the lock, open afresh.
+	if m.repo != nil && m.packStamp() != m.stamp {
+		if err := m.open(); err != nil {
+			m.log.Warn("cannot reopen the mirror after another process changed it", "err", err)
+		}
+	}
 	return func() {
+		m.stamp = m.packStamp()
 		unlock()
 		m.mu.Unlock()
 	}
+}
+
+// packStamp identifies the mirror's set of packs: the pack directory's
+// modification time changes whenever a pack is added or removed.
+func (m *Mirror) packStamp() time.Time {
+	fi, err := os.Stat(filepath.Join(m.opts.Dir, "objects", "pack"))
+	if err != nil {
+		return time.Time{}
+	}
+	return fi.ModTime()
 }
 
 // open (re)opens the repository; the caller holds the lock (OpenMirror

@@ -16,20 +16,7 @@ func TestDeployReportsCommitStatus(t *testing.T) {
 	p := newProject(t, 1)
 	const token = "ghp_test_token_never_logged"
 	t.Setenv("FERRY_TEST_GH_TOKEN", token)
-	data, err := os.ReadFile(p.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data = append(data, []byte(`
-[[environments.staging.status.forge]]
-provider = "github"
-api_url = "`+gh.URL+`"
-repository = "acme/shop"
-token_env = "FERRY_TEST_GH_TOKEN"
-`)...)
-	if err := os.WriteFile(p.config, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	p.addGitHub(gh.URL)
 	next := p.push("Change", map[string]string{"app.py": "2\n"})
 	code, stdout, stderr := runFerry(t, "deploy", "-c", p.config, "staging", "--log-level", "debug")
 	if code != exitOK {
@@ -56,21 +43,8 @@ token_env = "FERRY_TEST_GH_TOKEN"
 func TestForgeOutageDoesNotFailDeploy(t *testing.T) {
 	p := newProject(t, 1)
 	t.Setenv("FERRY_TEST_GH_TOKEN", "token")
-	data, err := os.ReadFile(p.config)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Nothing listens on this port of the loopback: the forge is down.
-	data = append(data, []byte(`
-[[environments.staging.status.forge]]
-provider = "github"
-api_url = "http://127.0.0.1:9"
-repository = "acme/shop"
-token_env = "FERRY_TEST_GH_TOKEN"
-`)...)
-	if err := os.WriteFile(p.config, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	p.addGitHub("http://127.0.0.1:9")
 	next := p.push("Change", map[string]string{"app.py": "2\n"})
 	code, stdout, stderr := runFerry(t, "deploy", "-c", p.config, "staging", "--status-wait", "500ms")
 	if code != exitOK || !strings.Contains(stdout, "succeeded "+next[:12]) {
@@ -78,5 +52,25 @@ token_env = "FERRY_TEST_GH_TOKEN"
 	}
 	if !strings.Contains(stderr, "commit statuses not delivered") {
 		t.Errorf("the forge outage was not logged:\n%s", stderr)
+	}
+}
+
+// addGitHub makes the staging environment report to a GitHub at apiURL,
+// with the token in $FERRY_TEST_GH_TOKEN.
+func (p *project) addGitHub(apiURL string) {
+	p.t.Helper()
+	data, err := os.ReadFile(p.config)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	data = append(data, []byte(`
+[[environments.staging.status.forge]]
+provider = "github"
+api_url = "`+apiURL+`"
+repository = "acme/shop"
+token_env = "FERRY_TEST_GH_TOKEN"
+`)...)
+	if err := os.WriteFile(p.config, data, 0o600); err != nil {
+		p.t.Fatal(err)
 	}
 }

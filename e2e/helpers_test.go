@@ -99,7 +99,7 @@ func childEnv() []string {
 type simProcess struct {
 	URL string
 	cmd *exec.Cmd
-	out *lines
+	out *testutil.Buffer
 }
 
 // startSim runs the simulator on a free loopback port with a state file,
@@ -113,7 +113,7 @@ func startSim(t *testing.T, bin string) *simProcess {
 	// take it first: try a few.
 	for range 5 {
 		addr := freeAddr(t)
-		s := &simProcess{out: &lines{}}
+		s := &simProcess{out: &testutil.Buffer{}}
 		s.cmd = exec.Command(bin, "sim", "--listen", addr, "--state", state,
 			"--boot-delay", "100ms", "--second", "20ms", "--app", "demo", "--log-level", "warn")
 		s.cmd.Env = childEnv()
@@ -196,24 +196,6 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-// lines is a goroutine-safe buffer of a process's output.
-type lines struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // project is one environment in its own simulator, git remote and state
@@ -320,7 +302,7 @@ func (p *project) push(message string, files map[string]string) string {
 // ferry runs the binary to completion and returns its exit code and output.
 func (p *project) ferry(ctx context.Context, args ...string) (code int, stdout, stderr string) {
 	p.t.Helper()
-	var out, errOut lines
+	var out, errOut testutil.Buffer
 	cmd := exec.CommandContext(ctx, p.bin, args...)
 	cmd.Env = childEnv()
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -337,8 +319,8 @@ func (p *project) ferry(ctx context.Context, args ...string) (code int, stdout, 
 // running is a ferry process whose log is read line by line as it runs.
 type running struct {
 	cmd    *exec.Cmd
-	stdout lines
-	stderr lines
+	stdout testutil.Buffer
+	stderr testutil.Buffer
 	// seen gets each log line; the reader drops lines nobody waits for.
 	seen chan string
 	done chan struct{}

@@ -6,7 +6,6 @@ package sshtest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -58,7 +57,7 @@ type Server struct {
 	mu    sync.Mutex
 	cmd   *exec.Cmd
 	done  chan struct{}
-	log   *syncBuffer
+	log   *testutil.Buffer
 	keyNo int
 	ca    string // CA private key path, when Options.HostCA
 }
@@ -250,7 +249,7 @@ func (s *Server) start() error {
 	if err := os.WriteFile(cfg, []byte(s.config()), 0o600); err != nil {
 		return err
 	}
-	s.log = &syncBuffer{}
+	s.log = &testutil.Buffer{}
 	cmd := exec.Command(s.sshd, "-D", "-e", "-f", cfg)
 	cmd.Stdout = s.log
 	cmd.Stderr = s.log
@@ -341,21 +340,4 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -1,7 +1,6 @@
 package watch
 
 import (
-	"bytes"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ferry-deploy/ferry/internal/gittest"
+	"github.com/ferry-deploy/ferry/internal/testutil"
 	"github.com/go-git/go-git/v5/plumbing"
 )
 
@@ -19,7 +19,7 @@ type fixture struct {
 	daemon *gittest.Daemon
 	work   *gittest.Work
 	mirror *Mirror
-	logs   *syncBuffer
+	logs   *testutil.Buffer
 	log    *slog.Logger
 }
 
@@ -28,7 +28,7 @@ func newFixture(t *testing.T) *fixture {
 	srv := gittest.NewServer(t)
 	srv.InitRepo("app.git")
 	d := srv.StartDaemon()
-	f := &fixture{srv: srv, daemon: d, work: gittest.NewWork(t, d.URL("app.git")), logs: &syncBuffer{}}
+	f := &fixture{srv: srv, daemon: d, work: gittest.NewWork(t, d.URL("app.git")), logs: &testutil.Buffer{}}
 	f.log = slog.New(slog.NewTextHandler(f.logs, nil))
 	f.mirror = f.openMirror(t, d.URL("app.git"), Auth{})
 	return f
@@ -62,24 +62,6 @@ func poll(t *testing.T, w *Watcher) []Target {
 }
 
 func hash(s string) plumbing.Hash { return plumbing.NewHash(s) }
-
-// syncBuffer is a log sink tests read while the code under test writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // fakeClock hands each wait to the test, which checks its length and fires
 // it: Run's schedule and backoff are tested without sleeping.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-deploy/ferry/internal/testutil"
 	"github.com/ferry-deploy/ferry/pkg/config"
 )
 
@@ -205,33 +206,16 @@ func tokenFile(t testing.TB) string {
 }
 
 // testLogger logs into buf, so tests can check what is (and isn't) logged.
-func testLogger(buf *syncBuffer) *slog.Logger {
+func testLogger(buf *testutil.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // newTestReporter builds a Reporter for f with a fake clock, exact
 // backoff and a captured log.
-func newTestReporter(t testing.TB, cfg config.Forge, opts Options) (*Reporter, *fakeClock, *syncBuffer) {
+func newTestReporter(t testing.TB, cfg config.Forge, opts Options) (*Reporter, *fakeClock, *testutil.Buffer) {
 	t.Helper()
 	clock := newFakeClock()
-	logs := new(syncBuffer)
+	logs := new(testutil.Buffer)
 	if cfg.TokenFile == "" && cfg.TokenEnv == "" {
 		cfg.TokenFile = tokenFile(t)
 	}

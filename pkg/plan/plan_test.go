@@ -243,9 +243,14 @@ func TestWarnings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.clients.ASG.SetInstanceHealth(f.ctx, &autoscaling.SetInstanceHealthInput{
-		InstanceId: aws.String(g.Instances[0].ID), HealthStatus: aws.String("Unhealthy"), ShouldRespectGracePeriod: aws.Bool(false),
-	}); err != nil {
+	// An instance failing its balancer's health check stays in the group
+	// (the group checks EC2 health), so the warning is deterministic; an
+	// instance marked Unhealthy in the group would be replaced before the
+	// plan reads it.
+	if !f.sim.SetInstanceNeverHealthy(g.Instances[0].ID, true) {
+		t.Fatalf("no instance %s in the simulator", g.Instances[0].ID)
+	}
+	if err := simenv.WaitServing(f.ctx, f.clients, "shop-staging-web", 1); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.clients.ASG.CreateOrUpdateTags(f.ctx, &autoscaling.CreateOrUpdateTagsInput{Tags: []astypes.Tag{{

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,21 +24,27 @@ import (
 
 // addLegacyEnv adds to p an environment "legacy" whose group still uses a
 // launch configuration (launch.kind = "configuration"), deployed from the
-// branch legacy at the first commit.
-func addLegacyEnv(t *testing.T, p *project) {
+// branch legacy at the first commit; withWorker adds a worker group
+// (shop-legacy-worker, no balancer) beside the web one.
+func addLegacyEnv(t *testing.T, p *project, withWorker bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := simenv.Connect(p.sim.URL)
+	groups := []simenv.Group{{Name: "shop-legacy-web", Size: 1, ClassicLB: "shop-legacy"}}
+	if withWorker {
+		groups = append(groups, simenv.Group{Name: "shop-legacy-worker", Size: 1})
+	}
 	if err := simenv.Create(ctx, c, simenv.Spec{
-		Project: "shop", Env: "legacy",
-		Groups:         []simenv.Group{{Name: "shop-legacy-web", Size: 1, ClassicLB: "shop-legacy"}},
+		Project: "shop", Env: "legacy", Groups: groups,
 		DeployedCommit: p.first, Now: time.Now().Add(-time.Hour),
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := simenv.WaitServing(ctx, c, "shop-legacy-web", 1); err != nil {
-		t.Fatal(err)
+	for _, g := range groups {
+		if err := simenv.WaitServing(ctx, c, g.Name, 1); err != nil {
+			t.Fatal(err)
+		}
 	}
 	doc, err := os.ReadFile(p.config)
 	if err != nil {
@@ -45,6 +52,9 @@ func addLegacyEnv(t *testing.T, p *project) {
 	}
 	legacy := strings.ReplaceAll(string(doc[strings.Index(string(doc), "[environments.staging]"):]), "staging", "legacy")
 	legacy = strings.Replace(legacy, "ssh.user", "launch.kind = \"configuration\"\nssh.user", 1)
+	if withWorker {
+		legacy = strings.Replace(legacy, "ssh.user", "groups.worker = \"shop-legacy-worker\"\nssh.user", 1)
+	}
 	if err := os.WriteFile(p.config, append(doc, "\n"+legacy...), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +148,7 @@ func launchSourceOf(t *testing.T, endpoint, name string) string {
 // source and creates none of its own.
 func TestPrepareThenDeploy(t *testing.T) {
 	p := newProject(t, 2)
-	addLegacyEnv(t, p)
+	addLegacyEnv(t, p, false)
 	next := p.push("Speed up the cart", map[string]string{"app.py": "2\n"})
 	p.work.Git("push", "-q", "origin", "main:legacy")
 
@@ -281,5 +291,43 @@ func TestPrepareRendersUserData(t *testing.T) {
 	}
 	if strings.Contains(stderr, "/srv/app/boot") {
 		t.Errorf("the user data reached the log:\n%s", stderr)
+	}
+}
+
+// TestLaunchConfigurationsPerGroupNameTheCommit: an environment with
+// several groups on launch configurations gets one per group (role
+// suffix); the next plan still reads the deployed commit from them, so a
+// code-only change stays serial instead of falling back to full.
+func TestLaunchConfigurationsPerGroupNameTheCommit(t *testing.T) {
+	p := newProject(t, 1)
+	addLegacyEnv(t, p, true)
+	next := p.push("Speed up the cart", map[string]string{"app.py": "2\n"})
+	p.work.Git("push", "-q", "origin", "main:legacy")
+	code, stdout, stderr := runFerry(t, "deploy", "-c", p.config, "legacy", "--commit", next)
+	if code != exitOK {
+		t.Fatalf("deploy: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, role := range []string{"web", "worker"} {
+		name := launchSourceOf(t, p.sim.URL, "shop-legacy-"+role)
+		if !strings.HasPrefix(name, "shop-legacy-"+next[:12]+"-") || !strings.HasSuffix(name, "-"+role) {
+			t.Errorf("the %s group runs %q, want its own launch configuration for %s", role, name, next[:12])
+		}
+	}
+
+	third := p.push("Tidy the templates", map[string]string{"app.py": "3\n"})
+	p.work.Git("push", "-q", "origin", "main:legacy")
+	code, stdout, stderr = runFerry(t, "plan", "-c", p.config, "legacy", "--commit", third, "--json")
+	var js struct {
+		Method   string
+		Deployed struct{ Commit string }
+		Reasons  []struct{ Rule string }
+		Warnings []string
+	}
+	if err := json.Unmarshal([]byte(stdout), &js); err != nil || code != exitChanges {
+		t.Fatalf("plan --json: exit %d, %v\n%s\n%s", code, err, stdout, stderr)
+	}
+	if js.Deployed.Commit != next || js.Method != "serial" || len(js.Warnings) != 0 {
+		t.Errorf("next plan: deployed %q, method %s, reasons %+v, warnings %q; want %s deployed, serial, no warnings",
+			js.Deployed.Commit, js.Method, js.Reasons, js.Warnings, next)
 	}
 }

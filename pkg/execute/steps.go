@@ -132,7 +132,7 @@ func (e *Executor) launchSource(ctx context.Context, ls plan.LaunchSource, commi
 		}
 		name := ls.Name
 		if multi {
-			name += "-" + role
+			name = plan.RoleLaunchConfigurationName(name, role)
 		}
 		exists, err := e.Cloud.LaunchConfigurationExists(ctx, name)
 		if err != nil {

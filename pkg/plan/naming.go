@@ -19,10 +19,21 @@ func LaunchSourceName(project, env, commit string, at time.Time) string {
 	return fmt.Sprintf("%s-%s-%s-%s", project, env, short(commit), at.UTC().Format(launchSourceTime))
 }
 
-var launchSourceRE = regexp.MustCompile(`-([0-9a-f]{12})-([0-9]{8}T[0-9]{6})$`)
+// RoleLaunchConfigurationName names the launch configuration of one role's
+// group when an environment has several groups: launch configurations are
+// per group (each copied from the group's own), and their names are unique
+// per account and region.
+func RoleLaunchConfigurationName(name, role string) string {
+	return name + "-" + role
+}
+
+// launchSourceRE matches what LaunchSourceName writes, with the optional
+// role suffix of RoleLaunchConfigurationName (roles are lowercase words).
+var launchSourceRE = regexp.MustCompile(`-([0-9a-f]{12})-([0-9]{8}T[0-9]{6})(?:-[a-z]+)?$`)
 
 // CommitOfLaunchSource returns the 12-hex-digit commit prefix a launch source
-// name or description carries, or "" when it was not named by Ferry.
+// name or description carries, with or without a role suffix, or "" when it
+// was not named by Ferry.
 func CommitOfLaunchSource(name string) string {
 	m := launchSourceRE.FindStringSubmatch(name)
 	if m == nil {

@@ -225,17 +225,17 @@ func TestKilledMidDeployRecovers(t *testing.T) {
 		}
 		t.Run(fmt.Sprintf("%s after %d %s", kc.method, kc.after, name), func(t *testing.T) {
 			t.Parallel()
-			want := []string{"rolled back"}
+			want := []string{"rolled-back"}
 			switch {
 			case kc.after == 0:
 				// Nothing has changed yet: the executor resumes such a
 				// deploy rather than rolling it back; both are whole.
-				want = []string{"rolled back", "succeeded"}
+				want = []string{"rolled-back", "succeeded"}
 			case kc.method == plan.Serial || kc.after+1 < noReturn:
 			case kc.after+1 == noReturn:
 				// Killed as terminate-old began: whether it had recorded
 				// the point of no return decides; both are whole.
-				want = []string{"rolled back", "succeeded"}
+				want = []string{"rolled-back", "succeeded"}
 			default:
 				want = []string{"succeeded"}
 			}
@@ -281,7 +281,7 @@ func killAndRecover(t *testing.T, method plan.Method, after int, want []string) 
 	if !slices.Contains(want, outcome) {
 		t.Fatalf("recovery ended %q, want one of %q\nexit %d\n%s\n%s", outcome, want, code, stdout, stderr)
 	}
-	if outcome == "rolled back" {
+	if outcome == "rolled-back" {
 		if code != 0 || !strings.Contains(stdout, "No changes") {
 			t.Errorf("after rolling back, deploying the old commit: exit %d, want 0 and no changes\n%s\n%s", code, stdout, stderr)
 		}
@@ -356,7 +356,7 @@ func TestTerminatedMidDeploy(t *testing.T) {
 
 	// No lease to wait out: the stopped agent released it.
 	code, stdout, stderr := p.ferry(ctx, "--log-format", "text", "deploy", "-c", p.config, "staging", "--yes", "--commit", old)
-	if outcome := recoveredOutcome(stderr); code != 0 || outcome != "rolled back" {
+	if outcome := recoveredOutcome(stderr); code != 0 || outcome != "rolled-back" {
 		t.Fatalf("restart: exit %d, recovery %q; want 0 and rolled back\n%s\n%s", code, outcome, stdout, stderr)
 	}
 	s := p.assertConsistent(ctx, before, old)

@@ -168,7 +168,7 @@ func TestAgentDeploysBlocksPausesAndRetries(t *testing.T) {
 	defer resp.Body.Close()
 	var b strings.Builder
 	_, _ = fmt.Fprint(&b, readAll(t, resp))
-	for _, want := range []string{`ferry_deploys_total{env="staging",method="serial",outcome="succeeded"} 2`, `ferry_deploys_total{env="staging",method="serial",outcome="rolled back"} 2`, `ferry_deployed_commit_info{commit="` + fixed + `",env="staging"} 1`} {
+	for _, want := range []string{`ferry_deploys_total{env="staging",method="serial",outcome="succeeded"} 2`, `ferry_deploys_total{env="staging",method="serial",outcome="rolled-back"} 2`, `ferry_deployed_commit_info{commit="` + fixed + `",env="staging"} 1`} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}

@@ -35,7 +35,7 @@ func TestBrokenCommitRollsBackOnce(t *testing.T) {
 	}
 	eventually(t, deployTimeout, "the previous commit to be restored", func() (bool, string) { return w.settled(staging(), w.first) })
 	a.waitState(deployTimeout, "staging", bad, "blocked")
-	if !strings.Contains(a.metrics(), `ferry_deploys_total{env="staging",method="serial",outcome="rolled back"} 1`) {
+	if !strings.Contains(a.metrics(), `ferry_deploys_total{env="staging",method="serial",outcome="rolled-back"} 1`) {
 		t.Errorf("/metrics does not count the rollback:\n%s", a.metrics())
 	}
 

@@ -68,7 +68,7 @@ func TestSignals(t *testing.T) {
 	m := a.metrics()
 	for _, want := range []string{
 		`ferry_deploys_total{env="staging",method="serial",outcome="succeeded"} 0`,
-		`ferry_deploys_total{env="staging",method="full",outcome="rolled back"} 0`,
+		`ferry_deploys_total{env="staging",method="full",outcome="rolled-back"} 0`,
 		`ferry_deployed_commit_info{commit="` + c2 + `",env="staging"} 1`,
 	} {
 		if !strings.Contains(m, want) {

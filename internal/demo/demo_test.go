@@ -34,7 +34,7 @@ func TestDemo(t *testing.T) {
 		regexp.MustCompile(`(?s)==> 2\..*"upgrade in progress" page up on 6 web servers.*worker deploy step.*upgrade page down on 3 web servers`),
 		regexp.MustCompile(`saw the upgrade page [1-9][0-9]* times`),
 		regexp.MustCompile(`(?s)==> 3\..*\[production\] idle after`),
-		regexp.MustCompile(`(?s)==> 4\..*\[staging\] blocked: [0-9a-f]{12} rolled back`),
+		regexp.MustCompile(`(?s)==> 4\..*\[staging\] blocked: [0-9a-f]{12} rolled-back`),
 		regexp.MustCompile(`outcome: rolled-back`),
 		regexp.MustCompile(`(?s)ferry deploy: production succeeded \(full\)`),
 	} {

@@ -73,7 +73,7 @@ func TestControlSurvivesRestarts(t *testing.T) {
 	if p, _ := c.PausedState("staging"); p != nil {
 		t.Error("still paused after resume")
 	}
-	if err := c.Block("staging", Blocked{Commit: "abc", Outcome: "rolled back"}); err != nil {
+	if err := c.Block("staging", Blocked{Commit: "abc", Outcome: "rolled-back"}); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := c.BlockedState("staging"); b == nil || b.Commit != "abc" {

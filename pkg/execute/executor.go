@@ -17,7 +17,7 @@ type Outcome string
 const (
 	Succeeded  Outcome = "succeeded"
 	Failed     Outcome = "failed"
-	RolledBack Outcome = "rolled back"
+	RolledBack Outcome = "rolled-back"
 	// Interrupted: the agent was asked to stop; the journal says where,
 	// and Recover finishes the job on the next start.
 	Interrupted Outcome = "interrupted"

@@ -2,11 +2,11 @@ package watch
 
 import (
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/bmatcuk/doublestar/v4"
 	"github.com/go-git/go-git/v5/plumbing"
 )
 
@@ -33,8 +33,8 @@ func (r Rule) Validate() error {
 		return fmt.Errorf("rule for %s: bad branch %q: %w", r.Env, r.Branch, ErrPermanent)
 	}
 	if r.TagPattern != "" {
-		if _, err := path.Match(r.TagPattern, ""); err != nil {
-			return fmt.Errorf("rule for %s: tag pattern %q: %v: %w", r.Env, r.TagPattern, err, ErrPermanent)
+		if !doublestar.ValidatePattern(r.TagPattern) {
+			return fmt.Errorf("rule for %s: tag pattern %q does not compile: %w", r.Env, r.TagPattern, ErrPermanent)
 		}
 	}
 	return nil
@@ -64,7 +64,8 @@ func (r Rule) matchTags(refs map[plumbing.ReferenceName]RemoteRef) (tags []tagCa
 			continue
 		}
 		short := name.Short()
-		if ok, _ := path.Match(r.TagPattern, short); !ok {
+		// The same glob syntax the config validated the pattern with.
+		if ok, _ := doublestar.Match(r.TagPattern, short); !ok {
 			continue
 		}
 		v, err := semver.NewVersion(short)

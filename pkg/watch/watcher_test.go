@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
 )
 
 func TestPollFetchesOnlyWhenAWatchedRefMoved(t *testing.T) {
@@ -339,6 +341,49 @@ func TestRuleValidate(t *testing.T) {
 		if (err == nil) != tt.ok {
 			t.Errorf("%+v: err = %v", tt.rule, err)
 		}
+	}
+}
+
+// TestMatchTags: tag patterns use the config's glob syntax (doublestar:
+// braces, classes), and of the matching tags only full semver versions are
+// candidates, highest first.
+func TestMatchTags(t *testing.T) {
+	refs := map[plumbing.ReferenceName]RemoteRef{}
+	for _, tag := range []string{"v1.2.0", "v1.10.0", "release-2.0.0", "v2", "V3.0.0", "v1.11.0-rc.1", "docs/v9.0.0"} {
+		name := plumbing.NewTagReferenceName(tag)
+		refs[name] = RemoteRef{Name: name}
+	}
+	refs["refs/heads/v5.0.0"] = RemoteRef{Name: "refs/heads/v5.0.0"} // a branch, never a tag target
+	for _, tc := range []struct {
+		pattern       string
+		prerelease    bool
+		want, invalid string
+	}{
+		{pattern: "v*", want: "v1.10.0 v1.2.0", invalid: "v2"},
+		{pattern: "v*", prerelease: true, want: "v1.11.0-rc.1 v1.10.0 v1.2.0", invalid: "v2"},
+		// Matched, but only a lowercase v prefix makes a version.
+		{pattern: "{v,release-}*", want: "v1.10.0 v1.2.0", invalid: "release-2.0.0 v2"},
+		{pattern: "[vV][0-9]*", want: "v1.10.0 v1.2.0", invalid: "V3.0.0 v2"},
+		{pattern: "v1.1*", want: "v1.10.0"},
+		{pattern: "**/v*", want: "v1.10.0 v1.2.0", invalid: "docs/v9.0.0 v2"},
+	} {
+		t.Run(tc.pattern, func(t *testing.T) {
+			r := Rule{Env: "production", TagPattern: tc.pattern, Prerelease: tc.prerelease}
+			if err := r.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			tags, invalid := r.matchTags(refs)
+			var got []string
+			for _, c := range tags {
+				got = append(got, c.ref.Name.Short())
+			}
+			if g := strings.Join(got, " "); g != tc.want {
+				t.Errorf("candidates %q, want %q", g, tc.want)
+			}
+			if g := strings.Join(invalid, " "); g != tc.invalid {
+				t.Errorf("invalid %q, want %q", g, tc.invalid)
+			}
+		})
 	}
 }
 

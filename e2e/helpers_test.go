@@ -251,9 +251,9 @@ func newProject(t *testing.T, size int) (*project, string) {
 
 	stateDir := t.TempDir()
 	config := filepath.Join(t.TempDir(), "ferry.toml")
-	// The lease is short so that a restarted agent takes over the lock of
-	// the one that was killed within seconds (a real one waits out the
-	// default 2m); it is renewed every second while a deploy runs.
+	// The lease is long: a restarted deploy must take over the lock of the
+	// one that was killed because that process no longer runs, not because
+	// the lease ran out.
 	doc := fmt.Sprintf(`[project]
 name = "shop"
 state_dir = %q
@@ -276,7 +276,7 @@ poll_interval = "50ms"
 instances_in_service = "60s"
 healthy_in_balancers = "60s"
 drain = "60s"
-lock_lease = "3s"
+lock_lease = "10m"
 
 # The instances are simulated: no SSH, the hooks run nothing.
 [environments.staging.hooks.web]

@@ -188,7 +188,8 @@ instances_in_service = "30s"
 healthy_in_balancers = "4s"
 drain = "30s"
 command = "30s"
-lock_lease = "3s"
+# Long: a killed agent's lease is taken over because its process is gone.
+lock_lease = "10m"
 `, e.name)
 		cmds := func(c string) string {
 			if c == "" {

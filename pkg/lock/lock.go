@@ -83,7 +83,13 @@ type Locker struct {
 	Holder string
 	// TTL is how long a lease lasts without renewal; default 10m. Renewals
 	// happen every TTL/3, so clocks of agents must agree to well within it.
-	TTL    time.Duration
+	TTL time.Duration
+	// Exited, when set, reports whether a lease's holder is known to have
+	// stopped (a process on this host that no longer runs). Its lease is
+	// taken over at once instead of after it expires: a restarted agent
+	// recovers the deploy its predecessor left without waiting out the
+	// lease. Only a certain answer may be true; when in doubt, false.
+	Exited func(holder string) bool
 	Clock  Clock
 	Logger *slog.Logger
 }
@@ -113,7 +119,8 @@ func (l *Locker) log() *slog.Logger {
 func Ref(env string) plumbing.ReferenceName { return plumbing.ReferenceName(RefPrefix + env) }
 
 // Acquire takes env's lease: created when there is none, taken over when the
-// current one has expired (or is this holder's own, left by a restart).
+// current one has expired, is this holder's own (left by a restart) or
+// belongs to a holder that Exited reports gone.
 // Otherwise, or when another agent wins the race, it returns a *HeldError.
 func (l *Locker) Acquire(ctx context.Context, env string) (*Lease, error) {
 	if l.Holder == "" || strings.ContainsAny(l.Holder, "\n") {
@@ -136,6 +143,8 @@ func (l *Locker) Acquire(ctx context.Context, env string) (*Lease, error) {
 		switch {
 		case held.Holder == l.Holder:
 			l.log().Info("taking over our own lease left by an earlier run", "env", env)
+		case l.Exited != nil && l.Exited(held.Holder):
+			l.log().Warn("taking over the lease of an agent that has exited", "env", env, "holder", held.Holder, "expires", held.Expires)
 		case now.Before(held.Expires):
 			return nil, &HeldError{Env: env, Holder: held.Holder, Expires: held.Expires}
 		default:

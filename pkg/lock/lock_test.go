@@ -121,6 +121,39 @@ func TestLeaseLifecycle(t *testing.T) {
 	}
 }
 
+// TestExitedHolderIsTakenOver: a lease whose holder is known to have
+// exited is taken at once; a live holder's is not, whatever Exited says of
+// others.
+func TestExitedHolderIsTakenOver(t *testing.T) {
+	url := newRemote(t)
+	clock := newClock()
+	gone := map[string]bool{"host/pid 1": true}
+	exited := func(h string) bool { return gone[h] }
+	crashed := &Locker{Remote: mirror(t, url, t.TempDir()), Holder: "host/pid 1", TTL: time.Hour, Clock: clock}
+	live := &Locker{Remote: mirror(t, url, t.TempDir()), Holder: "host/pid 2", TTL: time.Hour, Clock: clock}
+	restarted := &Locker{Remote: mirror(t, url, t.TempDir()), Holder: "host/pid 3", TTL: time.Hour, Clock: clock, Exited: exited}
+	ctx := t.Context()
+
+	if _, err := crashed.Acquire(ctx, "staging"); err != nil {
+		t.Fatal(err)
+	}
+	l, err := restarted.Acquire(ctx, "staging")
+	if err != nil {
+		t.Fatalf("the lease of an exited holder, an hour before it expires: %v", err)
+	}
+	if err := restarted.Release(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := live.Acquire(ctx, "production"); err != nil {
+		t.Fatal(err)
+	}
+	var held *HeldError
+	if _, err := restarted.Acquire(ctx, "production"); !errors.As(err, &held) || held.Holder != "host/pid 2" {
+		t.Errorf("a live holder's lease: %v, want held by host/pid 2", err)
+	}
+}
+
 func TestKeepAliveRenewsAndReportsLoss(t *testing.T) {
 	url := newRemote(t)
 	clock := newClock()

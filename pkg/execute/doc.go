@@ -3,9 +3,9 @@
 //
 // Each step of the plan is recorded in a journal in the state directory
 // (fsync'd, atomically renamed) before the next begins, so an agent that
-// dies mid-deploy resumes from it: before the point of no return (the old
-// instances being terminated) the deploy is rolled back; after it, it is
-// finished forward. Every wait is bounded by the environment's policy and
+// dies mid-deploy resumes from it: before the point of no return (a full
+// deploy terminating the old instances, a serial one's last batch
+// replaced) the deploy is rolled back; after it, it is finished forward. Every wait is bounded by the environment's policy and
 // reports progress. Every Auto Scaling process Ferry suspended is resumed on
 // success, failure, rollback and interruption.
 //

@@ -422,6 +422,26 @@ func TestFailuresRollBack(t *testing.T) {
 	}
 }
 
+// TestSerialPastLastBatchFinishesForward: once a serial deploy's last
+// batch is replaced, every instance runs the new version; a failure after
+// that (here the post_deploy hook) finishes forward instead of replacing
+// every instance again, and says the deploy failed.
+func TestSerialPastLastBatchFinishesForward(t *testing.T) {
+	f := newFixture(t, 2, false, "")
+	p := f.plan()
+	f.hooks.onRun = func(run execute.HookRun) error {
+		if run.Hook == roles.PostDeploy {
+			return errors.New("flush cache: exit status 1")
+		}
+		return nil
+	}
+	r, err := f.executor().Run(f.ctx, p, "d1")
+	if r.Outcome != execute.Failed || err == nil || !strings.Contains(r.Reason, "flush cache") {
+		t.Fatalf("outcome %s (%v), reason %q; want failed by the post_deploy hook", r.Outcome, err, r.Reason)
+	}
+	f.assertNewVersion(p)
+}
+
 // TestInterruptedBeforeNoReturnRollsBackOnRecover stops the agent while the
 // page is up, as SIGTERM would, then recovers from the journal.
 func TestInterruptedBeforeNoReturnRollsBackOnRecover(t *testing.T) {

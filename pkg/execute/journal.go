@@ -28,8 +28,9 @@ type Journal struct {
 	Started  time.Time  `json:"started"`
 	// Next is the index of the first step not yet completed.
 	Next int `json:"next"`
-	// PastNoReturn is set before the first old instance is terminated:
-	// from then on a failure finishes forward instead of rolling back.
+	// PastNoReturn is set before a full deploy terminates the first old
+	// instance, and once a serial deploy's last batch is replaced: from
+	// then on a failure finishes forward instead of rolling back.
 	PastNoReturn bool `json:"past_no_return"`
 	// Before holds each group as it was before the deploy changed it.
 	Before map[string]GroupSnapshot `json:"before"`

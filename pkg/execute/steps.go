@@ -56,7 +56,16 @@ func (e *Executor) step(ctx context.Context, j *Journal, s plan.Step) error {
 		}
 		return e.terminate(ctx, j, s.Group, splitList(s.Params["instances"]), timeout(s, e.Env.Policy.Timeouts.Drain))
 	case plan.StepReplaceBatch:
-		return e.replaceBatch(ctx, j, s)
+		if err := e.replaceBatch(ctx, j, s); err != nil {
+			return err
+		}
+		// A serial deploy's point of no return: the last batch has
+		// replaced the last old instance, and only clean-up remains.
+		// Rolling back now would replace every instance again.
+		if j.Next == lastIndex(j.Plan.Steps, plan.StepReplaceBatch) {
+			j.PastNoReturn = true
+		}
+		return nil
 	case plan.StepPostDeploy:
 		return e.postDeploy(ctx, j)
 	}
@@ -515,4 +524,14 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// lastIndex returns the index of the last step named name, or -1.
+func lastIndex(steps []plan.Step, name plan.StepName) int {
+	for i := len(steps) - 1; i >= 0; i-- {
+		if steps[i].Name == name {
+			return i
+		}
+	}
+	return -1
 }

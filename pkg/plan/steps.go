@@ -99,6 +99,14 @@ func steps(p *Plan, env *config.Environment) []Step {
 			add(StepRestoreCapacity, g.Name, restoreParams(g), "the group returns to its own limits")
 			add(StepResumeProcesses, g.Name, map[string]string{"processes": processAZRebalance}, "every process Ferry suspended is resumed")
 		}
+		// pkg/execute passes the point of no return as the last batch is
+		// replaced: say so where the plan shows it.
+		for i := len(s) - 1; i >= 0; i-- {
+			if s[i].Name == StepReplaceBatch {
+				s[i].Reason += " (once done, the point of no return: a later failure finishes forward)"
+				break
+			}
+		}
 	}
 	add(StepPostDeploy, "", map[string]string{"roles": "all with a post_deploy hook"}, "the deploy is done")
 	return s

@@ -42,8 +42,9 @@ func (b *brokenApp) app(ctx context.Context, inst awssim.Instance) (http.Handler
 	return awssim.DemoApp(ctx, inst)
 }
 
-// startAgent runs the agent in-process on p's config until the test ends.
-func startAgent(t *testing.T, p *project) *agent.Agent {
+// startAgent runs the agent in-process on p's config until the test ends;
+// it looks at waiting environments again every recheck.
+func startAgent(t *testing.T, p *project, recheck time.Duration) *agent.Agent {
 	t.Helper()
 	cfg, err := config.Load(p.config)
 	if err != nil {
@@ -63,7 +64,7 @@ func startAgent(t *testing.T, p *project) *agent.Agent {
 		t.Fatal(err)
 	}
 	a, err := agent.New(agent.Options{Config: cfg, Mirror: m, Clouds: map[string]agent.Cloud{"staging": c},
-		Listen: "127.0.0.1:0", Logger: log, Recheck: 100 * time.Millisecond})
+		Listen: "127.0.0.1:0", Logger: log, Recheck: recheck})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,10 +104,52 @@ func (p *project) envState(a *agent.Agent) agent.EnvState {
 	return agent.EnvState{}
 }
 
+// TestResumeWakesTheAgent: ferry resume and ferry retry take effect at
+// once, not at the agent's next recheck (an hour here).
+func TestResumeWakesTheAgent(t *testing.T) {
+	broken := &brokenApp{}
+	p := newProjectWith(t, 1, broken.app)
+	if code, _, _ := runFerry(t, "pause", "-c", p.config, "staging"); code != exitOK {
+		t.Fatal("pause failed")
+	}
+	a := startAgent(t, p, time.Hour)
+	next := p.push("Speed up the cart", map[string]string{"app.py": "2\n"})
+	eventually(t, "the agent to see the pause", func() (bool, string) {
+		s := p.envState(a)
+		return s.State == "paused" && s.Target == next, fmt.Sprintf("%+v", s)
+	})
+	if code, _, _ := runFerry(t, "resume", "-c", p.config, "staging"); code != exitOK {
+		t.Fatal("resume failed")
+	}
+	eventually(t, "the deploy to start on resume", func() (bool, string) {
+		s := p.envState(a)
+		return s.State != "paused", fmt.Sprintf("%+v", s)
+	})
+	eventually(t, "the commit to be deployed", func() (bool, string) {
+		s := p.envState(a)
+		return s.State == "idle" && s.Target == next, fmt.Sprintf("%+v", s)
+	})
+
+	bad := p.work.Commit("Break the health check", map[string]string{"app.py": "3\n"})
+	broken.set(bad)
+	p.work.Git("push", "-q", "origin", "main:staging")
+	eventually(t, "the broken commit to be blocked", func() (bool, string) {
+		s := p.envState(a)
+		return s.State == "blocked" && s.Target == bad, fmt.Sprintf("%+v", s)
+	})
+	if code, _, _ := runFerry(t, "retry", "-c", p.config, "staging"); code != exitOK {
+		t.Fatal("retry failed")
+	}
+	eventually(t, "the retried commit to roll back again", func() (bool, string) {
+		n := countOutcomes(t, p, bad, "rolled-back")
+		return n == 2, fmt.Sprintf("%d rollbacks", n)
+	})
+}
+
 func TestAgentDeploysBlocksPausesAndRetries(t *testing.T) {
 	broken := &brokenApp{}
 	p := newProjectWith(t, 2, broken.app)
-	a := startAgent(t, p)
+	a := startAgent(t, p, 100*time.Millisecond)
 
 	deployed := func(commit string) func() (bool, string) {
 		return func() (bool, string) {

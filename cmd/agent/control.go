@@ -40,7 +40,7 @@ and shows in ferry status with who paused it, when and why.`,
 	resume := &cobra.Command{
 		Use:   "resume ENV",
 		Short: "Let the agent deploy a paused environment again",
-		Long:  `Resume removes the pause ferry pause recorded; the agent deploys the environment's newest target at its next look (within a minute).`,
+		Long:  `Resume removes the pause ferry pause recorded; a running agent sees the change at once (it watches its control directory; failing that, within its one-minute recheck) and deploys the environment's newest target.`,
 		Args:  exactlyOneEnv,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, env, err := loadEnv(path, args[0])
@@ -59,7 +59,7 @@ and shows in ferry status with who paused it, when and why.`,
 		Short: "Let the agent try a commit whose deploy failed again",
 		Long: `After a deploy fails, rolls back or is refused, the agent does not deploy the
 same commit again on its own: it waits for a new commit. Retry forgets the
-failed commit so that the agent deploys it again at its next look.`,
+failed commit so that a running agent deploys it again, at once.`,
 		Args: exactlyOneEnv,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, env, err := loadEnv(path, args[0])

@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -15,7 +17,8 @@ const deployTimeout = 2 * time.Minute
 // not change), and the commit's note says it succeeded.
 func TestPushToStagingDeploys(t *testing.T) {
 	w := newWorld(t, staging())
-	a := w.startAgent("ferry run", w.writeConfig(t.TempDir()+"/ferry.toml", settings{stateDir: stateDir(t)}))
+	config := w.writeConfig(t.TempDir()+"/ferry.toml", settings{stateDir: stateDir(t)})
+	a := w.startAgent("ferry run", config)
 	a.waitState(deployTimeout, "staging", w.first, "idle")
 
 	c := w.push("Speed up the cart", map[string]string{"app.py": "print('shop 2')\n"}, "main:staging")
@@ -25,6 +28,25 @@ func TestPushToStagingDeploys(t *testing.T) {
 	}
 	eventually(t, deployTimeout, "staging to run the pushed commit", func() (bool, string) { return w.settled(staging(), c) })
 	a.waitState(deployTimeout, "staging", c, "idle")
+
+	// ferry pause holds the environment; ferry resume, another process,
+	// lets the running agent deploy at once (not at its minute recheck).
+	ferryCLI(t, "pause", "-c", config, "staging", "--reason", "load test")
+	paused := w.push("Tune the cache", map[string]string{"app.py": "print('shop 3')\n"}, "main:staging")
+	a.waitState(deployTimeout, "staging", paused, "paused")
+	ferryCLI(t, "resume", "-c", config, "staging")
+	w.waitOutcome(30*time.Second, paused, "staging", "succeeded")
+}
+
+// ferryCLI runs one ferry command to completion and fails the test unless
+// it exits 0.
+func ferryCLI(t *testing.T, args ...string) {
+	t.Helper()
+	cmd := exec.Command(ferryBinary(t), args...)
+	cmd.Env = childEnv()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ferry %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
 }
 
 // A release tag deploys production. Tags that are not semver releases do

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"errors"
+	"fmt"
 	"os/exec"
 	"slices"
 	"strings"
@@ -57,4 +58,12 @@ func TestBrokenCommitRollsBackOnce(t *testing.T) {
 	if got := w.outcomes(bad, "staging"); len(got) != 2 {
 		t.Errorf("the broken commit was tried again: %q", got)
 	}
+
+	// ferry retry has the agent try it once more, at once.
+	ferryCLI(t, "retry", "-c", config, "staging")
+	eventually(t, 30*time.Second, "the retried commit to roll back again", func() (bool, string) {
+		got := w.outcomes(bad, "staging")
+		return len(got) == 4 && got[3] == "serial rolled-back", fmt.Sprint(got)
+	})
+	a.waitState(deployTimeout, "staging", bad, "blocked")
 }

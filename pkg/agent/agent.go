@@ -190,6 +190,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		}()
 	}
 
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.watchControl(ctx, wake)
+	}()
+
 	targets := make(chan watch.Target)
 	wg.Add(1)
 	go func() {

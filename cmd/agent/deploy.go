@@ -23,9 +23,10 @@ import (
 
 func newDeployCmd(logs *logOptions) *cobra.Command {
 	var (
-		flags      planFlags
-		yes        bool
-		statusWait time.Duration
+		flags        planFlags
+		yes          bool
+		ignoreWindow bool
+		statusWait   time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "deploy ENV",
@@ -43,8 +44,12 @@ deploy replaces instances a batch at a time with no downtime. Any failure
 before the old instances are terminated rolls the group back to exactly what
 it was; every suspended Auto Scaling process is resumed whatever happens.
 
+The environment's deploy windows apply as they do to the agent: outside
+them the deploy is refused before anything changes, unless
+--ignore-window is given.
+
 Exit status: 0 deployed (or nothing to do), 1 failed, rolled back, refused
-or not confirmed, 64 wrong command line.`,
+(outside the deploy windows too) or not confirmed, 64 wrong command line.`,
 		Example: `  ferry deploy -c /etc/ferry/ferry.toml staging
   ferry deploy -c ferry.toml production --ref refs/tags/v1.4.0 --yes
   ferry deploy -c ferry.toml staging --launch-config myproject-staging-3f2a1b4c5d6e-20261123T093000`,
@@ -60,6 +65,17 @@ or not confirmed, 64 wrong command line.`,
 				return err
 			}
 			cfg, env := ses.cfg, ses.env
+			if !ignoreWindow {
+				// The agent's deploy windows hold for people too; an
+				// operator who means it says so.
+				win, err := agent.Windows(env.Windows, time.Now())
+				if err != nil {
+					return err
+				}
+				if !win.Open {
+					return fmt.Errorf("%s may not be deployed now: %s; nothing was changed (pass --ignore-window to deploy anyway)", env.Name, win.Reason)
+				}
+			}
 			confirm := func(p *plan.Plan) error {
 				if err := p.WriteText(cmd.OutOrStdout()); err != nil {
 					return err
@@ -87,6 +103,7 @@ or not confirmed, 64 wrong command line.`,
 	flags.bind(cmd, "deploy")
 	cmd.Flags().DurationVar(&statusWait, "status-wait", 30*time.Second, "at the end, how long to wait for forges to take the commit statuses (a forge that is down never fails the deploy)")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation (environments with policy.confirm)")
+	cmd.Flags().BoolVar(&ignoreWindow, "ignore-window", false, "deploy even outside the environment's deploy windows")
 	return cmd
 }
 

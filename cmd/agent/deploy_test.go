@@ -66,3 +66,38 @@ func TestDeployNeedsConfirmation(t *testing.T) {
 		t.Fatalf("deploy --yes: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
+
+// TestDeployRespectsWindows: a deny window that is open now refuses a
+// deploy by hand, changing nothing, until --ignore-window says otherwise.
+func TestDeployRespectsWindows(t *testing.T) {
+	p := newProject(t, 1)
+	data, err := os.ReadFile(p.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every minute opens a two-minute deny window: always denied.
+	denied := string(data) + `
+[[environments.staging.windows]]
+cron = "* * * * *"
+duration = "2m"
+time_zone = "UTC"
+mode = "deny"
+`
+	if err := os.WriteFile(p.config, []byte(denied), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	next := p.push("Change", map[string]string{"app.py": "2\n"})
+	before := groupState(t, p.sim.URL, "shop-staging-web")
+
+	code, stdout, stderr := runFerry(t, "deploy", "-c", p.config, "staging")
+	if code != exitFailure || !strings.Contains(stderr, "inside the deny window") || !strings.Contains(stderr, "--ignore-window") {
+		t.Fatalf("deploy in a deny window: exit %d, want 1 naming the window and the flag\n%s\n%s", code, stdout, stderr)
+	}
+	if got := groupState(t, p.sim.URL, "shop-staging-web"); got != before {
+		t.Errorf("a refused deploy changed the group:\n got %s\nwant %s", got, before)
+	}
+	code, stdout, stderr = runFerry(t, "deploy", "-c", p.config, "staging", "--ignore-window")
+	if code != exitOK || !strings.Contains(stdout, "staging: succeeded "+next[:12]) {
+		t.Errorf("deploy --ignore-window: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}

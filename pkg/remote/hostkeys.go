@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/gofrs/flock"
 	"github.com/skeema/knownhosts"
 	"golang.org/x/crypto/ssh"
 	xknownhosts "golang.org/x/crypto/ssh/knownhosts"
@@ -101,18 +102,23 @@ func (h *hostKeys) refusal(hostname string, key ssh.PublicKey, err error) error 
 }
 
 func (h *hostKeys) recordLocked(hostname string, remote net.Addr, key ssh.PublicKey) error {
-	unlock, err := lockFile(h.file + ".lock")
-	if err != nil {
+	// Across processes too (the agent and ferry deploy may meet a new
+	// host at once); the kernel drops the flock if a process dies.
+	if err := os.MkdirAll(filepath.Dir(h.file), 0o755); err != nil {
 		return fmt.Errorf("record host key of %s: %w", hostname, err)
 	}
-	defer unlock()
+	fl := flock.New(h.file + ".lock")
+	if err := fl.Lock(); err != nil {
+		return fmt.Errorf("record host key of %s: %w", hostname, err)
+	}
+	defer func() { _ = fl.Unlock() }()
 
 	// Another Runner or process may have recorded this host meanwhile: its
 	// record is checked like any other, and is never overwritten.
 	if err := h.reloadLocked(); err != nil {
 		return err
 	}
-	err = h.db.HostKeyCallback()(hostname, remote, key)
+	err := h.db.HostKeyCallback()(hostname, remote, key)
 	if err == nil || !knownhosts.IsHostUnknown(err) {
 		return h.refusal(hostname, key, err)
 	}

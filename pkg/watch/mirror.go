@@ -17,6 +17,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+	"github.com/gofrs/flock"
 )
 
 // MirrorOptions configure a Mirror.
@@ -96,8 +97,11 @@ func OpenMirror(opts MirrorOptions) (*Mirror, error) {
 // go-git's storage is safe for neither. It returns the unlock function.
 func (m *Mirror) lock() func() {
 	m.mu.Lock()
-	unlock, err := flock(filepath.Clean(m.opts.Dir) + ".lock")
-	if err != nil {
+	// The kernel drops a flock when its process dies: a crash never
+	// leaves the mirror locked.
+	fl := flock.New(filepath.Clean(m.opts.Dir) + ".lock")
+	unlock := func() { _ = fl.Unlock() }
+	if err := fl.Lock(); err != nil {
 		m.log.Warn("cannot lock the mirror against other Ferry processes", "err", err)
 		unlock = func() {}
 	}

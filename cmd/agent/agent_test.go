@@ -95,6 +95,20 @@ func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Fatalf("timed out waiting for %s; last: %s", what, last)
 }
 
+// pushBroken pushes a commit whose instances fail their health check and
+// waits until the agent has rolled it back and blocked it.
+func (p *project) pushBroken(a *agent.Agent, broken *brokenApp) string {
+	p.t.Helper()
+	bad := p.work.Commit("Break the health check", map[string]string{"app.py": "3\n"})
+	broken.set(bad)
+	p.work.Git("push", "-q", "origin", "main:staging")
+	eventually(p.t, "the broken commit to be blocked", func() (bool, string) {
+		s := p.envState(a)
+		return s.State == "blocked" && s.Target == bad, fmt.Sprintf("%+v", s)
+	})
+	return bad
+}
+
 func (p *project) envState(a *agent.Agent) agent.EnvState {
 	for _, s := range a.States() {
 		if s.Env == "staging" {
@@ -130,13 +144,7 @@ func TestResumeWakesTheAgent(t *testing.T) {
 		return s.State == "idle" && s.Target == next, fmt.Sprintf("%+v", s)
 	})
 
-	bad := p.work.Commit("Break the health check", map[string]string{"app.py": "3\n"})
-	broken.set(bad)
-	p.work.Git("push", "-q", "origin", "main:staging")
-	eventually(t, "the broken commit to be blocked", func() (bool, string) {
-		s := p.envState(a)
-		return s.State == "blocked" && s.Target == bad, fmt.Sprintf("%+v", s)
-	})
+	bad := p.pushBroken(a, broken)
 	if code, _, _ := runFerry(t, "retry", "-c", p.config, "staging"); code != exitOK {
 		t.Fatal("retry failed")
 	}
@@ -165,13 +173,7 @@ func TestAgentDeploysBlocksPausesAndRetries(t *testing.T) {
 
 	// A commit whose instances never pass the health check rolls back and
 	// is then left alone: not retried in a loop.
-	bad := p.work.Commit("Break the health check", map[string]string{"app.py": "3\n"})
-	broken.set(bad)
-	p.work.Git("push", "-q", "origin", "main:staging")
-	eventually(t, "the broken commit to be blocked", func() (bool, string) {
-		s := p.envState(a)
-		return s.State == "blocked" && s.Target == bad, fmt.Sprintf("%+v", s)
-	})
+	bad := p.pushBroken(a, broken)
 	time.Sleep(500 * time.Millisecond) // several rechecks
 	if n := countOutcomes(t, p, bad, "rolled-back"); n != 1 {
 		t.Errorf("the broken commit was deployed %d times; want once, then left alone", n)

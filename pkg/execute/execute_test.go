@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/ferry-deploy/ferry/internal/awssim"
 	"github.com/ferry-deploy/ferry/internal/simenv"
 	"github.com/ferry-deploy/ferry/internal/testutil"
@@ -69,6 +71,7 @@ type fixture struct {
 	stateDir string
 	old, new string // commits
 	before   *cloud.Group
+	started  time.Time // when the group was first serving
 }
 
 // newFixture runs a simulator whose instances serve a real HTTP app, with
@@ -133,6 +136,7 @@ timeouts.command = "20s"
 	f := &fixture{t: t, ctx: ctx, sim: srv, cloud: c, repo: repo, cfg: cfg, env: cfg.Environments["staging"],
 		hooks: &recorder{}, stateDir: t.TempDir(), old: old, new: next}
 	f.before = f.group()
+	f.started = time.Now()
 	return f
 }
 
@@ -419,6 +423,49 @@ func TestFailuresRollBack(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// lostAnswer is a Cloud whose first capacity raise takes effect but
+// reports an error, as when the connection drops after AWS applied the
+// call (or the agent is killed before it journals the step).
+type lostAnswer struct {
+	execute.Cloud
+	once atomic.Bool
+}
+
+func (c *lostAnswer) UpdateGroup(ctx context.Context, group string, u cloud.GroupUpdate) error {
+	err := c.Cloud.UpdateGroup(ctx, group, u)
+	if err == nil && u.DesiredCapacity != nil && u.LaunchTemplate == nil && c.once.CompareAndSwap(false, true) {
+		return errors.New("read tcp: connection reset by peer")
+	}
+	return err
+}
+
+// TestRollbackWithRaisedCapacityLaunchesNothing: a full deploy that fails
+// once desired capacity is doubled, while Launch is suspended, is rolled
+// back without the group launching a single instance. Resuming Launch
+// before the sizes were restored used to launch the difference and then
+// let the group's termination policy pick the old instances to remove.
+func TestRollbackWithRaisedCapacityLaunchesNothing(t *testing.T) {
+	f := newFixture(t, 2, true, "")
+	p := f.plan()
+	e := f.executor()
+	e.Cloud = &lostAnswer{Cloud: f.cloud}
+	r, err := e.Run(f.ctx, p, "d1")
+	if r.Outcome != execute.RolledBack || err == nil || !strings.Contains(r.Reason, "connection reset") {
+		t.Fatalf("outcome %s (%v), reason %q; want rolled back after the capacity raise", r.Outcome, err, r.Reason)
+	}
+	time.Sleep(200 * time.Millisecond) // ~50 simulator ticks: time to launch, had Launch run
+	f.assertOldVersion()
+	acts, err := simenv.Connect(f.sim.URL).ASG.DescribeScalingActivities(f.ctx, &autoscaling.DescribeScalingActivitiesInput{AutoScalingGroupName: aws.String(group)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range acts.Activities {
+		if a.StartTime.After(f.started) && strings.HasPrefix(aws.ToString(a.Description), "Launching") {
+			t.Errorf("the rollback launched an instance: %s (%s)", aws.ToString(a.Description), aws.ToString(a.Cause))
+		}
 	}
 }
 

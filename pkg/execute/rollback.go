@@ -12,8 +12,12 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/roles"
 )
 
-// processAZRebalance is the Auto Scaling process that evens out zones.
-const processAZRebalance = "AZRebalance"
+// The Auto Scaling processes a rollback holds: AZRebalance evens out
+// zones, Launch adds instances up to desired capacity.
+const (
+	processAZRebalance = "AZRebalance"
+	processLaunch      = "Launch"
+)
 
 // rollback returns every group to what the journal recorded before the
 // deploy: the old launch source and tag, only old-version instances serving,
@@ -29,20 +33,25 @@ func (e *Executor) rollback(ctx context.Context, j *Journal) error {
 	log := e.log().With("env", j.Plan.Environment, "deploy", j.DeployID)
 	log.Warn("rolling back")
 	var errs []error
-	// AZRebalance is held (suspended now if it was already resumed) until
-	// the groups are whole: evening out zones launches an instance above
-	// desired and then terminates one, under the rollback's feet (a
-	// surplus instance it cannot terminate without breaking MinSize).
-	// finish resumes it with the rest.
+	// AZRebalance and Launch are held (suspended now if the deploy had
+	// already resumed them, or never suspended them) while the groups are
+	// put back. Evening out zones launches an instance above desired and
+	// then terminates one, under the rollback's feet. And a group whose
+	// desired capacity the deploy had raised would launch the difference
+	// the moment Launch resumed, before its old launch source and sizes
+	// are back; restoring desired then makes the group terminate by its
+	// own policy, which picks the old instances first. rollbackGroup
+	// resumes Launch once its group is restored; finish resumes the rest.
+	held := []string{processAZRebalance, processLaunch}
 	for _, gp := range j.Plan.Groups {
-		if err := e.suspend(ctx, j, gp.Name, []string{processAZRebalance}); err != nil {
+		if err := e.suspend(ctx, j, gp.Name, held); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	// Instances launched from here on must run the old version and join
-	// the balancers: resume everything else first.
+	// Instances launched from here on must join the balancers: resume
+	// everything else first.
 	for _, group := range sortedKeys(j.Suspended) {
-		procs := slices.DeleteFunc(slices.Clone(j.Suspended[group]), func(p string) bool { return p == processAZRebalance })
+		procs := slices.DeleteFunc(slices.Clone(j.Suspended[group]), func(p string) bool { return slices.Contains(held, p) })
 		if len(procs) == 0 {
 			continue
 		}
@@ -107,12 +116,22 @@ func (e *Executor) rollbackGroup(ctx context.Context, j *Journal, gp plan.GroupP
 			return err
 		}
 	}
+	// The group's own sizes, while Launch is held: nothing launches for a
+	// desired capacity the deploy raised. Then Launch may resume: the
+	// group launches (the old version) only what it lacks.
+	sizes := cloud.GroupUpdate{MinSize: &before.MinSize, MaxSize: &before.MaxSize, DesiredCapacity: &before.DesiredCapacity}
+	if err := e.Cloud.UpdateGroup(ctx, gp.Name, sizes); err != nil {
+		return err
+	}
+	if err := e.resume(ctx, j, gp.Name, []string{processLaunch}); err != nil {
+		return err
+	}
 	for _, id := range newer[surplus:] {
 		if err := e.replaceWithOld(ctx, j, gp, id); err != nil {
 			return err
 		}
 	}
-	sizes := cloud.GroupUpdate{MinSize: &before.MinSize, MaxSize: &before.MaxSize, DesiredCapacity: &before.DesiredCapacity}
+	// replaceWithOld may have raised MaxSize to surge.
 	if err := e.Cloud.UpdateGroup(ctx, gp.Name, sizes); err != nil {
 		return err
 	}

@@ -3,7 +3,10 @@ package plan
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
+
+	"github.com/ferry-deploy/ferry/pkg/roles"
 )
 
 // TagCommit is the group tag holding the full SHA of the deployed commit.
@@ -28,8 +31,16 @@ func RoleLaunchConfigurationName(name, role string) string {
 }
 
 // launchSourceRE matches what LaunchSourceName writes, with the optional
-// role suffix of RoleLaunchConfigurationName (roles are lowercase words).
-var launchSourceRE = regexp.MustCompile(`-([0-9a-f]{12})-([0-9]{8}T[0-9]{6})(?:-[a-z]+)?$`)
+// role suffix of RoleLaunchConfigurationName.
+var launchSourceRE = regexp.MustCompile(`-([0-9a-f]{12})-([0-9]{8}T[0-9]{6})(?:-(?:` + roleAlternatives() + `))?$`)
+
+func roleAlternatives() string {
+	var names []string
+	for _, r := range roles.All() {
+		names = append(names, regexp.QuoteMeta(string(r)))
+	}
+	return strings.Join(names, "|")
+}
 
 // CommitOfLaunchSource returns the 12-hex-digit commit prefix a launch source
 // name or description carries, with or without a role suffix, or "" when it

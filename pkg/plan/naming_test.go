@@ -15,10 +15,12 @@ func TestCommitOfLaunchSource(t *testing.T) {
 	}{
 		{"as named", name, commit[:12]},
 		{"one group's launch configuration", plan.RoleLaunchConfigurationName(name, "worker"), commit[:12]},
+		{"a hyphenated role's", plan.RoleLaunchConfigurationName(name, "db-primary"), commit[:12]},
 		{"made by hand", "shop-staging-web-lc-2", ""},
 		{"sha too short", "shop-staging-80db5afabb9-20261122T093000", ""},
 		{"not lowercase hex", "shop-staging-80DB5AFABB96-20261122T093000", ""},
 		{"suffix after the role", plan.RoleLaunchConfigurationName(name, "web") + "-copy", ""},
+		{"not a role", name + "-copy", ""},
 		{"no timestamp", "shop-staging-80db5afabb96", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

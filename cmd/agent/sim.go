@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"time"
 
@@ -10,10 +11,11 @@ import (
 )
 
 func newSimCmd(logs *logOptions) *cobra.Command {
-	var (
-		opts awssim.Options
-		app  string
-	)
+	// The simulator's own flags (awssim.Options.RegisterFlags), with the
+	// defaults of a simulator for people: a fixed port, quicker boots.
+	opts := awssim.Options{Listen: "127.0.0.1:4566", BootDelay: 5 * time.Second}
+	simFlags := flag.NewFlagSet("sim", flag.ContinueOnError)
+	opts.RegisterFlags(simFlags)
 	cmd := &cobra.Command{
 		Use:   "sim [--listen ADDR] [--state FILE]",
 		Short: "Run the AWS simulator Ferry's tests and demo use",
@@ -27,19 +29,13 @@ With --state FILE the simulated account is saved while it runs and read back
 at start, so it outlives the agent and the simulator itself. The simulator
 runs until interrupted. See docs/awssim.md.`,
 		Example: `  ferry sim --listen 127.0.0.1:4566 --state /tmp/ferry-sim.json
-  ferry sim --boot-delay 2s --second 100ms`,
+  ferry sim --boot-delay 2s --second 100ms
+  ferry sim --app-root /tmp/instances   # touch /tmp/instances/127.1.0.1/upgrade.html: page up`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := logs.logger(cmd.ErrOrStderr())
 			if err != nil {
 				return err
-			}
-			switch app {
-			case "demo":
-				opts.App = awssim.DemoApp
-			case "none":
-			default:
-				return usageError{cmd.CommandPath(), fmt.Errorf("--app %q: use demo or none", app)}
 			}
 			srv, err := awssim.Start(opts, log)
 			if err != nil {
@@ -50,11 +46,6 @@ runs until interrupted. See docs/awssim.md.`,
 			return srv.Close()
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&opts.Listen, "listen", "127.0.0.1:4566", "address to serve the AWS APIs on")
-	f.StringVar(&opts.StateFile, "state", "", "file to keep the simulated account in across restarts")
-	f.DurationVar(&opts.BootDelay, "boot-delay", 5*time.Second, "how long an instance stays pending")
-	f.DurationVar(&opts.Second, "second", time.Second, "how long one AWS second lasts (health-check intervals, grace periods)")
-	f.StringVar(&app, "app", "demo", "what instances serve: demo (a page naming the instance, /healthcheck.html) or none")
+	cmd.Flags().AddGoFlagSet(simFlags)
 	return cmd
 }

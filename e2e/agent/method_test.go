@@ -24,7 +24,10 @@ import (
 // deploy step, and comes down on the new ones at the switch. The hooks run
 // over SSH on the instances' own addresses: one real sshd listens on the
 // addresses the simulator hands out, and each hook command writes down the
-// address it was run on ($SSH_CONNECTION) in a file the test reads.
+// address it was run on ($SSH_CONNECTION) in a file the test reads. The
+// page hooks also write or remove the page in that instance's directory
+// of the simulator's app root, as the seed's hooks do on an instance's
+// disk, so requests through the balancer meet the page during the deploy.
 func TestSchemaBumpDeploysFull(t *testing.T) {
 	// The simulator gives instances 127.1.0.1, 127.1.0.2, ... in launch
 	// order, and this test launches 6. Listening on the first 16 (sshd's
@@ -47,11 +50,14 @@ func TestSchemaBumpDeploysFull(t *testing.T) {
 	}
 	site := env{name: "staging", branch: "staging", web: 2, worker: 1}
 	w := newWorld(t, site)
+	page := fmt.Sprintf(`%s/$3/upgrade.html`, w.appRoot)
 	s := settings{
 		stateDir: stateDir(t),
 		hooks: &hooks{
 			user: sshd.User, port: sshd.Port, keyFile: sshd.ClientKey, knownHosts: knownHosts,
-			pageOn: record("page-on"), deploy: record("deploy"), pageOff: record("page-off"),
+			pageOn:  record("page-on") + fmt.Sprintf(`; mkdir -p %s/$3 && echo "Upgrade in progress" > %s`, w.appRoot, page),
+			deploy:  record("deploy"),
+			pageOff: record("page-off") + "; rm -f " + page,
 		},
 	}
 	a := w.startAgent("ferry run", w.writeConfig(filepath.Join(dir, "ferry.toml"), s))
@@ -67,12 +73,18 @@ func TestSchemaBumpDeploysFull(t *testing.T) {
 		".ferry/schema-version": "2\n", "migrations/0002_orders.py": "# create table orders\n",
 	}, "main")
 	checkPlan(t, planConfig, c)
+	pages := w.watchBalancer(site.balancer())
 	w.work.Push("main:staging")
 	got := w.waitOutcome(deployTimeout, c, "staging", "succeeded")
 	if want := []string{"full started", "full succeeded"}; !slices.Equal(got, want) {
 		t.Fatalf("staging outcomes on the schema bump: %q, want %q", got, want)
 	}
 	eventually(t, deployTimeout, "staging to run the schema bump", func() (bool, string) { return w.settled(site, c) })
+	seen := pages()
+	t.Logf("requests through the balancer during the deploy: %v", seen)
+	if seen["upgrade page"] == 0 {
+		t.Errorf("requests through the balancer during the deploy never met the upgrade page: %v", seen)
+	}
 	newWeb := w.addresses(site.webGroup())
 	newWorker := w.addresses(site.workerGroup())
 

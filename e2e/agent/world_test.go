@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,11 +57,15 @@ type world struct {
 	url    string // git:// URL of it
 	work   *gittest.Work
 	first  string
+	// appRoot holds each instance's files (ferry sim --app-root): a hook
+	// run over SSH on an instance's address puts the upgrade page up by
+	// writing appRoot/<address>/upgrade.html.
+	appRoot string
 }
 
 func newWorld(t *testing.T, envs ...env) *world {
 	t.Helper()
-	w := &world{t: t, envs: envs}
+	w := &world{t: t, envs: envs, appRoot: t.TempDir()}
 
 	gitsrv := gittest.NewServer(t)
 	w.bare = gitsrv.InitRepo("shop.git")
@@ -72,7 +77,7 @@ func newWorld(t *testing.T, envs ...env) *world {
 	w.work.Push("main", "main:staging")
 
 	w.sim = startFerry(t, "ferry sim", "sim", "--listen", "127.0.0.1:0",
-		"--boot-delay", "50ms", "--second", "10ms", "--app", "demo", "--log-format", "json")
+		"--boot-delay", "50ms", "--second", "10ms", "--app", "demo", "--app-root", w.appRoot, "--log-format", "json")
 	listening := regexp.MustCompile(`AWS simulator listening on (http://\S+)`)
 	eventually(t, time.Minute, "ferry sim to listen", func() (bool, string) {
 		m := listening.FindStringSubmatch(w.sim.out.String())
@@ -441,6 +446,52 @@ func (w *world) balancerURL(name string) string {
 		w.t.Fatalf("no balancer %s in %v", name, lbs)
 	}
 	return u
+}
+
+// watchBalancer sends requests through a balancer until the returned
+// function is called, which reports what they met: "app" (200 from an
+// instance), "upgrade page" (503 with the page) or anything else by status
+// or error.
+func (w *world) watchBalancer(name string) func() map[string]int {
+	url := w.balancerURL(name)
+	seen := map[string]int{}
+	var mu sync.Mutex
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		client := &http.Client{Timeout: 2 * time.Second}
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			what := "app"
+			resp, err := client.Get(url + "/")
+			if err != nil {
+				what = "error"
+			} else {
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				switch {
+				case resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(body), "Upgrade in progress"):
+					what = "upgrade page"
+				case resp.StatusCode != http.StatusOK:
+					what = resp.Status
+				}
+			}
+			mu.Lock()
+			seen[what]++
+			mu.Unlock()
+		}
+	}()
+	return func() map[string]int {
+		close(done)
+		wg.Wait()
+		return seen
+	}
 }
 
 // admin posts body to one of the simulator's /_awssim endpoints.

@@ -17,6 +17,8 @@ import (
 //	--image-build-time D   image pending → available
 //	--shutdown-delay D     shutting-down → terminated
 //	--app demo|none        the app instances run (default demo: DemoApp)
+//	--app-root DIR         each demo instance's files: DIR/<private ip>/
+//	                       (upgrade.html there puts the upgrade page up)
 //	--seed N               randomness
 //
 // pflag users can add it with (*pflag.FlagSet).AddGoFlagSet.
@@ -37,15 +39,30 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	if o.App == nil {
 		o.App = DemoApp
 	}
+	var app, root = "demo", ""
 	fs.Func("app", "app each instance runs: demo (default) or none", func(v string) error {
 		switch v {
-		case "demo":
-			o.App = DemoApp
-		case "none":
-			o.App = nil
+		case "demo", "none":
+			app = v
 		default:
 			return fmt.Errorf("unknown app %q (demo or none)", v)
 		}
+		o.App = demoApp(app, root)
 		return nil
 	})
+	fs.Func("app-root", "directory holding each demo instance's files in <private ip>/; while <ip>/"+UpgradePage+" exists the instance serves it with 503 (the upgrade page)", func(v string) error {
+		if v == "" {
+			return fmt.Errorf("--app-root needs a directory")
+		}
+		root = v
+		o.App = demoApp(app, root)
+		return nil
+	})
+}
+
+func demoApp(app, root string) InstanceApp {
+	if app == "none" {
+		return nil
+	}
+	return DemoAppWithRoot(root)
 }

@@ -1,10 +1,16 @@
 package main
 
 import (
+	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ferry-deploy/ferry/pkg/config"
+	"github.com/ferry-deploy/ferry/pkg/lock"
 )
 
 func TestDeployCommand(t *testing.T) {
@@ -99,5 +105,43 @@ mode = "deny"
 	code, stdout, stderr = runFerry(t, "deploy", "-c", p.config, "staging", "--ignore-window")
 	if code != exitOK || !strings.Contains(stdout, "staging: succeeded "+next[:12]) {
 		t.Errorf("deploy --ignore-window: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+// TestLeaseOfAKilledDeploy: a lease left by a process of this host that no
+// longer runs is shown as such by ferry status, and ferry deploy takes it
+// over at once instead of waiting for it to expire.
+func TestLeaseOfAKilledDeploy(t *testing.T) {
+	p := newProject(t, 1)
+	next := p.push("Change", map[string]string{"app.py": "2\n"})
+	cfg, err := config.Load(p.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := openMirror(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := fmt.Sprintf("%s/pid %d", host, gone.Process.Pid)
+	locker := &lock.Locker{Remote: m, Holder: holder, TTL: time.Hour}
+	if _, err := locker.Acquire(t.Context(), "staging"); err != nil {
+		t.Fatal(err)
+	}
+
+	_, stdout, _ := runFerry(t, "status", "-c", p.config, "staging")
+	if !strings.Contains(stdout, "held by "+holder) || !strings.Contains(stdout, "has exited") {
+		t.Errorf("status of a dead holder's lock:\n%s", stdout)
+	}
+	code, stdout, stderr := runFerry(t, "deploy", "-c", p.config, "staging")
+	if code != exitOK || !strings.Contains(stdout, "staging: succeeded "+next[:12]) {
+		t.Errorf("deploy with a dead holder's lock an hour from expiring: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }

@@ -175,6 +175,9 @@ func readStatus(ctx context.Context, cfg *config.Config, env *config.Environment
 		fail("lock", err)
 	} else if l != nil {
 		s.Lock = fmt.Sprintf("held by %s until %s", l.Holder, l.Expires.UTC().Format(time.RFC3339))
+		if agent.HolderExited(l.Holder) {
+			s.Lock += " (that process has exited: the next deploy takes the lock over and recovers)"
+		}
 	}
 	ctl := agent.ControlFor(cfg)
 	var err error

@@ -34,6 +34,12 @@ func exitedHolder(host string, running func(pid int) bool) func(string) bool {
 	}
 }
 
+// HolderExited reports whether a lease holder is a process of this host
+// that no longer runs, whose lease the next deploy takes over at once.
+func HolderExited(holder string) bool {
+	return exitedHolder(thisHost(), processRunning)(holder)
+}
+
 // processRunning reports whether a process with pid exists on this
 // machine. Signal 0 checks without signalling: ESRCH means no such
 // process; EPERM means one exists that belongs to another user.

@@ -130,7 +130,11 @@ func TestLeaseOfAKilledDeploy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	holder := fmt.Sprintf("%s/pid %d", host, gone.Process.Pid)
+	ns, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		t.Skipf("no pid namespace to name: %v", err)
+	}
+	holder := fmt.Sprintf("%s/pid %d %s", host, gone.Process.Pid, ns)
 	locker := &lock.Locker{Remote: m, Holder: holder, TTL: time.Hour}
 	if _, err := locker.Acquire(t.Context(), "staging"); err != nil {
 		t.Fatal(err)

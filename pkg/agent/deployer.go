@@ -35,7 +35,8 @@ type Deployer struct {
 	cloud  Cloud
 	log    *slog.Logger // with env=NAME
 	base   *slog.Logger // without: the executor adds its own
-	host   string       // this process, as leases and notes name it
+	host   string       // this process, as notes name it: HOST/pid N
+	holder string       // this process, as leases name it (see holderName)
 	// exited reports whether a lease's holder is a process of this host
 	// that no longer runs (see exitedHolder).
 	exited func(holder string) bool
@@ -68,9 +69,10 @@ func (d *Deployer) newHooks(deployID string) (execute.Hooks, error) {
 
 // NewDeployer prepares the deploys of env.
 func NewDeployer(cfg *config.Config, env *config.Environment, m *watch.Mirror, c Cloud, log *slog.Logger) *Deployer {
-	host := thisHost()
+	host, ns := thisHost(), pidNamespace()
 	return &Deployer{cfg: cfg, env: env, mirror: m, cloud: c, log: log.With("env", env.Name), base: log,
-		host: holderName(host, os.Getpid()), exited: exitedHolder(host, processRunning)}
+		host:   fmt.Sprintf("%s/pid %d", host, os.Getpid()),
+		holder: holderName(host, os.Getpid(), ns), exited: exitedHolder(host, ns, processRunning)}
 }
 
 func (d *Deployer) executor(deployID string, hooks execute.Hooks) *execute.Executor {
@@ -156,7 +158,7 @@ func (d *Deployer) verify(ctx context.Context, target plan.Revision) error {
 // lock takes the environment's lease for the length of a deploy and keeps
 // it alive; losing it cancels the returned context.
 func (d *Deployer) lock(ctx context.Context) (context.Context, func(), error) {
-	locker := &lock.Locker{Remote: d.mirror, Holder: d.host, Exited: d.exited, TTL: d.env.Policy.Timeouts.LockLease.Std(), Logger: d.log}
+	locker := &lock.Locker{Remote: d.mirror, Holder: d.holder, Exited: d.exited, TTL: d.env.Policy.Timeouts.LockLease.Std(), Logger: d.log}
 	lease, err := locker.Acquire(ctx, d.env.Name)
 	if err != nil {
 		return nil, nil, err

@@ -95,7 +95,11 @@ mode = "deny"
 	next := p.push("Change", map[string]string{"app.py": "2\n"})
 	before := groupState(t, p.sim.URL, "shop-staging-web")
 
-	code, stdout, stderr := runFerry(t, "deploy", "-c", p.config, "staging")
+	code, stdout, stderr := runFerry(t, "plan", "-c", p.config, "staging")
+	if code != exitChanges || !strings.Contains(stdout, "staging is inside the deny window") || !strings.Contains(stdout, "--ignore-window") {
+		t.Errorf("plan in a deny window: exit %d, want 2 and a warning about the window\n%s\n%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runFerry(t, "deploy", "-c", p.config, "staging")
 	if code != exitFailure || !strings.Contains(stderr, "inside the deny window") || !strings.Contains(stderr, "--ignore-window") {
 		t.Fatalf("deploy in a deny window: exit %d, want 1 naming the window and the flag\n%s\n%s", code, stdout, stderr)
 	}

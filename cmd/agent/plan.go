@@ -64,6 +64,15 @@ Exit status: 0 nothing to do, 2 a deploy is planned, 1 error or refusal
 			if err != nil {
 				return err
 			}
+			if p.Action == plan.Deploy {
+				win, err := agent.Windows(ses.env.Windows, ses.input.Now)
+				if err != nil {
+					return err
+				}
+				if !win.Open {
+					p.Warnings = append(p.Warnings, fmt.Sprintf("%s is %s: the agent waits for a window; ferry deploy needs --ignore-window", ses.env.Name, win.Reason))
+				}
+			}
 			if asJSON {
 				err = p.WriteJSON(cmd.OutOrStdout())
 			} else {

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/ferry-deploy/ferry/internal/sshtest"
+	"github.com/ferry-deploy/ferry/internal/traffic"
 )
 
 // A commit that bumps the schema marker gets a full deploy: the upgrade
@@ -73,17 +74,17 @@ func TestSchemaBumpDeploysFull(t *testing.T) {
 		".ferry/schema-version": "2\n", "migrations/0002_orders.py": "# create table orders\n",
 	}, "main")
 	checkPlan(t, planConfig, c)
-	pages := w.watchBalancer(site.balancer())
+	users := traffic.Start(w.balancerURL(site.balancer())+"/", 5*time.Millisecond)
 	w.work.Push("main:staging")
 	got := w.waitOutcome(deployTimeout, c, "staging", "succeeded")
 	if want := []string{"full started", "full succeeded"}; !slices.Equal(got, want) {
 		t.Fatalf("staging outcomes on the schema bump: %q, want %q", got, want)
 	}
 	eventually(t, deployTimeout, "staging to run the schema bump", func() (bool, string) { return w.settled(site, c) })
-	seen := pages()
+	seen := users()
 	t.Logf("requests through the balancer during the deploy: %v", seen)
-	if seen["upgrade page"] == 0 {
-		t.Errorf("requests through the balancer during the deploy never met the upgrade page: %v", seen)
+	if seen[traffic.UpgradePage] == 0 || seen[traffic.Failed] != 0 {
+		t.Errorf("requests through the balancer during the deploy: %v; want the upgrade page met, and no request failed (users see the page or the app, never an error)", seen)
 	}
 	newWeb := w.addresses(site.webGroup())
 	newWorker := w.addresses(site.workerGroup())

@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -446,52 +445,6 @@ func (w *world) balancerURL(name string) string {
 		w.t.Fatalf("no balancer %s in %v", name, lbs)
 	}
 	return u
-}
-
-// watchBalancer sends requests through a balancer until the returned
-// function is called, which reports what they met: "app" (200 from an
-// instance), "upgrade page" (503 with the page) or anything else by status
-// or error.
-func (w *world) watchBalancer(name string) func() map[string]int {
-	url := w.balancerURL(name)
-	seen := map[string]int{}
-	var mu sync.Mutex
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		client := &http.Client{Timeout: 2 * time.Second}
-		for {
-			select {
-			case <-done:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-			what := "app"
-			resp, err := client.Get(url + "/")
-			if err != nil {
-				what = "error"
-			} else {
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				switch {
-				case resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(body), "Upgrade in progress"):
-					what = "upgrade page"
-				case resp.StatusCode != http.StatusOK:
-					what = resp.Status
-				}
-			}
-			mu.Lock()
-			seen[what]++
-			mu.Unlock()
-		}
-	}()
-	return func() map[string]int {
-		close(done)
-		wg.Wait()
-		return seen
-	}
 }
 
 // admin posts body to one of the simulator's /_awssim endpoints.

@@ -17,11 +17,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ferry-deploy/ferry/internal/awssim"
 	"github.com/ferry-deploy/ferry/internal/simenv"
+	"github.com/ferry-deploy/ferry/internal/traffic"
 	"github.com/ferry-deploy/ferry/pkg/agent"
 	"github.com/ferry-deploy/ferry/pkg/cloud"
 	"github.com/ferry-deploy/ferry/pkg/config"
@@ -265,16 +265,18 @@ func (d *demo) walk(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	upgrade := d.watchPages("shop-staging")
+	users := traffic.Start(d.lbURL("shop-staging"), 50*time.Millisecond)
 	if err := d.push("HEAD:staging"); err != nil {
+		users()
 		return err
 	}
 	err = d.await(ctx, "staging", c2, "idle")
-	seen := upgrade()
+	met := users()
 	if err != nil {
 		return err
 	}
-	d.say("    requests through the load balancer during the deploy saw the upgrade page %d times", seen)
+	d.say("    requests through the load balancer during the deploy saw the upgrade page %d times (%d answered by the app, %d failed)",
+		met[traffic.UpgradePage], met[traffic.OK], met[traffic.Failed])
 	d.show("staging")
 
 	d.step("Tag the release v1.0.0: production deploys the highest release tag.")
@@ -365,40 +367,6 @@ func (d *demo) show(env string) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	d.say("    curl %s → %d %s", url, resp.StatusCode, strings.TrimSpace(string(body)))
-}
-
-// watchPages sends requests through a balancer until stopped and counts
-// the upgrade pages served.
-func (d *demo) watchPages(lb string) (stop func() int64) {
-	url := d.lbURL(lb)
-	var pages atomic.Int64
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		client := &http.Client{Timeout: time.Second}
-		for {
-			select {
-			case <-done:
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-			resp, err := client.Get(url)
-			if err != nil {
-				continue
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(body), "Upgrade in progress") {
-				pages.Add(1)
-			}
-		}
-	}()
-	return func() int64 {
-		close(done)
-		<-finished
-		return pages.Load()
-	}
 }
 
 func (d *demo) lbURL(name string) string {

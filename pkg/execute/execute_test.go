@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -20,6 +18,7 @@ import (
 	"github.com/ferry-deploy/ferry/internal/awssim"
 	"github.com/ferry-deploy/ferry/internal/simenv"
 	"github.com/ferry-deploy/ferry/internal/testutil"
+	"github.com/ferry-deploy/ferry/internal/traffic"
 	"github.com/ferry-deploy/ferry/pkg/cloud"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/execute"
@@ -272,44 +271,13 @@ func (f *fixture) assertOldVersion() {
 	}
 }
 
-// traffic sends requests through the simulated balancer until stopped and
-// counts the failed ones.
-func (f *fixture) traffic() (stop func() (ok, failed int64)) {
+// traffic sends requests through the simulated balancer until stopped.
+func (f *fixture) traffic() (stop func() traffic.Counts) {
 	url, found := f.sim.LoadBalancerURL("shop-staging")
 	if !found {
 		f.t.Fatal("no balancer URL")
 	}
-	var okN, failN atomic.Int64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		client := &http.Client{Timeout: 2 * time.Second}
-		for i := 0; i < 200000; i++ {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			resp, err := client.Get(url + "/")
-			if err == nil {
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-			if err != nil || resp.StatusCode != http.StatusOK {
-				failN.Add(1)
-			} else {
-				okN.Add(1)
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	}()
-	return func() (int64, int64) {
-		close(done)
-		wg.Wait()
-		return okN.Load(), failN.Load()
-	}
+	return traffic.Start(url+"/", 2*time.Millisecond)
 }
 
 func TestFullDeploy(t *testing.T) {
@@ -342,13 +310,13 @@ func TestSerialDeploySurgeUnderTraffic(t *testing.T) {
 	}
 	stop := f.traffic()
 	r, err := f.executor().Run(f.ctx, p, "d1")
-	ok, failed := stop()
+	met := stop()
 	if err != nil || r.Outcome != execute.Succeeded {
 		t.Fatalf("outcome %s: %v", r.Outcome, err)
 	}
 	f.assertNewVersion(p)
-	if failed != 0 || ok == 0 {
-		t.Errorf("traffic during a surge deploy: %d ok, %d failed; want none failed", ok, failed)
+	if met[traffic.Failed] != 0 || met[traffic.UpgradePage] != 0 || met[traffic.OK] == 0 {
+		t.Errorf("traffic during a surge deploy: %v; want every request answered by the app", met)
 	}
 	if got := f.hooks.hooks(); !slices.Equal(got, []string{"worker/deploy/1", "web/post_deploy/4"}) {
 		t.Errorf("hooks %v: a serial deploy runs the worker step first and never shows the page", got)

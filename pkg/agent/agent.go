@@ -160,6 +160,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		}()
 	}
 
+	control := a.watchControl()
+	if control != nil {
+		defer control.Close()
+	}
 	wake := map[string]chan struct{}{}
 	for _, name := range envNames(a.opts.Config) {
 		ch := make(chan struct{}, 1)
@@ -190,11 +194,13 @@ func (a *Agent) Run(ctx context.Context) error {
 		}()
 	}
 
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		a.watchControl(ctx, wake)
-	}()
+	if control != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.forwardControl(ctx, control, wake)
+		}()
+	}
 
 	targets := make(chan watch.Target)
 	wg.Add(1)

@@ -23,28 +23,34 @@ func controlEnv(name string) (string, bool) {
 	return "", false
 }
 
-// watchControl wakes an environment's worker as soon as ferry pause,
-// resume or retry changes its control files, rather than at the next
-// recheck. When the directory cannot be watched (no inotify, too many
-// watches), the recheck still picks the change up, later.
-func (a *Agent) watchControl(ctx context.Context, wake map[string]chan struct{}) {
+// watchControl starts watching the control directory, so that ferry
+// pause, resume and retry wake an environment's worker at once rather
+// than at the next recheck. It returns nil, having said why, when the
+// directory cannot be watched (no inotify, too many watches): the recheck
+// still picks changes up, later. The watch is set up before any worker
+// runs, so no change made after Run started can slip by.
+func (a *Agent) watchControl() *fsnotify.Watcher {
 	log := a.log.With("dir", a.control.Dir)
-	if err := os.MkdirAll(a.control.Dir, 0o750); err != nil {
-		log.Warn("cannot watch the control directory; pause, resume and retry take effect at the next recheck", "err", err, "recheck", a.opts.Recheck)
-		return
-	}
-	w, err := fsnotify.NewWatcher()
+	err := os.MkdirAll(a.control.Dir, 0o750)
+	var w *fsnotify.Watcher
 	if err == nil {
-		err = w.Add(a.control.Dir)
-		if err != nil {
+		w, err = fsnotify.NewWatcher()
+	}
+	if err == nil {
+		if err = w.Add(a.control.Dir); err != nil {
 			_ = w.Close()
 		}
 	}
 	if err != nil {
 		log.Warn("cannot watch the control directory; pause, resume and retry take effect at the next recheck", "err", err, "recheck", a.opts.Recheck)
-		return
+		return nil
 	}
-	defer w.Close()
+	return w
+}
+
+// forwardControl wakes the worker of the environment each control file
+// event names, until ctx ends.
+func (a *Agent) forwardControl(ctx context.Context, w *fsnotify.Watcher, wake map[string]chan struct{}) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -54,14 +60,14 @@ func (a *Agent) watchControl(ctx context.Context, wake map[string]chan struct{})
 				return
 			}
 			if env, ok := controlEnv(filepath.Base(ev.Name)); ok {
-				log.Debug("control file changed", "env", env, "op", ev.Op.String())
+				a.log.Debug("control file changed", "env", env, "op", ev.Op.String())
 				poke(wake[env])
 			}
 		case err, ok := <-w.Errors:
 			if !ok {
 				return
 			}
-			log.Warn("watching the control directory", "err", err)
+			a.log.Warn("watching the control directory", "err", err)
 		}
 	}
 }

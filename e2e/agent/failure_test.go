@@ -59,9 +59,9 @@ func TestBrokenCommitRollsBackOnce(t *testing.T) {
 		t.Errorf("the broken commit was tried again: %q", got)
 	}
 
-	// ferry retry has the agent try it once more, at once.
+	// ferry retry has the agent try it once more.
 	ferryCLI(t, "retry", "-c", config, "staging")
-	eventually(t, 30*time.Second, "the retried commit to roll back again", func() (bool, string) {
+	eventually(t, deployTimeout, "the retried commit to roll back again", func() (bool, string) {
 		got := w.outcomes(bad, "staging")
 		return len(got) == 4 && got[3] == "serial rolled-back", fmt.Sprint(got)
 	})

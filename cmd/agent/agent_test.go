@@ -102,11 +102,18 @@ func (p *project) pushBroken(a *agent.Agent, broken *brokenApp) string {
 	bad := p.work.Commit("Break the health check", map[string]string{"app.py": "3\n"})
 	broken.set(bad)
 	p.work.Git("push", "-q", "origin", "main:staging")
-	eventually(p.t, "the broken commit to be blocked", func() (bool, string) {
-		s := p.envState(a)
-		return s.State == "blocked" && s.Target == bad, fmt.Sprintf("%+v", s)
-	})
+	p.waitState(a, "blocked", bad)
 	return bad
+}
+
+// waitState waits until the agent reports staging in state with target
+// commit.
+func (p *project) waitState(a *agent.Agent, state, commit string) {
+	p.t.Helper()
+	eventually(p.t, fmt.Sprintf("staging to be %s at %.12s", state, commit), func() (bool, string) {
+		s := p.envState(a)
+		return s.State == state && s.Target == commit, fmt.Sprintf("%+v", s)
+	})
 }
 
 func (p *project) envState(a *agent.Agent) agent.EnvState {
@@ -128,10 +135,7 @@ func TestResumeWakesTheAgent(t *testing.T) {
 	}
 	a := startAgent(t, p, time.Hour)
 	next := p.push("Speed up the cart", map[string]string{"app.py": "2\n"})
-	eventually(t, "the agent to see the pause", func() (bool, string) {
-		s := p.envState(a)
-		return s.State == "paused" && s.Target == next, fmt.Sprintf("%+v", s)
-	})
+	p.waitState(a, "paused", next)
 	if code, _, _ := runFerry(t, "resume", "-c", p.config, "staging"); code != exitOK {
 		t.Fatal("resume failed")
 	}
@@ -139,10 +143,7 @@ func TestResumeWakesTheAgent(t *testing.T) {
 		s := p.envState(a)
 		return s.State != "paused", fmt.Sprintf("%+v", s)
 	})
-	eventually(t, "the commit to be deployed", func() (bool, string) {
-		s := p.envState(a)
-		return s.State == "idle" && s.Target == next, fmt.Sprintf("%+v", s)
-	})
+	p.waitState(a, "idle", next)
 
 	bad := p.pushBroken(a, broken)
 	if code, _, _ := runFerry(t, "retry", "-c", p.config, "staging"); code != exitOK {
@@ -159,14 +160,8 @@ func TestAgentDeploysBlocksPausesAndRetries(t *testing.T) {
 	p := newProjectWith(t, 2, broken.app)
 	a := startAgent(t, p, 100*time.Millisecond)
 
-	deployed := func(commit string) func() (bool, string) {
-		return func() (bool, string) {
-			s := p.envState(a)
-			return s.Target == commit && s.State == "idle", fmt.Sprintf("%+v", s)
-		}
-	}
 	good := p.push("Speed up the cart", map[string]string{"app.py": "2\n"})
-	eventually(t, "the push to staging to be deployed", deployed(good))
+	p.waitState(a, "idle", good)
 	if code, out, _ := runFerry(t, "status", "-c", p.config, "staging"); code != exitOK || !strings.Contains(out, "in sync") {
 		t.Errorf("status after deploy: exit %d\n%s", code, out)
 	}
@@ -196,14 +191,11 @@ func TestAgentDeploysBlocksPausesAndRetries(t *testing.T) {
 		t.Fatal("pause failed")
 	}
 	fixed := p.push("Fix the health check", map[string]string{"app.py": "4\n"})
-	eventually(t, "the agent to see the pause", func() (bool, string) {
-		s := p.envState(a)
-		return s.State == "paused" && s.Target == fixed, fmt.Sprintf("%+v", s)
-	})
+	p.waitState(a, "paused", fixed)
 	if code, _, _ := runFerry(t, "resume", "-c", p.config, "staging"); code != exitOK {
 		t.Fatal("resume failed")
 	}
-	eventually(t, "the fixed commit to be deployed after resume", deployed(fixed))
+	p.waitState(a, "idle", fixed)
 
 	// /healthz and /metrics answer on the listener.
 	resp, err := http.Get("http://" + a.Addr() + "/metrics")

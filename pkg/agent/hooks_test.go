@@ -55,6 +55,10 @@ type hookEnv struct {
 
 // hookOpts vary the environment: commands the worker's deploy step runs
 // after its mark, and the bound on each command.
+// cacheHost is the cache server the environment lists outside Auto
+// Scaling (hosts.cache); simulated instances get 127.1.0.x.
+const cacheHost = "127.1.200.1"
+
 type hookOpts struct {
 	thenDeploy     []string
 	commandTimeout string
@@ -101,6 +105,8 @@ branch = "staging"
 aws.region = "us-east-1"
 groups.web = %q
 groups.worker = %q
+# A cache server outside Auto Scaling: the same sshd answers there too.
+hosts.cache = [%q]
 load_balancers.classic = ["shop-staging"]
 [environments.staging.ssh]
 user = %q
@@ -119,8 +125,10 @@ upgrade_page_off = [%q]
 post_deploy = []
 [environments.staging.hooks.worker]
 deploy = [%s]
-`, stateDir, webGroup, workerGroup, sshd.User, sshd.Port, sshd.ClientKey, knownHosts, opts.commandTimeout,
-		mark("upgrade_page_on"), mark("upgrade_page_off"), deploy)))
+[environments.staging.hooks.cache]
+post_deploy = [%q]
+`, stateDir, webGroup, workerGroup, cacheHost, sshd.User, sshd.Port, sshd.ClientKey, knownHosts, opts.commandTimeout,
+		mark("upgrade_page_on"), mark("upgrade_page_off"), deploy, mark("post_deploy"))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,6 +303,15 @@ func TestHooksOverRealSSH(t *testing.T) {
 		ranDeploy := h.ran("deploy")
 		if len(ranDeploy) != 1 || !slices.Contains(sortedValues(newWorker, all), ranDeploy[0]) {
 			t.Fatalf("worker deploy step ran at %v, want exactly one new worker of %v", ranDeploy, newWorker)
+		}
+
+		// post_deploy runs on the cache server, which no group holds, and
+		// its output is in a log named by its address.
+		if got := h.ran("post_deploy"); !slices.Equal(got, []string{cacheHost}) {
+			t.Errorf("post_deploy ran at %v, want the cache server %s", got, cacheHost)
+		}
+		if log := h.serverLog("cache", cacheHost); !strings.Contains(log, "out| post_deploy on "+cacheHost) {
+			t.Errorf("cache-%s.log lacks the hook's output:\n%s", cacheHost, log)
 		}
 
 		// Each server's output is in its own log, under the deploy's id.

@@ -197,6 +197,13 @@ func TestValidationRules(t *testing.T) {
 		{"unknown hook", minimalProject + minimalEnv + "[environments.staging.hooks.web]\npre_deploy = [\"x\"]\n", 15, "environments.staging.hooks.web.pre_deploy", "unknown hook"},
 		{"empty hook command", minimalProject + minimalEnv + "[environments.staging.hooks.worker]\ndeploy = [\" \"]\n", 15, "environments.staging.hooks.worker.deploy[0]", "empty command"},
 		{"hook template does not render", minimalProject + minimalEnv + "[environments.staging.hooks.worker]\ndeploy = [\"cd /srv/{{.Sha}}\"]\n", 15, "environments.staging.hooks.worker.deploy[0]", "placeholders"},
+		{"hosts of a role with a group", minimalProject + minimalEnv + "hosts.web = [\"10.0.0.5\"]\n", 14, "environments.staging.hosts.web", "has an Auto Scaling group"},
+		{"bad host", minimalProject + minimalEnv + "hosts.cache = [\"10.0.0.5\", \"cache server\"]\n", 14, "environments.staging.hosts.cache[1]", "not a host name or IP address"},
+		{"host listed twice", minimalProject + minimalEnv + "hosts.cache = [\"cache-1.internal\", \"cache-1.internal\"]\n", 14, "environments.staging.hosts.cache[1]", "listed twice"},
+		{"no hosts", minimalProject + minimalEnv + "hosts.queue = []\n", 14, "environments.staging.hosts.queue", "no servers"},
+		{"upgrade page on a worker", minimalProject + minimalEnv + "[environments.staging.hooks.worker]\nupgrade_page_on = [\"x\"]\n", 15, "environments.staging.hooks.worker.upgrade_page_on", "web servers only"},
+		{"deploy step on web servers", minimalProject + minimalEnv + "[environments.staging.hooks.web]\ndeploy = [\"x\"]\n", 15, "environments.staging.hooks.web.deploy", "the worker's"},
+		{"post_deploy of a role with no servers", minimalProject + minimalEnv + "[environments.staging.hooks.cache]\npost_deploy = [\"redis-cli FLUSHDB\"]\n", 15, "environments.staging.hooks.cache.post_deploy", "no Auto Scaling group (groups.cache) and no servers (hosts.cache)"},
 		{"unknown verify mode", minimalProject + minimalEnv + "verify = \"gpg\"\ntrusted_keys.openpgp = \"k.asc\"\n", 14, "environments.staging.verify", `use "none", "head" or "tag"`},
 		{"verify tag on a branch", minimalProject + minimalEnv + "verify = \"tag\"\ntrusted_keys.openpgp = \"k.asc\"\n", 14, "environments.staging.verify", "needs a tag-triggered environment"},
 		{"verify without keys", minimalProject + minimalEnv + "verify = \"head\"\n", 8, "environments.staging.trusted_keys", "needs trusted keys"},
@@ -224,6 +231,24 @@ func TestValidationRules(t *testing.T) {
 				t.Errorf("error names file %q", e.File)
 			}
 		})
+	}
+}
+
+// Servers outside Auto Scaling are listed by role, and their post_deploy
+// hook is then valid; an empty list of commands disables a hook anywhere.
+func TestHostsOfRolesWithoutGroups(t *testing.T) {
+	doc := minimalProject + minimalEnv + `hosts.cache = ["10.0.2.10", "cache-2.internal"]
+[environments.staging.hooks.cache]
+post_deploy = ["redis-cli -n 1 FLUSHDB"]
+[environments.staging.hooks.queue]
+post_deploy = []
+`
+	cfg, errs := parse(t, doc)
+	if len(errs) != 0 {
+		t.Fatalf("errors: %v\n%s", errs, numbered(doc))
+	}
+	if got := cfg.Environments["staging"].Hosts["cache"]; len(got) != 2 || got[1] != "cache-2.internal" {
+		t.Errorf("hosts.cache = %q", got)
 	}
 }
 

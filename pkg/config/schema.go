@@ -82,11 +82,15 @@ type Environment struct {
 
 	AWS AWS `toml:"aws"`
 	// Groups maps a role (see package roles) to its Auto Scaling group name.
-	Groups        map[string]string `toml:"groups"`
-	LoadBalancers LoadBalancers     `toml:"load_balancers"`
-	Launch        Launch            `toml:"launch"`
-	Policy        Policy            `toml:"policy"`
-	SSH           SSH               `toml:"ssh"`
+	Groups map[string]string `toml:"groups"`
+	// Hosts lists the servers of a role that has no Auto Scaling group
+	// (the long-lived database, cache and queue servers) by address; its
+	// post_deploy hook runs on them over SSH.
+	Hosts         map[string][]string `toml:"hosts"`
+	LoadBalancers LoadBalancers       `toml:"load_balancers"`
+	Launch        Launch              `toml:"launch"`
+	Policy        Policy              `toml:"policy"`
+	SSH           SSH                 `toml:"ssh"`
 	// Hooks overrides the commands a role runs at a deploy hook:
 	// [environments.NAME.hooks.ROLE] HOOK = ["command", ...].
 	Hooks   map[string]map[string][]string `toml:"hooks"`

@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"net"
 	"net/url"
 	"path"
 	"regexp"
@@ -269,7 +271,8 @@ func (v *validator) environment(at keyPath, e *Environment) {
 	v.launch(at.key("launch"), &e.Launch)
 	v.policy(at.key("policy"), &e.Policy)
 	v.ssh(at.key("ssh"), &e.SSH)
-	v.hooks(at.key("hooks"), e.Hooks)
+	v.hosts(at, e)
+	v.hooks(at.key("hooks"), e)
 	for i := range e.Windows {
 		v.window(at.key("windows").index(i), &e.Windows[i])
 	}
@@ -367,17 +370,85 @@ func (v *validator) ssh(at keyPath, s *SSH) {
 	v.positive(at.key("connect_timeout"), s.ConnectTimeout)
 }
 
-func (v *validator) hooks(at keyPath, hooks map[string]map[string][]string) {
+// hosts checks the servers listed for roles without an Auto Scaling group.
+func (v *validator) hosts(at keyPath, e *Environment) {
+	for _, role := range sortedKeys(e.Hosts) {
+		p := at.key("hosts").key(role)
+		if _, err := roles.Parse(role); err != nil {
+			v.fail(p, "%v", err)
+			continue
+		}
+		if _, ok := e.Groups[role]; ok {
+			v.fail(p, "the %s role has an Auto Scaling group (groups.%s): its servers are that group's instances", role, role)
+		}
+		if len(e.Hosts[role]) == 0 {
+			v.fail(p, "no servers: list their addresses, or remove the key")
+		}
+		seen := map[string]bool{}
+		for i, h := range e.Hosts[role] {
+			switch {
+			case net.ParseIP(h) == nil && !hostnameRE.MatchString(h):
+				v.fail(p.index(i), "%q is not a host name or IP address", h)
+			case seen[h]:
+				v.fail(p.index(i), "%q is listed twice", h)
+			}
+			seen[h] = true
+		}
+	}
+}
+
+var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
+
+// hookRunsNowhere says why commands set for role at hook would never run
+// in e, or "" when they run: the upgrade page is the web servers', the
+// deploy step runs on one worker (or web server, with no worker group),
+// and post_deploy on the servers of the role, from its group or hosts.
+func hookRunsNowhere(e *Environment, role roles.Role, hook roles.Hook) string {
+	_, web := e.Groups[string(roles.Web)]
+	switch hook {
+	case roles.UpgradePageOn, roles.UpgradePageOff:
+		if role != roles.Web {
+			return "the upgrade page runs on web servers only: set it under hooks.web"
+		}
+		if !web {
+			return "there is no web group (groups.web) to run it on"
+		}
+	case roles.Deploy:
+		if role != roles.Worker {
+			return "the deploy step is the worker's (migrations, static media): set it under hooks.worker"
+		}
+		if _, worker := e.Groups[string(roles.Worker)]; !worker && !web {
+			return "there is no worker or web group to run it on"
+		}
+	case roles.PostDeploy:
+		_, group := e.Groups[string(role)]
+		if !group && len(e.Hosts[string(role)]) == 0 {
+			return fmt.Sprintf("the %s role has no Auto Scaling group (groups.%s) and no servers (hosts.%s) to run it on", role, role, role)
+		}
+	}
+	return ""
+}
+
+func (v *validator) hooks(at keyPath, e *Environment) {
+	hooks := e.Hooks
 	for _, role := range sortedKeys(hooks) {
 		if _, err := roles.Parse(role); err != nil {
 			v.fail(at.key(role), "%v", err)
+			continue
 		}
 		for _, hook := range sortedKeys(hooks[role]) {
 			hp := at.key(role).key(hook)
 			if _, err := roles.ParseHook(hook); err != nil {
 				v.fail(hp, "%v", err)
+				continue
 			}
 			r, h := roles.Role(role), roles.Hook(hook)
+			if len(hooks[role][hook]) > 0 {
+				if why := hookRunsNowhere(e, r, h); why != "" {
+					v.fail(hp, "these commands would never run: %s", why)
+					continue
+				}
+			}
 			for i, cmd := range hooks[role][hook] {
 				if strings.TrimSpace(cmd) == "" {
 					v.fail(hp.index(i), "empty command")

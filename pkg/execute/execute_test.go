@@ -394,6 +394,32 @@ func TestFailuresRollBack(t *testing.T) {
 	}
 }
 
+// TestPostDeployOnServersOutsideAutoScaling: the post_deploy hook also
+// runs on the servers an environment lists for roles without a group
+// (hosts.cache), by address, after the groups' own.
+func TestPostDeployOnServersOutsideAutoScaling(t *testing.T) {
+	f := newFixture(t, 2, false, `timeouts.instances_in_service = "20s"
+timeouts.healthy_in_balancers = "20s"
+[environments.staging.hosts]
+cache = ["10.0.2.10", "cache-2.internal"]
+[environments.staging.hooks.cache]
+post_deploy = ["redis-cli -n 1 FLUSHDB"]
+`)
+	r, err := f.executor().Run(f.ctx, f.plan(), "d1")
+	if err != nil || r.Outcome != execute.Succeeded {
+		t.Fatalf("outcome %s: %v", r.Outcome, err)
+	}
+	if got, want := f.hooks.hooks(), []string{"worker/deploy/1", "web/post_deploy/2", "cache/post_deploy/2"}; !slices.Equal(got, want) {
+		t.Errorf("hooks %v, want %v", got, want)
+	}
+	f.hooks.mu.Lock()
+	last := f.hooks.runs[len(f.hooks.runs)-1]
+	f.hooks.mu.Unlock()
+	if want := []execute.Host{{InstanceID: "10.0.2.10", Address: "10.0.2.10"}, {InstanceID: "cache-2.internal", Address: "cache-2.internal"}}; !slices.Equal(last.Hosts, want) {
+		t.Errorf("cache hosts %+v, want %+v", last.Hosts, want)
+	}
+}
+
 // lostAnswer is a Cloud whose first capacity raise takes effect but
 // reports an error, as when the connection drops after AWS applied the
 // call (or the agent is killed before it journals the step).

@@ -487,6 +487,25 @@ func (e *Executor) postDeploy(ctx context.Context, j *Journal) error {
 			return err
 		}
 	}
+	// Then the roles outside Auto Scaling (database, cache, queue servers),
+	// by the addresses the environment lists; each is named by its
+	// address in logs, having no instance id Ferry knows.
+	for _, role := range roles.All() {
+		addrs := e.Env.Hosts[string(role)]
+		if len(addrs) == 0 || e.Hooks == nil {
+			continue
+		}
+		hosts := make([]Host, 0, len(addrs))
+		for _, a := range addrs {
+			hosts = append(hosts, Host{InstanceID: a, Address: a})
+		}
+		if err := e.Hooks.RunHook(ctx, HookRun{
+			DeployID: j.DeployID, Env: j.Plan.Environment, Commit: j.Plan.Target.Commit,
+			Role: role, Hook: roles.PostDeploy, Hosts: hosts,
+		}); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

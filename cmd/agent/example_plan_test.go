@@ -67,6 +67,7 @@ func TestPlanExampleStaging(t *testing.T) {
 		"web     myproject-staging-web: desired 2 -> 3 during -> 2 after",
 		"worker  myproject-staging-worker: desired 1 -> 2 during -> 1 after",
 		"worker-deploy hosts=one instance of myproject-staging-worker",
+		"post-deploy on=cache (10.0.2.10)",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("plan lacks %q:\n%s", want, stdout)

@@ -108,8 +108,34 @@ func steps(p *Plan, env *config.Environment) []Step {
 			}
 		}
 	}
-	add(StepPostDeploy, "", map[string]string{"roles": "all with a post_deploy hook"}, "the deploy is done")
+	add(StepPostDeploy, "", map[string]string{"on": postDeployTargets(env)}, "the deploy is done")
 	return s
+}
+
+// postDeployTargets says where the post_deploy hook will run: each role
+// that has commands for it, on its group's instances or on the servers the
+// environment lists for it.
+func postDeployTargets(env *config.Environment) string {
+	cmds, err := roles.Resolve(env.Hooks)
+	if err != nil { // config validation reports it
+		return "every role with post_deploy commands"
+	}
+	var on []string
+	for _, role := range roles.All() {
+		if len(cmds[role][roles.PostDeploy]) == 0 {
+			continue
+		}
+		switch group, hosts := env.Groups[string(role)], env.Hosts[string(role)]; {
+		case group != "":
+			on = append(on, fmt.Sprintf("%s (the instances of %s)", role, group))
+		case len(hosts) > 0:
+			on = append(on, fmt.Sprintf("%s (%s)", role, strings.Join(hosts, ", ")))
+		}
+	}
+	if len(on) == 0 {
+		return "nothing: no role has post_deploy commands"
+	}
+	return strings.Join(on, "; ")
 }
 
 // workerHost says where the worker's deploy step runs: one instance of the

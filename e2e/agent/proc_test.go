@@ -121,11 +121,21 @@ func (p *proc) exitCode(d time.Duration) int {
 // passes first.
 func (p *proc) waitLog(d time.Duration, what string, match func(logLine) bool) logLine {
 	p.t.Helper()
+	return p.waitNth(d, what, match, 1)
+}
+
+// waitNth is waitLog for the nth line match is true for. Each look scans
+// the whole log again, so match must not count on its own.
+func (p *proc) waitNth(d time.Duration, what string, match func(logLine) bool, nth int) logLine {
+	p.t.Helper()
 	deadline := time.Now().Add(d)
 	for {
+		n := 0
 		for _, l := range p.out.logLines() {
 			if match(l) {
-				return l
+				if n++; n == nth {
+					return l
+				}
 			}
 		}
 		if !p.running() {

@@ -50,15 +50,7 @@ func TestSignals(t *testing.T) {
 	}
 	a.signal(syscall.SIGHUP)
 	a.waitLog(time.Minute, "the reload", msg("config reloaded; restarting the agent"))
-	a.addr = a.waitLog(time.Minute, "a second listener", func() func(logLine) bool {
-		n := 0
-		return func(l logLine) bool {
-			if l.str("msg") == "serving /healthz, /metrics and /hooks/git" {
-				n++
-			}
-			return n == 2
-		}
-	}()).str("addr")
+	a.addr = a.waitNth(time.Minute, "a second listener", msg("serving /healthz, /metrics and /hooks/git"), 2).str("addr")
 	a.waitState(deployTimeout, "staging", c2, "idle")
 	if code, _, err := a.health(); err != nil || code != http.StatusOK {
 		t.Errorf("/healthz after a reload: %d %v", code, err)

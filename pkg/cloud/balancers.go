@@ -3,6 +3,8 @@ package cloud
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
@@ -81,6 +83,64 @@ func (c *Client) BalancerHealth(ctx context.Context, classic, targetGroups []str
 				Healthy:    d.TargetHealth.State == elbv2types.TargetHealthStateEnumHealthy,
 			})
 		}
+	}
+	return out, nil
+}
+
+// Draining is how a balancer treats requests in flight to an instance that
+// leaves it: a classic balancer's connection draining, a target group's
+// deregistration delay.
+type Draining struct {
+	// Balancer is the classic balancer's name or the target group's ARN.
+	Balancer string
+	Kind     BalancerKind
+	// Enabled: requests in flight may finish, for up to Timeout. When
+	// false, the balancer cuts them as the instance is deregistered.
+	Enabled bool
+	Timeout time.Duration
+}
+
+// Draining reads the draining settings of each classic balancer and
+// target group, one call each.
+func (c *Client) Draining(ctx context.Context, classic, targetGroups []string) ([]Draining, error) {
+	var out []Draining
+	for _, name := range classic {
+		resp, err := c.elb.DescribeLoadBalancerAttributes(ctx, &elb.DescribeLoadBalancerAttributesInput{LoadBalancerName: aws.String(name)})
+		if APIErrorCode(err) == "LoadBalancerNotFound" {
+			return nil, notFound("load balancer", name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("describe attributes of load balancer %q: %w", name, err)
+		}
+		d := Draining{Balancer: name, Kind: Classic}
+		if a := resp.LoadBalancerAttributes; a != nil && a.ConnectionDraining != nil {
+			d.Enabled = a.ConnectionDraining.Enabled
+			d.Timeout = time.Duration(aws.ToInt32(a.ConnectionDraining.Timeout)) * time.Second
+		}
+		out = append(out, d)
+	}
+	for _, arn := range targetGroups {
+		resp, err := c.elbv2.DescribeTargetGroupAttributes(ctx, &elbv2.DescribeTargetGroupAttributesInput{TargetGroupArn: aws.String(arn)})
+		if APIErrorCode(err) == "TargetGroupNotFound" {
+			return nil, notFound("target group", arn)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("describe attributes of target group %q: %w", arn, err)
+		}
+		// AWS's default delay is 300 s; an attribute list without it
+		// means the default.
+		d := Draining{Balancer: arn, Kind: TargetGroup, Enabled: true, Timeout: 300 * time.Second}
+		for _, a := range resp.Attributes {
+			if aws.ToString(a.Key) != "deregistration_delay.timeout_seconds" {
+				continue
+			}
+			secs, err := strconv.Atoi(aws.ToString(a.Value))
+			if err != nil {
+				return nil, fmt.Errorf("target group %q: deregistration delay %q: %w", arn, aws.ToString(a.Value), err)
+			}
+			d.Enabled, d.Timeout = secs > 0, time.Duration(secs)*time.Second
+		}
+		out = append(out, d)
 	}
 	return out, nil
 }

@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/ferry-deploy/ferry/internal/awssim"
 	"github.com/ferry-deploy/ferry/internal/simenv"
 	"github.com/ferry-deploy/ferry/pkg/cloud"
@@ -149,5 +154,50 @@ func TestThrottlingIsRetried(t *testing.T) {
 	}
 	if cloud.IsTransient(cloud.ErrNotFound) {
 		t.Error("ErrNotFound must not be transient")
+	}
+}
+
+// TestDraining reads a classic balancer's connection draining (off by
+// default when created through the API, AWS: API_CreateLoadBalancer) and
+// a target group's deregistration delay (300 s by default,
+// AWS: load-balancer-target-groups#deregistration-delay).
+func TestDraining(t *testing.T) {
+	srv, ctx := startSim(t)
+	c := newClient(t, ctx, srv.URL, 3)
+	v2 := elbv2.NewFromConfig(srv.AWSConfig())
+	tg, err := v2.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{
+		Name: aws.String("shop-staging-web"), Protocol: elbv2types.ProtocolEnumHttp, Port: aws.Int32(80),
+		VpcId: aws.String("vpc-0a0000000000000001"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := aws.ToString(tg.TargetGroups[0].TargetGroupArn)
+
+	got, err := c.Draining(ctx, []string{"shop-staging"}, []string{arn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []cloud.Draining{
+		// Disabled, with AWS's default timeout of 300 s standing by.
+		{Balancer: "shop-staging", Kind: cloud.Classic, Timeout: 300 * time.Second},
+		{Balancer: arn, Kind: cloud.TargetGroup, Enabled: true, Timeout: 300 * time.Second},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("defaults: %+v, want %+v", got, want)
+	}
+
+	if _, err := v2.ModifyTargetGroupAttributes(ctx, &elbv2.ModifyTargetGroupAttributesInput{
+		TargetGroupArn: aws.String(arn),
+		Attributes:     []elbv2types.TargetGroupAttribute{{Key: aws.String("deregistration_delay.timeout_seconds"), Value: aws.String("0")}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = c.Draining(ctx, nil, []string{arn})
+	if err != nil || len(got) != 1 || got[0].Enabled || got[0].Timeout != 0 {
+		t.Errorf("a delay of 0: %+v, %v; want draining off", got, err)
+	}
+	if _, err := c.Draining(ctx, []string{"nope"}, nil); !errors.Is(err, cloud.ErrNotFound) {
+		t.Errorf("a missing balancer: %v, want ErrNotFound", err)
 	}
 }

@@ -32,6 +32,7 @@ type Repo interface {
 type Cloud interface {
 	Group(ctx context.Context, name string, classic, targetGroups []string) (*cloud.Group, error)
 	LaunchTemplateVersion(ctx context.Context, ref cloud.LaunchTemplateRef) (*cloud.LaunchTemplateVersion, error)
+	Draining(ctx context.Context, classic, targetGroups []string) ([]cloud.Draining, error)
 }
 
 var _ Cloud = (*cloud.Client)(nil)

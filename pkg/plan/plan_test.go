@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing/types"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
@@ -270,6 +273,53 @@ func TestWarnings(t *testing.T) {
 	}
 	if p.Method != plan.Full || p.Reasons[0].Rule != plan.RuleUnknownDeployed {
 		t.Errorf("tag and launch source disagree: method %s by %v, want full as deployed-commit-unknown", p.Method, rules(p))
+	}
+}
+
+// TestDrainingWarnings: a balancer that cuts requests in flight, or
+// drains for longer than Ferry waits for old instances to leave, is
+// warned about; one that drains within the wait is not.
+func TestDrainingWarnings(t *testing.T) {
+	h := newHistory(t)
+	for _, tc := range []struct {
+		name    string
+		drain   int32 // seconds; 0 leaves draining off
+		extra   string
+		warning string
+	}{
+		{name: "off", warning: "connection draining off"},
+		{name: "within the wait", drain: 30},
+		{name: "beyond the wait", drain: 3600, extra: "policy.timeouts.drain = \"5m\"\n", warning: "drains for up to 1h0m0s, longer than policy.timeouts.drain (5m0s)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, h.app1, tc.extra)
+			if tc.drain > 0 {
+				if _, err := f.clients.ELB.ModifyLoadBalancerAttributes(f.ctx, &elb.ModifyLoadBalancerAttributesInput{
+					LoadBalancerName: aws.String("shop-staging"),
+					LoadBalancerAttributes: &elbtypes.LoadBalancerAttributes{ConnectionDraining: &elbtypes.ConnectionDraining{
+						Enabled: true, Timeout: aws.Int32(tc.drain),
+					}},
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p, err := plan.Make(f.ctx, f.cloud, h.repo, f.input(h.app2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var about []string
+			for _, w := range p.Warnings {
+				if strings.Contains(w, "shop-staging ") || strings.HasPrefix(w, "shop-staging drains") {
+					about = append(about, w)
+				}
+			}
+			switch {
+			case tc.warning == "" && len(about) > 0:
+				t.Errorf("warnings about the balancer: %q, want none", about)
+			case tc.warning != "" && (len(about) != 1 || !strings.Contains(about[0], tc.warning)):
+				t.Errorf("warnings about the balancer: %q, want one saying %q", about, tc.warning)
+			}
+		})
 	}
 }
 

@@ -78,7 +78,39 @@ func Make(ctx context.Context, c Cloud, repo Repo, in Input) (*Plan, error) {
 	}
 	p.Downtime = p.Method == Full
 	p.Steps = steps(p, env)
+	if err := drainingWarnings(ctx, c, env, p); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// drainingWarnings warns about balancers that would cut requests in flight
+// to the instances a deploy removes (connection draining off, as AWS
+// creates a classic balancer through its API), or whose draining outlasts
+// the wait Ferry gives old instances to leave (policy.timeouts.drain).
+func drainingWarnings(ctx context.Context, c Cloud, env *config.Environment, p *Plan) error {
+	if _, web := env.Groups[string(roles.Web)]; !web {
+		return nil
+	}
+	ds, err := c.Draining(ctx, env.LoadBalancers.Classic, env.LoadBalancers.TargetGroups)
+	if errors.Is(err, cloud.ErrNotFound) {
+		return nil // the group read already said what is missing
+	}
+	if err != nil {
+		return err
+	}
+	limit := env.Policy.Timeouts.Drain.Std()
+	for _, d := range ds {
+		switch {
+		case !d.Enabled && d.Kind == cloud.Classic:
+			p.Warnings = append(p.Warnings, fmt.Sprintf("load balancer %s has connection draining off: requests in flight to an instance the deploy removes are cut; enable it (ModifyLoadBalancerAttributes ConnectionDraining)", d.Balancer))
+		case !d.Enabled:
+			p.Warnings = append(p.Warnings, fmt.Sprintf("target group %s has a deregistration delay of 0: requests in flight to an instance the deploy removes are cut", d.Balancer))
+		case d.Timeout > limit:
+			p.Warnings = append(p.Warnings, fmt.Sprintf("%s drains for up to %s, longer than policy.timeouts.drain (%s): waiting for old instances to leave may time out", d.Balancer, d.Timeout, limit))
+		}
+	}
+	return nil
 }
 
 // roleGroup is a group read from the cloud with the role it plays.

@@ -36,9 +36,9 @@ type Deployer struct {
 	log    *slog.Logger // with env=NAME
 	base   *slog.Logger // without: the executor adds its own
 	host   string       // this process, as notes name it: HOST/pid N
-	holder string       // this process, as leases name it (see holderName)
-	// exited reports whether a lease's holder is a process of this host
-	// that no longer runs (see exitedHolder).
+	holder string       // this process, as leases name it (see procSpace.holder)
+	// exited reports whether a lease's holder is a process of this
+	// machine that no longer runs (see procSpace.exited).
 	exited func(holder string) bool
 	// hooks builds a deploy's hooks; default NewHooks (SSH).
 	hooks HooksFunc
@@ -69,10 +69,10 @@ func (d *Deployer) newHooks(deployID string) (execute.Hooks, error) {
 
 // NewDeployer prepares the deploys of env.
 func NewDeployer(cfg *config.Config, env *config.Environment, m *watch.Mirror, c Cloud, log *slog.Logger) *Deployer {
-	host, ns := thisHost(), pidNamespace()
+	space := thisSpace()
 	return &Deployer{cfg: cfg, env: env, mirror: m, cloud: c, log: log.With("env", env.Name), base: log,
-		host:   fmt.Sprintf("%s/pid %d", host, os.Getpid()),
-		holder: holderName(host, os.Getpid(), ns), exited: exitedHolder(host, ns, processRunning)}
+		host:   fmt.Sprintf("%s/pid %d", space.host, os.Getpid()),
+		holder: space.holder(os.Getpid()), exited: space.exited(processRunning)}
 }
 
 func (d *Deployer) executor(deployID string, hooks execute.Hooks) *execute.Executor {

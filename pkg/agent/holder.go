@@ -9,16 +9,67 @@ import (
 	"syscall"
 )
 
-// holderName names this process in leases: "HOST/pid N NAMESPACE", the
-// namespace being the pid namespace the pid is counted in (as
-// /proc/self/ns/pid names it, e.g. "pid:[4026531836]"), or nothing where
-// it cannot be read.
-func holderName(host string, pid int, ns string) string {
-	name := fmt.Sprintf("%s/pid %d", host, pid)
-	if ns != "" {
-		name += " " + ns
+// procSpace is where a pid names one process: a machine, told by its host
+// name and the kernel's boot id (two machines that share a host name never
+// share a boot id), and a pid namespace (containers on one machine each
+// count their own pids).
+type procSpace struct {
+	host, boot, ns string
+}
+
+// thisSpace is where this process runs; a part the system does not say is
+// empty.
+func thisSpace() procSpace {
+	return procSpace{host: thisHost(), boot: bootID(), ns: pidNamespace()}
+}
+
+func (s procSpace) known() bool { return s.host != "" && s.boot != "" && s.ns != "" }
+
+// holder names process pid in leases: "HOST/pid N boot B NAMESPACE", e.g.
+// "bastion-1/pid 4242 boot 3f2a1b4c5d6e pid:[4026531836]"; only
+// "HOST/pid N" where the rest is unknown.
+func (s procSpace) holder(pid int) string {
+	if !s.known() {
+		return fmt.Sprintf("%s/pid %d", s.host, pid)
 	}
-	return name
+	return fmt.Sprintf("%s/pid %d boot %s %s", s.host, pid, s.boot, s.ns)
+}
+
+// exited returns the lock's Exited check for an agent in s: a holder
+// named by s.holder, so on this machine, in this boot and this pid
+// namespace, whose process no longer runs has exited (killed, crashed),
+// and its lease need not be waited out. A holder anywhere else (another
+// machine, even one with the same host name; a container sharing the host
+// name; an earlier boot), a name in another form, or a pid that runs (even
+// one reused by another program) is never taken as exited: only a certain
+// answer frees a lease early.
+func (s procSpace) exited(running func(pid int) bool) func(string) bool {
+	return func(holder string) bool {
+		if !s.known() {
+			return false
+		}
+		rest, ok := strings.CutPrefix(holder, s.host+"/pid ")
+		f := strings.Split(rest, " ")
+		if !ok || len(f) != 4 || f[1] != "boot" || f[2] != s.boot || f[3] != s.ns {
+			return false
+		}
+		pid, err := strconv.Atoi(f[0])
+		if err != nil || pid <= 0 {
+			return false
+		}
+		return !running(pid)
+	}
+}
+
+// ProcessHolder is the name the lease of process pid on this machine
+// carries (see procSpace.holder).
+func ProcessHolder(pid int) string { return thisSpace().holder(pid) }
+
+// HolderExited reports whether a lease holder is a process of this
+// machine that no longer runs, whose lease the next deploy takes over at
+// once.
+func HolderExited(holder string) bool {
+	return thisSpace().exited(processRunning)(holder)
 }
 
 // pidNamespace names this process's pid namespace, or "" where the system
@@ -31,39 +82,18 @@ func pidNamespace() string {
 	return ns
 }
 
-// exitedHolder returns the lock's Exited check for an agent on host in pid
-// namespace ns: a holder named by holderName on the same host and in the
-// same pid namespace whose process no longer runs has exited (killed,
-// crashed), and its lease need not be waited out. A holder on another
-// host or in another pid namespace (a container sharing the host name), a
-// name in another form, or a pid that runs (even one reused by another
-// program) is never taken as exited: only a certain answer frees a lease
-// early.
-func exitedHolder(host, ns string, running func(pid int) bool) func(string) bool {
-	return func(holder string) bool {
-		if host == "" || ns == "" {
-			return false
-		}
-		rest, ok := strings.CutPrefix(holder, host+"/pid ")
-		if !ok {
-			return false
-		}
-		pidText, holderNS, ok := strings.Cut(rest, " ")
-		if !ok || holderNS != ns {
-			return false
-		}
-		pid, err := strconv.Atoi(pidText)
-		if err != nil || pid <= 0 {
-			return false
-		}
-		return !running(pid)
+// bootID is the first 12 hex digits of the kernel's random boot id, or ""
+// where the system does not say.
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
 	}
-}
-
-// HolderExited reports whether a lease holder is a process of this host
-// that no longer runs, whose lease the next deploy takes over at once.
-func HolderExited(holder string) bool {
-	return exitedHolder(thisHost(), pidNamespace(), processRunning)(holder)
+	id := strings.ReplaceAll(strings.TrimSpace(string(b)), "-", "")
+	if len(id) < 12 {
+		return ""
+	}
+	return id[:12]
 }
 
 // processRunning reports whether a process with pid exists on this

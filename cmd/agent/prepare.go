@@ -51,24 +51,13 @@ Exit status: 0 prepared, 1 failed, 64 wrong command line.`,
 				return err
 			}
 			ctx := cmd.Context()
-			cfg, env, err := loadEnv(path, args[0])
+			ses, err := openSession(ctx, planFlags{path: path, target: targetFlags{commit: commit, ref: ref}}, args[0], log)
 			if err != nil {
 				return err
 			}
-			m, err := openMirror(cfg, log)
-			if err != nil {
-				return err
-			}
-			rev, err := resolveTarget(ctx, cfg, env, m, commit, ref, log)
-			if err != nil {
-				return err
-			}
-			c, err := newCloud(ctx, env, log)
-			if err != nil {
-				return err
-			}
-			ex := &execute.Executor{Cloud: c, Env: env, Log: log.With("env", env.Name)}
-			p, err := ex.Prepare(ctx, rev.Commit, plan.LaunchSourceName(cfg.Project.Name, env.Name, rev.Commit, time.Now()))
+			env, rev := ses.env, ses.input.Target
+			ex := &execute.Executor{Cloud: ses.cloud, Env: env, Log: log.With("env", env.Name)}
+			p, err := ex.Prepare(ctx, rev.Commit, plan.LaunchSourceName(ses.cfg.Project.Name, env.Name, rev.Commit, time.Now()))
 			if err != nil {
 				return fmt.Errorf("prepare %s for %s: %w", env.Name, short(rev.Commit), err)
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -47,14 +46,7 @@ func newProjectWith(t *testing.T, size int, app awssim.InstanceApp) *project {
 	work.Git("remote", "add", "origin", remote)
 	work.Git("push", "-q", "origin", "main:staging")
 
-	srv, err := awssim.Start(awssim.Options{
-		Tick: 5 * time.Millisecond, Second: 4 * time.Millisecond,
-		BootDelay: 20 * time.Millisecond, ShutdownDelay: 10 * time.Millisecond, App: app,
-	}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv := testutil.StartSim(t, awssim.Options{App: app})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := simenv.Connect(srv.URL)

@@ -29,20 +29,17 @@ var _ execute.Hooks = (*sshHooks)(nil)
 // when some hook has commands: an environment whose hooks are all empty
 // needs no SSH at all.
 func NewHooks(stateDir string, env *config.Environment, deployID string, log *slog.Logger) (*sshHooks, error) {
-	overrides, err := roles.Resolve(env.Hooks)
+	// Resolve applies the environment's overrides to the defaults and
+	// checks every command renders.
+	cmds, err := roles.Resolve(env.Hooks)
 	if err != nil {
 		return nil, err
 	}
-	cmds := map[roles.Role]roles.Commands{}
 	any := false
-	for _, role := range roles.All() {
-		cmds[role] = roles.Merge(role, overrides[role])
-		for _, list := range cmds[role] {
+	for _, byHook := range cmds {
+		for _, list := range byHook {
 			any = any || len(list) > 0
 		}
-	}
-	if err := roles.Check(cmds); err != nil {
-		return nil, err
 	}
 	h := &sshHooks{cmds: cmds}
 	if any {

@@ -133,14 +133,7 @@ post_deploy = [%q]
 		t.Fatal(err)
 	}
 
-	srv, err := awssim.Start(awssim.Options{
-		Tick: 5 * time.Millisecond, Second: 4 * time.Millisecond,
-		BootDelay: 20 * time.Millisecond, ShutdownDelay: 10 * time.Millisecond, App: awssim.DemoApp,
-	}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv := testutil.StartSim(t, awssim.Options{App: awssim.DemoApp})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	clients := simenv.Connect(srv.URL)

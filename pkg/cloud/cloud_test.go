@@ -3,7 +3,6 @@ package cloud_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"slices"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/ferry-deploy/ferry/internal/awssim"
 	"github.com/ferry-deploy/ferry/internal/simenv"
+	"github.com/ferry-deploy/ferry/internal/testutil"
 	"github.com/ferry-deploy/ferry/pkg/cloud"
 )
 
@@ -23,14 +23,7 @@ const commit = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 // three behind a classic balancer, already running commit.
 func startSim(t *testing.T) (*awssim.Server, context.Context) {
 	t.Helper()
-	srv, err := awssim.Start(awssim.Options{
-		Tick: 5 * time.Millisecond, Second: 5 * time.Millisecond,
-		BootDelay: 30 * time.Millisecond, ShutdownDelay: 10 * time.Millisecond,
-	}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv := testutil.StartSim(t, awssim.Options{Second: 5 * time.Millisecond, BootDelay: 30 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	c := simenv.Connect(srv.URL)

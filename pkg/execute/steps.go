@@ -491,18 +491,11 @@ func (e *Executor) postDeploy(ctx context.Context, j *Journal) error {
 	// by the addresses the environment lists; each is named by its
 	// address in logs, having no instance id Ferry knows.
 	for _, role := range roles.All() {
-		addrs := e.Env.Hosts[string(role)]
-		if len(addrs) == 0 || e.Hooks == nil {
-			continue
+		var servers []cloud.Instance
+		for _, a := range e.Env.Hosts[string(role)] {
+			servers = append(servers, cloud.Instance{ID: a, PrivateIP: a})
 		}
-		hosts := make([]Host, 0, len(addrs))
-		for _, a := range addrs {
-			hosts = append(hosts, Host{InstanceID: a, Address: a})
-		}
-		if err := e.Hooks.RunHook(ctx, HookRun{
-			DeployID: j.DeployID, Env: j.Plan.Environment, Commit: j.Plan.Target.Commit,
-			Role: role, Hook: roles.PostDeploy, Hosts: hosts,
-		}); err != nil {
+		if err := e.runHook(ctx, j, role, roles.PostDeploy, servers); err != nil {
 			return err
 		}
 	}

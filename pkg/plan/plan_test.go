@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,14 +84,7 @@ func newFixture(t *testing.T, deployed string, extraTOML string) *fixture {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	srv, err := awssim.Start(awssim.Options{
-		Tick: 5 * time.Millisecond, Second: 5 * time.Millisecond,
-		BootDelay: 20 * time.Millisecond, ShutdownDelay: 10 * time.Millisecond,
-	}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv := testutil.StartSim(t, awssim.Options{Second: 5 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	clients := simenv.Connect(srv.URL)

@@ -1,21 +1,18 @@
 package remote_test
 
 import (
-	"bytes"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/pem"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/ferry-deploy/ferry/internal/sshtest"
+	"github.com/ferry-deploy/ferry/internal/testutil"
 	"github.com/ferry-deploy/ferry/pkg/remote"
 	"github.com/ferry-deploy/ferry/pkg/roles"
 )
@@ -25,7 +22,7 @@ import (
 type fixture struct {
 	srv *sshtest.Server
 	cfg remote.Config
-	log *lockedBuffer
+	log *testutil.Buffer
 }
 
 func newFixture(t *testing.T, srv *sshtest.Server) *fixture {
@@ -47,7 +44,7 @@ func newFixture(t *testing.T, srv *sshtest.Server) *fixture {
 			KillGrace:      500 * time.Millisecond,
 			Logs:           remote.Logs{Root: filepath.Join(dir, "state", "logs"), Env: "staging", DeployID: "d1"},
 		},
-		log: &lockedBuffer{},
+		log: &testutil.Buffer{},
 	}
 }
 
@@ -75,37 +72,6 @@ func (f *fixture) serverLog(t *testing.T, h remote.Host) string {
 		t.Fatalf("server log: %v", err)
 	}
 	return string(b)
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// newSigner returns a fresh ed25519 key no server knows.
-func newSigner(t *testing.T) ssh.Signer {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // writeKeyFile writes priv (a crypto private key) as an OpenSSH key file.

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/ferry-deploy/ferry/internal/sshtest"
+	"github.com/ferry-deploy/ferry/internal/testutil"
 	"github.com/ferry-deploy/ferry/pkg/remote"
 )
 
@@ -127,7 +128,7 @@ func TestHostKeyPolicy(t *testing.T) {
 // key that is not srv's: what a rebuilt instance at a reused address, or an
 // impostor, looks like.
 func knownHostsWithOtherKey(t *testing.T, srv *sshtest.Server) string {
-	key := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(newSigner(t).PublicKey())))
+	key := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(testutil.NewSSHSigner(t).PublicKey())))
 	return fmt.Sprintf("[%s]:%d %s\n", srv.Hosts[0], srv.Port, key)
 }
 

@@ -2,7 +2,6 @@ package watch
 
 import (
 	"crypto"
-	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-deploy/ferry/internal/testutil"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -18,19 +18,6 @@ import (
 // verify_test.go. These tests cover what ssh-keygen does not easily make:
 // other hash algorithms, RSA, certificates, foreign namespaces, and the
 // allowed_signers grammar.
-
-func newEd25519Signer(t *testing.T) ssh.Signer {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // sshsign makes an armored SSHSIG signature as ssh-keygen -Y sign would.
 // algo, when set, picks the signature algorithm (e.g. ssh-rsa for SHA-1).
@@ -68,7 +55,7 @@ func sshsign(t *testing.T, s ssh.Signer, namespace, hashAlg, algo string, msg []
 func TestCheckSSHSignature(t *testing.T) {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	msg := []byte("tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n\nrelease\n")
-	alice := newEd25519Signer(t)
+	alice := testutil.NewSSHSigner(t)
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +64,7 @@ func TestCheckSSHSignature(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := newEd25519Signer(t)
+	ca := testutil.NewSSHSigner(t)
 	cert := &ssh.Certificate{Key: alice.PublicKey(), CertType: ssh.UserCert, ValidPrincipals: []string{"alice@example.com"},
 		ValidBefore: ssh.CertTimeInfinity}
 	if err := cert.SignCert(rand.Reader, ca); err != nil {
@@ -162,7 +149,7 @@ func TestCheckSSHSignature(t *testing.T) {
 }
 
 func TestParseAllowedSigners(t *testing.T) {
-	key := newEd25519Signer(t).PublicKey()
+	key := testutil.NewSSHSigner(t).PublicKey()
 	k := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
 	utc := func(s string) time.Time { v, _ := time.Parse("2006-01-02 15:04:05", s); return v }
 

@@ -94,11 +94,12 @@ func sources(t *testing.T, endpoint string) []string {
 	return out
 }
 
-// groupState is what a deploy changes in a group, for before/after checks.
-func groupState(t *testing.T, endpoint, name string) string {
+// simGroup reads a group of the simulator at endpoint through pkg/cloud,
+// returning the client for further reads.
+func simGroup(t *testing.T, endpoint, name string) (context.Context, *cloud.Client, *cloud.Group) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	t.Cleanup(cancel)
 	c, err := cloud.New(ctx, cloud.Options{Region: simenv.Region, Endpoint: endpoint, Credentials: simenv.Credentials()})
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +108,13 @@ func groupState(t *testing.T, endpoint, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ctx, c, g
+}
+
+// groupState is what a deploy changes in a group, for before/after checks.
+func groupState(t *testing.T, endpoint, name string) string {
+	t.Helper()
+	_, _, g := simGroup(t, endpoint, name)
 	var ids []string
 	for _, inst := range g.Instances {
 		ids = append(ids, inst.ID)
@@ -123,16 +131,7 @@ func groupState(t *testing.T, endpoint, name string) string {
 // launchSourceOf returns the name of the launch source a group uses now.
 func launchSourceOf(t *testing.T, endpoint, name string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := cloud.New(ctx, cloud.Options{Region: simenv.Region, Endpoint: endpoint, Credentials: simenv.Credentials()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := c.Group(ctx, name, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, c, g := simGroup(t, endpoint, name)
 	if g.LaunchTemplate == nil {
 		return g.LaunchConfiguration
 	}

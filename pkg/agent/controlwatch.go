@@ -30,22 +30,28 @@ func controlEnv(name string) (string, bool) {
 // still picks changes up, later. The watch is set up before any worker
 // runs, so no change made after Run started can slip by.
 func (a *Agent) watchControl() *fsnotify.Watcher {
-	log := a.log.With("dir", a.control.Dir)
-	err := os.MkdirAll(a.control.Dir, 0o750)
-	var w *fsnotify.Watcher
-	if err == nil {
-		w, err = fsnotify.NewWatcher()
-	}
-	if err == nil {
-		if err = w.Add(a.control.Dir); err != nil {
-			_ = w.Close()
-		}
-	}
+	w, err := openControlWatch(a.control.Dir)
 	if err != nil {
-		log.Warn("cannot watch the control directory; pause, resume and retry take effect at the next recheck", "err", err, "recheck", a.opts.Recheck)
+		a.log.Warn("cannot watch the control directory; pause, resume and retry take effect at the next recheck",
+			"dir", a.control.Dir, "err", err, "recheck", a.opts.Recheck)
 		return nil
 	}
 	return w
+}
+
+func openControlWatch(dir string) (*fsnotify.Watcher, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Add(dir); err != nil {
+		_ = w.Close()
+		return nil, err
+	}
+	return w, nil
 }
 
 // forwardControl wakes the worker of the environment each control file

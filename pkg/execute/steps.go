@@ -62,7 +62,7 @@ func (e *Executor) step(ctx context.Context, j *Journal, s plan.Step) error {
 		// A serial deploy's point of no return: the last batch has
 		// replaced the last old instance, and only clean-up remains.
 		// Rolling back now would replace every instance again.
-		if j.Next == lastIndex(j.Plan.Steps, plan.StepReplaceBatch) {
+		if j.Next == plan.LastStep(j.Plan.Steps, plan.StepReplaceBatch) {
 			j.PastNoReturn = true
 		}
 		return nil
@@ -536,14 +536,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// lastIndex returns the index of the last step named name, or -1.
-func lastIndex(steps []plan.Step, name plan.StepName) int {
-	for i := len(steps) - 1; i >= 0; i-- {
-		if steps[i].Name == name {
-			return i
-		}
-	}
-	return -1
 }

@@ -101,15 +101,23 @@ func steps(p *Plan, env *config.Environment) []Step {
 		}
 		// pkg/execute passes the point of no return as the last batch is
 		// replaced: say so where the plan shows it.
-		for i := len(s) - 1; i >= 0; i-- {
-			if s[i].Name == StepReplaceBatch {
-				s[i].Reason += " (once done, the point of no return: a later failure finishes forward)"
-				break
-			}
+		if i := LastStep(s, StepReplaceBatch); i >= 0 {
+			s[i].Reason += " (once done, the point of no return: a later failure finishes forward)"
 		}
 	}
 	add(StepPostDeploy, "", map[string]string{"on": postDeployTargets(env)}, "the deploy is done")
 	return s
+}
+
+// LastStep returns the index of the last step named name, or -1: for a
+// serial deploy, the last replace-batch is its point of no return.
+func LastStep(steps []Step, name StepName) int {
+	for i := len(steps) - 1; i >= 0; i-- {
+		if steps[i].Name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // postDeployTargets says where the post_deploy hook will run: each role

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Ferry's tests need on a fresh Debian machine: the git CLI and
 # its daemon/http-backend (real git servers), OpenSSH (a real sshd for the
-# git and instance transports), systemd-analyze (the unit file) and gnupg
-# (signed commits). Safe to run again: it installs only what is missing.
+# git and instance transports), systemd-analyze (the unit file), gnupg
+# (signed commits), and debootstrap and systemd-nspawn (the simulator's
+# machines: Debian images booted as containers). Safe to run again: it installs only what is missing.
 set -euo pipefail
 
 need=()
@@ -13,6 +14,9 @@ have sshd || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 have ssh-keygen || need+=(openssh-client)
 have systemd-analyze || need+=(systemd)
 have gpg || need+=(gnupg)
+have debootstrap || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
+have systemd-nspawn || need+=(systemd-container)
+have nsenter || need+=(util-linux)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

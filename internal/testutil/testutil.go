@@ -24,3 +24,17 @@ func RequireTool(t testing.TB, name string) string {
 	t.Skipf("%s not installed: %v", name, err)
 	return ""
 }
+
+// RequireRoot skips the test unless it runs as root, and fails it under
+// CI=true, where the tests run as root (.ci/run): tests that make
+// namespaces, mounts and containers need it.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("this test needs root and CI=true: run .ci/run as root")
+	}
+	t.Skip("needs root")
+}

@@ -1,0 +1,114 @@
+package machines
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gofrs/flock"
+	"github.com/vishvananda/netns"
+)
+
+// CleanupStale removes what Hosts whose process died without closing them
+// left behind: their machines' processes, mounts and writable layers under
+// stateDir, and their network namespaces. Only names with Prefix are
+// considered, and only those whose lock no live process holds.
+func CleanupStale(ctx context.Context, stateDir string, log *slog.Logger) error {
+	names := map[string]bool{}
+	for _, dir := range []string{netnsDir, stateDir} {
+		entries, err := os.ReadDir(dir)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), Prefix) {
+				names[e.Name()] = true
+			}
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(lockDir, 0o755); err != nil {
+		return err
+	}
+	var errs []error
+	for name := range names {
+		lock := flock.New(filepath.Join(lockDir, name+".lock"))
+		ok, err := lock.TryLock()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !ok {
+			continue // a live Host's
+		}
+		log.Info("cleaning up after a Host that did not close", "name", name)
+		err = cleanupOne(ctx, name, filepath.Join(stateDir, name))
+		errs = append(errs, err, os.Remove(lock.Path()), lock.Unlock())
+	}
+	return errors.Join(errs...)
+}
+
+func cleanupOne(ctx context.Context, name, dir string) error {
+	var errs []error
+	nsPath := filepath.Join(netnsDir, name)
+	if _, err := os.Stat(nsPath); err == nil {
+		// nspawn runs in the namespace; its machine dies with it.
+		errs = append(errs, killInNetns(ctx, nsPath))
+		if err := netns.DeleteNamed(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("delete network namespace %s: %w", name, err))
+		}
+	}
+	errs = append(errs, removeTree(dir))
+	return errors.Join(errs...)
+}
+
+// killInNetns SIGKILLs every process in the network namespace at nsPath
+// and waits (bounded by ctx) for them to go.
+func killInNetns(ctx context.Context, nsPath string) error {
+	var want syscall.Stat_t
+	if err := syscall.Stat(nsPath, &want); err != nil {
+		return err
+	}
+	for {
+		pids := pidsInNetns(want)
+		if len(pids) == 0 {
+			return nil
+		}
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL) // it may be gone already
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("processes %v in %s: %w", pids, nsPath, context.Cause(ctx))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func pidsInNetns(want syscall.Stat_t) []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		var st syscall.Stat_t
+		if syscall.Stat(filepath.Join("/proc", e.Name(), "ns/net"), &st) != nil {
+			continue
+		}
+		if st.Dev == want.Dev && st.Ino == want.Ino {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}

@@ -72,18 +72,28 @@ func newKeyPair(t *testing.T) keyPair {
 
 func bootRunning(t *testing.T, h *machines.Host, spec machines.Spec) *machines.Machine {
 	t.Helper()
+	m, err := boot(t, h, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// boot boots a machine and waits until it is running; it may be called
+// from any goroutine.
+func boot(t *testing.T, h *machines.Host, spec machines.Spec) (*machines.Machine, error) {
 	start := time.Now()
 	m, err := h.Boot(t.Context(), spec)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	if err := m.WaitRunning(ctx); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	t.Logf("%s running at %s, %v after Boot", m.Name(), m.Address(), time.Since(start).Round(time.Millisecond))
-	return m
+	return m, nil
 }
 
 // sshRun runs command on the machine as admin with the real OpenSSH
@@ -232,3 +242,5 @@ func TestMachineBootsLikeAnEC2Instance(t *testing.T) {
 		}
 	})
 }
+
+func dashed(ip string) string { return strings.ReplaceAll(ip, ".", "-") }

@@ -94,6 +94,14 @@ func TestImportBoundaries(t *testing.T) {
 			},
 		},
 		{
+			why:  "internal/awssim/machines is below the simulator: awssim builds on it, not the reverse",
+			from: under("internal/awssim/machines"),
+			deny: []string{module + "/internal/awssim"},
+			allow: func(imp string) bool {
+				return strings.HasPrefix(imp, module+"/internal/awssim/machines")
+			},
+		},
+		{
 			why:  "internal/awssim knows nothing of Ferry's packages",
 			from: under("internal/awssim"),
 			deny: []string{module + "/pkg/", module + "/cmd/"},

@@ -108,7 +108,8 @@ func (m *Machine) ConsolePath() string { return filepath.Join(m.dir, "console.lo
 // Console returns everything the machine has written to its console.
 func (m *Machine) Console() ([]byte, error) { return os.ReadFile(m.ConsolePath()) }
 
-// Done is closed when the machine has stopped, however it stopped.
+// Done is closed when the machine has stopped, however it stopped (a
+// poweroff inside it too); PowerOff then still frees its layer.
 func (m *Machine) Done() <-chan struct{} { return m.done }
 
 // State says where the machine is in its life.
@@ -235,7 +236,9 @@ func (m *Machine) start(ctx context.Context) error {
 	m.cmd.Stdout, m.cmd.Stderr = console, console
 	// Its own process group, so a ^C at a terminal reaches Ferry only,
 	// which powers machines off in order; and SIGTERM (a clean power-off)
-	// if Ferry dies without doing so.
+	// if Ferry dies without doing so. (Linux sends it when the thread that
+	// forked exits; Go ends threads only when a goroutine exits locked to
+	// one, which inNetns does only if it cannot switch a thread back.)
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := m.cmd.Start(); err != nil {
 		notify.Close()

@@ -92,14 +92,16 @@ func writeFiles(root string, files []file) error {
 		if err := mkdirOwned(root, filepath.Dir(f.path), uid, gid); err != nil {
 			return err
 		}
-		// Resolved inside root: an image made from a machine may hold
-		// symlinks that, followed from the host, would point at its files.
-		full, err := securejoin.SecureJoin(root, f.path)
+		full, err := inRoot(root, f.path)
 		if err != nil {
 			return err
 		}
+		// The file is the instance's: whatever an image made from a
+		// machine has in its place (a symlink, say) goes.
 		if fi, err := os.Lstat(full); err == nil && !fi.Mode().IsRegular() {
-			return fmt.Errorf("%s in the image is not a regular file", f.path)
+			if err := os.RemoveAll(full); err != nil {
+				return err
+			}
 		}
 		if err := os.WriteFile(full, f.data, f.mode); err != nil {
 			return err
@@ -115,29 +117,42 @@ func writeFiles(root string, files []file) error {
 }
 
 // mkdirOwned creates the missing directories of dir (inside root), owned
-// by uid:gid, mode 0700 for a user's and 0755 for root's.
+// by uid:gid, mode 0700 for a user's and 0755 for root's. Symlinks on the
+// way are resolved inside root.
 func mkdirOwned(root, dir string, uid, gid int) error {
 	full, err := securejoin.SecureJoin(root, dir)
 	if err != nil {
 		return err
 	}
-	if fi, err := os.Stat(full); err == nil {
-		if !fi.IsDir() {
-			return fmt.Errorf("%s in the image is not a directory", dir)
-		}
-		return nil
-	}
-	if err := mkdirOwned(root, filepath.Dir(dir), uid, gid); err != nil {
+	rel, err := filepath.Rel(root, full)
+	if err != nil {
 		return err
 	}
 	mode := os.FileMode(0o755)
 	if uid != 0 {
 		mode = 0o700
 	}
-	if err := os.Mkdir(full, mode); err != nil && !os.IsExist(err) {
-		return err
+	cur := root
+	for _, elem := range strings.Split(rel, string(filepath.Separator)) {
+		if elem == "." {
+			continue
+		}
+		cur = filepath.Join(cur, elem)
+		fi, err := os.Lstat(cur)
+		if err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("%s in the image is not a directory", strings.TrimPrefix(cur, root))
+			}
+			continue
+		}
+		if err := os.Mkdir(cur, mode); err != nil {
+			return err
+		}
+		if err := os.Lchown(cur, uid, gid); err != nil {
+			return err
+		}
 	}
-	return os.Lchown(full, uid, gid)
+	return nil
 }
 
 // lookupUser finds a user's uid and gid in root's /etc/passwd.
@@ -161,4 +176,17 @@ func lookupUser(root, name string) (uid, gid int, err error) {
 		return uid, gid, nil
 	}
 	return 0, 0, fmt.Errorf("user %s not in the image's /etc/passwd", name)
+}
+
+// inRoot returns where path (absolute or not, inside root) is on the host:
+// its directories resolved inside root, so that an image made from a
+// machine, which may hold any symlink, never leads a write or a removal
+// out of it; its last element left as is (a symlink there is acted on
+// itself, not followed).
+func inRoot(root, path string) (string, error) {
+	dir, err := securejoin.SecureJoin(root, filepath.Dir(path))
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, filepath.Base(path)), nil
 }

@@ -7,7 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
 
 	"golang.org/x/sys/unix"
 )
@@ -65,12 +69,7 @@ func (m *Machine) Snapshot(ctx context.Context, id string) (Layer, error) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return Layer{}, errors.Join(fmt.Errorf("copy %s's layer: %w: %s", m.spec.Name, err, out), removeTree(tmp))
 	}
-	for _, p := range perInstance {
-		if err := os.RemoveAll(filepath.Join(tmp, "fs", p)); err != nil {
-			return Layer{}, errors.Join(err, removeTree(tmp))
-		}
-	}
-	if err := removeSSHHostKeys(filepath.Join(tmp, "fs")); err != nil {
+	if err := dropPerInstance(filepath.Join(tmp, "fs")); err != nil {
 		return Layer{}, errors.Join(err, removeTree(tmp))
 	}
 	l, err := s.commit(tmp, Layer{ID: id, Parent: m.spec.Image, Created: time.Now().UTC(), From: m.spec.Name})
@@ -81,13 +80,28 @@ func (m *Machine) Snapshot(ctx context.Context, id string) (Layer, error) {
 	return l, nil
 }
 
-func removeSSHHostKeys(root string) error {
-	keys, err := filepath.Glob(filepath.Join(root, "etc/ssh/ssh_host_*"))
+// dropPerInstance removes the per-instance files from a copied layer.
+// Paths are resolved inside root: the machine may have made any of their
+// directories a symlink, which followed from the host would lead out.
+func dropPerInstance(root string) error {
+	paths := slices.Clone(perInstance)
+	sshDir, err := securejoin.SecureJoin(root, "etc/ssh")
 	if err != nil {
 		return err
 	}
-	for _, k := range keys {
-		if err := os.Remove(k); err != nil {
+	if entries, err := os.ReadDir(sshDir); err == nil {
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), "ssh_host_") {
+				paths = append(paths, "etc/ssh/"+e.Name())
+			}
+		}
+	}
+	for _, p := range paths {
+		full, err := inRoot(root, p)
+		if err != nil {
+			return err
+		}
+		if err := os.RemoveAll(full); err != nil {
 			return err
 		}
 	}

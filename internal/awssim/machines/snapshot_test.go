@@ -2,6 +2,8 @@ package machines_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -75,4 +77,42 @@ func TestSnapshotBootsAnotherMachineWithTheFiles(t *testing.T) {
 			t.Errorf("Layer after Delete = %v, want ErrNoLayer", err)
 		}
 	})
+}
+
+// A machine's root may turn any directory into a symlink to a path that
+// exists on the host too; snapshots and the next machine's instance files
+// must resolve it inside the machine, never on the host.
+func TestSymlinksInAnImageStayInside(t *testing.T) {
+	h := openHost(t)
+	store, base := baseImage(t)
+	key := newKeyPair(t)
+	canaryDir := t.TempDir() // on the host
+	canary := filepath.Join(canaryDir, "90-ferry-datasource.cfg")
+	if err := os.WriteFile(canary, []byte("canary\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	first := bootRunning(t, h, machines.Spec{Name: "i-0links", Image: base.ID, AuthorizedKeys: []string{key.authorized}})
+	sshRun(t, h, first, key, "sudo rm -rf /etc/cloud/cloud.cfg.d && sudo ln -s "+canaryDir+" /etc/cloud/cloud.cfg.d && sudo ln -sf "+canary+" /etc/hosts && sync")
+	layer, err := first.Snapshot(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Delete(layer.ID) })
+	if err := first.PowerOff(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	second, err := h.Boot(t.Context(), machines.Spec{Name: "i-0links2", Image: layer.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := second.PowerOff(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(canaryDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(canary); err != nil || string(b) != "canary\n" || len(entries) != 1 {
+		t.Errorf("host directory %s was written through a machine's symlink: %v, %q, %d entries", canaryDir, err, b, len(entries))
+	}
 }

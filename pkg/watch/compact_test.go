@@ -2,7 +2,9 @@ package watch
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,14 +42,25 @@ func TestCompactBoundsTheMirror(t *testing.T) {
 		t.Fatalf("Compact = %v, %v", did, err)
 	}
 	after, _ := f.mirror.Stats()
-	if after.Packs > 2 || after.Loose != 0 {
-		t.Errorf("after compaction: %+v, want the first fetch's pack and one merged pack, no loose objects", after)
+	if after.Packs > 2 {
+		t.Errorf("after compaction: %+v, want the first fetch's pack and one merged pack", after)
 	}
 	if !hasObject(f.mirror, stray) {
 		t.Errorf("an unreferenced object (maybe not pushed yet) was dropped")
 	}
 	if did, _ := f.mirror.Compact(policy, now); did {
 		t.Errorf("compacted again with nothing to do")
+	}
+	// Past the grace period the tidy compaction drops it, and nothing is
+	// left loose.
+	if did, err := f.mirror.Compact(CompactPolicy{Tidy: true}, now.Add(2*time.Hour)); err != nil || !did {
+		t.Fatalf("tidy Compact = %v, %v", did, err)
+	}
+	if hasObject(f.mirror, stray) {
+		t.Errorf("an unreferenced object past the grace period survived")
+	}
+	if st, _ := f.mirror.Stats(); st.Loose != 0 || st.Packs > 2 {
+		t.Errorf("after a tidy compaction: %+v", st)
 	}
 	// A full repack drops it: inside the grace period, nothing; past it,
 	// the unreachable object goes.
@@ -136,4 +149,83 @@ func TestMirrorSeededByGitClone(t *testing.T) {
 		t.Errorf("ReadFile = %q, %v", b, err)
 	}
 	gittest.Git(t, dir, "fsck", "--no-progress")
+}
+
+// TestCompactDropsWhatNoRefReaches: another agent's lease, fetched in a
+// pack of its own while it held the lock, is garbage once released; so is
+// a loose notes commit that lost its race. A tidy compaction drops both,
+// keeps everything a ref reaches, and git finds nothing unreachable.
+func TestCompactDropsWhatNoRefReaches(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		base, legacy bool
+	}{
+		{name: "small mirror, no base"},
+		{name: "big mirror, first fetch is the base", base: true},
+		{name: "big mirror of an older Ferry", base: true, legacy: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			if tc.base {
+				f.mirror.baseMin = 1 // as if the first fetch were big
+			}
+			w, err := New(Options{Mirror: f.mirror, Rules: []Rule{{Env: "staging", Branch: "main"}}, Compact: CompactPolicy{MaxPacks: 1000}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			head := f.work.Commit("one", map[string]string{"a.txt": "1"})
+			f.work.Push("main")
+			poll(t, w)
+			// A lease of another agent: a commit only the lock ref reaches.
+			tree := f.work.Git("write-tree")
+			lease := f.work.Git("commit-tree", "-m", "ferry lock: staging", tree)
+			f.work.Git("push", "-q", "origin", lease+":refs/ferry/locks/staging")
+			poll(t, w)
+			if !hasObject(f.mirror, hash(lease)) {
+				t.Fatal("the lease was not fetched")
+			}
+			f.work.Git("push", "-q", "origin", ":refs/ferry/locks/staging")
+			poll(t, w)
+			lost := commitObject(t, f.mirror, "notes commit that lost its race")
+			if tc.legacy {
+				// A mirror made by an older Ferry names no base pack.
+				if err := os.Remove(filepath.Join(f.mirror.opts.Dir, baseFile)); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			if did, err := f.mirror.Compact(CompactPolicy{Tidy: true}, time.Now().Add(2*time.Hour)); err != nil || !did {
+				t.Fatalf("Compact = %v, %v", did, err)
+			}
+			for name, h := range map[string]string{"released lease": lease, "lost notes commit": lost.String()} {
+				if hasObject(f.mirror, hash(h)) {
+					t.Errorf("%s %s survived compaction", name, h)
+				}
+			}
+			if b, err := f.mirror.ReadFile(hash(head), "a.txt"); err != nil || string(b) != "1" {
+				t.Errorf("ReadFile after compaction = %q, %v", b, err)
+			}
+			if _, err := os.Stat(filepath.Join(f.mirror.opts.Dir, baseFile)); tc.base != (err == nil) {
+				t.Errorf("base pack named: %v, want %v", err == nil, tc.base)
+			}
+			dir := f.mirror.opts.Dir
+			gittest.Git(t, dir, "fsck", "--no-progress", "--no-dangling")
+			if out := gittest.Git(t, dir, "fsck", "--no-progress", "--unreachable", "--no-reflogs"); strings.Contains(out, "unreachable") {
+				t.Errorf("unreachable objects left:\n%s", out)
+			}
+			// The mirror goes on: a new commit is polled and read.
+			next := f.work.Commit("two", map[string]string{"a.txt": "2"})
+			f.work.Push("main")
+			if got := poll(t, w); len(got) != 1 || got[0].Commit != hash(next) {
+				t.Fatalf("poll after compaction = %+v", got)
+			}
+			if did, err := f.mirror.Compact(CompactPolicy{Force: true}, time.Now().Add(2*time.Hour)); err != nil || !did {
+				t.Fatalf("second Compact = %v, %v", did, err)
+			}
+			if b, err := f.mirror.ReadFile(hash(next), "a.txt"); err != nil || string(b) != "2" {
+				t.Errorf("ReadFile after the second compaction = %q, %v", b, err)
+			}
+			gittest.Git(t, dir, "fsck", "--no-progress", "--no-dangling")
+		})
+	}
 }

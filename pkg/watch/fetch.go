@@ -158,6 +158,19 @@ func (m *Mirror) fetchPackLocked(ctx context.Context, sess transport.UploadPackS
 	if err := m.open(); err != nil {
 		return err
 	}
+	if n, err := idx.Count(); err == nil && len(haves) == 0 && n >= int64(m.baseMin) {
+		// Asked for with nothing in hand, the pack holds everything its
+		// objects refer to: compaction's walk can stop at it.
+		packs, err := m.st.ObjectPacks()
+		if err != nil {
+			return err
+		}
+		if m.basePackLocked(packs).IsZero() {
+			if err := m.setBasePackLocked(packHash); err != nil {
+				return err
+			}
+		}
+	}
 	// A poll's pack holds a few commits; the first mirror's holds the whole
 	// history, which the force-push check would never use.
 	if n, err := idx.Count(); err == nil && n <= maxRecentObjects && len(haves) > 0 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -31,7 +32,9 @@ type MirrorOptions struct {
 	Auth Auth
 	// CacheBytes bounds the decoded-object cache. Default 64 MiB.
 	CacheBytes int64
-	Logger     *slog.Logger
+	// Rand returns jitter draws in [0,1); default math/rand/v2.
+	Rand   func() float64
+	Logger *slog.Logger
 }
 
 // Mirror is a persistent bare copy of the remote repository on disk, kept up
@@ -40,9 +43,11 @@ type MirrorOptions struct {
 // storage fills its caches on reads as well as writes and is not safe for
 // concurrent use itself. Listing the remote's refs takes no lock.
 type Mirror struct {
-	opts MirrorOptions
-	ep   *transport.Endpoint
-	log  *slog.Logger
+	opts     MirrorOptions
+	ep       *transport.Endpoint
+	log      *slog.Logger
+	listings *listings
+	baseMin  int // objects from which a pack becomes the base (see compact.go)
 
 	mu   sync.Mutex // guards repo and st (compaction replaces them) and their caches
 	repo *git.Repository
@@ -78,7 +83,10 @@ func OpenMirror(opts MirrorOptions) (*Mirror, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	m := &Mirror{opts: opts, ep: ep, log: opts.Logger.With("remote", RedactURL(opts.URL))}
+	if opts.Rand == nil {
+		opts.Rand = rand.Float64
+	}
+	m := &Mirror{opts: opts, ep: ep, log: opts.Logger.With("remote", RedactURL(opts.URL)), listings: newListings(), baseMin: baseMinObjects}
 	if err := os.MkdirAll(filepath.Dir(filepath.Clean(opts.Dir)), 0o700); err != nil {
 		return nil, fmt.Errorf("create mirror dir: %w", err)
 	}
@@ -183,8 +191,29 @@ func (m *Mirror) auth() (transport.AuthMethod, string, error) {
 }
 
 // ListRemote lists the remote's refs without fetching anything, as
-// `git ls-remote` does.
+// `git ls-remote` does. Callers at the same time share one listing (that
+// began after they asked); the map must not be changed. A transient failure
+// is tried again after a short jittered pause before it is returned.
 func (m *Mirror) ListRemote(ctx context.Context) (map[plumbing.ReferenceName]RemoteRef, error) {
+	return m.listings.get(ctx, func(ctx context.Context) (map[plumbing.ReferenceName]RemoteRef, error) {
+		for try := 1; ; try++ {
+			refs, err := m.listRemoteOnce(ctx)
+			var re *RemoteError
+			if err == nil || try > listRetries || !errors.As(err, &re) || re.Permanent || ctx.Err() != nil {
+				return refs, err
+			}
+			wait := listBackoff.Delay(try, m.opts.Rand())
+			m.log.Debug("listing the remote failed; trying again", "err", err, "retry_in", wait)
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(wait):
+			}
+		}
+	})
+}
+
+func (m *Mirror) listRemoteOnce(ctx context.Context) (map[plumbing.ReferenceName]RemoteRef, error) {
 	auth, secret, err := m.auth()
 	if err != nil {
 		return nil, m.remoteErr("list", err, secret)

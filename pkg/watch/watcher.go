@@ -158,7 +158,13 @@ func (w *Watcher) SetCurrent(t Target) error {
 // Run polls on the schedule, on Trigger, and after failures with backoff,
 // sending each changed target on out, until ctx ends. Failures never stop
 // it: the last known targets are kept and it recovers when the remote does.
+// It also compacts the mirror on the compaction policy's own schedule.
 func (w *Watcher) Run(ctx context.Context, out chan<- Target) error {
+	tidy := w.opts.Compact.withDefaults()
+	tidy.Tidy = true
+	// After a poll once the time has come, rather than on a timer of its
+	// own: compaction and fetches take the same lock anyway.
+	nextTidy := w.opts.Clock.Now().Add(tidy.Every)
 	for {
 		targets, err := w.Poll(ctx)
 		var wait time.Duration
@@ -179,6 +185,13 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Target) error {
 			}
 			now := w.opts.Clock.Now()
 			wait = w.opts.Schedule.Next(now).Sub(now)
+		}
+		if now := w.opts.Clock.Now(); !now.Before(nextTidy) {
+			// Housekeeping: a failure is logged, not a failed poll.
+			if _, err := w.opts.Mirror.Compact(tidy, now); err != nil {
+				w.log.Warn("compacting the mirror failed", "err", err)
+			}
+			nextTidy = now.Add(tidy.Every)
 		}
 		select {
 		case <-ctx.Done():

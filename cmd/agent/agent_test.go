@@ -3,15 +3,18 @@ package main
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ferry-deploy/ferry/internal/awssim"
+	"github.com/ferry-deploy/ferry/internal/testutil"
 	"github.com/ferry-deploy/ferry/pkg/agent"
 	"github.com/ferry-deploy/ferry/pkg/config"
 )
@@ -46,13 +49,19 @@ func (b *brokenApp) app(ctx context.Context, inst awssim.Instance) (http.Handler
 // it looks at waiting environments again every recheck.
 func startAgent(t *testing.T, p *project, recheck time.Duration) *agent.Agent {
 	t.Helper()
-	cfg, err := config.Load(p.config)
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.DiscardHandler)
 	if os.Getenv("FERRY_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return startAgentLogging(t, p, recheck, log)
+}
+
+// startAgentLogging is startAgent with the agent's log going to log.
+func startAgentLogging(t *testing.T, p *project, recheck time.Duration, log *slog.Logger) *agent.Agent {
+	t.Helper()
+	cfg, err := config.Load(p.config)
+	if err != nil {
+		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m, err := openMirror(cfg, log)
@@ -222,4 +231,67 @@ func countOutcomes(t *testing.T, p *project, commit, outcome string) int {
 		return 0
 	}
 	return strings.Count(out, "outcome: "+outcome)
+}
+
+// TestIdleAgentWritesNothing: an environment already at its target is
+// looked at again and again, and each look only reads: no lock is taken,
+// nothing is pushed to the remote or written to the state dir, its state
+// never leaves idle, and nothing is logged at info level.
+func TestIdleAgentWritesNothing(t *testing.T) {
+	p := newProject(t, 1)
+	logs := &testutil.Buffer{}
+	a := startAgentLogging(t, p, 20*time.Millisecond, slog.New(slog.NewTextHandler(logs, nil)))
+	p.waitState(a, "idle", p.first)
+	eventually(t, "the first look to end", func() (bool, string) {
+		return strings.Contains(logs.String(), "in sync"), logs.String()
+	})
+
+	remote := func() string {
+		refs, err := execGit(p.remote, "for-each-ref")
+		if err != nil {
+			t.Fatal(err)
+		}
+		objects, err := execGit(p.remote, "count-objects", "-v")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return refs + objects
+	}
+	beforeRemote, beforeState, beforeLog := remote(), treeOf(t, p.stateDir), len(logs.String())
+	describes := func() int64 { return p.sim.Counts()["autoscaling:DescribeAutoScalingGroups"] }
+	start := describes()
+	eventually(t, "ten more looks at the environment", func() (bool, string) {
+		n := describes() - start
+		return n >= 10, fmt.Sprintf("%d group reads", n)
+	})
+	if after := remote(); after != beforeRemote {
+		t.Errorf("idle looks wrote to the remote:\nbefore:\n%s\nafter:\n%s", beforeRemote, after)
+	}
+	if after := treeOf(t, p.stateDir); after != beforeState {
+		t.Errorf("idle looks wrote to the state dir:\nbefore:\n%s\nafter:\n%s", beforeState, after)
+	}
+	if more := logs.String()[beforeLog:]; more != "" {
+		t.Errorf("idle looks logged:\n%s", more)
+	}
+}
+
+// treeOf lists the files under dir with their sizes and modification times.
+func treeOf(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s %d %s\n", strings.TrimPrefix(path, dir), fi.Size(), fi.ModTime().Format(time.RFC3339Nano))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -36,10 +37,13 @@ type Options struct {
 	// serves nothing.
 	Listen string
 	Logger *slog.Logger
-	// Recheck is how often an environment that is waiting (for a deploy
-	// window, another agent's lock, AWS to recover) is looked at again.
-	// Default one minute.
+	// Recheck is how often each environment is looked at again without a
+	// new target (a deploy window opening, another agent's lock, a group
+	// changed by hand), give or take a tenth so that environments spread
+	// their reads. Default one minute.
 	Recheck time.Duration
+	// Rand returns jitter draws in [0,1); default math/rand/v2.
+	Rand func() float64
 	// Now is the clock deploy windows are judged by.
 	Now func() time.Time
 	// Hooks, when set, builds each deploy's hooks instead of SSH.
@@ -81,6 +85,9 @@ func New(opts Options) (*Agent, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Float64
 	}
 	var sched watch.Schedule = watch.Every(cfg.Project.Git.PollInterval.Std())
 	if spec := cfg.Project.Git.PollCron; spec != "" {
@@ -210,8 +217,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 	a.log.Info("agent started", "project", a.opts.Config.Project.Name, "environments", strings.Join(envNames(a.opts.Config), ","))
 
-	recheck := time.NewTicker(a.opts.Recheck)
-	defer recheck.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -222,10 +227,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		case t := <-targets:
 			a.log.Info("new target", "env", t.Env, "ref", t.Ref, "commit", t.Commit.String(), "force_pushed", t.Forced)
 			poke(wake[t.Env])
-		case <-recheck.C:
-			for _, ch := range wake {
-				poke(ch)
-			}
 		}
 	}
 }
@@ -242,85 +243,124 @@ func poke(ch chan struct{}) {
 	}
 }
 
+// worker looks at one environment when woken (a new target, a control
+// file) and on its own timer otherwise. Each environment's timer runs on
+// its own, first at a random point of the interval and then every interval
+// give or take a tenth, so that an agent with many environments spreads
+// their AWS reads over the minute instead of making them all at once.
+// After a transient failure it looks again after a jittered backoff.
 func (a *Agent) worker(ctx context.Context, env *config.Environment, d *Deployer, wake <-chan struct{}) {
-	var retry <-chan time.Time
+	backoff := watch.Backoff{Base: min(5*time.Second, a.opts.Recheck), Max: a.opts.Recheck}
+	next := time.Duration(a.opts.Rand() * float64(a.opts.Recheck))
+	failures := 0
 	for {
+		timer := time.NewTimer(next)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return
 		case <-wake:
-		case <-retry:
+		case <-timer.C:
 		}
-		retry = nil
-		if at := a.reconcile(ctx, env, d); !at.IsZero() {
-			if wait := time.Until(at); wait < a.opts.Recheck {
-				retry = time.After(max(wait, 0) + leaseMargin)
+		timer.Stop()
+		r := a.reconcile(ctx, env, d)
+		next = a.jittered(a.opts.Recheck)
+		switch {
+		case !r.leaseExpires.IsZero():
+			if wait := time.Until(r.leaseExpires); wait < a.opts.Recheck {
+				next = max(wait, 0) + leaseMargin
 			}
+		case r.transient:
+			failures++
+			next = backoff.Delay(failures, a.opts.Rand())
+		default:
+			failures = 0
 		}
 	}
+}
+
+// jittered is d give or take a tenth.
+func (a *Agent) jittered(d time.Duration) time.Duration {
+	return d - d/10 + time.Duration(a.opts.Rand()*float64(d/5))
 }
 
 // leaseMargin is how long after another holder's lease expires the agent
 // tries to take it over.
 const leaseMargin = 100 * time.Millisecond
 
-// reconcile brings one environment to its newest target, if it may. When
-// it could not because another holder's lease is in the way, it returns
-// when that lease expires, so the environment is looked at again then
-// rather than at the next recheck: an agent that crashed mid-deploy leaves
-// its lease behind, and its deploy waits for whoever takes it over.
-func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deployer) (leaseExpires time.Time) {
+// result is what a look at an environment asks of the next one.
+type result struct {
+	// leaseExpires is when the lease of another holder that was in the way
+	// expires: the environment is looked at again then rather than at the
+	// next recheck, since an agent that crashed mid-deploy leaves its lease
+	// behind and its deploy waits for whoever takes it over.
+	leaseExpires time.Time
+	// transient: AWS or git could not be reached; look again soon, after a
+	// jittered backoff.
+	transient bool
+}
+
+// reconcile brings one environment to its newest target, if it may. The
+// environment's state says "deploying" only once a deploy starts: an
+// environment in sync stays idle, and its look at AWS logs nothing.
+func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deployer) result {
 	log := a.log.With("env", env.Name)
 	if err := d.RecoverPending(ctx); err != nil {
 		log.Error("an interrupted deploy could not be recovered yet; will try again", "err", err)
 		a.setState(env.Name, "waiting", "recovering an interrupted deploy: "+err.Error(), "")
-		return heldUntil(err)
+		return result{leaseExpires: heldUntil(err), transient: !errors.Is(err, lock.ErrHeld)}
 	}
 	t, ok := a.watcher.Current(env.Name)
 	if !ok {
 		a.setState(env.Name, "idle", "no target yet", "")
-		return
+		return result{}
 	}
 	target := t.Commit.String()
 	paused, err := a.control.PausedState(env.Name)
 	a.metrics.paused.WithLabelValues(env.Name).Set(bool01(paused != nil))
 	if err != nil {
 		log.Error("cannot read the pause state", "err", err)
-		return
+		return result{}
 	}
 	if paused != nil {
 		a.setState(env.Name, "paused", fmt.Sprintf("by %s since %s %s", paused.By, paused.Since.Format(time.RFC3339), paused.Reason), target)
-		return
+		return result{}
 	}
 	blocked, err := a.control.BlockedState(env.Name)
 	if err != nil {
 		log.Error("cannot read the blocked state", "err", err)
-		return
+		return result{}
 	}
 	a.metrics.blocked.WithLabelValues(env.Name).Set(bool01(blocked != nil && blocked.Commit == target))
 	if blocked != nil && blocked.Commit == target {
 		a.setState(env.Name, "blocked", fmt.Sprintf("%s %s: %s; push a new commit or run ferry retry %s", short(target), blocked.Outcome, blocked.Reason, env.Name), target)
-		return
+		return result{}
 	}
 	win, err := Windows(env.Windows, a.opts.Now())
 	if err != nil {
 		log.Error("cannot evaluate deploy windows", "err", err)
-		return
+		return result{}
 	}
 	if !win.Open {
 		a.setState(env.Name, "waiting", "deploy window: "+win.Reason, target)
-		return
+		return result{}
 	}
 
-	a.setState(env.Name, "deploying", "", target)
 	in := plan.Input{
 		Project: a.opts.Config.Project.Name, SchemaMarker: a.opts.Config.Project.SchemaMarker,
 		FullDeployGlobs: a.opts.Config.Project.FullDeployGlobs, Env: env,
 		Target: plan.Revision{Commit: target, Ref: t.Ref}, Now: a.opts.Now(),
 	}
 	// The agent asks nobody: pushing the branch or the tag was the
-	// confirmation. policy.confirm governs `ferry deploy` by hand.
-	rep, err := d.Deploy(ctx, in, nil)
+	// confirmation (policy.confirm governs `ferry deploy` by hand). It is
+	// told the plan under the lock, just before the deploy starts.
+	starting := func(p *plan.Plan) error {
+		if p.Action == plan.Deploy {
+			a.setState(env.Name, "deploying", string(p.Method), target)
+		}
+		return nil
+	}
+	rep, err := d.Deploy(ctx, in, starting)
 	switch {
 	case err == nil && rep == nil:
 		a.setDeployed(env.Name, target)
@@ -330,7 +370,7 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 		a.setState(env.Name, "idle", "deployed", target)
 	case errors.Is(err, lock.ErrHeld):
 		a.setState(env.Name, "waiting", err.Error(), target)
-		return heldUntil(err)
+		return result{leaseExpires: heldUntil(err)}
 	case plan.IsRefused(err):
 		log.Error("deploy refused; waiting for a new commit or ferry retry", "commit", target, "err", err)
 		a.block(env.Name, Blocked{Commit: target, Outcome: "refused", Reason: err.Error(), At: a.opts.Now().UTC()})
@@ -342,10 +382,11 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 	default:
 		// AWS or git unreachable, or something else transient: look
 		// again at the next recheck.
-		log.Error("deploy could not run; will try again", "commit", target, "err", err, "retry_in", a.opts.Recheck)
+		log.Error("deploy could not run; will try again", "commit", target, "err", err)
 		a.setState(env.Name, "waiting", err.Error(), target)
+		return result{transient: true}
 	}
-	return leaseExpires
+	return result{}
 }
 
 // heldUntil returns when the lease that err reports in the way expires,

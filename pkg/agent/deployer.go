@@ -82,10 +82,30 @@ func (d *Deployer) executor(deployID string, hooks execute.Hooks) *execute.Execu
 	}
 }
 
-// Deploy takes the lock, recovers an interrupted deploy, plans, asks
-// confirm (which may print the plan and refuse), executes and records. It
-// returns the report of the deploy it ran (nil when there was none).
+// Deploy plans, and when there is something to deploy takes the lock,
+// recovers an interrupted deploy, plans again under the lock, asks confirm
+// (which may print the plan and refuse), executes and records. It returns
+// the report of the deploy it ran (nil when there was none).
+//
+// An environment already at its target takes no lock and writes nothing:
+// the agent looks at every environment once a minute, and each lock is a
+// commit pushed to the remote. Only a plan that says "nothing to do", with
+// no interrupted deploy in the journal, ends here; anything else (a deploy,
+// a refusal, a failure to read state) is decided under the lock as before,
+// since another agent's deploy may be what the plan saw.
 func (d *Deployer) Deploy(ctx context.Context, in plan.Input, confirm func(*plan.Plan) error) (*execute.Report, error) {
+	if p, err := plan.Make(ctx, d.cloud, Repo{Mirror: d.mirror}, in); err == nil && p.Action != plan.Deploy {
+		j, err := d.executor("", nil).Journal.Load(d.env.Name)
+		if err != nil {
+			return nil, err
+		}
+		if j == nil {
+			if confirm != nil {
+				return nil, confirm(p)
+			}
+			return nil, nil
+		}
+	}
 	if err := d.verify(ctx, in.Target); err != nil {
 		return nil, err
 	}

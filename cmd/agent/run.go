@@ -111,11 +111,19 @@ func buildAgent(ctx context.Context, cfg *config.Config, listen string, log *slo
 	if err != nil {
 		return nil, err
 	}
+	// Environments of one account and region share a client: its
+	// configuration, connections and credentials are the same, and fifty
+	// environments would otherwise hold fifty of each.
 	clouds := map[string]agent.Cloud{}
+	shared := map[config.AWS]agent.Cloud{}
 	for name, env := range cfg.Environments {
-		c, err := newCloud(ctx, env, log)
-		if err != nil {
-			return nil, fmt.Errorf("environment %s: %w", name, err)
+		c, ok := shared[env.AWS]
+		if !ok {
+			cc, err := newCloud(ctx, env, log)
+			if err != nil {
+				return nil, fmt.Errorf("environment %s: %w", name, err)
+			}
+			c, shared[env.AWS] = cc, cc
 		}
 		clouds[name] = c
 	}

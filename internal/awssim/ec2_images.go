@@ -1,12 +1,16 @@
 package awssim
 
 import (
+	"fmt"
 	"strings"
 	"time"
 )
 
-// CreateImage [API_CreateImage]: the image is pending for ImageBuildTime,
-// then available.
+// CreateImage [API_CreateImage]: the image is pending until the backend
+// has captured the instance (stubs: ImageBuildTime), then available, with
+// one EBS snapshot of its root volume, which TagSpecification's snapshot
+// tags go on. NoReboot is not modelled: the instance keeps running, as
+// with NoReboot=true.
 func ec2CreateImage(s *Sim, p params) ([]*node, *APIError) {
 	instID, name := p.str("InstanceId"), p.str("Name")
 	if instID == "" {
@@ -30,14 +34,35 @@ func ec2CreateImage(s *Sim, p params) ([]*node, *APIError) {
 		State: "pending", Created: now, ReadyAt: now.Add(s.opts.ImageBuildTime),
 		Tags: tagSpecs(p, "TagSpecification", "image"), Source: instID,
 	}
+	if apiErr := s.backend.captureLocked(img, inst); apiErr != nil {
+		return nil, apiErr
+	}
+	snap := s.newSnapshotLocked(img, fmt.Sprintf("Created by CreateImage(%s) for %s", instID, img.ID), tagSpecs(p, "TagSpecification", "snapshot"))
+	snap.Description += " from " + snap.VolumeID
 	s.st.Images[img.ID] = img
 	return []*node{leaf("imageId", img.ID)}, nil
 }
 
+// advanceImagesLocked makes pending images available (their snapshots
+// completed) once captured, or failed.
 func (s *Sim) advanceImagesLocked(now time.Time) {
-	for _, img := range s.st.Images {
-		if img.State == "pending" && !now.Before(img.ReadyAt) {
-			img.State = "available"
+	for _, id := range sortedKeys(s.st.Images) {
+		img := s.st.Images[id]
+		if img.State != "pending" {
+			continue
+		}
+		done, err := s.backend.capturedLocked(img, now)
+		if !done {
+			continue
+		}
+		img.State, img.ReadyAt = "available", now
+		snapState := "completed"
+		if err != nil {
+			img.State, img.StateReason, snapState = "failed", err.Error(), "error"
+			s.log.Warn("awssim: image failed", "image", img.ID, "err", err)
+		}
+		if snap := s.st.Snapshots[img.Snapshot]; snap != nil {
+			snap.State = snapState
 		}
 	}
 }
@@ -68,6 +93,10 @@ func ec2DescribeImages(s *Sim, p params) ([]*node, *APIError) {
 				return []string{img.ID}
 			case "description":
 				return []string{img.Description}
+			case "block-device-mapping.snapshot-id":
+				return []string{img.Snapshot}
+			case "owner-id":
+				return []string{s.opts.AccountID}
 			case "tag-key":
 				return sortedKeys(img.Tags)
 			}
@@ -94,14 +123,16 @@ func ec2DescribeImages(s *Sim, p params) ([]*node, *APIError) {
 			leaf("creationDate", img.Created), leaf("isPublic", false),
 			leaf("architecture", "x86_64"), leaf("imageType", "machine"),
 			leaf("name", img.Name), opt("description", img.Description),
-			leaf("rootDeviceType", "ebs"), leaf("virtualizationType", "hvm"),
-			opt("sourceInstanceId", img.Source), ec2TagSet(img.Tags)))
+			leaf("rootDeviceType", "ebs"), leaf("rootDeviceName", rootDevice),
+			s.blockDevicesLocked(img), leaf("virtualizationType", "hvm"),
+			stateReasonNode(img.StateReason), opt("sourceInstanceId", img.Source), ec2TagSet(img.Tags)))
 	}
 	return []*node{items("imagesSet", its), opt("nextToken", next)}, nil
 }
 
 // DeregisterImage [API_DeregisterImage]: the image can no longer launch
-// instances.
+// instances; its snapshot stays unless DeleteAssociatedSnapshots says
+// otherwise [deregister-ami].
 func ec2DeregisterImage(s *Sim, p params) ([]*node, *APIError) {
 	id := p.str("ImageId")
 	img := s.st.Images[id]
@@ -109,5 +140,38 @@ func ec2DeregisterImage(s *Sim, p params) ([]*node, *APIError) {
 		return nil, errf("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", id)
 	}
 	img.State = "deregistered"
+	if p.boolOr("DeleteAssociatedSnapshots", false) {
+		if snap := s.st.Snapshots[img.Snapshot]; snap != nil {
+			s.deleteSnapshotLocked(snap)
+		}
+	}
 	return []*node{leaf("return", true)}, nil
+}
+
+// rootDevice is the root volume's device name on the images here, as on
+// Debian's AMIs.
+const rootDevice = "/dev/xvda"
+
+// blockDevicesLocked is an image's block device mapping: its root volume
+// from its snapshot.
+func (s *Sim) blockDevicesLocked(img *image) *node {
+	snap := s.st.Snapshots[img.Snapshot]
+	if snap == nil {
+		return items("blockDeviceMapping", nil)
+	}
+	return items("blockDeviceMapping", []*node{el("", leaf("deviceName", rootDevice),
+		el("ebs", leaf("snapshotId", snap.ID), leaf("volumeSize", snap.Size),
+			leaf("deleteOnTermination", true), leaf("volumeType", "gp3"), leaf("encrypted", false)))})
+}
+
+// stateReasonNode is a stateReason element from "Code: message", or none.
+func stateReasonNode(reason string) *node {
+	if reason == "" {
+		return nil
+	}
+	code, msg, ok := strings.Cut(reason, ": ")
+	if !ok {
+		code, msg = "Server.InternalError", reason
+	}
+	return el("stateReason", leaf("code", code), leaf("message", msg))
 }

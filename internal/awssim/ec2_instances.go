@@ -25,7 +25,8 @@ func (s *Sim) launchInstanceLocked(spec launchSpec) (*instance, *APIError) {
 	if spec.ImageID == "" {
 		return nil, errf("MissingParameter", "The request must contain the parameter ImageId")
 	}
-	if img := s.st.Images[spec.ImageID]; img != nil && img.State != "available" {
+	img := s.st.Images[spec.ImageID]
+	if img != nil && img.State != "available" {
 		if img.State == "deregistered" {
 			return nil, errf("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", spec.ImageID)
 		}
@@ -45,7 +46,6 @@ func (s *Sim) launchInstanceLocked(spec launchSpec) (*instance, *APIError) {
 		ID:             s.newIDLocked("i"),
 		ImageID:        spec.ImageID,
 		InstanceType:   spec.InstanceType,
-		PrivateIP:      s.allocIPLocked(),
 		AZ:             spec.AZ,
 		State:          statePending,
 		LaunchTime:     now,
@@ -53,6 +53,7 @@ func (s *Sim) launchInstanceLocked(spec launchSpec) (*instance, *APIError) {
 		Tags:           map[string]string{},
 		SecurityGroups: spec.SecurityGroups,
 		UserData:       spec.UserData,
+		KeyName:        spec.KeyName,
 		ReservationID:  spec.ReservationID,
 		LaunchConfig:   spec.LaunchConfig,
 		LaunchTemplate: spec.LaunchTemplate,
@@ -63,6 +64,9 @@ func (s *Sim) launchInstanceLocked(spec launchSpec) (*instance, *APIError) {
 	}
 	for k, v := range spec.Tags {
 		inst.Tags[k] = v
+	}
+	if apiErr := s.backend.launchLocked(inst, img); apiErr != nil {
+		return nil, apiErr
 	}
 	s.st.Instances[inst.ID] = inst
 	s.log.Debug("awssim: instance launched", "instance", inst.ID, "ip", inst.PrivateIP, "image", inst.ImageID)
@@ -88,10 +92,11 @@ func (inst *instance) visible(now time.Time) bool {
 	return inst.VisibleAt.IsZero() || !now.Before(inst.VisibleAt)
 }
 
-// terminateInstanceLocked starts shutting an instance down. Its app stops at
-// once: it is gone from the network whether or not balancers know it. A
-// graceful stop lets requests in flight finish (Auto Scaling terminates
-// after deregistration); otherwise connections are cut.
+// terminateInstanceLocked starts shutting an instance down. Its app stops
+// (or its machine starts powering off) at once: it is gone from the
+// network whether or not balancers know it. A graceful stop lets requests
+// in flight finish (Auto Scaling terminates after deregistration);
+// otherwise connections are cut.
 func (s *Sim) terminateInstanceLocked(inst *instance, reason string, graceful bool) {
 	if inst.State == stateShuttingDown || inst.State == stateTerminated {
 		return
@@ -99,22 +104,32 @@ func (s *Sim) terminateInstanceLocked(inst *instance, reason string, graceful bo
 	inst.State = stateShuttingDown
 	inst.StateReason = reason
 	inst.GoneAt = s.now().Add(s.opts.ShutdownDelay)
-	s.stopAppLocked(inst.ID, graceful)
+	s.backend.terminateLocked(inst, graceful)
 }
 
 // advanceInstancesLocked moves instances through pending → running and
-// shutting-down → terminated, and forgets long-terminated ones.
+// shutting-down → terminated as their backend reports them booted or
+// stopped, terminates those whose host stopped by itself, and forgets
+// long-terminated ones.
 func (s *Sim) advanceInstancesLocked(now time.Time) {
 	for _, id := range sortedKeys(s.st.Instances) {
 		inst := s.st.Instances[id]
 		switch inst.State {
-		case statePending:
-			if !now.Before(inst.ReadyAt) {
-				inst.State = stateRunning
-				s.startAppLocked(inst.ID)
+		case statePending, stateRunning:
+			switch host, reason := s.backend.observeLocked(inst, now); host {
+			case hostRunning:
+				if inst.State == statePending {
+					inst.State = stateRunning
+					s.backend.runningLocked(inst)
+				}
+			case hostStopping, hostStopped:
+				// A host that stops on its own is gone for the API too:
+				// EC2 reports the reason [API_StateReason].
+				s.log.Warn("awssim: instance stopped by itself", "instance", inst.ID, "reason", reason)
+				s.terminateInstanceLocked(inst, reason, false)
 			}
 		case stateShuttingDown:
-			if !now.Before(inst.GoneAt) {
+			if host, _ := s.backend.observeLocked(inst, now); host == hostStopped {
 				inst.State = stateTerminated
 			}
 		case stateTerminated:
@@ -264,6 +279,9 @@ func mergeTemplate(spec launchSpec, lt *launchTemplate, v *ltVersion) launchSpec
 	}
 	if spec.UserData == "" {
 		spec.UserData = v.Data.UserData
+	}
+	if spec.KeyName == "" {
+		spec.KeyName = v.Data.KeyName
 	}
 	if spec.Tags == nil {
 		spec.Tags = map[string]string{}

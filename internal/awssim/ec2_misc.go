@@ -109,6 +109,14 @@ func (s *Sim) taggedLocked(id string) (map[string]string, string) {
 	if lt := s.st.LaunchTemplates[id]; lt != nil {
 		return lt.Tags, "launch-template"
 	}
+	if snap := s.st.Snapshots[id]; snap != nil {
+		return snap.Tags, "snapshot"
+	}
+	for _, k := range s.st.KeyPairs {
+		if k.ID == id {
+			return k.Tags, "key-pair"
+		}
+	}
 	return nil, ""
 }
 
@@ -140,6 +148,10 @@ func notFoundByPrefix(id string) *APIError {
 		return errf("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", id)
 	case strings.HasPrefix(id, "sg-"):
 		return errf("InvalidGroup.NotFound", "The security group '%s' does not exist", id)
+	case strings.HasPrefix(id, "snap-"):
+		return snapshotNotFound(id)
+	case strings.HasPrefix(id, "key-"):
+		return errf("InvalidKeyPair.NotFound", "The key pair '%s' does not exist", id)
 	case strings.HasPrefix(id, "lt-"):
 		return errf("InvalidLaunchTemplateId.NotFound", "The specified launch template, with template ID %s, does not exist.", id)
 	}
@@ -157,6 +169,10 @@ func ec2DescribeTags(s *Sim, p params) ([]*node, *APIError) {
 	ids = append(ids, sortedKeys(s.st.Images)...)
 	ids = append(ids, sortedKeys(s.st.SecurityGroups)...)
 	ids = append(ids, sortedKeys(s.st.LaunchTemplates)...)
+	ids = append(ids, sortedKeys(s.st.Snapshots)...)
+	for _, name := range sortedKeys(s.st.KeyPairs) {
+		ids = append(ids, s.st.KeyPairs[name].ID)
+	}
 	for _, id := range ids {
 		tags, typ := s.taggedLocked(id)
 		for _, k := range sortedKeys(tags) {
@@ -209,7 +225,7 @@ func ec2CreateSecurityGroup(s *Sim, p params) ([]*node, *APIError) {
 		return nil, errf("InvalidGroup.Duplicate", "The security group '%s' already exists for VPC 'vpc-0a000000000000000'", name)
 	}
 	id := s.newIDLocked("sg")
-	s.st.SecurityGroups[id] = &securityGroup{ID: id, Name: name, Description: p.str("GroupDescription"), VpcID: "vpc-0a000000000000000", Tags: tagSpecs(p, "TagSpecification", "security-group")}
+	s.st.SecurityGroups[id] = &securityGroup{ID: id, Name: name, Description: p.str("GroupDescription"), VpcID: defaultVPCID, Tags: tagSpecs(p, "TagSpecification", "security-group")}
 	return []*node{leaf("return", true), leaf("groupId", id)}, nil
 }
 
@@ -290,6 +306,8 @@ func ec2Actions() map[string]handlerFunc {
 		"CreateImage":                    ec2CreateImage,
 		"DescribeImages":                 ec2DescribeImages,
 		"DeregisterImage":                ec2DeregisterImage,
+		"DescribeSnapshots":              ec2DescribeSnapshots,
+		"DeleteSnapshot":                 ec2DeleteSnapshot,
 		"CreateLaunchTemplate":           ec2CreateLaunchTemplate,
 		"CreateLaunchTemplateVersion":    ec2CreateLaunchTemplateVersion,
 		"DescribeLaunchTemplates":        ec2DescribeLaunchTemplates,

@@ -20,6 +20,8 @@ import (
 //	--app-root DIR         each demo instance's files: DIR/<private ip>/
 //	                       (upgrade.html there puts the upgrade page up)
 //	--seed N               randomness
+//	--machines             instances are Debian machines (Options.Machines)
+//	--cache-dir DIR        where the machines' images are kept
 //
 // pflag users can add it with (*pflag.FlagSet).AddGoFlagSet.
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
@@ -36,6 +38,8 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.ImageBuildTime, "image-build-time", d.ImageBuildTime, "how long new images stay pending")
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", d.ShutdownDelay, "how long instances stay shutting-down")
 	fs.Int64Var(&o.Seed, "seed", d.Seed, "seed of the simulator's randomness")
+	fs.BoolVar(&o.Machines, "machines", o.Machines, "make every instance a Debian machine booted with systemd-nspawn (needs root, debootstrap, systemd-container)")
+	fs.StringVar(&o.MachineCacheDir, "cache-dir", o.MachineCacheDir, "where --machines keeps its images (default /var/cache/ferry/machines)")
 	if o.App == nil {
 		o.App = DemoApp
 	}

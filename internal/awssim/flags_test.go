@@ -27,6 +27,15 @@ func TestFlags_RegisterFlags(t *testing.T) {
 	if o.BootDelay != 20*time.Second {
 		t.Errorf("default boot delay %v", o.BootDelay)
 	}
+	if o.Machines || o.MachineCacheDir != "" {
+		t.Errorf("machines on by default: %+v", o)
+	}
+	if err := fs.Parse([]string{"--machines", "--cache-dir", "/tmp/images"}); err != nil {
+		t.Fatal(err)
+	}
+	if !o.Machines || o.MachineCacheDir != "/tmp/images" {
+		t.Errorf("--machines --cache-dir: %+v", o)
+	}
 	if err := fs.Parse([]string{"--app", "rocket"}); err == nil {
 		t.Errorf("unknown app accepted")
 	}

@@ -2,6 +2,7 @@ package awssim
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -80,9 +81,10 @@ func (s *Sim) advanceHealthLocked(now time.Time) {
 	}
 }
 
-// checkTargetLocked starts a health check of t when one is due. Without
-// an App the outcome is known at once; with one, it is a real request made
-// outside the lock and recorded when it returns.
+// checkTargetLocked starts a health check of t when one is due. When the
+// backend knows the outcome (a stub without an App, an app that is gone)
+// it is recorded at once; otherwise it is a real request made outside the
+// lock and recorded when it returns.
 func (s *Sim) checkTargetLocked(hc healthCheck, t *target, now time.Time, v2 bool) {
 	inst := s.st.Instances[t.ID]
 	// A balancer learns that an instance is gone only from its health
@@ -104,15 +106,16 @@ func (s *Sim) checkTargetLocked(hc healthCheck, t *target, now time.Time, v2 boo
 		t.record(false, hc, v2)
 		return
 	}
-	if s.opts.App == nil {
+	port := hc.Port
+	if v2 && hc.PortSpec == "traffic-port" && t.Port != 0 {
+		port = t.Port // the port the target was registered on [API_CreateTargetGroup]
+	}
+	ep, mode := s.backend.endpointLocked(inst, hc.Protocol, port)
+	switch mode {
+	case probePasses:
 		t.record(true, hc, v2)
 		return
-	}
-	addr := ""
-	if a := s.apps[t.ID]; a != nil {
-		addr = a.addr
-	}
-	if addr == "" {
+	case probeFails:
 		t.record(false, hc, v2)
 		return
 	}
@@ -124,10 +127,11 @@ func (s *Sim) checkTargetLocked(hc healthCheck, t *target, now time.Time, v2 boo
 	gen := t.probeCounter
 	timeout := max(s.opts.secs(hc.Timeout), minProbeTimeout)
 	ctx := s.ctx
+	dial := s.backend.dial
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		ok := probe(ctx, hc, addr, timeout)
+		ok := probe(ctx, hc, ep, dial, timeout)
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if t.probeCounter == gen {
@@ -137,27 +141,48 @@ func (s *Sim) checkTargetLocked(hc healthCheck, t *target, now time.Time, v2 boo
 	}()
 }
 
-// probe makes one health check of the app at addr.
-func probe(ctx context.Context, hc healthCheck, addr string, timeout time.Duration) bool {
+// dialFunc connects to an instance: net.Dialer's, or from inside the
+// machines' network namespace.
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// backendTLS is how balancers speak TLS to instances: without checking
+// their certificate, as ELB does unless a back-end authentication policy
+// names the instances' public keys [elb-create-https-ssl-load-balancer].
+func backendTLS() *tls.Config {
+	return &tls.Config{InsecureSkipVerify: true} //nolint:gosec // ELB accepts any back-end certificate
+}
+
+// probe makes one health check of the endpoint: a connection (TCP), a TLS
+// handshake (SSL), or a GET of the path answered with a status the
+// matcher accepts (HTTP, HTTPS).
+func probe(ctx context.Context, hc healthCheck, ep endpoint, dial dialFunc, timeout time.Duration) bool {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	switch hc.Protocol {
 	case "TCP", "SSL", "TLS":
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", addr)
+		c, err := dial(ctx, "tcp", ep.addr)
 		if err != nil {
 			return false
 		}
-		_ = c.Close()
+		defer c.Close()
+		if hc.Protocol != "TCP" && ep.tls {
+			return tls.Client(c, backendTLS()).HandshakeContext(ctx) == nil
+		}
 		return true
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+hc.Path, nil)
+	scheme := "http"
+	if ep.tls {
+		scheme = "https"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+ep.addr+hc.Path, nil)
 	if err != nil {
 		return false
 	}
 	req.Header.Set("User-Agent", "ELB-HealthChecker/2.0")
 	req.Close = true
-	resp, err := http.DefaultTransport.RoundTrip(req)
+	tr := &http.Transport{DialContext: dial, TLSClientConfig: backendTLS(), DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	resp, err := tr.RoundTrip(req)
 	if err != nil {
 		return false
 	}

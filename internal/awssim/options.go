@@ -84,6 +84,24 @@ type Options struct {
 	// requests to it. Without it health checks pass for running instances.
 	App InstanceApp
 
+	// Machines makes every instance a Debian machine booted with
+	// systemd-nspawn on a network namespace of Ferry's own
+	// (internal/awssim/machines) instead of a stub on loopback: images
+	// are filesystem layers, key pairs and user data reach the machine,
+	// and balancers check and forward to its real ports. It needs root,
+	// overlayfs, debootstrap, systemd-nspawn and nsenter. BootDelay,
+	// ShutdownDelay, ImageBuildTime and App do not apply: an instance is
+	// running when its systemd is, terminated when it has powered off,
+	// and an image available when its layer is written. The flag is
+	// --machines.
+	Machines bool
+	// MachineCacheDir keeps the machines' images between runs (default
+	// /var/cache/ferry/machines; --cache-dir).
+	MachineCacheDir string
+	// MachineStateDir holds the running machines' writable layers and
+	// consoles (default /var/lib/ferry/machines).
+	MachineStateDir string
+
 	// Faults are the initial fault rules (see Fault); more can be set with
 	// (*Sim).SetFault.
 	Faults []Fault

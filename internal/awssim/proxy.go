@@ -43,7 +43,7 @@ func (s *Sim) startProxyLocked(key string) error {
 		return fmt.Errorf("listener for %s: %w", key, err)
 	}
 	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		DialContext:         s.backend.dial,
 		MaxIdleConnsPerHost: 16,
 		IdleConnTimeout:     30 * time.Second,
 	}
@@ -112,14 +112,14 @@ func (s *Sim) pickBackend(key string) string {
 	sort.Strings(ids)
 	var addrs []string
 	for _, id := range ids {
-		if a := s.apps[id]; a != nil {
-			addrs = append(addrs, a.addr)
-		} else if inst := s.st.Instances[id]; inst != nil && s.opts.App == nil {
+		inst := s.st.Instances[id]
+		if inst == nil {
 			continue
-		} else if inst != nil {
-			// Registered and believed healthy, but its app is gone: the
-			// balancer still sends it traffic until health checks notice.
-			addrs = append(addrs, net.JoinHostPort(inst.PrivateIP, "1"))
+		}
+		// Registered and believed healthy, even if its app is gone: the
+		// balancer still sends it traffic until health checks notice.
+		if ep, _ := s.backend.endpointLocked(inst, "HTTP", 80); ep.addr != "" {
+			addrs = append(addrs, ep.addr)
 		}
 	}
 	if len(addrs) == 0 {

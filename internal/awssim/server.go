@@ -37,11 +37,24 @@ func Start(opts Options, logger *slog.Logger) (*Server, error) {
 	}
 	srv := &Server{Sim: sim, URL: "http://" + ln.Addr().String(),
 		srv: &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}}
-	go func() {
-		if err := srv.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			sim.log.Error("awssim: server stopped", "err", err)
+	lns := []net.Listener{ln}
+	if n := sim.MachineNetwork(); n != nil {
+		// The same URL works inside the machines' namespace, for commands
+		// run there (ferry sim --machines -- CMD) and, later, instances.
+		nln, err := n.Listen(sim.ctx, "tcp", ln.Addr().String())
+		if err != nil {
+			_ = ln.Close()
+			return nil, errors.Join(fmt.Errorf("awssim: listen in %s: %w", n.Name(), err), sim.Close())
 		}
-	}()
+		lns = append(lns, nln)
+	}
+	for _, l := range lns {
+		go func() {
+			if err := srv.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				sim.log.Error("awssim: server stopped", "err", err)
+			}
+		}()
+	}
 	sim.log.Info("awssim: serving AWS APIs", "url", srv.URL, "region", sim.opts.Region)
 	return srv, nil
 }

@@ -20,6 +20,7 @@ type Sim struct {
 	opts     Options
 	log      *slog.Logger
 	services map[string]*service // by API version; read-only
+	backend  backend             // what instances are; set once by New
 
 	mu                 sync.Mutex // guards everything below
 	st                 *state
@@ -76,6 +77,15 @@ func New(opts Options, logger *slog.Logger) (*Sim, error) {
 		s.faults[f.key()] = f
 	}
 	s.ensureDefaultsLocked()
+	s.backend = stubBackend{s}
+	if opts.Machines {
+		mb, err := openMachineBackend(ctx, s)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		s.backend = mb
+	}
 	return s, nil
 }
 
@@ -95,8 +105,8 @@ func (s *Sim) Start() error {
 		}
 	}
 	for _, id := range sortedKeys(s.st.Instances) {
-		if s.st.Instances[id].State == stateRunning {
-			s.startAppLocked(id)
+		if inst := s.st.Instances[id]; inst.State == stateRunning {
+			s.backend.runningLocked(inst)
 		}
 	}
 	s.mu.Unlock()
@@ -109,8 +119,8 @@ func (s *Sim) Start() error {
 	return nil
 }
 
-// Close stops the control loop, the apps and the listeners, and saves the
-// state when a StateFile is set.
+// Close stops the control loop, the instances (apps, or machines powered
+// off) and the listeners, and saves the state when a StateFile is set.
 func (s *Sim) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -122,8 +132,6 @@ func (s *Sim) Close() error {
 	s.cancel()
 	s.wg.Wait()
 	s.mu.Lock()
-	apps := s.apps
-	s.apps = map[string]*appServer{}
 	proxies := s.proxies
 	s.proxies = map[string]*lbProxy{}
 	var err error
@@ -131,14 +139,17 @@ func (s *Sim) Close() error {
 		err = saveState(s.opts.StateFile, s.st)
 	}
 	s.mu.Unlock()
-	for _, a := range apps {
-		a.stop(false)
-	}
 	for _, p := range proxies {
 		p.close()
 	}
-	return err
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	return errors.Join(err, s.backend.close(ctx))
 }
+
+// closeTimeout bounds how long Close waits for instances to stop (machines
+// power off in parallel, each killed after its own stop timeout).
+const closeTimeout = 2 * time.Minute
 
 func (s *Sim) loop() {
 	defer s.wg.Done()
@@ -220,7 +231,7 @@ func (s *Sim) ensureDefaultsLocked() {
 		}
 	}
 	id := s.newIDLocked("sg")
-	s.st.SecurityGroups[id] = &securityGroup{ID: id, Name: "default", Description: "default VPC security group", VpcID: "vpc-0a000000000000000", Tags: map[string]string{}}
+	s.st.SecurityGroups[id] = &securityGroup{ID: id, Name: "default", Description: "default VPC security group", VpcID: defaultVPCID, Tags: map[string]string{}}
 }
 
 // Counts returns how many requests each action received, keyed

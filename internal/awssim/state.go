@@ -23,6 +23,8 @@ type state struct {
 	ELBs            map[string]*classicLB      `json:"elbs"`
 	TargetGroups    map[string]*targetGroup    `json:"targetGroups"`
 	ClientTokens    map[string]string          `json:"clientTokens"` // RunInstances ClientToken → reservation
+	Snapshots       map[string]*snapshot       `json:"snapshots"`
+	KeyPairs        map[string]*keyPair        `json:"keyPairs"` // by name
 }
 
 func newState() *state {
@@ -37,6 +39,8 @@ func newState() *state {
 		ELBs:            map[string]*classicLB{},
 		TargetGroups:    map[string]*targetGroup{},
 		ClientTokens:    map[string]string{},
+		Snapshots:       map[string]*snapshot{},
+		KeyPairs:        map[string]*keyPair{},
 	}
 }
 
@@ -64,6 +68,7 @@ type instance struct {
 	Tags           map[string]string `json:"tags"`
 	SecurityGroups []string          `json:"securityGroups"`
 	UserData       string            `json:"userData,omitempty"`
+	KeyName        string            `json:"keyName,omitempty"`
 	ReservationID  string            `json:"reservationId"`
 	// Launched from (for Auto Scaling's termination policies).
 	LaunchConfig   string    `json:"launchConfig,omitempty"`
@@ -97,6 +102,36 @@ type image struct {
 	ReadyAt     time.Time         `json:"readyAt"`
 	Tags        map[string]string `json:"tags"`
 	Source      string            `json:"source,omitempty"`
+	StateReason string            `json:"stateReason,omitempty"` // why it failed
+	// Snapshot is the EBS snapshot of its root volume.
+	Snapshot string `json:"snapshot,omitempty"`
+	// Layer is the machine backend's filesystem layer topping the image.
+	Layer string `json:"layer,omitempty"`
+}
+
+// snapshot is an EBS snapshot: the root volume of an image
+// [API_Snapshot]. With machines, its data is the image's top layer.
+type snapshot struct {
+	ID          string            `json:"id"`
+	VolumeID    string            `json:"volumeId"`
+	Size        int               `json:"size"` // GiB
+	Description string            `json:"description,omitempty"`
+	State       string            `json:"state"` // pending, completed, error
+	Started     time.Time         `json:"started"`
+	Tags        map[string]string `json:"tags"`
+	Layer       string            `json:"layer,omitempty"`
+}
+
+// keyPair is an EC2 key pair [API_KeyPairInfo]: only the public half is
+// kept.
+type keyPair struct {
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	Type        string            `json:"type"` // rsa or ed25519
+	Fingerprint string            `json:"fingerprint"`
+	PublicKey   string            `json:"publicKey"` // authorized_keys form
+	Created     time.Time         `json:"created"`
+	Tags        map[string]string `json:"tags"`
 }
 
 type securityGroup struct {
@@ -264,6 +299,13 @@ func loadState(path string) (*state, error) {
 	st := newState()
 	if err := json.Unmarshal(b, st); err != nil {
 		return nil, fmt.Errorf("parse state %s: %w", path, err)
+	}
+	// Accounts saved before snapshots and key pairs existed.
+	if st.Snapshots == nil {
+		st.Snapshots = map[string]*snapshot{}
+	}
+	if st.KeyPairs == nil {
+		st.KeyPairs = map[string]*keyPair{}
 	}
 	return st, nil
 }

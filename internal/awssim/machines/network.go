@@ -123,6 +123,13 @@ func CreateNetwork(ctx context.Context, cfg NetworkConfig, log *slog.Logger) (_ 
 	if err := h.LinkSetUp(br); err != nil {
 		return nil, fmt.Errorf("bridge up in %s: %w", cfg.Name, err)
 	}
+	// The namespace is the VPC's router: machines in different subnets
+	// reach each other through it. A new namespace does not forward.
+	if err := inNetns(n.ns, func() error {
+		return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1\n"), 0o644)
+	}); err != nil {
+		return nil, fmt.Errorf("forwarding in %s: %w", cfg.Name, err)
+	}
 	log.Info("network created", "netns", cfg.Name, "subnets", cfg.Subnets)
 	return n, nil
 }

@@ -1,0 +1,172 @@
+package awssim
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+// requireMachines skips a test that boots machines where it cannot (not
+// root, tools missing) and fails it under CI=true, which has them all: what
+// testutil.RequireRoot and RequireTool do (testutil imports awssim, so
+// these tests cannot import it).
+func requireMachines(t *testing.T) {
+	t.Helper()
+	var missing []string
+	if os.Geteuid() != 0 {
+		missing = append(missing, "root")
+	}
+	for _, tool := range []string{"debootstrap", "systemd-nspawn", "nsenter", "chroot", "ssh", "ssh-keygen"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	switch {
+	case len(missing) == 0:
+	case os.Getenv("CI") == "true":
+		t.Fatalf("machine tests need %v and CI=true: run .ci/run as root (scripts/install-test-deps.sh installs the tools)", missing)
+	default:
+		t.Skipf("machine tests need %v", missing)
+	}
+}
+
+// machineOptions is a machine-backed simulator whose machines' state
+// lives in the test's temp dir; images in the shared cache, so the base
+// image is built once per machine, not per test.
+func machineOptions(t *testing.T) Options {
+	return Options{Machines: true, MachineStateDir: t.TempDir(), Tick: 50 * time.Millisecond, SaveInterval: time.Second}
+}
+
+// newMachineEnv starts a machine-backed simulator and its SDK clients,
+// with time enough to build the base image if the cache lacks it.
+func newMachineEnv(t *testing.T, opts Options) *env {
+	t.Helper()
+	requireMachines(t)
+	srv, err := Start(opts, machineLogger(t))
+	if err != nil {
+		t.Fatalf("start simulator: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("close simulator: %v", err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	t.Cleanup(cancel)
+	e := &env{t: t, ctx: ctx, srv: srv}
+	e.connect(3)
+	return e
+}
+
+func machineLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("AWSSIM_DEBUG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// waitFor polls cond until it holds, failing the test after timeout (a
+// bound on a wait, not a claim about speed).
+func (e *env) waitFor(what string, timeout time.Duration, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// baseImage finds the simulator's base image by its tag, as a caller
+// would find Debian's AMI.
+func (e *env) baseImage() ec2types.Image {
+	e.t.Helper()
+	out := try(e.ec2.DescribeImages(e.ctx, &ec2.DescribeImagesInput{
+		Owners:  []string{"self"},
+		Filters: []ec2types.Filter{{Name: aws.String("tag:" + BaseImageTag), Values: []string{"bookworm"}}},
+	})).must(e.t)
+	if len(out.Images) != 1 {
+		e.t.Fatalf("base images: %d, want 1", len(out.Images))
+	}
+	return out.Images[0]
+}
+
+// runMachine launches one instance and waits until it is running.
+func (e *env) runMachine(in *ec2.RunInstancesInput) ec2types.Instance {
+	e.t.Helper()
+	in.MinCount, in.MaxCount = aws.Int32(1), aws.Int32(1)
+	start := time.Now()
+	out := try(e.ec2.RunInstances(e.ctx, in)).must(e.t)
+	id := aws.ToString(out.Instances[0].InstanceId)
+	if s := out.Instances[0].State.Name; s != ec2types.InstanceStateNamePending {
+		e.t.Errorf("%s is %s after RunInstances, want pending", id, s)
+	}
+	w := ec2.NewInstanceRunningWaiter(e.ec2, func(o *ec2.InstanceRunningWaiterOptions) { o.MinDelay, o.MaxDelay = 200*time.Millisecond, time.Second })
+	desc, err := w.WaitForOutput(e.ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, 5*time.Minute)
+	if err != nil {
+		e.t.Fatalf("%s not running: %v", id, err)
+	}
+	inst := desc.Reservations[0].Instances[0]
+	e.t.Logf("%s running at %s, %v after RunInstances", id, aws.ToString(inst.PrivateIpAddress), time.Since(start).Round(10*time.Millisecond))
+	return inst
+}
+
+// get fetches a URL from inside the machines' namespace (HTTPS without
+// checking the machine's self-signed certificate).
+func (e *env) get(url string) (int, string) {
+	e.t.Helper()
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
+		DialContext: e.srv.MachineNetwork().DialContext, TLSClientConfig: backendTLS(), DisableKeepAlives: true,
+	}}
+	resp, err := client.Get(url)
+	if err != nil {
+		e.t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatalf("GET %s: %v", url, err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+// leftovers lists the mounts under dir and the processes whose command
+// line names the machine: what a terminated instance must not leave.
+func leftovers(t *testing.T, dir, machine string) []string {
+	t.Helper()
+	var out []string
+	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(mounts), "\n") {
+		if strings.Contains(line, dir) {
+			out = append(out, "mount: "+line)
+		}
+	}
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range procs {
+		cmdline, err := os.ReadFile("/proc/" + p.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		if strings.Contains(string(cmdline), "--machine="+machine+"\x00") {
+			out = append(out, "process "+p.Name()+": "+strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
+	}
+	return out
+}

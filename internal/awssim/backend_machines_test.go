@@ -1,0 +1,117 @@
+package awssim
+
+import (
+	"encoding/base64"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/ferry-deploy/ferry/internal/awssim/machines"
+)
+
+// RunInstances boots a Debian machine at the instance's private address
+// in its zone's default subnet; its user data runs at first boot; an
+// unknown image is InvalidAMIID.NotFound. CreateImage captures what the
+// instance wrote, with a snapshot DescribeSnapshots sees, and an instance
+// of the new image has it. Terminate powers the machine off and leaves no
+// mount or process; DeregisterImage and DeleteSnapshot free the layer.
+// AWS: API_RunInstances, API_CreateImage, API_DeleteSnapshot, default-vpc.
+func TestMachines_InstancesAndImages(t *testing.T) {
+	opts := machineOptions(t)
+	e := newMachineEnv(t, opts)
+	base := e.baseImage()
+	if base.State != ec2types.ImageStateAvailable || len(base.BlockDeviceMappings) != 1 || base.BlockDeviceMappings[0].Ebs.SnapshotId == nil {
+		t.Fatalf("base image %+v: want available with a root snapshot", base)
+	}
+
+	_, err := e.ec2.RunInstances(e.ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-0123456789abcdef0"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+	if apiCode(err) != "InvalidAMIID.NotFound" {
+		t.Errorf("RunInstances of an unknown image: %v, want InvalidAMIID.NotFound", err)
+	}
+
+	userData := "#!/bin/sh\necho user data ran as $(id -un) > /var/www/html/user-data.txt\n"
+	first := e.runMachine(&ec2.RunInstancesInput{ImageId: base.ImageId, InstanceType: ec2types.InstanceTypeT3Micro,
+		UserData: aws.String(base64.StdEncoding.EncodeToString([]byte(userData)))})
+	firstIP := netip.MustParseAddr(aws.ToString(first.PrivateIpAddress))
+	if !netip.MustParsePrefix("172.31.0.0/20").Contains(firstIP) {
+		t.Errorf("private address %s is not in us-east-1a's default subnet 172.31.0.0/20", firstIP)
+	}
+	if code, body := e.get("http://" + firstIP.String() + "/user-data.txt"); code != 200 || body != "user data ran as root\n" {
+		t.Errorf("user data's file: %d %q", code, body)
+	}
+	if code, body := e.get("https://" + firstIP.String() + "/healthcheck.html"); code != 200 || body != "ok\n" {
+		t.Errorf("nginx over TLS: %d %q", code, body)
+	}
+
+	// CreateImage: pending, then available with a completed snapshot.
+	img := try(e.ec2.CreateImage(e.ctx, &ec2.CreateImageInput{InstanceId: first.InstanceId, Name: aws.String("made-by-the-test"),
+		TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSnapshot, Tags: []ec2types.Tag{{Key: aws.String("made-by"), Value: aws.String("test")}}}}})).must(t)
+	iw := ec2.NewImageAvailableWaiter(e.ec2, func(o *ec2.ImageAvailableWaiterOptions) { o.MinDelay, o.MaxDelay = 200*time.Millisecond, time.Second })
+	imgs, err := iw.WaitForOutput(e.ctx, &ec2.DescribeImagesInput{ImageIds: []string{aws.ToString(img.ImageId)}}, 5*time.Minute)
+	if err != nil {
+		t.Fatalf("image %s not available: %v", aws.ToString(img.ImageId), err)
+	}
+	snapID := aws.ToString(imgs.Images[0].BlockDeviceMappings[0].Ebs.SnapshotId)
+	snaps := try(e.ec2.DescribeSnapshots(e.ctx, &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"},
+		Filters: []ec2types.Filter{{Name: aws.String("tag:made-by"), Values: []string{"test"}}}})).must(t)
+	if len(snaps.Snapshots) != 1 || aws.ToString(snaps.Snapshots[0].SnapshotId) != snapID || snaps.Snapshots[0].State != ec2types.SnapshotStateCompleted {
+		t.Errorf("snapshots tagged made-by=test: %+v, want %s completed", snaps.Snapshots, snapID)
+	}
+	_, err = e.ec2.DeleteSnapshot(e.ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(snapID)})
+	if apiCode(err) != "InvalidSnapshot.InUse" {
+		t.Errorf("DeleteSnapshot of a registered image's snapshot: %v, want InvalidSnapshot.InUse", err)
+	}
+
+	// An instance of the new image, in another zone, has the file
+	// without running any user data.
+	second := e.runMachine(&ec2.RunInstancesInput{ImageId: img.ImageId, Placement: &ec2types.Placement{AvailabilityZone: aws.String("us-east-1b")}})
+	secondIP := netip.MustParseAddr(aws.ToString(second.PrivateIpAddress))
+	if !netip.MustParsePrefix("172.31.16.0/20").Contains(secondIP) {
+		t.Errorf("private address %s is not in us-east-1b's default subnet 172.31.16.0/20", secondIP)
+	}
+	if code, body := e.get("http://" + secondIP.String() + "/user-data.txt"); code != 200 || body != "user data ran as root\n" {
+		t.Errorf("the image's file on the second instance: %d %q", code, body)
+	}
+
+	// Terminate: shutting-down, then terminated once powered off.
+	ids := []string{aws.ToString(first.InstanceId), aws.ToString(second.InstanceId)}
+	term := try(e.ec2.TerminateInstances(e.ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})).must(t)
+	for _, c := range term.TerminatingInstances {
+		if c.CurrentState.Name != ec2types.InstanceStateNameShuttingDown {
+			t.Errorf("%s after TerminateInstances: %s, want shutting-down", aws.ToString(c.InstanceId), c.CurrentState.Name)
+		}
+	}
+	tw := ec2.NewInstanceTerminatedWaiter(e.ec2, func(o *ec2.InstanceTerminatedWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 200*time.Millisecond, time.Second
+	})
+	if err := tw.Wait(e.ctx, &ec2.DescribeInstancesInput{InstanceIds: ids}, 2*time.Minute); err != nil {
+		t.Fatalf("not terminated: %v", err)
+	}
+	for _, id := range ids {
+		if left := leftovers(t, opts.MachineStateDir, id); len(left) > 0 {
+			t.Errorf("terminated %s left:\n%v", id, left)
+		}
+	}
+
+	// Deregistered and its snapshot deleted, the image's layer goes.
+	layerDir := filepath.Join(machines.DefaultCacheDir, "layers", aws.ToString(img.ImageId))
+	if _, err := os.Stat(layerDir); err != nil {
+		t.Fatalf("the image's layer: %v", err)
+	}
+	try(e.ec2.DeregisterImage(e.ctx, &ec2.DeregisterImageInput{ImageId: img.ImageId})).must(t)
+	try(e.ec2.DeleteSnapshot(e.ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(snapID)})).must(t)
+	e.waitFor("the image's layer to be deleted", time.Minute, func() bool {
+		_, err := os.Stat(layerDir)
+		return os.IsNotExist(err)
+	})
+	_, err = e.ec2.DescribeSnapshots(e.ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{snapID}})
+	if apiCode(err) != "InvalidSnapshot.NotFound" {
+		t.Errorf("DescribeSnapshots of a deleted snapshot: %v, want InvalidSnapshot.NotFound", err)
+	}
+}

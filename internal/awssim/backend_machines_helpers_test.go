@@ -2,11 +2,14 @@ package awssim
 
 import (
 	"context"
+	"encoding/base64"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/ferry-deploy/ferry/internal/awssim/machines"
 )
 
 // requireMachines skips a test that boots machines where it cannot (not
@@ -167,6 +172,69 @@ func leftovers(t *testing.T, dir, machine string) []string {
 		if strings.Contains(string(cmdline), "--machine="+machine+"\x00") {
 			out = append(out, "process "+p.Name()+": "+strings.ReplaceAll(string(cmdline), "\x00", " "))
 		}
+	}
+	return out
+}
+
+// newKey creates a key pair through the API and writes its private key to
+// a file for ssh -i.
+func (e *env) newKey(name string) string {
+	e.t.Helper()
+	kp := try(e.ec2.CreateKeyPair(e.ctx, &ec2.CreateKeyPairInput{KeyName: aws.String(name), KeyType: ec2types.KeyTypeEd25519})).must(e.t)
+	file := filepath.Join(e.t.TempDir(), name)
+	if err := os.WriteFile(file, []byte(aws.ToString(kp.KeyMaterial)), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	return file
+}
+
+// knownHosts builds a known_hosts file for the instance from the host keys
+// its console shows (GetConsoleOutput), as an EC2 user checks them.
+func (e *env) knownHosts(id, ip string) string {
+	e.t.Helper()
+	out := try(e.ec2.GetConsoleOutput(e.ctx, &ec2.GetConsoleOutputInput{InstanceId: aws.String(id), Latest: aws.Bool(true)})).must(e.t)
+	console, err := base64.StdEncoding.DecodeString(aws.ToString(out.Output))
+	if err != nil {
+		e.t.Fatalf("console output is not base64: %v", err)
+	}
+	hk := machines.ParseHostKeys(console)
+	if len(hk.Keys) == 0 || len(hk.Keys) != len(hk.Fingerprints) {
+		e.t.Fatalf("%s's console has host keys %+v:\n%s", id, hk, console)
+	}
+	var b strings.Builder
+	for _, k := range hk.Keys {
+		fmt.Fprintf(&b, "%s %s\n", ip, k)
+	}
+	file := filepath.Join(e.t.TempDir(), "known_hosts")
+	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	return file
+}
+
+// ssh runs command on the instance as admin with the real OpenSSH client,
+// inside the machines' namespace, trusting only the host keys of its
+// console; nothing of HOME or ~/.ssh is read.
+func (e *env) ssh(inst ec2types.Instance, keyFile, command string) (string, error) {
+	e.t.Helper()
+	ip := aws.ToString(inst.PrivateIpAddress)
+	known := e.knownHosts(aws.ToString(inst.InstanceId), ip)
+	home := e.t.TempDir()
+	cmd := e.srv.MachineNetwork().Command(e.ctx, "ssh", "-F", "/dev/null", "-i", keyFile,
+		"-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+		"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile="+known,
+		"-o", "GlobalKnownHostsFile=/dev/null", "-o", "ConnectTimeout=20",
+		"admin@"+ip, command)
+	cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (e *env) mustSSH(inst ec2types.Instance, keyFile, command string) string {
+	e.t.Helper()
+	out, err := e.ssh(inst, keyFile, command)
+	if err != nil {
+		e.t.Fatalf("ssh admin@%s %q: %v\n%s", aws.ToString(inst.PrivateIpAddress), command, err, out)
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,10 +17,12 @@ import (
 )
 
 // RunInstances boots a Debian machine at the instance's private address
-// in its zone's default subnet; its user data runs at first boot; an
-// unknown image is InvalidAMIID.NotFound. CreateImage captures what the
-// instance wrote, with a snapshot DescribeSnapshots sees, and an instance
-// of the new image has it. Terminate powers the machine off and leaves no
+// in its zone's default subnet; its key pair logs in as admin with the
+// real OpenSSH client, which trusts only the host keys GetConsoleOutput
+// shows; its user data runs at first boot as root; an unknown image is
+// InvalidAMIID.NotFound, an unknown key InvalidKeyPair.NotFound.
+// CreateImage captures a file written on the instance, with a snapshot
+// DescribeSnapshots sees, and an instance of the new image has it. Terminate powers the machine off and leaves no
 // mount or process; DeregisterImage and DeleteSnapshot free the layer.
 // AWS: API_RunInstances, API_CreateImage, API_DeleteSnapshot, default-vpc.
 func TestMachines_InstancesAndImages(t *testing.T) {
@@ -35,8 +38,14 @@ func TestMachines_InstancesAndImages(t *testing.T) {
 		t.Errorf("RunInstances of an unknown image: %v, want InvalidAMIID.NotFound", err)
 	}
 
+	key := e.newKey("deploy")
+	_, err = e.ec2.RunInstances(e.ctx, &ec2.RunInstancesInput{ImageId: base.ImageId, KeyName: aws.String("nobody"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+	if apiCode(err) != "InvalidKeyPair.NotFound" {
+		t.Errorf("RunInstances with an unknown key: %v, want InvalidKeyPair.NotFound", err)
+	}
+
 	userData := "#!/bin/sh\necho user data ran as $(id -un) > /var/www/html/user-data.txt\n"
-	first := e.runMachine(&ec2.RunInstancesInput{ImageId: base.ImageId, InstanceType: ec2types.InstanceTypeT3Micro,
+	first := e.runMachine(&ec2.RunInstancesInput{ImageId: base.ImageId, InstanceType: ec2types.InstanceTypeT3Micro, KeyName: aws.String("deploy"),
 		UserData: aws.String(base64.StdEncoding.EncodeToString([]byte(userData)))})
 	firstIP := netip.MustParseAddr(aws.ToString(first.PrivateIpAddress))
 	if !netip.MustParsePrefix("172.31.0.0/20").Contains(firstIP) {
@@ -48,6 +57,11 @@ func TestMachines_InstancesAndImages(t *testing.T) {
 	if code, body := e.get("https://" + firstIP.String() + "/healthcheck.html"); code != 200 || body != "ok\n" {
 		t.Errorf("nginx over TLS: %d %q", code, body)
 	}
+
+	if out := e.mustSSH(first, key, "hostname; id -un; sudo -n cat /var/www/html/user-data.txt"); out != "ip-"+dashes(firstIP.String())+"\nadmin\nuser data ran as root\n" {
+		t.Errorf("ssh on the first instance: %q", out)
+	}
+	e.mustSSH(first, key, "echo made on the first instance | sudo tee /etc/ferry-image-test >/dev/null && sync")
 
 	// CreateImage: pending, then available with a completed snapshot.
 	img := try(e.ec2.CreateImage(e.ctx, &ec2.CreateImageInput{InstanceId: first.InstanceId, Name: aws.String("made-by-the-test"),
@@ -70,13 +84,20 @@ func TestMachines_InstancesAndImages(t *testing.T) {
 
 	// An instance of the new image, in another zone, has the file
 	// without running any user data.
-	second := e.runMachine(&ec2.RunInstancesInput{ImageId: img.ImageId, Placement: &ec2types.Placement{AvailabilityZone: aws.String("us-east-1b")}})
+	second := e.runMachine(&ec2.RunInstancesInput{ImageId: img.ImageId, KeyName: aws.String("deploy"), Placement: &ec2types.Placement{AvailabilityZone: aws.String("us-east-1b")}})
 	secondIP := netip.MustParseAddr(aws.ToString(second.PrivateIpAddress))
 	if !netip.MustParsePrefix("172.31.16.0/20").Contains(secondIP) {
 		t.Errorf("private address %s is not in us-east-1b's default subnet 172.31.16.0/20", secondIP)
 	}
 	if code, body := e.get("http://" + secondIP.String() + "/user-data.txt"); code != 200 || body != "user data ran as root\n" {
 		t.Errorf("the image's file on the second instance: %d %q", code, body)
+	}
+	if out := e.mustSSH(second, key, "cat /etc/ferry-image-test; hostname"); out != "made on the first instance\nip-"+dashes(secondIP.String())+"\n" {
+		t.Errorf("ssh on the second instance: %q", out)
+	}
+	// The namespace routes between the zones' subnets, as the VPC does.
+	if out := e.mustSSH(first, key, "curl -sS http://"+secondIP.String()+"/healthcheck.html"); out != "ok\n" {
+		t.Errorf("from 1a to 1b: %q", out)
 	}
 
 	// Terminate: shutting-down, then terminated once powered off.
@@ -115,3 +136,5 @@ func TestMachines_InstancesAndImages(t *testing.T) {
 		t.Errorf("DescribeSnapshots of a deleted snapshot: %v, want InvalidSnapshot.NotFound", err)
 	}
 }
+
+func dashes(ip string) string { return strings.ReplaceAll(ip, ".", "-") }

@@ -80,10 +80,7 @@ func elbDeleteLoadBalancer(s *Sim, p params) ([]*node, *APIError) {
 		return nil, nil // deleting a missing balancer succeeds
 	}
 	delete(s.st.ELBs, name)
-	if px := s.proxies["elb/"+name]; px != nil {
-		delete(s.proxies, "elb/"+name)
-		s.afterUnlock = append(s.afterUnlock, px.close)
-	}
+	s.stopProxiesLocked("elb/" + name)
 	return nil, nil
 }
 

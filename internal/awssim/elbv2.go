@@ -108,10 +108,7 @@ func elbv2DeleteTargetGroup(s *Sim, p params) ([]*node, *APIError) {
 		return nil, nil
 	}
 	delete(s.st.TargetGroups, arn)
-	if px := s.proxies["tg/"+arn]; px != nil {
-		delete(s.proxies, "tg/"+arn)
-		s.afterUnlock = append(s.afterUnlock, px.close)
-	}
+	s.stopProxiesLocked("tg/" + arn)
 	return nil, nil
 }
 

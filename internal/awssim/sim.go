@@ -2,6 +2,7 @@ package awssim
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,7 +33,8 @@ type Sim struct {
 	neverHealthyImages map[string]bool
 	counts             map[string]int64
 	apps               map[string]*appServer // running instance apps, by instance id
-	proxies            map[string]*lbProxy   // balancer listeners, by "elb/name" or "tg/arn"
+	proxies            map[string]*lbProxy   // balancer listeners, by "elb/name" or "tg/arn" (proxy.go)
+	lbCert             *tls.Certificate      // of the HTTPS listeners, made when first needed
 	dirty              bool
 	afterUnlock        []func() // work a Locked method asks to run once s.mu is released
 	reqSeq             uint64

@@ -47,8 +47,8 @@ func TestParseCountObjects(t *testing.T) {
 func TestParseLog(t *testing.T) {
 	log := `{"level":"INFO","msg":"environment","env":"e000","state":"deploying"}
 {"level":"INFO","msg":"environment","env":"e000","state":"idle","detail":"in sync"}
-{"level":"ERROR","msg":"deploy could not run; will try again","err":"connection reset"}
-{"level":"ERROR","msg":"deploy could not run; will try again","err":"connection reset"}
+{"level":"ERROR","msg":"deploy could not run; will try again","err":"read lock e001: read tcp 127.0.0.1:36928: connection reset"}
+{"level":"ERROR","msg":"deploy could not run; will try again","err":"read lock e002: read tcp 127.0.0.1:36766: connection reset"}
 {"level":"WARN","msg":"could not release the lock; it expires on its own","err":"EOF"}
 panic: not JSON
 `
@@ -62,7 +62,7 @@ panic: not JSON
 	if deploying != 1 {
 		t.Fatalf("deploying = %d, want 1", deploying)
 	}
-	if len(problems) != 2 || problems[0].Count != 2 || problems[0].Err != "connection reset" {
+	if len(problems) != 2 || problems[0].Count != 2 || problems[0].Err != "read lock eN: read tcp N.N.N.N:N: connection reset" {
 		t.Fatalf("problems = %+v", problems)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -112,12 +114,29 @@ func (w *world) measure(ctx context.Context) (result, error) {
 	if r.LogLines, r.Deploying, r.Problems, err = readLog(w.agentLog, logStart); err != nil {
 		return r, err
 	}
-	n, other, err := w.inSync(ctx)
-	if err != nil {
-		return r, fmt.Errorf("/healthz at the end: %w", err)
+	r.InSyncAtEnd, r.NotInSync, err = w.inSyncAtEnd(ctx)
+	return r, err
+}
+
+// inSyncAtEnd counts the environments in sync once no re-check is under
+// way: the end of a run may fall on the agent's once-a-minute re-check,
+// which shows every environment "deploying" for a moment.
+func (w *world) inSyncAtEnd(ctx context.Context) (int, []envState, error) {
+	var n int
+	var other []envState
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err := waitFor(wctx, 500*time.Millisecond, "a re-check to end", func() (bool, error) {
+		var err error
+		if n, other, err = w.inSync(ctx); err != nil {
+			return false, fmt.Errorf("/healthz at the end: %w", err)
+		}
+		return !slices.ContainsFunc(other, func(s envState) bool { return s.State == "deploying" }), nil
+	})
+	if err != nil && ctx.Err() == nil && wctx.Err() != nil {
+		err = nil // still deploying after 30 s: report what it is
 	}
-	r.InSyncAtEnd, r.NotInSync = n, other
-	return r, nil
+	return n, other, err
 }
 
 // samples are what the run read every second.
@@ -356,6 +375,10 @@ func readLog(path string, offset int64) (map[string]int, int, []problem, error) 
 	return parseLog(f)
 }
 
+// digits are replaced in grouped errors: ports, environment numbers and
+// addresses would make every line its own group.
+var digits = regexp.MustCompile(`[0-9]+`)
+
 func parseLog(r io.Reader) (map[string]int, int, []problem, error) {
 	levels := map[string]int{}
 	deploying := 0
@@ -378,7 +401,7 @@ func parseLog(r io.Reader) (map[string]int, int, []problem, error) {
 			deploying++
 		}
 		if line.Level == "WARN" || line.Level == "ERROR" {
-			grouped[problem{Level: line.Level, Msg: line.Msg, Err: line.Err}]++
+			grouped[problem{Level: line.Level, Msg: line.Msg, Err: digits.ReplaceAllString(line.Err, "N")}]++
 		}
 	}
 	var problems []problem

@@ -251,7 +251,11 @@ func poke(ch chan struct{}) {
 // After a transient failure it looks again after a jittered backoff.
 func (a *Agent) worker(ctx context.Context, env *config.Environment, d *Deployer, wake <-chan struct{}) {
 	backoff := watch.Backoff{Base: min(5*time.Second, a.opts.Recheck), Max: a.opts.Recheck}
+	// Every environment is looked at once at start (its wake channel holds
+	// one wake): the first recheck after that comes at a random point of
+	// the interval, which spreads the environments over it.
 	next := time.Duration(a.opts.Rand() * float64(a.opts.Recheck))
+	first := true
 	failures := 0
 	for {
 		timer := time.NewTimer(next)
@@ -264,7 +268,10 @@ func (a *Agent) worker(ctx context.Context, env *config.Environment, d *Deployer
 		}
 		timer.Stop()
 		r := a.reconcile(ctx, env, d)
-		next = a.jittered(a.opts.Recheck)
+		if !first {
+			next = a.jittered(a.opts.Recheck)
+		}
+		first = false
 		switch {
 		case !r.leaseExpires.IsZero():
 			if wait := time.Until(r.leaseExpires); wait < a.opts.Recheck {

@@ -3,6 +3,8 @@ package watch
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -132,4 +134,76 @@ func TestManyListersAgainstStockDaemon(t *testing.T) {
 	if n := f.mirror.listings.starts; n > 3 {
 		t.Errorf("%d listings for 50 callers at once, want at most a few", n)
 	}
+}
+
+// TestListRemoteRetriesAReset: a server that resets a connection (as a
+// busy git daemon does beyond its limit) costs a short jittered pause, not
+// a failed poll or lock read.
+func TestListRemoteRetriesAReset(t *testing.T) {
+	f := newFixture(t)
+	head := f.work.Commit("one", nil)
+	f.work.Push("main")
+	proxy := resettingProxy(t, f.daemon.Addr(), 1)
+	m := f.openMirror(t, "git://"+proxy.addr+"/app.git", Auth{})
+	refs, err := m.ListRemote(t.Context())
+	if err != nil {
+		t.Fatalf("ListRemote through a reset: %v", err)
+	}
+	if refs["refs/heads/main"].Hash != plumbing.NewHash(head) {
+		t.Errorf("main = %s, want %s", refs["refs/heads/main"].Hash, head)
+	}
+	if n := proxy.conns.Load(); n != 2 {
+		t.Errorf("%d connections, want 2 (one reset, one retry)", n)
+	}
+
+	// A server that resets every connection is reported after the retries.
+	always := resettingProxy(t, f.daemon.Addr(), 1000)
+	m = f.openMirror(t, "git://"+always.addr+"/app.git", Auth{})
+	if _, err := m.ListRemote(t.Context()); err == nil {
+		t.Fatal("ListRemote succeeded through a server that resets every connection")
+	}
+	if n := always.conns.Load(); n != 1+listRetries {
+		t.Errorf("%d connections, want %d", n, 1+listRetries)
+	}
+}
+
+type proxy struct {
+	addr  string
+	conns atomic.Int32
+}
+
+// resettingProxy forwards TCP to target, but resets the first n
+// connections at once.
+func resettingProxy(t *testing.T, target string, n int32) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	p := &proxy{addr: ln.Addr().String()}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if p.conns.Add(1) <= n {
+				c.(*net.TCPConn).SetLinger(0) // close with RST
+				c.Close()
+				continue
+			}
+			go func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go io.Copy(up, c)
+				io.Copy(c, up)
+			}()
+		}
+	}()
+	return p
 }

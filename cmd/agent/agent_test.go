@@ -258,12 +258,7 @@ func TestIdleAgentWritesNothing(t *testing.T) {
 		return refs + objects
 	}
 	beforeRemote, beforeState, beforeLog := remote(), treeOf(t, p.stateDir), len(logs.String())
-	describes := func() int64 { return p.sim.Counts()["autoscaling:DescribeAutoScalingGroups"] }
-	start := describes()
-	eventually(t, "ten more looks at the environment", func() (bool, string) {
-		n := describes() - start
-		return n >= 10, fmt.Sprintf("%d group reads", n)
-	})
+	p.waitLooks(10)
 	if after := remote(); after != beforeRemote {
 		t.Errorf("idle looks wrote to the remote:\nbefore:\n%s\nafter:\n%s", beforeRemote, after)
 	}
@@ -273,6 +268,18 @@ func TestIdleAgentWritesNothing(t *testing.T) {
 	if more := logs.String()[beforeLog:]; more != "" {
 		t.Errorf("idle looks logged:\n%s", more)
 	}
+}
+
+// waitLooks waits until the agent has looked at the environment n more
+// times (each look reads its group once), instead of sleeping for a guess.
+func (p *project) waitLooks(n int64) {
+	p.t.Helper()
+	describes := func() int64 { return p.sim.Counts()["autoscaling:DescribeAutoScalingGroups"] }
+	start := describes()
+	eventually(p.t, fmt.Sprintf("%d more looks at the environment", n), func() (bool, string) {
+		got := describes() - start
+		return got >= n, fmt.Sprintf("%d group reads", got)
+	})
 }
 
 // treeOf lists the files under dir with their sizes and modification times.

@@ -82,6 +82,15 @@ func (s *Sim) reconcileGroupLocked(g *group, now time.Time) {
 				s.finishActivityLocked(inst.ActivityID, "Successful", "")
 			case stateShuttingDown, stateTerminated:
 				inst.Health = unhealthy
+				if inst.StateReason == reasonInternalError && inst.ActivityID != "" {
+					// A launch that failed after RunInstances (a machine
+					// that did not boot) is a failed launch: the group
+					// waits before the next one, as it does after a launch
+					// error, instead of replacing it at once, forever.
+					s.finishActivityLocked(inst.ActivityID, "Failed", inst.StateReason)
+					inst.ActivityID = ""
+					g.LaunchRetryAt = now.Add(s.opts.secs(10))
+				}
 			}
 		case lcInService:
 			if checkHealth && !g.suspended("HealthCheck") && inst.Health == healthy && s.failsHealthLocked(g, inst, now) {

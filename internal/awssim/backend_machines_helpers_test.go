@@ -25,7 +25,7 @@ import (
 // root, tools missing) and fails it under CI=true, which has them all: what
 // testutil.RequireRoot and RequireTool do (testutil imports awssim, so
 // these tests cannot import it).
-func requireMachines(t *testing.T) {
+func requireMachines(t testing.TB) {
 	t.Helper()
 	var missing []string
 	if os.Geteuid() != 0 {
@@ -48,13 +48,13 @@ func requireMachines(t *testing.T) {
 // machineOptions is a machine-backed simulator whose machines' state
 // lives in the test's temp dir; images in the shared cache, so the base
 // image is built once per machine, not per test.
-func machineOptions(t *testing.T) Options {
+func machineOptions(t testing.TB) Options {
 	return Options{Machines: true, MachineStateDir: t.TempDir(), Tick: 50 * time.Millisecond, SaveInterval: time.Second}
 }
 
 // newMachineEnv starts a machine-backed simulator and its SDK clients,
 // with time enough to build the base image if the cache lacks it.
-func newMachineEnv(t *testing.T, opts Options) *env {
+func newMachineEnv(t testing.TB, opts Options) *env {
 	t.Helper()
 	requireMachines(t)
 	srv, err := Start(opts, machineLogger(t))
@@ -73,7 +73,7 @@ func newMachineEnv(t *testing.T, opts Options) *env {
 	return e
 }
 
-func machineLogger(t *testing.T) *slog.Logger {
+func machineLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("AWSSIM_DEBUG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -156,7 +156,7 @@ func leftovers(t *testing.T, dir, machine string) []string {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(string(mounts), "\n") {
-		if strings.Contains(line, dir) {
+		if strings.Contains(line, dir) && strings.Contains(line, "/"+machine+"/") {
 			out = append(out, "mount: "+line)
 		}
 	}
@@ -230,11 +230,22 @@ func (e *env) ssh(inst ec2types.Instance, keyFile, command string) (string, erro
 	return string(out), err
 }
 
+// mustSSH runs command with ssh, as a client of EC2 does: retrying while
+// the instance, running, does not take logins yet (sshd not listening, or
+// pam_nologin's "System is booting up" until systemd-user-sessions runs).
 func (e *env) mustSSH(inst ec2types.Instance, keyFile, command string) string {
 	e.t.Helper()
 	out, err := e.ssh(inst, keyFile, command)
+	for deadline := time.Now().Add(time.Minute); err != nil && notYet(out) && time.Now().Before(deadline); {
+		time.Sleep(500 * time.Millisecond)
+		out, err = e.ssh(inst, keyFile, command)
+	}
 	if err != nil {
 		e.t.Fatalf("ssh admin@%s %q: %v\n%s", aws.ToString(inst.PrivateIpAddress), command, err, out)
 	}
 	return out
+}
+
+func notYet(sshOutput string) bool {
+	return strings.Contains(sshOutput, "System is booting up") || strings.Contains(sshOutput, "Connection refused")
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
@@ -135,6 +137,23 @@ func TestMachines_InstancesAndImages(t *testing.T) {
 	if apiCode(err) != "InvalidSnapshot.NotFound" {
 		t.Errorf("DescribeSnapshots of a deleted snapshot: %v, want InvalidSnapshot.NotFound", err)
 	}
+
+	// A machine that cannot boot (its image's layer went from the cache
+	// behind the simulator's back) is a failed launch for its group.
+	e.srv.mu.Lock()
+	e.srv.st.Images["ami-0b0000000000000000"] = &image{ID: "ami-0b0000000000000000", Name: "layer-gone", State: "available", Layer: "no-such-layer", Tags: map[string]string{}}
+	e.srv.mu.Unlock()
+	e.lc("broken", "ami-0b0000000000000000")
+	e.group("broken", "broken", 1, 1, 1, nil)
+	e.waitFor("a failed launch activity", time.Minute, func() bool {
+		out := try(e.as.DescribeScalingActivities(e.ctx, &autoscaling.DescribeScalingActivitiesInput{AutoScalingGroupName: aws.String("broken")})).must(t)
+		for _, a := range out.Activities {
+			if a.StatusCode == astypes.ScalingActivityStatusCodeFailed && strings.HasPrefix(aws.ToString(a.StatusMessage), "Server.InternalError") {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 func dashes(ip string) string { return strings.ReplaceAll(ip, ".", "-") }

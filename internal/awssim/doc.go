@@ -48,6 +48,19 @@
 // (LoadBalancerURL, TargetGroupURL) that forwards each request, without
 // retrying, to one InService/healthy registered instance.
 //
+// # Instances that are Debian machines
+//
+// With Options.Machines (`ferry sim --machines`) the simulator's backend
+// (backend.go) makes every instance a Debian machine instead: booted with
+// systemd-nspawn from its image's filesystem layers (internal/awssim/machines)
+// at its PrivateIpAddress in the default VPC (one /20 per zone) on a
+// network namespace of Ferry's own, with its key pair in admin's
+// authorized_keys, its user data run by cloud-init and its console in
+// GetConsoleOutput. CreateImage snapshots the machine into a layer;
+// balancers check and forward to its real ports through the namespace
+// (MachineNetwork). Close powers every machine off and removes what it
+// made but the images.
+//
 // # Faults
 //
 // SetFault makes an action, a whole service or every call throttle

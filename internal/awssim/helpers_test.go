@@ -24,7 +24,7 @@ import (
 
 // env is a simulator and the four SDK clients pointed at it.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	srv   *Server
 	ec2   *ec2.Client
@@ -132,7 +132,7 @@ type result[T any] struct {
 
 func try[T any](v T, err error) result[T] { return result[T]{v, err} }
 
-func (r result[T]) must(t *testing.T) T {
+func (r result[T]) must(t testing.TB) T {
 	t.Helper()
 	if r.err != nil {
 		t.Fatalf("unexpected error: %v", r.err)

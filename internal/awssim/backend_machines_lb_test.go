@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,6 +16,8 @@ import (
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing/types"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/ferry-deploy/ferry/internal/awssim/machines"
 )
 
 // machineLB creates a Classic ELB with the seed's listeners (HTTP:80 →
@@ -126,5 +130,20 @@ func TestMachines_Balancers(t *testing.T) {
 	tgURL, _ := e.srv.TargetGroupURL(healthy)
 	if code, body := fetch(t, tgURL+"/whoami.txt"); code != 200 || body != want {
 		t.Errorf("GET through the HTTPS target group: %d %q, want %q", code, body, want)
+	}
+
+	// Without a state file, Close deletes the layers of the images made
+	// here: no account will know them again.
+	img := try(e.ec2.CreateImage(e.ctx, &ec2.CreateImageInput{InstanceId: inst.InstanceId, Name: aws.String("gone-at-close")})).must(t)
+	layerDir := filepath.Join(machines.DefaultCacheDir, "layers", aws.ToString(img.ImageId))
+	e.waitFor("the image's layer", time.Minute, func() bool {
+		_, err := os.Stat(layerDir)
+		return err == nil
+	})
+	if err := e.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(layerDir); !os.IsNotExist(err) {
+		t.Errorf("the layer of an image made without a state file outlived Close: %v", err)
 	}
 }

@@ -96,7 +96,7 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, deployID string) (Repo
 			return e.report(j, Failed, err), err
 		}
 	}
-	if err := e.Journal.Save(j); err != nil {
+	if err := e.save(j); err != nil {
 		return e.report(j, Failed, err), err
 	}
 	return e.drive(ctx, j)
@@ -140,8 +140,8 @@ func (e *Executor) drive(ctx context.Context, j *Journal) (Report, error) {
 			break
 		}
 		j.Next++
-		if err := e.Journal.Save(j); err != nil {
-			stepErr = err
+		if err := e.save(j); err != nil {
+			stepErr = fmt.Errorf("after step %d (%s): %w", j.Next, step.Name, err)
 			break
 		}
 	}
@@ -154,7 +154,7 @@ func (e *Executor) drive(ctx context.Context, j *Journal) (Report, error) {
 	}
 	if err := e.rollback(ctx, j); err != nil {
 		log.Error("rollback failed", "err", err)
-		return e.finish(j, Failed, fmt.Errorf("%w; rollback failed: %v", stepErr, err))
+		return e.finish(j, Failed, fmt.Errorf("%w; rollback failed: %w", stepErr, err))
 	}
 	return e.finish(j, RolledBack, stepErr)
 }
@@ -166,11 +166,11 @@ func (e *Executor) interrupt(j *Journal, cause error) (Report, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := e.resumeAll(ctx, j)
-	if saveErr := e.Journal.Save(j); saveErr != nil {
+	if saveErr := e.save(j); saveErr != nil {
 		err = errors.Join(err, saveErr)
 	}
 	e.log().Warn("deploy interrupted; it will be recovered on the next start", "env", j.Plan.Environment, "deploy", j.DeployID, "step", j.Next, "err", err)
-	return e.report(j, Interrupted, cause), fmt.Errorf("%w: %v", ErrInterrupted, errors.Join(cause, err))
+	return e.report(j, Interrupted, cause), fmt.Errorf("%w: %w", ErrInterrupted, errors.Join(cause, err))
 }
 
 // finishForward completes a deploy past the point of no return: the new
@@ -181,7 +181,9 @@ func (e *Executor) finishForward(ctx context.Context, j *Journal, cause error) (
 		if err := e.step(ctx, j, j.Plan.Steps[j.Next]); err != nil {
 			errs = append(errs, fmt.Errorf("step %d (%s): %w", j.Next+1, j.Plan.Steps[j.Next].Name, err))
 		}
-		_ = e.Journal.Save(j)
+		if err := e.save(j); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return e.finish(j, Failed, errors.Join(errs...))
 }
@@ -198,15 +200,28 @@ func (e *Executor) finish(j *Journal, o Outcome, cause error) (Report, error) {
 		}
 	}
 	j.Finished = true
-	if err := e.Journal.Save(j); err != nil {
+	if err := e.save(j); err != nil {
 		cause = errors.Join(cause, err)
 	} else if err := e.Journal.Remove(j.Plan.Environment); err != nil {
+		e.log().Error("journal not removed", "env", j.Plan.Environment, "deploy", j.DeployID, "err", err)
 		cause = errors.Join(cause, err)
 	}
 	r := e.report(j, o, cause)
 	e.log().Info("deploy finished", "env", r.Environment, "deploy", r.DeployID, "outcome", r.Outcome,
 		"commit", r.Commit, "elapsed", r.Finished.Sub(r.Started).Round(time.Second), "reason", r.Reason)
 	return r, cause
+}
+
+// save writes the journal. A failure is logged at error level here, where
+// it happens, as well as returned: the journal on disk is then behind what
+// Ferry did, which an operator must know even when the outcome's one-line
+// reason names another error.
+func (e *Executor) save(j *Journal) error {
+	err := e.Journal.Save(j)
+	if err != nil {
+		e.log().Error("journal not written", "env", j.Plan.Environment, "deploy", j.DeployID, "step", j.Next, "err", err)
+	}
+	return err
 }
 
 func (e *Executor) report(j *Journal, o Outcome, cause error) Report {

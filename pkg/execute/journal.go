@@ -110,8 +110,8 @@ func (s JournalStore) Load(env string) (*Journal, error) {
 // Remove deletes the environment's journal once its deploy is finished.
 func (s JournalStore) Remove(env string) error {
 	err := os.Remove(s.path(env))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("journal: %w", err)
 	}
-	return err
+	return nil
 }

@@ -71,7 +71,9 @@ func (e *Executor) rollback(ctx context.Context, j *Journal) error {
 			j.PageOn = false
 		}
 	}
-	_ = e.Journal.Save(j)
+	if err := e.save(j); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 

@@ -33,7 +33,7 @@ func (e *Executor) step(ctx context.Context, j *Journal, s plan.Step) error {
 		return e.waitInService(ctx, j, s)
 	case plan.StepUpgradePageOn:
 		j.PageOn = true
-		if err := e.Journal.Save(j); err != nil {
+		if err := e.save(j); err != nil {
 			return err
 		}
 		return e.runOnWeb(ctx, j, roles.UpgradePageOn, false)
@@ -51,7 +51,7 @@ func (e *Executor) step(ctx context.Context, j *Journal, s plan.Step) error {
 		return e.waitNewServing(ctx, j, s)
 	case plan.StepTerminateOld:
 		j.PastNoReturn = true
-		if err := e.Journal.Save(j); err != nil {
+		if err := e.save(j); err != nil {
 			return err
 		}
 		return e.terminate(ctx, j, s.Group, splitList(s.Params["instances"]), timeout(s, e.Env.Policy.Timeouts.Drain))
@@ -76,7 +76,7 @@ func (e *Executor) suspend(ctx context.Context, j *Journal, group string, procs 
 	// Record first: a crash between the call and the save must still
 	// resume them.
 	j.Suspended[group] = union(j.Suspended[group], procs)
-	if err := e.Journal.Save(j); err != nil {
+	if err := e.save(j); err != nil {
 		return err
 	}
 	return e.Cloud.SuspendProcesses(ctx, group, procs)
@@ -90,7 +90,7 @@ func (e *Executor) resume(ctx context.Context, j *Journal, group string, procs [
 	if len(j.Suspended[group]) == 0 {
 		delete(j.Suspended, group)
 	}
-	return e.Journal.Save(j)
+	return e.save(j)
 }
 
 // resumeAll resumes every process Ferry suspended and has not resumed.
@@ -119,7 +119,7 @@ func (e *Executor) prepareLaunchSource(ctx context.Context, j *Journal) error {
 		}
 		j.Sources[gp.Name] = src
 		e.log().Info("launch source ready", "group", gp.Name, "launch_configuration", src.LaunchConfiguration, "launch_template", src.LaunchTemplate)
-		if err := e.Journal.Save(j); err != nil {
+		if err := e.save(j); err != nil {
 			return err
 		}
 	}

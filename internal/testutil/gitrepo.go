@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ferry-deploy/ferry/pkg/plan"
 )
 
 // GitRepo is a real repository driven with the git CLI. It implements
@@ -80,12 +82,21 @@ func (r *GitRepo) Commit(message string, files map[string]string) string {
 	return r.Git("rev-parse", "HEAD")
 }
 
-func (r *GitRepo) HasCommit(_ context.Context, commit string) (bool, error) {
-	_, err := r.run("cat-file", "-e", commit+"^{commit}")
-	return err == nil, nil
+// known returns a *plan.UnknownCommitError for the first of commits the
+// repository does not hold, as plan.Repo's implementations must.
+func (r *GitRepo) known(commits ...string) error {
+	for _, c := range commits {
+		if _, err := r.run("cat-file", "-e", c+"^{commit}"); err != nil {
+			return &plan.UnknownCommitError{Commit: c}
+		}
+	}
+	return nil
 }
 
 func (r *GitRepo) ReadFile(_ context.Context, commit, path string) ([]byte, error) {
+	if err := r.known(commit); err != nil {
+		return nil, err
+	}
 	out, err := r.run("show", commit+":"+path)
 	if err != nil {
 		if strings.Contains(out, "does not exist") || strings.Contains(out, "exists on disk, but not in") {
@@ -97,6 +108,9 @@ func (r *GitRepo) ReadFile(_ context.Context, commit, path string) ([]byte, erro
 }
 
 func (r *GitRepo) ChangedPaths(_ context.Context, from, to string) ([]string, error) {
+	if err := r.known(from, to); err != nil {
+		return nil, err
+	}
 	out, err := r.run("diff", "--name-only", from, to)
 	if err != nil {
 		return nil, errors.New(out)
@@ -105,6 +119,9 @@ func (r *GitRepo) ChangedPaths(_ context.Context, from, to string) ([]string, er
 }
 
 func (r *GitRepo) CommitMessages(_ context.Context, from, to string) (map[string]string, error) {
+	if err := r.known(from, to); err != nil {
+		return nil, err
+	}
 	out, err := r.run("log", "--format=%H%x00%B%x01", from+".."+to)
 	if err != nil {
 		return nil, errors.New(out)
@@ -120,6 +137,9 @@ func (r *GitRepo) CommitMessages(_ context.Context, from, to string) (map[string
 }
 
 func (r *GitRepo) IsAncestor(_ context.Context, ancestor, descendant string) (bool, error) {
+	if err := r.known(ancestor, descendant); err != nil {
+		return false, err
+	}
 	_, err := r.run("merge-base", "--is-ancestor", ancestor, descendant)
 	var ee *exec.ExitError
 	if errors.As(err, &ee) && ee.ExitCode() == 1 {

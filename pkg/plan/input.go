@@ -11,11 +11,10 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/config"
 )
 
-// Repo is what the planner reads from git: the mirror in pkg/watch
-// implements it.
+// Repo is what the planner reads from git: pkg/agent.Repo implements it
+// over the watch mirror. Given a commit the repository does not hold, each
+// method returns an error that is an *UnknownCommitError naming it.
 type Repo interface {
-	// HasCommit reports whether the mirror holds the commit.
-	HasCommit(ctx context.Context, commit string) (bool, error)
 	// ReadFile returns a file's content at a commit; a missing file
 	// wraps fs.ErrNotExist.
 	ReadFile(ctx context.Context, commit, path string) ([]byte, error)
@@ -27,6 +26,22 @@ type Repo interface {
 	// IsAncestor reports whether ancestor is reachable from descendant.
 	IsAncestor(ctx context.Context, ancestor, descendant string) (bool, error)
 }
+
+// ErrUnknownCommit matches every *UnknownCommitError (errors.Is).
+var ErrUnknownCommit = errors.New("commit not in the repository")
+
+// UnknownCommitError is a Repo's answer about a commit it does not hold:
+// one never fetched, or gone from the remote's history (force-pushed away).
+type UnknownCommitError struct {
+	Commit string
+}
+
+func (e *UnknownCommitError) Error() string {
+	return fmt.Sprintf("commit %s is not in the repository", e.Commit)
+}
+
+// Is makes errors.Is(err, ErrUnknownCommit) true.
+func (e *UnknownCommitError) Is(target error) bool { return target == ErrUnknownCommit }
 
 // Cloud is what the planner reads from AWS: pkg/cloud implements it.
 type Cloud interface {

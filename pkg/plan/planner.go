@@ -37,7 +37,7 @@ func Make(ctx context.Context, c Cloud, repo Repo, in Input) (*Plan, error) {
 		preflight(g, p, refuse)
 	}
 
-	deployed, err := deployedCommit(ctx, c, repo, groups[0].group, p)
+	deployed, err := deployedCommit(ctx, c, groups[0].group, p)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +198,8 @@ func unhealthy(g roleGroup) int {
 // deployedCommit reads the deployed commit from the group's tag and checks
 // it against the launch source's name. Any doubt makes it unknown: an
 // unknown deployed commit means a full deploy, never a risky serial one.
-func deployedCommit(ctx context.Context, c Cloud, repo Repo, g *cloud.Group, p *Plan) (Revision, error) {
+// (chooseAndCheckMethod also treats one the repository lacks as unknown.)
+func deployedCommit(ctx context.Context, c Cloud, g *cloud.Group, p *Plan) (Revision, error) {
 	tag := g.Tags[TagCommit]
 	if tag == "" {
 		return Revision{}, nil
@@ -222,48 +223,13 @@ func deployedCommit(ctx context.Context, c Cloud, repo Repo, g *cloud.Group, p *
 			g.Name, TagCommit, short(tag), sourceName))
 		return Revision{Source: "unknown: tag and launch source disagree"}, nil
 	}
-	ok, err := repo.HasCommit(ctx, tag)
-	if err != nil {
-		return Revision{}, err
-	}
-	if !ok {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("the deployed commit %s is not in the repository (history rewritten?)", short(tag)))
-		return Revision{Commit: tag, Source: "tag " + TagCommit + " of " + g.Name + "; not in the repository"}, nil
-	}
 	return Revision{Commit: tag, Source: "tag " + TagCommit + " of " + g.Name + ", launch source " + sourceName}, nil
 }
 
 func chooseAndCheckMethod(ctx context.Context, repo Repo, in Input, p *Plan, refuse *RefusedError) error {
-	var reasons []Reason
-	known := p.Deployed.Commit != "" && !strings.HasSuffix(p.Deployed.Source, "not in the repository")
-	if !known {
-		detail := "no " + TagCommit + " tag: first deploy by Ferry"
-		if p.Deployed.Source != "" {
-			detail = p.Deployed.Source
-		}
-		reasons = []Reason{{Rule: RuleUnknownDeployed, Method: Full, Detail: detail}}
-	} else {
-		from, to := p.Deployed.Commit, in.Target.Commit
-		back, err := repo.IsAncestor(ctx, to, from)
-		if err != nil {
-			return fmt.Errorf("compare %s with %s: %w", short(to), short(from), err)
-		}
-		if back {
-			p.Rollback = true
-			if !in.AllowRollback {
-				refuse.Reasons = append(refuse.Reasons, fmt.Sprintf(
-					"%s is an ancestor of the deployed %s: this is a rollback; pass --allow-rollback to do it", short(to), short(from)))
-			}
-			from, to = to, from // the rules judge the commits being undone
-		} else if fwd, err := repo.IsAncestor(ctx, from, to); err != nil {
-			return fmt.Errorf("compare %s with %s: %w", short(from), short(to), err)
-		} else if !fwd {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("%s does not descend from the deployed %s (the branch was force-pushed?)", short(to), short(from)))
-		}
-		reasons, err = chooseMethod(ctx, repo, in, from, to)
-		if err != nil {
-			return err
-		}
+	reasons, err := methodReasons(ctx, repo, in, p, refuse)
+	if err != nil {
+		return err
 	}
 	method := reasons[0].Method
 	switch {
@@ -279,6 +245,46 @@ func chooseAndCheckMethod(ctx context.Context, repo Repo, in Input, p *Plan, ref
 			method, in.Env.Name, in.Env.Policy.Methods, reasons[0].Detail))
 	}
 	return nil
+}
+
+// methodReasons compares the deployed commit with the target in git and
+// applies the method rules. A deployed commit that is not known (no tag,
+// a tag its launch source does not confirm, or a commit the repository
+// does not hold) asks for a full deploy.
+func methodReasons(ctx context.Context, repo Repo, in Input, p *Plan, refuse *RefusedError) ([]Reason, error) {
+	unknown := func() []Reason {
+		detail := "no " + TagCommit + " tag: first deploy by Ferry"
+		if p.Deployed.Source != "" {
+			detail = p.Deployed.Source
+		}
+		return []Reason{{Rule: RuleUnknownDeployed, Method: Full, Detail: detail}}
+	}
+	from, to := p.Deployed.Commit, in.Target.Commit
+	if from == "" {
+		return unknown(), nil
+	}
+	back, err := repo.IsAncestor(ctx, to, from)
+	if uc := (*UnknownCommitError)(nil); errors.As(err, &uc) && uc.Commit == from {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("the deployed commit %s is not in the repository (history rewritten?)", short(from)))
+		p.Deployed.Source += "; not in the repository"
+		return unknown(), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("compare %s with %s: %w", short(to), short(from), err)
+	}
+	if back {
+		p.Rollback = true
+		if !in.AllowRollback {
+			refuse.Reasons = append(refuse.Reasons, fmt.Sprintf(
+				"%s is an ancestor of the deployed %s: this is a rollback; pass --allow-rollback to do it", short(to), short(from)))
+		}
+		from, to = to, from // the rules judge the commits being undone
+	} else if fwd, err := repo.IsAncestor(ctx, from, to); err != nil {
+		return nil, fmt.Errorf("compare %s with %s: %w", short(from), short(to), err)
+	} else if !fwd {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("%s does not descend from the deployed %s (the branch was force-pushed?)", short(to), short(from)))
+	}
+	return chooseMethod(ctx, repo, in, from, to)
 }
 
 func launchSource(in Input) LaunchSource {

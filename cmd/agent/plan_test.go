@@ -31,12 +31,36 @@ func TestPlanCommand(t *testing.T) {
 		SchemaVersion int    `json:"schema_version"`
 		Method        string `json:"method"`
 		Target        struct{ Commit string }
+		Steps         []struct {
+			Name      string   `json:"name"`
+			Count     int      `json:"count"`
+			Timeout   string   `json:"timeout"`
+			Instances []string `json:"instances"`
+			NoReturn  bool     `json:"no_return"`
+			Params    any      `json:"params"`
+		}
 	}
 	if err := json.Unmarshal([]byte(stdout), &js); err != nil || code != exitChanges {
 		t.Fatalf("--json: exit %d, %v\n%s", code, err, stdout)
 	}
-	if js.SchemaVersion != 1 || js.Method != "full" || js.Target.Commit != full {
-		t.Errorf("JSON plan %+v, want schema 1, full, target %s", js, full)
+	if js.SchemaVersion != 2 || js.Method != "full" || js.Target.Commit != full {
+		t.Errorf("JSON plan %+v, want schema 2, full, target %s", js, full)
+	}
+	// Schema 2: each step's values typed (docs/plan-schema.md), the point
+	// of no return marked by the plan.
+	for _, s := range js.Steps {
+		bad := s.Params != nil
+		switch s.Name {
+		case "wait-in-service":
+			bad = bad || s.Count != 2 || s.Timeout == "" || s.NoReturn
+		case "terminate-old":
+			bad = bad || len(s.Instances) != 2 || s.Timeout == "" || !s.NoReturn
+		default:
+			bad = bad || s.NoReturn
+		}
+		if bad {
+			t.Errorf("JSON step %+v", s)
+		}
 	}
 
 	code, stdout, stderr = runFerry(t, "plan", "-c", p.config, "staging", "--commit", serial, "--method", "serial")

@@ -79,6 +79,9 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, deployID string) (Repo
 	if p.Action != plan.Deploy {
 		return Report{}, fmt.Errorf("plan for %s has nothing to deploy (%s)", p.Environment, p.Action)
 	}
+	if err := p.Validate(); err != nil {
+		return Report{}, fmt.Errorf("plan for %s: %w", p.Environment, err)
+	}
 	if j, err := e.Journal.Load(p.Environment); err != nil {
 		return Report{}, err
 	} else if j != nil && !j.Finished {
@@ -88,6 +91,7 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, deployID string) (Repo
 		Version: journalVersion, DeployID: deployID, Plan: p, Started: e.now(),
 		Before: map[string]GroupSnapshot{}, Suspended: map[string][]string{}, Sources: map[string]Source{},
 	}
+	j.moveTo(0)
 	if err := e.snapshot(ctx, j); err != nil {
 		return e.report(j, Failed, err), err
 	}
@@ -139,7 +143,7 @@ func (e *Executor) drive(ctx context.Context, j *Journal) (Report, error) {
 			stepErr = fmt.Errorf("step %d (%s): %w", j.Next+1, step.Name, err)
 			break
 		}
-		j.Next++
+		j.moveTo(j.Next + 1)
 		if err := e.save(j); err != nil {
 			stepErr = fmt.Errorf("after step %d (%s): %w", j.Next, step.Name, err)
 			break

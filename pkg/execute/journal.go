@@ -15,8 +15,15 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/plan"
 )
 
-// journalVersion changes when the journal's form does.
-const journalVersion = 1
+// journalVersion changes when the journal's form does. Version 2 holds a
+// plan of schema version 2 (typed steps); Load also reads version 1, whose
+// plan pkg/plan converts, so an agent upgraded mid-deploy recovers it. An
+// earlier Ferry refuses version 2 rather than misread its steps.
+const journalVersion = 2
+
+// journalVersionV1 is the journal an earlier Ferry wrote: the same fields,
+// with a plan of schema version 1.
+const journalVersionV1 = 1
 
 // Journal is a deploy's record on disk: the plan, what the groups looked
 // like before, what Ferry changed, and how far it got. It is everything a
@@ -28,9 +35,10 @@ type Journal struct {
 	Started  time.Time  `json:"started"`
 	// Next is the index of the first step not yet completed.
 	Next int `json:"next"`
-	// PastNoReturn is set before a full deploy terminates the first old
-	// instance, and once a serial deploy's last batch is replaced: from
-	// then on a failure finishes forward instead of rolling back.
+	// PastNoReturn is set as Next reaches the step the plan marks
+	// NoReturn (before a full deploy terminates the first old instance,
+	// once a serial deploy's last batch is replaced): from then on a
+	// failure finishes forward instead of rolling back.
 	PastNoReturn bool `json:"past_no_return"`
 	// Before holds each group as it was before the deploy changed it.
 	Before map[string]GroupSnapshot `json:"before"`
@@ -43,6 +51,16 @@ type Journal struct {
 	Sources map[string]Source `json:"sources"`
 	// Finished is set when the deploy reached an outcome.
 	Finished bool `json:"finished"`
+}
+
+// moveTo makes step i the next to run, and records the point of no return
+// as it is reached: in the same write as the completion of the step before
+// it, so that no crash falls between them.
+func (j *Journal) moveTo(i int) {
+	j.Next = i
+	if i < len(j.Plan.Steps) && j.Plan.Steps[i].NoReturn {
+		j.PastNoReturn = true
+	}
 }
 
 // GroupSnapshot is what a rollback restores.
@@ -88,7 +106,9 @@ func (s JournalStore) Save(j *Journal) error {
 	return nil
 }
 
-// Load returns the environment's journal, or nil when there is none.
+// Load returns the environment's journal, or nil when there is none. A
+// journal it cannot read, or whose plan is not valid, is an error that
+// says what to do; the file is left as it is.
 func (s JournalStore) Load(env string) (*Journal, error) {
 	data, err := os.ReadFile(s.path(env))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -97,14 +117,37 @@ func (s JournalStore) Load(env string) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
+	// The version first: a journal of another version may not decode.
+	var head struct {
+		Version int `json:"version"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, s.unusable(env, err)
+	}
+	if head.Version != journalVersion && head.Version != journalVersionV1 {
+		return nil, s.unusable(env, fmt.Errorf("version %d, this Ferry reads %d and %d", head.Version, journalVersionV1, journalVersion))
+	}
 	var j Journal
 	if err := json.Unmarshal(data, &j); err != nil {
-		return nil, fmt.Errorf("journal %s: %w", s.path(env), err)
+		return nil, s.unusable(env, err)
 	}
-	if j.Version != journalVersion {
-		return nil, fmt.Errorf("journal %s: version %d, this Ferry reads %d", s.path(env), j.Version, journalVersion)
+	if j.Plan == nil {
+		return nil, s.unusable(env, errors.New("no plan"))
 	}
+	// Nothing acts on a plan this Ferry cannot carry out: the journal
+	// stays, and blocks the environment, until a person acts.
+	if err := j.Plan.Validate(); err != nil {
+		return nil, s.unusable(env, fmt.Errorf("deploy %s: %w", j.DeployID, err))
+	}
+	j.Version = journalVersion // its plan was read into this version's form
 	return &j, nil
+}
+
+// unusable says what to do about a journal this Ferry cannot act on. It
+// is left in place: it is the only record of what to restore.
+func (s JournalStore) unusable(env string, err error) error {
+	return fmt.Errorf("journal %s: %w; recover the deploy with the Ferry that wrote it, or put the groups back by hand (docs/deploy.md, \"The journal\") and remove the file",
+		s.path(env), err)
 }
 
 // Remove deletes the environment's journal once its deploy is finished.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -20,13 +19,13 @@ import (
 func (e *Executor) step(ctx context.Context, j *Journal, s plan.Step) error {
 	switch s.Name {
 	case plan.StepPrepareLaunchSource:
-		return e.prepareLaunchSource(ctx, j)
+		return e.prepareLaunchSource(ctx, j, *s.LaunchSource, s.Commit)
 	case plan.StepSuspendProcesses:
-		return e.suspend(ctx, j, s.Group, splitList(s.Params["processes"]))
+		return e.suspend(ctx, j, s.Group, s.Processes)
 	case plan.StepResumeProcesses:
-		return e.resume(ctx, j, s.Group, splitList(s.Params["processes"]))
+		return e.resume(ctx, j, s.Group, s.Processes)
 	case plan.StepInstallLaunchSource:
-		return e.installLaunchSource(ctx, j, s.Group)
+		return e.installLaunchSource(ctx, j, s.Group, s.Commit)
 	case plan.StepRaiseCapacity, plan.StepRestoreCapacity:
 		return e.setCapacity(ctx, s)
 	case plan.StepWaitInService:
@@ -50,22 +49,9 @@ func (e *Executor) step(ctx context.Context, j *Journal, s plan.Step) error {
 	case plan.StepWaitHealthy:
 		return e.waitNewServing(ctx, j, s)
 	case plan.StepTerminateOld:
-		j.PastNoReturn = true
-		if err := e.save(j); err != nil {
-			return err
-		}
-		return e.terminate(ctx, j, s.Group, splitList(s.Params["instances"]), timeout(s, e.Env.Policy.Timeouts.Drain))
+		return e.terminate(ctx, j, s.Group, s.Instances, s.Timeout.Std())
 	case plan.StepReplaceBatch:
-		if err := e.replaceBatch(ctx, j, s); err != nil {
-			return err
-		}
-		// A serial deploy's point of no return: the last batch has
-		// replaced the last old instance, and only clean-up remains.
-		// Rolling back now would replace every instance again.
-		if j.Next == plan.LastStep(j.Plan.Steps, plan.StepReplaceBatch) {
-			j.PastNoReturn = true
-		}
-		return nil
+		return e.replaceBatch(ctx, j, s)
 	case plan.StepPostDeploy:
 		return e.postDeploy(ctx, j)
 	}
@@ -105,14 +91,14 @@ func (e *Executor) resumeAll(ctx context.Context, j *Journal) error {
 }
 
 // prepareLaunchSource creates (or finds, when prepared ahead of time) the
-// launch source of every group.
-func (e *Executor) prepareLaunchSource(ctx context.Context, j *Journal) error {
+// launch source ls of commit for every group.
+func (e *Executor) prepareLaunchSource(ctx context.Context, j *Journal, ls plan.LaunchSource, commit string) error {
 	for _, gp := range j.Plan.Groups {
 		if _, done := j.Sources[gp.Name]; done {
 			continue
 		}
 		before := j.Before[gp.Name]
-		src, err := e.launchSource(ctx, j.Plan.LaunchSource, j.Plan.Target.Commit, gp.Name, gp.Role, len(j.Plan.Groups) > 1,
+		src, err := e.launchSource(ctx, ls, commit, gp.Name, gp.Role, len(j.Plan.Groups) > 1,
 			Source{LaunchConfiguration: before.LaunchConfiguration, LaunchTemplate: before.LaunchTemplate})
 		if err != nil {
 			return err
@@ -203,7 +189,9 @@ func (e *Executor) overrides(commit string) (cloud.LaunchOverrides, error) {
 	return o, nil
 }
 
-func (e *Executor) installLaunchSource(ctx context.Context, j *Journal, group string) error {
+// installLaunchSource points the group at its new launch source and tags
+// it with the commit that source runs.
+func (e *Executor) installLaunchSource(ctx context.Context, j *Journal, group, commit string) error {
 	src, ok := j.Sources[group]
 	if !ok {
 		return fmt.Errorf("no launch source prepared for %s", group)
@@ -212,20 +200,11 @@ func (e *Executor) installLaunchSource(ctx context.Context, j *Journal, group st
 	if err := e.Cloud.UpdateGroup(ctx, group, u); err != nil {
 		return err
 	}
-	return e.Cloud.TagGroup(ctx, group, map[string]string{plan.TagCommit: j.Plan.Target.Commit})
+	return e.Cloud.TagGroup(ctx, group, map[string]string{plan.TagCommit: commit})
 }
 
 func (e *Executor) setCapacity(ctx context.Context, s plan.Step) error {
-	var u cloud.GroupUpdate
-	for key, dst := range map[string]**int{"min_size": &u.MinSize, "max_size": &u.MaxSize, "desired": &u.DesiredCapacity} {
-		if v, ok := s.Params[key]; ok {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return fmt.Errorf("param %s=%q: %w", key, v, err)
-			}
-			*dst = &n
-		}
-	}
+	u := cloud.GroupUpdate{MinSize: s.Sizes.MinSize, MaxSize: s.Sizes.MaxSize, DesiredCapacity: s.Sizes.Desired}
 	return e.Cloud.UpdateGroup(ctx, s.Group, u)
 }
 
@@ -234,8 +213,8 @@ func (e *Executor) waitInService(ctx context.Context, j *Journal, s plan.Step) e
 	if err != nil {
 		return err
 	}
-	want, _ := strconv.Atoi(s.Params["count"])
-	return e.waitFor(ctx, fmt.Sprintf("%d new instance(s) of %s InService", want, s.Group), timeout(s, e.Env.Policy.Timeouts.InstancesInService),
+	want := s.Count
+	return e.waitFor(ctx, fmt.Sprintf("%d new instance(s) of %s InService", want, s.Group), s.Timeout.Std(),
 		func(ctx context.Context) (bool, string, error) {
 			g, err := e.readGroup(ctx, gp)
 			if err != nil {
@@ -337,8 +316,8 @@ func (e *Executor) waitNewServing(ctx context.Context, j *Journal, s plan.Step) 
 	if err != nil {
 		return err
 	}
-	want := gp.Capacity.DesiredBefore
-	return e.waitFor(ctx, fmt.Sprintf("%d new instance(s) of %s healthy in every balancer", want, s.Group), timeout(s, e.Env.Policy.Timeouts.HealthyInBalancers),
+	want := s.Count
+	return e.waitFor(ctx, fmt.Sprintf("%d new instance(s) of %s healthy in every balancer", want, s.Group), s.Timeout.Std(),
 		func(ctx context.Context) (bool, string, error) {
 			g, err := e.readGroup(ctx, gp)
 			if err != nil {
@@ -414,7 +393,7 @@ func (e *Executor) replaceBatch(ctx context.Context, j *Journal, s plan.Step) er
 		return err
 	}
 	var batch []string
-	for _, id := range splitList(s.Params["instances"]) {
+	for _, id := range s.Instances {
 		for _, inst := range g.Instances {
 			if inst.ID == id && !leaving(inst) {
 				batch = append(batch, id)
@@ -433,7 +412,7 @@ func (e *Executor) replaceBatch(ctx context.Context, j *Journal, s plan.Step) er
 		}
 		return serving
 	}
-	limit := timeout(s, e.Env.Policy.Timeouts.HealthyInBalancers)
+	limit := s.Timeout.Std()
 	what := fmt.Sprintf("%d replacement(s) for %s serving", len(batch), strings.Join(batch, ", "))
 	waitFresh := func() error {
 		return e.waitFor(ctx, what, limit, func(ctx context.Context) (bool, string, error) {
@@ -445,7 +424,7 @@ func (e *Executor) replaceBatch(ctx context.Context, j *Journal, s plan.Step) er
 			return n >= len(batch), fmt.Sprintf("healthy %d/%d", n, len(batch)), nil
 		})
 	}
-	if s.Params["mode"] == config.SerialReplaceUnhealthy {
+	if s.Mode == config.SerialReplaceUnhealthy {
 		for _, id := range batch {
 			if err := e.Cloud.MarkUnhealthy(ctx, id); err != nil {
 				return err
@@ -500,23 +479,6 @@ func (e *Executor) postDeploy(ctx context.Context, j *Journal) error {
 		}
 	}
 	return nil
-}
-
-func timeout(s plan.Step, def config.Duration) time.Duration {
-	if d, err := time.ParseDuration(s.Params["timeout"]); err == nil && d > 0 {
-		return d
-	}
-	return def.Std()
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, v := range strings.Split(s, ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 func union(a, b []string) []string {

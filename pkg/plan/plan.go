@@ -1,8 +1,10 @@
 package plan
 
 // SchemaVersion is the version of the JSON form of a Plan. It changes only
-// when a field changes meaning or disappears; new fields keep it.
-const SchemaVersion = 1
+// when a field changes meaning or disappears; new fields keep it. Version 2
+// gave each step typed fields in place of version 1's string map, params;
+// UnmarshalJSON still reads version 1 (a journal an earlier Ferry wrote).
+const SchemaVersion = 2
 
 // Method is how a deploy replaces instances.
 type Method string
@@ -115,32 +117,3 @@ type Capacity struct {
 	DesiredDuring int `json:"desired_during"`
 	DesiredAfter  int `json:"desired_after"`
 }
-
-// Step is one ordered action of the deploy.
-type Step struct {
-	Name   StepName          `json:"name"`
-	Group  string            `json:"group,omitempty"`
-	Params map[string]string `json:"params,omitempty"`
-	Reason string            `json:"reason"`
-}
-
-// StepName identifies what a step does; pkg/execute has one handler each.
-type StepName string
-
-const (
-	StepPrepareLaunchSource StepName = "prepare-launch-source"
-	StepSuspendProcesses    StepName = "suspend-processes"
-	StepInstallLaunchSource StepName = "install-launch-source"
-	StepRaiseCapacity       StepName = "raise-capacity"
-	StepWaitInService       StepName = "wait-in-service"
-	StepUpgradePageOn       StepName = "upgrade-page-on"
-	StepWorkerDeploy        StepName = "worker-deploy"
-	StepResumeProcesses     StepName = "resume-processes"
-	StepRegisterInstances   StepName = "register-instances"
-	StepWaitHealthy         StepName = "wait-healthy"
-	StepTerminateOld        StepName = "terminate-old"
-	StepUpgradePageOff      StepName = "upgrade-page-off"
-	StepRestoreCapacity     StepName = "restore-capacity"
-	StepReplaceBatch        StepName = "replace-batch"
-	StepPostDeploy          StepName = "post-deploy"
-)

@@ -334,8 +334,8 @@ func TestFullPlanCapacity(t *testing.T) {
 			restore = &p.Steps[i]
 		}
 	}
-	if restore == nil || restore.Params["max_size"] != "2" || restore.Params["desired"] != "2" {
-		t.Errorf("restore step %+v, want max_size 2 and desired 2", restore)
+	if restore == nil || restore.Sizes == nil || !eqInt(restore.Sizes.MaxSize, 2) || !eqInt(restore.Sizes.Desired, 2) || !eqInt(restore.Sizes.MinSize, 2) {
+		t.Errorf("restore step %+v, want max_size 2, desired 2 and min_size 2", restore)
 	}
 	if len(p.Groups[0].Replace) != 2 {
 		t.Errorf("replaces %v, want both old instances", p.Groups[0].Replace)
@@ -403,3 +403,5 @@ func equal[T comparable](a, b []T) bool {
 	}
 	return true
 }
+
+func eqInt(p *int, n int) bool { return p != nil && *p == n }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/ferry-deploy/ferry/pkg/cloud"
@@ -336,5 +335,3 @@ func groupPlan(g roleGroup, method Method, policy config.Policy) (GroupPlan, err
 	gp.Capacity.MaxDuring = max(grp.MaxSize, gp.Capacity.DesiredDuring)
 	return gp, nil
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

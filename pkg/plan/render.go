@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -70,15 +71,8 @@ func (p *Plan) WriteText(w io.Writer) error {
 		if s.Group != "" {
 			fmt.Fprintf(&b, " [%s]", s.Group)
 		}
-		if len(s.Params) > 0 {
-			keys := make([]string, 0, len(s.Params))
-			for k := range s.Params {
-				keys = append(keys, k)
-			}
-			slices.Sort(keys)
-			for _, k := range keys {
-				fmt.Fprintf(&b, " %s=%s", k, s.Params[k])
-			}
+		for _, kv := range s.params() {
+			fmt.Fprintf(&b, " %s=%s", kv.key, kv.value)
 		}
 		fmt.Fprintf(&b, "\n      %s\n", s.Reason)
 	}
@@ -109,4 +103,62 @@ func launchKind(kind string) string {
 		return "launch configuration"
 	}
 	return "launch template version"
+}
+
+type param struct{ key, value string }
+
+// params shows what a step acts on, as key=value sorted by key, from the
+// same fields pkg/execute reads.
+func (s Step) params() []param {
+	var out []param
+	add := func(key, value string) { out = append(out, param{key, value}) }
+	size := func(key string, n *int) {
+		if n != nil {
+			add(key, strconv.Itoa(*n))
+		}
+	}
+	switch s.Name {
+	case StepPrepareLaunchSource:
+		add("commit", s.Commit)
+		if s.LaunchSource != nil {
+			add("kind", s.LaunchSource.Kind)
+			add("name", s.LaunchSource.Name)
+		}
+	case StepInstallLaunchSource:
+		if s.LaunchSource != nil {
+			add("name", s.LaunchSource.Name)
+		}
+		add("tag", TagCommit+"="+s.Commit)
+	case StepSuspendProcesses, StepResumeProcesses:
+		add("processes", strings.Join(s.Processes, ","))
+	case StepRaiseCapacity, StepRestoreCapacity:
+		if s.Sizes != nil {
+			size("desired", s.Sizes.Desired)
+			size("min_size", s.Sizes.MinSize)
+			size("max_size", s.Sizes.MaxSize)
+		}
+	case StepWaitInService:
+		add("count", strconv.Itoa(s.Count))
+		add("timeout", s.Timeout.String())
+	case StepUpgradePageOn, StepUpgradePageOff, StepWorkerDeploy:
+		add("hosts", s.Hosts)
+		add("role", string(s.Role))
+	case StepRegisterInstances:
+		add("balancers", strings.Join(s.Balancers, ","))
+		add("instances", "new")
+	case StepWaitHealthy:
+		add("count", strconv.Itoa(s.Count))
+		add("instances", "new")
+		add("timeout", s.Timeout.String())
+	case StepTerminateOld, StepReplaceBatch:
+		add("instances", strings.Join(s.Instances, ","))
+		if s.Mode != "" {
+			add("mode", s.Mode)
+		}
+		add("timeout", s.Timeout.String())
+	case StepPostDeploy:
+		add("on", s.On)
+	}
+	slices.SortFunc(out, func(a, b param) int { return strings.Compare(a.key, b.key) })
+	return out
 }

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/ferry-deploy/ferry/pkg/config"
@@ -22,12 +23,15 @@ const (
 // steps lays out the deploy in the order pkg/execute carries it out.
 func steps(p *Plan, env *config.Environment) []Step {
 	var s []Step
-	add := func(name StepName, group string, params map[string]string, reason string, args ...any) {
-		s = append(s, Step{Name: name, Group: group, Params: params, Reason: fmt.Sprintf(reason, args...)})
+	add := func(step Step, reason string, args ...any) {
+		step.Reason = fmt.Sprintf(reason, args...)
+		s = append(s, step)
 	}
-	ls := p.LaunchSource
-	if !ls.Existing {
-		add(StepPrepareLaunchSource, "", map[string]string{"kind": ls.Kind, "name": ls.Name, "commit": p.Target.Commit},
+	// Each step gets its own copies of what it shares with the plan, so
+	// that no change to one step changes another.
+	source := func() *LaunchSource { ls := p.LaunchSource; return &ls }
+	if !p.LaunchSource.Existing {
+		add(Step{Name: StepPrepareLaunchSource, LaunchSource: source(), Commit: p.Target.Commit},
 			"new instances must start from %s", short(p.Target.Commit))
 	}
 	timeouts := env.Policy.Timeouts
@@ -40,84 +44,84 @@ func steps(p *Plan, env *config.Environment) []Step {
 			if g.Balanced {
 				procs = append([]string{processAddToLoadBalancer}, procs...)
 			}
-			add(StepSuspendProcesses, g.Name, map[string]string{"processes": strings.Join(procs, ",")},
+			add(Step{Name: StepSuspendProcesses, Group: g.Name, Processes: procs},
 				"new instances must not join the load balancers before the switch, nor be rebalanced away")
-			add(StepInstallLaunchSource, g.Name, map[string]string{"name": ls.Name, "tag": TagCommit + "=" + p.Target.Commit},
+			add(Step{Name: StepInstallLaunchSource, Group: g.Name, LaunchSource: source(), Commit: p.Target.Commit},
 				"instances launched from now on run the new commit")
-			add(StepRaiseCapacity, g.Name, capacityParams(g), "a complete new set of %d instance(s) comes up beside the old one%s", g.Capacity.DesiredBefore, maxNote(g))
-			add(StepResumeProcesses, g.Name, map[string]string{"processes": processLaunch}, "the group may launch the new instances")
-			add(StepWaitInService, g.Name, map[string]string{"count": itoa(g.Capacity.DesiredBefore), "timeout": timeouts.InstancesInService.String()},
+			add(Step{Name: StepRaiseCapacity, Group: g.Name, Sizes: raiseSizes(g)},
+				"a complete new set of %d instance(s) comes up beside the old one%s", g.Capacity.DesiredBefore, maxNote(g))
+			add(Step{Name: StepResumeProcesses, Group: g.Name, Processes: []string{processLaunch}},
+				"the group may launch the new instances")
+			add(Step{Name: StepWaitInService, Group: g.Name, Count: g.Capacity.DesiredBefore, Timeout: timeouts.InstancesInService},
 				"the new instances must be running before the switch starts")
 		}
-		add(StepUpgradePageOn, "", map[string]string{"role": string(roles.Web), "hosts": "all (old and new)"},
+		add(Step{Name: StepUpgradePageOn, Role: roles.Web, Hosts: "all (old and new)"},
 			"users see the \"upgrade in progress\" page while the schema changes; /healthcheck.html stays 200")
-		add(StepWorkerDeploy, "", map[string]string{"role": string(roles.Worker), "hosts": worker},
+		add(Step{Name: StepWorkerDeploy, Role: roles.Worker, Hosts: worker},
 			"migrations and static media for %s run once, while no old code writes to the database", short(p.Target.Commit))
 		for _, g := range p.Groups {
 			if !g.Balanced {
 				continue
 			}
-			add(StepResumeProcesses, g.Name, map[string]string{"processes": processAddToLoadBalancer}, "instances launched from now on join the load balancers")
-			add(StepRegisterInstances, g.Name, map[string]string{"instances": "new", "balancers": balancers(env)},
+			add(Step{Name: StepResumeProcesses, Group: g.Name, Processes: []string{processAddToLoadBalancer}},
+				"instances launched from now on join the load balancers")
+			add(Step{Name: StepRegisterInstances, Group: g.Name, Balancers: balancers(env)},
 				"AWS does not register instances launched while AddToLoadBalancer was suspended")
-			add(StepWaitHealthy, g.Name, map[string]string{"instances": "new", "timeout": timeouts.HealthyInBalancers.String()},
+			add(Step{Name: StepWaitHealthy, Group: g.Name, Count: g.Capacity.DesiredBefore, Timeout: timeouts.HealthyInBalancers},
 				"every new instance must pass every balancer's health check before the old ones go")
 		}
-		for _, g := range p.Groups {
-			add(StepTerminateOld, g.Name, map[string]string{"instances": strings.Join(g.Replace, ","), "timeout": timeouts.Drain.String()},
+		for i, g := range p.Groups {
+			// The first termination is the point of no return.
+			add(Step{Name: StepTerminateOld, Group: g.Name, Instances: slices.Clone(g.Replace), Timeout: timeouts.Drain, NoReturn: i == 0},
 				"the old version stops serving (the point of no return: from here a failure finishes forward)")
 		}
-		add(StepUpgradePageOff, "", map[string]string{"role": string(roles.Web), "hosts": "all new"},
+		add(Step{Name: StepUpgradePageOff, Role: roles.Web, Hosts: "all new"},
 			"the new version serves users")
 		for _, g := range p.Groups {
-			add(StepRestoreCapacity, g.Name, restoreParams(g), "the group returns to its own size and limits")
-			add(StepResumeProcesses, g.Name, map[string]string{"processes": processAZRebalance}, "every process Ferry suspended is resumed")
+			add(Step{Name: StepRestoreCapacity, Group: g.Name, Sizes: restoreSizes(g)},
+				"the group returns to its own size and limits")
+			add(Step{Name: StepResumeProcesses, Group: g.Name, Processes: []string{processAZRebalance}},
+				"every process Ferry suspended is resumed")
 		}
 	case Serial:
-		add(StepWorkerDeploy, "", map[string]string{"role": string(roles.Worker), "hosts": worker},
+		add(Step{Name: StepWorkerDeploy, Role: roles.Worker, Hosts: worker},
 			"migrations and static media for %s run first; both versions can use them (a serial change is backwards-compatible)", short(p.Target.Commit))
 		batch := env.Policy.SerialBatchSize
+		lastBatch := -1
 		for _, g := range p.Groups {
-			add(StepSuspendProcesses, g.Name, map[string]string{"processes": processAZRebalance},
+			add(Step{Name: StepSuspendProcesses, Group: g.Name, Processes: []string{processAZRebalance}},
 				"rebalancing must not terminate instances while batches are replaced")
-			add(StepInstallLaunchSource, g.Name, map[string]string{"name": ls.Name, "tag": TagCommit + "=" + p.Target.Commit},
+			add(Step{Name: StepInstallLaunchSource, Group: g.Name, LaunchSource: source(), Commit: p.Target.Commit},
 				"replacement instances run the new commit")
 			if g.Capacity.MaxDuring > g.Capacity.MaxBefore {
-				add(StepRaiseCapacity, g.Name, map[string]string{"max_size": itoa(g.Capacity.MaxDuring)},
+				add(Step{Name: StepRaiseCapacity, Group: g.Name, Sizes: &Sizes{MaxSize: ptr(g.Capacity.MaxDuring)}},
 					"surging a batch needs room above the current maximum of %d", g.Capacity.MaxBefore)
 			}
 			for i := 0; i < len(g.Replace); i += batch {
-				ids := g.Replace[i:min(i+batch, len(g.Replace))]
-				params := map[string]string{"instances": strings.Join(ids, ","), "mode": env.Policy.SerialMode,
-					"timeout": timeouts.HealthyInBalancers.String()}
+				ids := slices.Clone(g.Replace[i:min(i+batch, len(g.Replace))])
+				step := Step{Name: StepReplaceBatch, Group: g.Name, Instances: ids, Mode: env.Policy.SerialMode, Timeout: timeouts.HealthyInBalancers}
 				if env.Policy.SerialMode == config.SerialSurge {
-					add(StepReplaceBatch, g.Name, params, "start %d new instance(s), wait until they serve, then terminate %s: capacity never dips", len(ids), strings.Join(ids, ", "))
+					add(step, "start %d new instance(s), wait until they serve, then terminate %s: capacity never dips", len(ids), strings.Join(ids, ", "))
 				} else {
-					add(StepReplaceBatch, g.Name, params, "mark %s unhealthy and wait for the replacement(s) to serve", strings.Join(ids, ", "))
+					add(step, "mark %s unhealthy and wait for the replacement(s) to serve", strings.Join(ids, ", "))
 				}
+				lastBatch = len(s) - 1
 			}
-			add(StepRestoreCapacity, g.Name, restoreParams(g), "the group returns to its own limits")
-			add(StepResumeProcesses, g.Name, map[string]string{"processes": processAZRebalance}, "every process Ferry suspended is resumed")
+			add(Step{Name: StepRestoreCapacity, Group: g.Name, Sizes: restoreSizes(g)},
+				"the group returns to its own limits")
+			add(Step{Name: StepResumeProcesses, Group: g.Name, Processes: []string{processAZRebalance}},
+				"every process Ferry suspended is resumed")
 		}
-		// pkg/execute passes the point of no return as the last batch is
-		// replaced: say so where the plan shows it.
-		if i := LastStep(s, StepReplaceBatch); i >= 0 {
-			s[i].Reason += " (once done, the point of no return: a later failure finishes forward)"
+		// Once the last batch is replaced every instance runs the new
+		// version: rolling back a later failure would replace them all
+		// again. A step always follows it (restore-capacity).
+		if lastBatch >= 0 {
+			s[lastBatch].Reason += " (once done, the point of no return: a later failure finishes forward)"
+			s[lastBatch+1].NoReturn = true
 		}
 	}
-	add(StepPostDeploy, "", map[string]string{"on": postDeployTargets(env)}, "the deploy is done")
+	add(Step{Name: StepPostDeploy, On: postDeployTargets(env)}, "the deploy is done")
 	return s
-}
-
-// LastStep returns the index of the last step named name, or -1: for a
-// serial deploy, the last replace-batch is its point of no return.
-func LastStep(steps []Step, name StepName) int {
-	for i := len(steps) - 1; i >= 0; i-- {
-		if steps[i].Name == name {
-			return i
-		}
-	}
-	return -1
 }
 
 // postDeployTargets says where the post_deploy hook will run: each role
@@ -158,21 +162,21 @@ func workerHost(p *Plan) string {
 	return "one new web instance (no worker group)"
 }
 
-func capacityParams(g GroupPlan) map[string]string {
-	m := map[string]string{"desired": itoa(g.Capacity.DesiredDuring)}
+// raiseSizes doubles a group's desired capacity, with room for it.
+func raiseSizes(g GroupPlan) *Sizes {
+	sz := &Sizes{Desired: ptr(g.Capacity.DesiredDuring)}
 	if g.Capacity.MaxDuring > g.Capacity.MaxBefore {
-		m["max_size"] = itoa(g.Capacity.MaxDuring)
+		sz.MaxSize = ptr(g.Capacity.MaxDuring)
 	}
-	return m
+	return sz
 }
 
-func restoreParams(g GroupPlan) map[string]string {
-	return map[string]string{
-		"desired":  itoa(g.Capacity.DesiredAfter),
-		"min_size": itoa(g.Capacity.MinBefore),
-		"max_size": itoa(g.Capacity.MaxBefore),
-	}
+// restoreSizes puts a group's own sizes back.
+func restoreSizes(g GroupPlan) *Sizes {
+	return &Sizes{Desired: ptr(g.Capacity.DesiredAfter), MinSize: ptr(g.Capacity.MinBefore), MaxSize: ptr(g.Capacity.MaxBefore)}
 }
+
+func ptr(n int) *int { return &n }
 
 func maxNote(g GroupPlan) string {
 	if g.Capacity.MaxDuring > g.Capacity.MaxBefore {
@@ -181,7 +185,6 @@ func maxNote(g GroupPlan) string {
 	return ""
 }
 
-func balancers(env *config.Environment) string {
-	all := append(append([]string{}, env.LoadBalancers.Classic...), env.LoadBalancers.TargetGroups...)
-	return strings.Join(all, ",")
+func balancers(env *config.Environment) []string {
+	return append(slices.Clone(env.LoadBalancers.Classic), env.LoadBalancers.TargetGroups...)
 }

@@ -49,6 +49,9 @@ func TestMachines_InstancesAndImages(t *testing.T) {
 	userData := "#!/bin/sh\necho user data ran as $(id -un) > /var/www/html/user-data.txt\n"
 	first := e.runMachine(&ec2.RunInstancesInput{ImageId: base.ImageId, InstanceType: ec2types.InstanceTypeT3Micro, KeyName: aws.String("deploy"),
 		UserData: aws.String(base64.StdEncoding.EncodeToString([]byte(userData)))})
+	if aws.ToString(first.KeyName) != "deploy" {
+		t.Errorf("KeyName = %q, want deploy", aws.ToString(first.KeyName))
+	}
 	firstIP := netip.MustParseAddr(aws.ToString(first.PrivateIpAddress))
 	if !netip.MustParsePrefix("172.31.0.0/20").Contains(firstIP) {
 		t.Errorf("private address %s is not in us-east-1a's default subnet 172.31.0.0/20", firstIP)

@@ -169,6 +169,7 @@ func (s *Sim) instanceNodeLocked(inst *instance) *node {
 		leaf("dnsName", ""),
 		leaf("amiLaunchIndex", 0),
 		leaf("instanceType", inst.InstanceType),
+		opt("keyName", inst.KeyName),
 		leaf("launchTime", inst.LaunchTime),
 		el("placement", leaf("availabilityZone", inst.AZ), leaf("tenancy", "default")),
 		el("monitoring", leaf("state", "disabled")),

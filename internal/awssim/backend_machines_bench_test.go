@@ -2,7 +2,6 @@ package awssim
 
 import (
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -34,17 +33,7 @@ func BenchmarkMachines_GroupToHealthy(b *testing.B) {
 }
 
 func groupToHealthy(b *testing.B, n int) (running, healthy time.Duration) {
-	opts := machineOptions(b)
-	// A short state directory: a machine's notify socket lives in it, and
-	// a unix socket's path has at most 107 bytes (the benchmark's own
-	// temp dir is too long for that).
-	dir, err := os.MkdirTemp("", "fsim")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { os.RemoveAll(dir) })
-	opts.MachineStateDir = dir
-	e := newMachineEnv(b, opts)
+	e := newMachineEnv(b, machineOptions(b))
 	base := e.baseImage()
 	e.machineLB("web", "HTTPS:443/healthcheck.html")
 	try(e.as.CreateLaunchConfiguration(e.ctx, &autoscaling.CreateLaunchConfigurationInput{

@@ -22,13 +22,14 @@ import (
 // considered, and only those whose lock no live process holds.
 func CleanupStale(ctx context.Context, stateDir string, log *slog.Logger) error {
 	names := map[string]bool{}
-	for _, dir := range []string{netnsDir, stateDir} {
+	for _, dir := range []string{netnsDir, stateDir, lockDir} {
 		entries, err := os.ReadDir(dir)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 		for _, e := range entries {
-			if strings.HasPrefix(e.Name(), Prefix) {
+			// In lockDir, a Host's run directory (not its lock file).
+			if strings.HasPrefix(e.Name(), Prefix) && (dir != lockDir || e.IsDir()) {
 				names[e.Name()] = true
 			}
 		}
@@ -67,7 +68,7 @@ func cleanupOne(ctx context.Context, name, dir string) error {
 			errs = append(errs, fmt.Errorf("delete network namespace %s: %w", name, err))
 		}
 	}
-	errs = append(errs, removeTree(dir))
+	errs = append(errs, removeTree(dir), os.RemoveAll(runDir(name)))
 	return errors.Join(errs...)
 }
 

@@ -86,6 +86,9 @@ func TestStaleHostIsCleanedUp(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(state, name)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("state directory of %s left: %v", name, err)
 	}
+	if _, err := os.Stat(filepath.Join("/run/ferry", name)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("run directory of %s left: %v", name, err)
+	}
 	mounts, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		t.Fatal(err)

@@ -37,8 +37,11 @@ type Host struct {
 	store *Store
 	net   *Network
 	dir   string
-	opts  Options
-	log   *slog.Logger
+	// run holds the machines' sockets: a short path under /run, since a
+	// unix socket's path is limited to 107 bytes and dir may be long.
+	run  string
+	opts Options
+	log  *slog.Logger
 
 	mu       sync.Mutex
 	machines map[string]*Machine
@@ -69,10 +72,13 @@ func Open(ctx context.Context, opts Options) (*Host, error) {
 		return nil, err
 	}
 	dir := filepath.Join(opts.StateDir, n.Name())
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, errors.Join(err, n.Close())
+	run := runDir(n.Name())
+	for _, d := range []string{dir, run} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, errors.Join(err, removeTree(dir), os.RemoveAll(run), n.Close())
+		}
 	}
-	return &Host{store: store, net: n, dir: dir, opts: opts, log: opts.Logger, machines: map[string]*Machine{}}, nil
+	return &Host{store: store, net: n, dir: dir, run: run, opts: opts, log: opts.Logger, machines: map[string]*Machine{}}, nil
 }
 
 // Store is the layer store machines boot from.
@@ -105,7 +111,7 @@ func (h *Host) Close(ctx context.Context) error {
 		wg.Go(func() { errs[i] = m.PowerOff(ctx) })
 	}
 	wg.Wait()
-	errs = append(errs, removeTree(h.dir), h.net.Close())
+	errs = append(errs, removeTree(h.dir), os.RemoveAll(h.run), h.net.Close())
 	return errors.Join(errs...)
 }
 
@@ -127,6 +133,12 @@ func (h *Host) remove(name string) {
 	defer h.mu.Unlock()
 	delete(h.machines, name)
 }
+
+// runDir is where a Host whose namespace is name keeps its machines'
+// sockets: /run/ferry/ferry-XXXXXXXX, beside its lock file, so that a
+// socket's path (at most 26 + 64 + 5 bytes) stays within the 107 bytes a
+// unix socket's path may have [unix(7)], however long StateDir is.
+func runDir(name string) string { return filepath.Join(lockDir, name) }
 
 // gateway is the router of the subnet addr is in.
 func (h *Host) gateway(addr netip.Prefix) netip.Addr { return Router(addr.Masked()) }

@@ -82,6 +82,10 @@ type Machine struct {
 func (m *Machine) root() string  { return filepath.Join(m.dir, "root") }
 func (m *Machine) upper() string { return filepath.Join(m.dir, "upper") }
 
+// notifyPath is nspawn's sd_notify socket, under the Host's short run
+// directory rather than its state directory (see runDir).
+func (m *Machine) notifyPath() string { return filepath.Join(m.host.run, m.spec.Name+".notify") }
+
 // Name is the machine's name.
 func (m *Machine) Name() string { return m.spec.Name }
 
@@ -214,7 +218,7 @@ func (h *Host) Boot(ctx context.Context, spec Spec) (_ *Machine, err error) {
 // hierarchy). Its stdout and stderr are the console log; its notify socket
 // says when the machine's systemd is ready.
 func (m *Machine) start(ctx context.Context) error {
-	notify, err := listenNotify(filepath.Join(m.dir, "notify.sock"))
+	notify, err := listenNotify(m.notifyPath())
 	if err != nil {
 		return err
 	}
@@ -314,7 +318,7 @@ func (m *Machine) free() error {
 	for _, d := range []string{"root", "upper", "work"} {
 		errs = append(errs, removeTree(filepath.Join(m.dir, d)))
 	}
-	if err := os.Remove(filepath.Join(m.dir, "notify.sock")); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(m.notifyPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
 	if m.lease != nil {

@@ -169,7 +169,10 @@ func leftovers(t *testing.T, dir, machine string) []string {
 		if err != nil {
 			continue
 		}
-		if strings.Contains(string(cmdline), "--machine="+machine+"\x00") {
+		// Instance ids repeat across simulators: a machine of another test
+		// running at the same time (go test runs packages in parallel) has
+		// the same name, but its directory is not under dir.
+		if strings.Contains(string(cmdline), "--machine="+machine+"\x00") && strings.Contains(string(cmdline), dir) {
 			out = append(out, "process "+p.Name()+": "+strings.ReplaceAll(string(cmdline), "\x00", " "))
 		}
 	}

@@ -64,7 +64,7 @@ func startAgentLogging(t *testing.T, p *project, recheck time.Duration, log *slo
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m, err := openMirror(cfg, log)
+	m, err := agent.OpenMirror(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,23 +2,17 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/ferry-deploy/ferry/pkg/agent"
-	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/plan"
-	"github.com/ferry-deploy/ferry/pkg/status/forge"
 )
 
 func newDeployCmd(logs *logOptions) *cobra.Command {
@@ -59,45 +53,29 @@ Exit status: 0 deployed (or nothing to do), 1 failed, rolled back, refused
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			ses, err := openSession(ctx, flags, args[0], log)
+			p, err := openProject(flags.path, newCloud, log)
 			if err != nil {
 				return err
 			}
-			cfg, env := ses.cfg, ses.env
-			if !ignoreWindow {
-				// The agent's deploy windows hold for people too; an
-				// operator who means it says so.
-				win, err := agent.Windows(env.Windows, time.Now())
-				if err != nil {
+			req := flags.request()
+			req.IgnoreWindow, req.StatusWait = ignoreWindow, statusWait
+			confirm := func(pl *plan.Plan) error {
+				if err := pl.WriteText(cmd.OutOrStdout()); err != nil {
 					return err
 				}
-				if !win.Open {
-					return fmt.Errorf("%s may not be deployed now: %s; nothing was changed (pass --ignore-window to deploy anyway)", env.Name, win.Reason)
-				}
-			}
-			confirm := func(p *plan.Plan) error {
-				if err := p.WriteText(cmd.OutOrStdout()); err != nil {
-					return err
-				}
-				if !env.Policy.Confirm || yes || p.Action != plan.Deploy {
+				if !p.Config.Environments[pl.Environment].Policy.Confirm || yes || pl.Action != plan.Deploy {
 					return nil
 				}
-				return confirmDeploy(cmd.InOrStdin(), cmd.OutOrStdout(), p)
+				return confirmDeploy(cmd.InOrStdin(), cmd.OutOrStdout(), pl)
 			}
-			statuses, flush, err := statusQueues(ctx, env, statusWait, log)
-			if err != nil {
-				return err
-			}
-			defer flush()
-			r, err := agent.NewDeployer(cfg, env, ses.mirror, ses.cloud, log).WithStatuses(statuses).Deploy(ctx, ses.input, confirm)
+			r, err := p.Deploy(cmd.Context(), args[0], req, confirm)
 			if r != nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "\n%s: %s %s (%s) in %s\n", r.Environment, r.Outcome, short(r.Commit), r.Method, r.Finished.Sub(r.Started).Round(time.Second))
 				if r.Reason != "" {
 					fmt.Fprintf(cmd.OutOrStdout(), "reason: %s\n", r.Reason)
 				}
 			}
-			return err
+			return usage(err)
 		},
 	}
 	flags.bind(cmd, "deploy")
@@ -133,41 +111,4 @@ func short(commit string) string {
 		return commit[:12]
 	}
 	return commit
-}
-
-// statusQueues reports to the environment's forges without ever holding the
-// deploy up: statuses queue, and flush waits a bounded time at the end for
-// the forges to take them.
-func statusQueues(ctx context.Context, env *config.Environment, wait time.Duration, log *slog.Logger) ([]agent.StatusSetter, func(), error) {
-	reporters, err := agent.Reporters(env, "ferry/"+version, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	qctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	var queues []*forge.Queue
-	var statuses []agent.StatusSetter
-	var wg sync.WaitGroup
-	for _, r := range reporters {
-		q := forge.NewQueue(r, forge.QueueOptions{Logger: log})
-		queues, statuses = append(queues, q), append(statuses, q)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_ = q.Run(qctx)
-		}()
-	}
-	flush := func() {
-		deadline := time.Now().Add(wait)
-		for _, q := range queues {
-			for q.Len() > 0 && time.Now().Before(deadline) {
-				time.Sleep(100 * time.Millisecond)
-			}
-			if n := q.Len(); n > 0 {
-				log.Warn("commit statuses not delivered: the forge did not answer in time (the notes have the outcome)", "waiting", n)
-			}
-		}
-		cancel()
-		wg.Wait()
-	}
-	return statuses, flush, nil
 }

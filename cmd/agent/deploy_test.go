@@ -122,7 +122,7 @@ func TestLeaseOfAKilledDeploy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := openMirror(cfg, slog.New(slog.DiscardHandler))
+	m, err := agent.OpenMirror(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

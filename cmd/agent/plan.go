@@ -5,24 +5,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ferry-deploy/ferry/pkg/agent"
 	"github.com/ferry-deploy/ferry/pkg/plan"
 )
 
 // exitChanges is `ferry plan`'s "a deploy is planned" (terraform's
 // -detailed-exitcode convention).
 const exitChanges = 2
-
-type targetFlags struct {
-	commit, ref   string
-	allowRollback bool
-}
-
-func (f *targetFlags) bind(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.commit, "commit", "", "deploy this commit (full SHA) instead of what the environment watches")
-	cmd.Flags().StringVar(&f.ref, "ref", "", "deploy the head of this branch or ref (e.g. staging, refs/tags/v1.4.0)")
-	cmd.Flags().BoolVar(&f.allowRollback, "allow-rollback", false, "allow a target that is an ancestor of the deployed commit")
-}
 
 func newPlanCmd(logs *logOptions) *cobra.Command {
 	var (
@@ -56,22 +44,13 @@ Exit status: 0 nothing to do, 2 a deploy is planned, 1 error or refusal
 			if err != nil {
 				return err
 			}
-			ses, err := openSession(cmd.Context(), flags, args[0], log)
+			pr, err := openProject(flags.path, newCloud, log)
 			if err != nil {
 				return err
 			}
-			p, err := plan.Make(cmd.Context(), ses.cloud, agent.Repo{Mirror: ses.mirror}, ses.input)
+			p, err := pr.Plan(cmd.Context(), args[0], flags.request())
 			if err != nil {
-				return err
-			}
-			if p.Action == plan.Deploy {
-				win, err := agent.Windows(ses.env.Windows, ses.input.Now)
-				if err != nil {
-					return err
-				}
-				if !win.Open {
-					p.Warnings = append(p.Warnings, fmt.Sprintf("%s is %s: the agent waits for a window; ferry deploy needs --ignore-window", ses.env.Name, win.Reason))
-				}
+				return usage(err)
 			}
 			if asJSON {
 				err = p.WriteJSON(cmd.OutOrStdout())
@@ -98,12 +77,4 @@ func exactlyOneEnv(cmd *cobra.Command, args []string) error {
 		return usageError{cmd.CommandPath(), fmt.Errorf("%s takes one argument, the environment's name (got %d)", cmd.Name(), len(args))}
 	}
 	return nil
-}
-
-func checkMethod(m string) error {
-	switch plan.Method(m) {
-	case "", plan.Full, plan.Serial:
-		return nil
-	}
-	return usageError{"ferry", fmt.Errorf("--method %q: use full or serial", m)}
 }

@@ -2,12 +2,10 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/ferry-deploy/ferry/pkg/execute"
-	"github.com/ferry-deploy/ferry/pkg/plan"
+	"github.com/ferry-deploy/ferry/pkg/agent"
 )
 
 func newPrepareCmd(logs *logOptions) *cobra.Command {
@@ -50,18 +48,15 @@ Exit status: 0 prepared, 1 failed, 64 wrong command line.`,
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			ses, err := openSession(ctx, planFlags{path: path, target: targetFlags{commit: commit, ref: ref}}, args[0], log)
+			p, err := openProject(path, newCloud, log)
 			if err != nil {
 				return err
 			}
-			env, rev := ses.env, ses.input.Target
-			ex := &execute.Executor{Cloud: ses.cloud, Env: env, Log: log.With("env", env.Name)}
-			p, err := ex.Prepare(ctx, rev.Commit, plan.LaunchSourceName(ses.cfg.Project.Name, env.Name, rev.Commit, time.Now()))
+			name, err := p.Prepare(cmd.Context(), args[0], agent.Request{Commit: commit, Ref: ref})
 			if err != nil {
-				return fmt.Errorf("prepare %s for %s: %w", env.Name, short(rev.Commit), err)
+				return usage(err)
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), p.Name)
+			fmt.Fprintln(cmd.OutOrStdout(), name)
 			return nil
 		},
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -107,25 +106,13 @@ func nextConfig(path string, old *config.Config, log *slog.Logger) *config.Confi
 }
 
 func buildAgent(ctx context.Context, cfg *config.Config, listen string, log *slog.Logger) (*agent.Agent, error) {
-	m, err := openMirror(cfg, log)
+	m, err := agent.OpenMirror(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	// Environments of one account and region share a client: its
-	// configuration, connections and credentials are the same, and fifty
-	// environments would otherwise hold fifty of each.
-	clouds := map[string]agent.Cloud{}
-	shared := map[config.AWS]agent.Cloud{}
-	for name, env := range cfg.Environments {
-		c, ok := shared[env.AWS]
-		if !ok {
-			cc, err := newCloud(ctx, env, log)
-			if err != nil {
-				return nil, fmt.Errorf("environment %s: %w", name, err)
-			}
-			c, shared[env.AWS] = cc, cc
-		}
-		clouds[name] = c
+	clouds, err := agent.ConnectAll(ctx, cfg, cloudFunc(newCloud).connect, log)
+	if err != nil {
+		return nil, err
 	}
 	a, err := agent.New(agent.Options{Config: cfg, Mirror: m, Clouds: clouds, Listen: listen, Logger: log, UserAgent: "ferry/" + version})
 	if err != nil {

@@ -86,6 +86,11 @@ func TestImportBoundaries(t *testing.T) {
 			deny: []string{"github.com/go-git/go-git/v5"},
 		},
 		{
+			why:  "cmd/agent parses flags, calls pkg/agent and prints: git and AWS are pkg/agent's business, through watch, lock, status and cloud",
+			from: under("cmd/agent"),
+			deny: []string{"github.com/go-git/", "github.com/aws/"},
+		},
+		{
 			why:  "pkg/config and pkg/roles are vocabulary: they import no other Ferry package but roles",
 			from: under("pkg/config", "pkg/roles"),
 			deny: []string{module + "/"},

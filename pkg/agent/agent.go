@@ -23,7 +23,6 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/execute"
 	"github.com/ferry-deploy/ferry/pkg/lock"
 	"github.com/ferry-deploy/ferry/pkg/plan"
-	"github.com/ferry-deploy/ferry/pkg/status/forge"
 	"github.com/ferry-deploy/ferry/pkg/watch"
 )
 
@@ -100,7 +99,7 @@ func New(opts Options) (*Agent, error) {
 	var rules []watch.Rule
 	for _, name := range envNames(cfg) {
 		env := cfg.Environments[name]
-		rules = append(rules, watch.Rule{Env: env.Name, Branch: env.Branch, TagPattern: env.Tag})
+		rules = append(rules, rule(env))
 		if opts.Clouds[name] == nil {
 			return nil, fmt.Errorf("no AWS client for environment %s", name)
 		}
@@ -181,19 +180,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		var statuses []StatusSetter
-		for _, r := range reporters {
-			// The agent never waits on a forge: a queue per forge delivers
-			// the newest status when the forge answers.
-			q := forge.NewQueue(r, forge.QueueOptions{Logger: a.log})
-			statuses = append(statuses, q)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_ = q.Run(ctx)
-			}()
-		}
-		d := NewDeployer(a.opts.Config, env, a.opts.Mirror, a.opts.Clouds[name], a.log).WithHooks(a.opts.Hooks).WithStatuses(statuses)
+		// The agent never waits on a forge: a queue per forge delivers the
+		// newest status when the forge answers, until the agent stops.
+		q := startQueues(ctx, reporters, a.log)
+		defer q.flush(0)
+		d := NewDeployer(a.opts.Config, env, a.opts.Mirror, a.opts.Clouds[name], a.log).WithHooks(a.opts.Hooks).WithStatuses(q.setters())
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -267,7 +258,10 @@ func (a *Agent) worker(ctx context.Context, env *config.Environment, d *Deployer
 		case <-timer.C:
 		}
 		timer.Stop()
-		r := a.reconcile(ctx, env, d)
+		st, r := a.reconcile(ctx, env, d)
+		if st.State != "" {
+			a.setState(st)
+		}
 		if !first {
 			next = a.jittered(a.opts.Recheck)
 		}
@@ -307,63 +301,61 @@ type result struct {
 	transient bool
 }
 
-// reconcile brings one environment to its newest target, if it may. The
-// environment's state says "deploying" only once a deploy starts: an
-// environment in sync stays idle, and its look at AWS logs nothing.
-func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deployer) result {
+// reconcile brings one environment to its newest target, if it may, and
+// returns the state the environment is left in (zero: unchanged) and when
+// to look again. The environment's state says "deploying" only once a
+// deploy starts: an environment in sync stays idle, and its look at AWS
+// logs nothing.
+func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deployer) (EnvState, result) {
 	log := a.log.With("env", env.Name)
+	state := func(s, detail, target string) EnvState {
+		return EnvState{Env: env.Name, State: s, Detail: detail, Target: target}
+	}
 	if err := d.RecoverPending(ctx); err != nil {
 		log.Error("an interrupted deploy could not be recovered yet; will try again", "err", err)
-		a.setState(env.Name, "waiting", "recovering an interrupted deploy: "+err.Error(), "")
-		return result{leaseExpires: heldUntil(err), transient: !errors.Is(err, lock.ErrHeld)}
+		return state("waiting", "recovering an interrupted deploy: "+err.Error(), ""),
+			result{leaseExpires: heldUntil(err), transient: !errors.Is(err, lock.ErrHeld)}
 	}
 	t, ok := a.watcher.Current(env.Name)
 	if !ok {
-		a.setState(env.Name, "idle", "no target yet", "")
-		return result{}
+		return state("idle", "no target yet", ""), result{}
 	}
 	target := t.Commit.String()
 	paused, err := a.control.PausedState(env.Name)
 	a.metrics.paused.WithLabelValues(env.Name).Set(bool01(paused != nil))
 	if err != nil {
 		log.Error("cannot read the pause state", "err", err)
-		return result{}
+		return EnvState{}, result{}
 	}
 	if paused != nil {
-		a.setState(env.Name, "paused", fmt.Sprintf("by %s since %s %s", paused.By, paused.Since.Format(time.RFC3339), paused.Reason), target)
-		return result{}
+		return state("paused", fmt.Sprintf("by %s since %s %s", paused.By, paused.Since.Format(time.RFC3339), paused.Reason), target), result{}
 	}
 	blocked, err := a.control.BlockedState(env.Name)
 	if err != nil {
 		log.Error("cannot read the blocked state", "err", err)
-		return result{}
+		return EnvState{}, result{}
 	}
 	a.metrics.blocked.WithLabelValues(env.Name).Set(bool01(blocked != nil && blocked.Commit == target))
 	if blocked != nil && blocked.Commit == target {
-		a.setState(env.Name, "blocked", fmt.Sprintf("%s %s: %s; push a new commit or run ferry retry %s", short(target), blocked.Outcome, blocked.Reason, env.Name), target)
-		return result{}
+		return state("blocked", fmt.Sprintf("%s %s: %s; push a new commit or run ferry retry %s", short(target), blocked.Outcome, blocked.Reason, env.Name), target), result{}
 	}
 	win, err := Windows(env.Windows, a.opts.Now())
 	if err != nil {
 		log.Error("cannot evaluate deploy windows", "err", err)
-		return result{}
+		return EnvState{}, result{}
 	}
 	if !win.Open {
-		a.setState(env.Name, "waiting", "deploy window: "+win.Reason, target)
-		return result{}
+		return state("waiting", "deploy window: "+win.Reason, target), result{}
 	}
 
-	in := plan.Input{
-		Project: a.opts.Config.Project.Name, SchemaMarker: a.opts.Config.Project.SchemaMarker,
-		FullDeployGlobs: a.opts.Config.Project.FullDeployGlobs, Env: env,
-		Target: plan.Revision{Commit: target, Ref: t.Ref}, Now: a.opts.Now(),
-	}
+	in := planInput(a.opts.Config, env, plan.Revision{Commit: target, Ref: t.Ref}, a.opts.Now())
 	// The agent asks nobody: pushing the branch or the tag was the
 	// confirmation (policy.confirm governs `ferry deploy` by hand). It is
-	// told the plan under the lock, just before the deploy starts.
+	// told the plan under the lock, just before the deploy starts, and
+	// shows the deploy while it runs.
 	starting := func(p *plan.Plan) error {
 		if p.Action == plan.Deploy {
-			a.setState(env.Name, "deploying", string(p.Method), target)
+			a.setState(state("deploying", string(p.Method), target))
 		}
 		return nil
 	}
@@ -371,29 +363,26 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 	switch {
 	case err == nil && rep == nil:
 		a.setDeployed(env.Name, target)
-		a.setState(env.Name, "idle", "in sync", target)
+		return state("idle", "in sync", target), result{}
 	case err == nil:
 		a.recordMetrics(*rep)
-		a.setState(env.Name, "idle", "deployed", target)
+		return state("idle", "deployed", target), result{}
 	case errors.Is(err, lock.ErrHeld):
-		a.setState(env.Name, "waiting", err.Error(), target)
-		return result{leaseExpires: heldUntil(err)}
+		return state("waiting", err.Error(), target), result{leaseExpires: heldUntil(err)}
 	case plan.IsRefused(err):
 		log.Error("deploy refused; waiting for a new commit or ferry retry", "commit", target, "err", err)
-		a.block(env.Name, Blocked{Commit: target, Outcome: "refused", Reason: err.Error(), At: a.opts.Now().UTC()})
+		return a.block(env.Name, Blocked{Commit: target, Outcome: "refused", Reason: err.Error(), At: a.opts.Now().UTC()}), result{}
 	case rep != nil && (rep.Outcome == execute.Failed || rep.Outcome == execute.RolledBack):
 		a.recordMetrics(*rep)
-		a.block(env.Name, Blocked{Commit: target, Outcome: string(rep.Outcome), Reason: rep.Reason, At: a.opts.Now().UTC()})
+		return a.block(env.Name, Blocked{Commit: target, Outcome: string(rep.Outcome), Reason: rep.Reason, At: a.opts.Now().UTC()}), result{}
 	case ctx.Err() != nil:
-		a.setState(env.Name, "idle", "stopped", target)
+		return state("idle", "stopped", target), result{}
 	default:
 		// AWS or git unreachable, or something else transient: look
-		// again at the next recheck.
+		// again after a backoff.
 		log.Error("deploy could not run; will try again", "commit", target, "err", err)
-		a.setState(env.Name, "waiting", err.Error(), target)
-		return result{transient: true}
+		return state("waiting", err.Error(), target), result{transient: true}
 	}
-	return result{}
 }
 
 // heldUntil returns when the lease that err reports in the way expires,
@@ -411,12 +400,14 @@ func heldUntil(err error) time.Time {
 	return held.Expires
 }
 
-func (a *Agent) block(env string, b Blocked) {
+// block records a commit the agent must not deploy again on its own, and
+// returns the state that says so.
+func (a *Agent) block(env string, b Blocked) EnvState {
 	if err := a.control.Block(env, b); err != nil {
 		a.log.Error("cannot record the blocked commit; the agent may retry it", "env", env, "err", err)
 	}
 	a.metrics.blocked.WithLabelValues(env).Set(1)
-	a.setState(env, "blocked", fmt.Sprintf("%s %s: %s", short(b.Commit), b.Outcome, b.Reason), b.Commit)
+	return EnvState{Env: env, State: "blocked", Detail: fmt.Sprintf("%s %s: %s", short(b.Commit), b.Outcome, b.Reason), Target: b.Commit}
 }
 
 func (a *Agent) recordMetrics(r execute.Report) {
@@ -433,14 +424,14 @@ func (a *Agent) setDeployed(env, commit string) {
 	a.metrics.deployed.WithLabelValues(env, commit).Set(1)
 }
 
-func (a *Agent) setState(env, state, detail, target string) {
+// setState records what an environment is doing, logged when it changes.
+func (a *Agent) setState(next EnvState) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	prev := a.states[env]
-	next := EnvState{Env: env, State: state, Detail: detail, Target: target}
-	a.states[env] = next
+	prev := a.states[next.Env]
+	a.states[next.Env] = next
 	if prev != next {
-		a.log.Info("environment", "env", env, "state", state, "detail", detail, "target", short(target))
+		a.log.Info("environment", "env", next.Env, "state", next.State, "detail", next.Detail, "target", short(next.Target))
 	}
 }
 
@@ -526,13 +517,4 @@ func readSecret(file, env string) ([]byte, error) {
 		return nil, fmt.Errorf("environment variable %s is empty", env)
 	}
 	return []byte(v), nil
-}
-
-func envNames(cfg *config.Config) []string {
-	names := make([]string, 0, len(cfg.Environments))
-	for n := range cfg.Environments {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ferry-deploy/ferry/pkg/config"
@@ -64,4 +65,49 @@ func finalStatus(r execute.Report, ref string) (forge.Status, bool) {
 		return st, false
 	}
 	return st, true
+}
+
+// queues deliver commit statuses to the forges without ever holding a
+// deploy up: the agent's and ferry deploy's are built here alike.
+type queues struct {
+	qs     []*forge.Queue
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+	log    *slog.Logger
+}
+
+// startQueues starts a queue per reporter; they run until flush.
+func startQueues(ctx context.Context, reporters []*forge.Reporter, log *slog.Logger) *queues {
+	ctx, cancel := context.WithCancel(ctx)
+	q := &queues{cancel: cancel, log: log}
+	for _, r := range reporters {
+		fq := forge.NewQueue(r, forge.QueueOptions{Logger: log})
+		q.qs = append(q.qs, fq)
+		q.done.Go(func() { _ = fq.Run(ctx) })
+	}
+	return q
+}
+
+func (q *queues) setters() []StatusSetter {
+	out := make([]StatusSetter, 0, len(q.qs))
+	for _, fq := range q.qs {
+		out = append(out, fq)
+	}
+	return out
+}
+
+// flush waits up to wait for the forges to take what is queued, then stops
+// the queues. The agent, which stops with its context, passes 0.
+func (q *queues) flush(wait time.Duration) {
+	deadline := time.Now().Add(wait)
+	for _, fq := range q.qs {
+		for fq.Len() > 0 && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if n := fq.Len(); n > 0 && wait > 0 {
+			q.log.Warn("commit statuses not delivered: the forge did not answer in time (the notes have the outcome)", "waiting", n)
+		}
+	}
+	q.cancel()
+	q.done.Wait()
 }

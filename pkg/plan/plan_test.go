@@ -268,6 +268,36 @@ func TestWarnings(t *testing.T) {
 	}
 }
 
+// TestDeployedIsThePlans: plan.Deployed, which ferry status shows, is the
+// deployed commit a plan is made from, whether the tag is confirmed by the
+// launch source or not.
+func TestDeployedIsThePlans(t *testing.T) {
+	h := newHistory(t)
+	f := newFixture(t, h.base, "")
+	env := f.cfg.Environments["staging"]
+	check := func(wantCommit string) {
+		t.Helper()
+		got, err := plan.Deployed(f.ctx, f.cloud, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := plan.Make(f.ctx, f.cloud, h.repo, f.input(h.app2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != p.Deployed || got.Commit != wantCommit || got.Source == "" {
+			t.Errorf("Deployed = %+v, the plan's = %+v; want commit %q with its source", got, p.Deployed, wantCommit)
+		}
+	}
+	check(h.base)
+	if _, err := f.clients.ASG.CreateOrUpdateTags(f.ctx, &autoscaling.CreateOrUpdateTagsInput{Tags: []astypes.Tag{{
+		Key: aws.String(plan.TagCommit), Value: aws.String(h.app1), ResourceId: aws.String("shop-staging-web"), ResourceType: aws.String("auto-scaling-group"),
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	check("") // the tag names a commit the launch source does not: unknown
+}
+
 // TestDrainingWarnings: a balancer that cuts requests in flight, or
 // drains for longer than Ferry waits for old instances to leave, is
 // warned about; one that drains within the wait is not.

@@ -119,18 +119,40 @@ type roleGroup struct {
 	balanced bool
 }
 
-// readGroups reads every group of the environment, web first: the web group
-// is the one whose tag says what is deployed.
-func readGroups(ctx context.Context, c Cloud, env *config.Environment, refuse *RefusedError) ([]roleGroup, error) {
+// groupRoles lists the roles of the environment's groups in roles.All's
+// order, web first: the first is the group whose tag says what is deployed.
+func groupRoles(env *config.Environment) []string {
 	rolesInEnv := make([]string, 0, len(env.Groups))
 	for role := range env.Groups {
 		rolesInEnv = append(rolesInEnv, role)
 	}
 	order := func(r string) int { return slices.Index(roles.All(), roles.Role(r)) }
 	slices.SortFunc(rolesInEnv, func(a, b string) int { return order(a) - order(b) })
+	return rolesInEnv
+}
 
+// Deployed reads the commit env runs now, as a deploy would: the ferry:commit
+// tag of its primary group (see groupRoles), checked against the group's
+// launch source. A tag the launch source does not confirm makes the commit
+// unknown (empty), with Source saying why. It is the one definition of
+// "deployed" that ferry status, ferry plan and the agent share.
+func Deployed(ctx context.Context, c Cloud, env *config.Environment) (Revision, error) {
+	rs := groupRoles(env)
+	if len(rs) == 0 {
+		return Revision{}, nil
+	}
+	g, err := c.Group(ctx, env.Groups[rs[0]], nil, nil)
+	if err != nil {
+		return Revision{}, err
+	}
+	return deployedCommit(ctx, c, g, &Plan{})
+}
+
+// readGroups reads every group of the environment, web first: the web group
+// is the one whose tag says what is deployed.
+func readGroups(ctx context.Context, c Cloud, env *config.Environment, refuse *RefusedError) ([]roleGroup, error) {
 	var out []roleGroup
-	for _, role := range rolesInEnv {
+	for _, role := range groupRoles(env) {
 		name := env.Groups[role]
 		balanced := role == string(roles.Web)
 		var classic, tgs []string

@@ -161,3 +161,21 @@ func (r *Record) set(k, v string) error {
 	}
 	return nil
 }
+
+// Attempts keeps one record per deploy attempt: its outcome, or its
+// "started" record while it has none.
+func Attempts(recs []Record) []Record {
+	finished := map[time.Time]bool{}
+	for _, r := range recs {
+		if r.Outcome != Started {
+			finished[r.Started] = true
+		}
+	}
+	var out []Record
+	for _, r := range recs {
+		if r.Outcome != Started || !finished[r.Started] {
+			out = append(out, r)
+		}
+	}
+	return out
+}

@@ -1,0 +1,166 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/ferry-deploy/ferry/pkg/config"
+	"github.com/ferry-deploy/ferry/pkg/lock"
+	"github.com/ferry-deploy/ferry/pkg/plan"
+	"github.com/ferry-deploy/ferry/pkg/status"
+)
+
+// EnvStatus is what ferry status reports for one environment.
+type EnvStatus struct {
+	Env      string `json:"env"`
+	Deployed string `json:"deployed,omitempty"`
+	// DeployedSource says where Deployed was read, or why it is unknown.
+	DeployedSource string          `json:"deployed_source,omitempty"`
+	Wanted         string          `json:"wanted,omitempty"`
+	WantedAt       string          `json:"wanted_ref,omitempty"`
+	InSync         bool            `json:"in_sync"`
+	Last           []status.Record `json:"last_outcomes,omitempty"`
+	Lock           string          `json:"lock,omitempty"`
+	Paused         *Paused         `json:"paused,omitempty"`
+	Blocked        *Blocked        `json:"blocked,omitempty"`
+	Window         string          `json:"window"`
+	Errors         []string        `json:"errors,omitempty"`
+}
+
+// Status reads the status of the named environments (every one, sorted,
+// when names is empty). What it cannot read is in each EnvStatus's Errors.
+func (p *Project) Status(ctx context.Context, names []string) ([]EnvStatus, error) {
+	if len(names) == 0 {
+		names = envNames(p.Config)
+	}
+	var out []EnvStatus
+	for _, name := range names {
+		env, err := p.Env(name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.envStatus(ctx, env))
+	}
+	return out, nil
+}
+
+func (p *Project) envStatus(ctx context.Context, env *config.Environment) EnvStatus {
+	s := EnvStatus{Env: env.Name}
+	fail := func(what string, err error) { s.Errors = append(s.Errors, what+": "+err.Error()) }
+
+	if rev, err := p.Target(ctx, env, "", ""); err != nil {
+		fail("wanted commit", err)
+	} else {
+		s.Wanted, s.WantedAt = rev.Commit, rev.Ref
+	}
+	if c, err := p.Connect(ctx, env, p.Logger); err != nil {
+		fail("AWS", err)
+	} else if rev, err := plan.Deployed(ctx, c, env); err != nil {
+		fail("deployed commit", err)
+	} else {
+		s.Deployed, s.DeployedSource = rev.Commit, rev.Source
+	}
+	s.InSync = s.Deployed != "" && s.Deployed == s.Wanted
+
+	notes := &status.Notes{Remote: p.Mirror, Ref: p.Config.Project.Git.NotesRef}
+	if err := notes.Refresh(ctx); err != nil {
+		fail("notes", err)
+	}
+	for _, commit := range []string{s.Wanted, s.Deployed} {
+		if commit == "" {
+			continue
+		}
+		recs, err := notes.Read(plumbing.NewHash(commit))
+		if err != nil {
+			fail("notes", err)
+			continue
+		}
+		for _, r := range recs {
+			if r.Env == env.Name {
+				s.Last = append(s.Last, r)
+			}
+		}
+		if commit == s.Deployed && s.Deployed == s.Wanted {
+			break
+		}
+	}
+	s.Last = status.Attempts(s.Last)
+	slices.SortFunc(s.Last, func(a, b status.Record) int { return b.Started.Compare(a.Started) })
+	if len(s.Last) > 3 {
+		s.Last = s.Last[:3]
+	}
+
+	locker := &lock.Locker{Remote: p.Mirror, Holder: "ferry status"}
+	if l, err := locker.Inspect(ctx, env.Name); err != nil {
+		fail("lock", err)
+	} else if l != nil {
+		s.Lock = fmt.Sprintf("held by %s until %s", l.Holder, l.Expires.UTC().Format(time.RFC3339))
+		if HolderExited(l.Holder) {
+			s.Lock += " (that process has exited: the next deploy takes the lock over and recovers)"
+		}
+	}
+	ctl := ControlFor(p.Config)
+	var err error
+	if s.Paused, err = ctl.PausedState(env.Name); err != nil {
+		fail("pause", err)
+	}
+	if s.Blocked, err = ctl.BlockedState(env.Name); err != nil {
+		fail("blocked", err)
+	}
+	if w, err := Windows(env.Windows, p.now()); err != nil {
+		fail("windows", err)
+	} else if w.Open {
+		s.Window = "open"
+	} else {
+		s.Window = "closed: " + w.Reason
+	}
+	return s
+}
+
+// PastDeploy is one past deploy of an environment, as its note records it.
+type PastDeploy struct {
+	Commit string
+	status.Record
+}
+
+// History returns env's finished deploys recorded on the commits of its
+// branch or release tags, newest first, at most limit.
+func (p *Project) History(ctx context.Context, name string, limit int) ([]PastDeploy, error) {
+	env, err := p.Env(name)
+	if err != nil {
+		return nil, err
+	}
+	rev, err := p.Target(ctx, env, "", "")
+	if err != nil {
+		return nil, err
+	}
+	notes := &status.Notes{Remote: p.Mirror, Ref: p.Config.Project.Git.NotesRef}
+	if err := notes.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	commits, err := p.Mirror.Commits(plumbing.ZeroHash, plumbing.NewHash(rev.Commit), 500)
+	if err != nil {
+		return nil, err
+	}
+	var all []PastDeploy
+	for _, c := range commits {
+		recs, err := notes.Read(c.Hash)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			if r.Env == env.Name && r.Outcome != status.Started {
+				all = append(all, PastDeploy{c.Hash.String(), r})
+			}
+		}
+	}
+	slices.SortFunc(all, func(a, b PastDeploy) int { return b.Started.Compare(a.Started) })
+	if len(all) > limit {
+		all = all[:limit]
+	}
+	return all, nil
+}

@@ -75,11 +75,14 @@ func NewDeployer(cfg *config.Config, env *config.Environment, m *watch.Mirror, c
 		holder: space.holder(os.Getpid()), exited: space.exited(processRunning)}
 }
 
-func (d *Deployer) executor(deployID string, hooks execute.Hooks) *execute.Executor {
-	return &execute.Executor{
-		Cloud: d.cloud, Hooks: hooks, Journal: execute.JournalStore{Dir: filepath.Join(d.cfg.Project.StateDir, "journal")},
-		Env: d.env, Log: d.base,
-	}
+// journal is where the environment's deploys are journaled.
+func (d *Deployer) journal() execute.JournalStore {
+	return execute.JournalStore{Dir: filepath.Join(d.cfg.Project.StateDir, "journal")}
+}
+
+// executor carries out the environment's deploys with hooks.
+func (d *Deployer) executor(hooks execute.Hooks) *execute.Executor {
+	return &execute.Executor{Cloud: d.cloud, Hooks: hooks, Journal: d.journal(), Env: d.env, Log: d.base}
 }
 
 // Deploy plans, and when there is something to deploy takes the lock,
@@ -95,7 +98,7 @@ func (d *Deployer) executor(deployID string, hooks execute.Hooks) *execute.Execu
 // since another agent's deploy may be what the plan saw.
 func (d *Deployer) Deploy(ctx context.Context, in plan.Input, confirm func(*plan.Plan) error) (*execute.Report, error) {
 	if p, err := plan.Make(ctx, d.cloud, Repo{Mirror: d.mirror}, in); err == nil && p.Action != plan.Deploy {
-		j, err := d.executor("", nil).Journal.Load(d.env.Name)
+		j, err := d.journal().Load(d.env.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -139,7 +142,7 @@ func (d *Deployer) Deploy(ctx context.Context, in plan.Input, confirm func(*plan
 		Started: started, Launch: p.LaunchSource.Name, Previous: p.Deployed.Commit, Host: d.host})
 	d.setStatus(ctx, forge.Status{Commit: p.Target.Commit, Ref: p.Target.Ref, DeployID: deployID, State: forge.StatePending,
 		Description: fmt.Sprintf("Deploying to %s (%s)", d.env.Name, p.Method)})
-	r, err := d.executor(deployID, hooks).Run(ctx, p, deployID)
+	r, err := d.executor(hooks).Run(ctx, p, deployID)
 	d.record(ctx, r)
 	if st, ok := finalStatus(r, p.Target.Ref); ok {
 		d.setStatus(ctx, st)
@@ -214,7 +217,7 @@ func (d *Deployer) lock(ctx context.Context) (context.Context, func(), error) {
 // the environment's pause, windows or blocked commit say: a half-done
 // deploy must never wait.
 func (d *Deployer) RecoverPending(ctx context.Context) error {
-	j, err := d.executor("", nil).Journal.Load(d.env.Name)
+	j, err := d.journal().Load(d.env.Name)
 	if err != nil || j == nil {
 		return err
 	}
@@ -228,8 +231,7 @@ func (d *Deployer) RecoverPending(ctx context.Context) error {
 
 // recover finishes a deploy an earlier agent left interrupted.
 func (d *Deployer) recover(ctx context.Context) error {
-	ex := d.executor("", nil)
-	j, err := ex.Journal.Load(d.env.Name)
+	j, err := d.journal().Load(d.env.Name)
 	if err != nil || j == nil {
 		return err
 	}
@@ -237,15 +239,20 @@ func (d *Deployer) recover(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ex.Hooks = hooks
-	r, err := ex.Recover(ctx, d.env.Name)
-	if r != nil {
-		d.record(ctx, *r)
-	}
-	if err != nil && r != nil && r.Outcome == execute.Interrupted {
+	r, err := d.executor(hooks).Recover(ctx, d.env.Name)
+	switch {
+	case r == nil:
+		// Nothing was recovered: err, if any, is the journal's, and the
+		// deploy must not go on over a journal it could not read.
 		return err
+	case r.Outcome == execute.Interrupted:
+		return err
+	default:
+		// Rolled back or finished: the outcome is recorded and the
+		// environment is whole again, whatever went wrong on the way.
+		d.record(ctx, *r)
+		return nil
 	}
-	return nil
 }
 
 // record writes a finished deploy's outcome to the notes.

@@ -16,19 +16,19 @@ import (
 // parallelHosts bounds how many instances a hook runs on at once.
 const parallelHosts = 10
 
-// sshHooks runs the executor's hooks over SSH with the environment's
+// SSHHooks runs the executor's hooks over SSH with the environment's
 // commands (the roles' defaults with the config's overrides).
-type sshHooks struct {
+type SSHHooks struct {
 	cmds   map[roles.Role]roles.Commands
 	runner *remote.Runner
 }
 
-var _ execute.Hooks = (*sshHooks)(nil)
+var _ execute.Hooks = (*SSHHooks)(nil)
 
 // NewHooks prepares the hooks of one deploy. The SSH runner is built only
 // when some hook has commands: an environment whose hooks are all empty
 // needs no SSH at all.
-func NewHooks(stateDir string, env *config.Environment, deployID string, log *slog.Logger) (*sshHooks, error) {
+func NewHooks(stateDir string, env *config.Environment, deployID string, log *slog.Logger) (*SSHHooks, error) {
 	// Resolve applies the environment's overrides to the defaults and
 	// checks every command renders.
 	cmds, err := roles.Resolve(env.Hooks)
@@ -41,7 +41,7 @@ func NewHooks(stateDir string, env *config.Environment, deployID string, log *sl
 			any = any || len(list) > 0
 		}
 	}
-	h := &sshHooks{cmds: cmds}
+	h := &SSHHooks{cmds: cmds}
 	if any {
 		h.runner, err = remote.New(remote.FromConfig(stateDir, env, deployID, os.Getenv("SSH_AUTH_SOCK")), log)
 		if err != nil {
@@ -51,7 +51,7 @@ func NewHooks(stateDir string, env *config.Environment, deployID string, log *sl
 	return h, nil
 }
 
-func (h *sshHooks) RunHook(ctx context.Context, run execute.HookRun) error {
+func (h *SSHHooks) RunHook(ctx context.Context, run execute.HookRun) error {
 	list := h.cmds[run.Role][run.Hook]
 	if len(list) == 0 || len(run.Hosts) == 0 {
 		return nil

@@ -144,17 +144,6 @@ func (w *Watcher) Current(env string) (Target, bool) {
 	return s.target(env), true
 }
 
-// SetCurrent records t as what env runs now, as if it had been emitted: the
-// agent calls it at start-up with what the cloud says is deployed (and the
-// tag of that commit, if any), so a restart with an empty state dir neither
-// re-deploys nor accepts a tag older than the one running.
-func (w *Watcher) SetCurrent(t Target) error {
-	w.pollMu.Lock()
-	defer w.pollMu.Unlock()
-	w.state.Targets[t.Env] = savedTarget{Ref: t.Ref, Commit: t.Commit.String()}
-	return w.state.save(w.stateFile())
-}
-
 // Run polls on the schedule, on Trigger, and after failures with backoff,
 // sending each changed target on out, until ctx ends. Failures never stop
 // it: the last known targets are kept and it recovers when the remote does.

@@ -387,27 +387,6 @@ func TestMatchTags(t *testing.T) {
 	}
 }
 
-func TestSetCurrentSetsTheFloor(t *testing.T) {
-	f := newFixture(t)
-	f.work.Commit("a", nil)
-	f.work.Git("tag", "v1.0.0")
-	c2 := f.work.Commit("b", nil)
-	f.work.Git("tag", "v1.1.0")
-	f.work.Push("main", "v1.0.0", "v1.1.0")
-	state := t.TempDir()
-	w := f.watcher(t, state, Rule{Env: "production", TagPattern: "v*"})
-	if err := w.SetCurrent(Target{Env: "production", Ref: "refs/tags/v1.1.0", Commit: hash(c2)}); err != nil {
-		t.Fatal(err)
-	}
-	if got := poll(t, w); len(got) != 0 {
-		t.Errorf("poll re-emitted what runs: %+v", got)
-	}
-	f.work.Git("push", "-q", "origin", ":refs/tags/v1.1.0")
-	if got := poll(t, f.watcher(t, state, Rule{Env: "production", TagPattern: "v*"})); len(got) != 0 {
-		t.Errorf("an older tag became a target after a restart: %+v", got)
-	}
-}
-
 // TestForcedIsDecidedCorrectly covers the pushes the force-push check sees:
 // several commits at once, a merge of an old branch, a move back to a commit
 // the mirror already has (nothing to fetch), and forward again.

@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/watch"
 )
 
@@ -64,7 +65,7 @@ func ferryOp(op, dir, url, push string) error {
 		fmt.Fprintf(os.Stderr, "after compaction: %+v\n", st)
 		return err
 	}
-	w, err := watch.New(watch.Options{Mirror: m, StateDir: dir, Rules: []watch.Rule{{Env: "staging", Branch: "main"}}})
+	w, err := watch.New(watch.Options{Mirror: m, StateDir: dir, NotesRef: config.DefaultNotesRef, Rules: []watch.Rule{{Env: "staging", Branch: "main"}}})
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ferry-deploy/ferry/pkg/backoff"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/execute"
 	"github.com/ferry-deploy/ferry/pkg/lock"
@@ -241,7 +242,7 @@ func poke(ch chan struct{}) {
 // their AWS reads over the minute instead of making them all at once.
 // After a transient failure it looks again after a jittered backoff.
 func (a *Agent) worker(ctx context.Context, env *config.Environment, d *Deployer, wake <-chan struct{}) {
-	backoff := watch.Backoff{Base: min(5*time.Second, a.opts.Recheck), Max: a.opts.Recheck}
+	backoff := backoff.Backoff{Base: min(5*time.Second, a.opts.Recheck), Max: a.opts.Recheck}
 	// Every environment is looked at once at start (its wake channel holds
 	// one wake): the first recheck after that comes at a random point of
 	// the interval, which spreads the environments over it.
@@ -337,7 +338,7 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 	}
 	a.metrics.blocked.WithLabelValues(env.Name).Set(bool01(blocked != nil && blocked.Commit == target))
 	if blocked != nil && blocked.Commit == target {
-		return state("blocked", fmt.Sprintf("%s %s: %s; push a new commit or run ferry retry %s", short(target), blocked.Outcome, blocked.Reason, env.Name), target), result{}
+		return state("blocked", fmt.Sprintf("%s %s: %s; push a new commit or run ferry retry %s", plan.ShortCommit(target), blocked.Outcome, blocked.Reason, env.Name), target), result{}
 	}
 	win, err := Windows(env.Windows, a.opts.Now())
 	if err != nil {
@@ -407,7 +408,7 @@ func (a *Agent) block(env string, b Blocked) EnvState {
 		a.log.Error("cannot record the blocked commit; the agent may retry it", "env", env, "err", err)
 	}
 	a.metrics.blocked.WithLabelValues(env).Set(1)
-	return EnvState{Env: env, State: "blocked", Detail: fmt.Sprintf("%s %s: %s", short(b.Commit), b.Outcome, b.Reason), Target: b.Commit}
+	return EnvState{Env: env, State: "blocked", Detail: fmt.Sprintf("%s %s: %s", plan.ShortCommit(b.Commit), b.Outcome, b.Reason), Target: b.Commit}
 }
 
 func (a *Agent) recordMetrics(r execute.Report) {
@@ -431,7 +432,7 @@ func (a *Agent) setState(next EnvState) {
 	prev := a.states[next.Env]
 	a.states[next.Env] = next
 	if prev != next {
-		a.log.Info("environment", "env", next.Env, "state", next.State, "detail", next.Detail, "target", short(next.Target))
+		a.log.Info("environment", "env", next.Env, "state", next.State, "detail", next.Detail, "target", plan.ShortCommit(next.Target))
 	}
 }
 

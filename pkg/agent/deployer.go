@@ -132,7 +132,7 @@ func (d *Deployer) Deploy(ctx context.Context, in plan.Input, confirm func(*plan
 	if p.Action != plan.Deploy {
 		return nil, nil
 	}
-	deployID := fmt.Sprintf("%s-%s-%s", d.env.Name, time.Now().UTC().Format("20060102T150405"), short(p.Target.Commit)[:8])
+	deployID := fmt.Sprintf("%s-%s-%s", d.env.Name, time.Now().UTC().Format("20060102T150405"), plan.ShortCommit(p.Target.Commit)[:8])
 	hooks, err := d.newHooks(deployID)
 	if err != nil {
 		return nil, err
@@ -174,7 +174,7 @@ func (d *Deployer) verify(ctx context.Context, target plan.Revision) error {
 			Description: fmt.Sprintf("Not deployed to %s: %s", d.env.Name, unverified.Reason)})
 		return &plan.RefusedError{Environment: d.env.Name, Reasons: []string{reason}}
 	default:
-		return fmt.Errorf("verify the signature of %s: %w", short(target.Commit), err)
+		return fmt.Errorf("verify the signature of %s: %w", plan.ShortCommit(target.Commit), err)
 	}
 }
 
@@ -284,11 +284,4 @@ func (d *Deployer) note(ctx context.Context, commit string, rec status.Record) {
 	if err := n.Append(ctx, plumbing.NewHash(commit), rec); err != nil {
 		d.log.Error("could not record the outcome as a git note", "commit", commit, "outcome", rec.Outcome, "err", err)
 	}
-}
-
-func short(commit string) string {
-	if len(commit) > 12 {
-		return commit[:12]
-	}
-	return commit
 }

@@ -268,7 +268,7 @@ func (p *Project) Prepare(ctx context.Context, env string, req Request) (string,
 	ex := &execute.Executor{Cloud: s.cloud, Env: s.env, Log: p.Logger.With("env", s.env.Name)}
 	src, err := ex.Prepare(ctx, rev.Commit, plan.LaunchSourceName(p.Config.Project.Name, s.env.Name, rev.Commit, s.input.Now))
 	if err != nil {
-		return "", fmt.Errorf("prepare %s for %s: %w", s.env.Name, short(rev.Commit), err)
+		return "", fmt.Errorf("prepare %s for %s: %w", s.env.Name, plan.ShortCommit(rev.Commit), err)
 	}
 	return src.Name, nil
 }

@@ -14,6 +14,19 @@ import (
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 )
 
+// The Auto Scaling processes Ferry suspends, named as the API names them.
+// A deploy suspends AddToLoadBalancer to keep new instances out of the
+// balancers until the switch (full deploys), AZRebalance so that the group
+// does not terminate instances to even out zones in the middle of a
+// scale-out, and Launch while the group's launch source and capacity
+// change, so that no instance starts from the old source; a rollback holds
+// AZRebalance and Launch while it puts the group back.
+const (
+	ProcessAddToLoadBalancer = "AddToLoadBalancer"
+	ProcessAZRebalance       = "AZRebalance"
+	ProcessLaunch            = "Launch"
+)
+
 // SuspendProcesses suspends the named Auto Scaling processes of a group.
 // An empty list is a no-op: AWS would read it as "all of them".
 func (c *Client) SuspendProcesses(ctx context.Context, group string, processes []string) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/ferry-deploy/ferry/pkg/config"
@@ -240,18 +241,10 @@ func (e *Executor) report(j *Journal, o Outcome, cause error) Report {
 	return r
 }
 
-// shortReason keeps a failure reason to one line of reasonable length for
-// notes and commit statuses.
+// shortReason keeps a failure reason to its first line: the report's
+// summary (the error itself has the rest). Notes bound its length
+// (status.MaxReason), forges their descriptions' own.
 func shortReason(err error) string {
-	s := err.Error()
-	for i, r := range s {
-		if r == '\n' {
-			s = s[:i]
-			break
-		}
-	}
-	if len(s) > 300 {
-		s = s[:297] + "..."
-	}
+	s, _, _ := strings.Cut(err.Error(), "\n")
 	return s
 }

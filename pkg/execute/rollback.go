@@ -12,13 +12,6 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/roles"
 )
 
-// The Auto Scaling processes a rollback holds: AZRebalance evens out
-// zones, Launch adds instances up to desired capacity.
-const (
-	processAZRebalance = "AZRebalance"
-	processLaunch      = "Launch"
-)
-
 // rollback returns every group to what the journal recorded before the
 // deploy: the old launch source and tag, only old-version instances serving,
 // the old sizes, the page down and every process resumed. It runs with its
@@ -42,7 +35,7 @@ func (e *Executor) rollback(ctx context.Context, j *Journal) error {
 	// are back; restoring desired then makes the group terminate by its
 	// own policy, which picks the old instances first. rollbackGroup
 	// resumes Launch once its group is restored; finish resumes the rest.
-	held := []string{processAZRebalance, processLaunch}
+	held := []string{cloud.ProcessAZRebalance, cloud.ProcessLaunch}
 	for _, gp := range j.Plan.Groups {
 		if err := e.suspend(ctx, j, gp.Name, held); err != nil {
 			errs = append(errs, err)
@@ -125,7 +118,7 @@ func (e *Executor) rollbackGroup(ctx context.Context, j *Journal, gp plan.GroupP
 	if err := e.Cloud.UpdateGroup(ctx, gp.Name, sizes); err != nil {
 		return err
 	}
-	if err := e.resume(ctx, j, gp.Name, []string{processLaunch}); err != nil {
+	if err := e.resume(ctx, j, gp.Name, []string{cloud.ProcessLaunch}); err != nil {
 		return err
 	}
 	for _, id := range newer[surplus:] {

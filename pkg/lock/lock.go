@@ -17,10 +17,9 @@ import (
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
-)
 
-// RefPrefix is where the leases live.
-const RefPrefix = "refs/ferry/locks/"
+	"github.com/ferry-deploy/ferry/pkg/watch"
+)
 
 // Remote is what the locker needs from the local mirror (watch.Mirror
 // provides it).
@@ -116,7 +115,7 @@ func (l *Locker) log() *slog.Logger {
 }
 
 // Ref is the lock ref of env.
-func Ref(env string) plumbing.ReferenceName { return plumbing.ReferenceName(RefPrefix + env) }
+func Ref(env string) plumbing.ReferenceName { return plumbing.ReferenceName(watch.LockRefPrefix + env) }
 
 // Acquire takes env's lease: created when there is none, taken over when the
 // current one has expired, is this holder's own (left by a restart) or

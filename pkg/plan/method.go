@@ -39,7 +39,7 @@ func chooseMethod(ctx context.Context, repo Repo, in Input, from, to string) ([]
 	if len(in.FullDeployGlobs) > 0 {
 		paths, err := repo.ChangedPaths(ctx, from, to)
 		if err != nil {
-			return nil, fmt.Errorf("list changed paths %s..%s: %w", short(from), short(to), err)
+			return nil, fmt.Errorf("list changed paths %s..%s: %w", ShortCommit(from), ShortCommit(to), err)
 		}
 		slices.Sort(paths)
 	globs:
@@ -56,7 +56,7 @@ func chooseMethod(ctx context.Context, repo Repo, in Input, from, to string) ([]
 
 	msgs, err := repo.CommitMessages(ctx, from, to)
 	if err != nil {
-		return nil, fmt.Errorf("read commits %s..%s: %w", short(from), short(to), err)
+		return nil, fmt.Errorf("read commits %s..%s: %w", ShortCommit(from), ShortCommit(to), err)
 	}
 	shas := make([]string, 0, len(msgs))
 	for sha := range msgs {
@@ -66,7 +66,7 @@ func chooseMethod(ctx context.Context, repo Repo, in Input, from, to string) ([]
 	for _, sha := range shas {
 		if m := trailerValue(msgs[sha], TrailerMethod); strings.EqualFold(m, string(Full)) {
 			reasons = append(reasons, Reason{Rule: RuleTrailer, Method: Full,
-				Detail: fmt.Sprintf("commit %s carries %q", short(sha), TrailerMethod+": "+m)})
+				Detail: fmt.Sprintf("commit %s carries %q", ShortCommit(sha), TrailerMethod+": "+m)})
 			break
 		}
 	}
@@ -86,7 +86,7 @@ func readMarker(ctx context.Context, repo Repo, commit, path string) ([]byte, er
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s at %s: %w", path, short(commit), err)
+		return nil, fmt.Errorf("read %s at %s: %w", path, ShortCommit(commit), err)
 	}
 	return bytes.TrimSpace(b), nil
 }

@@ -19,7 +19,7 @@ const launchSourceTime = "20060102T150405"
 // (its description) Ferry creates for a commit:
 // <project>-<env>-<sha12>-<UTC yyyymmddThhmmss>.
 func LaunchSourceName(project, env, commit string, at time.Time) string {
-	return fmt.Sprintf("%s-%s-%s-%s", project, env, short(commit), at.UTC().Format(launchSourceTime))
+	return fmt.Sprintf("%s-%s-%s-%s", project, env, ShortCommit(commit), at.UTC().Format(launchSourceTime))
 }
 
 // RoleLaunchConfigurationName names the launch configuration of one role's
@@ -53,7 +53,9 @@ func CommitOfLaunchSource(name string) string {
 	return m[1]
 }
 
-func short(commit string) string {
+// ShortCommit is the 12-digit prefix that names a commit to people (and in
+// launch source names).
+func ShortCommit(commit string) string {
 	if len(commit) > 12 {
 		return commit[:12]
 	}

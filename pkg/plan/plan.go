@@ -50,9 +50,11 @@ type Plan struct {
 
 	Target   Revision `json:"target"`
 	Deployed Revision `json:"deployed"`
-	// Rollback is true when the target is an ancestor of the deployed
-	// commit (allowed only when asked for).
-	Rollback bool `json:"rollback"`
+	// TargetIsOlder is true when the target is an ancestor of the
+	// deployed commit (allowed only when asked for: --allow-rollback).
+	// This is a deploy of older code, not pkg/execute's rollback of a
+	// failed deploy; the JSON name "rollback" is kept for compatibility.
+	TargetIsOlder bool `json:"rollback"`
 
 	Method Method `json:"method,omitempty"`
 	// Reasons lists every rule that applied, the deciding one first.

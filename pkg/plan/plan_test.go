@@ -180,8 +180,8 @@ func TestNoOpAndRollback(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Undoing the schema bump is itself a schema change: full.
-	if !p.Rollback || p.Method != plan.Full || p.Reasons[0].Rule != plan.RuleSchemaMarker {
-		t.Errorf("rollback plan: rollback %v method %s reasons %+v", p.Rollback, p.Method, p.Reasons)
+	if !p.TargetIsOlder || p.Method != plan.Full || p.Reasons[0].Rule != plan.RuleSchemaMarker {
+		t.Errorf("rollback plan: rollback %v method %s reasons %+v", p.TargetIsOlder, p.Method, p.Reasons)
 	}
 }
 

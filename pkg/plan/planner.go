@@ -46,7 +46,7 @@ func Make(ctx context.Context, c Cloud, repo Repo, in Input) (*Plan, error) {
 		p.Action = NoOp
 		for _, g := range groups {
 			if n := unhealthy(g); n > 0 {
-				p.Warnings = append(p.Warnings, fmt.Sprintf("%s is already deployed, but %d instance(s) of %s are not healthy; Ferry does not redeploy the same commit", short(in.Target.Commit), n, g.group.Name))
+				p.Warnings = append(p.Warnings, fmt.Sprintf("%s is already deployed, but %d instance(s) of %s are not healthy; Ferry does not redeploy the same commit", ShortCommit(in.Target.Commit), n, g.group.Name))
 			}
 		}
 		if len(refuse.Reasons) > 0 {
@@ -241,7 +241,7 @@ func deployedCommit(ctx context.Context, c Cloud, g *cloud.Group, p *Plan) (Revi
 	if got := CommitOfLaunchSource(sourceName); got == "" || !strings.HasPrefix(tag, got) {
 		p.Warnings = append(p.Warnings, fmt.Sprintf(
 			"%s is tagged %s=%s but its launch source %q does not name that commit (changed by hand?): treating the deployed commit as unknown",
-			g.Name, TagCommit, short(tag), sourceName))
+			g.Name, TagCommit, ShortCommit(tag), sourceName))
 		return Revision{Source: "unknown: tag and launch source disagree"}, nil
 	}
 	return Revision{Commit: tag, Source: "tag " + TagCommit + " of " + g.Name + ", launch source " + sourceName}, nil
@@ -286,24 +286,24 @@ func methodReasons(ctx context.Context, repo Repo, in Input, p *Plan, refuse *Re
 	}
 	back, err := repo.IsAncestor(ctx, to, from)
 	if uc := (*UnknownCommitError)(nil); errors.As(err, &uc) && uc.Commit == from {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("the deployed commit %s is not in the repository (history rewritten?)", short(from)))
+		p.Warnings = append(p.Warnings, fmt.Sprintf("the deployed commit %s is not in the repository (history rewritten?)", ShortCommit(from)))
 		p.Deployed.Source += "; not in the repository"
 		return unknown(), nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("compare %s with %s: %w", short(to), short(from), err)
+		return nil, fmt.Errorf("compare %s with %s: %w", ShortCommit(to), ShortCommit(from), err)
 	}
 	if back {
-		p.Rollback = true
+		p.TargetIsOlder = true
 		if !in.AllowRollback {
 			refuse.Reasons = append(refuse.Reasons, fmt.Sprintf(
-				"%s is an ancestor of the deployed %s: this is a rollback; pass --allow-rollback to do it", short(to), short(from)))
+				"%s is an ancestor of the deployed %s: this is a rollback; pass --allow-rollback to do it", ShortCommit(to), ShortCommit(from)))
 		}
 		from, to = to, from // the rules judge the commits being undone
 	} else if fwd, err := repo.IsAncestor(ctx, from, to); err != nil {
-		return nil, fmt.Errorf("compare %s with %s: %w", short(from), short(to), err)
+		return nil, fmt.Errorf("compare %s with %s: %w", ShortCommit(from), ShortCommit(to), err)
 	} else if !fwd {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("%s does not descend from the deployed %s (the branch was force-pushed?)", short(to), short(from)))
+		p.Warnings = append(p.Warnings, fmt.Sprintf("%s does not descend from the deployed %s (the branch was force-pushed?)", ShortCommit(to), ShortCommit(from)))
 	}
 	return chooseMethod(ctx, repo, in, from, to)
 }

@@ -20,18 +20,18 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 func (p *Plan) WriteText(w io.Writer) error {
 	var b strings.Builder
 	if p.Action == NoOp {
-		fmt.Fprintf(&b, "No changes. %s already runs %s (%s).\n", p.Environment, short(p.Target.Commit), refOr(p.Target.Ref))
+		fmt.Fprintf(&b, "No changes. %s already runs %s (%s).\n", p.Environment, ShortCommit(p.Target.Commit), refOr(p.Target.Ref))
 		writeWarnings(&b, p.Warnings)
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
 	verb := "deploy"
-	if p.Rollback {
+	if p.TargetIsOlder {
 		verb = "roll back"
 	}
-	fmt.Fprintf(&b, "Ferry will %s %s to %s (%s)", verb, p.Environment, short(p.Target.Commit), refOr(p.Target.Ref))
+	fmt.Fprintf(&b, "Ferry will %s %s to %s (%s)", verb, p.Environment, ShortCommit(p.Target.Commit), refOr(p.Target.Ref))
 	if p.Deployed.Commit != "" {
-		fmt.Fprintf(&b, ", replacing %s", short(p.Deployed.Commit))
+		fmt.Fprintf(&b, ", replacing %s", ShortCommit(p.Deployed.Commit))
 	} else {
 		b.WriteString(", replacing an unknown version")
 	}

@@ -5,19 +5,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ferry-deploy/ferry/pkg/cloud"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/roles"
-)
-
-// Auto Scaling processes a deploy suspends. AddToLoadBalancer keeps new
-// instances out of the balancers until the switch (full deploys);
-// AZRebalance would otherwise terminate instances to even out zones in the
-// middle of a scale-out; Launch is held while the group's launch source and
-// capacity change, so no instance starts from the old source.
-const (
-	processAddToLoadBalancer = "AddToLoadBalancer"
-	processAZRebalance       = "AZRebalance"
-	processLaunch            = "Launch"
 )
 
 // steps lays out the deploy in the order pkg/execute carries it out.
@@ -32,7 +22,7 @@ func steps(p *Plan, env *config.Environment) []Step {
 	source := func() *LaunchSource { ls := p.LaunchSource; return &ls }
 	if !p.LaunchSource.Existing {
 		add(Step{Name: StepPrepareLaunchSource, LaunchSource: source(), Commit: p.Target.Commit},
-			"new instances must start from %s", short(p.Target.Commit))
+			"new instances must start from %s", ShortCommit(p.Target.Commit))
 	}
 	timeouts := env.Policy.Timeouts
 	worker := workerHost(p)
@@ -40,9 +30,9 @@ func steps(p *Plan, env *config.Environment) []Step {
 	switch p.Method {
 	case Full:
 		for _, g := range p.Groups {
-			procs := []string{processLaunch, processAZRebalance}
+			procs := []string{cloud.ProcessLaunch, cloud.ProcessAZRebalance}
 			if g.Balanced {
-				procs = append([]string{processAddToLoadBalancer}, procs...)
+				procs = append([]string{cloud.ProcessAddToLoadBalancer}, procs...)
 			}
 			add(Step{Name: StepSuspendProcesses, Group: g.Name, Processes: procs},
 				"new instances must not join the load balancers before the switch, nor be rebalanced away")
@@ -50,7 +40,7 @@ func steps(p *Plan, env *config.Environment) []Step {
 				"instances launched from now on run the new commit")
 			add(Step{Name: StepRaiseCapacity, Group: g.Name, Sizes: raiseSizes(g)},
 				"a complete new set of %d instance(s) comes up beside the old one%s", g.Capacity.DesiredBefore, maxNote(g))
-			add(Step{Name: StepResumeProcesses, Group: g.Name, Processes: []string{processLaunch}},
+			add(Step{Name: StepResumeProcesses, Group: g.Name, Processes: []string{cloud.ProcessLaunch}},
 				"the group may launch the new instances")
 			add(Step{Name: StepWaitInService, Group: g.Name, Count: g.Capacity.DesiredBefore, Timeout: timeouts.InstancesInService},
 				"the new instances must be running before the switch starts")
@@ -58,12 +48,12 @@ func steps(p *Plan, env *config.Environment) []Step {
 		add(Step{Name: StepUpgradePageOn, Role: roles.Web, Hosts: "all (old and new)"},
 			"users see the \"upgrade in progress\" page while the schema changes; /healthcheck.html stays 200")
 		add(Step{Name: StepWorkerDeploy, Role: roles.Worker, Hosts: worker},
-			"migrations and static media for %s run once, while no old code writes to the database", short(p.Target.Commit))
+			"migrations and static media for %s run once, while no old code writes to the database", ShortCommit(p.Target.Commit))
 		for _, g := range p.Groups {
 			if !g.Balanced {
 				continue
 			}
-			add(Step{Name: StepResumeProcesses, Group: g.Name, Processes: []string{processAddToLoadBalancer}},
+			add(Step{Name: StepResumeProcesses, Group: g.Name, Processes: []string{cloud.ProcessAddToLoadBalancer}},
 				"instances launched from now on join the load balancers")
 			add(Step{Name: StepRegisterInstances, Group: g.Name, Balancers: balancers(env)},
 				"AWS does not register instances launched while AddToLoadBalancer was suspended")
@@ -80,16 +70,16 @@ func steps(p *Plan, env *config.Environment) []Step {
 		for _, g := range p.Groups {
 			add(Step{Name: StepRestoreCapacity, Group: g.Name, Sizes: restoreSizes(g)},
 				"the group returns to its own size and limits")
-			add(Step{Name: StepResumeProcesses, Group: g.Name, Processes: []string{processAZRebalance}},
+			add(Step{Name: StepResumeProcesses, Group: g.Name, Processes: []string{cloud.ProcessAZRebalance}},
 				"every process Ferry suspended is resumed")
 		}
 	case Serial:
 		add(Step{Name: StepWorkerDeploy, Role: roles.Worker, Hosts: worker},
-			"migrations and static media for %s run first; both versions can use them (a serial change is backwards-compatible)", short(p.Target.Commit))
+			"migrations and static media for %s run first; both versions can use them (a serial change is backwards-compatible)", ShortCommit(p.Target.Commit))
 		batch := env.Policy.SerialBatchSize
 		lastBatch := -1
 		for _, g := range p.Groups {
-			add(Step{Name: StepSuspendProcesses, Group: g.Name, Processes: []string{processAZRebalance}},
+			add(Step{Name: StepSuspendProcesses, Group: g.Name, Processes: []string{cloud.ProcessAZRebalance}},
 				"rebalancing must not terminate instances while batches are replaced")
 			add(Step{Name: StepInstallLaunchSource, Group: g.Name, LaunchSource: source(), Commit: p.Target.Commit},
 				"replacement instances run the new commit")
@@ -109,7 +99,7 @@ func steps(p *Plan, env *config.Environment) []Step {
 			}
 			add(Step{Name: StepRestoreCapacity, Group: g.Name, Sizes: restoreSizes(g)},
 				"the group returns to its own limits")
-			add(Step{Name: StepResumeProcesses, Group: g.Name, Processes: []string{processAZRebalance}},
+			add(Step{Name: StepResumeProcesses, Group: g.Name, Processes: []string{cloud.ProcessAZRebalance}},
 				"every process Ferry suspended is resumed")
 		}
 		// Once the last batch is replaced every instance runs the new

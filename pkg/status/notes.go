@@ -14,9 +14,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
-// DefaultRef is where notes are kept unless configured otherwise.
-const DefaultRef = "refs/notes/ferry"
-
 // Remote is what the notes writer needs from the local mirror of the
 // repository (watch.Mirror provides it).
 type Remote interface {
@@ -38,7 +35,8 @@ var ErrConflict = errors.New("notes ref kept changing; gave up for now")
 // Notes appends and reads deploy records on one notes ref.
 type Notes struct {
 	Remote Remote
-	// Ref is the notes ref; default DefaultRef.
+	// Ref is the notes ref (project.git.notes_ref; its default,
+	// refs/notes/ferry, is config.DefaultNotesRef). Required.
 	Ref string
 	// Attempts bounds the fetch-merge-push loop on conflicts; default 5.
 	Attempts int
@@ -47,11 +45,14 @@ type Notes struct {
 	Logger *slog.Logger
 }
 
-func (n *Notes) ref() plumbing.ReferenceName {
+// errNoRef is a Notes without its ref: a mistake of the caller's.
+var errNoRef = errors.New("status.Notes: no notes ref")
+
+func (n *Notes) ref() (plumbing.ReferenceName, error) {
 	if n.Ref == "" {
-		return DefaultRef
+		return "", errNoRef
 	}
-	return plumbing.ReferenceName(n.Ref)
+	return plumbing.ReferenceName(n.Ref), nil
 }
 
 // Append adds rec to the note on commit and pushes the notes ref. If another
@@ -68,7 +69,10 @@ func (n *Notes) Append(ctx context.Context, commit plumbing.Hash, rec Record) er
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ref := n.ref()
+	ref, err := n.ref()
+	if err != nil {
+		return err
+	}
 	var lastErr error
 	for i := 0; i < attempts; i++ {
 		base, err := n.Remote.Sync(ctx, ref)
@@ -165,10 +169,14 @@ func (n *Notes) build(repo *git.Repository, base, commit plumbing.Hash, rec Reco
 // Read returns the records in commit's note as the mirror has them now
 // (call Refresh first for the remote's latest). No note: no records.
 func (n *Notes) Read(commit plumbing.Hash) ([]Record, error) {
+	ref, err := n.ref()
+	if err != nil {
+		return nil, err
+	}
 	var recs []Record
-	err := n.Remote.WithRepository(func(repo *git.Repository) error {
+	err = n.Remote.WithRepository(func(repo *git.Repository) error {
 		var err error
-		recs, err = ReadNote(repo, n.ref(), commit)
+		recs, err = ReadNote(repo, ref, commit)
 		return err
 	})
 	return recs, err
@@ -176,7 +184,11 @@ func (n *Notes) Read(commit plumbing.Hash) ([]Record, error) {
 
 // Refresh fetches the notes ref if it moved on the remote.
 func (n *Notes) Refresh(ctx context.Context) error {
-	_, err := n.Remote.Sync(ctx, n.ref())
+	ref, err := n.ref()
+	if err != nil {
+		return err
+	}
+	_, err = n.Remote.Sync(ctx, ref)
 	return err
 }
 
@@ -212,9 +224,13 @@ func ReadNote(repo *git.Repository, ref plumbing.ReferenceName, commit plumbing.
 // first for the remote's latest), keyed by annotated commit: what `ferry
 // status` lists. Notes that hold no Ferry record are left out.
 func (n *Notes) All() (map[plumbing.Hash][]Record, error) {
+	ref, err := n.ref()
+	if err != nil {
+		return nil, err
+	}
 	out := map[plumbing.Hash][]Record{}
-	err := n.Remote.WithRepository(func(repo *git.Repository) error {
-		r, err := repo.Storer.Reference(n.ref())
+	err = n.Remote.WithRepository(func(repo *git.Repository) error {
+		r, err := repo.Storer.Reference(ref)
 		if errors.Is(err, plumbing.ErrReferenceNotFound) {
 			return nil
 		}

@@ -34,9 +34,11 @@ type Record struct {
 	Reason   string // short failure reason
 }
 
-// maxReason bounds the failure reason: a note is a summary, the journal and
-// logs hold the details.
-const maxReason = 300
+// MaxReason bounds the failure reason a note records, in characters: a
+// note is a summary, the journal and logs hold the details. It is Ferry's
+// one bound on a reason; pkg/execute keeps a reason to one line, and each
+// forge bounds its descriptions as its API does.
+const MaxReason = 300
 
 // header starts each record; it makes `git log --notes=ferry` readable at a
 // glance and marks where a record begins.
@@ -65,8 +67,8 @@ func (r Record) Format() string {
 	field("previous", r.Previous)
 	field("host", r.Host)
 	reason := oneLine(r.Reason)
-	if len([]rune(reason)) > maxReason {
-		reason = string([]rune(reason)[:maxReason-1]) + "…"
+	if len([]rune(reason)) > MaxReason {
+		reason = string([]rune(reason)[:MaxReason-1]) + "…"
 	}
 	field("reason", reason)
 	return b.String()

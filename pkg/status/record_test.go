@@ -55,7 +55,7 @@ func TestParseNoteSkipsForeignText(t *testing.T) {
 func TestReasonIsBounded(t *testing.T) {
 	r := Record{Env: "s", Outcome: Failed, Reason: strings.Repeat("é", 1000)}
 	got, _ := ParseNote(r.Format())
-	if n := len([]rune(got[0].Reason)); n != maxReason {
-		t.Errorf("reason has %d runes, want %d", n, maxReason)
+	if n := len([]rune(got[0].Reason)); n != MaxReason {
+		t.Errorf("reason has %d runes, want %d", n, MaxReason)
 	}
 }

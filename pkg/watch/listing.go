@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/ferry-deploy/ferry/pkg/backoff"
 )
 
 // listings lets every caller that asks for the remote's refs at about the
@@ -77,4 +79,4 @@ func (l *listings) get(ctx context.Context, list func(context.Context) (map[plum
 const listRetries = 2
 
 // listBackoff spaces those tries.
-var listBackoff = Backoff{Base: 250 * time.Millisecond, Max: 2 * time.Second}
+var listBackoff = backoff.Backoff{Base: 250 * time.Millisecond, Max: 2 * time.Second}

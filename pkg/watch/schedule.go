@@ -41,27 +41,3 @@ func CronSchedule(spec string) (Schedule, error) {
 	}
 	return s, nil
 }
-
-// Backoff spaces retries after failures: the delay doubles from Base up to
-// Max, and is jittered to between half and all of that, so agents that lost
-// the same remote do not return to it in step.
-type Backoff struct {
-	Base, Max time.Duration
-}
-
-// Delay is the wait after the given number of consecutive failures (>= 1);
-// r in [0,1) is the jitter draw.
-func (b Backoff) Delay(failures int, r float64) time.Duration {
-	if failures < 1 {
-		failures = 1
-	}
-	d := b.Base
-	for i := 1; i < failures && d < b.Max; i++ {
-		d *= 2
-	}
-	if d > b.Max {
-		d = b.Max
-	}
-	half := d / 2
-	return half + time.Duration(r*float64(d-half))
-}

@@ -36,7 +36,7 @@ func TestMirrorSharedByWatcherNotesAndLocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	notes := &status.Notes{Remote: m, Attempts: 20}
+	notes := &status.Notes{Remote: m, Ref: "refs/notes/ferry", Attempts: 20}
 	locker := &lock.Locker{Remote: m, Holder: "agent", TTL: time.Hour}
 	ctx := t.Context()
 	const rounds = 8

@@ -14,12 +14,13 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/ferry-deploy/ferry/pkg/backoff"
 )
 
-// DefaultNotesRef is where outcome notes live.
-const DefaultNotesRef = "refs/notes/ferry"
-
-// LockRefPrefix is where per-environment locks live.
+// LockRefPrefix is where pkg/lock keeps each environment's lease
+// (refs/ferry/locks/<env>): the one definition of that namespace, which
+// the watcher fetches, prunes and keeps through compaction.
 const LockRefPrefix = "refs/ferry/locks/"
 
 // Options configure a Watcher. Mirror and Rules are required.
@@ -31,11 +32,11 @@ type Options struct {
 	// StateDir holds watch-state.json (last emitted targets). Empty: kept
 	// in memory only.
 	StateDir string
-	// NotesRef is fetched alongside watched refs when it moved; default
-	// DefaultNotesRef.
+	// NotesRef is fetched alongside watched refs when it moved
+	// (project.git.notes_ref); empty: no notes are fetched.
 	NotesRef string
 	// Backoff after failed polls; default 5s doubling to 5m.
-	Backoff Backoff
+	Backoff backoff.Backoff
 	// Compact says when to repack the mirror after a fetch.
 	Compact CompactPolicy
 	Clock   Clock
@@ -82,9 +83,6 @@ func New(opts Options) (*Watcher, error) {
 	}
 	if opts.Schedule == nil {
 		opts.Schedule = Every(time.Minute)
-	}
-	if opts.NotesRef == "" {
-		opts.NotesRef = DefaultNotesRef
 	}
 	if opts.Backoff.Base <= 0 {
 		opts.Backoff.Base = 5 * time.Second

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/ferry-deploy/ferry/pkg/backoff"
 )
 
 func TestPollFetchesOnlyWhenAWatchedRefMoved(t *testing.T) {
@@ -248,7 +250,7 @@ func TestRunBacksOffThenFollowsSchedule(t *testing.T) {
 	w, err := New(Options{
 		Mirror: f.mirror, Rules: []Rule{{Env: "staging", Branch: "main"}},
 		Schedule: Every(time.Minute),
-		Backoff:  Backoff{Base: 2 * time.Second, Max: 10 * time.Second},
+		Backoff:  backoff.Backoff{Base: 2 * time.Second, Max: 10 * time.Second},
 		Clock:    clock, Rand: func() float64 { return 0.5 }, Logger: f.log,
 	})
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"math/rand/v2"
 	"time"
+
+	"github.com/ferry-deploy/ferry/pkg/backoff"
 )
 
 // Clock is the time the package reads and waits on; tests replace it so
@@ -30,29 +32,19 @@ func (realClock) Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// backoff is an exponential backoff: base, 2·base, 4·base ... up to max.
-type backoff struct {
-	base, max time.Duration
+// retryDelay is the forges' backoff between tries: backoff.Backoff with
+// equal jitter, or with the jitter a test gives.
+type retryDelay struct {
+	backoff.Backoff
 	// jitter spreads a delay so that agents retrying together don't hit
-	// the forge together; nil means "equal jitter", [d/2, d).
+	// the forge together; nil means equal jitter, [d/2, d).
 	jitter func(time.Duration) time.Duration
 }
 
-func (b backoff) delay(attempt int) time.Duration {
-	d := b.base
-	for i := 1; i < attempt && d < b.max; i++ {
-		d *= 2
-	}
-	d = min(d, b.max)
+func (b retryDelay) delay(attempt int) time.Duration {
+	d := b.Step(attempt)
 	if b.jitter != nil {
 		return b.jitter(d)
 	}
-	return equalJitter(d)
-}
-
-func equalJitter(d time.Duration) time.Duration {
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d/2)
+	return backoff.Jitter(d, rand.Float64())
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/ferry-deploy/ferry/pkg/backoff"
 )
 
 // Sender makes one attempt at sending a status, without retrying: the
@@ -46,7 +48,7 @@ type Queue struct {
 	counters *Counters
 	maxLen   int
 	maxAge   time.Duration
-	backoff  backoff
+	backoff  retryDelay
 
 	wake chan struct{} // a status was queued
 
@@ -69,7 +71,7 @@ func NewQueue(next Sender, opts QueueOptions) *Queue {
 		counters: opts.Counters,
 		maxLen:   opts.MaxLen,
 		maxAge:   opts.MaxAge,
-		backoff:  backoff{base: opts.BaseDelay, max: opts.MaxDelay, jitter: opts.Jitter},
+		backoff:  retryDelay{Backoff: backoff.Backoff{Base: opts.BaseDelay, Max: opts.MaxDelay}, jitter: opts.Jitter},
 		wake:     make(chan struct{}, 1),
 	}
 	if q.log == nil {
@@ -87,11 +89,11 @@ func NewQueue(next Sender, opts QueueOptions) *Queue {
 	if q.maxAge <= 0 {
 		q.maxAge = time.Hour
 	}
-	if q.backoff.base <= 0 {
-		q.backoff.base = 5 * time.Second
+	if q.backoff.Base <= 0 {
+		q.backoff.Base = 5 * time.Second
 	}
-	if q.backoff.max <= 0 {
-		q.backoff.max = 5 * time.Minute
+	if q.backoff.Max <= 0 {
+		q.backoff.Max = 5 * time.Minute
 	}
 	return q
 }

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferry-deploy/ferry/pkg/backoff"
 	"github.com/ferry-deploy/ferry/pkg/config"
 )
 
@@ -86,7 +87,7 @@ type Reporter struct {
 	log        *slog.Logger
 	clock      Clock
 	retry      RetryPolicy
-	backoff    backoff
+	backoff    retryDelay
 	userAgent  string
 	counters   *Counters
 
@@ -127,7 +128,7 @@ func New(f config.Forge, opts Options) (*Reporter, error) {
 		counters:   opts.Counters,
 		sent:       make(map[key]Status),
 	}
-	r.backoff = backoff{base: r.retry.BaseDelay, max: r.retry.MaxDelay, jitter: opts.Jitter}
+	r.backoff = retryDelay{Backoff: backoff.Backoff{Base: r.retry.BaseDelay, Max: r.retry.MaxDelay}, jitter: opts.Jitter}
 	if r.log == nil {
 		r.log = slog.Default()
 	}

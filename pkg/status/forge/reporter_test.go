@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-deploy/ferry/pkg/backoff"
 	"github.com/ferry-deploy/ferry/pkg/config"
 )
 
@@ -134,7 +135,7 @@ func TestRetryIsBounded(t *testing.T) {
 }
 
 func TestJitterSpreadsBackoff(t *testing.T) {
-	b := backoff{base: time.Second, max: time.Minute}
+	b := retryDelay{Backoff: backoff.Backoff{Base: time.Second, Max: time.Minute}}
 	for attempt := 1; attempt <= 8; attempt++ {
 		full := min(time.Second<<(attempt-1), time.Minute)
 		for range 50 {

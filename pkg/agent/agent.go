@@ -172,10 +172,13 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer control.Close()
 	}
 	wake := map[string]chan struct{}{}
+	targets := map[string]*newest{}
 	for _, name := range envNames(a.opts.Config) {
 		ch := make(chan struct{}, 1)
 		ch <- struct{}{} // look at every environment once at start
 		wake[name] = ch
+		in := &newest{ch: make(chan watch.Target, 1)}
+		targets[name] = in
 		env := a.opts.Config.Environments[name]
 		reporters, err := Reporters(env, a.opts.UserAgent, a.log)
 		if err != nil {
@@ -189,7 +192,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a.worker(ctx, env, d, ch)
+			a.worker(ctx, env, d, in.ch, ch)
 		}()
 	}
 
@@ -201,11 +204,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		}()
 	}
 
-	targets := make(chan watch.Target)
+	found := make(chan watch.Target)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_ = a.watcher.Run(ctx, targets)
+		_ = a.watcher.Run(ctx, found)
 	}()
 	a.log.Info("agent started", "project", a.opts.Config.Project.Name, "environments", strings.Join(envNames(a.opts.Config), ","))
 
@@ -216,11 +219,31 @@ func (a *Agent) Run(ctx context.Context) error {
 			wg.Wait()
 			a.log.Info("agent stopped")
 			return nil
-		case t := <-targets:
+		case t := <-found:
 			a.log.Info("new target", "env", t.Env, "ref", t.Ref, "commit", t.Commit.String(), "force_pushed", t.Forced)
-			poke(wake[t.Env])
+			if in := targets[t.Env]; in != nil {
+				in.put(t)
+			}
 		}
 	}
+}
+
+// newest hands a worker the newest target of its environment: a target
+// that arrives while the worker is busy replaces one it has not taken yet,
+// so the next look takes the newest target and stale ones never queue.
+type newest struct {
+	mu sync.Mutex // one put at a time: the drain and the send go together
+	ch chan watch.Target
+}
+
+func (n *newest) put(t watch.Target) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	select {
+	case <-n.ch: // stale: replaced
+	default:
+	}
+	n.ch <- t // cannot block: the channel holds one, and only put sends
 }
 
 // poke wakes a worker; wakes that arrive while it is busy fold into one, so
@@ -235,13 +258,20 @@ func poke(ch chan struct{}) {
 	}
 }
 
-// worker looks at one environment when woken (a new target, a control
-// file) and on its own timer otherwise. Each environment's timer runs on
+// worker looks at one environment when it receives a new target, when
+// woken (a control file) and on its own timer otherwise. It starts from
+// the target the watcher saved last time, if any, and then deploys what
+// it is sent. Each environment's timer runs on
 // its own, first at a random point of the interval and then every interval
 // give or take a tenth, so that an agent with many environments spreads
 // their AWS reads over the minute instead of making them all at once.
 // After a transient failure it looks again after a jittered backoff.
-func (a *Agent) worker(ctx context.Context, env *config.Environment, d *Deployer, wake <-chan struct{}) {
+func (a *Agent) worker(ctx context.Context, env *config.Environment, d *Deployer, targets <-chan watch.Target, wake <-chan struct{}) {
+	target, ok := a.watcher.Current(env.Name)
+	var current *watch.Target
+	if ok {
+		current = &target
+	}
 	backoff := backoff.Backoff{Base: min(5*time.Second, a.opts.Recheck), Max: a.opts.Recheck}
 	// Every environment is looked at once at start (its wake channel holds
 	// one wake): the first recheck after that comes at a random point of
@@ -255,11 +285,13 @@ func (a *Agent) worker(ctx context.Context, env *config.Environment, d *Deployer
 		case <-ctx.Done():
 			timer.Stop()
 			return
+		case t := <-targets:
+			current = &t
 		case <-wake:
 		case <-timer.C:
 		}
 		timer.Stop()
-		st, r := a.reconcile(ctx, env, d)
+		st, r := a.reconcile(ctx, env, d, current)
 		if st.State != "" {
 			a.setState(st)
 		}
@@ -302,12 +334,12 @@ type result struct {
 	transient bool
 }
 
-// reconcile brings one environment to its newest target, if it may, and
+// reconcile brings one environment to its newest target t, if it may, and
 // returns the state the environment is left in (zero: unchanged) and when
 // to look again. The environment's state says "deploying" only once a
 // deploy starts: an environment in sync stays idle, and its look at AWS
 // logs nothing.
-func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deployer) (EnvState, result) {
+func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deployer, t *watch.Target) (EnvState, result) {
 	log := a.log.With("env", env.Name)
 	state := func(s, detail, target string) EnvState {
 		return EnvState{Env: env.Name, State: s, Detail: detail, Target: target}
@@ -317,8 +349,7 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 		return state("waiting", "recovering an interrupted deploy: "+err.Error(), ""),
 			result{leaseExpires: heldUntil(err), transient: !errors.Is(err, lock.ErrHeld)}
 	}
-	t, ok := a.watcher.Current(env.Name)
-	if !ok {
+	if t == nil {
 		return state("idle", "no target yet", ""), result{}
 	}
 	target := t.Commit.String()

@@ -53,10 +53,15 @@ func asCreateLaunchConfiguration(s *Sim, p params) ([]*node, *APIError) {
 	if p.str("ImageId") == "" || p.str("InstanceType") == "" {
 		return nil, validation("ImageId and InstanceType are required when not creating from an instance")
 	}
+	meta, apiErr := readMetadataOptions(p, "MetadataOptions", metadataOptions{}, false)
+	if apiErr != nil {
+		apiErr.Code = "ValidationError" // Auto Scaling's code for a bad parameter
+		return nil, apiErr
+	}
 	s.st.LaunchConfigs[name] = &launchConfig{
 		Name: name, ImageID: p.str("ImageId"), InstanceType: p.str("InstanceType"),
 		SecurityGroups: p.strs("SecurityGroups.member"), UserData: p.str("UserData"),
-		KeyName: p.str("KeyName"), Created: s.now(),
+		KeyName: p.str("KeyName"), Created: s.now(), Metadata: meta, Profile: p.str("IamInstanceProfile"),
 	}
 	return nil, nil
 }
@@ -88,7 +93,8 @@ func asDescribeLaunchConfigurations(s *Sim, p params) ([]*node, *APIError) {
 			leaf("LaunchConfigurationName", lc.Name), leaf("LaunchConfigurationARN", s.lcARN(lc.Name)),
 			leaf("ImageId", lc.ImageID), leaf("InstanceType", lc.InstanceType), opt("KeyName", lc.KeyName),
 			strMembers("SecurityGroups", lc.SecurityGroups), leaf("UserData", lc.UserData),
-			leaf("CreatedTime", lc.Created), el("InstanceMonitoring", leaf("Enabled", false))))
+			leaf("CreatedTime", lc.Created), el("InstanceMonitoring", leaf("Enabled", false)),
+			opt("IamInstanceProfile", lc.Profile), configMetadataNode(lc.Metadata)))
 	}
 	return []*node{members("LaunchConfigurations", its), opt("NextToken", next)}, nil
 }

@@ -227,6 +227,7 @@ func (s *Sim) launchIntoGroupLocked(g *group, active []*instance, have int) bool
 			return false
 		}
 		spec.ImageID, spec.InstanceType, spec.SecurityGroups, spec.UserData, spec.KeyName = lc.ImageID, lc.InstanceType, lc.SecurityGroups, lc.UserData, lc.KeyName
+		spec.Metadata, spec.Profile = lc.Metadata, lc.Profile
 		spec.LaunchConfig = lc.Name
 	case g.LaunchTemplate != nil:
 		lt, v, apiErr := s.resolveLaunchTemplateLocked(g.LaunchTemplate.ID, "", g.LaunchTemplate.Version)

@@ -2,7 +2,6 @@ package awssim
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +27,7 @@ import (
 type machineBackend struct {
 	s     *Sim
 	host  *machines.Host
+	meta  *metadataServer
 	base  machines.Layer
 	keep  bool // images made here outlive the simulator (a StateFile refers to them)
 	log   *slog.Logger
@@ -83,7 +83,11 @@ func openMachineBackend(ctx context.Context, s *Sim) (*machineBackend, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("awssim: base image: %w", err), host.Close(context.WithoutCancel(ctx)))
 	}
-	b := &machineBackend{s: s, host: host, base: base, keep: o.StateFile != "", log: s.log, ctx: ctx,
+	meta, err := serveMetadata(ctx, s, host.Network())
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("awssim: metadata service: %w", err), host.Close(context.WithoutCancel(ctx)))
+	}
+	b := &machineBackend{s: s, host: host, meta: meta, base: base, keep: o.StateFile != "", log: s.log, ctx: ctx,
 		vms: map[string]*vm{}, captures: map[string]*capture{}, doomed: map[string]bool{}}
 	s.mu.Lock()
 	img := s.registerBaseImageLocked(base, recipe)
@@ -136,16 +140,13 @@ func (b *machineBackend) launchLocked(inst *instance, img *image) *APIError {
 		return errf("InsufficientFreeAddressesInSubnet", "There are not enough free addresses in the subnet of %s to satisfy the requested number of instances.", inst.AZ)
 	}
 	inst.PrivateIP = addr.Addr().String()
-	userData, err := base64.StdEncoding.DecodeString(inst.UserData)
-	if err != nil {
-		userData = []byte(inst.UserData) // as sent, if not base64
-	}
 	v := &vm{booted: make(chan struct{}), state: hostBooting}
 	b.mu.Lock()
 	b.vms[inst.ID] = v
 	b.mu.Unlock()
 	spec := machines.Spec{Name: inst.ID, Image: img.Layer, Address: addr, InstanceID: inst.ID,
-		AuthorizedKeys: keys, UserData: userData}
+		AuthorizedKeys: keys, UserData: decodeUserData(inst.UserData)}
+	spec.Datasource, spec.UserData = datasourceFor(inst.Metadata, spec.UserData)
 	b.wg.Add(1)
 	go b.boot(v, spec)
 	return nil
@@ -407,7 +408,7 @@ func (s *Sim) MachineNetwork() *machines.Network {
 // here go too (no account will refer to them again); the base image stays
 // in the cache.
 func (b *machineBackend) close(ctx context.Context) error {
-	err := b.host.Close(ctx)
+	err := errors.Join(b.meta.close(), b.host.Close(ctx))
 	b.wg.Wait()
 	if !b.keep {
 		b.s.mu.Lock()

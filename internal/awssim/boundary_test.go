@@ -11,7 +11,8 @@ import (
 )
 
 // awssim stands alone: it imports no other Ferry package (DESIGN.md) but
-// its own machines package (the machine backend).
+// its own machines and imds packages (the machine backend and its
+// metadata service).
 func TestBoundary_ImportsNoFerryPackage(t *testing.T) {
 	files, err := filepath.Glob("*.go")
 	if err != nil {
@@ -29,7 +30,8 @@ func TestBoundary_ImportsNoFerryPackage(t *testing.T) {
 		}
 		for _, imp := range af.Imports {
 			p, _ := strconv.Unquote(imp.Path.Value)
-			allowed := p == "github.com/ferry-deploy/ferry/internal/awssim" || p == "github.com/ferry-deploy/ferry/internal/awssim/machines"
+			allowed := p == "github.com/ferry-deploy/ferry/internal/awssim" || p == "github.com/ferry-deploy/ferry/internal/awssim/machines" ||
+				p == "github.com/ferry-deploy/ferry/internal/awssim/imds"
 			if strings.HasPrefix(p, "github.com/ferry-deploy/ferry/") && !allowed {
 				t.Errorf("%s imports %s", f, p)
 			}

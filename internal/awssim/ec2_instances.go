@@ -13,6 +13,8 @@ type launchSpec struct {
 	SecurityGroups []string
 	UserData       string
 	KeyName        string
+	Metadata       metadataOptions
+	Profile        string
 	Tags           map[string]string
 	AZ             string
 	LaunchConfig   string
@@ -54,6 +56,8 @@ func (s *Sim) launchInstanceLocked(spec launchSpec) (*instance, *APIError) {
 		SecurityGroups: spec.SecurityGroups,
 		UserData:       spec.UserData,
 		KeyName:        spec.KeyName,
+		Metadata:       spec.Metadata,
+		Profile:        spec.Profile,
 		ReservationID:  spec.ReservationID,
 		LaunchConfig:   spec.LaunchConfig,
 		LaunchTemplate: spec.LaunchTemplate,
@@ -186,6 +190,10 @@ func (s *Sim) instanceNodeLocked(inst *instance) *node {
 	if len(inst.Tags) > 0 {
 		n.kids = append(n.kids, ec2TagSet(inst.Tags))
 	}
+	if prof, ok := profileOf(s.opts.AccountID, inst.Profile); ok {
+		n.kids = append(n.kids, el("iamInstanceProfile", leaf("arn", prof.ARN), leaf("id", prof.ID())))
+	}
+	n.kids = append(n.kids, instanceMetadataNode(inst.Metadata))
 	return n
 }
 
@@ -210,7 +218,13 @@ func ec2RunInstances(s *Sim, p params) ([]*node, *APIError) {
 		KeyName:        p.str("KeyName"),
 		AZ:             p.str("Placement.AvailabilityZone"),
 		Tags:           tagSpecs(p, "TagSpecification", "instance"),
+		Profile:        readProfile(p, "IamInstanceProfile"),
 	}
+	meta, apiErr := readMetadataOptions(p, "MetadataOptions", metadataOptions{}, true)
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	spec.Metadata = meta
 	for _, name := range p.strs("SecurityGroup") {
 		if g := s.securityGroupByNameLocked(name); g != nil {
 			spec.SecurityGroups = append(spec.SecurityGroups, g.ID)
@@ -284,6 +298,10 @@ func mergeTemplate(spec launchSpec, lt *launchTemplate, v *ltVersion) launchSpec
 	if spec.KeyName == "" {
 		spec.KeyName = v.Data.KeyName
 	}
+	if spec.Profile == "" {
+		spec.Profile = v.Data.Profile
+	}
+	spec.Metadata = v.Data.Metadata.override(spec.Metadata)
 	if spec.Tags == nil {
 		spec.Tags = map[string]string{}
 	}

@@ -6,8 +6,16 @@ import (
 	"strings"
 )
 
-func readLTData(p params, base ltData, tags map[string]string) (ltData, map[string]string) {
+func readLTData(p params, base ltData, tags map[string]string) (ltData, map[string]string, *APIError) {
 	d := base
+	meta, apiErr := readMetadataOptions(p, "MetadataOptions", base.Metadata, true)
+	if apiErr != nil {
+		return d, nil, apiErr
+	}
+	d.Metadata = meta
+	if v := readProfile(p, "IamInstanceProfile"); v != "" {
+		d.Profile = v
+	}
 	if v := p.str("ImageId"); v != "" {
 		d.ImageID = v
 	}
@@ -30,7 +38,7 @@ func readLTData(p params, base ltData, tags map[string]string) (ltData, map[stri
 	if len(p.indices("TagSpecification")) > 0 {
 		out = tagSpecs(p, "TagSpecification", "instance")
 	}
-	return d, out
+	return d, out, nil
 }
 
 // findLaunchTemplateLocked finds a template by id or name.
@@ -101,7 +109,15 @@ func (s *Sim) ltVersionNode(lt *launchTemplate, v *ltVersion) *node {
 	data := el("launchTemplateData",
 		opt("imageId", v.Data.ImageID), opt("instanceType", v.Data.InstanceType),
 		opt("keyName", v.Data.KeyName), opt("userData", v.Data.UserData),
-		items("securityGroupIdSet", sgs))
+		items("securityGroupIdSet", sgs), templateMetadataNode(v.Data.Metadata))
+	if prof, ok := profileOf(s.opts.AccountID, v.Data.Profile); ok {
+		// As given: an ARN or a name [API_LaunchTemplateIamInstanceProfileSpecification].
+		if strings.HasPrefix(v.Data.Profile, "arn:") {
+			data.kids = append(data.kids, el("iamInstanceProfile", leaf("arn", prof.ARN)))
+		} else {
+			data.kids = append(data.kids, el("iamInstanceProfile", leaf("name", prof.Name)))
+		}
+	}
 	if len(v.InstTags) > 0 {
 		data.kids = append(data.kids, items("tagSpecificationSet", []*node{el("", leaf("resourceType", "instance"), ec2TagSet(v.InstTags))}))
 	}
@@ -123,7 +139,10 @@ func ec2CreateLaunchTemplate(s *Sim, p params) ([]*node, *APIError) {
 			return nil, errf("InvalidLaunchTemplateName.AlreadyExistsException", "Launch template name already in use.")
 		}
 	}
-	data, tags := readLTData(p.sub("LaunchTemplateData"), ltData{}, nil)
+	data, tags, apiErr := readLTData(p.sub("LaunchTemplateData"), ltData{}, nil)
+	if apiErr != nil {
+		return nil, apiErr
+	}
 	now := s.now()
 	lt := &launchTemplate{
 		ID: s.newIDLocked("lt"), Name: name, Created: now, DefaultVersion: 1,
@@ -157,7 +176,10 @@ func ec2CreateLaunchTemplateVersion(s *Sim, p params) ([]*node, *APIError) {
 		base, baseTags = src.Data, src.InstTags
 		base.SecurityGroups = append([]string(nil), base.SecurityGroups...)
 	}
-	data, tags := readLTData(p.sub("LaunchTemplateData"), base, baseTags)
+	data, tags, apiErr := readLTData(p.sub("LaunchTemplateData"), base, baseTags)
+	if apiErr != nil {
+		return nil, apiErr
+	}
 	v := &ltVersion{Number: len(lt.Versions) + 1, Description: p.str("VersionDescription"), Created: s.now(), Data: data, InstTags: tags}
 	lt.Versions = append(lt.Versions, v)
 	return []*node{rename(s.ltVersionNode(lt, v), "launchTemplateVersion")}, nil

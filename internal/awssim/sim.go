@@ -11,6 +11,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/ferry-deploy/ferry/internal/awssim/imds"
 )
 
 // Sim is one simulated AWS account in one region: its resources, the Auto
@@ -22,6 +24,9 @@ type Sim struct {
 	log      *slog.Logger
 	services map[string]*service // by API version; read-only
 	backend  backend             // what instances are; set once by New
+	// keys mints the credentials of instance profiles (the metadata
+	// service's, with machines) and finds them again.
+	keys *imds.Keyring
 
 	mu                 sync.Mutex // guards everything below
 	st                 *state
@@ -78,6 +83,7 @@ func New(opts Options, logger *slog.Logger) (*Sim, error) {
 	for _, f := range opts.Faults {
 		s.faults[f.key()] = f
 	}
+	s.keys = imds.NewKeyring(s.now)
 	s.ensureDefaultsLocked()
 	s.backend = stubBackend{s}
 	if opts.Machines {

@@ -70,6 +70,10 @@ type instance struct {
 	UserData       string            `json:"userData,omitempty"`
 	KeyName        string            `json:"keyName,omitempty"`
 	ReservationID  string            `json:"reservationId"`
+	// Metadata are its InstanceMetadataOptions as launched (empty fields:
+	// EC2's defaults); Profile its IAM instance profile, an ARN or a name.
+	Metadata metadataOptions `json:"metadataOptions,omitzero"`
+	Profile  string          `json:"iamInstanceProfile,omitempty"`
 	// Launched from (for Auto Scaling's termination policies).
 	LaunchConfig   string    `json:"launchConfig,omitempty"`
 	LaunchTemplate *ltRef    `json:"launchTemplate,omitempty"`
@@ -165,6 +169,10 @@ type ltData struct {
 	SecurityGroups []string `json:"securityGroups,omitempty"`
 	UserData       string   `json:"userData,omitempty"`
 	KeyName        string   `json:"keyName,omitempty"`
+	// Metadata are its MetadataOptions, Profile its IamInstanceProfile
+	// (an ARN or a name).
+	Metadata metadataOptions `json:"metadataOptions,omitzero"`
+	Profile  string          `json:"iamInstanceProfile,omitempty"`
 }
 
 type launchConfig struct {
@@ -175,6 +183,10 @@ type launchConfig struct {
 	UserData       string    `json:"userData,omitempty"`
 	KeyName        string    `json:"keyName,omitempty"`
 	Created        time.Time `json:"created"`
+	// Metadata are its MetadataOptions (no InstanceMetadataTags: launch
+	// configurations lack it); Profile its IamInstanceProfile.
+	Metadata metadataOptions `json:"metadataOptions,omitzero"`
+	Profile  string          `json:"iamInstanceProfile,omitempty"`
 }
 
 type group struct {

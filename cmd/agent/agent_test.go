@@ -88,22 +88,6 @@ func startAgentLogging(t *testing.T, p *project, recheck time.Duration, log *slo
 	return a
 }
 
-// eventually polls cond until it holds or 30 s pass.
-func eventually(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s; last: %s", what, last)
-}
-
 // pushBroken pushes a commit whose instances fail their health check and
 // waits until the agent has rolled it back and blocked it.
 func (p *project) pushBroken(a *agent.Agent, broken *brokenApp) string {
@@ -119,7 +103,7 @@ func (p *project) pushBroken(a *agent.Agent, broken *brokenApp) string {
 // commit.
 func (p *project) waitState(a *agent.Agent, state, commit string) {
 	p.t.Helper()
-	eventually(p.t, fmt.Sprintf("staging to be %s at %.12s", state, commit), func() (bool, string) {
+	testutil.Eventually(p.t, 30*time.Second, fmt.Sprintf("staging to be %s at %.12s", state, commit), func() (bool, string) {
 		s := p.envState(a)
 		return s.State == state && s.Target == commit, fmt.Sprintf("%+v", s)
 	})
@@ -148,7 +132,7 @@ func TestResumeWakesTheAgent(t *testing.T) {
 	if code, _, _ := runFerry(t, "resume", "-c", p.config, "staging"); code != exitOK {
 		t.Fatal("resume failed")
 	}
-	eventually(t, "the deploy to start on resume", func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, "the deploy to start on resume", func() (bool, string) {
 		s := p.envState(a)
 		return s.State != "paused", fmt.Sprintf("%+v", s)
 	})
@@ -158,7 +142,7 @@ func TestResumeWakesTheAgent(t *testing.T) {
 	if code, _, _ := runFerry(t, "retry", "-c", p.config, "staging"); code != exitOK {
 		t.Fatal("retry failed")
 	}
-	eventually(t, "the retried commit to roll back again", func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, "the retried commit to roll back again", func() (bool, string) {
 		n := countOutcomes(t, p, bad, "rolled-back")
 		return n == 2, fmt.Sprintf("%d rollbacks", n)
 	})
@@ -191,7 +175,7 @@ func TestAgentDeploysBlocksPausesAndRetries(t *testing.T) {
 	if code, out, _ := runFerry(t, "retry", "-c", p.config, "staging"); code != exitOK || !strings.Contains(out, "will be deployed again") {
 		t.Fatalf("retry: exit %d\n%s", code, out)
 	}
-	eventually(t, "the retried commit to roll back again", func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, "the retried commit to roll back again", func() (bool, string) {
 		return countOutcomes(t, p, bad, "rolled-back") == 2, "waiting"
 	})
 
@@ -242,7 +226,7 @@ func TestIdleAgentWritesNothing(t *testing.T) {
 	logs := &testutil.Buffer{}
 	a := startAgentLogging(t, p, 20*time.Millisecond, slog.New(slog.NewTextHandler(logs, nil)))
 	p.waitState(a, "idle", p.first)
-	eventually(t, "the first look to end", func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, "the first look to end", func() (bool, string) {
 		return strings.Contains(logs.String(), "in sync"), logs.String()
 	})
 
@@ -276,7 +260,7 @@ func (p *project) waitLooks(n int64) {
 	p.t.Helper()
 	describes := func() int64 { return p.sim.Counts()["autoscaling:DescribeAutoScalingGroups"] }
 	start := describes()
-	eventually(p.t, fmt.Sprintf("%d more looks at the environment", n), func() (bool, string) {
+	testutil.Eventually(p.t, 30*time.Second, fmt.Sprintf("%d more looks at the environment", n), func() (bool, string) {
 		got := describes() - start
 		return got >= n, fmt.Sprintf("%d group reads", got)
 	})

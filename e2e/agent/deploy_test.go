@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferry-deploy/ferry/internal/testutil"
 )
 
 // deployTimeout bounds one deploy in these tests: the simulator runs an
@@ -26,7 +28,7 @@ func TestPushToStagingDeploys(t *testing.T) {
 	if want := []string{"serial started", "serial succeeded"}; !slices.Equal(got, want) {
 		t.Errorf("staging outcomes on %.12s: %q, want %q", c, got, want)
 	}
-	eventually(t, deployTimeout, "staging to run the pushed commit", func() (bool, string) { return w.settled(staging(), c) })
+	testutil.Eventually(t, deployTimeout, "staging to run the pushed commit", func() (bool, string) { return w.settled(staging(), c) })
 	a.waitState(deployTimeout, "staging", c, "idle")
 
 	// ferry pause holds the environment; ferry resume, another process,
@@ -76,7 +78,7 @@ func TestReleaseTagDeploysProduction(t *testing.T) {
 	if want := []string{"serial started", "serial succeeded"}; !slices.Equal(got, want) {
 		t.Errorf("production outcomes on v1.0.0: %q, want %q", got, want)
 	}
-	eventually(t, deployTimeout, "production to run v1.0.0", func() (bool, string) { return w.settled(production(), release) })
+	testutil.Eventually(t, deployTimeout, "production to run v1.0.0", func() (bool, string) { return w.settled(production(), release) })
 	if got := deployedCommit(w.group(staging().webGroup())); got != w.first {
 		t.Errorf("staging runs %.12s after a release tag; want %.12s (its branch did not move)", got, w.first)
 	}

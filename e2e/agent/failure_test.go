@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ferry-deploy/ferry/internal/testutil"
 )
 
 // brokenImage is an image whose instances never pass a health check (the
@@ -34,7 +36,7 @@ func TestBrokenCommitRollsBackOnce(t *testing.T) {
 	if want := []string{"serial started", "serial rolled-back"}; !slices.Equal(got, want) {
 		t.Errorf("staging outcomes on the broken commit: %q, want %q", got, want)
 	}
-	eventually(t, deployTimeout, "the previous commit to be restored", func() (bool, string) { return w.settled(staging(), w.first) })
+	testutil.Eventually(t, deployTimeout, "the previous commit to be restored", func() (bool, string) { return w.settled(staging(), w.first) })
 	a.waitState(deployTimeout, "staging", bad, "blocked")
 	if !strings.Contains(a.metrics(), `ferry_deploys_total{env="staging",method="serial",outcome="rolled-back"} 1`) {
 		t.Errorf("/metrics does not count the rollback:\n%s", a.metrics())
@@ -61,7 +63,7 @@ func TestBrokenCommitRollsBackOnce(t *testing.T) {
 
 	// ferry retry has the agent try it once more.
 	ferryCLI(t, "retry", "-c", config, "staging")
-	eventually(t, deployTimeout, "the retried commit to roll back again", func() (bool, string) {
+	testutil.Eventually(t, deployTimeout, "the retried commit to roll back again", func() (bool, string) {
 		got := w.outcomes(bad, "staging")
 		return len(got) == 4 && got[3] == "serial rolled-back", fmt.Sprint(got)
 	})

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/ferry-deploy/ferry/internal/testutil"
 )
 
 // An agent stopped in the middle of a deploy, by SIGKILL (a crash, the OOM
@@ -62,7 +64,7 @@ func TestStoppedMidDeployRecovers(t *testing.T) {
 			a.waitState(deployTimeout, "staging", w.first, "idle")
 
 			c := w.push("Change", tc.change, "main:staging")
-			eventually(t, deployTimeout, "the deploy to be under way", func() (bool, string) { return tc.midway(w) })
+			testutil.Eventually(t, deployTimeout, "the deploy to be under way", func() (bool, string) { return tc.midway(w) })
 			a.signal(tc.sig)
 			code := a.exitCode(time.Minute)
 			if tc.sig == syscall.SIGTERM && code != 0 {
@@ -80,7 +82,7 @@ func TestStoppedMidDeployRecovers(t *testing.T) {
 			}
 
 			a = w.startAgent("ferry run (restarted)", config)
-			eventually(t, deployTimeout, "the pushed commit to serve, consistently", func() (bool, string) { return w.settled(staging(), c) })
+			testutil.Eventually(t, deployTimeout, "the pushed commit to serve, consistently", func() (bool, string) { return w.settled(staging(), c) })
 			got := w.waitOutcome(deployTimeout, c, "staging", "succeeded")
 			// Every attempt has its outcome: the interrupted one was
 			// recorded when the restarted agent recovered it.

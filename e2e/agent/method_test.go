@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/ferry-deploy/ferry/internal/sshtest"
+	"github.com/ferry-deploy/ferry/internal/testutil"
 	"github.com/ferry-deploy/ferry/internal/traffic"
 )
 
@@ -80,7 +81,7 @@ func TestSchemaBumpDeploysFull(t *testing.T) {
 	if want := []string{"full started", "full succeeded"}; !slices.Equal(got, want) {
 		t.Fatalf("staging outcomes on the schema bump: %q, want %q", got, want)
 	}
-	eventually(t, deployTimeout, "staging to run the schema bump", func() (bool, string) { return w.settled(site, c) })
+	testutil.Eventually(t, deployTimeout, "staging to run the schema bump", func() (bool, string) { return w.settled(site, c) })
 	seen := users()
 	t.Logf("requests through the balancer during the deploy: %v", seen)
 	// Not asserted: that no request failed. The simulated classic balancer

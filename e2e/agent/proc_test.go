@@ -188,20 +188,3 @@ func (o *output) logLines() []logLine {
 	}
 	return out
 }
-
-// eventually polls cond every 50 ms until it holds or d passes, then fails
-// the test with what cond last said.
-func eventually(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s; last: %s", d, what, last)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ferry-deploy/ferry/internal/gittest"
 	"github.com/ferry-deploy/ferry/internal/simenv"
+	"github.com/ferry-deploy/ferry/internal/testutil"
 	"github.com/ferry-deploy/ferry/pkg/status"
 )
 
@@ -78,7 +79,7 @@ func newWorld(t *testing.T, envs ...env) *world {
 	w.sim = startFerry(t, "ferry sim", "sim", "--listen", "127.0.0.1:0",
 		"--boot-delay", "50ms", "--second", "10ms", "--app", "demo", "--app-root", w.appRoot, "--log-format", "json")
 	listening := regexp.MustCompile(`AWS simulator listening on (http://\S+)`)
-	eventually(t, time.Minute, "ferry sim to listen", func() (bool, string) {
+	testutil.Eventually(t, time.Minute, "ferry sim to listen", func() (bool, string) {
 		m := listening.FindStringSubmatch(w.sim.out.String())
 		if m == nil {
 			return false, w.sim.out.tail(5)
@@ -270,7 +271,7 @@ func (a *agent) envState(env string) (state, target, detail string) {
 // waitState waits until the agent reports env in state at commit.
 func (a *agent) waitState(d time.Duration, env, commit, state string) {
 	a.t.Helper()
-	eventually(a.t, d, fmt.Sprintf("%s to be %s at %.12s", env, state, commit), func() (bool, string) {
+	testutil.Eventually(a.t, d, fmt.Sprintf("%s to be %s at %.12s", env, state, commit), func() (bool, string) {
 		s, target, detail := a.envState(env)
 		return s == state && target == commit, fmt.Sprintf("%s at %.12s: %s", s, target, detail)
 	})
@@ -283,7 +284,7 @@ func (a *agent) waitPolled() {
 	since := time.Now()
 	n := 0
 	var last time.Time
-	eventually(a.t, deployTimeout, "two polls of the remote", func() (bool, string) {
+	testutil.Eventually(a.t, deployTimeout, "two polls of the remote", func() (bool, string) {
 		_, h, err := a.health()
 		if err != nil {
 			return false, err.Error()
@@ -345,7 +346,7 @@ func (w *world) outcomes(commit, env string) []string {
 func (w *world) waitOutcome(d time.Duration, commit, env string, outcome status.Outcome) []string {
 	w.t.Helper()
 	var got []string
-	eventually(w.t, d, fmt.Sprintf("a %s note for %s on %.12s", outcome, env, commit), func() (bool, string) {
+	testutil.Eventually(w.t, d, fmt.Sprintf("a %s note for %s on %.12s", outcome, env, commit), func() (bool, string) {
 		got = w.outcomes(commit, env)
 		return len(got) > 0 && strings.HasSuffix(got[len(got)-1], " "+string(outcome)), fmt.Sprint(got)
 	})

@@ -59,7 +59,6 @@ func (l Logs) validate() error {
 // that a command prints do not reach the file.
 type serverLog struct {
 	path string
-	now  func() time.Time
 
 	mu     sync.Mutex
 	f      *os.File
@@ -69,7 +68,7 @@ type serverLog struct {
 	redact *strings.Replacer
 }
 
-func openServerLog(path string, tailLines int, now func() time.Time) (*serverLog, error) {
+func openServerLog(path string, tailLines int) (*serverLog, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("server log: %w", err)
 	}
@@ -78,7 +77,7 @@ func openServerLog(path string, tailLines int, now func() time.Time) (*serverLog
 	if err != nil {
 		return nil, fmt.Errorf("server log: %w", err)
 	}
-	return &serverLog{path: path, f: f, now: now, max: tailLines}, nil
+	return &serverLog{path: path, f: f, max: tailLines}, nil
 }
 
 // begin starts a command's section and resets the tail.
@@ -123,7 +122,7 @@ func (l *serverLog) writeLocked(prefix, text string) {
 	if l.err != nil {
 		return
 	}
-	_, l.err = fmt.Fprintf(l.f, "%s %s %s\n", l.now().UTC().Format("2006-01-02T15:04:05.000Z"), prefix, text)
+	_, l.err = fmt.Fprintf(l.f, "%s %s %s\n", time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), prefix, text)
 }
 
 func (l *serverLog) close() error {

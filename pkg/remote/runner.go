@@ -33,18 +33,11 @@ type Runner struct {
 	keys   *hostKeys
 	creds  *credentials
 	logger *slog.Logger
-	now    func() time.Time
 }
-
-// Option changes a Runner.
-type Option func(*Runner)
-
-// WithClock sets the clock that stamps log lines and measures durations.
-func WithClock(now func() time.Time) Option { return func(r *Runner) { r.now = now } }
 
 // New checks cfg, reads the key file (if any) and the known_hosts file, and
 // returns a Runner that logs its summaries to logger (nil: nowhere).
-func New(cfg Config, logger *slog.Logger, opts ...Option) (*Runner, error) {
+func New(cfg Config, logger *slog.Logger) (*Runner, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("remote: %w", err)
@@ -60,10 +53,7 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Runner, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Runner{cfg: cfg, keys: keys, creds: creds, logger: logger, now: time.Now}
-	for _, o := range opts {
-		o(r)
-	}
+	r := &Runner{cfg: cfg, keys: keys, creds: creds, logger: logger}
 	return r, nil
 }
 
@@ -81,7 +71,7 @@ func (r *Runner) Run(ctx context.Context, h Host, cmds ...Command) (err error) {
 	if err != nil {
 		return fmt.Errorf("remote: %w", err)
 	}
-	log, err := openServerLog(path, r.cfg.TailLines, r.now)
+	log, err := openServerLog(path, r.cfg.TailLines)
 	if err != nil {
 		return fmt.Errorf("remote: %w", err)
 	}
@@ -111,9 +101,9 @@ func (r *Runner) Run(ctx context.Context, h Host, cmds ...Command) (err error) {
 	defer stopKeepAlive()
 
 	for _, c := range cmds {
-		start := r.now()
+		start := time.Now()
 		err := r.runOne(ctx, client, addr, c, log)
-		took := r.now().Sub(start).Round(time.Millisecond)
+		took := time.Now().Sub(start).Round(time.Millisecond)
 		if err != nil {
 			lg.Error("remote command failed", "command", c.Name, "duration", took,
 				"error", err, "last_lines", log.lastLines())

@@ -40,7 +40,7 @@ func (r *Runner) runOne(ctx context.Context, client *ssh.Client, addr string, c 
 	if err != nil {
 		return fail(err)
 	}
-	start := r.now()
+	start := time.Now()
 	if err := sess.Start(line); err != nil {
 		return fail(&DialError{Host: addr, Err: fmt.Errorf("start command: %w", err)})
 	}
@@ -65,7 +65,7 @@ func (r *Runner) runOne(ctx context.Context, client *ssh.Client, addr string, c 
 		return fail(&TimeoutError{Host: addr, Command: c.Name, After: r.cfg.CommandTimeout, Log: log.path})
 	}
 	copying.Wait()
-	took := r.now().Sub(start).Round(time.Millisecond)
+	took := time.Now().Sub(start).Round(time.Millisecond)
 
 	var exitErr *ssh.ExitError
 	switch {

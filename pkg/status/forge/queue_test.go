@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferry-deploy/ferry/internal/testutil"
 )
 
 // runQueue runs q until the test ends and returns a channel closed when
@@ -23,19 +25,6 @@ func runQueue(t *testing.T, q *Queue) {
 			t.Errorf("Run: %v, want context.Canceled", err)
 		}
 	})
-}
-
-// eventually polls cond; the deadline only guards against a hung test, no
-// result depends on how long anything takes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // sentStates lists the (commit prefix, state) of every request that the
@@ -103,7 +92,7 @@ func TestQueueOutageDoesNotBlockCaller(t *testing.T) {
 	f.queue(outage...)
 	release()
 
-	eventually(t, "the queue to drain", func() bool { return q.Len() == 0 })
+	testutil.Eventually(t, 20*time.Second, "the queue to drain", func() (bool, string) { return q.Len() == 0, "" })
 	got := f.requests()
 	if n := len(got); n != len(outage)+1 {
 		t.Fatalf("%d requests, want %d: the outage, then one success", n, len(outage)+1)
@@ -150,7 +139,7 @@ func TestQueueOrderNewestWins(t *testing.T) {
 	set(commitB, StateFailure) // replaces B's
 	set(commitA+strings.Repeat("0", 24), StatePending)
 	release()
-	eventually(t, "the queue to drain", func() bool { return q.Len() == 0 })
+	testutil.Eventually(t, 20*time.Second, "the queue to drain", func() (bool, string) { return q.Len() == 0, "" })
 
 	want := []string{"6dcb09b pending", "6dcb09b success", "0123456 failure", "0000000 pending"}
 	got := sentStates(f, nil)
@@ -175,7 +164,7 @@ func TestQueueDrops(t *testing.T) {
 			t.Errorf("drop not logged with its commit:\n%s", logs)
 		}
 		runQueue(t, q)
-		eventually(t, "the queue to drain", func() bool { return q.Len() == 0 })
+		testutil.Eventually(t, 20*time.Second, "the queue to drain", func() (bool, string) { return q.Len() == 0, "" })
 		if got := sentStates(f, nil); fmt.Sprint(got) != "[0123456 success ccccccc success]" {
 			t.Errorf("delivered %v", got)
 		}
@@ -191,7 +180,7 @@ func TestQueueDrops(t *testing.T) {
 		q := NewQueue(r, QueueOptions{Clock: clock, MaxAge: 10 * time.Minute, BaseDelay: time.Minute, MaxDelay: 4 * time.Minute, Counters: r.Counters(), Logger: testLogger(logs), Jitter: noJitter})
 		q.Set(t.Context(), Status{Commit: commitA, State: StateFailure, Description: "Rolled back"})
 		runQueue(t, q)
-		eventually(t, "the status to be dropped", func() bool { return r.Counters().Dropped.Load() == 1 })
+		testutil.Eventually(t, 20*time.Second, "the status to be dropped", func() (bool, string) { return r.Counters().Dropped.Load() == 1, "" })
 		// 1m, 2m, 4m, 4m: past 10m after the fourth wait.
 		if got := fmt.Sprint(clock.sleeps()); got != "[1m0s 2m0s 4m0s 4m0s]" {
 			t.Errorf("waited %s", got)
@@ -211,7 +200,7 @@ func TestQueueDrops(t *testing.T) {
 		q.Set(t.Context(), Status{Commit: commitA, State: StateSuccess})
 		q.Set(t.Context(), Status{Commit: commitB, State: StateSuccess})
 		runQueue(t, q)
-		eventually(t, "the queue to drain", func() bool { return q.Len() == 0 })
+		testutil.Eventually(t, 20*time.Second, "the queue to drain", func() (bool, string) { return q.Len() == 0, "" })
 		c := r.Counters()
 		if c.Dropped.Load() != 1 || c.Sent.Load() != 1 || c.Failed.Load() != 1 {
 			t.Errorf("dropped %d sent %d failed %d, want 1 1 1", c.Dropped.Load(), c.Sent.Load(), c.Failed.Load())
@@ -252,7 +241,7 @@ func TestQueueHonoursLongRetryAfter(t *testing.T) {
 			q := NewQueue(r, QueueOptions{Clock: clock, Jitter: noJitter, MaxAge: time.Hour})
 			q.Set(t.Context(), Status{Commit: commitA, State: StateSuccess})
 			runQueue(t, q)
-			eventually(t, "the queue to drain", func() bool { return q.Len() == 0 })
+			testutil.Eventually(t, 20*time.Second, "the queue to drain", func() (bool, string) { return q.Len() == 0, "" })
 			if got := fmt.Sprint(clock.sleeps()); got != tt.want {
 				t.Errorf("waited %s, want %s", got, tt.want)
 			}
@@ -284,7 +273,7 @@ func TestQueueConcurrentCallers(t *testing.T) {
 	for range commits {
 		<-done
 	}
-	eventually(t, "the queue to drain", func() bool { return q.Len() == 0 })
+	testutil.Eventually(t, 20*time.Second, "the queue to drain", func() (bool, string) { return q.Len() == 0, "" })
 	last := map[string]giteaStatus{}
 	for _, req := range f.requests() {
 		var b giteaStatus

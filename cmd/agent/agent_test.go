@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -162,7 +164,7 @@ func TestAgentDeploysBlocksPausesAndRetries(t *testing.T) {
 	// A commit whose instances never pass the health check rolls back and
 	// is then left alone: not retried in a loop.
 	bad := p.pushBroken(a, broken)
-	time.Sleep(500 * time.Millisecond) // several rechecks
+	p.waitRechecks(a, 5)
 	if n := countOutcomes(t, p, bad, "rolled-back"); n != 1 {
 		t.Errorf("the broken commit was deployed %d times; want once, then left alone", n)
 	}
@@ -263,6 +265,31 @@ func (p *project) waitLooks(n int64) {
 	testutil.Eventually(p.t, 30*time.Second, fmt.Sprintf("%d more looks at the environment", n), func() (bool, string) {
 		got := describes() - start
 		return got >= n, fmt.Sprintf("%d group reads", got)
+	})
+}
+
+// waitRechecks waits until the agent has looked at staging n more times
+// (ferry_environment_looks_total), whatever each look did, instead of
+// sleeping for a guess.
+func (p *project) waitRechecks(a *agent.Agent, n int) {
+	p.t.Helper()
+	looks := func() int {
+		resp, err := http.Get("http://" + a.Addr() + "/metrics")
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		m := regexp.MustCompile(`(?m)^ferry_environment_looks_total\{env="staging"\} (\d+)$`).FindStringSubmatch(readAll(p.t, resp))
+		if m == nil {
+			p.t.Fatal("/metrics has no ferry_environment_looks_total for staging")
+		}
+		got, _ := strconv.Atoi(m[1])
+		return got
+	}
+	start := looks()
+	testutil.Eventually(p.t, 30*time.Second, fmt.Sprintf("%d more looks at staging", n), func() (bool, string) {
+		got := looks() - start
+		return got >= n, fmt.Sprintf("%d looks", got)
 	})
 }
 

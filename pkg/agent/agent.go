@@ -131,6 +131,7 @@ func New(opts Options) (*Agent, error) {
 		}
 		a.metrics.blocked.WithLabelValues(name)
 		a.metrics.paused.WithLabelValues(name)
+		a.metrics.looks.WithLabelValues(name)
 	}
 	return a, nil
 }
@@ -295,6 +296,7 @@ func (a *Agent) worker(ctx context.Context, env *config.Environment, d *Deployer
 		if st.State != "" {
 			a.setState(st)
 		}
+		a.metrics.looks.WithLabelValues(env.Name).Inc()
 		if !first {
 			next = a.jittered(a.opts.Recheck)
 		}

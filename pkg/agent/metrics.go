@@ -14,6 +14,7 @@ type metrics struct {
 	deployed *prometheus.GaugeVec
 	blocked  *prometheus.GaugeVec
 	paused   *prometheus.GaugeVec
+	looks    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, watchStatus func() (lastSuccess time.Time, failures int)) *metrics {
@@ -34,8 +35,11 @@ func newMetrics(reg prometheus.Registerer, watchStatus func() (lastSuccess time.
 		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ferry_environment_paused", Help: "1 when an environment is paused (ferry pause).",
 		}, []string{"env"}),
+		looks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ferry_environment_looks_total", Help: "Times the agent looked at an environment (a new target, a control file, a recheck), whatever it then did.",
+		}, []string{"env"}),
 	}
-	reg.MustRegister(m.deploys, m.duration, m.deployed, m.blocked, m.paused,
+	reg.MustRegister(m.deploys, m.duration, m.deployed, m.blocked, m.paused, m.looks,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "ferry_watch_last_success_timestamp_seconds", Help: "When the git remote was last polled successfully.",
 		}, func() float64 {

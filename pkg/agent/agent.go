@@ -44,8 +44,6 @@ type Options struct {
 	Recheck time.Duration
 	// Rand returns jitter draws in [0,1); default math/rand/v2.
 	Rand func() float64
-	// Now is the clock deploy windows are judged by.
-	Now func() time.Time
 	// Hooks, when set, builds each deploy's hooks instead of SSH.
 	Hooks HooksFunc
 	// UserAgent names Ferry to the forges.
@@ -82,9 +80,6 @@ func New(opts Options) (*Agent, error) {
 	}
 	if opts.Recheck <= 0 {
 		opts.Recheck = time.Minute
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
 	}
 	if opts.Rand == nil {
 		opts.Rand = rand.Float64
@@ -373,7 +368,7 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 	if blocked != nil && blocked.Commit == target {
 		return state("blocked", fmt.Sprintf("%s %s: %s; push a new commit or run ferry retry %s", plan.ShortCommit(target), blocked.Outcome, blocked.Reason, env.Name), target), result{}
 	}
-	win, err := Windows(env.Windows, a.opts.Now())
+	win, err := Windows(env.Windows, time.Now())
 	if err != nil {
 		log.Error("cannot evaluate deploy windows", "err", err)
 		return EnvState{}, result{}
@@ -382,7 +377,7 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 		return state("waiting", "deploy window: "+win.Reason, target), result{}
 	}
 
-	in := planInput(a.opts.Config, env, plan.Revision{Commit: target, Ref: t.Ref}, a.opts.Now())
+	in := planInput(a.opts.Config, env, plan.Revision{Commit: target, Ref: t.Ref}, time.Now())
 	// The agent asks nobody: pushing the branch or the tag was the
 	// confirmation (policy.confirm governs `ferry deploy` by hand). It is
 	// told the plan under the lock, just before the deploy starts, and
@@ -405,10 +400,10 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 		return state("waiting", err.Error(), target), result{leaseExpires: heldUntil(err)}
 	case plan.IsRefused(err):
 		log.Error("deploy refused; waiting for a new commit or ferry retry", "commit", target, "err", err)
-		return a.block(env.Name, Blocked{Commit: target, Outcome: "refused", Reason: err.Error(), At: a.opts.Now().UTC()}), result{}
+		return a.block(env.Name, Blocked{Commit: target, Outcome: "refused", Reason: err.Error(), At: time.Now().UTC()}), result{}
 	case rep != nil && (rep.Outcome == execute.Failed || rep.Outcome == execute.RolledBack):
 		a.recordMetrics(*rep)
-		return a.block(env.Name, Blocked{Commit: target, Outcome: string(rep.Outcome), Reason: rep.Reason, At: a.opts.Now().UTC()}), result{}
+		return a.block(env.Name, Blocked{Commit: target, Outcome: string(rep.Outcome), Reason: rep.Reason, At: time.Now().UTC()}), result{}
 	case ctx.Err() != nil:
 		return state("idle", "stopped", target), result{}
 	default:

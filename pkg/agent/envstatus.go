@@ -111,7 +111,7 @@ func (p *Project) envStatus(ctx context.Context, env *config.Environment) EnvSta
 	if s.Blocked, err = ctl.BlockedState(env.Name); err != nil {
 		fail("blocked", err)
 	}
-	if w, err := Windows(env.Windows, p.now()); err != nil {
+	if w, err := Windows(env.Windows, time.Now()); err != nil {
 		fail("windows", err)
 	} else if w.Open {
 		s.Window = "open"

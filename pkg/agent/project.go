@@ -34,9 +34,6 @@ type Project struct {
 	Logger  *slog.Logger
 	// UserAgent names Ferry to the forges.
 	UserAgent string
-	// Now is the clock deploy windows and launch source names use;
-	// default time.Now.
-	Now func() time.Time
 }
 
 // OpenProject opens cfg's mirror for the commands.
@@ -122,13 +119,6 @@ type Request struct {
 	StatusWait time.Duration
 }
 
-func (p *Project) now() time.Time {
-	if p.Now != nil {
-		return p.Now()
-	}
-	return time.Now()
-}
-
 // session is one environment's parts for one command.
 type session struct {
 	env   *config.Environment
@@ -154,7 +144,7 @@ func (p *Project) open(ctx context.Context, name string, req Request) (*session,
 	if err != nil {
 		return nil, err
 	}
-	in := planInput(p.Config, env, rev, p.now())
+	in := planInput(p.Config, env, rev, time.Now())
 	in.AllowRollback, in.Method, in.LaunchSource = req.AllowRollback, req.Method, req.LaunchSource
 	return &session{env: env, cloud: c, input: in}, nil
 }

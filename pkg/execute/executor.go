@@ -52,20 +52,13 @@ type Executor struct {
 	// Poll is the interval between two looks at AWS while waiting;
 	// zero uses the environment's policy.poll_interval.
 	Poll time.Duration
-	// Now returns the current time (injected by tests).
-	Now func() time.Time
 	// UserData renders the launch source's user data (base64) for a
 	// commit; nil renders the environment's launch.user_data_file, or,
 	// without one, keeps the copied source's user data.
 	UserData func(commit string) (string, error)
 }
 
-func (e *Executor) now() time.Time {
-	if e.Now != nil {
-		return e.Now().UTC()
-	}
-	return time.Now().UTC()
-}
+func (e *Executor) now() time.Time { return time.Now().UTC() }
 
 func (e *Executor) log() *slog.Logger {
 	if e.Log == nil {

@@ -5,21 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
-	"github.com/go-git/go-billy/v5"
-	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
-	"github.com/go-git/go-git/v5/plumbing/format/packfile"
-	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
-	"github.com/go-git/go-git/v5/storage/filesystem/dotgit"
 )
 
 // fetchLocked brings the named refs into the mirror under the same names,
@@ -133,32 +130,39 @@ func (m *Mirror) fetchPackLocked(ctx context.Context, sess transport.UploadPackS
 		r = sideband.NewDemuxer(sideband.Sideband, resp)
 	}
 
-	fs := osfs.New(m.opts.Dir)
-	pw, err := dotgit.New(fs).NewObjectPack()
+	// The pack goes to disk as it arrives and is indexed in bounded
+	// memory (packindex.go), for small fetches as for the first: one path,
+	// and go-git's in-memory indexer would cost about 1 KiB per object.
+	dir := filepath.Join(m.opts.Dir, "objects", "pack")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := removeStaleTemps(dir, time.Now().Add(-time.Hour)); err != nil {
+		m.log.Warn("cannot remove what an interrupted fetch left in the mirror", "err", err)
+	}
+	opts := packOptions{}
+	if len(haves) > 0 {
+		// A poll's pack holds a few commits; the first mirror's holds the
+		// whole history, which the force-push check would never use.
+		opts.CommitsUpTo = maxRecentObjects
+	}
+	pack, err := writePack(ctx, dir, r, opts)
 	if err != nil {
 		return err
 	}
-	var packHash plumbing.Hash
-	var idx *idxfile.MemoryIndex
-	pw.Notify = func(h plumbing.Hash, w *idxfile.Writer) {
-		packHash = h
-		idx, _ = w.Index()
-	}
-	if _, err := io.Copy(pw, r); err != nil {
-		pw.Close()
-		return err
-	}
-	if err := pw.Close(); err != nil {
-		return err
-	}
-	if idx == nil {
+	if pack.Hash.IsZero() {
 		return nil // the server had nothing to send
+	}
+	if pack.Objects == 0 {
+		// A valid pack of nothing: no use to keep.
+		return errors.Join(os.Remove(filepath.Join(dir, "pack-"+pack.Hash.String()+".pack")),
+			os.Remove(filepath.Join(dir, "pack-"+pack.Hash.String()+".idx")))
 	}
 	// The storage caches its list of packs; reopen it to see the new one.
 	if err := m.open(); err != nil {
 		return err
 	}
-	if n, err := idx.Count(); err == nil && len(haves) == 0 && n >= int64(m.baseMin) {
+	if len(haves) == 0 && pack.Objects >= m.baseMin {
 		// Asked for with nothing in hand, the pack holds everything its
 		// objects refer to: compaction's walk can stop at it.
 		packs, err := m.st.ObjectPacks()
@@ -166,45 +170,13 @@ func (m *Mirror) fetchPackLocked(ctx context.Context, sess transport.UploadPackS
 			return err
 		}
 		if m.basePackLocked(packs).IsZero() {
-			if err := m.setBasePackLocked(packHash); err != nil {
+			if err := m.setBasePackLocked(pack.Hash); err != nil {
 				return err
 			}
 		}
 	}
-	// A poll's pack holds a few commits; the first mirror's holds the whole
-	// history, which the force-push check would never use.
-	if n, err := idx.Count(); err == nil && n <= maxRecentObjects && len(haves) > 0 {
-		m.recent = recentCommits(fs, packHash, idx)
-	}
+	m.recent = pack.Commits
 	return nil
-}
-
-// recentCommits maps the commits in one pack to their parents. A failure
-// only costs the shortcut, so it is not reported.
-func recentCommits(fs billy.Filesystem, pack plumbing.Hash, idx *idxfile.MemoryIndex) map[plumbing.Hash][]plumbing.Hash {
-	f, err := fs.Open(fs.Join("objects", "pack", "pack-"+pack.String()+".pack"))
-	if err != nil {
-		return nil
-	}
-	pf := packfile.NewPackfile(idx, fs, f, 0)
-	defer pf.Close()
-	iter, err := pf.GetByType(plumbing.CommitObject)
-	if err != nil {
-		return nil
-	}
-	out := map[plumbing.Hash][]plumbing.Hash{}
-	err = iter.ForEach(func(o plumbing.EncodedObject) error {
-		var c object.Commit
-		if err := c.Decode(o); err != nil {
-			return err
-		}
-		out[o.Hash()] = c.ParentHashes
-		return nil
-	})
-	if err != nil {
-		return nil
-	}
-	return out
 }
 
 // DescendsFrom reports whether next is prev or descends from it: the

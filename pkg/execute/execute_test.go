@@ -442,7 +442,12 @@ func TestRollbackWithRaisedCapacityLaunchesNothing(t *testing.T) {
 	if r.Outcome != execute.RolledBack || err == nil || !strings.Contains(r.Reason, "connection reset") {
 		t.Fatalf("outcome %s (%v), reason %q; want rolled back after the capacity raise", r.Outcome, err, r.Reason)
 	}
-	time.Sleep(200 * time.Millisecond) // ~50 simulator ticks: time to launch, had Launch run
+	// Fifty passes of the simulator's control loop, run now rather than
+	// slept for: had the rollback left Launch running with the raised
+	// capacity, one of them would launch.
+	for range 50 {
+		f.sim.Step()
+	}
 	f.assertOldVersion()
 	acts, err := simenv.Connect(f.sim.URL).ASG.DescribeScalingActivities(f.ctx, &autoscaling.DescribeScalingActivitiesInput{AutoScalingGroupName: aws.String(group)})
 	if err != nil {

@@ -25,6 +25,15 @@ const (
 	Ec2
 )
 
+// resolvConf is every machine's resolver. The VPC's DNS server (on AWS
+// the subnet's base address + 2 [vpc-dns]) is not simulated, and the
+// image holds the build host's resolv.conf, whose server the namespace
+// cannot reach: a lookup would wait for its timeouts, and cloud-init's
+// Ec2 datasource looks names up before it reads the metadata service
+// (15 s a boot). Nothing listens on the machine's own port 53, so a
+// lookup fails at once.
+const resolvConf = "# Written by Ferry's simulator: the VPC's DNS server is not simulated.\nnameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
+
 // file is one per-instance file written into a machine before it boots.
 type file struct {
 	path string // absolute, inside the machine
@@ -48,6 +57,7 @@ func instanceFiles(s Spec, gateway netip.Addr) ([]file, error) {
 		{path: "/etc/hostname", data: []byte(s.Hostname + "\n"), mode: 0o644},
 		{path: "/etc/hosts", data: []byte(hosts), mode: 0o644},
 		{path: "/etc/systemd/network/10-host0.network", data: []byte(network), mode: 0o644},
+		{path: "/etc/resolv.conf", data: []byte(resolvConf), mode: 0o644},
 		{path: "/home/admin/.ssh/authorized_keys", data: []byte(keys), mode: 0o600, owner: "admin"},
 	}
 	var ds string

@@ -15,11 +15,13 @@ import (
 
 func newDemoCmd(logs *logOptions) *cobra.Command {
 	var (
-		dir  string
-		keep bool
+		dir      string
+		keep     bool
+		machines bool
+		cacheDir string
 	)
 	cmd := &cobra.Command{
-		Use:   "demo [--keep] [--dir DIR]",
+		Use:   "demo [--keep] [--dir DIR] [--machines]",
 		Short: "Watch Ferry do its whole job on this machine, no AWS account needed",
 		Long: `Demo runs everything on the embedded default, with no credentials and no
 network: a git remote holding a small example shop, a simulated AWS account
@@ -36,9 +38,19 @@ network: a git remote holding a small example shop, a simulated AWS account
 then prints git log --notes=ferry and ferry status. It takes about a minute.
 With --keep everything keeps running afterwards: push commits from the
 printed clone and curl the load balancers yourself. The agent's own log goes
-to stderr (--log-level info for every step).`,
+to stderr (--log-level info for every step).
+
+With --machines (as root, with debootstrap and systemd-container installed)
+every instance is a Debian machine booted with systemd-nspawn, as in
+ferry sim --machines: nginx serves the shop, the launch template's user data
+puts each commit in place at first boot, and the upgrade page and the
+worker's deploy step are switched over SSH with a key pair made by
+CreateKeyPair, checked against the host keys of GetConsoleOutput. The first
+run builds the machines' image (about 90 s); the walk then takes a few
+minutes.`,
 		Example: `  go run ./cmd/agent demo
-  ferry demo --keep --dir /tmp/ferry-demo`,
+  ferry demo --keep --dir /tmp/ferry-demo
+  sudo ferry demo --machines`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("log-level") && !cmd.Root().PersistentFlags().Changed("log-level") {
@@ -49,7 +61,7 @@ to stderr (--log-level info for every step).`,
 				return err
 			}
 			return demo.Run(cmd.Context(), demo.Options{
-				Dir: dir, Keep: keep, Out: cmd.OutOrStdout(), Log: log,
+				Dir: dir, Keep: keep, Out: cmd.OutOrStdout(), Log: log, Machines: machines, CacheDir: cacheDir,
 				Status: func(ctx context.Context, path string, out io.Writer) error {
 					err := printStatus(ctx, path, nil, false, simCloud, log, out)
 					if _, ok := err.(exitError); ok {
@@ -62,6 +74,8 @@ to stderr (--log-level info for every step).`,
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "keep the demo's files here instead of a temporary directory")
 	cmd.Flags().BoolVar(&keep, "keep", false, "leave the simulator, remote and agent running after the walk-through")
+	cmd.Flags().BoolVar(&machines, "machines", false, "run every instance as a Debian machine (root; debootstrap, systemd-container)")
+	cmd.Flags().StringVar(&cacheDir, "cache-dir", "", "where --machines keeps its images (default /var/cache/ferry/machines)")
 	return cmd
 }
 

@@ -42,8 +42,16 @@ type Options struct {
 	// Status prints `ferry status` for the demo's config at the end.
 	Status func(ctx context.Context, configPath string, out io.Writer) error
 	// Fast shortens every simulated delay (for tests): the story is the
-	// same, only quicker than a person can follow.
+	// same, only quicker than a person can follow. It does not apply to
+	// Machines, whose boots take what they take.
 	Fast bool
+	// Machines runs every instance as a Debian machine (the simulator's
+	// machine backend; root, debootstrap and systemd-nspawn): nginx serves
+	// the shop, user data puts each commit in place, and the hooks run
+	// over SSH. CacheDir is where the machines' images are kept (default
+	// the simulator's).
+	Machines bool
+	CacheDir string
 }
 
 // demo is one run's world.
@@ -57,6 +65,8 @@ type demo struct {
 	agent  *agent.Agent
 	config string
 	n      int
+	// machines is the machine world of Options.Machines, nil without.
+	machines *machineWorld
 
 	// outMu serialises the narration: the hooks narrate from the agent's
 	// goroutines while the walk narrates from its own.
@@ -91,6 +101,9 @@ func Run(ctx context.Context, o Options) error {
 		d.say("  load balancers: staging %s   production %s", d.lbURL("shop-staging"), d.lbURL("shop-production"))
 		d.say("  state & config: %s", d.dir)
 		d.say("  status:         ferry status -c %s   (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY may be anything)", d.config)
+		if d.machines != nil {
+			d.say("  the machines:   sudo nsenter --net=%s ssh -i %s admin@PRIVATE-IP   (addresses: aws ec2 describe-instances; host keys: aws ec2 get-console-output)", d.sim.MachineNetwork().Path(), d.machines.keyFile)
+		}
 		<-ctx.Done()
 	}
 	return nil
@@ -125,25 +138,48 @@ func (d *demo) setUp(ctx context.Context) error {
 		Tick: 50 * time.Millisecond, Second: 100 * time.Millisecond,
 		BootDelay: 1500 * time.Millisecond, ShutdownDelay: 300 * time.Millisecond, ImageBuildTime: time.Second,
 	}
-	if d.o.Fast {
+	switch {
+	case d.o.Machines:
+		// One AWS second a tenth of a second: health checks every half
+		// second; the machines' boots are real.
+		timing = awssim.Options{Tick: 50 * time.Millisecond, Second: 100 * time.Millisecond,
+			Machines: true, MachineCacheDir: d.o.CacheDir}
+		d.say("Booting the simulator's machines (the first run builds a Debian image with debootstrap, about 90 s; later runs reuse it).")
+	case d.o.Fast:
 		timing = awssim.Options{
 			Tick: 5 * time.Millisecond, Second: 10 * time.Millisecond,
 			BootDelay: 50 * time.Millisecond, ShutdownDelay: 20 * time.Millisecond, ImageBuildTime: 50 * time.Millisecond,
 		}
 	}
-	timing.App = d.shop.app
+	if !d.o.Machines {
+		timing.App = d.shop.app
+	}
 	d.sim, err = awssim.Start(timing, d.o.Log.With("component", "awssim"))
 	if err != nil {
 		return err
 	}
 	c := simenv.Connect(d.sim.URL)
+	var image, key string
+	if d.o.Machines {
+		if err := d.startMachines(ctx, c); err != nil {
+			return err
+		}
+		image, key = d.machines.image, keyName
+	}
 	now := time.Now().Add(-24 * time.Hour)
 	for _, env := range []struct {
 		name string
 		web  int
 	}{{"staging", 3}, {"production", 2}} {
+		var userData string
+		if d.machines != nil {
+			if userData, err = renderUserData(d.userDataFile(), env.name, initial); err != nil {
+				return err
+			}
+		}
 		if err := simenv.Create(ctx, c, simenv.Spec{
 			Project: "shop", Env: env.name, LaunchTemplate: "shop-" + env.name, DeployedCommit: initial, Now: now,
+			ImageID: image, KeyName: key, UserData: userData,
 			Groups: []simenv.Group{
 				{Name: "shop-" + env.name + "-web", Size: env.web, ClassicLB: "shop-" + env.name},
 				{Name: "shop-" + env.name + "-worker", Size: 1},
@@ -153,7 +189,10 @@ func (d *demo) setUp(ctx context.Context) error {
 		}
 	}
 	d.say("AWS simulator at %s: staging (3 web servers behind shop-staging, 1 worker) and production (2 web, 1 worker), both running %s.", d.sim.URL, short(initial))
-	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	if d.o.Machines {
+		d.say("Each instance is a Debian machine on the namespace %s: nginx serves the shop, which the launch template's user data fetched at first boot.", d.sim.MachineNetwork().Name())
+	}
+	wctx, cancel := context.WithTimeout(ctx, d.waitLimit())
 	defer cancel()
 	for _, g := range []struct {
 		name string
@@ -186,7 +225,10 @@ func (d *demo) startAgent(ctx context.Context, cfg *config.Config) error {
 		}
 		clouds[name] = c
 	}
-	h := &hooks{shop: d.shop, say: d.say}
+	var h execute.Hooks = &hooks{shop: d.shop, say: d.say}
+	if d.machines != nil {
+		h = &machineHooks{w: d.machines, say: d.say}
+	}
 	d.agent, err = agent.New(agent.Options{
 		Config: cfg, Mirror: m, Clouds: clouds, Logger: d.o.Log, Recheck: 500 * time.Millisecond,
 		Hooks: func(*config.Environment, string) (execute.Hooks, error) { return h, nil },
@@ -195,6 +237,9 @@ func (d *demo) startAgent(ctx context.Context, cfg *config.Config) error {
 }
 
 func (d *demo) tearDown() {
+	if d.machines != nil {
+		d.machines.close()
+	}
 	if d.sim != nil {
 		_ = d.sim.Close()
 	}
@@ -213,15 +258,13 @@ aws.endpoint = "%[4]s"
 groups.web = "shop-%[1]s-web"
 groups.worker = "shop-%[1]s-worker"
 load_balancers.classic = ["shop-%[1]s"]
-# The demo's simulated instances run no sshd: its hooks act on them directly.
-ssh.user = "deploy"
-
+%[7]s
 [environments.%[1]s.policy]
 poll_interval = "250ms"
-timeouts.instances_in_service = "30s"
+timeouts.instances_in_service = "%[8]s"
 timeouts.healthy_in_balancers = "%[6]s"
 timeouts.drain = "30s"
-%[5]s`, name, trigger, simenv.Region, d.sim.URL, extra, d.healthyTimeout())
+%[5]s`, name, trigger, simenv.Region, d.sim.URL, extra, d.healthyTimeout(), d.launchDoc(), d.inServiceTimeout())
 	}
 	return fmt.Sprintf(`# Written by ferry demo.
 [project]
@@ -239,10 +282,39 @@ poll_interval = "500ms"
 // healthyTimeout bounds the wait for healthy instances; step 4 waits it
 // out before rolling back.
 func (d *demo) healthyTimeout() string {
-	if d.o.Fast {
+	switch {
+	case d.o.Machines:
+		return "30s"
+	case d.o.Fast:
 		return "3s"
 	}
 	return "12s"
+}
+
+// inServiceTimeout bounds the wait for new instances: machines boot for
+// real, several at once on a small host.
+func (d *demo) inServiceTimeout() string {
+	if d.o.Machines {
+		return "3m"
+	}
+	return "30s"
+}
+
+// launchDoc is the environment's ssh and launch settings.
+func (d *demo) launchDoc() string {
+	if d.machines == nil {
+		return "# The demo's simulated instances run no sshd: its hooks act on them directly.\nssh.user = \"deploy\"\n"
+	}
+	return fmt.Sprintf("# The instances are Debian machines: the hooks log in as admin with the key pair\n# %s, checking the host keys their consoles show.\nssh.user = \"admin\"\n"+
+		"# Each commit's launch template version runs this at first boot.\nlaunch.user_data_file = %q\n", keyName, d.userDataFile())
+}
+
+// waitLimit bounds each wait of the walk.
+func (d *demo) waitLimit() time.Duration {
+	if d.o.Machines {
+		return 5 * time.Minute
+	}
+	return 2 * time.Minute
 }
 
 // walk is the narrated tour.
@@ -326,7 +398,7 @@ func (d *demo) step(what string) {
 
 // await waits until the agent reports env at commit in state.
 func (d *demo) await(ctx context.Context, env, commit, state string) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, d.waitLimit())
 	defer cancel()
 	start := time.Now()
 	last := ""

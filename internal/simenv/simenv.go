@@ -84,10 +84,17 @@ type Spec struct {
 	DeployedCommit string
 	// Now names the launch source.
 	Now time.Time
+	// ImageID, KeyName and UserData (base64) go into the launch source;
+	// the default image is ImageID, which only the stub backend launches.
+	ImageID, KeyName, UserData string
 }
 
 // Create builds the environment. It does not wait for instances.
 func Create(ctx context.Context, c Clients, spec Spec) error {
+	image := ImageID
+	if spec.ImageID != "" {
+		image = spec.ImageID
+	}
 	sourceName := "manual-initial"
 	if spec.DeployedCommit != "" {
 		sourceName = plan.LaunchSourceName(spec.Project, spec.Env, spec.DeployedCommit, spec.Now)
@@ -99,8 +106,10 @@ func Create(ctx context.Context, c Clients, spec Spec) error {
 			LaunchTemplateName: aws.String(spec.LaunchTemplate),
 			VersionDescription: aws.String(sourceName),
 			LaunchTemplateData: &ec2types.RequestLaunchTemplateData{
-				ImageId:      aws.String(ImageID),
+				ImageId:      aws.String(image),
 				InstanceType: ec2types.InstanceTypeT3Small,
+				KeyName:      optional(spec.KeyName),
+				UserData:     optional(spec.UserData),
 			},
 		})
 		if err != nil {
@@ -114,8 +123,10 @@ func Create(ctx context.Context, c Clients, spec Spec) error {
 		lcName = aws.String(sourceName)
 		if _, err := c.ASG.CreateLaunchConfiguration(ctx, &autoscaling.CreateLaunchConfigurationInput{
 			LaunchConfigurationName: lcName,
-			ImageId:                 aws.String(ImageID),
+			ImageId:                 aws.String(image),
 			InstanceType:            aws.String("t3.small"),
+			KeyName:                 optional(spec.KeyName),
+			UserData:                optional(spec.UserData),
 		}); err != nil {
 			return fmt.Errorf("create launch configuration %s: %w", sourceName, err)
 		}
@@ -243,4 +254,12 @@ func serving(ctx context.Context, c Clients, group string) (int, error) {
 		}
 	}
 	return len(inService), nil
+}
+
+// optional is nil for "", as the SDK leaves unset fields out.
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return aws.String(s)
 }

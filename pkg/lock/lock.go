@@ -30,18 +30,6 @@ type Remote interface {
 	PushCAS(ctx context.Context, name plumbing.ReferenceName, oldHash, newHash plumbing.Hash) (bool, error)
 }
 
-// Clock gives the time leases are stamped with and the waits between
-// renewals; tests pass a fake one.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
-
 // ErrHeld: another agent holds an unexpired lease. Errors that match it are
 // *HeldError, which says who and until when.
 var ErrHeld = errors.New("lock held")
@@ -89,7 +77,6 @@ type Locker struct {
 	// recovers the deploy its predecessor left without waiting out the
 	// lease. Only a certain answer may be true; when in doubt, false.
 	Exited func(holder string) bool
-	Clock  Clock
 	Logger *slog.Logger
 }
 
@@ -98,13 +85,6 @@ func (l *Locker) ttl() time.Duration {
 		return 10 * time.Minute
 	}
 	return l.TTL
-}
-
-func (l *Locker) clock() Clock {
-	if l.Clock == nil {
-		return realClock{}
-	}
-	return l.Clock
 }
 
 func (l *Locker) log() *slog.Logger {
@@ -133,7 +113,7 @@ func (l *Locker) Acquire(ctx context.Context, env string) (*Lease, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read lock %s: %w", env, err)
 	}
-	now := l.clock().Now().UTC()
+	now := time.Now().UTC()
 	if !cur.IsZero() {
 		held, err := l.read(env, cur)
 		if err != nil {
@@ -175,7 +155,7 @@ func (l *Locker) Acquire(ctx context.Context, env string) (*Lease, error) {
 // Renew extends the lease by TTL from now. ErrLost if it is no longer ours.
 func (l *Locker) Renew(ctx context.Context, lease *Lease) error {
 	renewed := *lease
-	renewed.Expires = l.clock().Now().UTC().Add(l.ttl())
+	renewed.Expires = time.Now().UTC().Add(l.ttl())
 	next, err := l.write(&renewed, lease.commit)
 	if err != nil {
 		return err
@@ -217,14 +197,14 @@ func (l *Locker) KeepAlive(ctx context.Context, lease *Lease) <-chan error {
 			select {
 			case <-ctx.Done():
 				return
-			case <-l.clock().After(l.ttl() / 3):
+			case <-time.After(l.ttl() / 3):
 			}
 			err := l.Renew(ctx, lease)
 			switch {
 			case err == nil:
 			case ctx.Err() != nil:
 				return
-			case errors.Is(err, ErrLost), !l.clock().Now().Before(lease.Expires):
+			case errors.Is(err, ErrLost), !time.Now().Before(lease.Expires):
 				out <- err
 				return
 			default:
@@ -264,7 +244,7 @@ func (l *Locker) writeCommit(repo *git.Repository, lease *Lease, parent plumbing
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
-	sig := object.Signature{Name: "Ferry", Email: "ferry@localhost", When: l.clock().Now().UTC()}
+	sig := object.Signature{Name: "Ferry", Email: "ferry@localhost", When: time.Now().UTC()}
 	c := &object.Commit{
 		Author: sig, Committer: sig, TreeHash: tree,
 		Message: fmt.Sprintf("%s%s\n\nholder: %s\nacquired: %s\nexpires: %s\n", msgPrefix, lease.Env,

@@ -10,9 +10,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/ferry-deploy/ferry/internal/gittest"
 	"github.com/ferry-deploy/ferry/pkg/watch"
@@ -40,39 +43,17 @@ func mirror(t testing.TB, url, dir string) *watch.Mirror {
 	return m
 }
 
-type fakeClock struct {
-	mu    sync.Mutex
-	now   time.Time
-	waits chan chan time.Time
-}
-
-func newClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC), waits: make(chan chan time.Time, 4)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func (c *fakeClock) After(time.Duration) <-chan time.Time {
-	ch := make(chan time.Time, 1)
-	c.waits <- ch
-	return ch
-}
-
+// The lock tests run in testing/synctest bubbles: leases expire and are
+// renewed on the bubble's clock, while the git server, started outside the
+// bubble, is real.
 func TestLeaseLifecycle(t *testing.T) {
 	url := newRemote(t)
-	clock := newClock()
-	a := &Locker{Remote: mirror(t, url, t.TempDir()), Holder: "agent-a", TTL: time.Minute, Clock: clock}
-	b := &Locker{Remote: mirror(t, url, t.TempDir()), Holder: "agent-b", TTL: time.Minute, Clock: clock}
+	synctest.Test(t, func(t *testing.T) { leaseLifecycle(t, url) })
+}
+
+func leaseLifecycle(t *testing.T, url string) {
+	a := &Locker{Remote: mirror(t, url, t.TempDir()), Holder: "agent-a", TTL: time.Minute}
+	b := &Locker{Remote: mirror(t, url, t.TempDir()), Holder: "agent-b", TTL: time.Minute}
 	ctx := t.Context()
 
 	la, err := a.Acquire(ctx, "staging")
@@ -83,7 +64,7 @@ func TestLeaseLifecycle(t *testing.T) {
 		t.Errorf("another environment's lock is independent: %v", err)
 	}
 
-	clock.advance(30 * time.Second)
+	time.Sleep(30 * time.Second)
 	_, err = b.Acquire(ctx, "staging")
 	var held *HeldError
 	if !errors.As(err, &held) || !errors.Is(err, ErrHeld) || held.Holder != "agent-a" || !held.Expires.Equal(la.Expires) {
@@ -92,11 +73,11 @@ func TestLeaseLifecycle(t *testing.T) {
 	if err := a.Renew(ctx, la); err != nil {
 		t.Fatal(err)
 	}
-	if cur, _ := b.Inspect(ctx, "staging"); cur == nil || !cur.Expires.Equal(clock.Now().Add(time.Minute)) {
+	if cur, _ := b.Inspect(ctx, "staging"); cur == nil || !cur.Expires.Equal(time.Now().UTC().Add(time.Minute)) {
 		t.Errorf("renewal not visible to others: %+v", cur)
 	}
 
-	clock.advance(61 * time.Second) // past the renewed expiry
+	time.Sleep(61 * time.Second) // past the renewed expiry
 	lb, err := b.Acquire(ctx, "staging")
 	if err != nil {
 		t.Fatalf("steal after expiry: %v", err)
@@ -126,12 +107,11 @@ func TestLeaseLifecycle(t *testing.T) {
 // others.
 func TestExitedHolderIsTakenOver(t *testing.T) {
 	url := newRemote(t)
-	clock := newClock()
 	gone := map[string]bool{"host/pid 1": true}
 	exited := func(h string) bool { return gone[h] }
-	crashed := &Locker{Remote: mirror(t, url, t.TempDir()), Holder: "host/pid 1", TTL: time.Hour, Clock: clock}
-	live := &Locker{Remote: mirror(t, url, t.TempDir()), Holder: "host/pid 2", TTL: time.Hour, Clock: clock}
-	restarted := &Locker{Remote: mirror(t, url, t.TempDir()), Holder: "host/pid 3", TTL: time.Hour, Clock: clock, Exited: exited}
+	crashed := &Locker{Remote: mirror(t, url, t.TempDir()), Holder: "host/pid 1", TTL: time.Hour}
+	live := &Locker{Remote: mirror(t, url, t.TempDir()), Holder: "host/pid 2", TTL: time.Hour}
+	restarted := &Locker{Remote: mirror(t, url, t.TempDir()), Holder: "host/pid 3", TTL: time.Hour, Exited: exited}
 	ctx := t.Context()
 
 	if _, err := crashed.Acquire(ctx, "staging"); err != nil {
@@ -156,31 +136,45 @@ func TestExitedHolderIsTakenOver(t *testing.T) {
 
 func TestKeepAliveRenewsAndReportsLoss(t *testing.T) {
 	url := newRemote(t)
-	clock := newClock()
-	a := &Locker{Remote: mirror(t, url, t.TempDir()), Holder: "a", TTL: 3 * time.Minute, Clock: clock}
-	b := &Locker{Remote: mirror(t, url, t.TempDir()), Holder: "b", TTL: 3 * time.Minute, Clock: clock}
+	synctest.Test(t, func(t *testing.T) { keepAliveRenewsAndReportsLoss(t, url) })
+}
+
+// stalling holds a locker's pushes while stall is set: a holder that stops
+// answering past its lease's expiry.
+type stalling struct {
+	Remote
+	stall   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *stalling) PushCAS(ctx context.Context, name plumbing.ReferenceName, oldHash, newHash plumbing.Hash) (bool, error) {
+	if s.stall.Load() {
+		s.entered <- struct{}{}
+		<-s.release
+	}
+	return s.Remote.PushCAS(ctx, name, oldHash, newHash)
+}
+
+func keepAliveRenewsAndReportsLoss(t *testing.T, url string) {
+	remote := &stalling{Remote: mirror(t, url, t.TempDir()), entered: make(chan struct{}), release: make(chan struct{})}
+	a := &Locker{Remote: remote, Holder: "a", TTL: 3 * time.Minute}
+	b := &Locker{Remote: mirror(t, url, t.TempDir()), Holder: "b", TTL: 3 * time.Minute}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	lease, err := a.Acquire(ctx, "staging")
 	if err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now().UTC()
 	lost := a.KeepAlive(ctx, lease)
 
-	for range 3 { // each tick: one minute passes, the lease is renewed
-		tick := <-clock.waits
-		clock.advance(time.Minute)
-		tick <- clock.Now()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			cur, err := b.Inspect(ctx, "staging")
-			if err == nil && cur.Expires.Equal(clock.Now().Add(3*time.Minute)) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("lease not renewed: %+v %v", cur, err)
-			}
-			time.Sleep(10 * time.Millisecond) // waiting on a real server, not on a schedule
+	for i := range 3 { // each minute the lease is renewed for three more
+		time.Sleep(time.Minute)
+		synctest.Wait() // the renewal has been pushed
+		cur, err := b.Inspect(ctx, "staging")
+		if want := start.Add(time.Duration(i+1)*time.Minute + 3*time.Minute); err != nil || cur == nil || !cur.Expires.Equal(want) {
+			t.Fatalf("renewal %d: %+v %v; want it to expire at %s", i+1, cur, err, want)
 		}
 	}
 	if _, err := b.Acquire(ctx, "staging"); !errors.Is(err, ErrHeld) {
@@ -188,12 +182,14 @@ func TestKeepAliveRenewsAndReportsLoss(t *testing.T) {
 	}
 
 	// The holder stalls past expiry; b steals; the next renewal sees it.
-	tick := <-clock.waits
-	clock.advance(4 * time.Minute)
+	remote.stall.Store(true)
+	<-remote.entered // the fourth renewal hangs
+	time.Sleep(4 * time.Minute)
 	if _, err := b.Acquire(ctx, "staging"); err != nil {
 		t.Fatal(err)
 	}
-	tick <- clock.Now()
+	remote.stall.Store(false)
+	close(remote.release)
 	if err := <-lost; !errors.Is(err, ErrLost) {
 		t.Errorf("KeepAlive reported %v, want ErrLost", err)
 	}

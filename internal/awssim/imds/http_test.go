@@ -262,17 +262,33 @@ func crawl(t *testing.T, e *env, url string) map[string]string {
 // The answer to a token PUT leaves with the instance's hop limit as its
 // IP TTL.
 func TestHopLimit(t *testing.T) {
-	conns := make(chan net.Conn, 8)
 	e := start(t, instance()) // HttpPutResponseHopLimit 2
 	e.srv.Close()
 	h, err := imds.New(imds.Config{Instances: e.fleet, Now: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(h)
+	// The TTL is read while the request is served, when the connection is
+	// certainly open: after the answer the client may close it.
+	type connKey struct{}
+	ttls := make(chan int, 1)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r)
+		raw, err := r.Context().Value(connKey{}).(syscall.Conn).SyscallConn()
+		if err != nil {
+			t.Error(err)
+			ttls <- -1
+			return
+		}
+		ttl := -1
+		var gerr error
+		if err := raw.Control(func(fd uintptr) { ttl, gerr = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_IP, syscall.IP_TTL) }); err != nil || gerr != nil {
+			t.Error(err, gerr)
+		}
+		ttls <- ttl
+	}))
 	srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-		conns <- c
-		return h.ConnContext(ctx, c)
+		return h.ConnContext(context.WithValue(ctx, connKey{}, c), c)
 	}
 	srv.Start()
 	defer srv.Close()
@@ -286,16 +302,7 @@ func TestHopLimit(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("X-Aws-Ec2-Metadata-Token-Ttl-Seconds") != "60" {
 		t.Fatalf("PUT = %d, ttl header %q", resp.StatusCode, resp.Header.Get("X-Aws-Ec2-Metadata-Token-Ttl-Seconds"))
 	}
-	raw, err := (<-conns).(syscall.Conn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ttl int
-	var gerr error
-	if err := raw.Control(func(fd uintptr) { ttl, gerr = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_IP, syscall.IP_TTL) }); err != nil || gerr != nil {
-		t.Fatal(err, gerr)
-	}
-	if ttl != 2 {
+	if ttl := <-ttls; ttl != 2 {
 		t.Errorf("IP TTL = %d, want the hop limit 2", ttl)
 	}
 }

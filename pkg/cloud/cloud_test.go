@@ -125,6 +125,24 @@ func TestNotFound(t *testing.T) {
 // TestThrottlingIsRetried: AWS advises exponential backoff on "Rate
 // exceeded" (ec2-api-throttling); the client retries within its bounds and
 // reports a transient error beyond them.
+// TestErrorWithoutACode: an error that is not AWS's answer (here a
+// context that ended) is returned, not read as an empty answer. The agent
+// crashed on it when a look at an environment was cut short by shutdown.
+func TestErrorWithoutACode(t *testing.T) {
+	srv, ctx := startSim(t)
+	c := newClient(t, ctx, srv.URL, 1)
+	g, err := c.Group(ctx, "shop-staging-web", nil, nil)
+	if err != nil || g.LaunchTemplate == nil {
+		t.Fatalf("group: %+v, %v", g, err)
+	}
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	v, err := c.LaunchTemplateVersion(ended, *g.LaunchTemplate)
+	if v != nil || !errors.Is(err, context.Canceled) {
+		t.Errorf("LaunchTemplateVersion with an ended context = %+v, %v; want context.Canceled", v, err)
+	}
+}
+
 func TestThrottlingIsRetried(t *testing.T) {
 	srv, ctx := startSim(t)
 

@@ -37,13 +37,16 @@ func (c *Client) LaunchTemplateVersion(ctx context.Context, ref LaunchTemplateRe
 	}
 	in.Versions = []string{version}
 	out, err := c.ec2.DescribeLaunchTemplateVersions(ctx, in)
-	switch code := APIErrorCode(err); code {
-	case "":
-	case "InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplateName.NotFoundException",
-		"InvalidLaunchTemplateId.VersionNotFound", "InvalidLaunchTemplateId.Malformed":
-		return nil, fmt.Errorf("launch template %s version %s: %w (%s)", templateLabel(ref), version, ErrNotFound, code)
-	default:
-		return nil, fmt.Errorf("describe launch template %s version %s: %w", templateLabel(ref), version, err)
+	if err != nil {
+		// Not every error is AWS's answer: a connection that failed or a
+		// context that ended has no error code.
+		switch code := APIErrorCode(err); code {
+		case "InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplateName.NotFoundException",
+			"InvalidLaunchTemplateId.VersionNotFound", "InvalidLaunchTemplateId.Malformed":
+			return nil, fmt.Errorf("launch template %s version %s: %w (%s)", templateLabel(ref), version, ErrNotFound, code)
+		default:
+			return nil, fmt.Errorf("describe launch template %s version %s: %w", templateLabel(ref), version, err)
+		}
 	}
 	if len(out.LaunchTemplateVersions) == 0 {
 		return nil, fmt.Errorf("launch template %s version %s: %w", templateLabel(ref), version, ErrNotFound)

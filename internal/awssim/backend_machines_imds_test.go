@@ -115,6 +115,18 @@ func TestMachines_MetadataService(t *testing.T) {
 			if _, err := ec2.NewFromConfig(cfg).DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{InstanceIds: []string{id}}); err != nil {
 				t.Errorf("DescribeInstances with the instance's credentials: %v", err)
 			}
+			// Made-up temporary credentials, or the right key with another
+			// session token, are refused as AWS refuses them.
+			for what, c := range map[string]aws.CredentialsProvider{
+				"an unknown key": credentials.NewStaticCredentialsProvider("ASIAMADEUP0000000000", creds.SecretAccessKey, creds.Token),
+				"a wrong token":  credentials.NewStaticCredentialsProvider(creds.AccessKeyId, creds.SecretAccessKey, "not-the-token"),
+			} {
+				cfg.Credentials = c
+				_, err := ec2.NewFromConfig(cfg).DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+				if apiCode(err) != "AuthFailure" {
+					t.Errorf("DescribeInstances with %s: %v, want AuthFailure", what, err)
+				}
+			}
 
 			out := try(e.ec2.GetConsoleOutput(e.ctx, &ec2.GetConsoleOutputInput{InstanceId: inst.InstanceId, Latest: aws.Bool(true)})).must(t)
 			console, _ := base64.StdEncoding.DecodeString(aws.ToString(out.Output))

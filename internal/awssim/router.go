@@ -84,6 +84,10 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	action := form.str("Action")
 	h := svc.actions[action]
+	if apiErr := s.checkInstanceCredentials(svc, r); apiErr != nil {
+		svc.dialect.writeError(w, reqID, apiErr)
+		return
+	}
 
 	s.mu.Lock()
 	s.counts[svc.name+":"+action]++

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"regexp"
 	"testing"
 	"time"
@@ -25,7 +26,10 @@ func TestDemoMachines(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	start := time.Now()
-	err := Run(ctx, Options{Dir: t.TempDir(), Out: &out, Machines: true,
+	// The simulator's and the agent's warnings (a machine that fails to
+	// boot, a failed step) show with a failure.
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	err := Run(ctx, Options{Dir: t.TempDir(), Out: &out, Machines: true, Log: log,
 		Status: func(context.Context, string, io.Writer) error { return nil }})
 	text := out.String()
 	if err != nil {

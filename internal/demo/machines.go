@@ -58,12 +58,14 @@ const userDataTemplate = `#!/bin/sh
 set -eu
 art=http://ARTIFACT_STORE/{{.Commit}}
 md=http://169.254.169.254/latest
-tok=$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' $md/api/token)
-meta() { curl -sf -H "X-aws-ec2-metadata-token: $tok" "$md/meta-data/$1"; }
-title=$(curl -sf "$art/index.html")
+# Every wait bounded: a boot must end, healthy or not.
+get() { curl -sf --max-time 10 --retry 3 --retry-all-errors "$@"; }
+tok=$(get -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' $md/api/token)
+meta() { get -H "X-aws-ec2-metadata-token: $tok" "$md/meta-data/$1"; }
+title=$(get "$art/index.html")
 printf '%s | commit %s | %s %s\n' "$title" {{.ShortCommit}} "$(meta instance-id)" "$(meta local-ipv4)" >/var/www/html/index.html
 # The seed's check: healthy only while the commit's healthcheck.html says OK.
-if [ "$(curl -sf "$art/healthcheck.html")" = OK ]; then echo OK >/var/www/html/healthcheck.html; else rm -f /var/www/html/healthcheck.html; fi
+if [ "$(get "$art/healthcheck.html" || true)" = OK ]; then echo OK >/var/www/html/healthcheck.html; else rm -f /var/www/html/healthcheck.html; fi
 mkdir -p /var/www/upgrade
 echo "Upgrade in progress. We'll be back in a minute." >/var/www/upgrade/upgrade.html
 cat >/etc/nginx/sites-available/default <<'CONF'
@@ -82,7 +84,9 @@ server {
 	}
 }
 CONF
-systemctl try-reload-or-restart nginx
+# Queued, not waited for: this runs inside the boot, which ends (and the
+# instance is running) once the reload is done.
+systemctl --no-block try-reload-or-restart nginx
 echo "ferry demo: the shop at {{.ShortCommit}} is in place"
 `
 

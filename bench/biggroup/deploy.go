@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ferry-deploy/ferry/bench/internal/benchproc"
 )
 
 // result is one run's figures.
@@ -50,7 +52,7 @@ type result struct {
 // reads its CPU times before reaping it, then reads the simulator's counts
 // and the deploy's log.
 func (w *world) deploy(ctx context.Context) (result, error) {
-	r := result{Size: w.n, Method: w.method, Batches: 1, LoadBefore: loadAverage()}
+	r := result{Size: w.n, Method: w.method, Batches: 1, LoadBefore: benchproc.LoadAverage()}
 	if w.method == methodSerial {
 		r.Batch = w.o.batch
 		r.Batches = (w.n + w.o.batch - 1) / w.o.batch
@@ -63,11 +65,11 @@ func (w *world) deploy(ctx context.Context) (result, error) {
 	if err != nil {
 		return r, err
 	}
-	r.LoadAfter = loadAverage()
-	hz := clockTicks(ctx)
+	r.LoadAfter = benchproc.LoadAverage()
+	hz := benchproc.ClockTicks(ctx)
 	ticks := func(n int64) time.Duration { return time.Duration(float64(n) / hz * float64(time.Second)) }
 	r.Exit, r.Wall, r.PeakRSSKiB = m.exit, m.wall, m.peakKiB
-	r.CPUSelf, r.CPUChildren = ticks(m.cpu.self), ticks(m.cpu.children)
+	r.CPUSelf, r.CPUChildren = ticks(m.cpu.Self), ticks(m.cpu.Children)
 	if r.Outcome, err = outcome(outPath); err != nil {
 		return r, err
 	}
@@ -95,7 +97,7 @@ type measured struct {
 	exit    int
 	wall    time.Duration
 	peakKiB int64
-	cpu     cpuTicks
+	cpu     benchproc.CPUTicks
 }
 
 // measure runs ferry with args, stdout to outPath and stderr to logPath,
@@ -121,12 +123,12 @@ func (w *world) measure(ctx context.Context, logPath, outPath string, args ...st
 	}
 	pid := cmd.Process.Pid
 	exited := make(chan error, 1)
-	go func() { exited <- waitExited(pid) }()
+	go func() { exited <- benchproc.WaitExited(pid) }()
 	reap := func() { _ = syscall.Kill(-pid, syscall.SIGKILL); <-exited; _ = cmd.Wait() }
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for done := false; !done; {
-		if hwm, err := readHWM(pid); err == nil {
+		if hwm, err := benchproc.ReadStatusKiB(pid, "VmHWM"); err == nil {
 			m.peakKiB = max(m.peakKiB, hwm)
 		}
 		select {
@@ -144,7 +146,7 @@ func (w *world) measure(ctx context.Context, logPath, outPath string, args ...st
 		}
 	}
 	// Exited, not yet reaped: its final CPU times are still in /proc.
-	m.cpu, err = readCPU(pid)
+	m.cpu, err = benchproc.ReadCPU(pid)
 	_ = syscall.Kill(-pid, syscall.SIGKILL) // anything it left behind in its group
 	werr := cmd.Wait()
 	if err != nil {

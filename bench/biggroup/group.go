@@ -15,6 +15,7 @@ import (
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
+	"github.com/ferry-deploy/ferry/bench/internal/benchproc"
 	"github.com/ferry-deploy/ferry/internal/simenv"
 )
 
@@ -78,7 +79,7 @@ func (w *world) makeGroup(ctx context.Context, first string) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	return waitFor(wctx, 100*time.Millisecond, fmt.Sprintf("%d instances serving in both balancers", w.n), func() (bool, error) {
+	return benchproc.WaitFor(wctx, 100*time.Millisecond, fmt.Sprintf("%d instances serving in both balancers", w.n), func() (bool, error) {
 		n, err := serving(wctx, c, v2, w.tgARN)
 		return n == w.n, err
 	})

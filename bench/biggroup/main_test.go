@@ -9,32 +9,6 @@ import (
 	"time"
 )
 
-func TestParseStat(t *testing.T) {
-	// The command name may hold spaces and parentheses.
-	line := "4242 (ferry (deploy) x) Z 1 4242 4242 0 -1 4194560 1000 200 0 0 150 30 7 5 20 0 12 0 100 0 0 18446744073709551615\n"
-	got, err := parseStat([]byte(line))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.self != 180 || got.children != 12 {
-		t.Fatalf("parseStat = %+v, want self 180 (150+30), children 12 (7+5)", got)
-	}
-	if _, err := parseStat([]byte("4242 (ferry) S 1 2")); err == nil {
-		t.Fatal("a short stat line parsed")
-	}
-}
-
-func TestParseHWM(t *testing.T) {
-	status := "Name:\tferry\nVmPeak:\t  900000 kB\nVmHWM:\t   46080 kB\nVmRSS:\t   44000 kB\n"
-	got, err := parseHWM(strings.NewReader(status))
-	if err != nil || got != 46080 {
-		t.Fatalf("parseHWM = %d, %v; want 46080", got, err)
-	}
-	if _, err := parseHWM(strings.NewReader("Name:\tzombie\n")); err == nil {
-		t.Fatal("no VmHWM parsed")
-	}
-}
-
 func TestParseLog(t *testing.T) {
 	log := `{"time":"2026-11-30T11:34:06.597Z","level":"INFO","msg":"step","n":6,"name":"replace-batch"}
 {"time":"2026-11-30T11:34:07.348Z","level":"INFO","msg":"waiting","for":"x","progress":"healthy 0/4","elapsed":0,"timeout":600000000000}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ferry-deploy/ferry/bench/internal/benchproc"
 )
 
 // world is one run: a git remote, a simulator holding one web group, a
@@ -25,7 +27,7 @@ type world struct {
 	stateDir string
 	simLog   string
 
-	sim    *proc
+	sim    *benchproc.Proc
 	simURL string
 	tgARN  string
 }
@@ -57,7 +59,9 @@ func newWorld(o options, n int, method string) (*world, error) {
 // close stops the simulator and removes the run's files.
 func (w *world) close() {
 	if w.sim != nil {
-		w.sim.stop(15 * time.Second)
+		if err := w.sim.Stop(15 * time.Second); err != nil {
+			logf("%v", err)
+		}
 	}
 	if w.o.keep {
 		logf("kept %s", w.dir)
@@ -202,7 +206,7 @@ func writeFiles(root string, files map[string]string) error {
 // serve 2N HTTP checks at once on the same cores as the deploy.
 func (w *world) startSim(ctx context.Context) error {
 	var err error
-	w.sim, err = start("ferry sim", w.env(), w.simLog, w.o.sim, "sim", "--listen", "127.0.0.1:0",
+	w.sim, err = benchproc.Start("ferry sim", w.env(), w.simLog, w.o.sim, "sim", "--listen", "127.0.0.1:0",
 		"--second", w.o.second.String(), "--boot-delay", w.o.bootDelay.String(), "--shutdown-delay", w.o.shutdown.String(),
 		"--tick", w.o.tick.String(), "--app", "none", "--log-level", "warn")
 	if err != nil {
@@ -211,9 +215,9 @@ func (w *world) startSim(ctx context.Context) error {
 	const prefix = "AWS simulator listening on "
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return waitFor(wctx, 50*time.Millisecond, "ferry sim", func() (bool, error) {
-		if w.sim.exited() {
-			return false, fmt.Errorf("ferry sim exited: %v (see %s)", w.sim.err, w.simLog)
+	return benchproc.WaitFor(wctx, 50*time.Millisecond, "ferry sim", func() (bool, error) {
+		if w.sim.Exited() {
+			return false, fmt.Errorf("ferry sim exited: %v (see %s)", w.sim.Err(), w.simLog)
 		}
 		b, err := os.ReadFile(w.simLog)
 		if err != nil {

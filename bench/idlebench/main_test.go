@@ -4,33 +4,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferry-deploy/ferry/bench/internal/benchproc"
 )
-
-func TestParseStat(t *testing.T) {
-	// The command name may hold spaces and parentheses.
-	line := "4242 (ferry (run) x) S 1 4242 4242 0 -1 4194560 1000 200 0 0 150 30 7 5 20 0 12 0 100 1000000 2000 18446744073709551615\n"
-	got, err := parseStat([]byte(line))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.self != 180 || got.children != 12 {
-		t.Fatalf("parseStat = %+v, want self 180 (150+30), children 12 (7+5)", got)
-	}
-	if _, err := parseStat([]byte("4242 (ferry) S 1 2")); err == nil {
-		t.Fatal("a short stat line parsed")
-	}
-}
-
-func TestParseRSS(t *testing.T) {
-	status := "Name:\tferry\nVmPeak:\t  900000 kB\nVmRSS:\t   74752 kB\nThreads:\t12\n"
-	got, err := parseRSS(strings.NewReader(status))
-	if err != nil || got != 74752 {
-		t.Fatalf("parseRSS = %d, %v; want 74752", got, err)
-	}
-	if _, err := parseRSS(strings.NewReader("Name:\tzombie\n")); err == nil {
-		t.Fatal("no VmRSS parsed")
-	}
-}
 
 func TestParseCountObjects(t *testing.T) {
 	out := "count: 551\nsize: 2204\nin-pack: 12\npacks: 1\nsize-pack: 4\nprune-packable: 0\ngarbage: 0\nsize-garbage: 0"
@@ -71,9 +47,9 @@ func TestFill(t *testing.T) {
 	s := samples{
 		wall:      100 * time.Second,
 		rss:       []int64{1000, 3000, 2000},
-		agent0:    cpuTicks{self: 100, children: 10},
-		agent1:    cpuTicks{self: 200, children: 60},
-		daemon1:   cpuTicks{self: 5, children: 15},
+		agent0:    benchproc.CPUTicks{Self: 100, Children: 10},
+		agent1:    benchproc.CPUTicks{Self: 200, Children: 60},
+		daemon1:   benchproc.CPUTicks{Self: 5, Children: 15},
 		calls:     map[string]int{"ec2:DescribeInstances": 4, "elb:DescribeInstanceHealth": 4},
 		perSecond: []int{0, 6, 0, 2},
 	}

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ferry-deploy/ferry/bench/internal/benchproc"
 )
 
 // result is one run's figures.
@@ -104,7 +106,7 @@ func (w *world) measure(ctx context.Context) (result, error) {
 	if err != nil {
 		return r, err
 	}
-	s.fill(&r, clockTicks(ctx))
+	s.fill(&r, benchproc.ClockTicks(ctx))
 	if r.RemoteAfter, err = w.remoteStats(ctx); err != nil {
 		return r, err
 	}
@@ -126,7 +128,7 @@ func (w *world) inSyncAtEnd(ctx context.Context) (int, []envState, error) {
 	var other []envState
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	err := waitFor(wctx, 500*time.Millisecond, "a re-check to end", func() (bool, error) {
+	err := benchproc.WaitFor(wctx, 500*time.Millisecond, "a re-check to end", func() (bool, error) {
 		var err error
 		if n, other, err = w.inSync(ctx); err != nil {
 			return false, fmt.Errorf("/healthz at the end: %w", err)
@@ -143,8 +145,8 @@ func (w *world) inSyncAtEnd(ctx context.Context) (int, []envState, error) {
 type samples struct {
 	wall                time.Duration
 	rss                 []int64
-	agent0, agent1      cpuTicks
-	daemon0, daemon1    cpuTicks
+	agent0, agent1      benchproc.CPUTicks
+	daemon0, daemon1    benchproc.CPUTicks
 	calls               map[string]int
 	perSecond           []int
 	counted0, countedAt int
@@ -155,11 +157,11 @@ type samples struct {
 func (w *world) sample(ctx context.Context) (samples, error) {
 	var s samples
 	var err error
-	if s.agent0, err = readCPU(w.agent.pid()); err != nil {
+	if s.agent0, err = benchproc.ReadCPU(w.agent.PID()); err != nil {
 		return s, err
 	}
 	if w.daemon != nil {
-		if s.daemon0, err = readCPU(w.daemon.pid()); err != nil {
+		if s.daemon0, err = benchproc.ReadCPU(w.daemon.PID()); err != nil {
 			return s, err
 		}
 	}
@@ -169,7 +171,7 @@ func (w *world) sample(ctx context.Context) (samples, error) {
 	end := time.After(w.o.duration)
 	prev := 0
 	for done := false; !done; {
-		rss, err := readRSS(w.agent.pid())
+		rss, err := benchproc.ReadStatusKiB(w.agent.PID(), "VmRSS")
 		if err != nil {
 			return s, fmt.Errorf("the agent's RSS (did it exit? see %s): %w", w.agentLog, err)
 		}
@@ -192,16 +194,16 @@ func (w *world) sample(ctx context.Context) (samples, error) {
 		}
 	}
 	s.wall = time.Since(t0)
-	if s.agent1, err = readCPU(w.agent.pid()); err != nil {
+	if s.agent1, err = benchproc.ReadCPU(w.agent.PID()); err != nil {
 		return s, err
 	}
 	if w.daemon != nil {
-		if s.daemon1, err = readCPU(w.daemon.pid()); err != nil {
+		if s.daemon1, err = benchproc.ReadCPU(w.daemon.PID()); err != nil {
 			return s, err
 		}
 	}
 	// The last reading, after the loop's final sleep.
-	rss, err := readRSS(w.agent.pid())
+	rss, err := benchproc.ReadStatusKiB(w.agent.PID(), "VmRSS")
 	if err != nil {
 		return s, err
 	}
@@ -218,9 +220,9 @@ func (w *world) sample(ctx context.Context) (samples, error) {
 // fill puts the samples' figures into r.
 func (s samples) fill(r *result, hz float64) {
 	pct := func(ticks int64) float64 { return float64(ticks) / hz / s.wall.Seconds() * 100 }
-	r.AgentCPU = pct(s.agent1.self - s.agent0.self)
-	r.ChildCPU = pct(s.agent1.children - s.agent0.children)
-	r.DaemonCPU = pct(s.daemon1.self - s.daemon0.self + s.daemon1.children - s.daemon0.children)
+	r.AgentCPU = pct(s.agent1.Self - s.agent0.Self)
+	r.ChildCPU = pct(s.agent1.Children - s.agent0.Children)
+	r.DaemonCPU = pct(s.daemon1.Self - s.daemon0.Self + s.daemon1.Children - s.daemon0.Children)
 	r.RSSStartKiB, r.RSSEndKiB = s.rss[0], s.rss[len(s.rss)-1]
 	for _, v := range s.rss {
 		r.RSSPeakKiB = max(r.RSSPeakKiB, v)

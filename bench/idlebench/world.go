@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferry-deploy/ferry/bench/internal/benchproc"
 	"github.com/ferry-deploy/ferry/internal/simenv"
 )
 
@@ -30,7 +31,7 @@ type world struct {
 	agentLog string
 	healthz  string
 
-	daemon, sim, agent *proc
+	daemon, sim, agent *benchproc.Proc
 	simURL             string
 }
 
@@ -52,13 +53,19 @@ func newWorld(o options, n int) (*world, error) {
 // close stops every process this run started and removes its files.
 func (w *world) close() {
 	if w.agent != nil {
-		w.agent.stop(45 * time.Second)
+		if err := w.agent.Stop(45 * time.Second); err != nil {
+			logf("%v", err)
+		}
 	}
 	if w.sim != nil {
-		w.sim.stop(15 * time.Second)
+		if err := w.sim.Stop(15 * time.Second); err != nil {
+			logf("%v", err)
+		}
 	}
 	if w.daemon != nil {
-		w.daemon.stop(5 * time.Second)
+		if err := w.daemon.Stop(5 * time.Second); err != nil {
+			logf("%v", err)
+		}
 	}
 	if w.o.keep {
 		logf("kept %s (agent log: %s)", w.dir, w.agentLog)
@@ -181,7 +188,7 @@ func (w *world) serveRemote(ctx context.Context) error {
 		w.url = "file://" + w.bare
 		return nil
 	}
-	port, err := freePort()
+	port, err := benchproc.FreePort()
 	if err != nil {
 		return err
 	}
@@ -193,7 +200,7 @@ func (w *world) serveRemote(ctx context.Context) error {
 		return err
 	}
 	root := filepath.Dir(w.bare)
-	w.daemon, err = start("git daemon", w.env(), filepath.Join(w.dir, "daemon.log"), filepath.Join(execPath, "git-daemon"),
+	w.daemon, err = benchproc.Start("git daemon", w.env(), filepath.Join(w.dir, "daemon.log"), filepath.Join(execPath, "git-daemon"),
 		"--export-all", "--enable=receive-pack", "--listen=127.0.0.1", "--port="+strconv.Itoa(port), "--base-path="+root, root)
 	if err != nil {
 		return err
@@ -201,9 +208,9 @@ func (w *world) serveRemote(ctx context.Context) error {
 	w.url = fmt.Sprintf("git://127.0.0.1:%d/%s", port, filepath.Base(w.bare))
 	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	return waitFor(wctx, 100*time.Millisecond, "git daemon", func() (bool, error) {
-		if w.daemon.exited() {
-			return false, fmt.Errorf("git daemon exited: %v (see %s)", w.daemon.err, filepath.Join(w.dir, "daemon.log"))
+	return benchproc.WaitFor(wctx, 100*time.Millisecond, "git daemon", func() (bool, error) {
+		if w.daemon.Exited() {
+			return false, fmt.Errorf("git daemon exited: %v (see %s)", w.daemon.Err(), filepath.Join(w.dir, "daemon.log"))
 		}
 		_, err := w.git(ctx, "", "ls-remote", w.url)
 		return err == nil, nil
@@ -214,16 +221,16 @@ func (w *world) serveRemote(ctx context.Context) error {
 func (w *world) startSim(ctx context.Context) error {
 	logPath := filepath.Join(w.dir, "sim.log")
 	var err error
-	w.sim, err = start("ferry sim", w.env(), logPath, w.o.sim, "sim", "--listen", "127.0.0.1:0")
+	w.sim, err = benchproc.Start("ferry sim", w.env(), logPath, w.o.sim, "sim", "--listen", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
 	const prefix = "AWS simulator listening on "
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return waitFor(wctx, 50*time.Millisecond, "ferry sim", func() (bool, error) {
-		if w.sim.exited() {
-			return false, fmt.Errorf("ferry sim exited: %v (see %s)", w.sim.err, logPath)
+	return benchproc.WaitFor(wctx, 50*time.Millisecond, "ferry sim", func() (bool, error) {
+		if w.sim.Exited() {
+			return false, fmt.Errorf("ferry sim exited: %v (see %s)", w.sim.Err(), logPath)
 		}
 		b, err := os.ReadFile(logPath)
 		if err != nil {
@@ -288,21 +295,21 @@ ssh.user = "deploy"
 // startAgent runs `ferry run` with a JSON log and its listener on a free
 // loopback port.
 func (w *world) startAgent(ctx context.Context) error {
-	port, err := freePort()
+	port, err := benchproc.FreePort()
 	if err != nil {
 		return err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	w.healthz = "http://" + addr + "/healthz"
-	w.agent, err = start("ferry run", w.env(), w.agentLog, w.o.ferry, "run", "-c", w.config, "--listen", addr, "--log-format", "json")
+	w.agent, err = benchproc.Start("ferry run", w.env(), w.agentLog, w.o.ferry, "run", "-c", w.config, "--listen", addr, "--log-format", "json")
 	if err != nil {
 		return err
 	}
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	return waitFor(wctx, 100*time.Millisecond, "the agent's /healthz", func() (bool, error) {
-		if w.agent.exited() {
-			return false, fmt.Errorf("ferry run exited: %v (see %s)", w.agent.err, w.agentLog)
+	return benchproc.WaitFor(wctx, 100*time.Millisecond, "the agent's /healthz", func() (bool, error) {
+		if w.agent.Exited() {
+			return false, fmt.Errorf("ferry run exited: %v (see %s)", w.agent.Err(), w.agentLog)
 		}
 		_, err := w.states(ctx)
 		return err == nil, nil
@@ -364,9 +371,9 @@ func (w *world) settle(ctx context.Context) (int, time.Duration, error) {
 	defer cancel()
 	n := 0
 	var other []envState
-	err := waitFor(sctx, time.Second, "environments in sync", func() (bool, error) {
-		if w.agent.exited() {
-			return false, fmt.Errorf("ferry run exited: %v (see %s)", w.agent.err, w.agentLog)
+	err := benchproc.WaitFor(sctx, time.Second, "environments in sync", func() (bool, error) {
+		if w.agent.Exited() {
+			return false, fmt.Errorf("ferry run exited: %v (see %s)", w.agent.Err(), w.agentLog)
 		}
 		var err error
 		n, other, err = w.inSync(ctx)
@@ -375,7 +382,7 @@ func (w *world) settle(ctx context.Context) (int, time.Duration, error) {
 		}
 		return n == w.n, nil
 	})
-	if err != nil && ctx.Err() == nil && !w.agent.exited() {
+	if err != nil && ctx.Err() == nil && !w.agent.Exited() {
 		logf("only %d of %d environments in sync after %s; measuring anyway. Not in sync: %s", n, w.n, w.o.settle, describe(other))
 		return n, time.Since(t0), nil
 	}

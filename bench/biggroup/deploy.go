@@ -217,27 +217,7 @@ func parseLog(r io.Reader) (total time.Duration, n, bodyFails int, err error) {
 	return total, n, bodyFails, s.Err()
 }
 
+// simCall calls one of the simulator's own endpoints.
 func (w *world) simCall(ctx context.Context, method, path string, into any) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, w.simURL+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("simulator %s: %w", path, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("simulator %s: %s", path, resp.Status)
-	}
-	if into == nil {
-		_, err = io.Copy(io.Discard, resp.Body)
-		return err
-	}
-	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
-		return fmt.Errorf("simulator %s: %w", path, err)
-	}
-	return nil
+	return benchproc.SimCall(ctx, w.simURL, method, path, into)
 }

@@ -19,12 +19,8 @@ import (
 	"github.com/ferry-deploy/ferry/internal/simenv"
 )
 
-// The simulator's region and credentials (it checks neither).
-const (
-	region          = simenv.Region
-	accessKeyID     = simenv.AccessKeyID
-	secretAccessKey = simenv.SecretAccessKey
-)
+// region is the simulator's.
+const region = simenv.Region
 
 // drainSeconds is the classic balancer's connection draining timeout and
 // the target group's deregistration delay, in AWS seconds: draining on,

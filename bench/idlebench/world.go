@@ -76,40 +76,14 @@ func (w *world) close() {
 	}
 }
 
-// env is the environment of every process: no user or system git config,
-// a HOME of its own, static credentials for the simulator and no instance
-// metadata lookups.
+// env is the environment of every process (benchproc.Env).
 func (w *world) env() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if k == "HOME" || k == "XDG_CONFIG_HOME" || k == "SSH_AUTH_SOCK" || k == "JOURNAL_STREAM" || k == "FERRY_CONFIG" ||
-			strings.HasPrefix(k, "GIT_") || strings.HasPrefix(k, "AWS_") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "HOME="+w.home, "XDG_CONFIG_HOME="+filepath.Join(w.home, ".config"),
-		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0",
-		"GIT_AUTHOR_NAME=Bench", "GIT_AUTHOR_EMAIL=bench@example.com",
-		"GIT_COMMITTER_NAME=Bench", "GIT_COMMITTER_EMAIL=bench@example.com",
-		"AWS_ACCESS_KEY_ID="+simenv.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+simenv.SecretAccessKey,
-		"AWS_REGION="+simenv.Region, "AWS_EC2_METADATA_DISABLED=true",
-		"AWS_CONFIG_FILE="+filepath.Join(w.home, ".aws", "config"),
-		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(w.home, ".aws", "credentials"))
+	return benchproc.Env(w.home, benchproc.Credentials{AccessKeyID: simenv.AccessKeyID, SecretAccessKey: simenv.SecretAccessKey, Region: simenv.Region})
 }
 
 // git runs git with the controlled environment and returns its output.
 func (w *world) git(ctx context.Context, dir string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir, cmd.Env = dir, w.env()
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out)), nil
+	return benchproc.Git(ctx, w.env(), dir, args...)
 }
 
 // setUp builds the world and returns once every environment is in sync or

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ferry-deploy/ferry/bench/internal/benchproc"
-	"github.com/ferry-deploy/ferry/internal/simenv"
 )
 
 // world is one run: a git remote, a simulator holding one web group, a
@@ -75,7 +74,7 @@ func (w *world) close() {
 
 // env is the environment of every process (benchproc.Env).
 func (w *world) env() []string {
-	return benchproc.Env(w.home, benchproc.Credentials{AccessKeyID: simenv.AccessKeyID, SecretAccessKey: simenv.SecretAccessKey, Region: simenv.Region})
+	return benchproc.Env(w.home)
 }
 
 // git runs git with the controlled environment and returns its output.

@@ -78,7 +78,7 @@ func (w *world) close() {
 
 // env is the environment of every process (benchproc.Env).
 func (w *world) env() []string {
-	return benchproc.Env(w.home, benchproc.Credentials{AccessKeyID: simenv.AccessKeyID, SecretAccessKey: simenv.SecretAccessKey, Region: simenv.Region})
+	return benchproc.Env(w.home)
 }
 
 // git runs git with the controlled environment and returns its output.

@@ -11,20 +11,16 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-)
 
-// Credentials are the static AWS credentials a benchmark gives its
-// processes; the simulator accepts any.
-type Credentials struct {
-	AccessKeyID, SecretAccessKey, Region string
-}
+	"github.com/ferry-deploy/ferry/internal/simenv"
+)
 
 // Env is the environment of every process a benchmark starts: the
 // caller's, less anything from the user's setup (HOME, git and AWS
 // settings, agents), plus a HOME of its own, no user or system git config,
-// a fixed git identity, static credentials for the simulator and no
+// a fixed git identity, the simulator's static credentials and no
 // instance metadata lookups.
-func Env(home string, c Credentials) []string {
+func Env(home string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
@@ -38,8 +34,8 @@ func Env(home string, c Credentials) []string {
 		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0",
 		"GIT_AUTHOR_NAME=Bench", "GIT_AUTHOR_EMAIL=bench@example.com",
 		"GIT_COMMITTER_NAME=Bench", "GIT_COMMITTER_EMAIL=bench@example.com",
-		"AWS_ACCESS_KEY_ID="+c.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+c.SecretAccessKey,
-		"AWS_REGION="+c.Region, "AWS_EC2_METADATA_DISABLED=true",
+		"AWS_ACCESS_KEY_ID="+simenv.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+simenv.SecretAccessKey,
+		"AWS_REGION="+simenv.Region, "AWS_EC2_METADATA_DISABLED=true",
 		"AWS_CONFIG_FILE="+os.DevNull, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull)
 }
 

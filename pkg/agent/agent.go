@@ -268,7 +268,7 @@ func (a *Agent) worker(ctx context.Context, env *config.Environment, d *Deployer
 	if ok {
 		current = &target
 	}
-	backoff := backoff.Backoff{Base: min(5*time.Second, a.opts.Recheck), Max: a.opts.Recheck}
+	retry := backoff.Backoff{Base: min(5*time.Second, a.opts.Recheck), Max: a.opts.Recheck}
 	// Every environment is looked at once at start (its wake channel holds
 	// one wake): the first recheck after that comes at a random point of
 	// the interval, which spreads the environments over it.
@@ -303,7 +303,7 @@ func (a *Agent) worker(ctx context.Context, env *config.Environment, d *Deployer
 			}
 		case r.transient:
 			failures++
-			next = backoff.Delay(failures, a.opts.Rand())
+			next = retry.Delay(failures, a.opts.Rand())
 		default:
 			failures = 0
 		}

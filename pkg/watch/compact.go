@@ -138,10 +138,16 @@ func (m *Mirror) Compact(p CompactPolicy, now time.Time) (bool, error) {
 		if err := m.repo.RepackObjects(&git.RepackConfig{}); err != nil {
 			return false, fmt.Errorf("repack mirror: %w", err)
 		}
-		if err := m.open(); err != nil {
-			return true, err
-		}
-		// The repack wrote everything reachable into one pack.
+	} else if err := m.mergeLocked(); err != nil {
+		return false, fmt.Errorf("merge mirror packs: %w", err)
+	}
+	// go-git's storage caches pack indexes; reopen it to see the new pack
+	// alone.
+	if err := m.open(); err != nil {
+		return true, err
+	}
+	if p.Full {
+		// The repack wrote everything reachable into one pack: the base.
 		packs, err := m.st.ObjectPacks()
 		if err != nil {
 			return true, err
@@ -151,13 +157,6 @@ func (m *Mirror) Compact(p CompactPolicy, now time.Time) (bool, error) {
 				return true, err
 			}
 		}
-	} else if err := m.mergeLocked(); err != nil {
-		return false, fmt.Errorf("merge mirror packs: %w", err)
-	}
-	// go-git's storage caches pack indexes; reopen it to see the new pack
-	// alone.
-	if err := m.open(); err != nil {
-		return true, err
 	}
 	if err := m.dropLooseLocked(now.Add(-p.Grace)); err != nil {
 		return true, err

@@ -79,4 +79,6 @@ func (l *listings) get(ctx context.Context, list func(context.Context) (map[plum
 const listRetries = 2
 
 // listBackoff spaces those tries.
-var listBackoff = backoff.Backoff{Base: 250 * time.Millisecond, Max: 2 * time.Second}
+func listBackoff() backoff.Backoff {
+	return backoff.Backoff{Base: 250 * time.Millisecond, Max: 2 * time.Second}
+}

@@ -202,7 +202,7 @@ func (m *Mirror) ListRemote(ctx context.Context) (map[plumbing.ReferenceName]Rem
 			if err == nil || try > listRetries || !errors.As(err, &re) || re.Permanent || ctx.Err() != nil {
 				return refs, err
 			}
-			wait := listBackoff.Delay(try, m.opts.Rand())
+			wait := listBackoff().Delay(try, m.opts.Rand())
 			m.log.Debug("listing the remote failed; trying again", "err", err, "retry_in", wait)
 			select {
 			case <-ctx.Done():

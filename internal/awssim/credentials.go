@@ -15,7 +15,7 @@ import (
 // signature is verified yet; the stub backend accepts any credentials).
 // The codes are each service's for credentials it cannot validate:
 // EC2's AuthFailure [errors-overview], Auto Scaling's and ELB's
-// InvalidClientTokenId [CommonErrors].
+// InvalidClientTokenId [CommonErrors], SSM's UnrecognizedClientException.
 func (s *Sim) checkInstanceCredentials(svc *service, r *http.Request) *APIError {
 	if !s.opts.Machines {
 		return nil
@@ -32,6 +32,9 @@ func (s *Sim) checkInstanceCredentials(svc *service, r *http.Request) *APIError 
 	s.log.Warn("awssim: unknown or expired instance credentials", "access_key_id", id)
 	if svc.name == "ec2" {
 		return &APIError{Code: "AuthFailure", Message: "AWS was not able to validate the provided access credentials", Status: http.StatusUnauthorized}
+	}
+	if svc.dialect.json {
+		return &APIError{Code: "UnrecognizedClientException", Message: "The security token included in the request is invalid.", Status: http.StatusBadRequest}
 	}
 	return &APIError{Code: "InvalidClientTokenId", Message: "The security token included in the request is invalid.", Status: http.StatusForbidden}
 }

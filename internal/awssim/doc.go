@@ -1,6 +1,6 @@
-// Package awssim is a wire-compatible simulator of the four AWS APIs Ferry
-// uses — EC2, Auto Scaling, Elastic Load Balancing (Classic) and ELBv2 —
-// with a real Auto Scaling control loop, so that Ferry's tests, benchmarks
+// Package awssim is a wire-compatible simulator of the AWS APIs Ferry
+// uses — EC2, Auto Scaling, Elastic Load Balancing (Classic), ELBv2 and SSM
+// Parameter Store — with a real Auto Scaling control loop, so that Ferry's tests, benchmarks
 // and demo run against something that behaves like AWS without an AWS
 // account.
 //
@@ -8,8 +8,9 @@
 // their BaseEndpoint (or AWS_ENDPOINT_URL) at Server.URL, with any static
 // credentials and region us-east-1. Requests are routed by their Version
 // (EC2 2016-11-15 in ec2Query; Auto Scaling 2011-01-01, ELB 2012-06-01 and
-// ELBv2 2015-12-01 in awsQuery) and answered in each protocol's XML, with
-// AWS's error codes and HTTP statuses, so the SDK's typed errors and retry
+// ELBv2 2015-12-01 in awsQuery) and answered in each protocol's XML, or by
+// their X-Amz-Target (SSM, AmazonSSM.* in awsJson 1.1), with AWS's error
+// codes and HTTP statuses, so the SDK's typed errors and retry
 // classification work unchanged.
 //
 // # In a test

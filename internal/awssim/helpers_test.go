@@ -19,10 +19,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing/types"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go"
 )
 
-// env is a simulator and the four SDK clients pointed at it.
+// env is a simulator and the SDK clients pointed at it.
 type env struct {
 	t     testing.TB
 	ctx   context.Context
@@ -31,6 +32,7 @@ type env struct {
 	as    *autoscaling.Client
 	elb   *elasticloadbalancing.Client
 	elbv2 *elasticloadbalancingv2.Client
+	ssm   *ssm.Client
 }
 
 // fastOptions makes one AWS second last 10ms and instances boot in 50ms.
@@ -77,6 +79,7 @@ func (e *env) connect(maxAttempts int) {
 	e.as = autoscaling.NewFromConfig(cfg)
 	e.elb = elasticloadbalancing.NewFromConfig(cfg)
 	e.elbv2 = elasticloadbalancingv2.NewFromConfig(cfg)
+	e.ssm = ssm.NewFromConfig(cfg)
 }
 
 func sdkConfig(url string, maxAttempts int) aws.Config {

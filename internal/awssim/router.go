@@ -2,6 +2,7 @@ package awssim
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -10,14 +11,18 @@ import (
 // handlerFunc answers one action. It runs with s.mu held.
 type handlerFunc func(s *Sim, p params) ([]*node, *APIError)
 
-// service is one AWS API: its wire dialect and actions.
+// service is one AWS API: its wire dialect and actions. A query-protocol
+// service has a version and actions; an awsJson one a target prefix and
+// jsonActions.
 type service struct {
-	name     string // counter prefix and signing name
-	version  string
-	dialect  dialect
-	actions  map[string]handlerFunc
-	throttle *APIError // the error a throttling fault answers
-	internal *APIError // the error a 5xx fault answers
+	name        string // counter prefix and signing name
+	version     string
+	target      string // awsJson: X-Amz-Target is target + "." + action
+	dialect     dialect
+	actions     map[string]handlerFunc
+	jsonActions map[string]jsonHandlerFunc
+	throttle    *APIError // the error a throttling fault answers
+	internal    *APIError // the error a 5xx fault answers
 }
 
 // services by API version, the field every query request carries.
@@ -59,14 +64,40 @@ func services() map[string]*service {
 	return m
 }
 
-// ServeHTTP answers one AWS query-protocol request, or an /_awssim/ admin
-// request.
+// jsonServices are the awsJson 1.1 APIs by X-Amz-Target prefix.
+func jsonServices() map[string]*service {
+	svcs := []*service{
+		{
+			name: "ssm", target: "AmazonSSM",
+			dialect:     dialect{json: true},
+			jsonActions: ssmActions(),
+			throttle:    &APIError{Code: "ThrottlingException", Message: "Rate exceeded", Status: http.StatusBadRequest},
+			internal:    &APIError{Code: "InternalServerError", Message: "An internal error has occurred", Status: http.StatusInternalServerError},
+		},
+	}
+	m := map[string]*service{}
+	for _, s := range svcs {
+		m[s.target] = s
+	}
+	return m
+}
+
+// maxJSONBody bounds an awsJson request document (PutParameter's largest
+// value is 8 KB; no action here takes more than a few).
+const maxJSONBody = 1 << 20
+
+// ServeHTTP answers one AWS query-protocol or awsJson request, or an
+// /_awssim/ admin request.
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/_awssim/") {
 		s.serveAdmin(w, r)
 		return
 	}
 	reqID := s.requestID()
+	if target := r.Header.Get("X-Amz-Target"); target != "" {
+		s.serveJSON(w, r, reqID, target)
+		return
+	}
 	if err := r.ParseForm(); err != nil {
 		writePlainError(w, reqID, http.StatusBadRequest, "MalformedQueryString", err.Error())
 		return
@@ -83,35 +114,10 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	action := form.str("Action")
+	if !s.admit(w, r, reqID, svc, action) {
+		return
+	}
 	h := svc.actions[action]
-	if apiErr := s.checkInstanceCredentials(svc, r); apiErr != nil {
-		svc.dialect.writeError(w, reqID, apiErr)
-		return
-	}
-
-	s.mu.Lock()
-	s.counts[svc.name+":"+action]++
-	fault, bucketEmpty := s.faultForLocked(svc.name, action)
-	injected := fault.injected(svc, bucketEmpty, s.rnd.Float64)
-	s.mu.Unlock()
-
-	if fault.Latency > 0 {
-		t := time.NewTimer(fault.Latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		case <-s.ctx.Done():
-			t.Stop()
-			writePlainError(w, reqID, http.StatusServiceUnavailable, "ServiceUnavailable", "simulator shutting down")
-			return
-		}
-	}
-	if injected != nil {
-		svc.dialect.writeError(w, reqID, injected)
-		return
-	}
 	if h == nil {
 		svc.dialect.writeError(w, reqID, errf("InvalidAction", "The action %s is not valid for this web service.", action))
 		return
@@ -129,6 +135,82 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	svc.dialect.writeResult(w, action, reqID, body)
+}
+
+// serveJSON answers an awsJson 1.1 request, routed by its X-Amz-Target
+// ("AmazonSSM.PutParameter").
+func (s *Sim) serveJSON(w http.ResponseWriter, r *http.Request, reqID, target string) {
+	prefix, action, _ := strings.Cut(target, ".")
+	svc := s.targets[prefix]
+	if svc == nil {
+		writeJSONError(w, reqID, errf("UnknownOperationException", "unknown target %q", target))
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxJSONBody+1))
+	if err != nil {
+		return // the client went away
+	}
+	if len(body) > maxJSONBody {
+		writeJSONError(w, reqID, errf("SerializationException", "request body larger than %d bytes", maxJSONBody))
+		return
+	}
+	if !s.admit(w, r, reqID, svc, action) {
+		return
+	}
+	h := svc.jsonActions[action]
+	if h == nil {
+		writeJSONError(w, reqID, errf("UnknownOperationException", "The action %s is not valid for this web service.", action))
+		return
+	}
+	s.mu.Lock()
+	out, apiErr := h(s, body)
+	if apiErr == nil {
+		s.dirty = true
+	}
+	s.mu.Unlock()
+	s.runAfterUnlock()
+	if apiErr != nil {
+		// The message never carries a request's values (SSM's are secrets).
+		s.log.Debug("awssim: request failed", "service", svc.name, "action", action, "code", apiErr.Code, "message", apiErr.Message)
+		writeJSONError(w, reqID, apiErr)
+		return
+	}
+	writeJSONResult(w, reqID, out)
+}
+
+// admit counts a request and applies the credential check and the faults
+// that cover it: false when it has been answered (an error, or the
+// simulator shutting down) and must not run.
+func (s *Sim) admit(w http.ResponseWriter, r *http.Request, reqID string, svc *service, action string) bool {
+	if apiErr := s.checkInstanceCredentials(svc, r); apiErr != nil {
+		svc.dialect.writeError(w, reqID, apiErr)
+		return false
+	}
+
+	s.mu.Lock()
+	s.counts[svc.name+":"+action]++
+	fault, bucketEmpty := s.faultForLocked(svc.name, action)
+	injected := fault.injected(svc, bucketEmpty, s.rnd.Float64)
+	s.mu.Unlock()
+
+	if fault.Latency > 0 {
+		t := time.NewTimer(fault.Latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return false
+		case <-s.ctx.Done():
+			t.Stop()
+			svc.dialect.writeError(w, reqID, &APIError{Code: "ServiceUnavailable", Message: "simulator shutting down", Status: http.StatusServiceUnavailable})
+			return false
+		}
+	}
+	if injected != nil {
+		svc.dialect.writeError(w, reqID, injected)
+		return false
+	}
+	return true
 }
 
 // serviceBySigningName picks the service from the SigV4 credential scope

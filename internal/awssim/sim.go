@@ -18,11 +18,12 @@ import (
 // Sim is one simulated AWS account in one region: its resources, the Auto
 // Scaling control loop, load balancer health checks, the instances' apps and
 // the balancers' listeners. It is an http.Handler answering the EC2, Auto
-// Scaling, ELB and ELBv2 query APIs.
+// Scaling, ELB and ELBv2 query APIs and SSM's awsJson one.
 type Sim struct {
 	opts     Options
 	log      *slog.Logger
 	services map[string]*service // by API version; read-only
+	targets  map[string]*service // awsJson services by X-Amz-Target prefix; read-only
 	backend  backend             // what instances are; set once by New
 	// keys mints the credentials of instance profiles (the metadata
 	// service's, with machines) and finds them again.
@@ -68,6 +69,7 @@ func New(opts Options, logger *slog.Logger) (*Sim, error) {
 	s := &Sim{
 		opts:               opts,
 		services:           services(),
+		targets:            jsonServices(),
 		log:                logger,
 		st:                 st,
 		rnd:                rand.New(rand.NewPCG(uint64(opts.Seed), 0x5eed)),

@@ -25,6 +25,10 @@ type state struct {
 	ClientTokens    map[string]string          `json:"clientTokens"` // RunInstances ClientToken → reservation
 	Snapshots       map[string]*snapshot       `json:"snapshots"`
 	KeyPairs        map[string]*keyPair        `json:"keyPairs"` // by name
+	// SSM parameters by name, and the data key standing for each KMS key id
+	// their SecureString values are encrypted under (ssm.go).
+	Parameters map[string]*ssmParameter `json:"ssmParameters"`
+	KMSKeys    map[string]string        `json:"kmsKeys"`
 }
 
 func newState() *state {
@@ -41,6 +45,8 @@ func newState() *state {
 		ClientTokens:    map[string]string{},
 		Snapshots:       map[string]*snapshot{},
 		KeyPairs:        map[string]*keyPair{},
+		Parameters:      map[string]*ssmParameter{},
+		KMSKeys:         map[string]string{},
 	}
 }
 
@@ -318,6 +324,12 @@ func loadState(path string) (*state, error) {
 	}
 	if st.KeyPairs == nil {
 		st.KeyPairs = map[string]*keyPair{}
+	}
+	if st.Parameters == nil {
+		st.Parameters = map[string]*ssmParameter{}
+	}
+	if st.KMSKeys == nil {
+		st.KMSKeys = map[string]string{}
 	}
 	return st, nil
 }

@@ -124,6 +124,7 @@ func validation(format string, args ...any) *APIError {
 type dialect struct {
 	xmlns string
 	ec2   bool // ec2Query: no Result wrapper, <item> lists, <Response><Errors> errors
+	json  bool // awsJson 1.1 (wire_json.go)
 }
 
 // writeResult frames body as the successful response to action.
@@ -156,6 +157,10 @@ func (d dialect) writeResult(w http.ResponseWriter, action, reqID string, body [
 
 // writeError frames e in the service's error format.
 func (d dialect) writeError(w http.ResponseWriter, reqID string, e *APIError) {
+	if d.json {
+		writeJSONError(w, reqID, e)
+		return
+	}
 	var b bytes.Buffer
 	b.WriteString(xml.Header)
 	if d.ec2 {

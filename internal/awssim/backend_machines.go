@@ -29,7 +29,8 @@ type machineBackend struct {
 	host  *machines.Host
 	meta  *metadataServer
 	base  machines.Layer
-	keep  bool // images made here outlive the simulator (a StateFile refers to them)
+	stack machines.Layer // the stack image's layer (Options.StackImage), else zero
+	keep  bool           // images made here outlive the simulator (a StateFile refers to them)
 	log   *slog.Logger
 	ctx   context.Context // the simulator's: done at Close
 	wg    sync.WaitGroup
@@ -89,8 +90,17 @@ func openMachineBackend(ctx context.Context, s *Sim) (*machineBackend, error) {
 	}
 	b := &machineBackend{s: s, host: host, meta: meta, base: base, keep: o.StateFile != "", log: s.log, ctx: ctx,
 		vms: map[string]*vm{}, captures: map[string]*capture{}, doomed: map[string]bool{}}
+	if o.StackImage {
+		if b.stack, err = host.Store().BaseImage(ctx, machines.StackRecipe(), machines.BuildOptions{}); err != nil {
+			return nil, errors.Join(fmt.Errorf("awssim: stack image: %w", err), meta.close(), host.Close(context.WithoutCancel(ctx)))
+		}
+	}
 	s.mu.Lock()
 	img := s.registerBaseImageLocked(base, recipe)
+	if o.StackImage {
+		stack := s.registerStackImageLocked(b.stack)
+		s.log.Info("awssim: stack image", "image", stack.ID, "name", stack.Name, "layer", b.stack.ID)
+	}
 	s.mu.Unlock()
 	s.log.Info("awssim: machines ready", "netns", host.Network().Name(), "subnets", host.Network().Subnets(),
 		"image", img.ID, "name", img.Name, "layer", base.ID)
@@ -313,7 +323,7 @@ func (b *machineBackend) capturedLocked(img *image, _ time.Time) (bool, error) {
 // gone at once while volumes made from it live on, which here are layers
 // still in use. The base image's layer is the cache's and stays.
 func (b *machineBackend) releaseLocked(snap *snapshot) {
-	if snap.Layer == "" || snap.Layer == b.base.ID {
+	if snap.Layer == "" || b.cached(snap.Layer) {
 		return
 	}
 	b.mu.Lock()
@@ -414,7 +424,7 @@ func (b *machineBackend) close(ctx context.Context) error {
 		b.s.mu.Lock()
 		b.mu.Lock()
 		for _, img := range b.s.st.Images {
-			if img.Layer != "" && img.Layer != b.base.ID {
+			if img.Layer != "" && !b.cached(img.Layer) {
 				b.doomed[img.Layer] = true
 			}
 		}

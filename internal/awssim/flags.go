@@ -22,6 +22,7 @@ import (
 //	--seed N               randomness
 //	--machines             instances are Debian machines (Options.Machines)
 //	--cache-dir DIR        where the machines' images are kept
+//	--stack                with --machines, also the stack image (every role's packages)
 //
 // pflag users can add it with (*pflag.FlagSet).AddGoFlagSet.
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
@@ -40,6 +41,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&o.Seed, "seed", d.Seed, "seed of the simulator's randomness")
 	fs.BoolVar(&o.Machines, "machines", o.Machines, "make every instance a Debian machine booted with systemd-nspawn (needs root, debootstrap, systemd-container)")
 	fs.StringVar(&o.MachineCacheDir, "cache-dir", o.MachineCacheDir, "where --machines keeps its images (default /var/cache/ferry/machines)")
+	fs.BoolVar(&o.StackImage, "stack", o.StackImage, "with --machines, also register the stack image: the base with every server role's Debian packages (built once, a few minutes)")
 	if o.App == nil {
 		o.App = DemoApp
 	}

@@ -101,6 +101,11 @@ type Options struct {
 	// MachineStateDir holds the running machines' writable layers and
 	// consoles (default /var/lib/ferry/machines).
 	MachineStateDir string
+	// StackImage (with Machines) also registers the stack image: the base
+	// with every package of Ferry's server roles (machines.StackRecipe),
+	// tagged StackImageTag. It is built on first use (a few minutes) and
+	// cached. The flag is --stack.
+	StackImage bool
 
 	// Faults are the initial fault rules (see Fault); more can be set with
 	// (*Sim).SetFault.

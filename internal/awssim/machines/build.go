@@ -61,21 +61,22 @@ func (s *Store) BaseImage(ctx context.Context, r Recipe, opts BuildOptions) (Lay
 		return Layer{}, errors.Join(err, removeTree(tmp))
 	}
 	s.log.Info("base image built", "layer", id, "took", time.Since(start).Round(time.Second))
-	s.pruneBases(r.Suite, id)
+	s.pruneBases(r.layerPrefix(), id)
 	return l, nil
 }
 
-// pruneBases deletes the base layers that earlier recipes of suite built,
-// unless a machine runs on one or an image is built on it: the cache holds
-// one base per suite, not one per edit of the recipe.
-func (s *Store) pruneBases(suite, keep string) {
+// pruneBases deletes the base layers that earlier recipes of the same
+// suite and flavor built (their IDs start with prefix), unless a machine
+// runs on one or an image is built on it: the cache holds one base per
+// suite and flavor, not one per edit of the recipe.
+func (s *Store) pruneBases(prefix, keep string) {
 	all, err := s.Layers()
 	if err != nil {
 		s.log.Warn("listing layers to prune", "err", err)
 		return
 	}
 	for _, l := range all {
-		if l.ID == keep || l.Parent != "" || !strings.HasPrefix(l.ID, "base-"+suite+"-") {
+		if l.ID == keep || l.Parent != "" || !strings.HasPrefix(l.ID, prefix) {
 			continue
 		}
 		if err := s.Delete(l.ID); err != nil {
@@ -101,7 +102,20 @@ func buildRoot(ctx context.Context, root string, r Recipe, mirror string) error 
 	if err := runPrivate(ctx, "chroot", root, "/bin/sh", "/tmp/ferry-customize.sh"); err != nil {
 		return fmt.Errorf("customize: %w", err)
 	}
-	return os.Remove(script)
+	if err := os.Remove(script); err != nil {
+		return err
+	}
+	if r.Extra == "" {
+		return nil
+	}
+	extra := filepath.Join(root, "tmp", "ferry-extra.sh")
+	if err := os.WriteFile(extra, []byte(r.Extra), 0o755); err != nil {
+		return err
+	}
+	if err := runPrivate(ctx, "chroot", root, "/bin/sh", "/tmp/ferry-extra.sh"); err != nil {
+		return fmt.Errorf("%s script: %w", r.Flavor, err)
+	}
+	return os.Remove(extra)
 }
 
 // runPrivate runs a command in a mount namespace of its own, so that what

@@ -4,7 +4,8 @@
 //   - Store keeps images as filesystem layers in a cache directory.
 //     BaseImage builds a Debian base with debootstrap (cached by its
 //     Recipe's key, built once across processes under a file lock, renamed
-//     into place whole); Machine.Snapshot adds a layer from a machine (what
+//     into place whole); StackRecipe is the base plus the packages of
+//     Ferry's server roles; Machine.Snapshot adds a layer from a machine (what
 //     CreateImage makes); a layer in use by a machine, or under another
 //     layer, cannot be deleted.
 //   - Network is a network namespace of Ferry's own (named with Prefix)

@@ -26,6 +26,12 @@ type Recipe struct {
 	Suite string
 	// Packages are installed on top of debootstrap's minbase variant.
 	Packages []string
+	// Flavor names an image other than the plain base (e.g. "stack"): its
+	// layer is named, and its old builds pruned, apart from the base's.
+	Flavor string
+	// Extra is a script run in the tree (chroot) after customize.sh, e.g.
+	// to install more packages with apt, whose resolver debootstrap lacks.
+	Extra string
 }
 
 // DefaultRecipe is Debian bookworm with systemd, OpenSSH, nginx, sudo and
@@ -53,11 +59,23 @@ func (r Recipe) Key() string {
 	pkgs = slices.Compact(pkgs)
 	h := sha256.New()
 	fmt.Fprintf(h, "suite %s\npackages %s\ncustomize %d\n%s", r.Suite, strings.Join(pkgs, ","), len(customizeScript), customizeScript)
+	if r.Flavor != "" || r.Extra != "" {
+		fmt.Fprintf(h, "\nflavor %s\nextra %d\n%s", r.Flavor, len(r.Extra), r.Extra)
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
 // LayerID is the name of the layer the recipe builds.
-func (r Recipe) LayerID() string { return "base-" + r.Suite + "-" + r.Key()[:16] }
+func (r Recipe) LayerID() string { return r.layerPrefix() + r.Key()[:16] }
+
+// layerPrefix is what the layers of every build of the recipe's suite and
+// flavor are named with: base-bookworm-, stack-bookworm-.
+func (r Recipe) layerPrefix() string {
+	if r.Flavor != "" {
+		return r.Flavor + "-" + r.Suite + "-"
+	}
+	return "base-" + r.Suite + "-"
+}
 
 // AptMirror returns the first Debian archive URI in apt's configured sources
 // (deb822 *.sources and one-line sources.list), so that debootstrap uses the

@@ -25,6 +25,7 @@ import (
 
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/watch"
+	"github.com/go-git/go-git/v5/plumbing"
 )
 
 func main() {
@@ -80,7 +81,8 @@ func ferryOp(op, dir, url, push string) error {
 		if !ok {
 			return fmt.Errorf("warm: no current target")
 		}
-		if _, err := m.IsAncestor(cur.Commit, cur.Commit); err != nil {
+		h := plumbing.NewHash(cur.Commit.String())
+		if _, err := m.IsAncestor(h, h); err != nil {
 			return err
 		}
 		parts := strings.SplitN(push, "|", 2)

@@ -107,7 +107,7 @@ func (p *project) waitState(a *agent.Agent, state, commit string) {
 	p.t.Helper()
 	testutil.Eventually(p.t, 30*time.Second, fmt.Sprintf("staging to be %s at %.12s", state, commit), func() (bool, string) {
 		s := p.envState(a)
-		return s.State == state && s.Target == commit, fmt.Sprintf("%+v", s)
+		return s.State == state && s.Target.String() == commit, fmt.Sprintf("%+v", s)
 	})
 }
 

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-deploy/ferry/pkg/agent"
-	"github.com/ferry-deploy/ferry/pkg/plan"
 )
 
 // newControlCmds returns pause, resume and retry: small commands that leave
@@ -79,7 +78,7 @@ failed commit so that a running agent deploys it again, at once.`,
 			if err := c.Retry(env.Name); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s (%s) will be deployed again\n", env.Name, plan.ShortCommit(b.Commit), b.Outcome)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s (%s) will be deployed again\n", env.Name, b.Commit.Short(), b.Outcome)
 			return nil
 		},
 	}

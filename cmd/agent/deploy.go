@@ -70,7 +70,7 @@ Exit status: 0 deployed (or nothing to do), 1 failed, rolled back, refused
 			}
 			r, err := p.Deploy(cmd.Context(), args[0], req, confirm)
 			if r != nil {
-				fmt.Fprintf(cmd.OutOrStdout(), "\n%s: %s %s (%s) in %s\n", r.Environment, r.Outcome, plan.ShortCommit(r.Commit), r.Method, r.Finished.Sub(r.Started).Round(time.Second))
+				fmt.Fprintf(cmd.OutOrStdout(), "\n%s: %s %s (%s) in %s\n", r.Environment, r.Outcome, r.Commit.Short(), r.Method, r.Finished.Sub(r.Started).Round(time.Second))
 				if r.Reason != "" {
 					fmt.Fprintf(cmd.OutOrStdout(), "reason: %s\n", r.Reason)
 				}
@@ -95,7 +95,7 @@ func confirmDeploy(in io.Reader, out io.Writer, p *plan.Plan) error {
 	if p.Downtime {
 		warning = " This is a full deploy: users see the upgrade page (downtime)."
 	}
-	fmt.Fprintf(out, "\nDeploy %s to %s?%s Type the environment's name to go on: ", plan.ShortCommit(p.Target.Commit), p.Environment, warning)
+	fmt.Fprintf(out, "\nDeploy %s to %s?%s Type the environment's name to go on: ", p.Target.Commit.Short(), p.Environment, warning)
 	line, err := bufio.NewReader(in).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return err

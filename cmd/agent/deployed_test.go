@@ -34,7 +34,7 @@ func TestStatusAndPlanAgreeOnDeployed(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &pl); code != exitChanges || err != nil {
 		t.Fatalf("plan: exit %d, %v\n%s\n%s", code, err, stdout, stderr)
 	}
-	if pl.Deployed.Commit != "" || pl.Method != plan.Full || pl.Reasons[0].Rule != plan.RuleUnknownDeployed {
+	if !pl.Deployed.Commit.IsZero() || pl.Method != plan.Full || pl.Reasons[0].Rule != plan.RuleUnknownDeployed {
 		t.Errorf("plan: deployed %+v, method %s, reasons %+v; want unknown, full as %s", pl.Deployed, pl.Method, pl.Reasons, plan.RuleUnknownDeployed)
 	}
 

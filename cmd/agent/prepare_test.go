@@ -19,6 +19,7 @@ import (
 
 	"github.com/ferry-deploy/ferry/internal/simenv"
 	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/plan"
 )
 
@@ -211,7 +212,7 @@ func TestDeployRefusesAWrongLaunchSource(t *testing.T) {
 		name, launch, want string
 	}{
 		{name: "prepared for another commit", launch: forSecond, want: "was not prepared for " + third},
-		{name: "never prepared", launch: plan.LaunchSourceName("shop", "staging", third, time.Now()), want: "version described"},
+		{name: "never prepared", launch: plan.LaunchSourceName("shop", "staging", commit.MustParse(third), time.Now()), want: "version described"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runFerry(t, "deploy", "-c", p.config, "staging", "--launch-config", tc.launch)

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-deploy/ferry/pkg/agent"
-	"github.com/ferry-deploy/ferry/pkg/plan"
 )
 
 func newStatusCmd(logs *logOptions) *cobra.Command {
@@ -94,12 +93,12 @@ func writeStatus(out io.Writer, list []agent.EnvStatus) {
 			state = "NOT in sync"
 		}
 		fmt.Fprintf(w, "%s\t%s\n", s.Env, state)
-		deployed := orNone(plan.ShortCommit(s.Deployed))
-		if s.Deployed == "" && s.DeployedSource != "" {
+		deployed := orNone(s.Deployed.Short())
+		if s.Deployed.IsZero() && s.DeployedSource != "" {
 			deployed += " (" + s.DeployedSource + ")"
 		}
 		fmt.Fprintf(w, "  deployed\t%s\n", deployed)
-		fmt.Fprintf(w, "  wanted\t%s %s\n", orNone(plan.ShortCommit(s.Wanted)), s.WantedAt)
+		fmt.Fprintf(w, "  wanted\t%s %s\n", orNone(s.Wanted.Short()), s.WantedAt)
 		for _, r := range s.Last {
 			line := fmt.Sprintf("%s %s deploy started %s", r.Outcome, r.Method, r.Started.UTC().Format(time.RFC3339))
 			if r.Reason != "" {
@@ -112,7 +111,7 @@ func writeStatus(out io.Writer, list []agent.EnvStatus) {
 			fmt.Fprintf(w, "  paused\tby %s since %s %s\n", s.Paused.By, s.Paused.Since.Format(time.RFC3339), s.Paused.Reason)
 		}
 		if s.Blocked != nil {
-			fmt.Fprintf(w, "  blocked\t%s %s: %s (push a new commit or ferry retry %s)\n", plan.ShortCommit(s.Blocked.Commit), s.Blocked.Outcome, s.Blocked.Reason, s.Env)
+			fmt.Fprintf(w, "  blocked\t%s %s: %s (push a new commit or ferry retry %s)\n", s.Blocked.Commit.Short(), s.Blocked.Outcome, s.Blocked.Reason, s.Env)
 		}
 		fmt.Fprintf(w, "  window\t%s\n", s.Window)
 		for _, e := range s.Errors {
@@ -163,7 +162,7 @@ same records show in git log --notes=ferry.`,
 				if !e.Ended.IsZero() {
 					dur = e.Ended.Sub(e.Started).Round(time.Second).String()
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Started.UTC().Format(time.RFC3339), plan.ShortCommit(e.Commit), e.Method, e.Outcome, dur, e.Reason)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Started.UTC().Format(time.RFC3339), e.Commit.Short(), e.Method, e.Outcome, dur, e.Reason)
 			}
 			return w.Flush()
 		},

@@ -99,6 +99,11 @@ func TestImportBoundaries(t *testing.T) {
 			},
 		},
 		{
+			why:  "pkg/commit is vocabulary every stage shares: it imports no Ferry package and no git library",
+			from: under("pkg/commit"),
+			deny: []string{module + "/", "github.com/go-git/"},
+		},
+		{
 			why:  "internal/awssim/machines is below the simulator: awssim builds on it, not the reverse",
 			from: under("internal/awssim/machines"),
 			deny: []string{module + "/internal/awssim"},

@@ -108,7 +108,7 @@ func (h *hooks) RunHook(_ context.Context, run execute.HookRun) error {
 		h.shop.setPage(ids, false)
 		h.say("    [%s] upgrade page down on %d web servers", run.Env, len(ids))
 	case roles.Deploy:
-		h.say("    [%s] worker deploy step on %s: manage.py migrate; collectstatic into /srv/app/static/%s", run.Env, strings.Join(ids, ","), short(run.Commit))
+		h.say("    [%s] worker deploy step on %s: manage.py migrate; collectstatic into /srv/app/static/%s", run.Env, strings.Join(ids, ","), run.Commit.Short())
 	}
 	return nil
 }

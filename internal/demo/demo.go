@@ -411,11 +411,11 @@ func (d *demo) await(ctx context.Context, env, commit, state string) error {
 			if s.Detail != "" {
 				line += ": " + s.Detail
 			}
-			if line != last && s.Target == commit {
+			if line != last && s.Target.String() == commit {
 				d.say("    [%s] %s", env, line)
 				last = line
 			}
-			if s.Target == commit && s.State == state {
+			if s.Target.String() == commit && s.State == state {
 				d.say("    [%s] %s after %s", env, state, time.Since(start).Round(100*time.Millisecond))
 				return nil
 			}

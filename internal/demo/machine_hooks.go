@@ -39,7 +39,7 @@ func (h *machineHooks) RunHook(ctx context.Context, run execute.HookRun) error {
 	for i, host := range run.Hosts {
 		hosts[i], addrs[i] = hostAddr{host.InstanceID, host.Address}, host.Address
 	}
-	if err := h.w.onAll(ctx, hosts, strings.ReplaceAll(command, "SHORT", short(run.Commit))); err != nil {
+	if err := h.w.onAll(ctx, hosts, strings.ReplaceAll(command, "SHORT", run.Commit.Short())); err != nil {
 		return fmt.Errorf("%s: %w", run.Hook, err)
 	}
 	switch run.Hook {
@@ -48,7 +48,7 @@ func (h *machineHooks) RunHook(ctx context.Context, run execute.HookRun) error {
 	case roles.UpgradePageOff:
 		h.say("    [%s] upgrade page down on %d web servers, over ssh", run.Env, len(hosts))
 	case roles.Deploy:
-		h.say("    [%s] worker deploy step over ssh admin@%s: manage.py migrate; /srv/app/static/%s", run.Env, strings.Join(addrs, ","), short(run.Commit))
+		h.say("    [%s] worker deploy step over ssh admin@%s: manage.py migrate; /srv/app/static/%s", run.Env, strings.Join(addrs, ","), run.Commit.Short())
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing/types"
 
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/plan"
 )
 
@@ -97,7 +98,11 @@ func Create(ctx context.Context, c Clients, spec Spec) error {
 	}
 	sourceName := "manual-initial"
 	if spec.DeployedCommit != "" {
-		sourceName = plan.LaunchSourceName(spec.Project, spec.Env, spec.DeployedCommit, spec.Now)
+		id, err := commit.Parse(spec.DeployedCommit)
+		if err != nil {
+			return fmt.Errorf("simenv: DeployedCommit: %w", err)
+		}
+		sourceName = plan.LaunchSourceName(spec.Project, spec.Env, id, spec.Now)
 	}
 	var lt *astypes.LaunchTemplateSpecification
 	var lcName *string

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/plan"
 )
 
@@ -84,20 +85,20 @@ func (r *GitRepo) Commit(message string, files map[string]string) string {
 
 // known returns a *plan.UnknownCommitError for the first of commits the
 // repository does not hold, as plan.Repo's implementations must.
-func (r *GitRepo) known(commits ...string) error {
+func (r *GitRepo) known(commits ...commit.ID) error {
 	for _, c := range commits {
-		if _, err := r.run("cat-file", "-e", c+"^{commit}"); err != nil {
+		if _, err := r.run("cat-file", "-e", c.String()+"^{commit}"); err != nil {
 			return &plan.UnknownCommitError{Commit: c}
 		}
 	}
 	return nil
 }
 
-func (r *GitRepo) ReadFile(_ context.Context, commit, path string) ([]byte, error) {
-	if err := r.known(commit); err != nil {
+func (r *GitRepo) ReadFile(_ context.Context, c commit.ID, path string) ([]byte, error) {
+	if err := r.known(c); err != nil {
 		return nil, err
 	}
-	out, err := r.run("show", commit+":"+path)
+	out, err := r.run("show", c.String()+":"+path)
 	if err != nil {
 		if strings.Contains(out, "does not exist") || strings.Contains(out, "exists on disk, but not in") {
 			return nil, fs.ErrNotExist
@@ -107,40 +108,45 @@ func (r *GitRepo) ReadFile(_ context.Context, commit, path string) ([]byte, erro
 	return []byte(out), nil
 }
 
-func (r *GitRepo) ChangedPaths(_ context.Context, from, to string) ([]string, error) {
+func (r *GitRepo) ChangedPaths(_ context.Context, from, to commit.ID) ([]string, error) {
 	if err := r.known(from, to); err != nil {
 		return nil, err
 	}
-	out, err := r.run("diff", "--name-only", from, to)
+	out, err := r.run("diff", "--name-only", from.String(), to.String())
 	if err != nil {
 		return nil, errors.New(out)
 	}
 	return strings.Fields(out), nil
 }
 
-func (r *GitRepo) CommitMessages(_ context.Context, from, to string) (map[string]string, error) {
+func (r *GitRepo) CommitMessages(_ context.Context, from, to commit.ID) (map[commit.ID]string, error) {
 	if err := r.known(from, to); err != nil {
 		return nil, err
 	}
-	out, err := r.run("log", "--format=%H%x00%B%x01", from+".."+to)
+	out, err := r.run("log", "--format=%H%x00%B%x01", from.String()+".."+to.String())
 	if err != nil {
 		return nil, errors.New(out)
 	}
-	msgs := map[string]string{}
+	msgs := map[commit.ID]string{}
 	for _, rec := range strings.Split(out, "\x01") {
 		sha, msg, ok := strings.Cut(strings.TrimLeft(rec, "\n"), "\x00")
-		if ok {
-			msgs[sha] = msg
+		if !ok {
+			continue
 		}
+		id, err := commit.Parse(sha)
+		if err != nil {
+			return nil, err
+		}
+		msgs[id] = msg
 	}
 	return msgs, nil
 }
 
-func (r *GitRepo) IsAncestor(_ context.Context, ancestor, descendant string) (bool, error) {
+func (r *GitRepo) IsAncestor(_ context.Context, ancestor, descendant commit.ID) (bool, error) {
 	if err := r.known(ancestor, descendant); err != nil {
 		return false, err
 	}
-	_, err := r.run("merge-base", "--is-ancestor", ancestor, descendant)
+	_, err := r.run("merge-base", "--is-ancestor", ancestor.String(), descendant.String())
 	var ee *exec.ExitError
 	if errors.As(err, &ee) && ee.ExitCode() == 1 {
 		return false, nil

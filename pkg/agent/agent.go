@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ferry-deploy/ferry/pkg/backoff"
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/execute"
 	"github.com/ferry-deploy/ferry/pkg/lock"
@@ -66,10 +67,10 @@ type Agent struct {
 
 // EnvState is what an environment is doing, for /healthz and logs.
 type EnvState struct {
-	Env    string `json:"env"`
-	State  string `json:"state"` // idle, deploying, paused, blocked, waiting
-	Detail string `json:"detail,omitempty"`
-	Target string `json:"target,omitempty"`
+	Env    string    `json:"env"`
+	State  string    `json:"state"` // idle, deploying, paused, blocked, waiting
+	Detail string    `json:"detail,omitempty"`
+	Target commit.ID `json:"target,omitzero"`
 }
 
 // New prepares an agent; Run starts it.
@@ -171,10 +172,17 @@ func (a *Agent) Run(ctx context.Context) error {
 	targets := map[string]*newest{}
 	for _, name := range envNames(a.opts.Config) {
 		ch := make(chan struct{}, 1)
-		ch <- struct{}{} // look at every environment once at start
 		wake[name] = ch
 		in := &newest{ch: make(chan watch.Target, 1)}
 		targets[name] = in
+		// Every environment is looked at once at start: at the target the
+		// watcher saved last time, if any, which a newer one found before
+		// the worker takes it replaces.
+		if t, ok := a.watcher.Current(name); ok {
+			in.put(t)
+		} else {
+			poke(ch)
+		}
 		env := a.opts.Config.Environments[name]
 		reporters, err := Reporters(env, a.opts.UserAgent, a.log)
 		if err != nil {
@@ -216,7 +224,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.log.Info("agent stopped")
 			return nil
 		case t := <-found:
-			a.log.Info("new target", "env", t.Env, "ref", t.Ref, "commit", t.Commit.String(), "force_pushed", t.Forced)
+			a.log.Info("new target", "env", t.Env, "ref", t.Ref, "commit", t.Commit, "force_pushed", t.Forced)
 			if in := targets[t.Env]; in != nil {
 				in.put(t)
 			}
@@ -254,24 +262,20 @@ func poke(ch chan struct{}) {
 	}
 }
 
-// worker looks at one environment when it receives a new target, when
-// woken (a control file) and on its own timer otherwise. It starts from
-// the target the watcher saved last time, if any, and then deploys what
-// it is sent. Each environment's timer runs on
-// its own, first at a random point of the interval and then every interval
-// give or take a tenth, so that an agent with many environments spreads
-// their AWS reads over the minute instead of making them all at once.
-// After a transient failure it looks again after a jittered backoff.
+// worker looks at one environment when it receives a target, when woken
+// (a control file) and on its own timer otherwise; it deploys the last
+// target it received, and never reads the watcher itself. Each
+// environment's timer runs on its own, first at a random point of the
+// interval and then every interval give or take a tenth, so that an agent
+// with many environments spreads their AWS reads over the minute instead
+// of making them all at once. After a transient failure it looks again
+// after a jittered backoff.
 func (a *Agent) worker(ctx context.Context, env *config.Environment, d *Deployer, targets <-chan watch.Target, wake <-chan struct{}) {
-	target, ok := a.watcher.Current(env.Name)
 	var current *watch.Target
-	if ok {
-		current = &target
-	}
 	retry := backoff.Backoff{Base: min(5*time.Second, a.opts.Recheck), Max: a.opts.Recheck}
-	// Every environment is looked at once at start (its wake channel holds
-	// one wake): the first recheck after that comes at a random point of
-	// the interval, which spreads the environments over it.
+	// Every environment is looked at once at start (Run hands it its saved
+	// target or a wake): the first recheck after that comes at a random
+	// point of the interval, which spreads the environments over it.
 	next := time.Duration(a.opts.Rand() * float64(a.opts.Recheck))
 	first := true
 	failures := 0
@@ -338,18 +342,18 @@ type result struct {
 // logs nothing.
 func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deployer, t *watch.Target) (EnvState, result) {
 	log := a.log.With("env", env.Name)
-	state := func(s, detail, target string) EnvState {
+	state := func(s, detail string, target commit.ID) EnvState {
 		return EnvState{Env: env.Name, State: s, Detail: detail, Target: target}
 	}
 	if err := d.RecoverPending(ctx); err != nil {
 		log.Error("an interrupted deploy could not be recovered yet; will try again", "err", err)
-		return state("waiting", "recovering an interrupted deploy: "+err.Error(), ""),
+		return state("waiting", "recovering an interrupted deploy: "+err.Error(), commit.ID{}),
 			result{leaseExpires: heldUntil(err), transient: !errors.Is(err, lock.ErrHeld)}
 	}
 	if t == nil {
-		return state("idle", "no target yet", ""), result{}
+		return state("idle", "no target yet", commit.ID{}), result{}
 	}
-	target := t.Commit.String()
+	target := t.Commit
 	paused, err := a.control.PausedState(env.Name)
 	a.metrics.paused.WithLabelValues(env.Name).Set(bool01(paused != nil))
 	if err != nil {
@@ -366,7 +370,7 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 	}
 	a.metrics.blocked.WithLabelValues(env.Name).Set(bool01(blocked != nil && blocked.Commit == target))
 	if blocked != nil && blocked.Commit == target {
-		return state("blocked", fmt.Sprintf("%s %s: %s; push a new commit or run ferry retry %s", plan.ShortCommit(target), blocked.Outcome, blocked.Reason, env.Name), target), result{}
+		return state("blocked", fmt.Sprintf("%s %s: %s; push a new commit or run ferry retry %s", target.Short(), blocked.Outcome, blocked.Reason, env.Name), target), result{}
 	}
 	win, err := Windows(env.Windows, time.Now())
 	if err != nil {
@@ -436,7 +440,7 @@ func (a *Agent) block(env string, b Blocked) EnvState {
 		a.log.Error("cannot record the blocked commit; the agent may retry it", "env", env, "err", err)
 	}
 	a.metrics.blocked.WithLabelValues(env).Set(1)
-	return EnvState{Env: env, State: "blocked", Detail: fmt.Sprintf("%s %s: %s", plan.ShortCommit(b.Commit), b.Outcome, b.Reason), Target: b.Commit}
+	return EnvState{Env: env, State: "blocked", Detail: fmt.Sprintf("%s %s: %s", b.Commit.Short(), b.Outcome, b.Reason), Target: b.Commit}
 }
 
 func (a *Agent) recordMetrics(r execute.Report) {
@@ -448,9 +452,9 @@ func (a *Agent) recordMetrics(r execute.Report) {
 }
 
 // setDeployed makes commit env's one deployed commit in /metrics.
-func (a *Agent) setDeployed(env, commit string) {
+func (a *Agent) setDeployed(env string, c commit.ID) {
 	a.metrics.deployed.DeletePartialMatch(prometheus.Labels{"env": env})
-	a.metrics.deployed.WithLabelValues(env, commit).Set(1)
+	a.metrics.deployed.WithLabelValues(env, c.String()).Set(1)
 }
 
 // setState records what an environment is doing, logged when it changes.
@@ -460,7 +464,7 @@ func (a *Agent) setState(next EnvState) {
 	prev := a.states[next.Env]
 	a.states[next.Env] = next
 	if prev != next {
-		a.log.Info("environment", "env", next.Env, "state", next.State, "detail", next.Detail, "target", plan.ShortCommit(next.Target))
+		a.log.Info("environment", "env", next.Env, "state", next.State, "detail", next.Detail, "target", next.Target.Short())
 	}
 }
 

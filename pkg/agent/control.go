@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/google/renameio/v2"
 )
 
@@ -31,7 +32,7 @@ type Paused struct {
 // deploy failed or was rolled back or refused. A new commit, or ferry
 // retry, clears it.
 type Blocked struct {
-	Commit  string    `json:"commit"`
+	Commit  commit.ID `json:"commit"`
 	Outcome string    `json:"outcome"`
 	Reason  string    `json:"reason"`
 	At      time.Time `json:"at"`

@@ -9,8 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/go-git/go-git/v5/plumbing"
-
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/execute"
 	"github.com/ferry-deploy/ferry/pkg/lock"
@@ -132,14 +131,14 @@ func (d *Deployer) Deploy(ctx context.Context, in plan.Input, confirm func(*plan
 	if p.Action != plan.Deploy {
 		return nil, nil
 	}
-	deployID := fmt.Sprintf("%s-%s-%s", d.env.Name, time.Now().UTC().Format("20060102T150405"), plan.ShortCommit(p.Target.Commit)[:8])
+	deployID := fmt.Sprintf("%s-%s-%s", d.env.Name, time.Now().UTC().Format("20060102T150405"), p.Target.Commit.Short()[:8])
 	hooks, err := d.newHooks(deployID)
 	if err != nil {
 		return nil, err
 	}
 	started := time.Now().UTC()
 	d.note(ctx, p.Target.Commit, status.Record{Env: d.env.Name, Method: string(p.Method), Outcome: status.Started,
-		Started: started, Launch: p.LaunchSource.Name, Previous: p.Deployed.Commit, Host: d.host})
+		Started: started, Launch: p.LaunchSource.Name, Previous: p.Deployed.Commit.String(), Host: d.host})
 	d.setStatus(ctx, forge.Status{Commit: p.Target.Commit, Ref: p.Target.Ref, DeployID: deployID, State: forge.StatePending,
 		Description: fmt.Sprintf("Deploying to %s (%s)", d.env.Name, p.Method)})
 	r, err := d.executor(hooks).Run(ctx, p, deployID)
@@ -160,7 +159,7 @@ func (d *Deployer) verify(ctx context.Context, target plan.Revision) error {
 	if policy.Mode == "" || policy.Mode == watch.VerifyNone {
 		return nil
 	}
-	v, err := d.mirror.Verify(ctx, watch.Target{Env: d.env.Name, Ref: target.Ref, Commit: plumbing.NewHash(target.Commit)}, policy)
+	v, err := d.mirror.Verify(ctx, watch.Target{Env: d.env.Name, Ref: target.Ref, Commit: target.Commit}, policy)
 	var unverified *watch.UnverifiedError
 	switch {
 	case err == nil:
@@ -174,7 +173,7 @@ func (d *Deployer) verify(ctx context.Context, target plan.Revision) error {
 			Description: fmt.Sprintf("Not deployed to %s: %s", d.env.Name, unverified.Reason)})
 		return &plan.RefusedError{Environment: d.env.Name, Reasons: []string{reason}}
 	default:
-		return fmt.Errorf("verify the signature of %s: %w", plan.ShortCommit(target.Commit), err)
+		return fmt.Errorf("verify the signature of %s: %w", target.Commit.Short(), err)
 	}
 }
 
@@ -269,19 +268,19 @@ func (d *Deployer) record(ctx context.Context, r execute.Report) {
 		return // interrupted: the started record stands until recovery
 	}
 	d.note(ctx, r.Commit, status.Record{Env: r.Environment, Method: string(r.Method), Outcome: o, Started: r.Started,
-		Ended: r.Finished, Launch: r.LaunchSource, Previous: r.Previous, Host: d.host, Reason: r.Reason})
+		Ended: r.Finished, Launch: r.LaunchSource, Previous: r.Previous.String(), Host: d.host, Reason: r.Reason})
 }
 
 // note appends a record; a failure to write it is logged, never fatal: the
 // deploy itself is what matters, and its journal and logs keep the facts.
-func (d *Deployer) note(ctx context.Context, commit string, rec status.Record) {
+func (d *Deployer) note(ctx context.Context, c commit.ID, rec status.Record) {
 	if !d.env.Status.Notes {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	n := &status.Notes{Remote: d.mirror, Ref: d.cfg.Project.Git.NotesRef, Logger: d.log}
-	if err := n.Append(ctx, plumbing.NewHash(commit), rec); err != nil {
-		d.log.Error("could not record the outcome as a git note", "commit", commit, "outcome", rec.Outcome, "err", err)
+	if err := n.Append(ctx, c, rec); err != nil {
+		d.log.Error("could not record the outcome as a git note", "commit", c, "outcome", rec.Outcome, "err", err)
 	}
 }

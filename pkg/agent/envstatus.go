@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/lock"
 	"github.com/ferry-deploy/ferry/pkg/plan"
@@ -16,11 +17,11 @@ import (
 
 // EnvStatus is what ferry status reports for one environment.
 type EnvStatus struct {
-	Env      string `json:"env"`
-	Deployed string `json:"deployed,omitempty"`
+	Env      string    `json:"env"`
+	Deployed commit.ID `json:"deployed,omitzero"`
 	// DeployedSource says where Deployed was read, or why it is unknown.
 	DeployedSource string          `json:"deployed_source,omitempty"`
-	Wanted         string          `json:"wanted,omitempty"`
+	Wanted         commit.ID       `json:"wanted,omitzero"`
 	WantedAt       string          `json:"wanted_ref,omitempty"`
 	InSync         bool            `json:"in_sync"`
 	Last           []status.Record `json:"last_outcomes,omitempty"`
@@ -64,17 +65,17 @@ func (p *Project) envStatus(ctx context.Context, env *config.Environment) EnvSta
 	} else {
 		s.Deployed, s.DeployedSource = rev.Commit, rev.Source
 	}
-	s.InSync = s.Deployed != "" && s.Deployed == s.Wanted
+	s.InSync = !s.Deployed.IsZero() && s.Deployed == s.Wanted
 
 	notes := &status.Notes{Remote: p.Mirror, Ref: p.Config.Project.Git.NotesRef}
 	if err := notes.Refresh(ctx); err != nil {
 		fail("notes", err)
 	}
-	for _, commit := range []string{s.Wanted, s.Deployed} {
-		if commit == "" {
+	for _, c := range []commit.ID{s.Wanted, s.Deployed} {
+		if c.IsZero() {
 			continue
 		}
-		recs, err := notes.Read(plumbing.NewHash(commit))
+		recs, err := notes.Read(c)
 		if err != nil {
 			fail("notes", err)
 			continue
@@ -84,7 +85,7 @@ func (p *Project) envStatus(ctx context.Context, env *config.Environment) EnvSta
 				s.Last = append(s.Last, r)
 			}
 		}
-		if commit == s.Deployed && s.Deployed == s.Wanted {
+		if c == s.Deployed && s.Deployed == s.Wanted {
 			break
 		}
 	}
@@ -123,7 +124,7 @@ func (p *Project) envStatus(ctx context.Context, env *config.Environment) EnvSta
 
 // PastDeploy is one past deploy of an environment, as its note records it.
 type PastDeploy struct {
-	Commit string
+	Commit commit.ID
 	status.Record
 }
 
@@ -142,19 +143,20 @@ func (p *Project) History(ctx context.Context, name string, limit int) ([]PastDe
 	if err := notes.Refresh(ctx); err != nil {
 		return nil, err
 	}
-	commits, err := p.Mirror.Commits(plumbing.ZeroHash, plumbing.NewHash(rev.Commit), 500)
+	commits, err := p.Mirror.Commits(plumbing.ZeroHash, hash(rev.Commit), 500)
 	if err != nil {
 		return nil, err
 	}
 	var all []PastDeploy
 	for _, c := range commits {
-		recs, err := notes.Read(c.Hash)
+		id := commit.FromSHA1(c.Hash)
+		recs, err := notes.Read(id)
 		if err != nil {
 			return nil, err
 		}
 		for _, r := range recs {
 			if r.Env == env.Name && r.Outcome != status.Started {
-				all = append(all, PastDeploy{c.Hash.String(), r})
+				all = append(all, PastDeploy{id, r})
 			}
 		}
 	}

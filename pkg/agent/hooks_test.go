@@ -18,6 +18,7 @@ import (
 	"github.com/ferry-deploy/ferry/internal/testutil"
 	"github.com/ferry-deploy/ferry/pkg/agent"
 	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/execute"
 	"github.com/ferry-deploy/ferry/pkg/plan"
@@ -180,7 +181,7 @@ func (h *hookEnv) deploy() (*plan.Plan, execute.Report, error) {
 	h.t.Helper()
 	p, err := plan.Make(h.ctx, h.cloud, h.repo, plan.Input{
 		Project: "shop", SchemaMarker: h.cfg.Project.SchemaMarker, Env: h.env,
-		Target: plan.Revision{Commit: h.new, Ref: "refs/heads/staging"}, Now: time.Now(),
+		Target: plan.Revision{Commit: commit.MustParse(h.new), Ref: "refs/heads/staging"}, Now: time.Now(),
 	})
 	if err != nil {
 		h.t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/execute"
 	"github.com/ferry-deploy/ferry/pkg/plan"
@@ -151,10 +152,10 @@ func (p *Project) open(ctx context.Context, name string, req Request) (*session,
 
 // Target finds the commit to deploy to env: commit, ref, or what the
 // environment watches (its branch's head, or its highest release tag).
-func (p *Project) Target(ctx context.Context, env *config.Environment, commit, ref string) (plan.Revision, error) {
+func (p *Project) Target(ctx context.Context, env *config.Environment, sha, ref string) (plan.Revision, error) {
 	m := p.Mirror
 	switch {
-	case commit != "" && ref != "":
+	case sha != "" && ref != "":
 		return plan.Revision{}, &RequestError{errors.New("give --commit or --ref, not both")}
 	case ref != "":
 		name := plumbing.ReferenceName(ref)
@@ -165,7 +166,11 @@ func (p *Project) Target(ctx context.Context, env *config.Environment, commit, r
 		if err != nil {
 			return plan.Revision{}, fmt.Errorf("--ref %s: %w", ref, err)
 		}
-		return plan.Revision{Commit: h.String(), Ref: name.String()}, nil
+		id := commit.FromSHA1(h)
+		if id.IsZero() {
+			return plan.Revision{}, &RequestError{fmt.Errorf("--ref %s: the remote %s has no %s", ref, m.URL(), name)}
+		}
+		return plan.Revision{Commit: id, Ref: name.String()}, nil
 	}
 	w, err := watch.New(watch.Options{Mirror: m, Rules: []watch.Rule{rule(env)}, NotesRef: p.Config.Project.Git.NotesRef, Logger: p.Logger})
 	if err != nil {
@@ -174,14 +179,15 @@ func (p *Project) Target(ctx context.Context, env *config.Environment, commit, r
 	if _, err := w.Poll(ctx); err != nil {
 		return plan.Revision{}, err
 	}
-	if commit != "" {
-		if !plumbing.IsHash(commit) {
-			return plan.Revision{}, &RequestError{fmt.Errorf("--commit %q: give the full 40-hex-digit commit id", commit)}
+	if sha != "" {
+		id, err := commit.Parse(sha)
+		if err != nil {
+			return plan.Revision{}, &RequestError{fmt.Errorf("--commit %q: give the full 40-hex-digit commit id", sha)}
 		}
-		if ok, _ := (Repo{Mirror: m}).HasCommit(ctx, commit); !ok {
-			return plan.Revision{}, fmt.Errorf("--commit %s is not in the mirror of %s (fetched: the refs %s watches)", commit, m.URL(), env.Name)
+		if ok, _ := (Repo{Mirror: m}).HasCommit(ctx, id); !ok {
+			return plan.Revision{}, fmt.Errorf("--commit %s is not in the mirror of %s (fetched: the refs %s watches)", id, m.URL(), env.Name)
 		}
-		return plan.Revision{Commit: commit}, nil
+		return plan.Revision{Commit: id}, nil
 	}
 	t, ok := w.Current(env.Name)
 	if !ok {
@@ -191,7 +197,7 @@ func (p *Project) Target(ctx context.Context, env *config.Environment, commit, r
 		}
 		return plan.Revision{}, fmt.Errorf("%s has nothing to deploy: the remote has no %s", env.Name, what)
 	}
-	return plan.Revision{Commit: t.Commit.String(), Ref: t.Ref}, nil
+	return plan.Revision{Commit: t.Commit, Ref: t.Ref}, nil
 }
 
 // Plan returns what a deploy of env would do, changing nothing. A deploy
@@ -258,7 +264,7 @@ func (p *Project) Prepare(ctx context.Context, env string, req Request) (string,
 	ex := &execute.Executor{Cloud: s.cloud, Env: s.env, Log: p.Logger.With("env", s.env.Name)}
 	src, err := ex.Prepare(ctx, rev.Commit, plan.LaunchSourceName(p.Config.Project.Name, s.env.Name, rev.Commit, s.input.Now))
 	if err != nil {
-		return "", fmt.Errorf("prepare %s for %s: %w", s.env.Name, plan.ShortCommit(rev.Commit), err)
+		return "", fmt.Errorf("prepare %s for %s: %w", s.env.Name, rev.Commit.Short(), err)
 	}
 	return src.Name, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ferry-deploy/ferry/internal/gittest"
 	"github.com/ferry-deploy/ferry/pkg/agent"
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/plan"
 	"github.com/ferry-deploy/ferry/pkg/watch"
 )
@@ -23,8 +24,8 @@ func TestRepoUnknownCommit(t *testing.T) {
 	srv.InitRepo("app.git")
 	d := srv.StartDaemon()
 	work := gittest.NewWork(t, d.URL("app.git"))
-	first := work.Commit("first", map[string]string{".ferry/schema-version": "1\n"})
-	second := work.Commit("second", map[string]string{"app.py": "2\n"})
+	first := commit.MustParse(work.Commit("first", map[string]string{".ferry/schema-version": "1\n"}))
+	second := commit.MustParse(work.Commit("second", map[string]string{"app.py": "2\n"}))
 	work.Push("main")
 	m, err := watch.OpenMirror(watch.MirrorOptions{Dir: filepath.Join(t.TempDir(), "mirror"), URL: d.URL("app.git")})
 	if err != nil {
@@ -43,7 +44,7 @@ func TestRepoUnknownCommit(t *testing.T) {
 		t.Errorf("a missing file: %v; want fs.ErrNotExist, not an unknown commit", err)
 	}
 
-	const gone = "0123456789abcdef0123456789abcdef01234567"
+	gone := commit.MustParse("0123456789abcdef0123456789abcdef01234567")
 	for _, tc := range []struct {
 		name string
 		call func(context.Context) error

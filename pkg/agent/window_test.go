@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 )
 
@@ -48,6 +49,9 @@ func TestWindows(t *testing.T) {
 	}
 }
 
+// blockedID is a commit the control file tests block.
+var blockedID = commit.MustParse("abcabcabcabcabcabcabcabcabcabcabcabcabca")
+
 func TestControlSurvivesRestarts(t *testing.T) {
 	c := Control{Dir: t.TempDir()}
 	if p, err := c.PausedState("staging"); p != nil || err != nil {
@@ -73,10 +77,10 @@ func TestControlSurvivesRestarts(t *testing.T) {
 	if p, _ := c.PausedState("staging"); p != nil {
 		t.Error("still paused after resume")
 	}
-	if err := c.Block("staging", Blocked{Commit: "abc", Outcome: "rolled-back"}); err != nil {
+	if err := c.Block("staging", Blocked{Commit: blockedID, Outcome: "rolled-back"}); err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := c.BlockedState("staging"); b == nil || b.Commit != "abc" {
+	if b, _ := c.BlockedState("staging"); b == nil || b.Commit != blockedID {
 		t.Errorf("blocked: %+v", b)
 	}
 	if err := c.Retry("staging"); err != nil {

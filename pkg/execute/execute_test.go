@@ -20,6 +20,7 @@ import (
 	"github.com/ferry-deploy/ferry/internal/testutil"
 	"github.com/ferry-deploy/ferry/internal/traffic"
 	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/execute"
 	"github.com/ferry-deploy/ferry/pkg/plan"
@@ -152,7 +153,7 @@ func (f *fixture) plan() *plan.Plan {
 	f.t.Helper()
 	p, err := plan.Make(f.ctx, f.cloud, f.repo, plan.Input{
 		Project: "shop", SchemaMarker: f.cfg.Project.SchemaMarker, Env: f.env,
-		Target: plan.Revision{Commit: f.new, Ref: "refs/heads/staging"}, Now: time.Now(),
+		Target: plan.Revision{Commit: commit.MustParse(f.new), Ref: "refs/heads/staging"}, Now: time.Now(),
 	})
 	if err != nil {
 		f.t.Fatal(err)
@@ -289,7 +290,7 @@ func TestFullDeploy(t *testing.T) {
 	if got := f.hooks.hooks(); !slices.Equal(got, want) {
 		t.Errorf("hooks %v, want %v", got, want)
 	}
-	if r.Commit != f.new || r.Previous != f.old || r.Method != plan.Full || r.LaunchSource != p.LaunchSource.Name {
+	if r.Commit.String() != f.new || r.Previous.String() != f.old || r.Method != plan.Full || r.LaunchSource != p.LaunchSource.Name {
 		t.Errorf("report %+v", r)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/plan"
 )
@@ -31,8 +32,8 @@ var ErrInterrupted = errors.New("deploy interrupted")
 type Report struct {
 	DeployID     string
 	Environment  string
-	Commit       string
-	Previous     string
+	Commit       commit.ID
+	Previous     commit.ID // zero when it was not known
 	Method       plan.Method
 	Outcome      Outcome
 	Started      time.Time
@@ -55,7 +56,7 @@ type Executor struct {
 	// UserData renders the launch source's user data (base64) for a
 	// commit; nil renders the environment's launch.user_data_file, or,
 	// without one, keeps the copied source's user data.
-	UserData func(commit string) (string, error)
+	UserData func(c commit.ID) (string, error)
 }
 
 func (e *Executor) now() time.Time { return time.Now().UTC() }

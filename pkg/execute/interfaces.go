@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/roles"
 )
 
@@ -39,7 +40,7 @@ type Hooks interface {
 type HookRun struct {
 	DeployID string
 	Env      string
-	Commit   string
+	Commit   commit.ID
 	Role     roles.Role
 	Hook     roles.Hook
 	Hosts    []Host

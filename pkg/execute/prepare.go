@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/plan"
 	"github.com/ferry-deploy/ferry/pkg/roles"
 )
@@ -27,9 +28,9 @@ type Prepared struct {
 // deploy itself (with the plan's LaunchSource.Existing) only installs it.
 // A source of that name that already exists is reused, so Prepare may be
 // run again.
-func (e *Executor) Prepare(ctx context.Context, commit, name string) (Prepared, error) {
-	if got := plan.CommitOfLaunchSource(name); got == "" || !strings.HasPrefix(commit, got) {
-		return Prepared{}, fmt.Errorf("launch source name %q does not name commit %s (use plan.LaunchSourceName)", name, commit)
+func (e *Executor) Prepare(ctx context.Context, c commit.ID, name string) (Prepared, error) {
+	if !c.HasPrefix(plan.CommitOfLaunchSource(name)) {
+		return Prepared{}, fmt.Errorf("launch source name %q does not name commit %s (use plan.LaunchSourceName)", name, c)
 	}
 	ls := plan.LaunchSource{Kind: e.Env.Launch.Kind, Template: e.Env.Launch.Template, Name: name}
 	byRole := sortedRoles(e.Env.Groups)
@@ -40,13 +41,13 @@ func (e *Executor) Prepare(ctx context.Context, commit, name string) (Prepared, 
 		if err != nil {
 			return out, fmt.Errorf("the %s group: %w", role, err)
 		}
-		src, err := e.launchSource(ctx, ls, commit, group, role, len(byRole) > 1,
+		src, err := e.launchSource(ctx, ls, c, group, role, len(byRole) > 1,
 			Source{LaunchConfiguration: g.LaunchConfiguration, LaunchTemplate: g.LaunchTemplate})
 		if err != nil {
 			return out, err
 		}
 		out.Sources[group] = src
-		e.log().Info("launch source ready", "env", e.Env.Name, "group", group, "commit", commit,
+		e.log().Info("launch source ready", "env", e.Env.Name, "group", group, "commit", c,
 			"launch_configuration", src.LaunchConfiguration, "launch_template", src.LaunchTemplate)
 	}
 	return out, nil
@@ -58,7 +59,7 @@ func (e *Executor) Prepare(ctx context.Context, commit, name string) (Prepared, 
 // still untouched.
 func (e *Executor) findPrepared(ctx context.Context, j *Journal) error {
 	ls := j.Plan.LaunchSource
-	if got := plan.CommitOfLaunchSource(ls.Name); got == "" || !strings.HasPrefix(j.Plan.Target.Commit, got) {
+	if !j.Plan.Target.Commit.HasPrefix(plan.CommitOfLaunchSource(ls.Name)) {
 		return fmt.Errorf("--launch-config %s was not prepared for %s: give the name ferry prepare printed for this commit",
 			ls.Name, j.Plan.Target.Commit)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/plan"
 	"github.com/ferry-deploy/ferry/pkg/roles"
@@ -92,13 +93,13 @@ func (e *Executor) resumeAll(ctx context.Context, j *Journal) error {
 
 // prepareLaunchSource creates (or finds, when prepared ahead of time) the
 // launch source ls of commit for every group.
-func (e *Executor) prepareLaunchSource(ctx context.Context, j *Journal, ls plan.LaunchSource, commit string) error {
+func (e *Executor) prepareLaunchSource(ctx context.Context, j *Journal, ls plan.LaunchSource, c commit.ID) error {
 	for _, gp := range j.Plan.Groups {
 		if _, done := j.Sources[gp.Name]; done {
 			continue
 		}
 		before := j.Before[gp.Name]
-		src, err := e.launchSource(ctx, ls, commit, gp.Name, gp.Role, len(j.Plan.Groups) > 1,
+		src, err := e.launchSource(ctx, ls, c, gp.Name, gp.Role, len(j.Plan.Groups) > 1,
 			Source{LaunchConfiguration: before.LaunchConfiguration, LaunchTemplate: before.LaunchTemplate})
 		if err != nil {
 			return err
@@ -118,7 +119,7 @@ func (e *Executor) prepareLaunchSource(ctx context.Context, j *Journal, ls plan.
 // with ls.Existing it must exist. Launch configurations get the role as a
 // suffix when the environment has several groups: each group's is copied
 // from its own.
-func (e *Executor) launchSource(ctx context.Context, ls plan.LaunchSource, commit, group, role string, multi bool, current Source) (Source, error) {
+func (e *Executor) launchSource(ctx context.Context, ls plan.LaunchSource, c commit.ID, group, role string, multi bool, current Source) (Source, error) {
 	var src Source
 	switch ls.Kind {
 	case config.LaunchConfiguration:
@@ -137,7 +138,7 @@ func (e *Executor) launchSource(ctx context.Context, ls plan.LaunchSource, commi
 			return src, fmt.Errorf("launch configuration %s (--launch-config) does not exist", name)
 		}
 		if !exists {
-			overrides, err := e.overrides(commit)
+			overrides, err := e.overrides(c)
 			if err != nil {
 				return src, err
 			}
@@ -160,7 +161,7 @@ func (e *Executor) launchSource(ctx context.Context, ls plan.LaunchSource, commi
 		case errors.Is(err, cloud.ErrNotFound) && ls.Existing:
 			return src, fmt.Errorf("--launch-config %s: %w", ls.Name, err)
 		case errors.Is(err, cloud.ErrNotFound):
-			overrides, err := e.overrides(commit)
+			overrides, err := e.overrides(c)
 			if err != nil {
 				return src, err
 			}
@@ -175,13 +176,13 @@ func (e *Executor) launchSource(ctx context.Context, ls plan.LaunchSource, commi
 	return src, nil
 }
 
-func (e *Executor) overrides(commit string) (cloud.LaunchOverrides, error) {
+func (e *Executor) overrides(c commit.ID) (cloud.LaunchOverrides, error) {
 	l := e.Env.Launch
 	o := cloud.LaunchOverrides{
 		ImageID: l.ImageID, InstanceType: l.InstanceType, SecurityGroups: l.SecurityGroups,
 		KeyName: l.KeyName, IAMInstanceProfile: l.IAMInstanceProfile,
 	}
-	ud, err := e.userData(commit)
+	ud, err := e.userData(c)
 	if err != nil {
 		return o, fmt.Errorf("render user data: %w", err)
 	}
@@ -191,7 +192,7 @@ func (e *Executor) overrides(commit string) (cloud.LaunchOverrides, error) {
 
 // installLaunchSource points the group at its new launch source and tags
 // it with the commit that source runs.
-func (e *Executor) installLaunchSource(ctx context.Context, j *Journal, group, commit string) error {
+func (e *Executor) installLaunchSource(ctx context.Context, j *Journal, group string, c commit.ID) error {
 	src, ok := j.Sources[group]
 	if !ok {
 		return fmt.Errorf("no launch source prepared for %s", group)
@@ -200,7 +201,7 @@ func (e *Executor) installLaunchSource(ctx context.Context, j *Journal, group, c
 	if err := e.Cloud.UpdateGroup(ctx, group, u); err != nil {
 		return err
 	}
-	return e.Cloud.TagGroup(ctx, group, map[string]string{plan.TagCommit: commit})
+	return e.Cloud.TagGroup(ctx, group, map[string]string{plan.TagCommit: c.String()})
 }
 
 func (e *Executor) setCapacity(ctx context.Context, s plan.Step) error {

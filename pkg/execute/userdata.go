@@ -7,6 +7,7 @@ import (
 	"os"
 	"text/template"
 
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/roles"
 )
 
@@ -17,9 +18,9 @@ import (
 // commands). "" keeps the user data of the source it is copied from. The
 // content is never logged: user data may carry settings an operator would
 // not want in a log.
-func (e *Executor) userData(commit string) (string, error) {
+func (e *Executor) userData(c commit.ID) (string, error) {
 	if e.UserData != nil {
-		return e.UserData(commit)
+		return e.UserData(c)
 	}
 	path := e.Env.Launch.UserDataFile
 	if path == "" {
@@ -33,7 +34,7 @@ func (e *Executor) userData(commit string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("launch.user_data_file: %w", err)
 	}
-	vars, err := roles.NewVars(e.Env.Name, commit)
+	vars, err := roles.NewVars(e.Env.Name, c.String())
 	if err != nil {
 		return "", err
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/plan"
 	"github.com/ferry-deploy/ferry/pkg/roles"
 )
@@ -260,7 +261,9 @@ func TestValidate(t *testing.T) {
 			want: `step 4 (raise-capacity): group "shop-other" is not in the plan`},
 		{name: "prepare without a launch source", edit: func(p *plan.Plan) { step(p, plan.StepPrepareLaunchSource).LaunchSource = nil },
 			want: "step 1 (prepare-launch-source): no launch source"},
-		{name: "install another commit", edit: func(p *plan.Plan) { step(p, plan.StepInstallLaunchSource).Commit = strings.Repeat("a", 40) },
+		{name: "install another commit", edit: func(p *plan.Plan) {
+			step(p, plan.StepInstallLaunchSource).Commit = commit.MustParse(strings.Repeat("a", 40))
+		},
 			want: "step 3 (install-launch-source): commit \"aaaa"},
 		{name: "the page as another role's", edit: func(p *plan.Plan) { step(p, plan.StepUpgradePageOn).Role = roles.Worker },
 			want: `step 7 (upgrade-page-on): role "worker"`},

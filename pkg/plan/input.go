@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 )
 
@@ -17,14 +18,14 @@ import (
 type Repo interface {
 	// ReadFile returns a file's content at a commit; a missing file
 	// wraps fs.ErrNotExist.
-	ReadFile(ctx context.Context, commit, path string) ([]byte, error)
+	ReadFile(ctx context.Context, c commit.ID, path string) ([]byte, error)
 	// ChangedPaths lists the paths that differ between two commits.
-	ChangedPaths(ctx context.Context, from, to string) ([]string, error)
+	ChangedPaths(ctx context.Context, from, to commit.ID) ([]string, error)
 	// CommitMessages returns the messages of the commits reachable from
-	// to but not from from (git log from..to), keyed by full SHA.
-	CommitMessages(ctx context.Context, from, to string) (map[string]string, error)
+	// to but not from from (git log from..to).
+	CommitMessages(ctx context.Context, from, to commit.ID) (map[commit.ID]string, error)
 	// IsAncestor reports whether ancestor is reachable from descendant.
-	IsAncestor(ctx context.Context, ancestor, descendant string) (bool, error)
+	IsAncestor(ctx context.Context, ancestor, descendant commit.ID) (bool, error)
 }
 
 // ErrUnknownCommit matches every *UnknownCommitError (errors.Is).
@@ -33,7 +34,7 @@ var ErrUnknownCommit = errors.New("commit not in the repository")
 // UnknownCommitError is a Repo's answer about a commit it does not hold:
 // one never fetched, or gone from the remote's history (force-pushed away).
 type UnknownCommitError struct {
-	Commit string
+	Commit commit.ID
 }
 
 func (e *UnknownCommitError) Error() string {

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/bmatcuk/doublestar/v4"
+
+	"github.com/ferry-deploy/ferry/pkg/commit"
 )
 
 // TrailerMethod is the commit trailer that forces a method:
@@ -20,7 +22,7 @@ const TrailerMethod = "Ferry-Method"
 // chooseMethod applies the method rules to a known deployed commit. It
 // returns every rule that asked for a full deploy, in the order of the
 // rules, or the serial verdict when none did.
-func chooseMethod(ctx context.Context, repo Repo, in Input, from, to string) ([]Reason, error) {
+func chooseMethod(ctx context.Context, repo Repo, in Input, from, to commit.ID) ([]Reason, error) {
 	var reasons []Reason
 
 	before, err := readMarker(ctx, repo, from, in.SchemaMarker)
@@ -39,7 +41,7 @@ func chooseMethod(ctx context.Context, repo Repo, in Input, from, to string) ([]
 	if len(in.FullDeployGlobs) > 0 {
 		paths, err := repo.ChangedPaths(ctx, from, to)
 		if err != nil {
-			return nil, fmt.Errorf("list changed paths %s..%s: %w", ShortCommit(from), ShortCommit(to), err)
+			return nil, fmt.Errorf("list changed paths %s..%s: %w", from.Short(), to.Short(), err)
 		}
 		slices.Sort(paths)
 	globs:
@@ -56,17 +58,17 @@ func chooseMethod(ctx context.Context, repo Repo, in Input, from, to string) ([]
 
 	msgs, err := repo.CommitMessages(ctx, from, to)
 	if err != nil {
-		return nil, fmt.Errorf("read commits %s..%s: %w", ShortCommit(from), ShortCommit(to), err)
+		return nil, fmt.Errorf("read commits %s..%s: %w", from.Short(), to.Short(), err)
 	}
-	shas := make([]string, 0, len(msgs))
+	shas := make([]commit.ID, 0, len(msgs))
 	for sha := range msgs {
 		shas = append(shas, sha)
 	}
-	slices.Sort(shas)
+	slices.SortFunc(shas, func(a, b commit.ID) int { return strings.Compare(a.String(), b.String()) })
 	for _, sha := range shas {
 		if m := trailerValue(msgs[sha], TrailerMethod); strings.EqualFold(m, string(Full)) {
 			reasons = append(reasons, Reason{Rule: RuleTrailer, Method: Full,
-				Detail: fmt.Sprintf("commit %s carries %q", ShortCommit(sha), TrailerMethod+": "+m)})
+				Detail: fmt.Sprintf("commit %s carries %q", sha.Short(), TrailerMethod+": "+m)})
 			break
 		}
 	}
@@ -80,13 +82,13 @@ func chooseMethod(ctx context.Context, repo Repo, in Input, from, to string) ([]
 
 // readMarker returns the marker's content at a commit; a missing marker is
 // empty content (adding one is a change).
-func readMarker(ctx context.Context, repo Repo, commit, path string) ([]byte, error) {
-	b, err := repo.ReadFile(ctx, commit, path)
+func readMarker(ctx context.Context, repo Repo, c commit.ID, path string) ([]byte, error) {
+	b, err := repo.ReadFile(ctx, c, path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s at %s: %w", path, ShortCommit(commit), err)
+		return nil, fmt.Errorf("read %s at %s: %w", path, c.Short(), err)
 	}
 	return bytes.TrimSpace(b), nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/roles"
 )
 
@@ -18,8 +19,8 @@ const launchSourceTime = "20060102T150405"
 // LaunchSourceName names the launch configuration or launch template version
 // (its description) Ferry creates for a commit:
 // <project>-<env>-<sha12>-<UTC yyyymmddThhmmss>.
-func LaunchSourceName(project, env, commit string, at time.Time) string {
-	return fmt.Sprintf("%s-%s-%s-%s", project, env, ShortCommit(commit), at.UTC().Format(launchSourceTime))
+func LaunchSourceName(project, env string, c commit.ID, at time.Time) string {
+	return fmt.Sprintf("%s-%s-%s-%s", project, env, c.Short(), at.UTC().Format(launchSourceTime))
 }
 
 // RoleLaunchConfigurationName names the launch configuration of one role's
@@ -51,13 +52,4 @@ func CommitOfLaunchSource(name string) string {
 		return ""
 	}
 	return m[1]
-}
-
-// ShortCommit is the 12-digit prefix that names a commit to people (and in
-// launch source names).
-func ShortCommit(commit string) string {
-	if len(commit) > 12 {
-		return commit[:12]
-	}
-	return commit
 }

@@ -4,18 +4,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/plan"
 )
 
 func TestCommitOfLaunchSource(t *testing.T) {
-	const commit = "80db5afabb96c0ffee0123456789abcdef012345"
-	name := plan.LaunchSourceName("shop", "staging", commit, time.Date(2026, 11, 22, 9, 30, 0, 0, time.UTC))
+	const sha = "80db5afabb96c0ffee0123456789abcdef012345"
+	name := plan.LaunchSourceName("shop", "staging", commit.MustParse(sha), time.Date(2026, 11, 22, 9, 30, 0, 0, time.UTC))
 	for _, tc := range []struct {
 		name, source, want string
 	}{
-		{"as named", name, commit[:12]},
-		{"one group's launch configuration", plan.RoleLaunchConfigurationName(name, "worker"), commit[:12]},
-		{"a hyphenated role's", plan.RoleLaunchConfigurationName(name, "db-primary"), commit[:12]},
+		{"as named", name, sha[:12]},
+		{"one group's launch configuration", plan.RoleLaunchConfigurationName(name, "worker"), sha[:12]},
+		{"a hyphenated role's", plan.RoleLaunchConfigurationName(name, "db-primary"), sha[:12]},
 		{"made by hand", "shop-staging-web-lc-2", ""},
 		{"sha too short", "shop-staging-80db5afabb9-20261122T093000", ""},
 		{"not lowercase hex", "shop-staging-80DB5AFABB96-20261122T093000", ""},

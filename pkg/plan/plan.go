@@ -1,5 +1,7 @@
 package plan
 
+import "github.com/ferry-deploy/ferry/pkg/commit"
+
 // SchemaVersion is the version of the JSON form of a Plan. It changes only
 // when a field changes meaning or disappears; new fields keep it. Version 2
 // gave each step typed fields in place of version 1's string map, params;
@@ -70,8 +72,8 @@ type Plan struct {
 
 // Revision is a commit and the ref it came from.
 type Revision struct {
-	Commit string `json:"commit,omitempty"`
-	Ref    string `json:"ref,omitempty"`
+	Commit commit.ID `json:"commit,omitzero"`
+	Ref    string    `json:"ref,omitempty"`
 	// Source says where the deployed commit was read from.
 	Source string `json:"source,omitempty"`
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/ferry-deploy/ferry/internal/simenv"
 	"github.com/ferry-deploy/ferry/internal/testutil"
 	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/plan"
 )
@@ -108,7 +109,7 @@ func newFixture(t *testing.T, deployed string, extraTOML string) *fixture {
 func (f *fixture) input(target string) plan.Input {
 	return plan.Input{
 		Project: f.cfg.Project.Name, SchemaMarker: f.cfg.Project.SchemaMarker, FullDeployGlobs: f.cfg.Project.FullDeployGlobs,
-		Env: f.cfg.Environments["staging"], Target: plan.Revision{Commit: target, Ref: "refs/heads/staging"}, Now: now,
+		Env: f.cfg.Environments["staging"], Target: plan.Revision{Commit: commit.MustParse(target), Ref: "refs/heads/staging"}, Now: now,
 	}
 }
 
@@ -285,7 +286,7 @@ func TestDeployedIsThePlans(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got != p.Deployed || got.Commit != wantCommit || got.Source == "" {
+		if got != p.Deployed || got.Commit.String() != wantCommit || got.Source == "" {
 			t.Errorf("Deployed = %+v, the plan's = %+v; want commit %q with its source", got, p.Deployed, wantCommit)
 		}
 	}

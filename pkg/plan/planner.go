@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/roles"
 )
@@ -46,7 +47,7 @@ func Make(ctx context.Context, c Cloud, repo Repo, in Input) (*Plan, error) {
 		p.Action = NoOp
 		for _, g := range groups {
 			if n := unhealthy(g); n > 0 {
-				p.Warnings = append(p.Warnings, fmt.Sprintf("%s is already deployed, but %d instance(s) of %s are not healthy; Ferry does not redeploy the same commit", ShortCommit(in.Target.Commit), n, g.group.Name))
+				p.Warnings = append(p.Warnings, fmt.Sprintf("%s is already deployed, but %d instance(s) of %s are not healthy; Ferry does not redeploy the same commit", in.Target.Commit.Short(), n, g.group.Name))
 			}
 		}
 		if len(refuse.Reasons) > 0 {
@@ -238,13 +239,20 @@ func deployedCommit(ctx context.Context, c Cloud, g *cloud.Group, p *Plan) (Revi
 			sourceName = v.Description
 		}
 	}
-	if got := CommitOfLaunchSource(sourceName); got == "" || !strings.HasPrefix(tag, got) {
+	id, err := commit.Parse(tag)
+	if err != nil {
+		p.Warnings = append(p.Warnings, fmt.Sprintf(
+			"%s is tagged %s=%q, which is not a full commit id (changed by hand?): treating the deployed commit as unknown",
+			g.Name, TagCommit, tag))
+		return Revision{Source: "unknown: tag " + TagCommit + " is not a commit id"}, nil
+	}
+	if !id.HasPrefix(CommitOfLaunchSource(sourceName)) {
 		p.Warnings = append(p.Warnings, fmt.Sprintf(
 			"%s is tagged %s=%s but its launch source %q does not name that commit (changed by hand?): treating the deployed commit as unknown",
-			g.Name, TagCommit, ShortCommit(tag), sourceName))
+			g.Name, TagCommit, id.Short(), sourceName))
 		return Revision{Source: "unknown: tag and launch source disagree"}, nil
 	}
-	return Revision{Commit: tag, Source: "tag " + TagCommit + " of " + g.Name + ", launch source " + sourceName}, nil
+	return Revision{Commit: id, Source: "tag " + TagCommit + " of " + g.Name + ", launch source " + sourceName}, nil
 }
 
 func chooseAndCheckMethod(ctx context.Context, repo Repo, in Input, p *Plan, refuse *RefusedError) error {
@@ -281,29 +289,29 @@ func methodReasons(ctx context.Context, repo Repo, in Input, p *Plan, refuse *Re
 		return []Reason{{Rule: RuleUnknownDeployed, Method: Full, Detail: detail}}
 	}
 	from, to := p.Deployed.Commit, in.Target.Commit
-	if from == "" {
+	if from.IsZero() {
 		return unknown(), nil
 	}
 	back, err := repo.IsAncestor(ctx, to, from)
 	if uc := (*UnknownCommitError)(nil); errors.As(err, &uc) && uc.Commit == from {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("the deployed commit %s is not in the repository (history rewritten?)", ShortCommit(from)))
+		p.Warnings = append(p.Warnings, fmt.Sprintf("the deployed commit %s is not in the repository (history rewritten?)", from.Short()))
 		p.Deployed.Source += "; not in the repository"
 		return unknown(), nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("compare %s with %s: %w", ShortCommit(to), ShortCommit(from), err)
+		return nil, fmt.Errorf("compare %s with %s: %w", to.Short(), from.Short(), err)
 	}
 	if back {
 		p.TargetIsOlder = true
 		if !in.AllowRollback {
 			refuse.Reasons = append(refuse.Reasons, fmt.Sprintf(
-				"%s is an ancestor of the deployed %s: this is a rollback; pass --allow-rollback to do it", ShortCommit(to), ShortCommit(from)))
+				"%s is an ancestor of the deployed %s: this is a rollback; pass --allow-rollback to do it", to.Short(), from.Short()))
 		}
 		from, to = to, from // the rules judge the commits being undone
 	} else if fwd, err := repo.IsAncestor(ctx, from, to); err != nil {
-		return nil, fmt.Errorf("compare %s with %s: %w", ShortCommit(from), ShortCommit(to), err)
+		return nil, fmt.Errorf("compare %s with %s: %w", from.Short(), to.Short(), err)
 	} else if !fwd {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("%s does not descend from the deployed %s (the branch was force-pushed?)", ShortCommit(to), ShortCommit(from)))
+		p.Warnings = append(p.Warnings, fmt.Sprintf("%s does not descend from the deployed %s (the branch was force-pushed?)", to.Short(), from.Short()))
 	}
 	return chooseMethod(ctx, repo, in, from, to)
 }

@@ -20,7 +20,7 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 func (p *Plan) WriteText(w io.Writer) error {
 	var b strings.Builder
 	if p.Action == NoOp {
-		fmt.Fprintf(&b, "No changes. %s already runs %s (%s).\n", p.Environment, ShortCommit(p.Target.Commit), refOr(p.Target.Ref))
+		fmt.Fprintf(&b, "No changes. %s already runs %s (%s).\n", p.Environment, p.Target.Commit.Short(), refOr(p.Target.Ref))
 		writeWarnings(&b, p.Warnings)
 		_, err := io.WriteString(w, b.String())
 		return err
@@ -29,9 +29,9 @@ func (p *Plan) WriteText(w io.Writer) error {
 	if p.TargetIsOlder {
 		verb = "roll back"
 	}
-	fmt.Fprintf(&b, "Ferry will %s %s to %s (%s)", verb, p.Environment, ShortCommit(p.Target.Commit), refOr(p.Target.Ref))
-	if p.Deployed.Commit != "" {
-		fmt.Fprintf(&b, ", replacing %s", ShortCommit(p.Deployed.Commit))
+	fmt.Fprintf(&b, "Ferry will %s %s to %s (%s)", verb, p.Environment, p.Target.Commit.Short(), refOr(p.Target.Ref))
+	if !p.Deployed.Commit.IsZero() {
+		fmt.Fprintf(&b, ", replacing %s", p.Deployed.Commit.Short())
 	} else {
 		b.WriteString(", replacing an unknown version")
 	}
@@ -119,7 +119,7 @@ func (s Step) params() []param {
 	}
 	switch s.Name {
 	case StepPrepareLaunchSource:
-		add("commit", s.Commit)
+		add("commit", s.Commit.String())
 		if s.LaunchSource != nil {
 			add("kind", s.LaunchSource.Kind)
 			add("name", s.LaunchSource.Name)
@@ -128,7 +128,7 @@ func (s Step) params() []param {
 		if s.LaunchSource != nil {
 			add("name", s.LaunchSource.Name)
 		}
-		add("tag", TagCommit+"="+s.Commit)
+		add("tag", TagCommit+"="+s.Commit.String())
 	case StepSuspendProcesses, StepResumeProcesses:
 		add("processes", strings.Join(s.Processes, ","))
 	case StepRaiseCapacity, StepRestoreCapacity:

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/roles"
 )
@@ -41,7 +42,7 @@ type Step struct {
 	// finds) and install-launch-source installs; Commit is the commit it
 	// runs, which install-launch-source also tags the group with.
 	LaunchSource *LaunchSource `json:"launch_source,omitempty"`
-	Commit       string        `json:"commit,omitempty"`
+	Commit       commit.ID     `json:"commit,omitzero"`
 	// Processes are the Auto Scaling processes suspend-processes and
 	// resume-processes act on.
 	Processes []string `json:"processes,omitempty"`

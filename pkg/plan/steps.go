@@ -22,7 +22,7 @@ func steps(p *Plan, env *config.Environment) []Step {
 	source := func() *LaunchSource { ls := p.LaunchSource; return &ls }
 	if !p.LaunchSource.Existing {
 		add(Step{Name: StepPrepareLaunchSource, LaunchSource: source(), Commit: p.Target.Commit},
-			"new instances must start from %s", ShortCommit(p.Target.Commit))
+			"new instances must start from %s", p.Target.Commit.Short())
 	}
 	timeouts := env.Policy.Timeouts
 	worker := workerHost(p)
@@ -48,7 +48,7 @@ func steps(p *Plan, env *config.Environment) []Step {
 		add(Step{Name: StepUpgradePageOn, Role: roles.Web, Hosts: "all (old and new)"},
 			"users see the \"upgrade in progress\" page while the schema changes; /healthcheck.html stays 200")
 		add(Step{Name: StepWorkerDeploy, Role: roles.Worker, Hosts: worker},
-			"migrations and static media for %s run once, while no old code writes to the database", ShortCommit(p.Target.Commit))
+			"migrations and static media for %s run once, while no old code writes to the database", p.Target.Commit.Short())
 		for _, g := range p.Groups {
 			if !g.Balanced {
 				continue
@@ -75,7 +75,7 @@ func steps(p *Plan, env *config.Environment) []Step {
 		}
 	case Serial:
 		add(Step{Name: StepWorkerDeploy, Role: roles.Worker, Hosts: worker},
-			"migrations and static media for %s run first; both versions can use them (a serial change is backwards-compatible)", ShortCommit(p.Target.Commit))
+			"migrations and static media for %s run first; both versions can use them (a serial change is backwards-compatible)", p.Target.Commit.Short())
 		batch := env.Policy.SerialBatchSize
 		lastBatch := -1
 		for _, g := range p.Groups {

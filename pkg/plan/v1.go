@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/roles"
 )
@@ -87,15 +88,15 @@ func (p *Plan) stepFromV1(s *Step, params map[string]string) error {
 	}
 	switch s.Name {
 	case StepPrepareLaunchSource:
-		s.LaunchSource, s.Commit = source(v.str("name")), v.str("commit")
+		s.LaunchSource, s.Commit = source(v.str("name")), v.commit(v.str("commit"))
 		s.LaunchSource.Kind = v.str("kind")
 	case StepInstallLaunchSource:
 		s.LaunchSource = source(v.str("name"))
-		commit, ok := strings.CutPrefix(v.str("tag"), TagCommit+"=")
+		sha, ok := strings.CutPrefix(v.str("tag"), TagCommit+"=")
 		if !ok {
 			v.fail("params: tag %q is not %s=SHA", params["tag"], TagCommit)
 		}
-		s.Commit = commit
+		s.Commit = v.commit(sha)
 	case StepSuspendProcesses, StepResumeProcesses:
 		s.Processes = v.list("processes")
 	case StepRaiseCapacity:
@@ -168,6 +169,18 @@ func (v *v1Params) int(key string) *int {
 		return new(int)
 	}
 	return v.optInt(key)
+}
+
+// commit parses a commit id read from a param.
+func (v *v1Params) commit(s string) commit.ID {
+	if s == "" {
+		return commit.ID{} // str said it is missing
+	}
+	id, err := commit.Parse(s)
+	if err != nil {
+		v.fail("params: commit %w", err)
+	}
+	return id
 }
 
 // duration returns a duration that must be present.

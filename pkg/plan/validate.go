@@ -3,7 +3,6 @@ package plan
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 
 	"github.com/ferry-deploy/ferry/pkg/config"
@@ -13,8 +12,6 @@ import (
 // ErrInvalid is what Validate's error wraps: a plan that must not be
 // carried out as it stands.
 var ErrInvalid = errors.New("invalid plan")
-
-var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 // Validate checks that a deploy plan holds everything pkg/execute acts on:
 // each step has the values its kind needs, names a group of the plan
@@ -40,8 +37,8 @@ func (p *Plan) Validate() error {
 		if p.Method != Full && p.Method != Serial {
 			fail("method %q: want %s or %s", p.Method, Full, Serial)
 		}
-		if !fullSHA.MatchString(p.Target.Commit) {
-			fail("target commit %q is not a full SHA", p.Target.Commit)
+		if p.Target.Commit.IsZero() {
+			fail("no target commit")
 		}
 		if len(p.Steps) == 0 {
 			fail("a deploy plan has no steps")
@@ -86,7 +83,7 @@ func (p *Plan) checkStep(s Step, groups map[string]GroupPlan) error {
 	}
 	source := func() {
 		need(s.LaunchSource != nil && s.LaunchSource.Name != "", "no launch source")
-		need(s.Commit == p.Target.Commit, fmt.Sprintf("commit %q is not the target %q", s.Commit, p.Target.Commit))
+		need(s.Commit == p.Target.Commit, fmt.Sprintf("commit %q is not the target %q", s.Commit.String(), p.Target.Commit.String()))
 	}
 	// A count of 0 or no instances is right only for a group that had
 	// none: anywhere else it would wait for, or remove, nothing.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -60,7 +61,7 @@ func (n *Notes) ref() (plumbing.ReferenceName, error) {
 // records are kept) and tries again, up to Attempts times. Appending a
 // record the note already holds is a no-op, so a retry after a lost reply
 // does not duplicate it.
-func (n *Notes) Append(ctx context.Context, commit plumbing.Hash, rec Record) error {
+func (n *Notes) Append(ctx context.Context, c commit.ID, rec Record) error {
 	attempts := n.Attempts
 	if attempts <= 0 {
 		attempts = 5
@@ -82,7 +83,7 @@ func (n *Notes) Append(ctx context.Context, commit plumbing.Hash, rec Record) er
 		var next plumbing.Hash
 		err = n.Remote.WithRepository(func(repo *git.Repository) error {
 			var err error
-			next, err = n.build(repo, base, commit, rec)
+			next, err = n.build(repo, base, c, rec)
 			return err
 		})
 		if err != nil {
@@ -105,14 +106,14 @@ func (n *Notes) Append(ctx context.Context, commit plumbing.Hash, rec Record) er
 		log.Info("notes ref moved while writing; merging with the new notes and retrying", "ref", ref, "attempt", i+1)
 	}
 	if lastErr != nil {
-		return fmt.Errorf("append note to %s: %w", commit, lastErr)
+		return fmt.Errorf("append note to %s: %w", c, lastErr)
 	}
-	return fmt.Errorf("append note to %s: %w", commit, ErrConflict)
+	return fmt.Errorf("append note to %s: %w", c, ErrConflict)
 }
 
 // build makes a notes commit on top of base with rec appended to commit's
 // note. It returns base itself when the note already has rec.
-func (n *Notes) build(repo *git.Repository, base, commit plumbing.Hash, rec Record) (plumbing.Hash, error) {
+func (n *Notes) build(repo *git.Repository, base plumbing.Hash, target commit.ID, rec Record) (plumbing.Hash, error) {
 	s := repo.Storer
 	tree := &object.Tree{}
 	var parents []plumbing.Hash
@@ -127,11 +128,11 @@ func (n *Notes) build(repo *git.Repository, base, commit plumbing.Hash, rec Reco
 		parents = []plumbing.Hash{base}
 	}
 	text := ""
-	if h, ok, err := findNote(s, tree, commit.String()); err != nil {
+	if h, ok, err := findNote(s, tree, target.String()); err != nil {
 		return plumbing.ZeroHash, err
 	} else if ok {
 		if text, err = readBlob(s, h); err != nil {
-			return plumbing.ZeroHash, fmt.Errorf("read note of %s: %w", commit, err)
+			return plumbing.ZeroHash, fmt.Errorf("read note of %s: %w", target, err)
 		}
 	}
 	block := rec.Format()
@@ -145,7 +146,7 @@ func (n *Notes) build(repo *git.Repository, base, commit plumbing.Hash, rec Reco
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
-	th, err := setNote(s, tree, commit.String(), blob)
+	th, err := setNote(s, tree, target.String(), blob)
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
@@ -157,7 +158,7 @@ func (n *Notes) build(repo *git.Repository, base, commit plumbing.Hash, rec Reco
 	sig := object.Signature{Name: "Ferry", Email: "ferry@" + host, When: now().UTC()}
 	c := &object.Commit{
 		Author: sig, Committer: sig, TreeHash: th, ParentHashes: parents,
-		Message: fmt.Sprintf("ferry: %s %s at %s\n", rec.Env, rec.Outcome, commit.String()[:12]),
+		Message: fmt.Sprintf("ferry: %s %s at %s\n", rec.Env, rec.Outcome, target.Short()),
 	}
 	o := s.NewEncodedObject()
 	if err := c.Encode(o); err != nil {
@@ -168,7 +169,7 @@ func (n *Notes) build(repo *git.Repository, base, commit plumbing.Hash, rec Reco
 
 // Read returns the records in commit's note as the mirror has them now
 // (call Refresh first for the remote's latest). No note: no records.
-func (n *Notes) Read(commit plumbing.Hash) ([]Record, error) {
+func (n *Notes) Read(c commit.ID) ([]Record, error) {
 	ref, err := n.ref()
 	if err != nil {
 		return nil, err
@@ -176,7 +177,7 @@ func (n *Notes) Read(commit plumbing.Hash) ([]Record, error) {
 	var recs []Record
 	err = n.Remote.WithRepository(func(repo *git.Repository) error {
 		var err error
-		recs, err = ReadNote(repo, ref, commit)
+		recs, err = ReadNote(repo, ref, c)
 		return err
 	})
 	return recs, err
@@ -193,7 +194,7 @@ func (n *Notes) Refresh(ctx context.Context) error {
 }
 
 // ReadNote reads commit's records from the notes ref in repo.
-func ReadNote(repo *git.Repository, ref plumbing.ReferenceName, commit plumbing.Hash) ([]Record, error) {
+func ReadNote(repo *git.Repository, ref plumbing.ReferenceName, target commit.ID) ([]Record, error) {
 	r, err := repo.Storer.Reference(ref)
 	if errors.Is(err, plumbing.ErrReferenceNotFound) {
 		return nil, nil
@@ -209,7 +210,7 @@ func ReadNote(repo *git.Repository, ref plumbing.ReferenceName, commit plumbing.
 	if err != nil {
 		return nil, err
 	}
-	h, ok, err := findNote(repo.Storer, tree, commit.String())
+	h, ok, err := findNote(repo.Storer, tree, target.String())
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -223,12 +224,12 @@ func ReadNote(repo *git.Repository, ref plumbing.ReferenceName, commit plumbing.
 // All reads every note on the ref as the mirror has it now (call Refresh
 // first for the remote's latest), keyed by annotated commit: what `ferry
 // status` lists. Notes that hold no Ferry record are left out.
-func (n *Notes) All() (map[plumbing.Hash][]Record, error) {
+func (n *Notes) All() (map[commit.ID][]Record, error) {
 	ref, err := n.ref()
 	if err != nil {
 		return nil, err
 	}
-	out := map[plumbing.Hash][]Record{}
+	out := map[commit.ID][]Record{}
 	err = n.Remote.WithRepository(func(repo *git.Repository) error {
 		r, err := repo.Storer.Reference(ref)
 		if errors.Is(err, plumbing.ErrReferenceNotFound) {
@@ -254,8 +255,12 @@ func (n *Notes) All() (map[plumbing.Hash][]Record, error) {
 			if err != nil {
 				return fmt.Errorf("note of %s: %w", hex, err)
 			}
+			id, err := commit.Parse(hex)
+			if err != nil {
+				return fmt.Errorf("note of %s: %w", hex, err)
+			}
 			if len(recs) > 0 {
-				out[plumbing.NewHash(hex)] = recs
+				out[id] = recs
 			}
 			return nil
 		})

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ferry-deploy/ferry/internal/gittest"
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/watch"
 	"github.com/go-git/go-git/v5/plumbing"
 )
@@ -64,7 +65,7 @@ func TestAppendIsReadableByGitAndByFerry(t *testing.T) {
 	first, second := rec("staging", Started, "a"), rec("staging", Succeeded, "a")
 	second.Ended = second.Started.Add(3 * time.Minute)
 	for _, r := range []Record{first, second, second} { // the repeat is a no-op
-		if err := n.Append(ctx, plumbing.NewHash(c1), r); err != nil {
+		if err := n.Append(ctx, commit.MustParse(c1), r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -75,14 +76,14 @@ func TestAppendIsReadableByGitAndByFerry(t *testing.T) {
 	if n := e.work.Git("rev-list", "--count", "refs/notes/ferry"); n != "2" {
 		t.Errorf("notes ref has %s commits, want 2 (repeat must not write)", n)
 	}
-	got, err := n.Read(plumbing.NewHash(c1))
+	got, err := n.Read(commit.MustParse(c1))
 	if err != nil || len(got) != 2 || got[1].Outcome != Succeeded || !got[1].Ended.Equal(second.Ended) {
 		t.Errorf("Read = %+v, %v", got, err)
 	}
-	if all, err := n.All(); err != nil || len(all) != 1 || len(all[plumbing.NewHash(c1)]) != 2 {
+	if all, err := n.All(); err != nil || len(all) != 1 || len(all[commit.MustParse(c1)]) != 2 {
 		t.Errorf("All = %v, %v", all, err)
 	}
-	if recs, err := n.Read(plumbing.NewHash(strings.Repeat("1", 40))); err != nil || len(recs) != 0 {
+	if recs, err := n.Read(commit.MustParse(strings.Repeat("1", 40))); err != nil || len(recs) != 0 {
 		t.Errorf("Read of a commit without a note = %+v, %v", recs, err)
 	}
 }
@@ -124,16 +125,16 @@ func TestFanOutNotes(t *testing.T) {
 		t.Fatal(err)
 	}
 	c300 := e.work.Git("rev-parse", fmt.Sprintf("main~%d", count-300))
-	got, err := n.Read(plumbing.NewHash(c300))
+	got, err := n.Read(commit.MustParse(c300))
 	if err != nil || len(got) != 1 || got[0].Env != "env300" {
 		t.Fatalf("Read of a fanned-out note = %+v, %v", got, err)
 	}
-	if err := n.Append(ctx, plumbing.NewHash(c300), rec("staging", Failed, "a")); err != nil {
+	if err := n.Append(ctx, commit.MustParse(c300), rec("staging", Failed, "a")); err != nil {
 		t.Fatal(err)
 	}
 	newC := e.work.Commit("new", nil)
 	e.work.Push("main")
-	if err := n.Append(ctx, plumbing.NewHash(newC), rec("staging", Succeeded, "a")); err != nil {
+	if err := n.Append(ctx, commit.MustParse(newC), rec("staging", Succeeded, "a")); err != nil {
 		t.Fatal(err)
 	}
 	if note := e.cliNote(t, c300); !strings.Contains(note, "env300") || !strings.Contains(note, "ferry deploy: staging failed") {
@@ -146,8 +147,8 @@ func TestFanOutNotes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(all) != count+1 || len(all[plumbing.NewHash(c300)]) != 2 || all[plumbing.NewHash(newC)][0].Env != "staging" {
-		t.Errorf("All: %d notes (want %d), c300 has %d records", len(all), count+1, len(all[plumbing.NewHash(c300)]))
+	if len(all) != count+1 || len(all[commit.MustParse(c300)]) != 2 || all[commit.MustParse(newC)][0].Env != "staging" {
+		t.Errorf("All: %d notes (want %d), c300 has %d records", len(all), count+1, len(all[commit.MustParse(c300)]))
 	}
 	prefix := newC[:2]
 	if sub := e.work.Git("ls-tree", "--name-only", "refs/notes/ferry:"+prefix); !strings.Contains(sub, newC[2:]) {
@@ -161,7 +162,7 @@ func TestFanOutNotes(t *testing.T) {
 // and no record is lost.
 func TestConcurrentWritersKeepEveryRecord(t *testing.T) {
 	e := newEnv(t)
-	c := plumbing.NewHash(e.work.Commit("one", nil))
+	c := commit.MustParse(e.work.Commit("one", nil))
 	e.work.Push("main")
 	const agents, each = 3, 4
 	var wg sync.WaitGroup
@@ -209,7 +210,7 @@ func (r *racingRemote) PushCAS(context.Context, plumbing.ReferenceName, plumbing
 
 func TestAppendGivesUpAfterBoundedConflicts(t *testing.T) {
 	e := newEnv(t)
-	c := plumbing.NewHash(e.work.Commit("one", nil))
+	c := commit.MustParse(e.work.Commit("one", nil))
 	e.work.Push("main")
 	n := e.notes(t, "a")
 	rr := &racingRemote{Remote: n.Remote}

@@ -87,7 +87,7 @@ func TestCompactBoundsTheMirror(t *testing.T) {
 	}
 	next := f.work.Commit("after", nil)
 	f.work.Push("main")
-	if got := poll(t, w); len(got) != 1 || got[0].Commit != hash(next) {
+	if got := poll(t, w); len(got) != 1 || got[0].Commit != id(next) {
 		t.Errorf("poll after compaction = %+v", got)
 	}
 	gittest.Git(t, f.mirror.opts.Dir, "fsck", "--no-progress", "--no-dangling")
@@ -137,12 +137,12 @@ func TestMirrorSeededByGitClone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := poll(t, w); len(got) != 1 || got[0].Commit != hash(c1) {
+	if got := poll(t, w); len(got) != 1 || got[0].Commit != id(c1) {
 		t.Fatalf("first poll of a git-made mirror: %+v", got)
 	}
 	c2 := f.work.Commit("two", map[string]string{"x": "y"})
 	f.work.Push("main")
-	if got := poll(t, w); len(got) != 1 || got[0].Commit != hash(c2) || got[0].Forced {
+	if got := poll(t, w); len(got) != 1 || got[0].Commit != id(c2) || got[0].Forced {
 		t.Fatalf("poll after a new commit: %+v", got)
 	}
 	if b, err := m.ReadFile(hash(c2), "x"); err != nil || string(b) != "y" {
@@ -216,7 +216,7 @@ func TestCompactDropsWhatNoRefReaches(t *testing.T) {
 			// The mirror goes on: a new commit is polled and read.
 			next := f.work.Commit("two", map[string]string{"a.txt": "2"})
 			f.work.Push("main")
-			if got := poll(t, w); len(got) != 1 || got[0].Commit != hash(next) {
+			if got := poll(t, w); len(got) != 1 || got[0].Commit != id(next) {
 				t.Fatalf("poll after compaction = %+v", got)
 			}
 			if did, err := f.mirror.Compact(CompactPolicy{Force: true}, time.Now().Add(2*time.Hour)); err != nil || !did {

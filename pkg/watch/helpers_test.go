@@ -9,6 +9,7 @@ import (
 
 	"github.com/ferry-deploy/ferry/internal/gittest"
 	"github.com/ferry-deploy/ferry/internal/testutil"
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/go-git/go-git/v5/plumbing"
 )
 
@@ -62,6 +63,9 @@ func poll(t *testing.T, w *Watcher) []Target {
 }
 
 func hash(s string) plumbing.Hash { return plumbing.NewHash(s) }
+
+// id is the commit.ID of a full hex id the test's git wrote.
+func id(s string) commit.ID { return commit.MustParse(s) }
 
 // fakeClock hands each wait to the test, which checks its length and fires
 // it: Run's schedule and backoff are tested without sleeping.

@@ -8,6 +8,8 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"github.com/bmatcuk/doublestar/v4"
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/ferry-deploy/ferry/pkg/commit"
 )
 
 // Rule maps a ref to an environment: either a branch, whose head is the
@@ -43,8 +45,8 @@ func (r Rule) Validate() error {
 // Target is what an environment should run.
 type Target struct {
 	Env    string
-	Ref    string        // e.g. refs/heads/staging or refs/tags/v1.4.0
-	Commit plumbing.Hash // the commit (tags peeled)
+	Ref    string    // e.g. refs/heads/staging or refs/tags/v1.4.0
+	Commit commit.ID // the commit (tags peeled)
 	// Forced is set when a branch moved to a commit that does not descend
 	// from the previous target (a force-push).
 	Forced bool

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/ferry-deploy/ferry/internal/gittest"
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/lock"
 	"github.com/ferry-deploy/ferry/pkg/status"
 	"github.com/ferry-deploy/ferry/pkg/watch"
-	"github.com/go-git/go-git/v5/plumbing"
 )
 
 // TestMirrorSharedByWatcherNotesAndLocks uses one mirror the way the agent
@@ -58,7 +58,7 @@ func TestMirrorSharedByWatcherNotesAndLocks(t *testing.T) {
 		defer wg.Done()
 		for i := range rounds {
 			r := status.Record{Env: "staging", Outcome: status.Succeeded, Host: fmt.Sprint("h", i)}
-			if err := notes.Append(ctx, plumbing.NewHash(first), r); err != nil {
+			if err := notes.Append(ctx, commit.MustParse(first), r); err != nil {
 				errs <- fmt.Errorf("append: %w", err)
 			}
 		}
@@ -85,7 +85,7 @@ func TestMirrorSharedByWatcherNotesAndLocks(t *testing.T) {
 		t.Error(err)
 	}
 
-	recs, err := notes.Read(plumbing.NewHash(first))
+	recs, err := notes.Read(commit.MustParse(first))
 	if err != nil || len(recs) != rounds {
 		t.Errorf("notes: %d records, %v; want %d", len(recs), err, rounds)
 	}

@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/ferry-deploy/ferry/pkg/commit"
 )
 
 // targetState is what the watcher persists between runs: the last target it
@@ -19,8 +19,8 @@ type targetState struct {
 }
 
 type savedTarget struct {
-	Ref    string `json:"ref"`
-	Commit string `json:"commit"`
+	Ref    string    `json:"ref"`
+	Commit commit.ID `json:"commit"`
 }
 
 func loadState(file string) (targetState, error) {
@@ -73,5 +73,5 @@ func (st targetState) save(file string) error {
 }
 
 func (s savedTarget) target(env string) Target {
-	return Target{Env: env, Ref: s.Ref, Commit: plumbing.NewHash(s.Commit)}
+	return Target{Env: env, Ref: s.Ref, Commit: s.Commit}
 }

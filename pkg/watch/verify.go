@@ -171,7 +171,7 @@ func (m *Mirror) Verify(ctx context.Context, t Target, p VerifyPolicy) (Verified
 	err := m.WithRepository(func(r *git.Repository) error {
 		var err error
 		if p.Mode == VerifyHead {
-			obj, err = readCommit(r, t.Commit)
+			obj, err = readCommit(r, hashOf(t.Commit))
 			return err
 		}
 		obj, ref, err = readTag(r, t)
@@ -191,7 +191,7 @@ func (m *Mirror) Verify(ctx context.Context, t Target, p VerifyPolicy) (Verified
 		}
 	}
 	if ref != nil {
-		kind, hash := "tag", t.Commit
+		kind, hash := "tag", hashOf(t.Commit)
 		if obj != nil {
 			kind, hash = obj.kind, obj.hash
 		}
@@ -268,7 +268,7 @@ func checkTagTarget(obj *signedObject, t Target) *refusal {
 		return refuse(RefusedTagMismatch, "", "tag object %s is named %q but was pushed as %s; a signed tag counts only under its own name", obj.hash, obj.tagName, t.Ref)
 	case obj.targetType != plumbing.CommitObject:
 		return refuse(RefusedTagMismatch, "", "tag %s points at a %s, not a commit", short, obj.targetType)
-	case obj.target != t.Commit:
+	case obj.target != hashOf(t.Commit):
 		return refuse(RefusedTagMismatch, "", "tag %s points at commit %s, not the target commit %s (moved since the poll?)", short, obj.target, t.Commit)
 	}
 	return nil

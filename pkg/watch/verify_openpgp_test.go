@@ -12,6 +12,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -61,7 +62,7 @@ func TestVerifyOpenPGPSigningTime(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := writeSignedCommit(t, f.mirror, e, tt.name, tt.signed)
-			v, err := f.mirror.Verify(t.Context(), Target{Env: "production", Ref: "refs/heads/main", Commit: h},
+			v, err := f.mirror.Verify(t.Context(), Target{Env: "production", Ref: "refs/heads/main", Commit: commit.FromSHA1(h)},
 				VerifyPolicy{Mode: VerifyHead, OpenPGPKeyring: keyring})
 			if tt.code == "" {
 				if err != nil || v.Signer != "Release Bot <bot@example.com>" {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ferry-deploy/ferry/internal/gittest"
 	"github.com/ferry-deploy/ferry/internal/testutil"
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/go-git/go-git/v5/plumbing"
 )
 
@@ -266,7 +267,7 @@ func (r *signedRepo) target(t *testing.T, ref string) Target {
 	if !ok {
 		t.Fatalf("remote has no %s", ref)
 	}
-	return Target{Env: "production", Ref: ref, Commit: rr.Commit}
+	return Target{Env: "production", Ref: ref, Commit: commit.FromSHA1(rr.Commit)}
 }
 
 // gitVerifies asks git verify-commit or verify-tag, trusting the same keys.
@@ -440,7 +441,7 @@ func TestVerify(t *testing.T) {
 				if v.Mode != tt.mode || v.Format != tt.format || v.Signer != tt.signer || v.Fingerprint != tt.fingerprint {
 					t.Errorf("Verify = %+v, want mode %s format %q signer %q fingerprint %q", v, tt.mode, tt.format, tt.signer, tt.fingerprint)
 				}
-				want := target.Commit
+				want := hashOf(target.Commit)
 				if tt.mode == VerifyTag {
 					want = repo.refs[plumbing.ReferenceName(tt.ref)].Hash
 				}
@@ -477,7 +478,7 @@ func TestVerify(t *testing.T) {
 
 	t.Run("tag that does not point at the target commit", func(t *testing.T) {
 		target := repo.target(t, "refs/tags/v1.0.0")
-		target.Commit = repo.refs["refs/heads/unsigned"].Commit
+		target.Commit = commit.FromSHA1(repo.refs["refs/heads/unsigned"].Commit)
 		_, err := repo.f.mirror.Verify(t.Context(), target, VerifyPolicy{Mode: VerifyTag, OpenPGPKeyring: k.keyring})
 		var ue *UnverifiedError
 		if !errors.As(err, &ue) || ue.Code != RefusedTagMismatch {
@@ -498,7 +499,7 @@ func TestVerifyReadsKeysEachTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := Target{Env: "staging", Ref: "refs/heads/main", Commit: h}
+	target := Target{Env: "staging", Ref: "refs/heads/main", Commit: commit.FromSHA1(h)}
 	p := VerifyPolicy{Mode: VerifyHead, SSHAllowedSigners: k.allowedSigners}
 	if _, err := f.mirror.Verify(t.Context(), target, p); err != nil {
 		t.Fatalf("before rotation: %v", err)
@@ -527,7 +528,7 @@ func TestVerifyConfigErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := Target{Env: "staging", Ref: "refs/heads/main", Commit: h}
+	target := Target{Env: "staging", Ref: "refs/heads/main", Commit: commit.FromSHA1(h)}
 	garbage := filepath.Join(t.TempDir(), "garbage.asc")
 	k.write(garbage, "not a keyring\n")
 	badSigners := filepath.Join(t.TempDir(), "allowed_signers")
@@ -543,7 +544,7 @@ func TestVerifyConfigErrors(t *testing.T) {
 		{"no trusted keys", target, VerifyPolicy{Mode: VerifyHead}, true},
 		{"missing keyring", target, VerifyPolicy{Mode: VerifyHead, OpenPGPKeyring: filepath.Join(t.TempDir(), "nope.asc")}, true},
 		{"unreadable keyring", target, VerifyPolicy{Mode: VerifyHead, OpenPGPKeyring: garbage}, true},
-		{"commit not in the mirror", Target{Env: "staging", Ref: "refs/heads/main", Commit: plumbing.NewHash("1111111111111111111111111111111111111111")},
+		{"commit not in the mirror", Target{Env: "staging", Ref: "refs/heads/main", Commit: commit.MustParse("1111111111111111111111111111111111111111")},
 			VerifyPolicy{Mode: VerifyHead, OpenPGPKeyring: k.keyring}, false},
 	}
 	for _, tt := range tests {
@@ -565,7 +566,7 @@ func TestVerifyConfigErrors(t *testing.T) {
 	if h, err = f.mirror.Sync(t.Context(), "refs/heads/main"); err != nil {
 		t.Fatal(err)
 	}
-	target.Commit = h
+	target.Commit = commit.FromSHA1(h)
 	_, err = f.mirror.Verify(t.Context(), target, VerifyPolicy{Mode: VerifyHead, SSHAllowedSigners: badSigners})
 	if err == nil || !errors.Is(err, ErrPermanent) || !strings.Contains(err.Error(), badSigners+":1:") {
 		t.Errorf("broken allowed_signers: err = %v, want a permanent error naming %s:1", err, badSigners)

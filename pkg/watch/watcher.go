@@ -16,6 +16,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/ferry-deploy/ferry/pkg/backoff"
+	"github.com/ferry-deploy/ferry/pkg/commit"
 )
 
 // LockRefPrefix is where pkg/lock keeps each environment's lease
@@ -269,13 +270,14 @@ func (w *Watcher) pollOnce(ctx context.Context) ([]Target, error) {
 			continue
 		}
 		last, had := w.state.Targets[rule.Env]
-		if had && last.Ref == r.Name.String() && last.Commit == r.Commit.String() {
+		id := commit.FromSHA1(r.Commit)
+		if had && last.Ref == r.Name.String() && last.Commit == id {
 			continue
 		}
-		t := Target{Env: rule.Env, Ref: r.Name.String(), Commit: r.Commit}
+		t := Target{Env: rule.Env, Ref: r.Name.String(), Commit: id}
 		if rule.Branch != "" && had && last.Ref == t.Ref {
-			prev := plumbing.NewHash(last.Commit)
-			ok, err := m.DescendsFrom(prev, t.Commit)
+			prev := last.Commit
+			ok, err := m.DescendsFrom(hashOf(prev), r.Commit)
 			switch {
 			case err != nil:
 				w.log.Warn("cannot tell whether branch was force-pushed", "env", t.Env, "ref", t.Ref, "previous", prev, "err", err)
@@ -285,7 +287,7 @@ func (w *Watcher) pollOnce(ctx context.Context) ([]Target, error) {
 			}
 		}
 		changed = append(changed, t)
-		w.state.Targets[t.Env] = savedTarget{Ref: t.Ref, Commit: t.Commit.String()}
+		w.state.Targets[t.Env] = savedTarget{Ref: t.Ref, Commit: t.Commit}
 		w.clearWarnings(t.Env)
 	}
 	if len(changed) > 0 {

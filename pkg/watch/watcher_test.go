@@ -22,7 +22,7 @@ func TestPollFetchesOnlyWhenAWatchedRefMoved(t *testing.T) {
 	w := srv.watcher(t, "", Rule{Env: "staging", Branch: "main"})
 
 	got := poll(t, w)
-	if len(got) != 1 || got[0].Commit != hash(c1) || got[0].Ref != "refs/heads/main" || got[0].Env != "staging" {
+	if len(got) != 1 || got[0].Commit != id(c1) || got[0].Ref != "refs/heads/main" || got[0].Env != "staging" {
 		t.Fatalf("first poll = %+v, want staging at %s", got, c1)
 	}
 	if srv.mirror.LocalRef("refs/heads/other") != hash("") {
@@ -62,7 +62,7 @@ func TestPollFetchesOnlyWhenAWatchedRefMoved(t *testing.T) {
 		c2 := srv.work.Commit("two", map[string]string{"a.txt": "2"})
 		srv.work.Push("main")
 		got := poll(t, w)
-		if len(got) != 1 || got[0].Commit != hash(c2) || got[0].Forced {
+		if len(got) != 1 || got[0].Commit != id(c2) || got[0].Forced {
 			t.Fatalf("poll = %+v, want %s not forced", got, c2)
 		}
 		if h.Requests("upload-pack") == fetches {
@@ -98,7 +98,7 @@ func TestPollTagsPicksHighestSemver(t *testing.T) {
 	w := f.watcher(t, t.TempDir(), Rule{Env: "production", TagPattern: "v*"})
 
 	got := poll(t, w)
-	if len(got) != 1 || got[0].Ref != "refs/tags/v1.10.0" || got[0].Commit != hash(c110) {
+	if len(got) != 1 || got[0].Ref != "refs/tags/v1.10.0" || got[0].Commit != id(c110) {
 		t.Fatalf("poll = %+v, want v1.10.0 at %s (annotated tag peeled)", got, c110)
 	}
 	for _, bad := range []string{"vnext", "tag=v2 "} {
@@ -126,7 +126,7 @@ func TestPollTagsPicksHighestSemver(t *testing.T) {
 	t.Run("newer tag is a target", func(t *testing.T) {
 		c := tag("v1.11.0", false)
 		got := poll(t, w)
-		if len(got) != 1 || got[0].Ref != "refs/tags/v1.11.0" || got[0].Commit != hash(c) {
+		if len(got) != 1 || got[0].Ref != "refs/tags/v1.11.0" || got[0].Commit != id(c) {
 			t.Errorf("poll = %+v, want v1.11.0", got)
 		}
 	})
@@ -152,7 +152,7 @@ func TestPollForcePushAndDeletedBranch(t *testing.T) {
 	c2 := f.work.Commit("rewritten", map[string]string{"b": "x"})
 	f.work.Git("push", "-q", "--force", "origin", "rewrite:staging")
 	got := poll(t, w)
-	if len(got) != 1 || got[0].Commit != hash(c2) || !got[0].Forced {
+	if len(got) != 1 || got[0].Commit != id(c2) || !got[0].Forced {
 		t.Fatalf("after force-push poll = %+v, want %s forced (was %s)", got, c2, c1)
 	}
 	if !strings.Contains(f.logs.String(), "force-pushed") {
@@ -166,7 +166,7 @@ func TestPollForcePushAndDeletedBranch(t *testing.T) {
 	if !strings.Contains(f.logs.String(), "branch is missing") {
 		t.Errorf("no warning for the deleted branch:\n%s", f.logs.String())
 	}
-	if cur, ok := w.Current("staging"); !ok || cur.Commit != hash(c2) {
+	if cur, ok := w.Current("staging"); !ok || cur.Commit != id(c2) {
 		t.Errorf("last target lost after deletion: %+v", cur)
 	}
 	if f.mirror.LocalRef("refs/heads/staging") != hash("") {
@@ -180,7 +180,7 @@ func TestPollForcePushAndDeletedBranch(t *testing.T) {
 	}
 	c3 := f.work.Commit("three", nil)
 	f.work.Git("push", "-q", "origin", "rewrite:staging")
-	if got := poll(t, w); len(got) != 1 || got[0].Commit != hash(c3) || got[0].Forced {
+	if got := poll(t, w); len(got) != 1 || got[0].Commit != id(c3) || got[0].Forced {
 		t.Errorf("after recreation poll = %+v, want %s", got, c3)
 	}
 }
@@ -221,7 +221,7 @@ func TestUnreachableRemoteKeepsStateAndRecovers(t *testing.T) {
 	if st := w.Status(); st.Failures != 1 || st.LastError == nil {
 		t.Errorf("status = %+v", st)
 	}
-	if cur, _ := w.Current("staging"); cur.Commit != hash(c1) {
+	if cur, _ := w.Current("staging"); cur.Commit != id(c1) {
 		t.Errorf("target lost: %+v", cur)
 	}
 
@@ -229,7 +229,7 @@ func TestUnreachableRemoteKeepsStateAndRecovers(t *testing.T) {
 	c2 := f.work.Commit("two", nil)
 	f.work.Push("main")
 	got := poll(t, w)
-	if len(got) != 1 || got[0].Commit != hash(c2) {
+	if len(got) != 1 || got[0].Commit != id(c2) {
 		t.Errorf("after recovery poll = %+v", got)
 	}
 	if st := w.Status(); st.Failures != 0 || st.LastError != nil {
@@ -276,7 +276,7 @@ func TestRunBacksOffThenFollowsSchedule(t *testing.T) {
 		clock.elapse(wt)
 	}
 	tgt := <-out
-	if tgt.Commit != hash(c1) {
+	if tgt.Commit != id(c1) {
 		t.Fatalf("target = %+v", tgt)
 	}
 	if wt := clock.next(t); wt.d != time.Minute {
@@ -285,7 +285,7 @@ func TestRunBacksOffThenFollowsSchedule(t *testing.T) {
 	c2 := f.work.Commit("two", nil)
 	f.work.Push("main")
 	w.Trigger()
-	if tgt := <-out; tgt.Commit != hash(c2) {
+	if tgt := <-out; tgt.Commit != id(c2) {
 		t.Fatalf("triggered poll target = %+v", tgt)
 	}
 	clock.next(t)
@@ -403,7 +403,7 @@ func TestForcedIsDecidedCorrectly(t *testing.T) {
 	f.work.Commit("two", nil)
 	c3 := f.work.Commit("three", nil)
 	f.work.Push("main")
-	if got := poll(t, w); len(got) != 1 || got[0].Commit != hash(c3) || got[0].Forced {
+	if got := poll(t, w); len(got) != 1 || got[0].Commit != id(c3) || got[0].Forced {
 		t.Fatalf("two commits pushed at once: %+v", got)
 	}
 
@@ -413,16 +413,16 @@ func TestForcedIsDecidedCorrectly(t *testing.T) {
 	f.work.Git("merge", "-q", "--no-ff", "-m", "merge side", "side")
 	m := f.work.Git("rev-parse", "HEAD")
 	f.work.Push("main")
-	if got := poll(t, w); len(got) != 1 || got[0].Commit != hash(m) || got[0].Forced {
+	if got := poll(t, w); len(got) != 1 || got[0].Commit != id(m) || got[0].Forced {
 		t.Fatalf("merge pushed: %+v", got)
 	}
 
 	f.work.Git("push", "-q", "--force", "origin", c1+":refs/heads/main")
-	if got := poll(t, w); len(got) != 1 || got[0].Commit != hash(c1) || !got[0].Forced {
+	if got := poll(t, w); len(got) != 1 || got[0].Commit != id(c1) || !got[0].Forced {
 		t.Fatalf("moved back to an old commit: %+v, want forced", got)
 	}
 	f.work.Push("main")
-	if got := poll(t, w); len(got) != 1 || got[0].Commit != hash(m) || got[0].Forced {
+	if got := poll(t, w); len(got) != 1 || got[0].Commit != id(m) || got[0].Forced {
 		t.Fatalf("forward again: %+v", got)
 	}
 }
@@ -437,13 +437,13 @@ func TestForcedFallsBackToHistory(t *testing.T) {
 	poll(t, w)
 	y := f.work.Commit("two", nil)
 	f.work.Push("main:dev")
-	if got := poll(t, w); len(got) != 1 || got[0].Env != "dev" || got[0].Commit != hash(y) {
+	if got := poll(t, w); len(got) != 1 || got[0].Env != "dev" || got[0].Commit != id(y) {
 		t.Fatalf("dev moved: %+v", got)
 	}
 	z := f.work.Commit("three", nil)
 	f.work.Push("main")
 	got := poll(t, w)
-	if len(got) != 1 || got[0].Env != "staging" || got[0].Commit != hash(z) || got[0].Forced {
+	if len(got) != 1 || got[0].Env != "staging" || got[0].Commit != id(z) || got[0].Forced {
 		t.Fatalf("main moved two commits, one already mirrored: %+v", got)
 	}
 }

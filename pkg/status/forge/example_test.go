@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/status/forge"
 )
@@ -28,8 +29,8 @@ func Example() {
 	q := forge.NewQueue(r, forge.QueueOptions{Logger: slog.Default(), Counters: counters})
 	go q.Run(ctx)
 
-	const commit = "6dcb09b5b57875f334f61aebed695e2e4193db5e"
-	q.Set(ctx, forge.Status{Commit: commit, State: forge.StatePending, Description: "Deploying (serial) to production", Ref: "v1.4.0", DeployID: "production-42"})
+	target := commit.MustParse("6dcb09b5b57875f334f61aebed695e2e4193db5e") // from the watcher
+	q.Set(ctx, forge.Status{Commit: target, State: forge.StatePending, Description: "Deploying (serial) to production", Ref: "v1.4.0", DeployID: "production-42"})
 	// ... the deploy ...
-	q.Set(ctx, forge.Status{Commit: commit, State: forge.StateFailure, Description: "Rolled back: web-3 never turned healthy", Ref: "v1.4.0", DeployID: "production-42"})
+	q.Set(ctx, forge.Status{Commit: target, State: forge.StateFailure, Description: "Rolled back: web-3 never turned healthy", Ref: "v1.4.0", DeployID: "production-42"})
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 )
 
@@ -18,6 +19,8 @@ var (
 	giteaStates = []string{"pending", "success", "error", "failure", "warning"}
 )
 
+func isID(s string) bool { _, err := commit.Parse(s); return err == nil }
+
 func checkGiteaRequest(owner, repo string) func(*http.Request, []byte) []string {
 	return func(r *http.Request, body []byte) []string {
 		var problems []string
@@ -25,7 +28,7 @@ func checkGiteaRequest(owner, repo string) func(*http.Request, []byte) []string 
 			problems = append(problems, "method "+r.Method)
 		}
 		prefix := "/api/v1/repos/" + owner + "/" + repo + "/statuses/"
-		if sha, ok := strings.CutPrefix(r.URL.EscapedPath(), prefix); !ok || !commitRE.MatchString(sha) {
+		if sha, ok := strings.CutPrefix(r.URL.EscapedPath(), prefix); !ok || !isID(sha) {
 			problems = append(problems, "path "+r.URL.EscapedPath()+" is not "+prefix+"{sha}")
 		}
 		if r.Header.Get("Authorization") != "token "+testToken {
@@ -59,7 +62,7 @@ func giteaCreated(body []byte) reply {
 	json.Unmarshal(body, &in)
 	out := map[string]any{
 		"id": 7, "status": in.State, "context": in.Context, "description": in.Description,
-		"target_url": in.TargetURL, "url": "https://gitea.example.com/api/v1/repos/ops/site/statuses/" + commitA,
+		"target_url": in.TargetURL, "url": "https://gitea.example.com/api/v1/repos/ops/site/statuses/" + commitA.String(),
 		"creator":    map[string]any{"id": 1, "login": "ferry"},
 		"created_at": "2026-11-23T12:00:00Z", "updated_at": "2026-11-23T12:00:00Z",
 	}

@@ -61,7 +61,7 @@ func TestGitHubRequestsMatchOpenAPIDescription(t *testing.T) {
 			}
 			for i, req := range got {
 				st := statuses[i]
-				if want := d.basePath + "/repos/octo-org/hello.world/statuses/" + st.Commit; req.path != want {
+				if want := d.basePath + "/repos/octo-org/hello.world/statuses/" + st.Commit.String(); req.path != want {
 					t.Errorf("request %d: path %s, want %s", i, req.path, want)
 				}
 				var body githubStatus
@@ -98,7 +98,7 @@ func TestGitHubContractCatchesBadRequests(t *testing.T) {
 		r.Header.Set("Content-Type", "application/json")
 		r.Header.Set("User-Agent", "test")
 	}
-	statusURL := cfg.APIURL + "/repos/octo-org/hello.world/statuses/" + commitA
+	statusURL := cfg.APIURL + "/repos/octo-org/hello.world/statuses/" + commitA.String()
 	tests := []struct {
 		name, url, body string
 		header          func(*http.Request)
@@ -108,7 +108,7 @@ func TestGitHubContractCatchesBadRequests(t *testing.T) {
 		{"description not a string", statusURL, `{"state":"success","description":5}`, good},
 		{"field GitHub doesn't document", statusURL, `{"state":"success","name":"ferry/x"}`, good},
 		{"not JSON", statusURL, `state=success`, good},
-		{"wrong path", cfg.APIURL + "/repos/octo-org/statuses/" + commitA, `{"state":"success"}`, good},
+		{"wrong path", cfg.APIURL + "/repos/octo-org/statuses/" + commitA.String(), `{"state":"success"}`, good},
 		{"no API version", statusURL, `{"state":"success"}`, func(r *http.Request) { good(r); r.Header.Del("X-GitHub-Api-Version") }},
 		{"GitLab's token header", statusURL, `{"state":"success"}`, func(r *http.Request) {
 			good(r)

@@ -16,15 +16,16 @@ import (
 	"time"
 
 	"github.com/ferry-deploy/ferry/internal/testutil"
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 )
 
 // A token shaped like GitHub's, so a leak is easy to grep for.
 const testToken = "ghp_TESTtoken0123456789abcdefABCDEF0123"
 
-const (
-	commitA = "6dcb09b5b57875f334f61aebed695e2e4193db5e"
-	commitB = "0123456789abcdef0123456789abcdef01234567"
+var (
+	commitA = commit.MustParse("6dcb09b5b57875f334f61aebed695e2e4193db5e")
+	commitB = commit.MustParse("0123456789abcdef0123456789abcdef01234567")
 )
 
 // fakeClock never sleeps: Sleep moves Now forward and records the wait.

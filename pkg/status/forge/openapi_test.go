@@ -175,7 +175,7 @@ func githubCreated(body []byte) reply {
 	var in githubStatus
 	json.Unmarshal(body, &in)
 	out := map[string]any{
-		"url":         "https://api.github.com/repos/octocat/Hello-World/statuses/" + commitA,
+		"url":         "https://api.github.com/repos/octocat/Hello-World/statuses/" + commitA.String(),
 		"avatar_url":  "https://github.com/images/error/hubot_happy.gif",
 		"id":          1,
 		"node_id":     "MDY6U3RhdHVzMQ==",

@@ -76,8 +76,8 @@ func TestStatusURLs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := p.statusURL(commitA); got != tt.want+commitA {
-				t.Errorf("status URL %s, want %s", got, tt.want+commitA)
+			if got := p.statusURL(commitA.String()); got != tt.want+commitA.String() {
+				t.Errorf("status URL %s, want %s", got, tt.want+commitA.String())
 			}
 		})
 	}

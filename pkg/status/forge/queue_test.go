@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferry-deploy/ferry/internal/testutil"
+	"github.com/ferry-deploy/ferry/pkg/commit"
 )
 
 // runQueue runs q until the test ends and returns a channel closed when
@@ -126,9 +127,9 @@ func TestQueueOrderNewestWins(t *testing.T) {
 
 	arrived, release := f.holdNext()
 	runQueue(t, q)
-	set := func(commit string, state State) {
+	set := func(c commit.ID, state State) {
 		t.Helper()
-		if err := q.Set(t.Context(), Status{Commit: commit, State: state}); err != nil {
+		if err := q.Set(t.Context(), Status{Commit: c, State: state}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -137,7 +138,7 @@ func TestQueueOrderNewestWins(t *testing.T) {
 	set(commitB, StatePending)
 	set(commitA, StateSuccess) // replaces A's waiting entry, still first
 	set(commitB, StateFailure) // replaces B's
-	set(commitA+strings.Repeat("0", 24), StatePending)
+	set(commit.MustParse(commitA.String()+strings.Repeat("0", 24)), StatePending)
 	release()
 	testutil.Eventually(t, 20*time.Second, "the queue to drain", func() (bool, string) { return q.Len() == 0, "" })
 
@@ -154,13 +155,13 @@ func TestQueueDrops(t *testing.T) {
 		f, cfg := newGiteaForge(t, "")
 		r, clock, logs := newTestReporter(t, cfg, Options{})
 		q := NewQueue(r, QueueOptions{Clock: clock, MaxLen: 2, Counters: r.Counters(), Logger: testLogger(logs)})
-		for _, c := range []string{commitA, commitB, strings.Repeat("c", 40)} {
+		for _, c := range []commit.ID{commitA, commitB, commit.MustParse(strings.Repeat("c", 40))} {
 			q.Set(t.Context(), Status{Commit: c, State: StateSuccess})
 		}
 		if q.Len() != 2 || r.Counters().Dropped.Load() != 1 {
 			t.Fatalf("len %d dropped %d, want 2 and 1", q.Len(), r.Counters().Dropped.Load())
 		}
-		if !strings.Contains(logs.String(), "commit status dropped") || !strings.Contains(logs.String(), "queue full") || !strings.Contains(logs.String(), commitA) {
+		if !strings.Contains(logs.String(), "commit status dropped") || !strings.Contains(logs.String(), "queue full") || !strings.Contains(logs.String(), commitA.String()) {
 			t.Errorf("drop not logged with its commit:\n%s", logs)
 		}
 		runQueue(t, q)
@@ -216,7 +217,7 @@ func TestQueueDrops(t *testing.T) {
 
 func TestQueueRefusesInvalidStatus(t *testing.T) {
 	q := NewQueue(nil, QueueOptions{})
-	if err := q.Set(t.Context(), Status{Commit: "HEAD", State: StateSuccess}); err == nil {
+	if err := q.Set(t.Context(), Status{State: StateSuccess}); err == nil {
 		t.Error("queued a status no forge would take")
 	}
 	if q.Len() != 0 {
@@ -259,7 +260,7 @@ func TestQueueConcurrentCallers(t *testing.T) {
 	r, clock, _ := newTestReporter(t, cfg, Options{})
 	q := NewQueue(r, QueueOptions{Clock: clock})
 	runQueue(t, q)
-	commits := []string{commitA, commitB, strings.Repeat("a", 40), strings.Repeat("b", 40)}
+	commits := []commit.ID{commitA, commitB, commit.MustParse(strings.Repeat("a", 40)), commit.MustParse(strings.Repeat("b", 40))}
 	done := make(chan struct{})
 	for _, c := range commits {
 		go func() {
@@ -281,8 +282,8 @@ func TestQueueConcurrentCallers(t *testing.T) {
 		last[req.path[len(req.path)-40:]] = b
 	}
 	for _, c := range commits {
-		if b := last[c]; b.State != StateSuccess || b.Description != "Deployed" {
-			t.Errorf("%s: last delivered %+v, want success", c[:7], b)
+		if b := last[c.String()]; b.State != StateSuccess || b.Description != "Deployed" {
+			t.Errorf("%s: last delivered %+v, want success", c.Short(), b)
 		}
 	}
 }

@@ -203,7 +203,7 @@ func (r *Reporter) complete(st Status) Status {
 	}
 	if st.TargetURL == "" {
 		st.TargetURL = strings.NewReplacer(
-			"{commit}", st.Commit,
+			"{commit}", st.Commit.String(),
 			"{deploy}", url.PathEscape(st.DeployID),
 		).Replace(r.targetURL)
 	}
@@ -241,7 +241,7 @@ func (r *Reporter) send(ctx context.Context, st Status, attempts int) error {
 	}
 	var waited time.Duration
 	for attempt := 1; ; attempt++ {
-		err := r.post(ctx, st.Commit, body)
+		err := r.post(ctx, st.Commit.String(), body)
 		if err == nil || !errors.Is(err, ErrUnavailable) || attempt >= attempts {
 			return err
 		}

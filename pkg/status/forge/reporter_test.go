@@ -180,7 +180,7 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 	}))
 	defer other.Close()
 	f, cfg := newGitLabForge(t, "platform/website")
-	f.queue(reply{code: http.StatusPermanentRedirect, header: map[string]string{"Location": other.URL + "/api/v4/projects/1/statuses/" + commitA}})
+	f.queue(reply{code: http.StatusPermanentRedirect, header: map[string]string{"Location": other.URL + "/api/v4/projects/1/statuses/" + commitA.String()}})
 	r, _, _ := newTestReporter(t, cfg, Options{})
 	err := r.Set(t.Context(), Status{Commit: commitA, State: StateSuccess})
 	if !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "redirected to "+other.URL) {
@@ -195,8 +195,7 @@ func TestInvalidStatusIsRefusedWithoutRequest(t *testing.T) {
 	f, cfg := newGiteaForge(t, "")
 	r, _, _ := newTestReporter(t, cfg, Options{})
 	for _, st := range []Status{
-		{Commit: "6dcb09b", State: StateSuccess},
-		{Commit: strings.ToUpper(commitA), State: StateSuccess},
+		{State: StateSuccess}, // no commit
 		{Commit: commitA, State: "running"},
 		{Commit: commitA},
 	} {
@@ -379,7 +378,7 @@ func TestTargetURL(t *testing.T) {
 		want             string
 	}{
 		{"configured", "https://dash.example.com/", Status{}, "https://dash.example.com/"},
-		{"placeholders", "https://dash.example.com/deploys/{deploy}?commit={commit}", Status{DeployID: "staging 42"}, "https://dash.example.com/deploys/staging%2042?commit=" + commitA},
+		{"placeholders", "https://dash.example.com/deploys/{deploy}?commit={commit}", Status{DeployID: "staging 42"}, "https://dash.example.com/deploys/staging%2042?commit=" + commitA.String()},
 		{"the status's own wins", "https://dash.example.com/{deploy}", Status{TargetURL: "https://ci.example.com/1", DeployID: "42"}, "https://ci.example.com/1"},
 		{"none", "", Status{DeployID: "42"}, ""},
 	}

@@ -1,10 +1,12 @@
 package forge
 
 import (
+	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/ferry-deploy/ferry/pkg/commit"
 )
 
 // State is the outcome a status reports, in GitHub's vocabulary; each
@@ -33,8 +35,8 @@ func (s State) valid() bool {
 
 // Status is one commit status.
 type Status struct {
-	// Commit is the full SHA-1 or SHA-256 object name.
-	Commit string
+	// Commit is the commit the status is set on.
+	Commit commit.ID
 	State  State
 	// Description is a short, human sentence; it is cut to the forge's
 	// limit.
@@ -54,15 +56,16 @@ type Status struct {
 }
 
 // key identifies the statuses that replace each other on a forge.
-type key struct{ commit, context string }
+type key struct {
+	commit  commit.ID
+	context string
+}
 
 func (s Status) key() key { return key{s.Commit, s.Context} }
 
-var commitRE = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
-
 func (s Status) validate() error {
-	if !commitRE.MatchString(s.Commit) {
-		return fmt.Errorf("commit %q is not a full lower-case hex object name", s.Commit)
+	if s.Commit.IsZero() {
+		return errors.New("no commit")
 	}
 	if !s.State.valid() {
 		return fmt.Errorf("state %q: use %q, %q, %q or %q", s.State, StatePending, StateSuccess, StateFailure, StateError)

@@ -3,6 +3,7 @@ package awssim
 import (
 	"encoding/json"
 	"net/http"
+	"time"
 )
 
 // serveAdmin answers the simulator's own endpoints, for a simulator run as
@@ -10,6 +11,8 @@ import (
 //
 //	GET  /_awssim/counts       request counts per action (JSON)
 //	POST /_awssim/counts/reset zero them
+//	GET  /_awssim/calls?since=T the latest requests received after T
+//	                           (RFC 3339, nanoseconds; default all), JSON
 //	GET  /_awssim/balancers    balancer listener URLs (JSON)
 //	POST /_awssim/faults       set one Fault (JSON body)
 //	POST /_awssim/faults/clear remove every fault
@@ -26,6 +29,17 @@ func (s *Sim) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/_awssim/counts/reset" && r.Method == http.MethodPost:
 		s.ResetCounts()
 		writeJSON(map[string]bool{"ok": true})
+	case r.URL.Path == "/_awssim/calls" && r.Method == http.MethodGet:
+		var since time.Time
+		if v := r.URL.Query().Get("since"); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				http.Error(w, "since: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			since = t
+		}
+		writeJSON(s.Calls(since))
 	case r.URL.Path == "/_awssim/balancers" && r.Method == http.MethodGet:
 		s.mu.Lock()
 		out := map[string]string{}

@@ -11,6 +11,7 @@ const (
 	lcInService   = "InService"
 	lcTerminating = "Terminating"
 	lcTerminated  = "Terminated"
+	lcDetaching   = "Detaching"
 	healthy       = "Healthy"
 	unhealthy     = "Unhealthy"
 )

@@ -2,6 +2,7 @@ package awssim
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -148,7 +149,7 @@ func asSetInstanceHealth(s *Sim, p params) ([]*node, *APIError) {
 	if hs != healthy && hs != unhealthy {
 		return nil, validation("Valid values for HealthStatus are: Healthy, Unhealthy")
 	}
-	if inst.Lifecycle == lcTerminating {
+	if inst.Lifecycle == lcTerminating || inst.Lifecycle == lcDetaching {
 		// "If the instance is already terminating, you get an error." [healthcheck]
 		return nil, validation("Instance %s is already terminating", id)
 	}
@@ -169,7 +170,7 @@ func asTerminateInstanceInAutoScalingGroup(s *Sim, p params) ([]*node, *APIError
 		return nil, validation("1 validation error detected: Value null at 'shouldDecrementDesiredCapacity' failed to satisfy constraint: Member must not be null")
 	}
 	inst, g := s.memberLocked(id)
-	if inst == nil || g == nil || inst.Lifecycle == lcTerminating {
+	if inst == nil || g == nil || inst.Lifecycle == lcTerminating || inst.Lifecycle == lcDetaching {
 		return nil, noManagedInstance(id)
 	}
 	dec := p.boolOr("ShouldDecrementDesiredCapacity", false)
@@ -186,6 +187,66 @@ func asTerminateInstanceInAutoScalingGroup(s *Sim, p params) ([]*node, *APIError
 	}
 	a := s.startTerminationLocked(g, inst, cause)
 	return []*node{s.activityNode("Activity", a)}, nil
+}
+
+// maxDetach is how many instances one DetachInstances call takes
+// [API_DetachInstances].
+const maxDetach = 20
+
+// DetachInstances [API_DetachInstances, ec2-auto-scaling-detach-attach-instances]:
+// only InService instances of the group may be detached, all or none. Each
+// is deregistered from the group's classic balancers and target groups at
+// once and is Detaching while they drain it (connection draining,
+// deregistration delay), then leaves the group still running: it is then
+// the caller's to terminate. With ShouldDecrementDesiredCapacity desired
+// drops by the number detached (never below MinSize); without, the group
+// launches replacements at once.
+func asDetachInstances(s *Sim, p params) ([]*node, *APIError) {
+	g, apiErr := s.groupLocked(p.str("AutoScalingGroupName"))
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	if !p.has("ShouldDecrementDesiredCapacity") {
+		return nil, validation("1 validation error detected: Value null at 'shouldDecrementDesiredCapacity' failed to satisfy constraint: Member must not be null")
+	}
+	ids := p.strs("InstanceIds.member")
+	if len(ids) > maxDetach {
+		return nil, validation("1 validation error detected: Value at 'instanceIds' failed to satisfy constraint: Member must have length less than or equal to %d", maxDetach)
+	}
+	var insts []*instance
+	for _, id := range ids {
+		inst, ig := s.memberLocked(id)
+		if inst == nil || ig != g {
+			return nil, validation("The instance %s is not part of Auto Scaling group %s.", id, g.Name)
+		}
+		if inst.Lifecycle != lcInService {
+			return nil, validation("The instance %s is not in InService.", id)
+		}
+		if !slices.Contains(insts, inst) {
+			insts = append(insts, inst)
+		}
+	}
+	dec := p.boolOr("ShouldDecrementDesiredCapacity", false)
+	if dec && g.Desired-len(insts) < g.Min {
+		return nil, validation("Detaching %d instance(s) with ShouldDecrementDesiredCapacity would violate group's min size constraint (%d). Either set shouldDecrementDesiredCapacity flag to false or lower group's min size.", len(insts), g.Min)
+	}
+	now := s.now().Format("2006-01-02T15:04:05Z")
+	var acts []*node
+	for _, inst := range insts {
+		var cause string
+		if dec {
+			cause = fmt.Sprintf("At %s instance %s was detached in response to a user request, shrinking the capacity from %d to %d.", now, inst.ID, g.Desired, g.Desired-1)
+			g.Desired--
+		} else {
+			cause = fmt.Sprintf("At %s instance %s was detached in response to a user request.", now, inst.ID)
+		}
+		inst.Lifecycle = lcDetaching
+		inst.DrainUntil = s.now().Add(s.deregisterEverywhereLocked(g, inst))
+		a := s.newActivityLocked(g, "Detaching EC2 instance: "+inst.ID, cause)
+		inst.ActivityID = a.ID
+		acts = append(acts, s.activityNode("", a))
+	}
+	return []*node{members("Activities", acts)}, nil
 }
 
 // DescribeScalingActivities [API_DescribeScalingActivities]: newest first,
@@ -357,6 +418,7 @@ func autoscalingActions() map[string]handlerFunc {
 		"ResumeProcesses":                     asResumeProcesses,
 		"SetInstanceHealth":                   asSetInstanceHealth,
 		"TerminateInstanceInAutoScalingGroup": asTerminateInstanceInAutoScalingGroup,
+		"DetachInstances":                     asDetachInstances,
 		"SetInstanceProtection":               asSetInstanceProtection,
 		"CreateOrUpdateTags":                  asCreateOrUpdateTags,
 		"DeleteTags":                          asDeleteTags,

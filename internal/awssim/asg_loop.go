@@ -103,6 +103,12 @@ func (s *Sim) reconcileGroupLocked(g *group, now time.Time) {
 				inst.Group = ""
 				s.finishActivityLocked(inst.ActivityID, "Successful", "")
 			}
+		case lcDetaching:
+			// Drained: the instance leaves the group, still running.
+			if !now.Before(inst.DrainUntil) {
+				inst.Lifecycle, inst.Group, inst.Health = "", "", ""
+				s.finishActivityLocked(inst.ActivityID, "Successful", "")
+			}
 		}
 	}
 	// ReplaceUnhealthy: terminate first; the launch below replaces.
@@ -275,7 +281,7 @@ func (s *Sim) failedLaunchLocked(g *group, msg string) {
 func (s *Sim) leastUsedZoneLocked(g *group) string {
 	count := map[string]int{}
 	for _, inst := range s.membersLocked(g) {
-		if inst.Lifecycle != lcTerminating {
+		if inst.Lifecycle != lcTerminating && inst.Lifecycle != lcDetaching {
 			count[inst.AZ]++
 		}
 	}

@@ -34,9 +34,10 @@
 // Options.StateFile. With a state file the account (instances, images,
 // templates, groups, balancers) is written atomically while it runs and read
 // back at start, so the simulated account outlives both the agent and the
-// simulator. GET /_awssim/counts, GET /_awssim/balancers and POST
-// /_awssim/faults serve the counters, the balancer URLs and fault
-// injection to other processes.
+// simulator. GET /_awssim/counts, GET /_awssim/calls, GET
+// /_awssim/balancers and POST /_awssim/faults serve the counters, the
+// latest requests with their times, the balancer URLs and fault injection
+// to other processes.
 //
 // # Real instances on loopback
 //

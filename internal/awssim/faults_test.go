@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -332,4 +333,43 @@ func TestFault_AdministrativeSuspension(t *testing.T) {
 	}
 	try(e.as.ResumeProcesses(e.ctx, &autoscaling.ResumeProcessesInput{AutoScalingGroupName: aws.String("web")})).must(t)
 	e.waitInService("web", 1)
+}
+
+// GET /_awssim/calls lists the requests received after a time, with the
+// group each names, so that another process can tell when a call came.
+func TestAdmin_Calls(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	e.lc("lc-1", "ami-00000001")
+	e.group("web", "lc-1", 0, 2, 0, nil)
+	mark := time.Now()
+	try(e.as.SuspendProcesses(e.ctx, &autoscaling.SuspendProcessesInput{AutoScalingGroupName: aws.String("web"), ScalingProcesses: []string{"Launch"}})).must(t)
+	e.describeGroup("web")
+	get := func(query string) []Call {
+		t.Helper()
+		resp, err := http.Get(e.srv.URL + "/_awssim/calls" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var calls []Call
+		if err := json.NewDecoder(resp.Body).Decode(&calls); err != nil {
+			t.Fatal(err)
+		}
+		return calls
+	}
+	calls := get("?since=" + mark.Format(time.RFC3339Nano))
+	var got []string
+	for _, c := range calls {
+		got = append(got, c.Action+"/"+c.Group)
+		if c.Time.Before(mark) {
+			t.Errorf("%s at %s, before since %s", c.Action, c.Time, mark)
+		}
+	}
+	want := []string{"autoscaling:SuspendProcesses/web", "autoscaling:DescribeAutoScalingGroups/"}
+	if !slices.Equal(got, want) {
+		t.Errorf("calls since the mark %v, want %v", got, want)
+	}
+	if all := get(""); len(all) < 4 {
+		t.Errorf("all calls: %d, want the group's creation too", len(all))
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -189,6 +190,10 @@ func (s *Sim) admit(w http.ResponseWriter, r *http.Request, reqID string, svc *s
 
 	s.mu.Lock()
 	s.counts[svc.name+":"+action]++
+	if len(s.calls) == maxCalls {
+		s.calls = slices.Delete(s.calls, 0, maxCalls/4)
+	}
+	s.calls = append(s.calls, Call{Time: time.Now(), Action: svc.name + ":" + action, Group: r.Form.Get("AutoScalingGroupName")})
 	fault, bucketEmpty := s.faultForLocked(svc.name, action)
 	injected := fault.injected(svc, bucketEmpty, s.rnd.Float64)
 	s.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -38,6 +39,7 @@ type Sim struct {
 	consistency        time.Duration      // eventual-consistency window for new instances
 	neverHealthyImages map[string]bool
 	counts             map[string]int64
+	calls              []Call                // the latest requests, oldest first, at most maxCalls
 	apps               map[string]*appServer // running instance apps, by instance id
 	proxies            map[string]*lbProxy   // balancer listeners, by "elb/name" or "tg/arn" (proxy.go)
 	lbCert             *tls.Certificate      // of the HTTPS listeners, made when first needed
@@ -254,6 +256,34 @@ func (s *Sim) Counts() map[string]int64 {
 		out[k] = v
 	}
 	return out
+}
+
+// Call is one request the simulator received: when (the wall clock, not
+// the simulated one, so that another process can set it against its own
+// events), which action ("service:Action") and, when the request names
+// one, which Auto Scaling group.
+type Call struct {
+	Time   time.Time `json:"time"`
+	Action string    `json:"action"`
+	Group  string    `json:"group,omitempty"`
+}
+
+// maxCalls bounds the request log: enough for a benchmark to read the
+// calls of the last deploy.
+const maxCalls = 4096
+
+// Calls returns the requests received after since, oldest first, from the
+// latest maxCalls.
+func (s *Sim) Calls(since time.Time) []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i, _ := slices.BinarySearchFunc(s.calls, since, func(c Call, t time.Time) int {
+		if c.Time.After(t) {
+			return 1
+		}
+		return -1
+	})
+	return slices.Clone(s.calls[i:])
 }
 
 // ResetCounts zeroes the request counters.

@@ -3,11 +3,13 @@ package cloud
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
@@ -109,9 +111,11 @@ func (c *Client) TagGroup(ctx context.Context, group string, tags map[string]str
 	return nil
 }
 
-// TerminateInstance asks the group to terminate an instance. With decrement
-// the group's desired capacity drops by one (no replacement); AWS refuses
-// that when desired already equals MinSize.
+// TerminateInstance asks the group to terminate one instance. With
+// decrement the group's desired capacity drops by one (no replacement);
+// AWS refuses that when desired already equals MinSize. Deploys use
+// DetachInstances and TerminateInstances, 20 and 1000 ids a call; this is
+// their fallback when the deploy's journal cannot record what it detaches.
 func (c *Client) TerminateInstance(ctx context.Context, id string, decrement bool) error {
 	_, err := c.asg.TerminateInstanceInAutoScalingGroup(ctx, &autoscaling.TerminateInstanceInAutoScalingGroupInput{
 		InstanceId: aws.String(id), ShouldDecrementDesiredCapacity: aws.Bool(decrement),
@@ -122,14 +126,59 @@ func (c *Client) TerminateInstance(ctx context.Context, id string, decrement boo
 	return nil
 }
 
-// MarkUnhealthy tells the group an instance is unhealthy, so that it is
-// replaced (terminate first, then launch).
-func (c *Client) MarkUnhealthy(ctx context.Context, id string) error {
-	_, err := c.asg.SetInstanceHealth(ctx, &autoscaling.SetInstanceHealthInput{
-		InstanceId: aws.String(id), HealthStatus: aws.String("Unhealthy"), ShouldRespectGracePeriod: aws.Bool(false),
-	})
-	if err != nil {
-		return fmt.Errorf("mark %s unhealthy: %w", id, err)
+// The most ids one call takes: DetachInstances 20, TerminateInstances
+// 1000 [API_DetachInstances, API_TerminateInstances].
+const (
+	MaxDetach    = 20
+	MaxTerminate = 1000
+)
+
+// DetachInstances takes instances out of a group, MaxDetach a call. The
+// group deregisters them from its classic balancers and target groups and
+// lets them drain (they are Detaching meanwhile), then they leave it still
+// running: the caller terminates them. With decrement the group's desired
+// capacity drops by their number (AWS refuses that below MinSize);
+// without, the group launches replacements at once. Each call detaches
+// all of its ids or none; an error says how many calls had succeeded.
+func (c *Client) DetachInstances(ctx context.Context, group string, ids []string, decrement bool) error {
+	for chunk := range slices.Chunk(ids, MaxDetach) {
+		_, err := c.asg.DetachInstances(ctx, &autoscaling.DetachInstancesInput{
+			AutoScalingGroupName: aws.String(group), InstanceIds: chunk, ShouldDecrementDesiredCapacity: aws.Bool(decrement),
+		})
+		if err != nil {
+			return fmt.Errorf("detach %v from %s: %w", chunk, group, err)
+		}
+	}
+	return nil
+}
+
+// TerminateInstances terminates instances through EC2, MaxTerminate a
+// call: for instances outside any group (detached ones), since a group's
+// member terminated this way is not deregistered or drained first.
+// Terminating an instance already shutting down or terminated succeeds;
+// one EC2 no longer knows (terminated long ago) is skipped: AWS refuses
+// the whole call for it, so that call's ids are retried one by one.
+func (c *Client) TerminateInstances(ctx context.Context, ids []string) error {
+	for chunk := range slices.Chunk(ids, MaxTerminate) {
+		err := c.terminate(ctx, chunk)
+		if APIErrorCode(err) == "InvalidInstanceID.NotFound" && len(chunk) > 1 {
+			for _, id := range chunk {
+				if err := c.terminate(ctx, []string{id}); err != nil && APIErrorCode(err) != "InvalidInstanceID.NotFound" {
+					return err
+				}
+			}
+			continue
+		}
+		if err != nil && APIErrorCode(err) != "InvalidInstanceID.NotFound" {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Client) terminate(ctx context.Context, ids []string) error {
+	if _, err := c.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids}); err != nil {
+		return fmt.Errorf("terminate %v: %w", ids, err)
 	}
 	return nil
 }

@@ -190,6 +190,18 @@ func (e *Executor) finishForward(ctx context.Context, j *Journal, cause error) (
 // finish resumes whatever is still suspended, closes the journal and
 // reports.
 func (e *Executor) finish(j *Journal, o Outcome, cause error) (Report, error) {
+	if len(j.Detached) > 0 {
+		// A step that failed between detaching and terminating (a
+		// deploy finished forward, a failed rollback): try once more.
+		dctx, cancel := context.WithTimeout(context.Background(), e.Env.Policy.Timeouts.Drain.Std()+time.Minute)
+		if err := e.endAllDetached(dctx, j); err != nil {
+			cause = errors.Join(cause, err)
+			if o == Succeeded {
+				o = Failed
+			}
+		}
+		cancel()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := e.resumeAll(ctx, j); err != nil {

@@ -16,7 +16,8 @@ type Cloud interface {
 	UpdateGroup(ctx context.Context, group string, u cloud.GroupUpdate) error
 	TagGroup(ctx context.Context, group string, tags map[string]string) error
 	TerminateInstance(ctx context.Context, id string, decrement bool) error
-	MarkUnhealthy(ctx context.Context, id string) error
+	DetachInstances(ctx context.Context, group string, ids []string, decrement bool) error
+	TerminateInstances(ctx context.Context, ids []string) error
 	Register(ctx context.Context, classic, targetGroups, ids []string) error
 	Deregister(ctx context.Context, classic, targetGroups, ids []string) error
 	CreateLaunchTemplateVersion(ctx context.Context, from cloud.LaunchTemplateRef, desc string, o cloud.LaunchOverrides) (cloud.LaunchTemplateRef, error)

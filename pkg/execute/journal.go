@@ -45,6 +45,12 @@ type Journal struct {
 	// Suspended lists, per group, the processes Ferry suspended and has
 	// not resumed yet.
 	Suspended map[string][]string `json:"suspended"`
+	// Detached lists, per group, the instances Ferry asked the group to
+	// detach and has not terminated yet. They are recorded before the
+	// DetachInstances call: a detached instance belongs to no group, so
+	// only this record keeps a crash between detaching and terminating
+	// from leaving it running.
+	Detached map[string][]string `json:"detached,omitempty"`
 	// PageOn is true while the upgrade page may be showing.
 	PageOn bool `json:"page_on"`
 	// Sources holds, per group, the launch source new instances start from.

@@ -81,6 +81,12 @@ func (e *Executor) rollbackGroup(ctx context.Context, j *Journal, gp plan.GroupP
 		return nil
 	}
 	log := e.log().With("group", gp.Name)
+	// Old instances a batch had detached when the deploy stopped are
+	// terminated first: they are out of the group, and the group's old
+	// size is restored below with instances it launches.
+	if err := e.endDetached(ctx, j, gp, nil, e.Env.Policy.Timeouts.Drain.Std()); err != nil {
+		return err
+	}
 	restore := cloud.GroupUpdate{LaunchConfiguration: before.LaunchConfiguration, LaunchTemplate: before.LaunchTemplate,
 		TerminationPolicies: before.TerminationPolicies}
 	if err := e.Cloud.UpdateGroup(ctx, gp.Name, restore); err != nil {

@@ -334,8 +334,12 @@ func (e *Executor) waitNewServing(ctx context.Context, j *Journal, s plan.Step) 
 		})
 }
 
-// terminate takes instances out of the balancers and terminates them,
-// decrementing the group's capacity, then waits until they are gone.
+// terminate takes instances out of the balancers and the group,
+// decrementing its capacity, and terminates them once they have drained.
+// Calls are per batch, not per instance: DetachInstances takes 20 ids and
+// TerminateInstances 1000, where TerminateInstanceInAutoScalingGroup
+// takes one (and Auto Scaling's calls share one rate limit per account
+// and region).
 func (e *Executor) terminate(ctx context.Context, j *Journal, group string, victims []string, limit time.Duration) error {
 	gp, err := groupPlan(j, group)
 	if err != nil {
@@ -349,22 +353,89 @@ func (e *Executor) terminate(ctx context.Context, j *Journal, group string, vict
 	for _, inst := range g.Instances {
 		present[inst.ID] = inst
 	}
-	var live []string
+	var live []cloud.Instance
 	for _, id := range victims {
 		if inst, ok := present[id]; ok && !leaving(inst) {
-			live = append(live, id)
+			live = append(live, inst)
 		}
 	}
 	classic, tgs := e.balancers(gp.Balanced)
-	if err := e.Cloud.Deregister(ctx, classic, tgs, live); err != nil {
+	if err := e.Cloud.Deregister(ctx, classic, tgs, ids(live)); err != nil {
 		return err
 	}
-	for _, id := range live {
-		if err := e.Cloud.TerminateInstance(ctx, id, true); err != nil {
+	if err := e.detach(ctx, j, group, live, true); err != nil {
+		return err
+	}
+	return e.endDetached(ctx, j, gp, victims, limit)
+}
+
+// detach asks the group to detach insts, recording them in the journal
+// first (see Journal.Detached). AWS detaches only InService instances
+// [ec2-auto-scaling-detach-attach-instances]: the group terminates the
+// others (new instances still booting, when a rollback removes them) one
+// call each. So it does when the journal cannot be written: slower, but
+// the group then owns them to the end and nothing needs recording.
+func (e *Executor) detach(ctx context.Context, j *Journal, group string, insts []cloud.Instance, decrement bool) error {
+	var ids, others []string
+	for _, inst := range insts {
+		if inst.LifecycleState == "InService" {
+			ids = append(ids, inst.ID)
+		} else {
+			others = append(others, inst.ID)
+		}
+	}
+	if len(ids) > 0 {
+		if j.Detached == nil {
+			j.Detached = map[string][]string{}
+		}
+		before := j.Detached[group]
+		j.Detached[group] = union(before, ids)
+		if err := e.save(j); err != nil {
+			j.Detached[group] = before
+			if len(before) == 0 {
+				delete(j.Detached, group)
+			}
+			e.log().Warn("terminating through the group, one instance a call: the journal cannot record detached instances",
+				"group", group, "instances", len(ids), "err", err)
+			others, ids = append(others, ids...), nil
+		}
+	}
+	for _, id := range others {
+		if err := e.Cloud.TerminateInstance(ctx, id, decrement); err != nil {
 			return err
 		}
 	}
-	return e.waitFor(ctx, fmt.Sprintf("%d instance(s) of %s gone", len(victims), group), limit,
+	if len(ids) == 0 {
+		return nil
+	}
+	return e.Cloud.DetachInstances(ctx, group, ids, decrement)
+}
+
+// endDetached finishes what detach started for a group, after a crash
+// too: it waits until the instances the journal lists, and those of
+// also, have left the group (the balancers drain them meanwhile), then
+// terminates the listed ones and forgets them. A listed one still serving
+// in the group was never detached (the call failed or never went out): it
+// is the group's again, and is dropped from the list.
+func (e *Executor) endDetached(ctx context.Context, j *Journal, gp plan.GroupPlan, also []string, limit time.Duration) error {
+	pending := j.Detached[gp.Name]
+	if len(pending) > 0 {
+		g, err := e.readGroup(ctx, gp)
+		if err != nil {
+			return err
+		}
+		for _, inst := range g.Instances {
+			if slices.Contains(pending, inst.ID) && !leaving(inst) {
+				pending = slices.DeleteFunc(pending, func(id string) bool { return id == inst.ID })
+			}
+		}
+		j.Detached[gp.Name] = pending
+	}
+	gone := union(pending, also)
+	if len(gone) == 0 {
+		return nil
+	}
+	err := e.waitFor(ctx, fmt.Sprintf("%d instance(s) out of %s", len(gone), gp.Name), limit,
 		func(ctx context.Context) (bool, string, error) {
 			g, err := e.readGroup(ctx, gp)
 			if err != nil {
@@ -372,12 +443,43 @@ func (e *Executor) terminate(ctx context.Context, j *Journal, group string, vict
 			}
 			left := 0
 			for _, inst := range g.Instances {
-				if slices.Contains(victims, inst.ID) {
+				if slices.Contains(gone, inst.ID) {
 					left++
 				}
 			}
 			return left == 0, fmt.Sprintf("%d left", left), nil
 		})
+	if err != nil {
+		return err
+	}
+	if len(pending) == 0 {
+		delete(j.Detached, gp.Name)
+		return nil
+	}
+	if err := e.Cloud.TerminateInstances(ctx, pending); err != nil {
+		return err
+	}
+	e.log().Info("terminated detached instances", "group", gp.Name, "instances", len(pending))
+	delete(j.Detached, gp.Name)
+	return e.save(j)
+}
+
+// endAllDetached runs endDetached for every group with instances the
+// journal lists as detached. What it could not terminate is named in the
+// error: those instances run outside any group until someone does.
+func (e *Executor) endAllDetached(ctx context.Context, j *Journal) error {
+	var errs []error
+	for _, group := range sortedKeys(j.Detached) {
+		gp, err := groupPlan(j, group)
+		if err == nil {
+			err = e.endDetached(ctx, j, gp, nil, e.Env.Policy.Timeouts.Drain.Std())
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("instances %s detached from %s may still be running; terminate them: %w",
+				strings.Join(j.Detached[group], ", "), group, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // replaceBatch replaces a batch of old instances. In surge mode it adds the
@@ -393,16 +495,18 @@ func (e *Executor) replaceBatch(ctx context.Context, j *Journal, s plan.Step) er
 	if err != nil {
 		return err
 	}
-	var batch []string
+	var batchInsts []cloud.Instance
 	for _, id := range s.Instances {
 		for _, inst := range g.Instances {
 			if inst.ID == id && !leaving(inst) {
-				batch = append(batch, id)
+				batchInsts = append(batchInsts, inst)
 			}
 		}
 	}
+	batch := ids(batchInsts)
 	if len(batch) == 0 {
-		return nil // done before a restart
+		// Done before a restart, but for terminating what it detached.
+		return e.endDetached(ctx, j, gp, nil, e.Env.Policy.Timeouts.Drain.Std())
 	}
 	known := ids(g.Instances)
 	fresh := func(g *cloud.Group) (serving int) {
@@ -426,12 +530,21 @@ func (e *Executor) replaceBatch(ctx context.Context, j *Journal, s plan.Step) er
 		})
 	}
 	if s.Mode == config.SerialReplaceUnhealthy {
-		for _, id := range batch {
-			if err := e.Cloud.MarkUnhealthy(ctx, id); err != nil {
-				return err
-			}
+		// Detached without decrementing, the batch leaves the balancers
+		// and the group launches its replacements, as for instances
+		// marked unhealthy, but in one call per 20 instances instead of
+		// one SetInstanceHealth each; Ferry terminates them once drained.
+		classic, tgs := e.balancers(gp.Balanced)
+		if err := e.Cloud.Deregister(ctx, classic, tgs, batch); err != nil {
+			return err
 		}
-		return waitFresh()
+		if err := e.detach(ctx, j, gp.Name, batchInsts, false); err != nil {
+			return err
+		}
+		if err := waitFresh(); err != nil {
+			return err
+		}
+		return e.endDetached(ctx, j, gp, nil, e.Env.Policy.Timeouts.Drain.Std())
 	}
 	// Surge from the instances the group has, not only from desired: a
 	// group caught above desired (AZRebalance launches first and

@@ -16,8 +16,9 @@ import (
 // (HTTPS:443/healthcheck.html, Interval 5 s, HealthyThreshold 2, one AWS
 // second a real one): the time from CreateAutoScalingGroup until every
 // instance is running, and until every one is InService in the balancer.
-// A passing check needs HealthyThreshold checks Interval apart after
-// registration, so about 10 s of the second figure is the check itself.
+// The first check comes at registration and the next Interval apart, so a
+// passing instance is InService (HealthyThreshold-1) × Interval, 5 s, after
+// it is running: that much of the second figure is the check itself.
 //
 //	go test -run '^$' -bench BenchmarkMachines -benchtime 1x ./internal/awssim/
 func BenchmarkMachines_GroupToHealthy(b *testing.B) {

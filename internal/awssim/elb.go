@@ -132,12 +132,13 @@ func instanceMembers(ids []string) *node {
 
 // registerELBLocked adds an instance to a balancer: OutOfService until it
 // passes HealthyThreshold checks [API_RegisterInstancesWithLoadBalancer].
+// Its first check is due at once (see firstCheckDue).
 func (s *Sim) registerELBLocked(lb *classicLB, id string) {
 	if lb.Members[id] != nil {
 		return
 	}
 	now := s.now()
-	lb.Members[id] = &target{ID: id, Registered: now, State: elbOutOfService, Reason: elbRegistering, NextCheck: now.Add(s.opts.secs(lb.HealthCheck.Interval))}
+	lb.Members[id] = &target{ID: id, Registered: now, State: elbOutOfService, Reason: elbRegistering, NextCheck: firstCheckDue(now)}
 	lb.Known[id] = true
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
@@ -11,6 +12,8 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing/types"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 )
 
 // runOne launches one instance and waits until it is running.
@@ -276,4 +279,50 @@ func TestASG_HealthCheckSuspended(t *testing.T) {
 	}
 	try(e.as.SetInstanceHealth(e.ctx, &autoscaling.SetInstanceHealthInput{InstanceId: aws.String(id), HealthStatus: aws.String("Unhealthy"), ShouldRespectGracePeriod: aws.Bool(false)})).must(t)
 	e.eventually("replaced after SetInstanceHealth", func() bool { _, ok := e.instancesBy("web")[id]; return !ok })
+}
+
+// AWS: elb-healthchecks, API_HealthCheck, target-group-health-checks
+// ("After your target is registered, it must pass one health check to be
+// considered healthy"): a newly registered instance gets its first check at
+// registration, not an Interval later (AWS documents no wait before it),
+// and the next ones Interval apart; it is InService after HealthyThreshold
+// consecutive passes, so (HealthyThreshold-1) Intervals after registration.
+// A target group's target likewise.
+func TestELB_FirstCheckAtRegistration(t *testing.T) {
+	clock := &manualClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	opts := fastOptions()
+	opts.Clock = clock
+	e := newEnv(t, opts)
+	e.classicLB("web", "HTTP:80/healthcheck.html", 5, 3, 2) // InService at the third pass
+	arn := e.targetGroup("tg", "30")                        // Interval 5, healthy at the second pass
+	out := try(e.ec2.RunInstances(e.ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-12345678"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})).must(t)
+	id := aws.ToString(out.Instances[0].InstanceId)
+	clock.Advance(opts.BootDelay)
+	e.srv.Step()
+	if s := e.instance(id).State.Name; s != ec2types.InstanceStateNameRunning {
+		t.Fatalf("instance %s, want running", s)
+	}
+
+	e.register("web", id)
+	try(e.elbv2.RegisterTargets(e.ctx, &elasticloadbalancingv2.RegisterTargetsInput{TargetGroupArn: aws.String(arn), Targets: []elbv2types.TargetDescription{{Id: aws.String(id)}}})).must(t)
+	e.srv.Step() // at registration: the first pass
+	interval := 5 * opts.Second
+	clock.Advance(interval)
+	e.srv.Step() // one Interval later: the second
+	if th := e.targetHealth(arn, id); th.State != elbv2types.TargetHealthStateEnumHealthy {
+		t.Errorf("target one Interval after registration: %s %s, want healthy (HealthyThresholdCount 2)", th.State, th.Reason)
+	}
+	if st := e.instanceHealth("web", id); aws.ToString(st.State) != "OutOfService" {
+		t.Errorf("instance one Interval after registration: %s, want OutOfService (HealthyThreshold 3)", aws.ToString(st.State))
+	}
+	clock.Advance(interval - time.Millisecond)
+	e.srv.Step()
+	if st := e.instanceHealth("web", id); aws.ToString(st.State) != "OutOfService" {
+		t.Errorf("instance before its third check: %s, want OutOfService", aws.ToString(st.State))
+	}
+	clock.Advance(time.Millisecond)
+	e.srv.Step() // two Intervals after registration: the third
+	if st := e.instanceHealth("web", id); aws.ToString(st.State) != "InService" {
+		t.Errorf("instance after three checks: %s %q, want InService", aws.ToString(st.State), aws.ToString(st.Description))
+	}
 }

@@ -169,7 +169,7 @@ func (s *Sim) registerTargetLocked(tg *targetGroup, id string, port int) {
 	}
 	now := s.now()
 	tg.Targets[id] = &target{ID: id, Port: port, Registered: now, State: tgInitial, Reason: "Elb.RegistrationInProgress",
-		NextCheck: now.Add(s.opts.secs(tg.HealthCheck.Interval))}
+		NextCheck: firstCheckDue(now)}
 }
 
 // deregisterTargetLocked starts the deregistration delay.

@@ -57,6 +57,16 @@ func parseHealthTarget(t string) (proto string, port int, path string, ok bool) 
 	return proto, port, path, true
 }
 
+// firstCheckDue is when a target registered at now gets its first health
+// check: at once (the control loop's next tick). AWS checks each registered
+// target every Interval and documents no wait before the first one
+// [elb-healthchecks; target-group-health-checks: "After your target is
+// registered, it must pass one health check"]; its checkers keep their own
+// cadence, so there a first check comes from at once to about an Interval
+// after registration, and the simulator takes the earliest. Later checks
+// are Interval apart and the thresholds count as configured.
+func firstCheckDue(now time.Time) time.Time { return now }
+
 // advanceHealthLocked runs the due health checks of every balancer and
 // target group, and ends finished deregistration delays.
 func (s *Sim) advanceHealthLocked(now time.Time) {

@@ -167,3 +167,37 @@ func TestTerminateCallsPerBatch(t *testing.T) {
 		})
 	}
 }
+
+// lostDetach is a Cloud whose first DetachInstances takes effect but
+// reports an error, as when the SDK retries a call whose answer was lost
+// and AWS refuses the retry (the instances are no longer InService).
+type lostDetach struct {
+	execute.Cloud
+	once atomic.Bool
+}
+
+func (c *lostDetach) DetachInstances(ctx context.Context, group string, ids []string, decrement bool) error {
+	err := c.Cloud.DetachInstances(ctx, group, ids, decrement)
+	if err == nil && c.once.CompareAndSwap(false, true) {
+		return errors.New("ValidationError: The instance " + ids[0] + " is not in InService.")
+	}
+	return err
+}
+
+// TestDetachAnswerLost: a detach that took effect but answered an error
+// is not a failed deploy: the instances are on their way out.
+func TestDetachAnswerLost(t *testing.T) {
+	f := newFixture(t, 2, true, "")
+	p := f.plan()
+	e := f.executor()
+	lost := &lostDetach{Cloud: f.cloud}
+	e.Cloud = lost
+	if r, err := e.Run(f.ctx, p, "d1"); err != nil || r.Outcome != execute.Succeeded {
+		t.Fatalf("outcome %s: %v", r.Outcome, err)
+	}
+	if !lost.once.Load() {
+		t.Fatal("no detach was made")
+	}
+	f.assertNewVersion(p)
+	f.assertNoOrphans(instanceIDs(f.before))
+}

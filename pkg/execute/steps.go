@@ -408,7 +408,37 @@ func (e *Executor) detach(ctx context.Context, j *Journal, group string, insts [
 	if len(ids) == 0 {
 		return nil
 	}
-	return e.Cloud.DetachInstances(ctx, group, ids, decrement)
+	gp, err := groupPlan(j, group)
+	if err != nil {
+		return err
+	}
+	// A call AWS carried out whose answer was lost is retried by the SDK
+	// and refused (the instances are no longer InService, or no longer in
+	// the group): what counts is whether they are on their way out. Those
+	// still serving are asked for again, a few times at most.
+	for attempt := 1; ; attempt++ {
+		err := e.Cloud.DetachInstances(ctx, group, ids, decrement)
+		if err == nil {
+			return nil
+		}
+		g, rerr := e.readGroup(ctx, gp)
+		if rerr != nil || attempt == 3 {
+			return err
+		}
+		var left []string
+		for _, inst := range g.Instances {
+			if slices.Contains(ids, inst.ID) && !leaving(inst) {
+				left = append(left, inst.ID)
+			}
+		}
+		if len(left) == len(ids) {
+			return err
+		}
+		e.log().Info("detach partly done; asking again for the rest", "group", group, "left", len(left), "err", err)
+		if ids = left; len(ids) == 0 {
+			return nil
+		}
+	}
 }
 
 // endDetached finishes what detach started for a group, after a crash

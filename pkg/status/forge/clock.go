@@ -8,20 +8,10 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/backoff"
 )
 
-// Clock is the time the package reads and waits on; tests replace it so
-// that no test sleeps for real.
-type Clock interface {
-	Now() time.Time
-	// Sleep waits for d or until ctx is done, whichever comes first, and
-	// returns ctx's error in the second case.
-	Sleep(ctx context.Context, d time.Duration) error
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) Sleep(ctx context.Context, d time.Duration) error {
+// sleep waits for d or until ctx is done, whichever comes first, and
+// returns ctx's error in the second case. (Tests that wait run in
+// testing/synctest bubbles, where the wait takes no real time.)
+func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 
 	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
@@ -72,7 +73,7 @@ func giteaCreated(body []byte) reply {
 
 func newGiteaForge(t testing.TB, apiPath string) (*fakeForge, config.Forge) {
 	f := newFakeForge(t, checkGiteaRequest("ops", "site"), giteaCreated)
-	return f, config.Forge{Provider: config.ForgeGitea, APIURL: f.srv.URL + apiPath, Repository: "ops/site"}
+	return f, config.Forge{Provider: config.ForgeGitea, APIURL: f.URL + apiPath, Repository: "ops/site"}
 }
 
 func TestGiteaRequestsMatchDocumentation(t *testing.T) {
@@ -80,7 +81,7 @@ func TestGiteaRequestsMatchDocumentation(t *testing.T) {
 	for _, apiPath := range []string{"", "/", "/api/v1", "/api/v1/"} {
 		t.Run("api_url"+apiPath, func(t *testing.T) {
 			f, cfg := newGiteaForge(t, apiPath)
-			r, _, _ := newTestReporter(t, cfg, Options{})
+			r, _ := newTestReporter(t, f, cfg, Options{})
 			states := []State{StatePending, StateSuccess, StateFailure, StateError}
 			for _, s := range states {
 				if err := r.Set(t.Context(), Status{Commit: commitB, State: s, Description: "deploy " + string(s)}); err != nil {
@@ -121,7 +122,7 @@ func TestGiteaErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f, cfg := newGiteaForge(t, "")
 			f.queue(tt.reply)
-			r, _, _ := newTestReporter(t, cfg, Options{})
+			r, _ := newTestReporter(t, f, cfg, Options{})
 			err := r.Set(t.Context(), Status{Commit: commitA, State: StateSuccess})
 			checkRejected(t, err, "gitea", "ops/site", tt.wantCode, tt.message)
 			if n := len(f.requests()); n != 1 {
@@ -130,18 +131,20 @@ func TestGiteaErrors(t *testing.T) {
 		})
 	}
 	t.Run("transient", func(t *testing.T) {
-		f, cfg := newGiteaForge(t, "")
-		f.queue(
-			reply{code: 503, body: "no healthy upstream"},
-			reply{code: 429, header: map[string]string{"Retry-After": "3"}, body: `{"message":"rate limited","url":""}`},
-			reply{code: 500, body: `{"message":"internal error","url":"https://gitea.example.com/api/swagger"}`},
-		)
-		r, clock, _ := newTestReporter(t, cfg, Options{})
-		if err := r.Set(t.Context(), Status{Commit: commitA, State: StateSuccess}); err != nil {
-			t.Fatal(err)
-		}
-		if got, want := fmt.Sprint(clock.sleeps()), "[1s 3s 4s]"; got != want {
-			t.Errorf("waited %s, want %s", got, want)
-		}
+		synctest.Test(t, func(t *testing.T) {
+			f, cfg := newGiteaForge(t, "")
+			f.queue(
+				reply{code: 503, body: "no healthy upstream"},
+				reply{code: 429, header: map[string]string{"Retry-After": "3"}, body: `{"message":"rate limited","url":""}`},
+				reply{code: 500, body: `{"message":"internal error","url":"https://gitea.example.com/api/swagger"}`},
+			)
+			r, _ := newTestReporter(t, f, cfg, Options{})
+			if err := r.Set(t.Context(), Status{Commit: commitA, State: StateSuccess}); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := fmt.Sprint(f.gaps()), "[1s 3s 4s]"; got != want {
+				t.Errorf("waited %s, want %s", got, want)
+			}
+		})
 	})
 }

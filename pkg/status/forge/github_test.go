@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 	"unicode/utf8"
 
@@ -31,9 +32,9 @@ func newGitHubForge(t testing.TB, description, basePath string) (*fakeForge, con
 	f := newFakeForge(t, func(r *http.Request, body []byte) []string {
 		return contract.checkRequest(r, body)
 	}, githubCreated)
-	contract = newGitHubContract(t, description, f.srv.URL+basePath)
+	contract = newGitHubContract(t, description, f.URL+basePath)
 	f.checkReply = contract.checkReply
-	return f, config.Forge{Provider: config.ForgeGitHub, APIURL: f.srv.URL + basePath, Repository: "octo-org/hello.world"}
+	return f, config.Forge{Provider: config.ForgeGitHub, APIURL: f.URL + basePath, Repository: "octo-org/hello.world"}
 }
 
 func TestGitHubRequestsMatchOpenAPIDescription(t *testing.T) {
@@ -49,7 +50,7 @@ func TestGitHubRequestsMatchOpenAPIDescription(t *testing.T) {
 			t.Parallel() // each loads its own description: seconds under -race
 			f, cfg := newGitHubForge(t, d.description, d.basePath)
 			cfg.TargetURL = "https://ferry.example.com/"
-			r, _, _ := newTestReporter(t, cfg, Options{})
+			r, _ := newTestReporter(t, f, cfg, Options{})
 			for _, st := range statuses {
 				if err := r.Set(t.Context(), st); err != nil {
 					t.Fatalf("Set(%s): %v", st.State, err)
@@ -137,7 +138,7 @@ func TestGitHubContractCatchesBadRequests(t *testing.T) {
 	}
 	t.Run("fake replies GitHub wouldn't send", func(t *testing.T) {
 		f.queue(reply{code: http.StatusUnprocessableEntity, body: `{"message":"Validation Failed"}`}) // no documentation_url
-		r, _, _ := newTestReporter(t, cfg, Options{})
+		r, _ := newTestReporter(t, f, cfg, Options{})
 		r.Set(t.Context(), Status{Commit: commitA, State: StateSuccess})
 		if v := f.takeViolations(); len(v) == 0 {
 			t.Error("the reply check let an undocumented 422 through")
@@ -153,7 +154,7 @@ func githubError(code int, message string, header map[string]string) reply {
 }
 
 func TestGitHubErrors(t *testing.T) {
-	now := newFakeClock().Now()
+	now := bubbleStart
 	validation := reply{code: http.StatusUnprocessableEntity, body: `{"message":"Validation Failed","errors":[{"resource":"Status","code":"custom","field":"state","message":"state is not included in the list"}],"documentation_url":"https://docs.github.com/rest/commits/statuses#create-a-commit-status","status":"422"}`}
 	tests := []struct {
 		name    string
@@ -178,40 +179,43 @@ func TestGitHubErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, cfg := newGitHubForge(t, githubDotCom, "")
-			f.queue(tt.replies...)
-			r, clock, _ := newTestReporter(t, cfg, Options{})
-			err := r.Set(t.Context(), Status{Commit: commitA, State: StateSuccess, Description: "Deployed"})
-			if tt.wantCode == 0 {
-				if err != nil {
-					t.Fatalf("Set: %v", err)
+			synctest.Test(t, func(t *testing.T) {
+				f, cfg := newGitHubForge(t, githubDotCom, "")
+				f.queue(tt.replies...)
+				r, _ := newTestReporter(t, f, cfg, Options{})
+				start := time.Now()
+				err := r.Set(t.Context(), Status{Commit: commitA, State: StateSuccess, Description: "Deployed"})
+				if tt.wantCode == 0 {
+					if err != nil {
+						t.Fatalf("Set: %v", err)
+					}
+					if got := f.gaps(); fmt.Sprint(got) != fmt.Sprint(tt.wantSleeps) {
+						t.Errorf("waited %v, want %v", got, tt.wantSleeps)
+					}
+					if n := len(f.requests()); n != len(tt.replies)+1 {
+						t.Errorf("%d requests, want %d", n, len(tt.replies)+1)
+					}
+					return
 				}
-				if got := clock.sleeps(); fmt.Sprint(got) != fmt.Sprint(tt.wantSleeps) {
-					t.Errorf("waited %v, want %v", got, tt.wantSleeps)
+				var ae *APIError
+				if !errors.As(err, &ae) || !errors.Is(err, ErrRejected) || errors.Is(err, ErrUnavailable) {
+					t.Fatalf("Set: %v; want a permanent *APIError", err)
 				}
-				if n := len(f.requests()); n != len(tt.replies)+1 {
-					t.Errorf("%d requests, want %d", n, len(tt.replies)+1)
+				if ae.Forge != "github" || ae.Repository != "octo-org/hello.world" || ae.StatusCode != tt.wantCode || !strings.Contains(ae.Message, tt.wantMessage) {
+					t.Errorf("got %#v, want github octo-org/hello.world %d %q", ae, tt.wantCode, tt.wantMessage)
 				}
-				return
-			}
-			var ae *APIError
-			if !errors.As(err, &ae) || !errors.Is(err, ErrRejected) || errors.Is(err, ErrUnavailable) {
-				t.Fatalf("Set: %v; want a permanent *APIError", err)
-			}
-			if ae.Forge != "github" || ae.Repository != "octo-org/hello.world" || ae.StatusCode != tt.wantCode || !strings.Contains(ae.Message, tt.wantMessage) {
-				t.Errorf("got %#v, want github octo-org/hello.world %d %q", ae, tt.wantCode, tt.wantMessage)
-			}
-			for _, want := range []string{"github", "octo-org/hello.world", fmt.Sprint(tt.wantCode), tt.wantMessage} {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q does not say %q", err, want)
+				for _, want := range []string{"github", "octo-org/hello.world", fmt.Sprint(tt.wantCode), tt.wantMessage} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("error %q does not say %q", err, want)
+					}
 				}
-			}
-			if n := len(f.requests()); n != 1 {
-				t.Errorf("a refusal was sent %d times", n)
-			}
-			if s := clock.sleeps(); len(s) != 0 {
-				t.Errorf("waited %v before giving up on a refusal", s)
-			}
+				if n := len(f.requests()); n != 1 {
+					t.Errorf("a refusal was sent %d times", n)
+				}
+				if waited := time.Since(start); waited != 0 {
+					t.Errorf("waited %s before giving up on a refusal", waited)
+				}
+			})
 		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"unicode/utf8"
 
 	"github.com/ferry-deploy/ferry/pkg/config"
@@ -106,7 +107,7 @@ func gitlabJobs() func([]byte) reply {
 
 func newGitLabForge(t testing.TB, project string) (*fakeForge, config.Forge) {
 	f := newFakeForge(t, checkGitLabRequest(project), gitlabJobs())
-	return f, config.Forge{Provider: config.ForgeGitLab, APIURL: f.srv.URL + "/api/v4", Repository: project}
+	return f, config.Forge{Provider: config.ForgeGitLab, APIURL: f.URL + "/api/v4", Repository: project}
 }
 
 func TestGitLabRequestsMatchDocumentation(t *testing.T) {
@@ -122,7 +123,7 @@ func TestGitLabRequestsMatchDocumentation(t *testing.T) {
 	for _, project := range []string{"platform/deploy/website", "4242"} {
 		t.Run(project, func(t *testing.T) {
 			f, cfg := newGitLabForge(t, project)
-			r, _, _ := newTestReporter(t, cfg, Options{})
+			r, _ := newTestReporter(t, f, cfg, Options{})
 			long := strings.Repeat("é", 300)
 			longURL := "https://ferry.example.com/d/" + strings.Repeat("x", 300)
 			for i, tt := range tests {
@@ -180,7 +181,7 @@ func TestGitLabErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f, cfg := newGitLabForge(t, "platform/website")
 			f.queue(tt.reply)
-			r, _, _ := newTestReporter(t, cfg, Options{})
+			r, _ := newTestReporter(t, f, cfg, Options{})
 			err := r.Set(t.Context(), Status{Commit: commitA, State: StateSuccess})
 			checkRejected(t, err, "gitlab", "platform/website", tt.wantCode, tt.message)
 			if n := len(f.requests()); n != 1 {
@@ -189,20 +190,22 @@ func TestGitLabErrors(t *testing.T) {
 		})
 	}
 	t.Run("transient", func(t *testing.T) {
-		f, cfg := newGitLabForge(t, "platform/website")
-		f.queue(
-			reply{code: 429, header: map[string]string{"Retry-After": "12", "RateLimit-Remaining": "0"}, body: "Retry later\n"},
-			reply{code: 409, body: `{"message":"Another update to this commit status is in progress"}`},
-			reply{code: 500, body: `{"message":"500 Internal Server Error"}`},
-			reply{code: 502, body: "<html><body><h1>502 Bad Gateway</h1></body></html>"},
-		)
-		r, clock, _ := newTestReporter(t, cfg, Options{Retry: RetryPolicy{MaxAttempts: 5}})
-		if err := r.Set(t.Context(), Status{Commit: commitA, State: StateSuccess}); err != nil {
-			t.Fatal(err)
-		}
-		if got, want := fmt.Sprint(clock.sleeps()), "[12s 2s 4s 8s]"; got != want {
-			t.Errorf("waited %s, want %s (Retry-After, then backoff)", got, want)
-		}
+		synctest.Test(t, func(t *testing.T) {
+			f, cfg := newGitLabForge(t, "platform/website")
+			f.queue(
+				reply{code: 429, header: map[string]string{"Retry-After": "12", "RateLimit-Remaining": "0"}, body: "Retry later\n"},
+				reply{code: 409, body: `{"message":"Another update to this commit status is in progress"}`},
+				reply{code: 500, body: `{"message":"500 Internal Server Error"}`},
+				reply{code: 502, body: "<html><body><h1>502 Bad Gateway</h1></body></html>"},
+			)
+			r, _ := newTestReporter(t, f, cfg, Options{Retry: RetryPolicy{MaxAttempts: 5}})
+			if err := r.Set(t.Context(), Status{Commit: commitA, State: StateSuccess}); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := fmt.Sprint(f.gaps()), "[12s 2s 4s 8s]"; got != want {
+				t.Errorf("waited %s, want %s (Retry-After, then backoff)", got, want)
+			}
+		})
 	})
 }
 
@@ -228,7 +231,7 @@ func checkRejected(t *testing.T, err error, forge, repo string, code int, messag
 // status would be refused, so it is skipped, and the outcome still lands.
 func TestGitLabSkipsRunningToRunning(t *testing.T) {
 	f, cfg := newGitLabForge(t, "platform/website")
-	r, _, _ := newTestReporter(t, cfg, Options{})
+	r, _ := newTestReporter(t, f, cfg, Options{})
 	for i, st := range []Status{
 		{Commit: commitA, State: StatePending, Description: "Deploying 0/4", Ref: "main"},
 		{Commit: commitA, State: StatePending, Description: "Deploying 2/4", Ref: "main"},

@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,39 +28,11 @@ var (
 	commitB = commit.MustParse("0123456789abcdef0123456789abcdef01234567")
 )
 
-// fakeClock never sleeps: Sleep moves Now forward and records the wait.
-type fakeClock struct {
-	mu    sync.Mutex
-	now   time.Time
-	slept []time.Duration
-}
+// testNow is a fixed "now" for the tests of Retry-After dates.
+var testNow = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	c.slept = append(c.slept, d)
-	return nil
-}
-
-func (c *fakeClock) sleeps() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]time.Duration(nil), c.slept...)
-}
+// bubbleStart is the time a testing/synctest bubble's clock starts at.
+var bubbleStart = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // noJitter makes backoff delays exact, so tests can check them.
 func noJitter(d time.Duration) time.Duration { return d }
@@ -77,14 +49,26 @@ type received struct {
 	method, path, rawPath string
 	header                http.Header
 	body                  []byte
+	at                    time.Time // when it arrived
 }
 
-// fakeForge is an httptest server on 127.0.0.1 that checks every request
-// against a provider's documented contract, answers the canned replies in
-// order, then success. Contract violations fail the test at cleanup.
+// forgeHost is where a fake forge answers; its client reaches it over an
+// in-memory network (net.Pipe), every other host over the real one.
+const forgeHost = "forge.test"
+
+// fakeForge is an HTTP server that checks every request against a
+// provider's documented contract, answers the canned replies in order,
+// then success. Contract violations fail the test at cleanup. Its client
+// reaches it over net.Pipe connections rather than a socket: in a
+// testing/synctest bubble the server and the client then wait durably, so
+// the bubble's clock jumps over a Reporter's or a Queue's waits, and the
+// gaps between the requests (in the bubble's time) are those waits.
 type fakeForge struct {
-	t   testing.TB
-	srv *httptest.Server
+	t      testing.TB
+	srv    *http.Server
+	ln     *pipeListener
+	client *http.Client
+	URL    string // http://forge.test
 	// check returns the contract violations of one request.
 	check func(r *http.Request, body []byte) []string
 	// checkReply returns the ways a canned reply differs from the forge's
@@ -102,10 +86,24 @@ type fakeForge struct {
 }
 
 func newFakeForge(t testing.TB, check func(*http.Request, []byte) []string, success func([]byte) reply) *fakeForge {
-	f := &fakeForge{t: t, check: check, success: success}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	f := &fakeForge{t: t, check: check, success: success, URL: "http://" + forgeHost, ln: newPipeListener()}
+	f.srv = &http.Server{Handler: http.HandlerFunc(f.serve), ReadHeaderTimeout: time.Minute}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		f.srv.Serve(f.ln)
+	}()
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if addr == forgeHost+":80" {
+			return f.ln.dial(ctx)
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
+	f.client = &http.Client{Transport: tr}
 	t.Cleanup(func() {
+		tr.CloseIdleConnections()
 		f.srv.Close()
+		<-served
 		for _, v := range f.contractViolations() {
 			t.Errorf("contract violation: %s", v)
 		}
@@ -126,7 +124,7 @@ func (f *fakeForge) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	problems := f.check(r, body)
 	f.mu.Lock()
-	f.got = append(f.got, received{r.Method, r.URL.Path, r.URL.RawPath, r.Header.Clone(), body})
+	f.got = append(f.got, received{r.Method, r.URL.Path, r.URL.RawPath, r.Header.Clone(), body, time.Now()})
 	f.violations = append(f.violations, problems...)
 	var rep reply
 	switch {
@@ -180,6 +178,17 @@ func (f *fakeForge) requests() []received {
 	return append([]received(nil), f.got...)
 }
 
+// gaps are the times between the requests' arrivals: in a synctest
+// bubble, the waits between them.
+func (f *fakeForge) gaps() []time.Duration {
+	got := f.requests()
+	var out []time.Duration
+	for i := 1; i < len(got); i++ {
+		out = append(out, got[i].at.Sub(got[i-1].at))
+	}
+	return out
+}
+
 // takeViolations returns the violations so far and forgets them.
 func (f *fakeForge) takeViolations() []string {
 	f.mu.Lock()
@@ -211,11 +220,10 @@ func testLogger(buf *testutil.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// newTestReporter builds a Reporter for f with a fake clock, exact
-// backoff and a captured log.
-func newTestReporter(t testing.TB, cfg config.Forge, opts Options) (*Reporter, *fakeClock, *testutil.Buffer) {
+// newTestReporter builds a Reporter for f (nil: cfg's api_url over the
+// real network) with exact backoff and a captured log.
+func newTestReporter(t testing.TB, f *fakeForge, cfg config.Forge, opts Options) (*Reporter, *testutil.Buffer) {
 	t.Helper()
-	clock := newFakeClock()
 	logs := new(testutil.Buffer)
 	if cfg.TokenFile == "" && cfg.TokenEnv == "" {
 		cfg.TokenFile = tokenFile(t)
@@ -223,8 +231,8 @@ func newTestReporter(t testing.TB, cfg config.Forge, opts Options) (*Reporter, *
 	if cfg.Context == "" {
 		cfg.Context = config.DefaultForgeContext + "staging"
 	}
-	if opts.Clock == nil {
-		opts.Clock = clock
+	if f != nil && opts.HTTPClient == nil {
+		opts.HTTPClient = f.client
 	}
 	if opts.Jitter == nil {
 		opts.Jitter = noJitter
@@ -239,5 +247,49 @@ func newTestReporter(t testing.TB, cfg config.Forge, opts Options) (*Reporter, *
 			t.Errorf("the token was logged:\n%s", logs)
 		}
 	})
-	return r, clock, logs
+	return r, logs
 }
+
+// pipeListener is an in-memory listener: each dial is one net.Pipe.
+type pipeListener struct {
+	conns  chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newPipeListener() *pipeListener {
+	return &pipeListener{conns: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (l *pipeListener) dial(ctx context.Context) (net.Conn, error) {
+	client, server := net.Pipe()
+	select {
+	case l.conns <- server:
+		return client, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return forgeHost + ":80" }

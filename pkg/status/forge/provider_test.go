@@ -8,7 +8,7 @@ import (
 )
 
 func TestBusy(t *testing.T) {
-	now := newFakeClock().Now()
+	now := testNow
 	epoch := func(d time.Duration) string { return fmt.Sprint(now.Add(d).Unix()) }
 	gh, _ := newGitHub("", "o/r")
 	gl, _ := newGitLab("", "g/p")

@@ -31,7 +31,6 @@ type QueueOptions struct {
 	// the forge is unavailable (5s, 5m); a longer Retry-After wins.
 	BaseDelay, MaxDelay time.Duration
 	Logger              *slog.Logger
-	Clock               Clock
 	// Counters gets the Dropped count; share the Reporter's.
 	Counters *Counters
 	Jitter   func(time.Duration) time.Duration
@@ -44,7 +43,6 @@ type QueueOptions struct {
 type Queue struct {
 	next     Sender
 	log      *slog.Logger
-	clock    Clock
 	counters *Counters
 	maxLen   int
 	maxAge   time.Duration
@@ -67,7 +65,6 @@ func NewQueue(next Sender, opts QueueOptions) *Queue {
 	q := &Queue{
 		next:     next,
 		log:      opts.Logger,
-		clock:    opts.Clock,
 		counters: opts.Counters,
 		maxLen:   opts.MaxLen,
 		maxAge:   opts.MaxAge,
@@ -76,9 +73,6 @@ func NewQueue(next Sender, opts QueueOptions) *Queue {
 	}
 	if q.log == nil {
 		q.log = slog.Default()
-	}
-	if q.clock == nil {
-		q.clock = realClock{}
 	}
 	if q.counters == nil {
 		q.counters = new(Counters)
@@ -105,7 +99,7 @@ func (q *Queue) Set(ctx context.Context, st Status) error {
 	if err := st.validate(); err != nil {
 		return err
 	}
-	now := q.clock.Now()
+	now := time.Now()
 	var dropped *entry
 	q.mu.Lock()
 	if i := q.indexLocked(st.key()); i >= 0 {
@@ -153,7 +147,7 @@ func (q *Queue) Run(ctx context.Context) error {
 			q.log.WarnContext(ctx, "stopping with commit statuses undelivered", "waiting", q.Len())
 			return ctx.Err()
 		}
-		if age := q.clock.Now().Sub(w.since); age > q.maxAge {
+		if age := time.Since(w.since); age > q.maxAge {
 			q.remove(e, w.gen)
 			q.drop(ctx, w.st, "forge unavailable for "+age.Round(time.Second).String())
 			continue
@@ -177,7 +171,7 @@ func (q *Queue) Run(ctx context.Context) error {
 			// outlasts MaxAge: past it the status is dropped anyway.
 			wait := min(max(q.backoff.delay(failures), retryAfter(err)), q.maxAge)
 			q.log.WarnContext(ctx, "forge unavailable, commit status queued", "commit", w.st.Commit, "context", w.st.Context, "state", w.st.State, "waiting", q.Len(), "retry_in", wait, "err", err)
-			if err := q.clock.Sleep(ctx, wait); err != nil {
+			if err := sleep(ctx, wait); err != nil {
 				return err
 			}
 		default:

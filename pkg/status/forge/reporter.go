@@ -27,7 +27,6 @@ type Options struct {
 	// to another host.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
-	Clock      Clock
 	// Getenv reads token_env; nil uses os.Getenv.
 	Getenv   func(string) string
 	Retry    RetryPolicy
@@ -85,7 +84,6 @@ type Reporter struct {
 	token      *secret
 	http       *http.Client
 	log        *slog.Logger
-	clock      Clock
 	retry      RetryPolicy
 	backoff    retryDelay
 	userAgent  string
@@ -122,7 +120,6 @@ func New(f config.Forge, opts Options) (*Reporter, error) {
 		targetURL:  f.TargetURL,
 		token:      tok,
 		log:        opts.Logger,
-		clock:      opts.Clock,
 		retry:      opts.Retry.withDefaults(),
 		userAgent:  opts.UserAgent,
 		counters:   opts.Counters,
@@ -135,9 +132,6 @@ func New(f config.Forge, opts Options) (*Reporter, error) {
 	r.log = r.log.With("forge", p.name(), "repository", f.Repository)
 	if u, err := url.Parse(p.statusURL("")); err == nil && u.Scheme == "http" {
 		r.log.Warn("api_url is plain http: the token crosses the network unencrypted", "api_url", u.Scheme+"://"+u.Host)
-	}
-	if r.clock == nil {
-		r.clock = realClock{}
 	}
 	if r.userAgent == "" {
 		r.userAgent = "ferry"
@@ -254,7 +248,7 @@ func (r *Reporter) send(ctx context.Context, st Status, attempts int) error {
 		}
 		r.log.WarnContext(ctx, "commit status not set, retrying", "commit", st.Commit, "attempt", attempt, "in", wait, "err", err)
 		r.counters.Retries.Add(1)
-		if err := r.clock.Sleep(ctx, wait); err != nil {
+		if err := sleep(ctx, wait); err != nil {
 			return fmt.Errorf("%s: %w", r, err)
 		}
 		waited += wait
@@ -285,7 +279,7 @@ func (r *Reporter) post(ctx context.Context, commit string, body []byte) error {
 	if resp.StatusCode/100 == 2 {
 		return nil
 	}
-	busy, wait := r.p.busy(resp, r.clock.Now())
+	busy, wait := r.p.busy(resp, time.Now())
 	msg := r.p.message(data)
 	if resp.StatusCode/100 == 3 {
 		msg = "redirected to " + resp.Header.Get("Location") + ": set api_url and repository to where the repository is now"

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ferry-deploy/ferry/pkg/backoff"
@@ -21,7 +22,7 @@ import (
 
 func TestSkipsStatusIdenticalToLastSent(t *testing.T) {
 	f, cfg := newGiteaForge(t, "")
-	r, _, _ := newTestReporter(t, cfg, Options{})
+	r, _ := newTestReporter(t, f, cfg, Options{})
 	pending := Status{Commit: commitA, State: StatePending, Description: "Deploying"}
 	steps := []struct {
 		st       Status
@@ -60,7 +61,7 @@ func TestSkipsStatusIdenticalToLastSent(t *testing.T) {
 func TestRetriesStatusThatFailed(t *testing.T) {
 	f, cfg := newGiteaForge(t, "")
 	f.queue(reply{code: 401, body: `{"message":"token is required","url":""}`})
-	r, _, _ := newTestReporter(t, cfg, Options{})
+	r, _ := newTestReporter(t, f, cfg, Options{})
 	st := Status{Commit: commitA, State: StateSuccess}
 	if err := r.Set(t.Context(), st); err == nil {
 		t.Fatal("Set succeeded against a 401")
@@ -110,26 +111,28 @@ func TestRetryIsBounded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, cfg := newGiteaForge(t, "")
-			f.queue(tt.replies...)
-			r, clock, _ := newTestReporter(t, cfg, Options{Retry: tt.policy})
-			err := r.Set(t.Context(), Status{Commit: commitA, State: StateSuccess})
-			if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrRejected) {
-				t.Fatalf("Set: %v, want ErrUnavailable", err)
-			}
-			if n := len(f.requests()); n != tt.wantRequests {
-				t.Errorf("%d requests, want %d", n, tt.wantRequests)
-			}
-			if got := fmt.Sprint(clock.sleeps()); got != tt.wantSleeps {
-				t.Errorf("waited %s, want %s", got, tt.wantSleeps)
-			}
-			if got := retryAfter(err); got != tt.wantAfter {
-				t.Errorf("error asks to wait %s, want %s", got, tt.wantAfter)
-			}
-			c := r.Counters()
-			if c.Failed.Load() != 1 || c.Sent.Load() != 0 || c.Retries.Load() != int64(tt.wantRequests-1) {
-				t.Errorf("counters: failed %d sent %d retries %d", c.Failed.Load(), c.Sent.Load(), c.Retries.Load())
-			}
+			synctest.Test(t, func(t *testing.T) {
+				f, cfg := newGiteaForge(t, "")
+				f.queue(tt.replies...)
+				r, _ := newTestReporter(t, f, cfg, Options{Retry: tt.policy})
+				err := r.Set(t.Context(), Status{Commit: commitA, State: StateSuccess})
+				if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrRejected) {
+					t.Fatalf("Set: %v, want ErrUnavailable", err)
+				}
+				if n := len(f.requests()); n != tt.wantRequests {
+					t.Errorf("%d requests, want %d", n, tt.wantRequests)
+				}
+				if got := fmt.Sprint(f.gaps()); got != tt.wantSleeps {
+					t.Errorf("waited %s, want %s", got, tt.wantSleeps)
+				}
+				if got := retryAfter(err); got != tt.wantAfter {
+					t.Errorf("error asks to wait %s, want %s", got, tt.wantAfter)
+				}
+				c := r.Counters()
+				if c.Failed.Load() != 1 || c.Sent.Load() != 0 || c.Retries.Load() != int64(tt.wantRequests-1) {
+					t.Errorf("counters: failed %d sent %d retries %d", c.Failed.Load(), c.Sent.Load(), c.Retries.Load())
+				}
+			})
 		})
 	}
 }
@@ -146,30 +149,29 @@ func TestJitterSpreadsBackoff(t *testing.T) {
 	}
 }
 
+// A context canceled while Set waits to retry ends the wait and the call.
 func TestCanceledContextStopsRetries(t *testing.T) {
-	f, cfg := newGiteaForge(t, "")
-	f.queue(reply{code: 503}, reply{code: 503})
-	ctx, cancel := context.WithCancel(t.Context())
-	clock := &cancelingClock{fakeClock: newFakeClock(), cancel: cancel}
-	r, _, _ := newTestReporter(t, cfg, Options{Clock: clock})
-	err := r.Set(ctx, Status{Commit: commitA, State: StateSuccess})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("Set: %v, want context.Canceled", err)
-	}
-	if n := len(f.requests()); n != 1 {
-		t.Errorf("%d requests after cancel, want 1", n)
-	}
-}
-
-// cancelingClock cancels the context the first time anyone waits.
-type cancelingClock struct {
-	*fakeClock
-	cancel context.CancelFunc
-}
-
-func (c *cancelingClock) Sleep(ctx context.Context, d time.Duration) error {
-	c.cancel()
-	return c.fakeClock.Sleep(ctx, d)
+	synctest.Test(t, func(t *testing.T) {
+		f, cfg := newGiteaForge(t, "")
+		f.queue(reply{code: 503}, reply{code: 503})
+		ctx, cancel := context.WithCancel(t.Context())
+		r, _ := newTestReporter(t, f, cfg, Options{})
+		done := make(chan error, 1)
+		go func() { done <- r.Set(ctx, Status{Commit: commitA, State: StateSuccess}) }()
+		synctest.Wait() // Set waits after the first 503
+		start := time.Now()
+		cancel()
+		err := <-done
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Set: %v, want context.Canceled", err)
+		}
+		if waited := time.Since(start); waited != 0 {
+			t.Errorf("Set returned %s after the cancel, want at once", waited)
+		}
+		if n := len(f.requests()); n != 1 {
+			t.Errorf("%d requests after cancel, want 1", n)
+		}
+	})
 }
 
 func TestRedirectIsNotFollowed(t *testing.T) {
@@ -181,7 +183,7 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 	defer other.Close()
 	f, cfg := newGitLabForge(t, "platform/website")
 	f.queue(reply{code: http.StatusPermanentRedirect, header: map[string]string{"Location": other.URL + "/api/v4/projects/1/statuses/" + commitA.String()}})
-	r, _, _ := newTestReporter(t, cfg, Options{})
+	r, _ := newTestReporter(t, f, cfg, Options{})
 	err := r.Set(t.Context(), Status{Commit: commitA, State: StateSuccess})
 	if !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "redirected to "+other.URL) {
 		t.Errorf("Set: %v; want a refusal saying where the repository went", err)
@@ -193,7 +195,7 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 
 func TestInvalidStatusIsRefusedWithoutRequest(t *testing.T) {
 	f, cfg := newGiteaForge(t, "")
-	r, _, _ := newTestReporter(t, cfg, Options{})
+	r, _ := newTestReporter(t, f, cfg, Options{})
 	for _, st := range []Status{
 		{State: StateSuccess}, // no commit
 		{Commit: commitA, State: "running"},
@@ -337,8 +339,9 @@ func TestTokenIsNeverShown(t *testing.T) {
 		fmt.Fprintf(w, `{"message":"bad token %s","url":""}`, strings.TrimPrefix(r.Header.Get("Authorization"), "token "))
 	}))
 	defer echo.Close()
-	r, _, logs := newTestReporter(t, config.Forge{Provider: "gitea", APIURL: echo.URL, Repository: "ops/site", TokenEnv: "FERRY_FORGE_TOKEN"},
-		Options{Getenv: func(string) string { return testToken }})
+	r, logs := newTestReporter(t, nil, config.Forge{Provider: "gitea", APIURL: echo.URL, Repository: "ops/site", TokenEnv: "FERRY_FORGE_TOKEN"},
+		// One quick retry: its log line must not show the token either.
+		Options{Getenv: func(string) string { return testToken }, Retry: RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond}})
 
 	var shown []string
 	holder := struct {
@@ -386,7 +389,7 @@ func TestTargetURL(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f, cfg := newGiteaForge(t, "")
 			cfg.TargetURL = tt.configured
-			r, _, _ := newTestReporter(t, cfg, Options{})
+			r, _ := newTestReporter(t, f, cfg, Options{})
 			st := tt.st
 			st.Commit, st.State = commitA, StateSuccess
 			if err := r.Set(t.Context(), st); err != nil {
@@ -409,7 +412,7 @@ func TestPlainHTTPIsWarnedAbout(t *testing.T) {
 		{"http://gitea.example.com", true},
 		{"https://gitea.example.com", false},
 	} {
-		_, _, logs := newTestReporter(t, config.Forge{Provider: "gitea", APIURL: tt.apiURL, Repository: "ops/site"}, Options{})
+		_, logs := newTestReporter(t, nil, config.Forge{Provider: "gitea", APIURL: tt.apiURL, Repository: "ops/site"}, Options{})
 		if got := strings.Contains(logs.String(), "plain http"); got != tt.warn {
 			t.Errorf("%s: warned %v, want %v:\n%s", tt.apiURL, got, tt.warn, logs)
 		}

@@ -3,9 +3,7 @@ package watch
 import (
 	"log/slog"
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/ferry-deploy/ferry/internal/gittest"
 	"github.com/ferry-deploy/ferry/internal/testutil"
@@ -66,53 +64,3 @@ func hash(s string) plumbing.Hash { return plumbing.NewHash(s) }
 
 // id is the commit.ID of a full hex id the test's git wrote.
 func id(s string) commit.ID { return commit.MustParse(s) }
-
-// fakeClock hands each wait to the test, which checks its length and fires
-// it: Run's schedule and backoff are tested without sleeping.
-type fakeClock struct {
-	mu    sync.Mutex
-	now   time.Time
-	waits chan fakeWait
-}
-
-type fakeWait struct {
-	d    time.Duration
-	fire chan time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), waits: make(chan fakeWait, 16)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	ch := make(chan time.Time, 1)
-	c.waits <- fakeWait{d: d, fire: ch}
-	return ch
-}
-
-// next returns the next wait Run started, failing if none comes in time.
-func (c *fakeClock) next(t *testing.T) fakeWait {
-	t.Helper()
-	select {
-	case w := <-c.waits:
-		return w
-	case <-time.After(30 * time.Second):
-		t.Fatal("no wait started")
-		return fakeWait{}
-	}
-}
-
-// elapse moves the clock by the wait's length and fires it.
-func (c *fakeClock) elapse(w fakeWait) {
-	c.mu.Lock()
-	c.now = c.now.Add(w.d)
-	now := c.now
-	c.mu.Unlock()
-	w.fire <- now
-}

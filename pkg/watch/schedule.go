@@ -7,18 +7,6 @@ import (
 	"github.com/robfig/cron/v3"
 )
 
-// Clock is the time the watcher waits on; tests pass a fake one so no test
-// sleeps to wait on a schedule.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
-
 // Schedule says when the next poll is due after t. cron.Schedule satisfies
 // it.
 type Schedule interface {

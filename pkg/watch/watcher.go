@@ -40,7 +40,6 @@ type Options struct {
 	Backoff backoff.Backoff
 	// Compact says when to repack the mirror after a fetch.
 	Compact CompactPolicy
-	Clock   Clock
 	// Rand returns jitter draws in [0,1); default math/rand/v2.
 	Rand   func() float64
 	Logger *slog.Logger
@@ -90,9 +89,6 @@ func New(opts Options) (*Watcher, error) {
 	}
 	if opts.Backoff.Max < opts.Backoff.Base {
 		opts.Backoff.Max = max(5*time.Minute, opts.Backoff.Base)
-	}
-	if opts.Clock == nil {
-		opts.Clock = realClock{}
 	}
 	if opts.Rand == nil {
 		opts.Rand = rand.Float64
@@ -152,7 +148,7 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Target) error {
 	tidy.Tidy = true
 	// After a poll once the time has come, rather than on a timer of its
 	// own: compaction and fetches take the same lock anyway.
-	nextTidy := w.opts.Clock.Now().Add(tidy.Every)
+	nextTidy := time.Now().Add(tidy.Every)
 	for {
 		targets, err := w.Poll(ctx)
 		var wait time.Duration
@@ -171,21 +167,24 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Target) error {
 					return ctx.Err()
 				}
 			}
-			now := w.opts.Clock.Now()
+			now := time.Now()
 			wait = w.opts.Schedule.Next(now).Sub(now)
 		}
-		if now := w.opts.Clock.Now(); !now.Before(nextTidy) {
+		if now := time.Now(); !now.Before(nextTidy) {
 			// Housekeeping: a failure is logged, not a failed poll.
 			if _, err := w.opts.Mirror.Compact(tidy, now); err != nil {
 				w.log.Warn("compacting the mirror failed", "err", err)
 			}
 			nextTidy = now.Add(tidy.Every)
 		}
+		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return ctx.Err()
-		case <-w.opts.Clock.After(wait):
+		case <-timer.C:
 		case <-w.trigger:
+			timer.Stop()
 		}
 	}
 }
@@ -207,7 +206,7 @@ func (w *Watcher) Poll(ctx context.Context) ([]Target, error) {
 		w.log.Info("remote reachable again", "after_failures", w.status.Failures)
 	}
 	w.status.Failures, w.status.LastError = 0, nil
-	w.status.LastSuccess = w.opts.Clock.Now()
+	w.status.LastSuccess = time.Now()
 	return targets, nil
 }
 
@@ -255,7 +254,7 @@ func (w *Watcher) pollOnce(ctx context.Context) ([]Target, error) {
 	}
 	if len(fetch) > 0 {
 		// Compaction is housekeeping: a failure is logged, not a failed poll.
-		if _, err := m.Compact(w.opts.Compact, w.opts.Clock.Now()); err != nil {
+		if _, err := m.Compact(w.opts.Compact, time.Now()); err != nil {
 			w.log.Warn("compacting the mirror failed", "err", err)
 		}
 	}

@@ -3,8 +3,12 @@ package watch
 import (
 	"context"
 	"errors"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -237,62 +241,117 @@ func TestUnreachableRemoteKeepsStateAndRecovers(t *testing.T) {
 	}
 }
 
-// TestRunBacksOffThenFollowsSchedule drives Run with a fake clock: failed
-// polls wait a jittered, doubling delay; a good poll emits and waits for the
-// schedule; a trigger polls at once.
+// TestRunBacksOffThenFollowsSchedule runs Run in a synctest bubble: failed
+// polls wait a jittered, doubling delay; a good poll emits and waits for
+// the schedule; a trigger polls at once. The git daemon is an outside
+// process, stopped and restarted from outside the bubble: a goroutine of
+// the bubble waiting on a process would keep its clock from moving.
 func TestRunBacksOffThenFollowsSchedule(t *testing.T) {
 	f := newFixture(t)
 	c1 := f.work.Commit("one", nil)
 	f.work.Push("main")
 	f.daemon.Stop()
-
-	clock := newFakeClock()
-	w, err := New(Options{
-		Mirror: f.mirror, Rules: []Rule{{Env: "staging", Branch: "main"}},
-		Schedule: Every(time.Minute),
-		Backoff:  backoff.Backoff{Base: 2 * time.Second, Max: 10 * time.Second},
-		Clock:    clock, Rand: func() float64 { return 0.5 }, Logger: f.log,
-	})
+	// The mirror's own retries of a failed listing pause for fixed times.
+	m, err := OpenMirror(MirrorOptions{Dir: filepath.Join(t.TempDir(), "mirror"), URL: f.daemon.URL("app.git"), Logger: f.log,
+		Rand: func() float64 { return 0.5 }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	out := make(chan Target, 4)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, out) }()
-
-	// Jitter 0.5 puts each delay at 3/4 of the doubled base, capped at Max.
-	for _, want := range []time.Duration{1500 * time.Millisecond, 3 * time.Second, 6 * time.Second, 7500 * time.Millisecond, 7500 * time.Millisecond} {
-		wt := clock.next(t)
-		if wt.d != want {
-			t.Fatalf("backoff wait = %v, want %v", wt.d, want)
-		}
-		if len(out) != 0 {
-			t.Fatal("target emitted while the remote is down")
-		}
-		if wt.d == 7500*time.Millisecond && w.Status().Failures == 5 {
+	restart, restarted := make(chan struct{}), make(chan struct{})
+	go func() {
+		if _, ok := <-restart; ok {
 			f.daemon.Restart()
+			close(restarted)
 		}
-		clock.elapse(wt)
-	}
-	tgt := <-out
-	if tgt.Commit != id(c1) {
-		t.Fatalf("target = %+v", tgt)
-	}
-	if wt := clock.next(t); wt.d != time.Minute {
-		t.Fatalf("wait after a good poll = %v, want the 1m schedule", wt.d)
-	}
-	c2 := f.work.Commit("two", nil)
-	f.work.Push("main")
-	w.Trigger()
-	if tgt := <-out; tgt.Commit != id(c2) {
-		t.Fatalf("triggered poll target = %+v", tgt)
-	}
-	clock.next(t)
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Errorf("Run returned %v", err)
-	}
+	}()
+	defer close(restart)
+
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		var mu sync.Mutex
+		var failedAt []time.Time // when each failed poll ended (Rand draws its jitter then)
+		w, err := New(Options{
+			Mirror: m, Rules: []Rule{{Env: "staging", Branch: "main"}},
+			Schedule: Every(time.Minute),
+			Backoff:  backoff.Backoff{Base: 2 * time.Second, Max: 10 * time.Second},
+			Rand: func() float64 {
+				mu.Lock()
+				defer mu.Unlock()
+				failedAt = append(failedAt, time.Now())
+				return 0.5
+			},
+			Logger: f.log,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		out := make(chan Target, 4)
+		done := make(chan error, 1)
+		go func() { done <- w.Run(ctx, out) }()
+		failed := func() []time.Time {
+			mu.Lock()
+			defer mu.Unlock()
+			return slices.Clone(failedAt)
+		}
+
+		// Five failed polls, then the remote is back. Jitter 0.5 puts each
+		// delay at 3/4 of the doubled base, capped at Max.
+		for len(failed()) < 5 {
+			synctest.Wait()
+			if len(out) != 0 {
+				t.Fatal("target emitted while the remote is down")
+			}
+			time.Sleep(time.Second)
+		}
+		restart <- struct{}{}
+		<-restarted
+		tgt := <-out
+		if tgt.Commit != id(c1) {
+			t.Fatalf("target = %+v", tgt)
+		}
+		// A failed poll lasts as long as the mirror's own retries of the
+		// listing (the same each time): the first one shows how long.
+		ends := failed()
+		poll := ends[0].Sub(start)
+		for i, want := range []time.Duration{1500 * time.Millisecond, 3 * time.Second, 6 * time.Second, 7500 * time.Millisecond} {
+			if got := ends[i+1].Sub(ends[i]) - poll; got != want {
+				t.Errorf("backoff wait %d = %v, want %v", i+1, got, want)
+			}
+		}
+		// The remote came back during the fifth wait of 7.5s.
+		if got := w.Status().LastSuccess.Sub(ends[4]); got != 7500*time.Millisecond {
+			t.Errorf("good poll %v after the fifth failure, want 7.5s", got)
+		}
+
+		// The next poll is the schedule's, a minute later.
+		ok := w.Status().LastSuccess
+		time.Sleep(time.Minute - time.Nanosecond)
+		synctest.Wait()
+		if got := w.Status().LastSuccess; got != ok {
+			t.Fatalf("polled %v after a good poll, before the 1m schedule", got.Sub(ok))
+		}
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		if got := w.Status().LastSuccess.Sub(ok); got != time.Minute {
+			t.Fatalf("wait after a good poll = %v, want the 1m schedule", got)
+		}
+
+		c2 := f.work.Commit("two", nil)
+		f.work.Push("main")
+		at := time.Now()
+		w.Trigger()
+		if tgt := <-out; tgt.Commit != id(c2) {
+			t.Fatalf("triggered poll target = %+v", tgt)
+		}
+		if waited := time.Since(at); waited != 0 {
+			t.Errorf("a trigger polled after %v, want at once", waited)
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Run returned %v", err)
+		}
+	})
 }
 
 func TestCronSchedule(t *testing.T) {
@@ -456,25 +515,34 @@ func TestRunWaitsForTheCronSchedule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := newFakeClock() // 03:04:05
-	w, err := New(Options{Mirror: f.mirror, Rules: []Rule{{Env: "staging", Branch: "main"}},
-		Schedule: sched, Clock: clock, Logger: f.log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	out := make(chan Target, 1)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, out) }()
-	<-out
-	if wt := clock.next(t); wt.d != 55*time.Second {
-		t.Errorf("wait = %v, want 55s until 03:05:00", wt.d)
-	} else {
-		clock.elapse(wt)
-	}
-	if wt := clock.next(t); wt.d != 5*time.Minute {
-		t.Errorf("next wait = %v, want 5m", wt.d)
-	}
-	cancel()
-	<-done
+	synctest.Test(t, func(t *testing.T) {
+		time.Sleep(4*time.Minute + 5*time.Second) // the bubble's clock: 00:04:05
+		w, err := New(Options{Mirror: f.mirror, Rules: []Rule{{Env: "staging", Branch: "main"}},
+			Schedule: sched, Logger: f.log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		out := make(chan Target, 1)
+		done := make(chan error, 1)
+		go func() { done <- w.Run(ctx, out) }()
+		<-out
+		// Polls at 00:05:00 (55s later, on the schedule, not 5m later),
+		// then every 5 minutes.
+		for _, wait := range []time.Duration{55 * time.Second, 5 * time.Minute} {
+			last := w.Status().LastSuccess
+			time.Sleep(wait - time.Nanosecond)
+			synctest.Wait()
+			if got := w.Status().LastSuccess; got != last {
+				t.Fatalf("polled %v after %v, before the schedule", got.Sub(last), last.Format(time.TimeOnly))
+			}
+			time.Sleep(time.Nanosecond)
+			synctest.Wait()
+			if got := w.Status().LastSuccess.Sub(last); got != wait {
+				t.Errorf("polled %v after %v, want %v", got, last.Format(time.TimeOnly), wait)
+			}
+		}
+		cancel()
+		<-done
+	})
 }

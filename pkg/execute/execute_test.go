@@ -229,18 +229,16 @@ func (f *fixture) assertNewVersion(p *plan.Plan) {
 // business, so the checks wait for it to finish.
 func (f *fixture) settled() *cloud.Group {
 	f.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		g := f.group()
+	var g *cloud.Group
+	testutil.Eventually(f.t, 10*time.Second, "every instance of the group to serve", func() (bool, string) {
+		g = f.group()
 		ok := len(g.Instances) == g.DesiredCapacity
 		for _, inst := range g.Instances {
 			ok = ok && inst.LifecycleState == "InService" && inst.Balancers["shop-staging"].Healthy
 		}
-		if ok || time.Now().After(deadline) {
-			return g
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return ok, fmt.Sprintf("%d instances for %d desired: %+v", len(g.Instances), g.DesiredCapacity, g.Instances)
+	})
+	return g
 }
 
 // assertOldVersion: the group exactly as it was before the deploy.

@@ -34,6 +34,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ferry-deploy/ferry/bench/internal/benchproc"
 )
 
 // options are the command line.
@@ -143,7 +145,7 @@ func parseMethods(s string) ([]string, error) {
 
 // run measures every size and method in turn and prints the tables.
 func run(ctx context.Context, o options) error {
-	version, err := ferryVersion(ctx, o.ferry)
+	version, err := benchproc.FerryVersion(ctx, o.ferry)
 	if err != nil {
 		return err
 	}

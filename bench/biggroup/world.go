@@ -181,31 +181,10 @@ func writeFiles(root string, files map[string]string) error {
 // serve 2N HTTP checks at once on the same cores as the deploy.
 func (w *world) startSim(ctx context.Context) error {
 	var err error
-	w.sim, err = benchproc.Start("ferry sim", w.env(), w.simLog, w.o.sim, "sim", "--listen", "127.0.0.1:0",
+	w.sim, w.simURL, err = benchproc.StartSim(ctx, w.env(), w.simLog, w.o.sim,
 		"--second", w.o.second.String(), "--boot-delay", w.o.bootDelay.String(), "--shutdown-delay", w.o.shutdown.String(),
 		"--tick", w.o.tick.String(), "--app", "none", "--log-level", "warn")
-	if err != nil {
-		return err
-	}
-	const prefix = "AWS simulator listening on "
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	return benchproc.WaitFor(wctx, 50*time.Millisecond, "ferry sim", func() (bool, error) {
-		if w.sim.Exited() {
-			return false, fmt.Errorf("ferry sim exited: %v (see %s)", w.sim.Err(), w.simLog)
-		}
-		b, err := os.ReadFile(w.simLog)
-		if err != nil {
-			return false, err
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if u, ok := strings.CutPrefix(line, prefix); ok {
-				w.simURL = strings.TrimSpace(u)
-				return true, nil
-			}
-		}
-		return false, nil
-	})
+	return err
 }
 
 // writeConfig writes the agent's config: one environment, the group
@@ -248,15 +227,4 @@ deploy = []
 `, project, w.stateDir, "file://"+w.bare, envName, envName, region, w.simURL, group, balancer, w.tgARN,
 		w.o.poll.String(), w.o.batch)
 	return os.WriteFile(w.config, []byte(doc), 0o600)
-}
-
-// ferryVersion asks the binary for its version.
-func ferryVersion(ctx context.Context, bin string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, "version").Output()
-	if err != nil {
-		return "", fmt.Errorf("%s version: %w", bin, err)
-	}
-	return strings.TrimSpace(string(out)), nil
 }

@@ -33,6 +33,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ferry-deploy/ferry/bench/internal/benchproc"
 )
 
 // options are the command line.
@@ -119,7 +121,7 @@ func parseInts(s string) ([]int, error) {
 
 // run measures every N in turn and prints the table.
 func run(ctx context.Context, o options) error {
-	version, err := ferryVersion(ctx, o.ferry)
+	version, err := benchproc.FerryVersion(ctx, o.ferry)
 	if err != nil {
 		return err
 	}

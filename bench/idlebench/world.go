@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -162,62 +161,16 @@ func (w *world) serveRemote(ctx context.Context) error {
 		w.url = "file://" + w.bare
 		return nil
 	}
-	port, err := benchproc.FreePort()
-	if err != nil {
-		return err
-	}
-	// Run git-daemon itself, not the `git daemon` wrapper, so that its pid
-	// is the process that waits for the git processes serving each
-	// connection (their CPU time is its cutime+cstime).
-	execPath, err := w.git(ctx, "", "--exec-path")
-	if err != nil {
-		return err
-	}
-	root := filepath.Dir(w.bare)
-	w.daemon, err = benchproc.Start("git daemon", w.env(), filepath.Join(w.dir, "daemon.log"), filepath.Join(execPath, "git-daemon"),
-		"--export-all", "--enable=receive-pack", "--listen=127.0.0.1", "--port="+strconv.Itoa(port), "--base-path="+root, root)
-	if err != nil {
-		return err
-	}
-	w.url = fmt.Sprintf("git://127.0.0.1:%d/%s", port, filepath.Base(w.bare))
-	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	return benchproc.WaitFor(wctx, 100*time.Millisecond, "git daemon", func() (bool, error) {
-		if w.daemon.Exited() {
-			return false, fmt.Errorf("git daemon exited: %v (see %s)", w.daemon.Err(), filepath.Join(w.dir, "daemon.log"))
-		}
-		_, err := w.git(ctx, "", "ls-remote", w.url)
-		return err == nil, nil
-	})
+	var err error
+	w.daemon, w.url, err = benchproc.ServeGit(ctx, w.env(), filepath.Join(w.dir, "daemon.log"), w.bare)
+	return err
 }
 
 // startSim runs `ferry sim` with its defaults on a free loopback port.
 func (w *world) startSim(ctx context.Context) error {
-	logPath := filepath.Join(w.dir, "sim.log")
 	var err error
-	w.sim, err = benchproc.Start("ferry sim", w.env(), logPath, w.o.sim, "sim", "--listen", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	const prefix = "AWS simulator listening on "
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	return benchproc.WaitFor(wctx, 50*time.Millisecond, "ferry sim", func() (bool, error) {
-		if w.sim.Exited() {
-			return false, fmt.Errorf("ferry sim exited: %v (see %s)", w.sim.Err(), logPath)
-		}
-		b, err := os.ReadFile(logPath)
-		if err != nil {
-			return false, err
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if u, ok := strings.CutPrefix(line, prefix); ok {
-				w.simURL = strings.TrimSpace(u)
-				return true, nil
-			}
-		}
-		return false, nil
-	})
+	w.sim, w.simURL, err = benchproc.StartSim(ctx, w.env(), filepath.Join(w.dir, "sim.log"), w.o.sim)
+	return err
 }
 
 // makeEnvironments builds each environment's group and balancer through
@@ -373,17 +326,6 @@ func describe(ss []envState) string {
 		parts = append(parts, fmt.Sprintf("%s %s (%s)", s.Env, s.State, s.Detail))
 	}
 	return strings.Join(parts, "; ")
-}
-
-// ferryVersion asks the binary for its version.
-func ferryVersion(ctx context.Context, bin string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, "version").Output()
-	if err != nil {
-		return "", fmt.Errorf("%s version: %w", bin, err)
-	}
-	return strings.TrimSpace(string(out)), nil
 }
 
 func gitVersion(ctx context.Context) string {

@@ -37,8 +37,9 @@ func NewHooks(stateDir string, env *config.Environment, deployID string, log *sl
 	}
 	any := false
 	for _, byHook := range cmds {
-		for _, list := range byHook {
-			any = any || len(list) > 0
+		for hook, list := range byHook {
+			// secrets_changed runs in `ferry secrets push`, not in a deploy.
+			any = any || hook != roles.SecretsChanged && len(list) > 0
 		}
 	}
 	h := &SSHHooks{cmds: cmds}

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go/logging"
 )
 
@@ -51,6 +52,7 @@ type Client struct {
 	ec2   *ec2.Client
 	elb   *elb.Client
 	elbv2 *elbv2.Client
+	ssm   *ssm.Client
 	log   *slog.Logger
 }
 
@@ -112,6 +114,7 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 		ec2:   ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.BaseEndpoint = endpoint }),
 		elb:   elb.NewFromConfig(cfg, func(o *elb.Options) { o.BaseEndpoint = endpoint }),
 		elbv2: elbv2.NewFromConfig(cfg, func(o *elbv2.Options) { o.BaseEndpoint = endpoint }),
+		ssm:   ssm.NewFromConfig(cfg, func(o *ssm.Options) { o.BaseEndpoint = endpoint }),
 		log:   log,
 	}, nil
 }

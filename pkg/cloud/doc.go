@@ -1,5 +1,6 @@
 // Package cloud is Ferry's only door to AWS: thin wrappers over the
-// aws-sdk-go-v2 clients for Auto Scaling, EC2, Classic ELB and ELBv2.
+// aws-sdk-go-v2 clients for Auto Scaling, EC2, Classic ELB, ELBv2 and SSM
+// Parameter Store (the environments' secrets).
 //
 // It handles what every caller would otherwise repeat: credentials from the
 // SDK's default chain (environment, shared config, IMDSv2 on the bastion),

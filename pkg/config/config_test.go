@@ -216,6 +216,15 @@ func TestValidationRules(t *testing.T) {
 		{"unknown forge", minimalProject + minimalEnv + "[[environments.staging.status.forge]]\nprovider = \"bitbucket\"\nrepository = \"a/b\"\ntoken_env = \"T\"\n", 15, "environments.staging.status.forge[0].provider", "github"},
 		{"forge without token", minimalProject + minimalEnv + "[[environments.staging.status.forge]]\nprovider = \"github\"\nrepository = \"a/b\"\n", 14, "environments.staging.status.forge[0]", "token_file or token_env"},
 		{"gitea without api url", minimalProject + minimalEnv + "[[environments.staging.status.forge]]\nprovider = \"gitea\"\nrepository = \"a/b\"\ntoken_file = \"t\"\n", 14, "environments.staging.status.forge[0].api_url", "missing required value"},
+		{"secrets without a source", minimalProject + minimalEnv + "[environments.staging.secrets]\nkms_key_id = \"alias/shop\"\n", 14, "environments.staging.secrets", "no secret source"},
+		{"secrets path without a slash", minimalProject + minimalEnv + "secrets.path = \"shop/staging\"\n", 14, "environments.staging.secrets.path", "not an SSM parameter path"},
+		{"secrets path with an empty level", minimalProject + minimalEnv + "secrets.path = \"/shop//staging\"\n", 14, "environments.staging.secrets.path", "not an SSM parameter path"},
+		{"secrets path reserved", minimalProject + minimalEnv + "secrets.path = \"/ssm-things/staging/\"\n", 14, "environments.staging.secrets.path", "reserves"},
+		{"secrets path too deep", minimalProject + minimalEnv + "secrets.path = \"" + strings.Repeat("/l", 15) + "\"\n", 14, "environments.staging.secrets.path", "at most 15 levels"},
+		{"bad kms key id", minimalProject + minimalEnv + "secrets.file = \"s.env\"\nsecrets.kms_key_id = \"my key\"\n", 15, "environments.staging.secrets.kms_key_id", "not a KMS key id"},
+		{"secrets value inline", minimalProject + minimalEnv + "[environments.staging.secrets]\nfile = \"s.env\"\nsecret = \"x\"\n", 16, "environments.staging.secrets.secret", "secrets are not written in the config"},
+		{"project name SSM reserves", strings.Replace(minimalProject, `name = "shop"`, `name = "awsome"`, 1) + minimalEnv + "secrets.file = \"s.env\"\n", 3, "project.name", "SSM reserves"},
+		{"secrets_changed of a role with no servers", minimalProject + minimalEnv + "[environments.staging.hooks.queue]\nsecrets_changed = [\"x\"]\n", 15, "environments.staging.hooks.queue.secrets_changed", "no Auto Scaling group (groups.queue)"},
 		{"bad token env name", minimalProject + minimalEnv + "[[environments.staging.status.forge]]\nprovider = \"github\"\nrepository = \"a/b\"\ntoken_env = \"MY-TOKEN\"\n", 17, "environments.staging.status.forge[0].token_env", "not an environment variable name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -231,6 +240,23 @@ func TestValidationRules(t *testing.T) {
 				t.Errorf("error names file %q", e.File)
 			}
 		})
+	}
+}
+
+// The secrets table: a file resolved against the config's directory, an
+// SSM path and a KMS key.
+func TestSecretsSources(t *testing.T) {
+	cfg, errs := parse(t, minimalProject+minimalEnv+"[environments.staging.secrets]\nfile = \"secrets/staging.env\"\npath = \"/shop/manual/\"\nkms_key_id = \"alias/shop-secrets\"\n")
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	s := cfg.Environments["staging"].Secrets
+	if s == nil || s.File != "/etc/ferry/secrets/staging.env" || s.Path != "/shop/manual/" || s.KMSKeyID != "alias/shop-secrets" {
+		t.Fatalf("secrets = %+v", s)
+	}
+	cfg, errs = parse(t, minimalProject+minimalEnv)
+	if errs != nil || cfg.Environments["staging"].Secrets != nil {
+		t.Fatalf("no secrets table: %+v %v", cfg.Environments["staging"].Secrets, errs)
 	}
 }
 

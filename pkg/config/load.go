@@ -81,6 +81,9 @@ func (c *Config) resolvePaths(dir string) {
 		for i := range env.Status.Forges {
 			abs(&env.Status.Forges[i].TokenFile)
 		}
+		if env.Secrets != nil {
+			abs(&env.Secrets.File)
+		}
 	}
 }
 

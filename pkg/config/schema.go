@@ -96,6 +96,25 @@ type Environment struct {
 	Hooks   map[string]map[string][]string `toml:"hooks"`
 	Windows []Window                       `toml:"windows"`
 	Status  Status                         `toml:"status"`
+	// Secrets are where the environment's secrets come from; nil when it
+	// has none.
+	Secrets *Secrets `toml:"secrets"`
+}
+
+// Secrets name an environment's secret sources: a dotenv file on the
+// bastion and/or a path in SSM Parameter Store. `ferry secrets push` puts
+// them under /<project>/<env>/ and hands them to the servers.
+type Secrets struct {
+	// File is a dotenv file (KEY=value lines) readable by Ferry's user
+	// only.
+	File string `toml:"file"`
+	// Path is an SSM Parameter Store path ("/shop/production/") whose
+	// parameters (SecureString, decrypted) are secrets too; the file's
+	// value wins for a name in both.
+	Path string `toml:"path"`
+	// KMSKeyID is the KMS key the pushed SecureString parameters are
+	// encrypted with; empty uses the account's default, alias/aws/ssm.
+	KMSKeyID string `toml:"kms_key_id"`
 }
 
 // TrustedKeys are the keys whose signatures Ferry accepts.

@@ -33,10 +33,11 @@ var (
 type validator struct {
 	pos  positions
 	errs *errorList
+	envs map[string]*Environment
 }
 
 func validate(c *Config, pos positions, errs *errorList) {
-	v := &validator{pos: pos, errs: errs}
+	v := &validator{pos: pos, errs: errs, envs: c.Environments}
 	v.project(&c.Project)
 	v.environments(c)
 }
@@ -61,6 +62,13 @@ func (v *validator) positive(p keyPath, d Duration) {
 }
 
 func (v *validator) project(p *Project) {
+	// A project's secrets live under /<name>/<env>/ in SSM.
+	for _, env := range v.envs {
+		if env.Secrets != nil && ssmReserved(p.Name) {
+			v.fail(keyPath{"project", "name"}, "%q cannot hold secrets: SSM reserves parameter names beginning with \"aws\" or \"ssm\" and secrets go under /%s/ENV/", p.Name, p.Name)
+			break
+		}
+	}
 	at := keyPath{"project"}
 	if v.required(at.key("name"), p.Name, "the project's name") && !projectNameRE.MatchString(p.Name) {
 		v.fail(at.key("name"), "%q: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", p.Name)
@@ -279,6 +287,42 @@ func (v *validator) environment(at keyPath, e *Environment) {
 	for i := range e.Status.Forges {
 		v.forge(at.key("status").key("forge").index(i), &e.Status.Forges[i])
 	}
+	if e.Secrets != nil {
+		v.secrets(at.key("secrets"), e.Secrets)
+	}
+}
+
+var (
+	// SSM parameter names: letters, digits and _.-, levels split by /
+	// (sysman-parameter-name-constraints).
+	ssmPathRE  = regexp.MustCompile(`^(/[A-Za-z0-9_.-]+)+/?$`)
+	kmsKeyIDRE = regexp.MustCompile(`^(alias/[A-Za-z0-9/_-]+|[0-9a-fA-F-]{36}|arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key/[0-9a-fA-F-]{36}|alias/[A-Za-z0-9/_-]+))$`)
+)
+
+// ssmReserved reports a name SSM refuses: its first level may not begin
+// with "aws" or "ssm", in any case.
+func ssmReserved(name string) bool {
+	first := strings.ToLower(strings.TrimPrefix(name, "/"))
+	return strings.HasPrefix(first, "aws") || strings.HasPrefix(first, "ssm")
+}
+
+func (v *validator) secrets(at keyPath, s *Secrets) {
+	if s.File == "" && s.Path == "" {
+		v.fail(at, "no secret source: set file (a dotenv file on this host) and/or path (an SSM Parameter Store path)")
+	}
+	if s.Path != "" {
+		switch {
+		case !ssmPathRE.MatchString(s.Path):
+			v.fail(at.key("path"), "%q is not an SSM parameter path: it starts with / and has levels of letters, digits and _.- (e.g. \"/shop/production/\")", s.Path)
+		case strings.Count(strings.TrimSuffix(s.Path, "/"), "/") > 14:
+			v.fail(at.key("path"), "%q is too deep: SSM names have at most 15 levels, and a secret's name adds one", s.Path)
+		case ssmReserved(s.Path):
+			v.fail(at.key("path"), "%q: SSM reserves names beginning with \"aws\" or \"ssm\"", s.Path)
+		}
+	}
+	if s.KMSKeyID != "" && !kmsKeyIDRE.MatchString(s.KMSKeyID) {
+		v.fail(at.key("kms_key_id"), "%q is not a KMS key id, alias (alias/NAME) or ARN", s.KMSKeyID)
+	}
 }
 
 func (v *validator) aws(at keyPath, a *AWS) {
@@ -420,7 +464,7 @@ func hookRunsNowhere(e *Environment, role roles.Role, hook roles.Hook) string {
 		if _, worker := e.Groups[string(roles.Worker)]; !worker && !web {
 			return "there is no worker or web group to run it on"
 		}
-	case roles.PostDeploy:
+	case roles.PostDeploy, roles.SecretsChanged:
 		_, group := e.Groups[string(role)]
 		if !group && len(e.Hosts[string(role)]) == 0 {
 			return fmt.Sprintf("the %s role has no Auto Scaling group (groups.%s) and no servers (hosts.%s) to run it on", role, role, role)

@@ -14,10 +14,14 @@ type Commands map[Hook][]string
 // stays 200 so the load balancers keep the instances; the worker stops
 // celery, runs Django's migrate and collectstatic into a static directory of
 // its own version (so old and new servers each serve their own media), and
-// starts celery again. Roles without an entry run nothing.
+// starts celery again. On secrets_changed, web servers and workers write the
+// secrets they read on stdin to /etc/app/secrets.env (root's, mode 0600,
+// replaced atomically) and restart the app's services that run there.
+// Roles without an entry run nothing.
 func Defaults() map[Role]Commands {
 	return map[Role]Commands{
 		Web: {
+			SecretsChanged: writeSecrets("gunicorn"),
 			UpgradePageOn: {
 				"sudo ln -sfn /etc/nginx/ferry/upgrade-in-progress.conf /etc/nginx/ferry/mode.conf",
 				"sudo nginx -t -q",
@@ -30,6 +34,7 @@ func Defaults() map[Role]Commands {
 			},
 		},
 		Worker: {
+			SecretsChanged: writeSecrets("celery"),
 			Deploy: {
 				"sudo systemctl stop celery",
 				"cd /srv/app/releases/{{.Commit}} && sudo -u app ./env/bin/python manage.py migrate --noinput",
@@ -37,6 +42,22 @@ func Defaults() map[Role]Commands {
 				"sudo systemctl start celery",
 			},
 		},
+	}
+}
+
+// SecretsFile is where the default secrets_changed hook writes the secrets
+// on a server: the app's systemd units read it (EnvironmentFile=).
+const SecretsFile = "/etc/app/secrets.env"
+
+// writeSecrets is the default secrets_changed hook: stdin (KEY=value lines)
+// into SecretsFile through a temporary file in the same directory, created
+// 0600 by root and renamed over the old one, so the app never reads a
+// half-written file; then a restart of unit where it runs (try-restart
+// leaves a stopped unit stopped).
+func writeSecrets(unit string) []string {
+	return []string{
+		`sudo sh -c 'umask 077 && mkdir -p /etc/app && t=$(mktemp /etc/app/.secrets.env.XXXXXX) && cat > "$t" && chown root:root "$t" && chmod 0600 "$t" && mv -f "$t" ` + SecretsFile + `'`,
+		`if systemctl cat ` + unit + `.service >/dev/null 2>&1; then sudo systemctl try-restart ` + unit + `.service; fi`,
 	}
 }
 

@@ -60,11 +60,16 @@ const (
 	UpgradePageOff Hook = "upgrade_page_off"
 	// PostDeploy runs after a deploy succeeded (cache flush, notifications).
 	PostDeploy Hook = "post_deploy"
+	// SecretsChanged runs on every running server of the role when
+	// `ferry secrets push` changed the environment's secrets, outside any
+	// deploy. Its commands read the secrets on stdin as KEY=value lines.
+	SecretsChanged Hook = "secrets_changed"
 )
 
-// Hooks lists every hook in the order a full deploy runs them.
+// Hooks lists every hook: those of a full deploy in the order it runs them,
+// then secrets_changed.
 func Hooks() []Hook {
-	return []Hook{UpgradePageOn, Deploy, UpgradePageOff, PostDeploy}
+	return []Hook{UpgradePageOn, Deploy, UpgradePageOff, PostDeploy, SecretsChanged}
 }
 
 // ParseHook returns the hook named s, or an error listing the valid names.

@@ -108,6 +108,7 @@ Exit codes: 0 success, 1 failure, 64 wrong command line.`,
 		newStatusCmd(&logs),
 		newHistoryCmd(&logs),
 		newDemoCmd(&logs),
+		newSecretsCmd(&logs),
 	)
 	root.AddCommand(newControlCmds()...)
 	return root

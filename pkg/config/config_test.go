@@ -225,6 +225,7 @@ func TestValidationRules(t *testing.T) {
 		{"secrets value inline", minimalProject + minimalEnv + "[environments.staging.secrets]\nfile = \"s.env\"\nsecret = \"x\"\n", 16, "environments.staging.secrets.secret", "secrets are not written in the config"},
 		{"project name SSM reserves", strings.Replace(minimalProject, `name = "shop"`, `name = "awsome"`, 1) + minimalEnv + "secrets.file = \"s.env\"\n", 3, "project.name", "SSM reserves"},
 		{"secrets_changed of a role with no servers", minimalProject + minimalEnv + "[environments.staging.hooks.queue]\nsecrets_changed = [\"x\"]\n", 15, "environments.staging.hooks.queue.secrets_changed", "no Auto Scaling group (groups.queue)"},
+		{"secrets_changed names the commit", minimalProject + minimalEnv + "[environments.staging.hooks.web]\nsecrets_changed = [\"cd /srv/{{.Commit}}\"]\n", 15, "environments.staging.hooks.web.secrets_changed[0]", "{{.Env}} only"},
 		{"bad token env name", minimalProject + minimalEnv + "[[environments.staging.status.forge]]\nprovider = \"github\"\nrepository = \"a/b\"\ntoken_env = \"MY-TOKEN\"\n", 17, "environments.staging.status.forge[0].token_env", "not an environment variable name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

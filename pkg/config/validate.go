@@ -500,12 +500,20 @@ func (v *validator) hooks(at keyPath, e *Environment) {
 				}
 				// Render with sample values now, so a template mistake
 				// shows at validate time rather than mid-deploy.
-				if _, err := roles.Render(r, h, []string{cmd}, roles.Vars{Commit: strings.Repeat("0", 40), ShortCommit: strings.Repeat("0", 12), Env: "check"}); err != nil {
+				_, err := roles.Render(r, h, []string{cmd}, roles.Vars{Commit: strings.Repeat("0", 40), ShortCommit: strings.Repeat("0", 12), Env: "check"})
+				if h == roles.SecretsChanged {
+					_, err = roles.RenderEnv(r, h, []string{cmd}, "check")
+				}
+				if err != nil {
 					var re *roles.RenderError
 					if errors.As(err, &re) {
 						err = re.Err
 					}
-					v.fail(hp.index(i), "%v (placeholders: {{.Commit}}, {{.ShortCommit}}, {{.Env}})", err)
+					places := "{{.Commit}}, {{.ShortCommit}}, {{.Env}}"
+					if h == roles.SecretsChanged {
+						places = "{{.Env}} only: it runs outside a deploy"
+					}
+					v.fail(hp.index(i), "%v (placeholders: %s)", err, places)
 				}
 			}
 		}

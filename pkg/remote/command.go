@@ -23,8 +23,11 @@ type Command struct {
 	// newlines or NUL bytes.
 	Env map[string]string
 	// Stdin is what the command reads on its standard input (after Env);
-	// never logged.
+	// never logged, and each of its lines masked in the command's output.
 	Stdin []byte
+	// Redact lists further values to mask in the command's output, such as
+	// the values inside Stdin's KEY=value lines.
+	Redact []string
 }
 
 var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -86,6 +89,7 @@ func (c Command) redactor() *strings.Replacer {
 		secrets = append(secrets, v)
 	}
 	secrets = append(secrets, strings.Split(string(c.Stdin), "\n")...)
+	secrets = append(secrets, c.Redact...)
 	// Longest first, so a secret containing another is masked whole.
 	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
 	var pairs []string

@@ -143,3 +143,25 @@ func TestLogPath(t *testing.T) {
 		t.Errorf("LogRoot = %q", got)
 	}
 }
+
+// Values listed in Redact are masked in the output too, on their own: a
+// hook that reads KEY=value lines on stdin and prints only a value.
+func TestRedactMasksValuesInsideStdin(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, sshtest.Start(t, sshtest.Options{}))
+	const value = "v4lue-in-a-line-91c"
+	h := f.host(0, "i-r")
+	err := f.runner(t).Run(context.Background(), h, remote.Command{
+		Name:   "redact",
+		Line:   `cut -d= -f2-; echo done`,
+		Stdin:  []byte("DB_PASSWORD=" + value + "\n"),
+		Redact: []string{value},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := f.serverLog(t, h)
+	if strings.Contains(log, value) || !strings.Contains(log, "out| [redacted]") || !strings.Contains(log, "out| done") {
+		t.Fatalf("server log:\n%s", log)
+	}
+}

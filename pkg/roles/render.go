@@ -84,7 +84,29 @@ func Render(role Role, hook Hook, cmds []string, v Vars) ([]string, error) {
 	return out, nil
 }
 
-func renderOne(cmd string, v Vars) (string, error) {
+// envVars are what a hook run outside a deploy (secrets_changed) may refer
+// to: there is no commit then.
+type envVars struct{ Env string }
+
+// RenderEnv renders the commands of a hook that runs outside any deploy
+// (SecretsChanged): only {{.Env}} is known, and a reference to the commit
+// is an error.
+func RenderEnv(role Role, hook Hook, cmds []string, env string) ([]string, error) {
+	if !envRE.MatchString(env) {
+		return nil, fmt.Errorf("role %s hook %s: environment name %q is not a plain name", role, hook, env)
+	}
+	out := make([]string, len(cmds))
+	for i, c := range cmds {
+		s, err := renderOne(c, envVars{Env: env})
+		if err != nil {
+			return nil, &RenderError{Role: role, Hook: hook, Index: i, Err: err}
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+func renderOne(cmd string, v any) (string, error) {
 	t, err := template.New("command").Option("missingkey=error").Parse(cmd)
 	if err != nil {
 		return "", err
@@ -103,7 +125,11 @@ func Check(cmds map[Role]Commands) error {
 	var errs []error
 	for _, role := range All() {
 		for _, hook := range Hooks() {
-			if _, err := Render(role, hook, cmds[role][hook], sample); err != nil {
+			render := func() error { _, err := Render(role, hook, cmds[role][hook], sample); return err }
+			if hook == SecretsChanged {
+				render = func() error { _, err := RenderEnv(role, hook, cmds[role][hook], sample.Env); return err }
+			}
+			if err := render(); err != nil {
 				errs = append(errs, err)
 			}
 		}

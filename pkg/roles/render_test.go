@@ -156,3 +156,21 @@ func TestResolve(t *testing.T) {
 		})
 	}
 }
+
+// secrets_changed runs outside any deploy: {{.Env}} renders, a reference
+// to the commit is an error rather than an empty string.
+func TestRenderEnvKnowsNoCommit(t *testing.T) {
+	got, err := RenderEnv(Web, SecretsChanged, []string{"echo {{.Env}}"}, "staging")
+	if err != nil || len(got) != 1 || got[0] != "echo staging" {
+		t.Fatalf("RenderEnv = %q, %v", got, err)
+	}
+	if _, err := RenderEnv(Web, SecretsChanged, []string{"cd /srv/{{.Commit}}"}, "staging"); err == nil {
+		t.Fatal("a command naming the commit rendered")
+	}
+	if _, err := RenderEnv(Web, SecretsChanged, []string{"true"}, "Bad Env"); err == nil {
+		t.Fatal("a bad environment name rendered")
+	}
+	if d := Defaults(); len(d[Web][SecretsChanged]) == 0 || len(d[Worker][SecretsChanged]) == 0 || len(d[Cache][SecretsChanged]) != 0 {
+		t.Fatalf("default secrets_changed: web %q, worker %q, cache %q", d[Web][SecretsChanged], d[Worker][SecretsChanged], d[Cache][SecretsChanged])
+	}
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestSecretsCommands: push writes new and changed secrets only, diff says
+// by name what a push would write, list shows names and versions; nothing
+// printed holds a value.
+func TestSecretsCommands(t *testing.T) {
+	p := newProject(t, 1)
+	code, _, stderr := runFerry(t, "secrets", "push", "-c", p.config, "staging")
+	if code != exitUsage || !strings.Contains(stderr, "has no secrets") {
+		t.Fatalf("push without a secrets table: exit %d\n%s", code, stderr)
+	}
+
+	file := filepath.Join(filepath.Dir(p.config), "staging.env")
+	write := func(db string) {
+		if err := os.WriteFile(file, []byte("DB_PASSWORD="+db+"\nAPI_TOKEN=tok-93c1d0aa\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("pw-first-1a2b3c")
+	cfg, err := os.ReadFile(p.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No SSH here: the web servers' secrets_changed hook runs nothing.
+	cfg = []byte(strings.Replace(string(cfg), "upgrade_page_off = []\n", "upgrade_page_off = []\nsecrets_changed = []\n", 1))
+	cfg = append(cfg, "[environments.staging.secrets]\nfile = \"staging.env\"\n"...)
+	if err := os.WriteFile(p.config, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	var printed strings.Builder
+	run := func(args ...string) (int, string) {
+		t.Helper()
+		code, stdout, stderr := runFerry(t, append([]string{"secrets"}, append(args, "-c", p.config, "staging")...)...)
+		printed.WriteString(stdout + stderr)
+		return code, stdout + stderr
+	}
+	if code, out := run("diff"); code != exitFailure || !strings.Contains(out, "new: API_TOKEN, DB_PASSWORD") {
+		t.Fatalf("diff before the first push: exit %d\n%s", code, out)
+	}
+	if code, out := run("push"); code != exitOK || !strings.Contains(out, "wrote API_TOKEN (version 1), DB_PASSWORD (version 1) under /shop/staging/") {
+		t.Fatalf("push: exit %d\n%s", code, out)
+	}
+	if code, out := run("push"); code != exitOK || !strings.Contains(out, "no secret changed") {
+		t.Fatalf("push again: exit %d\n%s", code, out)
+	}
+	write("pw-second-4d5e6f")
+	if code, out := run("diff"); code != exitFailure || !strings.Contains(out, "changed: DB_PASSWORD") || !strings.Contains(out, "unchanged: API_TOKEN") {
+		t.Fatalf("diff after a change: exit %d\n%s", code, out)
+	}
+	if code, out := run("push", "--json"); code != exitOK || !strings.Contains(out, `"written": [`) || !strings.Contains(out, `"DB_PASSWORD": 2`) {
+		t.Fatalf("push --json: exit %d\n%s", code, out)
+	}
+	if code, out := run("diff"); code != exitOK || !strings.Contains(out, "SSM has every secret") {
+		t.Fatalf("diff after the push: exit %d\n%s", code, out)
+	}
+	code, out := run("list")
+	if code != exitOK || !strings.Contains(out, "/shop/staging/DB_PASSWORD") || !strings.Contains(out, "last pushed from here") {
+		t.Fatalf("list: exit %d\n%s", code, out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "/shop/staging/DB_PASSWORD") && !strings.Contains(line, " 2 ") {
+			t.Errorf("DB_PASSWORD should be at version 2: %q", line)
+		}
+	}
+	for _, v := range []string{"pw-first", "pw-second", "tok-93c1"} {
+		if strings.Contains(printed.String(), v) {
+			t.Errorf("ferry secrets printed a value (%s…)", v)
+		}
+	}
+	// Bad input is named by file and line, without the value.
+	if err := os.WriteFile(file, []byte("DB_PASSWORD=pw-third-xyz\nnot a line pw-third-xyz\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := run("push"); code != exitFailure || !strings.Contains(out, "staging.env:2: expected NAME=value") || strings.Contains(out, "pw-third") {
+		t.Fatalf("malformed file: exit %d\n%s", code, out)
+	}
+}

@@ -1,0 +1,334 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/google/renameio/v2"
+
+	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/config"
+	"github.com/ferry-deploy/ferry/pkg/remote"
+	"github.com/ferry-deploy/ferry/pkg/roles"
+	"github.com/ferry-deploy/ferry/pkg/secrets"
+)
+
+// SecretStore is what a secrets push needs of SSM Parameter Store
+// (pkg/cloud's Client).
+type SecretStore interface {
+	secrets.Store
+	PutSecret(ctx context.Context, name, value, keyID string) (int64, error)
+}
+
+// GroupReader reads an Auto Scaling group's instances (pkg/cloud's Client).
+type GroupReader interface {
+	Group(ctx context.Context, name string, extraBalancers, extraTargetGroups []string) (*cloud.Group, error)
+}
+
+// SecretsPush puts one environment's secrets into SSM under
+// /<project>/<env>/ and hands them to its running servers.
+type SecretsPush struct {
+	Project  string
+	StateDir string
+	Env      *config.Environment
+	Store    SecretStore
+	Groups   GroupReader
+	// AgentSocket is SSH_AUTH_SOCK, used when the environment names no key.
+	AgentSocket string
+	// Deliver runs the secrets_changed hooks even when no value changed.
+	Deliver bool
+	Log     *slog.Logger
+	Now     func() time.Time
+}
+
+// SecretsDiff compares an environment's sources with what SSM holds under
+// its path, by name only.
+type SecretsDiff struct {
+	Path string `json:"path"`
+	// Added are in the sources, not in SSM; Changed in both with another
+	// value; Unchanged the same; OnlyInSSM under the path but in no source
+	// (a push keeps them).
+	Added     []string `json:"added"`
+	Changed   []string `json:"changed"`
+	Unchanged []string `json:"unchanged"`
+	OnlyInSSM []string `json:"only_in_ssm"`
+}
+
+// Differs reports whether a push would write anything.
+func (d SecretsDiff) Differs() bool { return len(d.Added)+len(d.Changed) > 0 }
+
+// SecretServer is the outcome of the secrets_changed hook on one server.
+type SecretServer struct {
+	Role     string `json:"role"`
+	Instance string `json:"instance"`
+	Address  string `json:"address"`
+	Log      string `json:"log"`
+	Error    string `json:"error,omitempty"`
+}
+
+// SecretsRecord is what a push leaves in the state directory
+// (<state_dir>/secrets/<env>.json), for `ferry status`: names and
+// versions, never values.
+type SecretsRecord struct {
+	Environment string           `json:"environment"`
+	RunID       string           `json:"run_id"`
+	PushedAt    time.Time        `json:"pushed_at"`
+	Path        string           `json:"path"`
+	Written     []string         `json:"written"`
+	Versions    map[string]int64 `json:"versions"`
+	Servers     []SecretServer   `json:"servers"`
+}
+
+func (p *SecretsPush) log() *slog.Logger {
+	if p.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return p.Log
+}
+
+func (p *SecretsPush) path() string { return secrets.Path(p.Project, p.Env.Name) }
+
+// read returns the sources' secrets, SSM's under the path, and the diff.
+func (p *SecretsPush) read(ctx context.Context) (secrets.Set, secrets.Set, map[string]secrets.Parameter, SecretsDiff, error) {
+	d := SecretsDiff{Path: p.path()}
+	if p.Env.Secrets == nil {
+		return nil, nil, nil, d, fmt.Errorf("environment %s has no [environments.%s.secrets] table", p.Env.Name, p.Env.Name)
+	}
+	want, err := secrets.Read(ctx, p.Env.Secrets, p.Store)
+	if err != nil {
+		return nil, nil, nil, d, err
+	}
+	have, params, err := secrets.FromStore(ctx, p.Store, d.Path)
+	if err != nil {
+		return nil, nil, nil, d, err
+	}
+	for _, k := range want.Names() {
+		v, ok := have[k]
+		switch {
+		case !ok:
+			d.Added = append(d.Added, k)
+		case v != want[k]:
+			d.Changed = append(d.Changed, k)
+		default:
+			d.Unchanged = append(d.Unchanged, k)
+		}
+	}
+	for _, k := range have.Names() {
+		if _, ok := want[k]; !ok {
+			d.OnlyInSSM = append(d.OnlyInSSM, k)
+		}
+	}
+	return want, have, params, d, nil
+}
+
+// Diff reads the sources and SSM and says what a push would write,
+// changing nothing.
+func (p *SecretsPush) Diff(ctx context.Context) (SecretsDiff, error) {
+	_, _, _, d, err := p.read(ctx)
+	return d, err
+}
+
+// Versions lists the secrets SSM holds under the environment's path: names,
+// versions and when each was last written (SecureString values are not
+// even decrypted).
+func (p *SecretsPush) Versions(ctx context.Context) ([]secrets.Parameter, error) {
+	params, err := p.Store.ParametersByPath(ctx, p.path(), false)
+	if err != nil {
+		return nil, err
+	}
+	for i := range params {
+		params[i].Value = ""
+	}
+	return params, nil
+}
+
+// Run pushes: every value that is new or changed gets a new version in SSM
+// (an unchanged one does not), then, when something was written (or
+// Deliver), each role's secrets_changed hook runs on the environment's
+// running servers (InService group instances and listed hosts) with every
+// secret under the path on stdin. Sources and SSM are read, and every
+// hook is resolved, before anything is written. The record it leaves and
+// the error it returns name secrets, never their values; per-server logs
+// have the values masked.
+func (p *SecretsPush) Run(ctx context.Context) (SecretsRecord, error) {
+	now := time.Now
+	if p.Now != nil {
+		now = p.Now
+	}
+	start := now().UTC()
+	rec := SecretsRecord{Environment: p.Env.Name, RunID: "secrets-" + start.Format("20060102T150405.000Z"), PushedAt: start, Path: p.path(), Versions: map[string]int64{}}
+	want, have, params, d, err := p.read(ctx)
+	if err != nil {
+		return rec, err
+	}
+	// Where the hooks will run, and the SSH runner, are settled before
+	// anything is written: a mistake there changes nothing.
+	var hand *handOver
+	if d.Differs() || p.Deliver {
+		if hand, err = p.prepareHandOver(ctx, rec.RunID); err != nil {
+			return rec, err
+		}
+	}
+	for k, prm := range params {
+		rec.Versions[k] = prm.Version
+	}
+
+	keyID := p.Env.Secrets.KMSKeyID
+	for _, k := range slices.Concat(d.Added, d.Changed) {
+		v, err := p.Store.PutSecret(ctx, rec.Path+k, want[k], keyID)
+		if err != nil {
+			return rec, fmt.Errorf("secrets: %s not written (written before it: %v): %w", k, rec.Written, err)
+		}
+		rec.Written = append(rec.Written, k)
+		rec.Versions[k] = v
+	}
+	slices.Sort(rec.Written)
+	p.log().Info("secrets in SSM", "env", p.Env.Name, "path", rec.Path, "written", rec.Written, "unchanged", len(d.Unchanged), "only_in_ssm", d.OnlyInSSM)
+
+	var errs []error
+	if hand != nil {
+		all := maps.Clone(have)
+		maps.Copy(all, want)
+		rec.Servers = p.deliver(ctx, hand, all)
+		for _, s := range rec.Servers {
+			if s.Error != "" {
+				errs = append(errs, fmt.Errorf("secrets_changed on %s %s: %s (log %s)", s.Role, s.Instance, s.Error, s.Log))
+			}
+		}
+	}
+	if err := p.save(rec); err != nil {
+		errs = append(errs, err)
+	}
+	return rec, errors.Join(errs...)
+}
+
+// handOver is where the secrets_changed hooks run: each role's rendered
+// commands and running servers, and the runner that reaches them.
+type handOver struct {
+	targets []handTarget
+	runner  *remote.Runner
+	logs    remote.Logs
+}
+
+type handTarget struct {
+	role  roles.Role
+	lines []string
+	hosts []remote.Host
+}
+
+// prepareHandOver renders each role's secrets_changed commands and finds
+// its running servers: InService instances of its group, and its listed
+// hosts. Nil when no role has both.
+func (p *SecretsPush) prepareHandOver(ctx context.Context, runID string) (*handOver, error) {
+	cmds, err := roles.Resolve(p.Env.Hooks)
+	if err != nil {
+		return nil, err
+	}
+	h := &handOver{}
+	for _, role := range roles.All() {
+		list := cmds[role][roles.SecretsChanged]
+		if len(list) == 0 {
+			continue
+		}
+		lines, err := roles.RenderEnv(role, roles.SecretsChanged, list, p.Env.Name)
+		if err != nil {
+			return nil, err
+		}
+		t := handTarget{role: role, lines: lines}
+		if name, ok := p.Env.Groups[string(role)]; ok {
+			g, err := p.Groups.Group(ctx, name, nil, nil)
+			if err != nil {
+				return nil, err
+			}
+			for _, in := range g.Instances {
+				if in.LifecycleState == "InService" && in.PrivateIP != "" {
+					t.hosts = append(t.hosts, remote.Host{Addr: in.PrivateIP, Instance: in.ID, Role: role})
+				}
+			}
+		}
+		for _, a := range p.Env.Hosts[string(role)] {
+			t.hosts = append(t.hosts, remote.Host{Addr: a, Instance: a, Role: role})
+		}
+		if len(t.hosts) > 0 {
+			h.targets = append(h.targets, t)
+		}
+	}
+	if len(h.targets) == 0 {
+		p.log().Info("no running server to hand the secrets to", "env", p.Env.Name)
+		return nil, nil
+	}
+	cfg := remote.FromConfig(p.StateDir, p.Env, runID, p.AgentSocket)
+	if h.runner, err = remote.New(cfg, p.log()); err != nil {
+		return nil, err
+	}
+	h.logs = cfg.Logs
+	return h, nil
+}
+
+// deliver runs the hand-over, every secret on each command's stdin and
+// masked in its output.
+func (p *SecretsPush) deliver(ctx context.Context, h *handOver, all secrets.Set) []SecretServer {
+	stdin, values := all.Dotenv(), all.Values()
+	var out []SecretServer
+	for _, t := range h.targets {
+		rcmds := make([]remote.Command, len(t.lines))
+		for i, line := range t.lines {
+			rcmds[i] = remote.Command{
+				Name:  fmt.Sprintf("%s %s %d/%d", t.role, roles.SecretsChanged, i+1, len(t.lines)),
+				Line:  line,
+				Stdin: stdin, Redact: values,
+			}
+		}
+		p.log().Info("running hook", "hook", roles.SecretsChanged, "role", t.role, "instances", len(t.hosts), "secrets", all.Names())
+		for _, r := range h.runner.RunAll(ctx, t.hosts, parallelHosts, rcmds...) {
+			s := SecretServer{Role: string(t.role), Instance: r.Host.Instance, Address: r.Host.Addr}
+			s.Log, _ = h.logs.Path(t.role, r.Host.Instance)
+			if r.Err != nil {
+				s.Error = r.Err.Error()
+			}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// SecretsRecordPath is where a push's record is kept.
+func SecretsRecordPath(stateDir, env string) string {
+	return filepath.Join(stateDir, "secrets", env+".json")
+}
+
+func (p *SecretsPush) save(rec SecretsRecord) error {
+	path := SecretsRecordPath(p.StateDir, p.Env.Name)
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	return renameio.WriteFile(path, append(b, '\n'), 0o640)
+}
+
+// LastSecretsPush reads the record of an environment's last push; ok is
+// false when there has been none.
+func LastSecretsPush(stateDir, env string) (rec SecretsRecord, ok bool, err error) {
+	b, err := os.ReadFile(SecretsRecordPath(stateDir, env))
+	if errors.Is(err, os.ErrNotExist) {
+		return rec, false, nil
+	}
+	if err != nil {
+		return rec, false, err
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return rec, false, fmt.Errorf("%s: %w", SecretsRecordPath(stateDir, env), err)
+	}
+	return rec, true, nil
+}

@@ -1,0 +1,353 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-deploy/ferry/internal/awssim"
+	"github.com/ferry-deploy/ferry/internal/simenv"
+	"github.com/ferry-deploy/ferry/internal/sshtest"
+	"github.com/ferry-deploy/ferry/internal/testutil"
+	"github.com/ferry-deploy/ferry/pkg/agent"
+	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/config"
+	"github.com/ferry-deploy/ferry/pkg/secrets"
+)
+
+// secretsEnv is a simulated staging environment (two web instances, one
+// worker, a cache server outside Auto Scaling) whose addresses all reach one
+// real sshd, with a secrets file and secrets_changed hooks that write what
+// they read on stdin to <served>/<address>.env, as the default hook writes
+// /etc/app/secrets.env, and then carelessly print the values.
+type secretsEnv struct {
+	t        *testing.T
+	ctx      context.Context
+	sim      *awssim.Server
+	simLog   *testutil.Buffer
+	simState string
+	cloud    *cloud.Client
+	env      *config.Environment
+	stateDir string
+	file     string
+	served   string
+	marks    string
+	log      *testutil.Buffer
+}
+
+func newSecretsEnv(t *testing.T, sshd *sshtest.Server) *secretsEnv {
+	t.Helper()
+	dir := t.TempDir()
+	served := filepath.Join(dir, "served")
+	if err := os.Mkdir(served, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(sshd.HostPublicKey())
+	knownHosts := filepath.Join(dir, "known_hosts")
+	if err := os.WriteFile(knownHosts, fmt.Appendf(nil, "[127.1.*]:%d %s %s\n", sshd.Port, fields[0], fields[1]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	marks := filepath.Join(dir, "marks")
+	hook := fmt.Sprintf(`%s; umask 077; cat > %s/.$addr.tmp && mv -f %s/.$addr.tmp %s/$addr.env && echo "$addr" >> %s && echo "careless:" && cut -d= -f2- %s/$addr.env`,
+		whereAmI, served, served, served, marks, served)
+	stateDir := filepath.Join(dir, "state")
+	file := filepath.Join(dir, "staging.env")
+	cfg, err := config.Parse(filepath.Join(dir, "ferry.toml"), []byte(fmt.Sprintf(`
+[project]
+name = "shop"
+state_dir = %q
+[project.git]
+url = "file:///srv/git/shop.git"
+[environments.staging]
+branch = "staging"
+aws.region = "us-east-1"
+groups.web = %q
+groups.worker = %q
+hosts.cache = [%q]
+load_balancers.classic = ["shop-staging"]
+[environments.staging.secrets]
+file = "staging.env"
+kms_key_id = "alias/shop-secrets"
+[environments.staging.ssh]
+user = %q
+port = %d
+key_file = %q
+known_hosts = %q
+connect_timeout = "10s"
+[environments.staging.hooks.web]
+secrets_changed = [%q]
+[environments.staging.hooks.worker]
+secrets_changed = [%q]
+[environments.staging.hooks.cache]
+secrets_changed = [%q]
+`, stateDir, webGroup, workerGroup, cacheHost, sshd.User, sshd.Port, sshd.ClientKey, knownHosts, hook, hook, hook)))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The simulator keeps its account in a file and logs every request at
+	// debug level: both are artifacts a secret must not reach.
+	simLog := &testutil.Buffer{}
+	simState := filepath.Join(dir, "sim-account.json")
+	srv, err := awssim.Start(awssim.Options{Tick: 5 * time.Millisecond, Second: 4 * time.Millisecond, BootDelay: 20 * time.Millisecond,
+		ShutdownDelay: 10 * time.Millisecond, StateFile: simState, SaveInterval: 10 * time.Millisecond},
+		slog.New(slog.NewTextHandler(simLog, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	clients := simenv.Connect(srv.URL)
+	if err := simenv.Create(ctx, clients, simenv.Spec{
+		Project: "shop", Env: "staging", LaunchTemplate: "shop-staging",
+		Groups: []simenv.Group{{Name: webGroup, Size: 2, ClassicLB: "shop-staging"}, {Name: workerGroup, Size: 1}},
+		Now:    time.Now().Add(-time.Hour),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for g, n := range map[string]int{webGroup: 2, workerGroup: 1} {
+		if err := simenv.WaitServing(ctx, clients, g, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := cloud.New(ctx, cloud.Options{Region: simenv.Region, Endpoint: srv.URL, Credentials: simenv.Credentials(), MaxAttempts: 3, MaxBackoff: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &secretsEnv{t: t, ctx: ctx, sim: srv, simLog: simLog, simState: simState, cloud: c, env: cfg.Environments["staging"],
+		stateDir: stateDir, file: file, served: served, marks: marks, log: &testutil.Buffer{}}
+}
+
+func (s *secretsEnv) writeFile(text string, mode os.FileMode) {
+	s.t.Helper()
+	if err := os.WriteFile(s.file, []byte(text), mode); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := os.Chmod(s.file, mode); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *secretsEnv) push() (agent.SecretsRecord, error) {
+	p := &agent.SecretsPush{
+		Project: "shop", StateDir: s.stateDir, Env: s.env, Store: s.cloud, Groups: s.cloud,
+		Log: slog.New(slog.NewTextHandler(s.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	return p.Run(s.ctx)
+}
+
+func (s *secretsEnv) versions() map[string]int64 {
+	s.t.Helper()
+	params, err := (&agent.SecretsPush{Project: "shop", Env: s.env, Store: s.cloud}).Versions(s.ctx)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, p := range params {
+		if p.Value != "" {
+			s.t.Errorf("Versions shows a value for %s", p.Name)
+		}
+		out[p.Name] = p.Version
+	}
+	return out
+}
+
+// servers returns the addresses of the running servers: the groups'
+// InService instances and the cache host.
+func (s *secretsEnv) servers() []string {
+	s.t.Helper()
+	addrs := []string{cacheHost}
+	for _, name := range []string{webGroup, workerGroup} {
+		g, err := s.cloud.Group(s.ctx, name, nil, nil)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		for _, in := range g.Instances {
+			addrs = append(addrs, in.PrivateIP)
+		}
+	}
+	slices.Sort(addrs)
+	return addrs
+}
+
+func (s *secretsEnv) ranOn() []string {
+	b, err := os.ReadFile(s.marks)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return strings.Fields(string(b))
+}
+
+// TestSecretsPush pushes an environment's secrets into the simulator's SSM
+// and, over real SSH, to every running server; pushes again with nothing
+// changed (no new version, no hook), then with one value changed (one new
+// version only, every server gets it). Then it reads every artifact the
+// runs left for the secret values.
+func TestSecretsPush(t *testing.T) {
+	sshd := sshtest.Start(t, sshtest.Options{Hosts: []string{"0.0.0.0"}})
+	s := newSecretsEnv(t, sshd)
+	const (
+		dbPassword  = "db-pass-6b1f0e9c"
+		dbPassword2 = "db-pass-rotated-77c2"
+		apiToken    = "api-tok-51d2a8e4"
+		secretKey   = "django-key-'quoted' $and \"more\""
+	)
+	file := func(db string) string {
+		quoted := strings.NewReplacer(`"`, `\"`, `$`, `\$`).Replace(secretKey)
+		return fmt.Sprintf("# staging\nDB_PASSWORD=%s\nAPI_TOKEN=%s\nSECRET_KEY=\"%s\"\n", db, apiToken, quoted)
+	}
+	servers := s.servers()
+	if len(servers) != 4 {
+		t.Fatalf("servers %v, want 2 web, 1 worker, the cache host", servers)
+	}
+
+	// A group- or world-readable file is refused before anything is
+	// written, naming the file and its mode.
+	s.writeFile(file(dbPassword), 0o644)
+	if _, err := s.push(); !errors.Is(err, secrets.ErrFileMode) || !strings.Contains(err.Error(), s.file) || !strings.Contains(err.Error(), "0644") {
+		t.Fatalf("world-readable file: %v", err)
+	}
+	if v := s.versions(); len(v) != 0 || len(s.ranOn()) != 0 {
+		t.Fatalf("a refused push wrote %v and ran on %v", v, s.ranOn())
+	}
+
+	s.writeFile(file(dbPassword), 0o600)
+	rec, err := s.push()
+	if err != nil {
+		t.Fatalf("first push: %v\nagent log:\n%s", err, s.log)
+	}
+	if got := strings.Join(rec.Written, ","); got != "API_TOKEN,DB_PASSWORD,SECRET_KEY" {
+		t.Fatalf("first push wrote %s", got)
+	}
+	want := map[string]int64{"/shop/staging/API_TOKEN": 1, "/shop/staging/DB_PASSWORD": 1, "/shop/staging/SECRET_KEY": 1}
+	if got := s.versions(); !mapsEqual(got, want) {
+		t.Fatalf("versions %v, want %v", got, want)
+	}
+	ran := s.ranOn()
+	slices.Sort(ran)
+	if !slices.Equal(ran, servers) || len(rec.Servers) != 4 {
+		t.Fatalf("secrets_changed ran on %v (record %+v), want every server %v", ran, rec.Servers, servers)
+	}
+	wantFile := "API_TOKEN=" + apiToken + "\nDB_PASSWORD=" + dbPassword + "\nSECRET_KEY=" + secretKey + "\n"
+	for _, a := range servers {
+		got, err := os.ReadFile(filepath.Join(s.served, a+".env"))
+		if err != nil || string(got) != wantFile {
+			t.Fatalf("%s got %q (%v), want the three secrets", a, got, err)
+		}
+	}
+
+	// Nothing changed: no new version, no hook.
+	rec, err = s.push()
+	if err != nil || len(rec.Written) != 0 || len(rec.Servers) != 0 {
+		t.Fatalf("second push: wrote %v on %v: %v", rec.Written, rec.Servers, err)
+	}
+	if got := s.versions(); !mapsEqual(got, want) || len(s.ranOn()) != 4 {
+		t.Fatalf("an unchanged push made versions %v or ran hooks (%d runs)", got, len(s.ranOn()))
+	}
+
+	// One value changes: one new version, and every server has it.
+	s.writeFile(file(dbPassword2), 0o600)
+	d, err := (&agent.SecretsPush{Project: "shop", Env: s.env, Store: s.cloud}).Diff(s.ctx)
+	if err != nil || strings.Join(d.Changed, ",") != "DB_PASSWORD" || len(d.Added) != 0 || len(d.Unchanged) != 2 {
+		t.Fatalf("diff %+v: %v", d, err)
+	}
+	rec, err = s.push()
+	if err != nil || strings.Join(rec.Written, ",") != "DB_PASSWORD" {
+		t.Fatalf("third push wrote %v: %v", rec.Written, err)
+	}
+	want["/shop/staging/DB_PASSWORD"] = 2
+	if got := s.versions(); !mapsEqual(got, want) {
+		t.Fatalf("versions %v, want only DB_PASSWORD at 2: %v", got, want)
+	}
+	wantFile = strings.Replace(wantFile, dbPassword, dbPassword2, 1)
+	for _, a := range servers {
+		if got, _ := os.ReadFile(filepath.Join(s.served, a+".env")); string(got) != wantFile {
+			t.Fatalf("%s has %q after the change", a, got)
+		}
+	}
+	last, ok, err := agent.LastSecretsPush(s.stateDir, "staging")
+	if err != nil || !ok || last.RunID != rec.RunID || last.Versions["DB_PASSWORD"] != 2 {
+		t.Fatalf("record %+v %v %v", last, ok, err)
+	}
+
+	// The careless hook printed every value; the per-server logs show it
+	// printed something, masked.
+	logs := 0
+	for _, srv := range rec.Servers {
+		b, err := os.ReadFile(srv.Log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "careless:") || !strings.Contains(string(b), "[redacted]") {
+			t.Errorf("server log %s does not show the masked output:\n%s", srv.Log, b)
+		}
+		logs++
+	}
+	if logs != 4 {
+		t.Fatalf("%d server logs", logs)
+	}
+
+	// No artifact holds a value: the state dir (per-server logs, the
+	// push's record), the agent's log at debug level, the simulator's
+	// request log at debug level and its account file, sshd's log.
+	if err := s.sim.Close(); err != nil {
+		t.Fatal(err)
+	}
+	artifacts := map[string]string{"agent log": s.log.String(), "simulator log": s.simLog.String(), "sshd log": sshd.Log()}
+	for _, dir := range []string{s.stateDir} {
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			artifacts[path] = string(b)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(s.simState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	artifacts["simulator account"] = string(b)
+	if len(artifacts) < 8 {
+		t.Fatalf("only %d artifacts to check", len(artifacts))
+	}
+	for name, text := range artifacts {
+		for _, v := range []string{dbPassword, dbPassword2, apiToken, secretKey, "django-key"} {
+			if strings.Contains(text, v) {
+				t.Errorf("%s holds a secret value (%.6s…)", name, v)
+			}
+		}
+	}
+	if !strings.Contains(artifacts["agent log"], "DB_PASSWORD") || !bytes.Contains(b, []byte("/shop/staging/DB_PASSWORD")) {
+		t.Errorf("the logs and the account should name the secrets")
+	}
+}
+
+func mapsEqual(a, b map[string]int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}

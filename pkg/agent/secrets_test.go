@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -302,11 +304,21 @@ func TestSecretsPush(t *testing.T) {
 
 	// No artifact holds a value: the state dir (per-server logs, the
 	// push's record), the agent's log at debug level, the simulator's
-	// request log at debug level and its account file, sshd's log.
+	// log at debug level, its list of calls and its account file, sshd's
+	// log.
+	resp, err := http.Get(s.sim.URL + "/_awssim/calls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !strings.Contains(string(calls), "ssm:PutParameter") {
+		t.Fatalf("the simulator's calls: %v\n%s", err, calls)
+	}
 	if err := s.sim.Close(); err != nil {
 		t.Fatal(err)
 	}
-	artifacts := map[string]string{"agent log": s.log.String(), "simulator log": s.simLog.String(), "sshd log": sshd.Log()}
+	artifacts := map[string]string{"agent log": s.log.String(), "simulator log": s.simLog.String(), "simulator calls": string(calls), "sshd log": sshd.Log()}
 	for _, dir := range []string{s.stateDir} {
 		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {

@@ -1,0 +1,115 @@
+package provision_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-deploy/ferry/pkg/provision"
+	"github.com/ferry-deploy/ferry/pkg/roles"
+)
+
+const sha = "0123456789abcdef0123456789abcdef01234567"
+
+// The app's servers of the seed's architecture, made from fresh
+// stack-image machines by their roles' recipes over real SSH, all at once:
+// the web server serves the release through nginx on 443 and switches to
+// the upgrade page with the default hooks and back; a Celery task sent
+// from the web server runs on the worker through RabbitMQ and its result
+// comes back through Redis. A second run of every recipe changes nothing
+// and says so.
+func TestRecipesOnMachines(t *testing.T) {
+	s := newStack(t, "cache+queue", "web", "worker")
+	params := roles.RecipeParams{
+		Project: "myproject", AppModule: "app",
+		DBPrimary: "172.31.15.1", DBReplica: "172.31.15.2", // none yet: PgBouncer and stunnel need only their addresses
+		Cache: s.byRole["cache+queue"].ip, Queue: s.byRole["cache+queue"].ip,
+	}
+	servers := []provision.Server{
+		{Roles: []roles.Role{roles.Cache, roles.Queue}},
+		{Roles: []roles.Role{roles.Web}},
+		{Roles: []roles.Role{roles.Worker}},
+	}
+	for i, name := range []string{"cache+queue", "web", "worker"} {
+		m := s.byRole[name]
+		servers[i].SSH, servers[i].Address, servers[i].Instance = m.ssh, m.ip, m.id
+	}
+
+	start := time.Now()
+	first := s.provisioner("create", params, secrets()).ProvisionAll(s.ctx, servers, 0)
+	s.checkReports(first, true)
+	t.Logf("3 servers provisioned in parallel in %v", time.Since(start).Round(100*time.Millisecond))
+
+	web, worker := s.byRole["web"], s.byRole["worker"]
+	// The first release, as a baked image brings it; gunicorn and celery
+	// start with it.
+	for _, m := range []*machine{web, worker} {
+		s.release(m, sha)
+	}
+	s.sh(web, "systemctl start gunicorn")
+	s.sh(worker, "systemctl start celery")
+
+	// nginx: the health check on 443 and 80, the app behind it.
+	for _, url := range []string{"https://" + web.ip + "/healthcheck.html", "http://" + web.ip + "/healthcheck.html"} {
+		s.eventually(url+" answers 200 ok", func() bool { code, body := s.tryGet(url); return code == 200 && body == "ok\n" })
+	}
+	if code, body := s.get("https://" + web.ip + "/"); code != 200 || body != "release under test\n" {
+		t.Errorf("GET / = %d %q, want the release's page", code, body)
+	}
+	// The default hooks, unchanged, switch the upgrade page on and off.
+	hooks := roles.Defaults()[roles.Web]
+	// (nginx's reload returns before its new workers answer.)
+	s.sh(web, strings.Join(hooks[roles.UpgradePageOn], "\n"))
+	s.eventually("the upgrade page", func() bool {
+		code, body := s.tryGet("https://" + web.ip + "/")
+		return code == 503 && strings.Contains(body, "Upgrade in progress") && strings.Contains(body, "myproject")
+	})
+	if code, _ := s.get("https://" + web.ip + "/healthcheck.html"); code != 200 {
+		t.Errorf("the health check with the upgrade page on = %d, want 200", code)
+	}
+	s.sh(web, strings.Join(hooks[roles.UpgradePageOff], "\n"))
+	s.eventually("the app again after the upgrade page", func() bool {
+		code, _ := s.tryGet("https://" + web.ip + "/")
+		return code == 200
+	})
+
+	// Redis, and a Celery task: web → RabbitMQ → worker → Redis → web.
+	if got := s.sh(web, appEnv+`python3 -c 'import os, redis; print("ping", redis.from_url(os.environ["REDIS_URL"]).ping())'`); !strings.Contains(got, "ping True") {
+		t.Errorf("Redis from the web server:\n%s", got)
+	}
+	if got, err := s.trySh(web, appEnv+`cd /srv/app/current && runuser -u app -- python3 -c 'from app.celery import add; print("sum", add.delay(2, 3).get(timeout=120))'`); err != nil || !strings.Contains(got, "sum 5") {
+		t.Errorf("a Celery task's round trip: %v\n%s\nthe worker:\n%s\nthe queue:\n%s", err, got,
+			s.sh(worker, "systemctl status celery || true; journalctl -u celery -n 40 --no-pager"),
+			s.sh(s.byRole["cache+queue"], "rabbitmqctl -q list_queues -p myproject; rabbitmqctl -q list_connections"))
+	}
+	if got := s.sh(s.byRole["cache+queue"], "ss -ltn"); !strings.Contains(got, s.byRole["cache+queue"].ip+":6379") || !strings.Contains(got, ":5672") {
+		t.Errorf("Redis and RabbitMQ do not listen on the private address:\n%s", got)
+	}
+
+	// Again: nothing changes, and every recipe says so.
+	start = time.Now()
+	second := s.provisioner("again", params, secrets()).ProvisionAll(s.ctx, servers, 0)
+	s.checkReports(second, false)
+	t.Logf("second run of the 3 recipes in %v", time.Since(start).Round(100*time.Millisecond))
+}
+
+// appEnv loads the app's settings, as its processes see them.
+const appEnv = "set -a; . /etc/ferry/app.env; set +a\n"
+
+// eventually polls cond until it holds, failing the test after two
+// minutes (a bound on a wait, not a claim about speed).
+func (s *stack) eventually(what string, cond func() bool) {
+	s.t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func (s *stack) tryGet(url string) (int, string) {
+	code, body, _ := s.doGet(url)
+	return code, body
+}

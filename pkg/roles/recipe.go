@@ -1,0 +1,323 @@
+package roles
+
+import (
+	"archive/tar"
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"net/netip"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// The role recipes: shell scripts and the files they install, run as root
+// on a server to make it a role. See docs/roles.md.
+//
+//go:embed recipes
+var recipes embed.FS
+
+// DefaultRecipes is the recipes Ferry ships: run.sh, lib.sh, one ROLE.sh per
+// role (cache.sh, db-primary.sh, ...) and the files they install under
+// files/.
+func DefaultRecipes() fs.FS {
+	sub, err := fs.Sub(recipes, "recipes")
+	if err != nil {
+		panic(err) // the embedded tree always has recipes/
+	}
+	return sub
+}
+
+// Recipes is a set of recipe files: the defaults with an environment's own
+// files laid over them, path by path (an environment's web.sh replaces the
+// default web.sh; its files/nginx/site.conf replaces that file only).
+type Recipes struct {
+	layers []fs.FS // later layers win
+}
+
+// NewRecipes returns the default recipes with overrides laid over them in
+// order; a nil override is skipped.
+func NewRecipes(overrides ...fs.FS) Recipes {
+	r := Recipes{layers: []fs.FS{DefaultRecipes()}}
+	for _, o := range overrides {
+		if o != nil {
+			r.layers = append(r.layers, o)
+		}
+	}
+	return r
+}
+
+// files returns every file path of the set and the layer it comes from.
+func (r Recipes) files() (map[string]fs.FS, error) {
+	out := map[string]fs.FS{}
+	for _, layer := range r.layers {
+		err := fs.WalkDir(layer, ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.Type().IsRegular() {
+				out[p] = layer
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("recipes: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// RecipeParams are what the recipes of an environment are made for. The
+// secrets travel apart (Secrets), so that what Bundle makes holds none.
+type RecipeParams struct {
+	// Project is the project's name; DBName is derived from it.
+	Project string
+	// AppModule is the Django project's package: AppModule.settings and
+	// AppModule.wsgi:application, and Celery's app (-A AppModule).
+	AppModule string
+	// DBPrimary, DBReplica, Cache and Queue are the private addresses (or
+	// names) of the long-lived servers, as web and worker servers reach them.
+	DBPrimary, DBReplica, Cache, Queue string
+	// Clients is the network (CIDR) the databases accept the app and the
+	// replica from, over TLS; default 0.0.0.0/0 (security groups narrow it).
+	Clients string
+}
+
+// Secrets are the passwords the recipes set and use: each reaches a
+// recipe in its environment, never on a command line or in a log. Every
+// one is 16 to 128 of A-Z a-z 0-9 _ - (they go into URLs and config files
+// unquoted).
+type Secrets struct {
+	// DB is the app's PostgreSQL role's password; Replication the
+	// replicator role's; Queue the app's RabbitMQ user's; Cache Redis's.
+	DB, Replication, Queue, Cache string
+	// SecretKey is Django's SECRET_KEY.
+	SecretKey string
+}
+
+// RecipeHost is one server a bundle is made for.
+type RecipeHost struct {
+	// Address is the server's private address (Redis listens on it).
+	Address string
+	// Roles are the roles it takes, in order (cache and queue share the
+	// seed's cache+queue server).
+	Roles []Role
+	// Action is empty, or "reseed": a db-replica's data replaced by a new
+	// copy of the primary's.
+	Action string
+}
+
+// ActionReseed seeds a db-replica from the primary again.
+const ActionReseed = "reseed"
+
+var (
+	moduleRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+	hostRE   = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$`)
+	secretRE = regexp.MustCompile(`^[A-Za-z0-9_-]{16,128}$`)
+)
+
+// DBName is the name of the app's database, PostgreSQL role and RabbitMQ
+// user and vhost: the project's name in lower case with every character
+// other than a-z, 0-9 and _ made an underscore.
+func (p RecipeParams) DBName() string {
+	var b strings.Builder
+	for _, c := range strings.ToLower(p.Project) {
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' {
+			b.WriteRune(c)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	s := b.String()
+	if s == "" || s[0] >= '0' && s[0] <= '9' {
+		s = "p_" + s
+	}
+	return s
+}
+
+func (p RecipeParams) withDefaults() RecipeParams {
+	if p.Clients == "" {
+		p.Clients = "0.0.0.0/0"
+	}
+	return p
+}
+
+// check validates what the roles need: a web or worker server needs every
+// address, a replica its primary.
+func (p RecipeParams) check(rs []Role) error {
+	var errs []error
+	if p.Project == "" {
+		errs = append(errs, errors.New("no project name"))
+	}
+	if _, err := netip.ParsePrefix(p.Clients); err != nil {
+		errs = append(errs, fmt.Errorf("clients %q is not a CIDR network", p.Clients))
+	}
+	need := map[string]string{}
+	for _, r := range rs {
+		switch r {
+		case Web, Worker:
+			need["db_primary"], need["db_replica"], need["cache"], need["queue"] = p.DBPrimary, p.DBReplica, p.Cache, p.Queue
+			if !moduleRE.MatchString(p.AppModule) {
+				errs = append(errs, fmt.Errorf("app module %q is not a Python package name", p.AppModule))
+			}
+		case DBReplica:
+			need["db_primary"] = p.DBPrimary
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(need)) {
+		if !hostRE.MatchString(need[k]) {
+			errs = append(errs, fmt.Errorf("%s address %q is not an IPv4 address or host name", k, need[k]))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// SecretEnv returns the secrets the roles need, by the environment
+// variable each recipe reads, after checking them. The values must reach
+// the recipe in its environment (remote.Command.Env), never elsewhere.
+func (s Secrets) SecretEnv(rs []Role) (map[string]string, error) {
+	env := map[string]string{}
+	for _, r := range rs {
+		switch r {
+		case Web, Worker:
+			env["FERRY_DB_PASSWORD"], env["FERRY_QUEUE_PASSWORD"], env["FERRY_CACHE_PASSWORD"], env["FERRY_SECRET_KEY"] = s.DB, s.Queue, s.Cache, s.SecretKey
+		case Cache:
+			env["FERRY_CACHE_PASSWORD"] = s.Cache
+		case Queue:
+			env["FERRY_QUEUE_PASSWORD"] = s.Queue
+		case DBPrimary:
+			env["FERRY_DB_PASSWORD"], env["FERRY_REPLICATION_PASSWORD"] = s.DB, s.Replication
+		case DBReplica:
+			env["FERRY_REPLICATION_PASSWORD"] = s.Replication
+		}
+	}
+	var errs []error
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		if !secretRE.MatchString(env[k]) {
+			// Name the secret, never show it.
+			errs = append(errs, fmt.Errorf("secret %s: want 16 to 128 of A-Z a-z 0-9 _ -", k))
+		}
+	}
+	return env, errors.Join(errs...)
+}
+
+// Bundle is what a server is sent: a tar of the recipe directory with the
+// files rendered for it, and the command line that runs it.
+type Bundle struct {
+	Tar []byte
+	// Roles are the roles the run makes the server, as run.sh's arguments.
+	Roles []Role
+}
+
+// Bundle renders the recipes for one server: every file under files/ is a
+// text/template of RecipeData (strict: an unknown field is an error), and
+// params.sh holds the non-secret parameters as shell assignments.
+func (r Recipes) Bundle(p RecipeParams, h RecipeHost) (Bundle, error) {
+	p = p.withDefaults()
+	if len(h.Roles) == 0 {
+		return Bundle{}, errors.New("recipes: no role")
+	}
+	if err := p.check(h.Roles); err != nil {
+		return Bundle{}, fmt.Errorf("recipes: %w", err)
+	}
+	if !hostRE.MatchString(h.Address) {
+		return Bundle{}, fmt.Errorf("recipes: server address %q is not an IPv4 address or host name", h.Address)
+	}
+	if h.Action != "" && (h.Action != ActionReseed || !slices.Contains(h.Roles, DBReplica)) {
+		return Bundle{}, fmt.Errorf("recipes: unknown action %q for roles %s (reseed is a db-replica's)", h.Action, joinRoles(h.Roles))
+	}
+	files, err := r.files()
+	if err != nil {
+		return Bundle{}, err
+	}
+	for _, need := range append([]string{"run.sh", "lib.sh"}, roleScripts(h.Roles)...) {
+		if files[need] == nil {
+			return Bundle{}, fmt.Errorf("recipes: no %s", need)
+		}
+	}
+	data := RecipeData{RecipeParams: p, DBName: p.DBName(), Address: h.Address}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	add := func(name string, mode int64, body []byte) error {
+		return errors.Join(tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(body)), ModTime: time.Unix(0, 0), Format: tar.FormatPAX}), write(tw, body))
+	}
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		body, err := fs.ReadFile(files[name], name)
+		if err != nil {
+			return Bundle{}, fmt.Errorf("recipes: %w", err)
+		}
+		mode := int64(0o644)
+		if strings.HasPrefix(name, "files/") {
+			if body, err = render(name, body, data); err != nil {
+				return Bundle{}, err
+			}
+		} else if path.Ext(name) == ".sh" {
+			mode = 0o755
+		}
+		if err := add(name, mode, body); err != nil {
+			return Bundle{}, err
+		}
+	}
+	if err := add("params.sh", 0o644, []byte(paramsScript(data, h.Action))); err != nil {
+		return Bundle{}, err
+	}
+	if err := tw.Close(); err != nil {
+		return Bundle{}, err
+	}
+	return Bundle{Tar: buf.Bytes(), Roles: slices.Clone(h.Roles)}, nil
+}
+
+func write(tw *tar.Writer, b []byte) error {
+	_, err := tw.Write(b)
+	return err
+}
+
+func roleScripts(rs []Role) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = string(r) + ".sh"
+	}
+	return out
+}
+
+// RecipeData is what the files under files/ may refer to:
+// {{.Project}}, {{.AppModule}}, {{.DBPrimary}}, {{.DBReplica}}, {{.Cache}},
+// {{.Queue}}, {{.Clients}}, {{.DBName}} and {{.Address}} (the server's own).
+type RecipeData struct {
+	RecipeParams
+	DBName  string
+	Address string
+}
+
+func render(name string, body []byte, data RecipeData) ([]byte, error) {
+	t, err := template.New(name).Option("missingkey=error").Parse(string(body))
+	if err != nil {
+		return nil, fmt.Errorf("recipes: %w", err)
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, data); err != nil {
+		return nil, fmt.Errorf("recipes: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// paramsScript is params.sh: every value checked above is a plain word, so
+// single quotes are quoting enough.
+func paramsScript(d RecipeData, action string) string {
+	var b strings.Builder
+	b.WriteString("# The recipe's parameters (no secrets: those come in the environment).\n")
+	for _, kv := range [][2]string{
+		{"FERRY_PROJECT", d.Project}, {"FERRY_DB_NAME", d.DBName}, {"FERRY_APP_MODULE", d.AppModule},
+		{"FERRY_ADDRESS", d.Address}, {"FERRY_DB_PRIMARY", d.DBPrimary}, {"FERRY_DB_REPLICA", d.DBReplica},
+		{"FERRY_CACHE", d.Cache}, {"FERRY_QUEUE", d.Queue}, {"FERRY_CLIENTS", d.Clients}, {"FERRY_ACTION", action},
+	} {
+		fmt.Fprintf(&b, "%s='%s'\n", kv[0], strings.ReplaceAll(kv[1], "'", `'\''`))
+	}
+	return b.String()
+}

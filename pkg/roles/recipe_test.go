@@ -1,0 +1,160 @@
+package roles_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"errors"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/ferry-deploy/ferry/pkg/roles"
+)
+
+func params() roles.RecipeParams {
+	return roles.RecipeParams{Project: "my.Project", AppModule: "app",
+		DBPrimary: "172.31.0.4", DBReplica: "172.31.0.5", Cache: "172.31.0.6", Queue: "172.31.0.6"}
+}
+
+// untar returns the bundle's files by name.
+func untar(t *testing.T, b []byte) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[h.Name] = string(body)
+	}
+}
+
+func TestBundleRendersTheFilesForTheServer(t *testing.T) {
+	b, err := roles.NewRecipes().Bundle(params(), roles.RecipeHost{Address: "172.31.0.6", Roles: []roles.Role{roles.Cache, roles.Queue}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := untar(t, b.Tar)
+	for _, want := range []struct{ file, text string }{
+		{"files/redis/ferry.conf", "bind 127.0.0.1 -::1 172.31.0.6\n"},
+		{"files/pgbouncer/pgbouncer.ini", "my_project = host=127.0.0.1 port=15432 dbname=my_project\n"},
+		{"files/stunnel/ferry-db.conf", "connect = 172.31.0.5:5432\n"},
+		{"params.sh", "FERRY_DB_NAME='my_project'\n"},
+		{"params.sh", "FERRY_ADDRESS='172.31.0.6'\n"},
+		{"run.sh", ". \"$FERRY_RECIPE/lib.sh\""},
+	} {
+		if !strings.Contains(files[want.file], want.text) {
+			t.Errorf("%s lacks %q:\n%s", want.file, want.text, files[want.file])
+		}
+	}
+	for name, body := range files {
+		for _, secret := range []string{"PASSWORD=", "requirepass "} {
+			if strings.Contains(body, secret) && !strings.HasSuffix(name, ".sh") {
+				t.Errorf("%s carries %q: secrets travel in the environment only", name, secret)
+			}
+		}
+	}
+}
+
+func TestBundleRefusesWhatCannotWork(t *testing.T) {
+	noReplica := params()
+	noReplica.DBReplica = ""
+	badModule := params()
+	badModule.AppModule = "my-app"
+	shell := params()
+	shell.Cache = "10.0.0.1; rm -rf /"
+	tests := []struct {
+		name string
+		p    roles.RecipeParams
+		h    roles.RecipeHost
+		want string
+	}{
+		{"no role", params(), roles.RecipeHost{Address: "10.0.0.1"}, "no role"},
+		{"web without the replica's address", noReplica, roles.RecipeHost{Address: "10.0.0.1", Roles: []roles.Role{roles.Web}}, `db_replica address ""`},
+		{"a module that is no Python name", badModule, roles.RecipeHost{Address: "10.0.0.1", Roles: []roles.Role{roles.Worker}}, `app module "my-app"`},
+		{"an address that is shell", shell, roles.RecipeHost{Address: "10.0.0.1", Roles: []roles.Role{roles.Web}}, "cache address"},
+		{"reseed of a primary", params(), roles.RecipeHost{Address: "10.0.0.1", Roles: []roles.Role{roles.DBPrimary}, Action: roles.ActionReseed}, `unknown action "reseed"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := roles.NewRecipes().Bundle(tt.p, tt.h)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Bundle: %v, want an error with %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestOverridesReplaceFilesOneByOne(t *testing.T) {
+	own := fstest.MapFS{
+		"files/nginx/upgrade.html": {Data: []byte("<p>{{.Project}} is down for a moment</p>\n")},
+		"web.sh":                   {Data: []byte("echo my own web recipe\n")},
+	}
+	b, err := roles.NewRecipes(nil, own).Bundle(params(), roles.RecipeHost{Address: "10.0.0.1", Roles: []roles.Role{roles.Web}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := untar(t, b.Tar)
+	if files["files/nginx/upgrade.html"] != "<p>my.Project is down for a moment</p>\n" || files["web.sh"] != "echo my own web recipe\n" {
+		t.Errorf("overrides not laid over the defaults: %q, %q", files["files/nginx/upgrade.html"], files["web.sh"])
+	}
+	if !strings.Contains(files["files/nginx/site.conf"], "include /etc/nginx/ferry/mode.conf;") {
+		t.Error("a default file the environment does not override is gone")
+	}
+
+	broken := fstest.MapFS{"files/nginx/site.conf": {Data: []byte("listen {{.Port}};\n")}}
+	if _, err := roles.NewRecipes(broken).Bundle(params(), roles.RecipeHost{Address: "10.0.0.1", Roles: []roles.Role{roles.Web}}); err == nil || !strings.Contains(err.Error(), "site.conf") {
+		t.Errorf("a template naming an unknown field: %v, want an error naming the file", err)
+	}
+}
+
+func TestSecretEnv(t *testing.T) {
+	s := roles.Secrets{DB: "db-0123456789abcdef", Replication: "repl-0123456789abcdef", Queue: "queue-0123456789abcdef",
+		Cache: "cache-0123456789abcdef", SecretKey: "key-0123456789abcdef"}
+	env, err := s.SecretEnv([]roles.Role{roles.DBReplica})
+	if err != nil || len(env) != 1 || env["FERRY_REPLICATION_PASSWORD"] != s.Replication {
+		t.Errorf("a replica's secrets: %v %v, want the replication password alone", env, err)
+	}
+	env, err = s.SecretEnv([]roles.Role{roles.Web})
+	if err != nil || len(env) != 4 || env["FERRY_REPLICATION_PASSWORD"] != "" {
+		t.Errorf("a web server's secrets: %v %v, want the app's four", len(env), err)
+	}
+	weak := s
+	weak.Cache = "it's short"
+	_, err = weak.SecretEnv([]roles.Role{roles.Cache})
+	if err == nil || !strings.Contains(err.Error(), "FERRY_CACHE_PASSWORD") || strings.Contains(err.Error(), weak.Cache) {
+		t.Errorf("a bad secret: %v, want an error naming it without showing it", err)
+	}
+}
+
+// Every shell script of the recipes parses with sh -n (dash on Debian).
+func TestRecipeScriptsParse(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	b, err := roles.NewRecipes().Bundle(params(), roles.RecipeHost{Address: "10.0.0.1", Roles: []roles.Role{roles.Web, roles.Worker, roles.Cache, roles.Queue}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range untar(t, b.Tar) {
+		if !strings.HasSuffix(name, ".sh") {
+			continue
+		}
+		cmd := exec.Command(sh, "-n")
+		cmd.Stdin = strings.NewReader(body)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s: %v\n%s", name, err, out)
+		}
+	}
+}

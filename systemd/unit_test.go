@@ -119,3 +119,30 @@ func TestUnitExposure(t *testing.T) {
 		t.Errorf("exposure level %.1f, want at most 2.0 (see systemd-analyze security)", score)
 	}
 }
+
+// The instances' boot unit that fetches the secrets verifies too, and runs
+// the fetch before the app's services.
+func TestSecretsUnitVerifies(t *testing.T) {
+	tool := testutil.RequireTool(t, "systemd-analyze")
+	data, err := os.ReadFile("ferry-secrets.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := string(data)
+	for _, want := range []string{"ExecStart=" + shippedExec + " secrets fetch --path ${FERRY_SECRETS_PATH} --out /etc/app/secrets.env", "Before=gunicorn.service celery.service", "Type=oneshot"} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("ferry-secrets.service lacks %q", want)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "ferry-secrets.service")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(unit, shippedExec, self)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := verify(t, tool, path); err != nil || out != "" {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-deploy/ferry/pkg/agent"
+	"github.com/ferry-deploy/ferry/pkg/cloud"
 )
 
 // newSecretsCmd is `ferry secrets`: push an environment's secrets to SSM and
@@ -42,7 +43,7 @@ versions and dates.`,
 			return exitError{code: exitUsage}
 		},
 	}
-	cmd.AddCommand(newSecretsPushCmd(logs), newSecretsDiffCmd(logs), newSecretsListCmd(logs))
+	cmd.AddCommand(newSecretsPushCmd(logs), newSecretsDiffCmd(logs), newSecretsListCmd(logs), newSecretsFetchCmd(logs))
 	return cmd
 }
 
@@ -234,5 +235,55 @@ Values are not even decrypted.`,
 		},
 	}
 	addConfigFlag(cmd, &path)
+	return cmd
+}
+
+func newSecretsFetchCmd(logs *logOptions) *cobra.Command {
+	var (
+		path, out, region, endpoint string
+	)
+	cmd := &cobra.Command{
+		Use:   "fetch --path /PROJECT/ENV/",
+		Short: "On an instance: write the secrets SSM holds under a path to a file (at boot)",
+		Long: `Fetch runs on an instance, not on the bastion, and reads no config: it
+reads every SecureString parameter directly below --path (decrypted) with
+the AWS SDK's default credentials (on EC2, the instance profile's, from the
+instance metadata service with IMDSv2) and writes them as KEY=value lines
+to --out, created mode 0600 and renamed over the old file, so the app reads
+all of it or none. The region, unless given, comes from the instance
+metadata service.
+
+The shipped unit ferry-secrets.service runs it at boot before the app's
+services, so an instance Auto Scaling launches starts with the secrets
+pushed last (see ferry secrets push). It prints the names written, never a
+value. Nothing is written when SSM cannot be read or holds no secret there.
+
+Exit status: 0 written, 1 failed, 64 wrong command line.`,
+		Example: `  ferry secrets fetch --path /shop/production/ --out /etc/app/secrets.env`,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if path == "" {
+				return usageError{cmd.CommandPath(), fmt.Errorf("--path is required (the environment's /<project>/<env>/)")}
+			}
+			log, err := logs.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			c, err := cloud.New(cmd.Context(), cloud.Options{Region: region, RegionFromIMDS: region == "", Endpoint: endpoint, Logger: log})
+			if err != nil {
+				return err
+			}
+			names, err := agent.FetchSecrets(cmd.Context(), c, path, out)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d %s to %s: %s\n", len(names), plural(len(names), "secret", "secrets"), out, strings.Join(names, ", "))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&path, "path", "", "the SSM path the secrets are under, /<project>/<env>/")
+	cmd.Flags().StringVar(&out, "out", "/etc/app/secrets.env", "the file to write (mode 0600)")
+	cmd.Flags().StringVar(&region, "region", "", "AWS region (default: the instance's, from the metadata service)")
+	cmd.Flags().StringVar(&endpoint, "endpoint", "", "AWS endpoint override (the simulator)")
 	return cmd
 }

@@ -332,3 +332,37 @@ func LastSecretsPush(stateDir, env string) (rec SecretsRecord, ok bool, err erro
 	}
 	return rec, true, nil
 }
+
+// FetchSecrets writes the secrets SSM holds under path to file as KEY=value
+// lines (root's when run as root, mode 0600, replaced atomically): what an
+// instance runs at boot (`ferry secrets fetch`, with its instance
+// profile's credentials from IMDS) before the app starts. It returns the
+// names written. Nothing is written when SSM cannot be read, or holds
+// nothing under path: an app must not start with an empty secrets file
+// where it expected some.
+func FetchSecrets(ctx context.Context, store secrets.Store, path, file string) ([]string, error) {
+	set, _, err := secrets.FromStore(ctx, store, path)
+	if err != nil {
+		return nil, err
+	}
+	if len(set) == 0 {
+		return nil, fmt.Errorf("no secret under SSM path %s: nothing written to %s", path, file)
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return nil, err
+	}
+	// A temporary file in the same directory, created 0600 (whatever mode
+	// an older file had), fsynced and renamed over file.
+	f, err := renameio.NewPendingFile(file, renameio.WithPermissions(0o600))
+	if err != nil {
+		return nil, fmt.Errorf("write secrets to %s: %w", file, err)
+	}
+	defer f.Cleanup()
+	if _, err := f.Write(set.Dotenv()); err != nil {
+		return nil, fmt.Errorf("write secrets to %s: %w", file, err)
+	}
+	if err := f.CloseAtomicallyReplace(); err != nil {
+		return nil, fmt.Errorf("write secrets to %s: %w", file, err)
+	}
+	return set.Names(), nil
+}

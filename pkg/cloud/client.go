@@ -21,6 +21,10 @@ import (
 // Options locate an account and region and tune retries.
 type Options struct {
 	Region string
+	// RegionFromIMDS, with Region empty, asks the instance metadata
+	// service for the region (a program running on an instance, such as
+	// `ferry secrets fetch`).
+	RegionFromIMDS bool
 	// Endpoint, when set, replaces every service's endpoint (the simulator).
 	Endpoint string
 	// Profile selects a shared-config profile; empty uses the default chain.
@@ -58,7 +62,7 @@ type Client struct {
 
 // New loads the AWS configuration and builds the service clients.
 func New(ctx context.Context, opts Options) (*Client, error) {
-	if opts.Region == "" {
+	if opts.Region == "" && !opts.RegionFromIMDS {
 		return nil, fmt.Errorf("cloud: a region is required")
 	}
 	if opts.MaxAttempts == 0 {
@@ -71,8 +75,12 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	region := awsconfig.WithRegion(opts.Region)
+	if opts.Region == "" {
+		region = awsconfig.WithEC2IMDSRegion()
+	}
 	loadOpts := []func(*awsconfig.LoadOptions) error{
-		awsconfig.WithRegion(opts.Region),
+		region,
 		// The SDK's own warnings go to Ferry's log, not to stderr.
 		awsconfig.WithLogger(logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
 			level := slog.LevelDebug

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"runtime/debug"
 
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/spf13/cobra"
 )
 
@@ -42,8 +43,8 @@ func buildRevision() string {
 	if rev == "" {
 		return ""
 	}
-	if len(rev) > 12 {
-		rev = rev[:12]
+	if id, err := commit.Parse(rev); err == nil {
+		rev = id.Short()
 	}
 	return " commit " + rev + dirty
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/ferry-deploy/ferry/internal/awssim"
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/execute"
 	"github.com/ferry-deploy/ferry/pkg/roles"
 )
@@ -113,9 +114,11 @@ func (h *hooks) RunHook(_ context.Context, run execute.HookRun) error {
 	return nil
 }
 
-func short(commit string) string {
-	if len(commit) > 12 {
-		return commit[:12]
+// short names a commit the demo's git printed as people see it
+// (commit.ID.Short); anything else is shown as it is.
+func short(sha string) string {
+	if c, err := commit.Parse(sha); err == nil {
+		return c.Short()
 	}
-	return commit
+	return sha
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/ferry-deploy/ferry/internal/awssim"
 	"github.com/ferry-deploy/ferry/internal/awssim/machines"
 	"github.com/ferry-deploy/ferry/internal/simenv"
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/roles"
 )
 
@@ -130,7 +131,11 @@ func (d *demo) userDataFile() string { return filepath.Join(d.dir, "user-data.sh
 
 // renderUserData renders the user data file for a commit as Ferry does
 // (launch.user_data_file), base64-encoded.
-func renderUserData(path, env, commit string) (string, error) {
+func renderUserData(path, env, sha string) (string, error) {
+	c, err := commit.Parse(sha)
+	if err != nil {
+		return "", err
+	}
 	text, err := os.ReadFile(path)
 	if err != nil {
 		return "", err
@@ -139,7 +144,7 @@ func renderUserData(path, env, commit string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	vars, err := roles.NewVars(env, commit)
+	vars, err := roles.NewVars(env, c)
 	if err != nil {
 		return "", err
 	}

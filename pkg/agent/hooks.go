@@ -57,7 +57,7 @@ func (h *SSHHooks) RunHook(ctx context.Context, run execute.HookRun) error {
 	if len(list) == 0 || len(run.Hosts) == 0 {
 		return nil
 	}
-	vars, err := roles.NewVars(run.Env, run.Commit.String())
+	vars, err := roles.NewVars(run.Env, run.Commit)
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,7 @@ func (e *Executor) userData(c commit.ID) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("launch.user_data_file: %w", err)
 	}
-	vars, err := roles.NewVars(e.Env.Name, c.String())
+	vars, err := roles.NewVars(e.Env.Name, c)
 	if err != nil {
 		return "", err
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ferry-deploy/ferry/internal/sshtest"
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/remote"
 	"github.com/ferry-deploy/ferry/pkg/roles"
 )
@@ -23,7 +24,7 @@ func TestRunStepFromPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := roles.NewVars("staging", sha)
+	v, err := roles.NewVars("staging", commit.MustParse(sha))
 	if err != nil {
 		t.Fatal(err)
 	}

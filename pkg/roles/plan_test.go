@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ferry-deploy/ferry/pkg/commit"
 )
 
 const oldSHA = "0123456789abcdef0123456789abcdef01234567"
@@ -33,7 +35,7 @@ func fleet() []Instance {
 }
 
 func TestPlanUpgradePageOnEveryWebServer(t *testing.T) {
-	v, _ := NewVars("production", sha)
+	v, _ := NewVars("production", commit.MustParse(sha))
 	for _, hook := range []Hook{UpgradePageOn, UpgradePageOff} {
 		steps, err := PlanHook(hook, Defaults(), fleet(), v)
 		if err != nil {
@@ -53,7 +55,7 @@ func TestPlanUpgradePageOnEveryWebServer(t *testing.T) {
 }
 
 func TestPlanDeployStepOnExactlyOneWorker(t *testing.T) {
-	v, _ := NewVars("production", sha)
+	v, _ := NewVars("production", commit.MustParse(sha))
 	for _, tc := range []struct {
 		name      string
 		instances []Instance
@@ -97,7 +99,7 @@ func reversed(in []Instance) []Instance {
 }
 
 func TestPlanHookErrors(t *testing.T) {
-	v, _ := NewVars("production", sha)
+	v, _ := NewVars("production", commit.MustParse(sha))
 	webOnly := []Instance{{ID: "i-0a", Role: Web}}
 	if _, err := PlanHook(Deploy, Defaults(), webOnly, v); err == nil || !strings.Contains(err.Error(), "no worker instance") {
 		t.Errorf("deploy with no worker: %v, want an error (migrations must not be skipped silently)", err)
@@ -116,7 +118,7 @@ func TestPlanHookErrors(t *testing.T) {
 }
 
 func TestPlanSkipsRolesWithoutCommands(t *testing.T) {
-	v, _ := NewVars("production", sha)
+	v, _ := NewVars("production", commit.MustParse(sha))
 	cmds := map[Role]Commands{
 		Worker: {Deploy: {}}, // disabled by an override
 		Cache:  {PostDeploy: {"redis-cli FLUSHDB"}},

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"text/template"
+
+	"github.com/ferry-deploy/ferry/pkg/commit"
 )
 
 // Vars are what hook commands may refer to, as {{.Commit}}, {{.ShortCommit}}
@@ -22,26 +24,19 @@ type Vars struct {
 	Env string
 }
 
-var (
-	commitRE = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
-	envRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
-)
+var envRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 
-// NewVars returns the variables for deploying commit (a full SHA-1 or
-// SHA-256 in lower-case hex) to env.
-func NewVars(env, commit string) (Vars, error) {
-	v := Vars{Commit: commit, Env: env}
-	if len(commit) >= 12 {
-		v.ShortCommit = commit[:12]
-	}
+// NewVars returns the variables for deploying commit c to env.
+func NewVars(env string, c commit.ID) (Vars, error) {
+	v := Vars{Commit: c.String(), ShortCommit: c.Short(), Env: env}
 	return v, v.check()
 }
 
 func (v Vars) check() error {
 	var errs []error
-	if !commitRE.MatchString(v.Commit) {
+	if id, err := commit.Parse(v.Commit); err != nil || id.String() != v.Commit {
 		errs = append(errs, fmt.Errorf("commit %q is not a full lower-case hex SHA", v.Commit))
-	} else if v.ShortCommit != v.Commit[:12] {
+	} else if v.ShortCommit != id.Short() {
 		errs = append(errs, fmt.Errorf("short commit %q is not the first 12 digits of %s", v.ShortCommit, v.Commit))
 	}
 	if !envRE.MatchString(v.Env) {

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ferry-deploy/ferry/pkg/commit"
 )
 
 const (
@@ -20,13 +22,15 @@ func TestNewVars(t *testing.T) {
 	}{
 		{"staging", sha, "716084f7bf3d", ""},
 		{"production", sha256, "9fa3bff31096", ""},
-		{"staging", "716084f", "", "not a full lower-case hex SHA"},
-		{"staging", strings.ToUpper(sha), "", "not a full lower-case hex SHA"},
-		{"staging", sha[:39] + ";", "", "not a full lower-case hex SHA"},
+		{"staging", "", "", "not a full lower-case hex SHA"}, // the zero commit.ID
 		{"prod; rm -rf /", sha, "", "not a plain name"},
 		{"", sha, "", "not a plain name"},
 	} {
-		v, err := NewVars(tc.env, tc.commit)
+		var c commit.ID
+		if tc.commit != "" {
+			c = commit.MustParse(tc.commit)
+		}
+		v, err := NewVars(tc.env, c)
 		if tc.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("NewVars(%q, %q) = %v, want error %q", tc.env, tc.commit, err, tc.wantErr)
@@ -39,8 +43,23 @@ func TestNewVars(t *testing.T) {
 	}
 }
 
+// Vars made by hand are checked as strictly as NewVars's: nothing but hex
+// digits and a plain name reaches the shell.
+func TestVarsMadeByHandAreChecked(t *testing.T) {
+	for _, v := range []Vars{
+		{Commit: "716084f", ShortCommit: "716084f", Env: "staging"},
+		{Commit: strings.ToUpper(sha), ShortCommit: strings.ToUpper(sha)[:12], Env: "staging"},
+		{Commit: sha[:39] + ";", ShortCommit: sha[:12], Env: "staging"},
+		{Commit: sha, ShortCommit: "$(reboot)", Env: "staging"},
+	} {
+		if _, err := Render(Web, UpgradePageOn, []string{"echo {{.Commit}}"}, v); err == nil {
+			t.Errorf("Render with %+v: no error", v)
+		}
+	}
+}
+
 func TestRender(t *testing.T) {
-	v, err := NewVars("staging", sha)
+	v, err := NewVars("staging", commit.MustParse(sha))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +123,7 @@ func TestDefaultsRender(t *testing.T) {
 	if err := Check(Defaults()); err != nil {
 		t.Fatalf("default commands do not render: %v", err)
 	}
-	v, _ := NewVars("staging", sha)
+	v, _ := NewVars("staging", commit.MustParse(sha))
 	got, err := Render(Worker, Deploy, Defaults()[Worker][Deploy], v)
 	if err != nil {
 		t.Fatal(err)

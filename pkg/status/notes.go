@@ -41,9 +41,7 @@ type Notes struct {
 	Ref string
 	// Attempts bounds the fetch-merge-push loop on conflicts; default 5.
 	Attempts int
-	// Now stamps the notes commit; default time.Now.
-	Now    func() time.Time
-	Logger *slog.Logger
+	Logger   *slog.Logger
 }
 
 // errNoRef is a Notes without its ref: a mistake of the caller's.
@@ -150,12 +148,8 @@ func (n *Notes) build(repo *git.Repository, base plumbing.Hash, target commit.ID
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
-	now := time.Now
-	if n.Now != nil {
-		now = n.Now
-	}
 	host, _ := os.Hostname()
-	sig := object.Signature{Name: "Ferry", Email: "ferry@" + host, When: now().UTC()}
+	sig := object.Signature{Name: "Ferry", Email: "ferry@" + host, When: time.Now().UTC()}
 	c := &object.Commit{
 		Author: sig, Committer: sig, TreeHash: th, ParentHashes: parents,
 		Message: fmt.Sprintf("ferry: %s %s at %s\n", rec.Env, rec.Outcome, target.Short()),

@@ -39,7 +39,7 @@ func (e *env) notes(t *testing.T, host string) *Notes {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Notes{Remote: m, Ref: "refs/notes/ferry", Now: func() time.Time { return time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC) }}
+	return &Notes{Remote: m, Ref: "refs/notes/ferry"}
 }
 
 // cliNote is what the git CLI shows for commit's note after fetching the

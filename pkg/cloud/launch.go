@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
@@ -19,6 +20,11 @@ type LaunchTemplateVersion struct {
 	Default      bool
 	ImageID      string
 	InstanceType string
+	// HTTPTokens, HopLimit and MetadataTags are its instance metadata
+	// options; empty (zero) when the version leaves EC2's default.
+	HTTPTokens   string
+	HopLimit     int32
+	MetadataTags string
 }
 
 // LaunchTemplateVersion reads the version ref names, resolving "$Latest" and
@@ -62,6 +68,11 @@ func (c *Client) LaunchTemplateVersion(ctx context.Context, ref LaunchTemplateRe
 	if d := v.LaunchTemplateData; d != nil {
 		res.ImageID = aws.ToString(d.ImageId)
 		res.InstanceType = string(d.InstanceType)
+		if m := d.MetadataOptions; m != nil {
+			res.HTTPTokens = string(m.HttpTokens)
+			res.HopLimit = aws.ToInt32(m.HttpPutResponseHopLimit)
+			res.MetadataTags = string(m.InstanceMetadataTags)
+		}
 	}
 	return res, nil
 }
@@ -82,6 +93,19 @@ type LaunchOverrides struct {
 	KeyName            string
 	IAMInstanceProfile string
 	UserData           string // base64-encoded, as the APIs take it
+	// Metadata, when set, replaces the instance metadata options' tokens
+	// and hop limit (the service stays enabled; instance tags in the
+	// metadata are kept as the source had them).
+	Metadata *MetadataOptions
+}
+
+// MetadataOptions are the instance metadata service settings Ferry sets on
+// the launch sources it makes [instance-metadata-v2-how-it-works].
+type MetadataOptions struct {
+	// HTTPTokens is "required" (IMDSv2 only) or "optional".
+	HTTPTokens string
+	// HopLimit is HttpPutResponseHopLimit, 1-64.
+	HopLimit int32
 }
 
 // CreateLaunchTemplateVersion adds a version to the template of from,
@@ -110,6 +134,16 @@ func (c *Client) CreateLaunchTemplateVersion(ctx context.Context, from LaunchTem
 	}
 	if o.UserData != "" {
 		data.UserData = aws.String(o.UserData)
+	}
+	if m := o.Metadata; m != nil {
+		// Given, MetadataOptions replaces the source's whole block: keep
+		// what Ferry does not set.
+		data.MetadataOptions = &ec2types.LaunchTemplateInstanceMetadataOptionsRequest{
+			HttpEndpoint:            ec2types.LaunchTemplateInstanceMetadataEndpointStateEnabled,
+			HttpTokens:              ec2types.LaunchTemplateHttpTokensState(m.HTTPTokens),
+			HttpPutResponseHopLimit: aws.Int32(m.HopLimit),
+			InstanceMetadataTags:    ec2types.LaunchTemplateInstanceMetadataTagsState(src.MetadataTags),
+		}
 	}
 	out, err := c.ec2.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{
 		LaunchTemplateId:   aws.String(src.TemplateID),
@@ -193,6 +227,13 @@ func (c *Client) CreateLaunchConfiguration(ctx context.Context, from, name strin
 	}
 	if o.UserData != "" {
 		in.UserData = aws.String(o.UserData)
+	}
+	if m := o.Metadata; m != nil {
+		in.MetadataOptions = &astypes.InstanceMetadataOptions{
+			HttpEndpoint:            astypes.InstanceMetadataEndpointStateEnabled,
+			HttpTokens:              astypes.InstanceMetadataHttpTokensState(m.HTTPTokens),
+			HttpPutResponseHopLimit: aws.Int32(m.HopLimit),
+		}
 	}
 	if _, err := c.asg.CreateLaunchConfiguration(ctx, in); err != nil {
 		return fmt.Errorf("create launch configuration %s: %w", name, err)

@@ -58,6 +58,8 @@ func TestParseMinimalAppliesDefaults(t *testing.T) {
 		{"poll_interval", cfg.Project.Git.PollInterval.Std(), DefaultPollInterval},
 		{"env name", env.Name, "staging"},
 		{"launch.kind", env.Launch.Kind, LaunchTemplate},
+		{"launch.http_tokens", env.Launch.HTTPTokens, "required"},
+		{"launch.metadata_hop_limit", env.Launch.MetadataHopLimit, 1},
 		{"policy.methods", strings.Join(env.Policy.Methods, ","), "full,serial"},
 		{"serial_batch_size", env.Policy.SerialBatchSize, DefaultSerialBatchSize},
 		{"serial_mode", env.Policy.SerialMode, SerialSurge},
@@ -226,6 +228,8 @@ func TestValidationRules(t *testing.T) {
 		{"project name SSM reserves", strings.Replace(minimalProject, `name = "shop"`, `name = "awsome"`, 1) + minimalEnv + "secrets.file = \"s.env\"\n", 3, "project.name", "SSM reserves"},
 		{"secrets_changed of a role with no servers", minimalProject + minimalEnv + "[environments.staging.hooks.queue]\nsecrets_changed = [\"x\"]\n", 15, "environments.staging.hooks.queue.secrets_changed", "no Auto Scaling group (groups.queue)"},
 		{"secrets_changed names the commit", minimalProject + minimalEnv + "[environments.staging.hooks.web]\nsecrets_changed = [\"cd /srv/{{.Commit}}\"]\n", 15, "environments.staging.hooks.web.secrets_changed[0]", "{{.Env}} only"},
+		{"bad http tokens", minimalProject + minimalEnv + "launch.http_tokens = \"v1\"\n", 14, "environments.staging.launch.http_tokens", "use \"required\""},
+		{"bad metadata hop limit", minimalProject + minimalEnv + "launch.metadata_hop_limit = 0\n", 14, "environments.staging.launch.metadata_hop_limit", "must be 1-64"},
 		{"bad token env name", minimalProject + minimalEnv + "[[environments.staging.status.forge]]\nprovider = \"github\"\nrepository = \"a/b\"\ntoken_env = \"MY-TOKEN\"\n", 17, "environments.staging.status.forge[0].token_env", "not an environment variable name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,10 +10,13 @@ const (
 	DefaultNotesRef     = "refs/notes/ferry"
 	DefaultPollInterval = time.Minute
 
-	DefaultLaunchKind      = LaunchTemplate
-	DefaultSerialBatchSize = 1
-	DefaultSerialMode      = SerialSurge
-	DefaultMinHealthy      = 1
+	DefaultLaunchKind = LaunchTemplate
+	// IMDSv2 only, hop limit 1, on the launch sources Ferry makes.
+	DefaultHTTPTokens       = "required"
+	DefaultMetadataHopLimit = 1
+	DefaultSerialBatchSize  = 1
+	DefaultSerialMode       = SerialSurge
+	DefaultMinHealthy       = 1
 	// DefaultDeployPoll paces a deploy's waits: prompt enough, and far below
 	// Auto Scaling's request rate limits.
 	DefaultDeployPoll = 5 * time.Second
@@ -78,7 +81,7 @@ func defaultConfig() *Config {
 // setDefaults fills a new environment before its table is decoded onto it.
 func (e *Environment) setDefaults() {
 	*e = Environment{
-		Launch: Launch{Kind: DefaultLaunchKind},
+		Launch: Launch{Kind: DefaultLaunchKind, HTTPTokens: DefaultHTTPTokens, MetadataHopLimit: DefaultMetadataHopLimit},
 		Policy: Policy{
 			Methods:         []string{MethodFull, MethodSerial},
 			SerialBatchSize: DefaultSerialBatchSize,

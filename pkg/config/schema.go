@@ -155,6 +155,14 @@ type Launch struct {
 	IAMInstanceProfile string   `toml:"iam_instance_profile"`
 	// UserDataFile is a text/template rendered with the commit.
 	UserDataFile string `toml:"user_data_file"`
+	// HTTPTokens is the instance metadata service's HttpTokens on the
+	// launch sources Ferry makes: "required" (IMDSv2 only, the default: the
+	// instance profile's credentials, which read the secrets, are not
+	// readable through IMDSv1) or "optional".
+	HTTPTokens string `toml:"http_tokens"`
+	// MetadataHopLimit is HttpPutResponseHopLimit (1-64, default 1: a
+	// container on the instance cannot reach the metadata service).
+	MetadataHopLimit int `toml:"metadata_hop_limit"`
 }
 
 // Policy bounds what a deploy may do.

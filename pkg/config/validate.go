@@ -371,6 +371,12 @@ func (v *validator) launch(at keyPath, l *Launch) {
 	default:
 		v.fail(at.key("kind"), "%q: use %q or %q", l.Kind, LaunchTemplate, LaunchConfiguration)
 	}
+	if l.HTTPTokens != "required" && l.HTTPTokens != "optional" {
+		v.fail(at.key("http_tokens"), "%q: use \"required\" (IMDSv2 only) or \"optional\" (IMDSv1 too)", l.HTTPTokens)
+	}
+	if l.MetadataHopLimit < 1 || l.MetadataHopLimit > 64 {
+		v.fail(at.key("metadata_hop_limit"), "must be 1-64 (got %d)", l.MetadataHopLimit)
+	}
 }
 
 func (v *validator) policy(at keyPath, p *Policy) {

@@ -221,6 +221,10 @@ func (f *fixture) assertNewVersion(p *plan.Plan) {
 	if err != nil || v.Description != p.LaunchSource.Name {
 		f.t.Errorf("launch template version %+v (%v), want one described %q", v, err, p.LaunchSource.Name)
 	}
+	// IMDSv2 only, hop limit 1, by default (launch.http_tokens).
+	if err == nil && (v.HTTPTokens != "required" || v.HopLimit != 1) {
+		f.t.Errorf("launch template version's metadata options: tokens %q, hop limit %d; want required, 1", v.HTTPTokens, v.HopLimit)
+	}
 }
 
 // settled returns the group once every instance serves. Right after a

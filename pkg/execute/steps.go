@@ -182,6 +182,11 @@ func (e *Executor) overrides(c commit.ID) (cloud.LaunchOverrides, error) {
 		ImageID: l.ImageID, InstanceType: l.InstanceType, SecurityGroups: l.SecurityGroups,
 		KeyName: l.KeyName, IAMInstanceProfile: l.IAMInstanceProfile,
 	}
+	if l.HTTPTokens != "" {
+		// IMDSv2 by default: the instance profile's credentials, which
+		// read the environment's secrets at boot, are not for IMDSv1.
+		o.Metadata = &cloud.MetadataOptions{HTTPTokens: l.HTTPTokens, HopLimit: int32(max(l.MetadataHopLimit, 1))}
+	}
 	ud, err := e.userData(c)
 	if err != nil {
 		return o, fmt.Errorf("render user data: %w", err)

@@ -11,26 +11,30 @@ import (
 
 const sha = "0123456789abcdef0123456789abcdef01234567"
 
-// The app's servers of the seed's architecture, made from fresh
-// stack-image machines by their roles' recipes over real SSH, all at once:
-// the web server serves the release through nginx on 443 and switches to
-// the upgrade page with the default hooks and back; a Celery task sent
-// from the web server runs on the worker through RabbitMQ and its result
-// comes back through Redis. A second run of every recipe changes nothing
-// and says so.
+// Every server of the seed's architecture, made from a fresh stack-image
+// machine by its role's recipe over real SSH, all at once: the web
+// server serves the release through nginx on 443, switches to the upgrade
+// page with the default hooks and back, reaches PostgreSQL through
+// PgBouncer and stunnel in TLS, writes on the primary and reads the row on
+// the replica; a Celery task sent from the web server runs on the worker
+// through RabbitMQ and its result comes back through Redis. A second run
+// of every recipe changes nothing and says so; the replica can be seeded
+// again from the primary.
 func TestRecipesOnMachines(t *testing.T) {
-	s := newStack(t, "cache+queue", "web", "worker")
+	s := newStack(t, "db-primary", "db-replica", "cache+queue", "web", "worker")
 	params := roles.RecipeParams{
 		Project: "myproject", AppModule: "app",
-		DBPrimary: "172.31.15.1", DBReplica: "172.31.15.2", // none yet: PgBouncer and stunnel need only their addresses
+		DBPrimary: s.byRole["db-primary"].ip, DBReplica: s.byRole["db-replica"].ip,
 		Cache: s.byRole["cache+queue"].ip, Queue: s.byRole["cache+queue"].ip,
 	}
 	servers := []provision.Server{
+		{Roles: []roles.Role{roles.DBPrimary}},
+		{Roles: []roles.Role{roles.DBReplica}},
 		{Roles: []roles.Role{roles.Cache, roles.Queue}},
 		{Roles: []roles.Role{roles.Web}},
 		{Roles: []roles.Role{roles.Worker}},
 	}
-	for i, name := range []string{"cache+queue", "web", "worker"} {
+	for i, name := range []string{"db-primary", "db-replica", "cache+queue", "web", "worker"} {
 		m := s.byRole[name]
 		servers[i].SSH, servers[i].Address, servers[i].Instance = m.ssh, m.ip, m.id
 	}
@@ -38,7 +42,7 @@ func TestRecipesOnMachines(t *testing.T) {
 	start := time.Now()
 	first := s.provisioner("create", params, secrets()).ProvisionAll(s.ctx, servers, 0)
 	s.checkReports(first, true)
-	t.Logf("3 servers provisioned in parallel in %v", time.Since(start).Round(100*time.Millisecond))
+	t.Logf("5 servers provisioned in parallel in %v", time.Since(start).Round(100*time.Millisecond))
 
 	web, worker := s.byRole["web"], s.byRole["worker"]
 	// The first release, as a baked image brings it; gunicorn and celery
@@ -73,6 +77,24 @@ func TestRecipesOnMachines(t *testing.T) {
 		return code == 200
 	})
 
+	// The database through PgBouncer and stunnel: TLS to the primary, a row
+	// written there and read on the replica.
+	got := s.sh(web, appEnv+`psql -h 127.0.0.1 -p 6432 -U "$DB_USER" -d "$DB_NAME" -XAt -v ON_ERROR_STOP=1 \
+  -c "CREATE TABLE IF NOT EXISTS visits (n int)" -c "INSERT INTO visits VALUES (42)" \
+  -c "SELECT 'ssl=' || ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"`)
+	if !strings.Contains(got, "ssl=true") {
+		t.Errorf("the app's connection to the primary is not in TLS:\n%s", got)
+	}
+	replicaRead := appEnv + `psql -h 127.0.0.1 -p 6432 -U "$DB_USER" -d "$DB_REPLICA_NAME" -XAt -v ON_ERROR_STOP=1 \
+  -c "SELECT 'rows=' || count(*) FROM visits WHERE n = 42" -c "SELECT 'recovery=' || pg_is_in_recovery()" -c "SELECT 'ssl=' || ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"`
+	s.eventually("the row on the replica", func() bool {
+		out, err := s.trySh(web, replicaRead)
+		return err == nil && strings.Contains(out, "rows=1")
+	})
+	if got := s.sh(web, replicaRead); !strings.Contains(got, "recovery=true") || !strings.Contains(got, "ssl=true") {
+		t.Errorf("the replica database is not a standby reached in TLS:\n%s", got)
+	}
+
 	// Redis, and a Celery task: web → RabbitMQ → worker → Redis → web.
 	if got := s.sh(web, appEnv+`python3 -c 'import os, redis; print("ping", redis.from_url(os.environ["REDIS_URL"]).ping())'`); !strings.Contains(got, "ping True") {
 		t.Errorf("Redis from the web server:\n%s", got)
@@ -90,11 +112,25 @@ func TestRecipesOnMachines(t *testing.T) {
 	start = time.Now()
 	second := s.provisioner("again", params, secrets()).ProvisionAll(s.ctx, servers, 0)
 	s.checkReports(second, false)
-	t.Logf("second run of the 3 recipes in %v", time.Since(start).Round(100*time.Millisecond))
+	t.Logf("second run of the 5 recipes in %v", time.Since(start).Round(100*time.Millisecond))
+
+	// The replica seeded again from the primary has the primary's rows.
+	s.sh(s.byRole["db-primary"], `runuser -u postgres -- psql -XAt -d myproject -c "INSERT INTO visits VALUES (43)"`)
+	reseed := servers[1]
+	reseed.Action = roles.ActionReseed
+	rep := s.provisioner("reseed", params, secrets()).Provision(s.ctx, reseed)
+	s.checkReports([]provision.Report{rep}, true)
+	if !strings.Contains(strings.Join(rep.Changes, "\n"), "seeded from the primary") {
+		t.Errorf("reseed changed %q, want it seeded from the primary", rep.Changes)
+	}
+	s.eventually("the reseeded replica has the primary's rows", func() bool {
+		out, err := s.trySh(web, appEnv+`psql -h 127.0.0.1 -p 6432 -U "$DB_USER" -d "$DB_REPLICA_NAME" -XAt -c "SELECT 'rows=' || count(*) FROM visits"`)
+		return err == nil && strings.Contains(out, "rows=2")
+	})
 }
 
 // appEnv loads the app's settings, as its processes see them.
-const appEnv = "set -a; . /etc/ferry/app.env; set +a\n"
+const appEnv = "set -a; . /etc/ferry/app.env; set +a; export PGPASSWORD=\"$DB_PASSWORD\"\n"
 
 // eventually polls cond until it holds, failing the test after two
 // minutes (a bound on a wait, not a claim about speed).

@@ -53,7 +53,8 @@ func NewRecipes(overrides ...fs.FS) Recipes {
 	return r
 }
 
-// files returns every file path of the set and the layer it comes from.
+// files returns every file path of the set (the top's *.sh and files/**)
+// and the layer it comes from.
 func (r Recipes) files() (map[string]fs.FS, error) {
 	out := map[string]fs.FS{}
 	for _, layer := range r.layers {
@@ -61,7 +62,9 @@ func (r Recipes) files() (map[string]fs.FS, error) {
 			if err != nil {
 				return err
 			}
-			if d.Type().IsRegular() {
+			// Scripts at the top, what they install under files/; nothing
+			// else (an override directory's README) is sent.
+			if d.Type().IsRegular() && (strings.HasPrefix(p, "files/") || !strings.Contains(p, "/") && path.Ext(p) == ".sh") {
 				out[p] = layer
 			}
 			return nil

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -49,6 +50,7 @@ func TestBundleRendersTheFilesForTheServer(t *testing.T) {
 		{"files/redis/ferry.conf", "bind 127.0.0.1 -::1 172.31.0.6\n"},
 		{"files/pgbouncer/pgbouncer.ini", "my_project = host=127.0.0.1 port=15432 dbname=my_project\n"},
 		{"files/stunnel/ferry-db.conf", "connect = 172.31.0.5:5432\n"},
+		{"files/postgresql/pg_hba.conf", "hostssl    my_project   my_project    0.0.0.0/0     scram-sha-256"},
 		{"params.sh", "FERRY_DB_NAME='my_project'\n"},
 		{"params.sh", "FERRY_ADDRESS='172.31.0.6'\n"},
 		{"run.sh", ". \"$FERRY_RECIPE/lib.sh\""},
@@ -143,7 +145,7 @@ func TestRecipeScriptsParse(t *testing.T) {
 	if err != nil {
 		t.Skip("no sh")
 	}
-	b, err := roles.NewRecipes().Bundle(params(), roles.RecipeHost{Address: "10.0.0.1", Roles: []roles.Role{roles.Web, roles.Worker, roles.Cache, roles.Queue}})
+	b, err := roles.NewRecipes().Bundle(params(), roles.RecipeHost{Address: "10.0.0.1", Roles: roles.All()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,5 +158,21 @@ func TestRecipeScriptsParse(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("%s: %v\n%s", name, err, out)
 		}
+	}
+}
+
+// The example of an environment's own files (examples/recipes) bundles,
+// and its upgrade page replaces the default one.
+func TestExampleOverrides(t *testing.T) {
+	b, err := roles.NewRecipes(os.DirFS("../../examples/recipes")).Bundle(params(), roles.RecipeHost{Address: "10.0.0.1", Roles: []roles.Role{roles.Web}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := untar(t, b.Tar)
+	if !strings.Contains(files["files/nginx/upgrade.html"], "We are upgrading my.Project") {
+		t.Errorf("the example's upgrade page is not the one sent:\n%s", files["files/nginx/upgrade.html"])
+	}
+	if _, ok := files["README.md"]; ok {
+		t.Error("the example's README.md is sent: only scripts and files/ belong in a bundle")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/ferry-deploy/ferry/pkg/agent"
 	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/config"
 )
 
 // newSecretsCmd is `ferry secrets`: push an environment's secrets to SSM and
@@ -286,4 +288,28 @@ Exit status: 0 written, 1 failed, 64 wrong command line.`,
 	cmd.Flags().StringVar(&region, "region", "", "AWS region (default: the instance's, from the metadata service)")
 	cmd.Flags().StringVar(&endpoint, "endpoint", "", "AWS endpoint override (the simulator)")
 	return cmd
+}
+
+// writeSecretsPlan adds to a text plan which secrets differ between the
+// environment's sources and SSM, by name: a deploy does not push them.
+// Reading them failing is said, not fatal to the plan.
+func writeSecretsPlan(ctx context.Context, w io.Writer, project config.Project, env *config.Environment, log *slog.Logger) {
+	if env.Secrets == nil {
+		return
+	}
+	c, err := newCloud(ctx, env, log)
+	if err != nil {
+		fmt.Fprintf(w, "\nSecrets: cannot compare the sources with SSM: %v\n", err)
+		return
+	}
+	d, err := (&agent.SecretsPush{Project: project.Name, StateDir: project.StateDir, Env: env, Store: c}).Diff(ctx)
+	switch {
+	case err != nil:
+		fmt.Fprintf(w, "\nSecrets: cannot compare the sources with SSM: %v\n", err)
+	case d.Differs():
+		fmt.Fprintf(w, "\nSecrets: %s differ from SSM (%s); a deploy does not push them: ferry secrets push %s\n",
+			strings.Join(slices.Concat(d.Added, d.Changed), ", "), d.Path, env.Name)
+	default:
+		fmt.Fprintf(w, "\nSecrets: SSM has the sources' %d under %s\n", len(d.Unchanged), d.Path)
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -45,6 +46,12 @@ func TestSecretsCommands(t *testing.T) {
 	if code, out := run("diff"); code != exitFailure || !strings.Contains(out, "new: API_TOKEN, DB_PASSWORD") {
 		t.Fatalf("diff before the first push: exit %d\n%s", code, out)
 	}
+	// ferry plan names them too.
+	code, out, errOut := runFerry(t, "plan", "-c", p.config, "staging")
+	printed.WriteString(out + errOut)
+	if !strings.Contains(out, "Secrets: API_TOKEN, DB_PASSWORD differ from SSM (/shop/staging/); a deploy does not push them: ferry secrets push staging") {
+		t.Fatalf("plan (exit %d) does not name the secrets to push:\n%s\n%s", code, out, errOut)
+	}
 	if code, out := run("push"); code != exitOK || !strings.Contains(out, "wrote API_TOKEN (version 1), DB_PASSWORD (version 1) under /shop/staging/") {
 		t.Fatalf("push: exit %d\n%s", code, out)
 	}
@@ -61,7 +68,10 @@ func TestSecretsCommands(t *testing.T) {
 	if code, out := run("diff"); code != exitOK || !strings.Contains(out, "SSM has every secret") {
 		t.Fatalf("diff after the push: exit %d\n%s", code, out)
 	}
-	code, out := run("list")
+	if _, out, _ := runFerry(t, "plan", "-c", p.config, "staging"); !strings.Contains(out, "Secrets: SSM has the sources' 2 under /shop/staging/") {
+		t.Fatalf("plan after the push:\n%s", out)
+	}
+	code, out = run("list")
 	if code != exitOK || !strings.Contains(out, "/shop/staging/DB_PASSWORD") || !strings.Contains(out, "last pushed from here") {
 		t.Fatalf("list: exit %d\n%s", code, out)
 	}
@@ -69,6 +79,9 @@ func TestSecretsCommands(t *testing.T) {
 		if strings.HasPrefix(line, "/shop/staging/DB_PASSWORD") && !strings.Contains(line, " 2 ") {
 			t.Errorf("DB_PASSWORD should be at version 2: %q", line)
 		}
+	}
+	if code, out, _ := runFerry(t, "status", "-c", p.config, "staging"); !regexp.MustCompile(`secrets +last pushed 20`).MatchString(out) {
+		t.Errorf("status (exit %d) does not say when secrets were pushed:\n%s", code, out)
 	}
 	for _, v := range []string{"pw-first", "pw-second", "tok-93c1"} {
 		if strings.Contains(printed.String(), v) {
@@ -81,5 +94,49 @@ func TestSecretsCommands(t *testing.T) {
 	}
 	if code, out := run("push"); code != exitFailure || !strings.Contains(out, "staging.env:2: expected NAME=value") || strings.Contains(out, "pw-third") {
 		t.Fatalf("malformed file: exit %d\n%s", code, out)
+	}
+}
+
+// With policy.push_secrets, a deploy pushes the secrets first; one whose
+// secrets cannot be read does not start.
+func TestDeployPushesSecretsFirst(t *testing.T) {
+	p := newProject(t, 1)
+	file := filepath.Join(filepath.Dir(p.config), "staging.env")
+	if err := os.WriteFile(file, []byte("DB_PASSWORD=pw-deploy-5e6f7a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := os.ReadFile(p.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Replace(string(cfg), "upgrade_page_off = []\n", "upgrade_page_off = []\nsecrets_changed = []\n", 1)
+	doc = strings.Replace(doc, "[environments.staging.policy]\n", "[environments.staging.policy]\npush_secrets = true\n", 1)
+	doc += "[environments.staging.secrets]\nfile = \"staging.env\"\n"
+	if err := os.WriteFile(p.config, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	next := p.push("Speed up the cart", map[string]string{"app.py": "2\n"})
+
+	// The file is readable by all: no push, and no deploy.
+	code, stdout, stderr := runFerry(t, "deploy", "-c", p.config, "staging")
+	if code != exitFailure || !strings.Contains(stderr, "policy.push_secrets") || !strings.Contains(stderr, "has mode 0644") {
+		t.Fatalf("deploy with a world-readable secrets file: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if code, out, _ := runFerry(t, "plan", "-c", p.config, "staging"); code != exitChanges {
+		t.Fatalf("after the refused deploy, plan: exit %d\n%s", code, out)
+	}
+
+	if err := os.Chmod(file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runFerry(t, "deploy", "-c", p.config, "staging")
+	if code != exitOK || !strings.Contains(stdout, "staging: succeeded "+next[:12]) {
+		t.Fatalf("deploy: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if code, out, _ := runFerry(t, "secrets", "diff", "-c", p.config, "staging"); code != exitOK || !strings.Contains(out, "unchanged: DB_PASSWORD") {
+		t.Fatalf("after the deploy, secrets diff: exit %d\n%s", code, out)
+	}
+	if strings.Contains(stdout+stderr, "pw-deploy") {
+		t.Fatal("the deploy printed a secret value")
 	}
 }

@@ -114,6 +114,9 @@ func writeStatus(out io.Writer, list []agent.EnvStatus) {
 			fmt.Fprintf(w, "  blocked\t%s %s: %s (push a new commit or ferry retry %s)\n", s.Blocked.Commit.Short(), s.Blocked.Outcome, s.Blocked.Reason, s.Env)
 		}
 		fmt.Fprintf(w, "  window\t%s\n", s.Window)
+		if s.SecretsPushed != nil {
+			fmt.Fprintf(w, "  secrets\tlast pushed %s\n", s.SecretsPushed.UTC().Format(time.RFC3339))
+		}
 		for _, e := range s.Errors {
 			fmt.Fprintf(w, "  error\t%s\n", e)
 		}

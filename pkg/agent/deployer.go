@@ -131,6 +131,9 @@ func (d *Deployer) Deploy(ctx context.Context, in plan.Input, confirm func(*plan
 	if p.Action != plan.Deploy {
 		return nil, nil
 	}
+	if err := d.pushSecrets(ctx); err != nil {
+		return nil, err
+	}
 	deployID := fmt.Sprintf("%s-%s-%s", d.env.Name, time.Now().UTC().Format("20060102T150405"), p.Target.Commit.Short()[:8])
 	hooks, err := d.newHooks(deployID)
 	if err != nil {

@@ -29,7 +29,10 @@ type EnvStatus struct {
 	Paused         *Paused         `json:"paused,omitempty"`
 	Blocked        *Blocked        `json:"blocked,omitempty"`
 	Window         string          `json:"window"`
-	Errors         []string        `json:"errors,omitempty"`
+	// SecretsPushed is when `ferry secrets push` last ran here for the
+	// environment (nil: never, or it has no secrets).
+	SecretsPushed *time.Time `json:"secrets_pushed,omitempty"`
+	Errors        []string   `json:"errors,omitempty"`
 }
 
 // Status reads the status of the named environments (every one, sorted,
@@ -111,6 +114,13 @@ func (p *Project) envStatus(ctx context.Context, env *config.Environment) EnvSta
 	}
 	if s.Blocked, err = ctl.BlockedState(env.Name); err != nil {
 		fail("blocked", err)
+	}
+	if env.Secrets != nil {
+		if rec, ok, err := LastSecretsPush(p.Config.Project.StateDir, env.Name); err != nil {
+			fail("secrets", err)
+		} else if ok {
+			s.SecretsPushed = &rec.PushedAt
+		}
 	}
 	if w, err := Windows(env.Windows, time.Now()); err != nil {
 		fail("windows", err)

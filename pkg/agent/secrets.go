@@ -366,3 +366,27 @@ func FetchSecrets(ctx context.Context, store secrets.Store, path, file string) (
 	}
 	return set.Names(), nil
 }
+
+// pushSecrets is policy.push_secrets: under the deploy's lock, before the
+// deploy changes anything, the environment's secrets are pushed as `ferry
+// secrets push` does (running servers get changed ones through their
+// secrets_changed hook; new instances read them at boot). A push that fails
+// stops the deploy before it starts.
+func (d *Deployer) pushSecrets(ctx context.Context) error {
+	if !d.env.Policy.PushSecrets || d.env.Secrets == nil {
+		return nil
+	}
+	store, ok := d.cloud.(SecretStore)
+	groups, ok2 := d.cloud.(GroupReader)
+	if !ok || !ok2 {
+		return errors.New("policy.push_secrets: this AWS client cannot reach SSM Parameter Store")
+	}
+	p := &SecretsPush{Project: d.cfg.Project.Name, StateDir: d.cfg.Project.StateDir, Env: d.env,
+		Store: store, Groups: groups, AgentSocket: os.Getenv("SSH_AUTH_SOCK"), Log: d.log}
+	rec, err := p.Run(ctx)
+	if err != nil {
+		return fmt.Errorf("policy.push_secrets: %w", err)
+	}
+	d.log.Info("secrets pushed before the deploy", "written", rec.Written, "servers", len(rec.Servers))
+	return nil
+}

@@ -230,6 +230,7 @@ func TestValidationRules(t *testing.T) {
 		{"secrets_changed names the commit", minimalProject + minimalEnv + "[environments.staging.hooks.web]\nsecrets_changed = [\"cd /srv/{{.Commit}}\"]\n", 15, "environments.staging.hooks.web.secrets_changed[0]", "{{.Env}} only"},
 		{"bad http tokens", minimalProject + minimalEnv + "launch.http_tokens = \"v1\"\n", 14, "environments.staging.launch.http_tokens", "use \"required\""},
 		{"bad metadata hop limit", minimalProject + minimalEnv + "launch.metadata_hop_limit = 0\n", 14, "environments.staging.launch.metadata_hop_limit", "must be 1-64"},
+		{"push_secrets without secrets", minimalProject + minimalEnv + "policy.push_secrets = true\n", 14, "environments.staging.policy.push_secrets", "no secrets to push"},
 		{"bad token env name", minimalProject + minimalEnv + "[[environments.staging.status.forge]]\nprovider = \"github\"\nrepository = \"a/b\"\ntoken_env = \"MY-TOKEN\"\n", 17, "environments.staging.status.forge[0].token_env", "not an environment variable name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -181,6 +181,10 @@ type Policy struct {
 	Confirm bool `toml:"confirm"`
 	// PollInterval is how often a deploy looks at AWS while it waits.
 	PollInterval Duration `toml:"poll_interval"`
+	// PushSecrets makes a deploy run `ferry secrets push` first (under the
+	// lock, before anything changes): a deploy whose secrets cannot be
+	// pushed does not start.
+	PushSecrets bool `toml:"push_secrets"`
 
 	Timeouts Timeouts `toml:"timeouts"`
 }

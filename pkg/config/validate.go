@@ -289,6 +289,8 @@ func (v *validator) environment(at keyPath, e *Environment) {
 	}
 	if e.Secrets != nil {
 		v.secrets(at.key("secrets"), e.Secrets)
+	} else if e.Policy.PushSecrets {
+		v.fail(at.key("policy").key("push_secrets"), "there are no secrets to push: add [%s.secrets] with file and/or path", at)
 	}
 }
 

@@ -212,3 +212,25 @@ func TestDraining(t *testing.T) {
 		t.Errorf("a missing balancer: %v, want ErrNotFound", err)
 	}
 }
+
+// TestNoAttemptLosesItsResponse: against a simulator that answers at
+// once, every call's response is read whole on its first attempt. When
+// the SDK closed the request body under net/http's write loop, an attempt
+// in five or so failed reading the response ("use of closed network
+// connection") and was retried after a backoff.
+func TestNoAttemptLosesItsResponse(t *testing.T) {
+	srv, ctx := startSim(t)
+	c := newClient(t, ctx, srv.URL, 1)
+	failed := 0
+	for range 200 {
+		if _, err := c.Group(ctx, "shop-staging-web", []string{"shop-staging"}, nil); err != nil {
+			failed++
+			if failed == 1 {
+				t.Log(err)
+			}
+		}
+	}
+	if failed > 0 {
+		t.Errorf("%d of 200 reads of the group failed on their only attempt", failed)
+	}
+}

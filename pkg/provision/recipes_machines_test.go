@@ -96,7 +96,7 @@ func TestRecipesOnMachines(t *testing.T) {
 	}
 
 	// Redis, and a Celery task: web → RabbitMQ → worker → Redis → web.
-	if got := s.sh(web, appEnv+`python3 -c 'import os, redis; print("ping", redis.from_url(os.environ["REDIS_URL"]).ping())'`); !strings.Contains(got, "ping True") {
+	if got := s.sh(web, appEnv+`python3 -c 'import os, redis; e = os.environ; print("ping", redis.Redis(host=e["CACHE_HOST"], port=int(e["CACHE_PORT"]), password=e["CACHE_PASSWORD"]).ping())'`); !strings.Contains(got, "ping True") {
 		t.Errorf("Redis from the web server:\n%s", got)
 	}
 	if got, err := s.trySh(web, appEnv+`cd /srv/app/current && runuser -u app -- python3 -c 'from app.celery import add; print("sum", add.delay(2, 3).get(timeout=120))'`); err != nil || !strings.Contains(got, "sum 5") {
@@ -108,11 +108,21 @@ func TestRecipesOnMachines(t *testing.T) {
 		t.Errorf("Redis and RabbitMQ do not listen on the private address:\n%s", got)
 	}
 
+	// The app's secrets only in /etc/app/secrets.env, root's alone; a
+	// secret of the environment that no recipe knows (as `ferry secrets
+	// fetch` writes them all) stays there through the next run.
+	if got := s.sh(web, "stat -c '%a %U' /etc/app/secrets.env; grep -c -e PASSWORD -e SECRET /etc/ferry/app.env || true; echo OTHER_TOKEN=kept-0123456789 >>/etc/app/secrets.env"); got != "600 root\n0\n" {
+		t.Errorf("the secrets file's mode and owner, and secrets in app.env: %q, want 600 root and none", got)
+	}
+
 	// Again: nothing changes, and every recipe says so.
 	start = time.Now()
 	second := s.provisioner("again", params, secrets()).ProvisionAll(s.ctx, servers, 0)
 	s.checkReports(second, false)
 	t.Logf("second run of the 5 recipes in %v", time.Since(start).Round(100*time.Millisecond))
+	if got := s.sh(web, "grep -c '^OTHER_TOKEN=kept-0123456789$' /etc/app/secrets.env"); got != "1\n" {
+		t.Errorf("a secret the recipe does not know was not kept: %q", got)
+	}
 
 	// The replica seeded again from the primary has the primary's rows.
 	s.sh(s.byRole["db-primary"], `runuser -u postgres -- psql -XAt -d myproject -c "INSERT INTO visits VALUES (43)"`)
@@ -130,7 +140,7 @@ func TestRecipesOnMachines(t *testing.T) {
 }
 
 // appEnv loads the app's settings, as its processes see them.
-const appEnv = "set -a; . /etc/ferry/app.env; set +a; export PGPASSWORD=\"$DB_PASSWORD\"\n"
+const appEnv = "set -a; . /etc/ferry/app.env; . /etc/app/secrets.env; set +a; export PGPASSWORD=\"$DB_PASSWORD\"\n"
 
 // eventually polls cond until it holds, failing the test after two
 // minutes (a bound on a wait, not a claim about speed).

@@ -92,16 +92,42 @@ type RecipeParams struct {
 	Clients string
 }
 
-// Secrets are the passwords the recipes set and use: each reaches a
-// recipe in its environment, never on a command line or in a log. Every
-// one is 16 to 128 of A-Z a-z 0-9 _ - (they go into URLs and config files
-// unquoted).
+// Secrets are the passwords the recipes set and use. Each reaches a
+// recipe in its environment under its name (SecretNames), never on a
+// command line or in a log; on web and worker servers the recipe keeps the
+// app's in SecretsFile under the same names, the file `ferry secrets
+// fetch` and the secrets_changed hook write from the environment's
+// secrets. Every one is 16 to 128 of A-Z a-z 0-9 _ - (they go into URLs
+// and config files unquoted).
 type Secrets struct {
 	// DB is the app's PostgreSQL role's password; Replication the
 	// replicator role's; Queue the app's RabbitMQ user's; Cache Redis's.
 	DB, Replication, Queue, Cache string
 	// SecretKey is Django's SECRET_KEY.
 	SecretKey string
+}
+
+// The names of the secrets, in the recipes' environment and in an
+// environment's secrets (pkg/secrets).
+const (
+	SecretDB          = "DB_PASSWORD"
+	SecretReplication = "REPLICATION_PASSWORD"
+	SecretQueue       = "QUEUE_PASSWORD"
+	SecretCache       = "CACHE_PASSWORD"
+	SecretKey         = "DJANGO_SECRET_KEY"
+)
+
+// SecretNames lists the names of the secrets the recipes use.
+func SecretNames() []string {
+	return []string{SecretCache, SecretDB, SecretKey, SecretQueue, SecretReplication}
+}
+
+// SecretsFrom takes the recipes' secrets from an environment's secrets by
+// name (a missing one is empty, which SecretEnv refuses where a role
+// needs it).
+func SecretsFrom(values map[string]string) Secrets {
+	return Secrets{DB: values[SecretDB], Replication: values[SecretReplication], Queue: values[SecretQueue],
+		Cache: values[SecretCache], SecretKey: values[SecretKey]}
 }
 
 // RecipeHost is one server a bundle is made for.
@@ -189,15 +215,15 @@ func (s Secrets) SecretEnv(rs []Role) (map[string]string, error) {
 	for _, r := range rs {
 		switch r {
 		case Web, Worker:
-			env["FERRY_DB_PASSWORD"], env["FERRY_QUEUE_PASSWORD"], env["FERRY_CACHE_PASSWORD"], env["FERRY_SECRET_KEY"] = s.DB, s.Queue, s.Cache, s.SecretKey
+			env[SecretDB], env[SecretQueue], env[SecretCache], env[SecretKey] = s.DB, s.Queue, s.Cache, s.SecretKey
 		case Cache:
-			env["FERRY_CACHE_PASSWORD"] = s.Cache
+			env[SecretCache] = s.Cache
 		case Queue:
-			env["FERRY_QUEUE_PASSWORD"] = s.Queue
+			env[SecretQueue] = s.Queue
 		case DBPrimary:
-			env["FERRY_DB_PASSWORD"], env["FERRY_REPLICATION_PASSWORD"] = s.DB, s.Replication
+			env[SecretDB], env[SecretReplication] = s.DB, s.Replication
 		case DBReplica:
-			env["FERRY_REPLICATION_PASSWORD"] = s.Replication
+			env[SecretReplication] = s.Replication
 		}
 	}
 	var errs []error

@@ -124,17 +124,17 @@ func TestSecretEnv(t *testing.T) {
 	s := roles.Secrets{DB: "db-0123456789abcdef", Replication: "repl-0123456789abcdef", Queue: "queue-0123456789abcdef",
 		Cache: "cache-0123456789abcdef", SecretKey: "key-0123456789abcdef"}
 	env, err := s.SecretEnv([]roles.Role{roles.DBReplica})
-	if err != nil || len(env) != 1 || env["FERRY_REPLICATION_PASSWORD"] != s.Replication {
+	if err != nil || len(env) != 1 || env["REPLICATION_PASSWORD"] != s.Replication {
 		t.Errorf("a replica's secrets: %v %v, want the replication password alone", env, err)
 	}
 	env, err = s.SecretEnv([]roles.Role{roles.Web})
-	if err != nil || len(env) != 4 || env["FERRY_REPLICATION_PASSWORD"] != "" {
+	if err != nil || len(env) != 4 || env["REPLICATION_PASSWORD"] != "" {
 		t.Errorf("a web server's secrets: %v %v, want the app's four", len(env), err)
 	}
 	weak := s
 	weak.Cache = "it's short"
 	_, err = weak.SecretEnv([]roles.Role{roles.Cache})
-	if err == nil || !strings.Contains(err.Error(), "FERRY_CACHE_PASSWORD") || strings.Contains(err.Error(), weak.Cache) {
+	if err == nil || !strings.Contains(err.Error(), "CACHE_PASSWORD") || strings.Contains(err.Error(), weak.Cache) {
 		t.Errorf("a bad secret: %v, want an error naming it without showing it", err)
 	}
 }

@@ -1,6 +1,6 @@
 # db-primary: PostgreSQL for the app (role and database $FERRY_DB_NAME) and
 # the replica (role replicator), only over TLS from other hosts.
-require FERRY_DB_NAME FERRY_DB_PASSWORD FERRY_REPLICATION_PASSWORD
+require FERRY_DB_NAME DB_PASSWORD REPLICATION_PASSWORD
 . "$FERRY_RECIPE/postgres.sh"
 ensure_service postgresql
 wait_for "PostgreSQL to accept connections" 60 pg_ready
@@ -24,8 +24,8 @@ SQL
 	fi
 	pw=
 }
-pg_role "$FERRY_DB_NAME" FERRY_DB_PASSWORD "LOGIN"
-pg_role replicator FERRY_REPLICATION_PASSWORD "LOGIN REPLICATION"
+pg_role "$FERRY_DB_NAME" DB_PASSWORD "LOGIN"
+pg_role replicator REPLICATION_PASSWORD "LOGIN REPLICATION"
 if [ "$(pg -tA -c "SELECT 1 FROM pg_database WHERE datname = '$FERRY_DB_NAME'")" != 1 ]; then
 	pg -c "CREATE DATABASE \"$FERRY_DB_NAME\" OWNER \"$FERRY_DB_NAME\""
 	changed "database $FERRY_DB_NAME"

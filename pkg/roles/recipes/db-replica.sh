@@ -2,12 +2,12 @@
 # pg_basebackup over TLS. It is seeded again (its data replaced by the
 # primary's) when it is not yet a standby of this primary, or when the
 # recipe runs with the action "reseed".
-require FERRY_DB_NAME FERRY_DB_PRIMARY FERRY_REPLICATION_PASSWORD
+require FERRY_DB_NAME FERRY_DB_PRIMARY REPLICATION_PASSWORD
 . "$FERRY_RECIPE/postgres.sh"
 
 primary_conninfo="host=$FERRY_DB_PRIMARY port=5432 user=replicator sslmode=require"
 primary_ready() {
-	PGPASSWORD=$FERRY_REPLICATION_PASSWORD runuser -u postgres -- psql -X -q "$primary_conninfo replication=true" -c IDENTIFY_SYSTEM
+	PGPASSWORD=$REPLICATION_PASSWORD runuser -u postgres -- psql -X -q "$primary_conninfo replication=true" -c IDENTIFY_SYSTEM
 }
 primary_of() { sed -n "s/^primary_conninfo = '.*host=\([^ ']*\).*/\1/p" "$PG_DATA/postgresql.auto.conf" 2>/dev/null; }
 if [ "${FERRY_ACTION:-}" = reseed ] || [ ! -f "$PG_DATA/standby.signal" ] || [ "$(primary_of)" != "$FERRY_DB_PRIMARY" ]; then
@@ -19,7 +19,7 @@ if [ "${FERRY_ACTION:-}" = reseed ] || [ ! -f "$PG_DATA/standby.signal" ] || [ "
 	install -d -m 0700 -o postgres -g postgres "$PG_DATA"
 	# The password reaches pg_basebackup in its environment; -R writes it
 	# into the standby's primary_conninfo (postgresql.auto.conf, 0600).
-	PGPASSWORD=$FERRY_REPLICATION_PASSWORD runuser -u postgres -- pg_basebackup -D "$PG_DATA" -R -X stream -c fast \
+	PGPASSWORD=$REPLICATION_PASSWORD runuser -u postgres -- pg_basebackup -D "$PG_DATA" -R -X stream -c fast \
 		-d "$primary_conninfo application_name=$(hostname)"
 	changed "seeded from the primary $FERRY_DB_PRIMARY"
 	want_restart postgresql

@@ -1,7 +1,7 @@
 # Helpers of Ferry's role recipes, sourced by run.sh. Every helper changes
 # something only when it differs from what the recipe wants, and says so
 # on a line "changed: ..."; a run that changes nothing says "no change".
-# Secrets arrive in the environment (FERRY_*_PASSWORD, FERRY_SECRET_KEY),
+# Secrets arrive in the environment (DB_PASSWORD, DJANGO_SECRET_KEY, ...),
 # never on a command line, and are never printed.
 
 FERRY_CHANGES=0
@@ -101,6 +101,36 @@ put_content() {
 	tmp=$(mktemp "$FERRY_TMP/content.XXXXXX")
 	cat >"$tmp"
 	put_file "$tmp" "$@"
+	rm -f "$tmp"
+}
+
+# put_secrets FILE [SERVICE...] -- NAME...: FILE (KEY=value lines, root's,
+# 0600) has a line NAME=<the value of $NAME> for each NAME; its other lines
+# are kept (it is also the file `ferry secrets fetch` and the
+# secrets_changed hook write, with every secret of the environment). The
+# values come from the environment (awk's ENVIRON), never an argument.
+put_secrets() {
+	file=$1
+	shift
+	services=""
+	while [ "$1" != -- ]; do
+		services="$services $1"
+		shift
+	done
+	shift
+	tmp=$(mktemp "$FERRY_TMP/secrets.XXXXXX")
+	if [ -f "$file" ]; then cat "$file" >"$tmp"; fi
+	for name in "$@"; do
+		awk -v name="$name" '
+			BEGIN { line = name "=" ENVIRON[name]; done = 0 }
+			index($0, name "=") == 1 { if (!done) print line; done = 1; next }
+			{ print }
+			END { if (!done) print line }' "$tmp" >"$tmp.new"
+		mv "$tmp.new" "$tmp"
+	done
+	ensure_dir "$(dirname "$file")" 0700 root:root
+	# shellcheck disable=SC2086 # a list of service names
+	put_file "$tmp" "$file" 0600 root:root $services
 	rm -f "$tmp"
 }
 

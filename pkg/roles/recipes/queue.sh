@@ -1,6 +1,6 @@
 # queue: RabbitMQ on port 5672, with a user and a vhost named after the
 # database for the app's Celery.
-require FERRY_DB_NAME FERRY_QUEUE_PASSWORD
+require FERRY_DB_NAME QUEUE_PASSWORD
 ensure_packages rabbitmq-server
 put_file "$(file rabbitmq/rabbitmq-env.conf)" /etc/rabbitmq/rabbitmq-env.conf 0644 root:root rabbitmq-server
 ensure_service rabbitmq-server
@@ -9,10 +9,10 @@ wait_for "RabbitMQ to start" 120 rabbitmqctl -q await_startup
 q_user=$FERRY_DB_NAME
 # Passwords go to rabbitmqctl on its standard input, never as arguments.
 if ! rabbitmqctl -q list_users | awk '{print $1}' | grep -qx "$q_user"; then
-	printf '%s\n' "$FERRY_QUEUE_PASSWORD" | rabbitmqctl -q add_user "$q_user" >/dev/null
+	printf '%s\n' "$QUEUE_PASSWORD" | rabbitmqctl -q add_user "$q_user" >/dev/null
 	changed "RabbitMQ user $q_user"
-elif ! printf '%s\n' "$FERRY_QUEUE_PASSWORD" | rabbitmqctl -q authenticate_user "$q_user" >/dev/null 2>&1; then
-	printf '%s\n' "$FERRY_QUEUE_PASSWORD" | rabbitmqctl -q change_password "$q_user" >/dev/null
+elif ! printf '%s\n' "$QUEUE_PASSWORD" | rabbitmqctl -q authenticate_user "$q_user" >/dev/null 2>&1; then
+	printf '%s\n' "$QUEUE_PASSWORD" | rabbitmqctl -q change_password "$q_user" >/dev/null
 	changed "RabbitMQ password of $q_user"
 fi
 if ! rabbitmqctl -q list_vhosts | grep -qx "$FERRY_DB_NAME"; then

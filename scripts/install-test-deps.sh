@@ -18,6 +18,14 @@ have debootstrap || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 have systemd-nspawn || need+=(systemd-container)
 have nsenter || need+=(util-linux)
 
+# Each machine's systemd (and journald, networkd, logind) holds inotify
+# instances, all counted to root: the kernel's default of 128 runs out with
+# a dozen machines, and packages tested at once boot more ("Failed to
+# allocate manager object: Too many open files" at boot).
+if [ "$(id -u)" -eq 0 ] && [ "$(sysctl -n fs.inotify.max_user_instances 2>/dev/null || echo 1024)" -lt 1024 ]; then
+  sysctl -qw fs.inotify.max_user_instances=1024 || echo "install-test-deps: could not raise fs.inotify.max_user_instances" >&2
+fi
+
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

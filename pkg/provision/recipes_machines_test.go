@@ -79,6 +79,7 @@ func TestRecipesOnMachines(t *testing.T) {
 
 	// The database through PgBouncer and stunnel: TLS to the primary, a row
 	// written there and read on the replica.
+	written := time.Now()
 	got := s.sh(web, appEnv+`psql -h 127.0.0.1 -p 6432 -U "$DB_USER" -d "$DB_NAME" -XAt -v ON_ERROR_STOP=1 \
   -c "CREATE TABLE IF NOT EXISTS visits (n int)" -c "INSERT INTO visits VALUES (42)" \
   -c "SELECT 'ssl=' || ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"`)
@@ -91,6 +92,7 @@ func TestRecipesOnMachines(t *testing.T) {
 		out, err := s.trySh(web, replicaRead)
 		return err == nil && strings.Contains(out, "rows=1")
 	})
+	t.Logf("the row written on the primary was read on the replica %v after the write began (an SSH round trip each way included)", time.Since(written).Round(10*time.Millisecond))
 	if got := s.sh(web, replicaRead); !strings.Contains(got, "recovery=true") || !strings.Contains(got, "ssl=true") {
 		t.Errorf("the replica database is not a standby reached in TLS:\n%s", got)
 	}

@@ -77,12 +77,12 @@ func TestImportBoundaries(t *testing.T) {
 		},
 		{
 			why:  "pkg/remote is the only package that speaks SSH to instances",
-			from: under("pkg/plan", "pkg/execute", "pkg/config", "pkg/roles", "pkg/cloud", "pkg/status", "pkg/lock"),
+			from: under("pkg/plan", "pkg/execute", "pkg/config", "pkg/roles", "pkg/cloud", "pkg/status", "pkg/lock", "pkg/bake"),
 			deny: []string{"golang.org/x/crypto/ssh"},
 		},
 		{
 			why:  "git stays in watch, status and lock: plan and execute see it through interfaces",
-			from: under("pkg/execute", "pkg/cloud", "pkg/remote", "pkg/roles"),
+			from: under("pkg/execute", "pkg/cloud", "pkg/remote", "pkg/roles", "pkg/bake"),
 			deny: []string{"github.com/go-git/go-git/v5"},
 		},
 		{

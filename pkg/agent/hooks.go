@@ -38,8 +38,9 @@ func NewHooks(stateDir string, env *config.Environment, deployID string, log *sl
 	any := false
 	for _, byHook := range cmds {
 		for hook, list := range byHook {
-			// secrets_changed runs in `ferry secrets push`, not in a deploy.
-			any = any || hook != roles.SecretsChanged && len(list) > 0
+			// secrets_changed runs in `ferry secrets push` and build in
+			// a bake, not in a deploy.
+			any = any || hook != roles.SecretsChanged && hook != roles.Build && len(list) > 0
 		}
 	}
 	h := &SSHHooks{cmds: cmds}

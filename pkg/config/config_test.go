@@ -231,6 +231,13 @@ func TestValidationRules(t *testing.T) {
 		{"bad http tokens", minimalProject + minimalEnv + "launch.http_tokens = \"v1\"\n", 14, "environments.staging.launch.http_tokens", "use \"required\""},
 		{"bad metadata hop limit", minimalProject + minimalEnv + "launch.metadata_hop_limit = 0\n", 14, "environments.staging.launch.metadata_hop_limit", "must be 1-64"},
 		{"push_secrets without secrets", minimalProject + minimalEnv + "policy.push_secrets = true\n", 14, "environments.staging.policy.push_secrets", "no secrets to push"},
+		{"unknown image mode", minimalProject + minimalEnv + "launch.image = \"ami\"\n", 14, "environments.staging.launch.image", `use "bake"`},
+		{"bake without a base image", minimalProject + minimalEnv + "launch.image = \"bake\"\n", 14, "environments.staging.launch.base_image", "missing required value"},
+		{"base image without bake", minimalProject + minimalEnv + "launch.base_image = \"debian\"\n", 14, "environments.staging.launch.base_image", "only used to bake"},
+		{"bake and a fixed image", minimalProject + minimalEnv + "launch.image = \"bake\"\nlaunch.base_image = \"debian\"\nlaunch.image_id = \"ami-1\"\n", 16, "environments.staging.launch.image_id", "remove one of the two"},
+		{"build hook without bake", minimalProject + minimalEnv + "[environments.staging.hooks.web]\nbuild = [\"make\"]\n", 15, "environments.staging.hooks.web.build", `set launch.image = "bake"`},
+		{"build hook of a role with no group", minimalProject + minimalEnv + "launch.image = \"bake\"\nlaunch.base_image = \"debian\"\n[environments.staging.hooks.cache]\nbuild = [\"make\"]\n", 17, "environments.staging.hooks.cache.build", "has none (groups.cache)"},
+		{"zero bake timeout", minimalProject + minimalEnv + "policy.timeouts.bake = \"0s\"\n", 14, "environments.staging.policy.timeouts.bake", "positive"},
 		{"bad token env name", minimalProject + minimalEnv + "[[environments.staging.status.forge]]\nprovider = \"github\"\nrepository = \"a/b\"\ntoken_env = \"MY-TOKEN\"\n", 17, "environments.staging.status.forge[0].token_env", "not an environment variable name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

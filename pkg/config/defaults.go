@@ -26,6 +26,7 @@ const (
 	DefaultDrain              = 10 * time.Minute
 	DefaultCommand            = 30 * time.Minute
 	DefaultLockLease          = 2 * time.Minute
+	DefaultBake               = 30 * time.Minute
 
 	DefaultSSHPort           = 22
 	DefaultSSHConnectTimeout = 15 * time.Second
@@ -43,6 +44,8 @@ const (
 const (
 	LaunchTemplate      = "template"
 	LaunchConfiguration = "configuration"
+
+	LaunchImageBake = "bake"
 
 	MethodFull   = "full"
 	MethodSerial = "serial"
@@ -94,6 +97,7 @@ func (e *Environment) setDefaults() {
 				Drain:              Duration(DefaultDrain),
 				Command:            Duration(DefaultCommand),
 				LockLease:          Duration(DefaultLockLease),
+				Bake:               Duration(DefaultBake),
 			},
 		},
 		SSH: SSH{

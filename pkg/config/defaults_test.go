@@ -36,6 +36,7 @@ func TestDefaultsDocumented(t *testing.T) {
 		"| `drain` | `" + shortDuration(DefaultDrain) + "` |",
 		"| `command` | `" + shortDuration(DefaultCommand) + "` |",
 		"| `lock_lease` | `" + shortDuration(DefaultLockLease) + "` |",
+		"| `bake` | `" + shortDuration(DefaultBake) + "` |",
 		"| `connect_timeout` | duration | `" + shortDuration(DefaultSSHConnectTimeout) + "` |",
 	} {
 		if !strings.Contains(doc, want) {

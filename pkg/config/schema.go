@@ -147,7 +147,15 @@ type Launch struct {
 	// (launch configurations, for existing groups only).
 	Kind string `toml:"kind"`
 	// Template names the launch template to add versions to (kind template).
-	Template           string   `toml:"template"`
+	Template string `toml:"template"`
+	// Image is how new instances get the commit's code: "" (image_id or
+	// the group's image, the code delivered some other way) or "bake"
+	// (LaunchImageBake: an image per commit, baked from BaseImage by
+	// pkg/bake, which the launch source of the commit then names).
+	Image string `toml:"image"`
+	// BaseImage is the image a bake's builder starts from, by id (ami-…)
+	// or name; required with image = "bake".
+	BaseImage          string   `toml:"base_image"`
 	ImageID            string   `toml:"image_id"`
 	InstanceType       string   `toml:"instance_type"`
 	SecurityGroups     []string `toml:"security_groups"`
@@ -201,6 +209,9 @@ type Timeouts struct {
 	Command Duration `toml:"command"`
 	// LockLease: the environment lock's lease, renewed while a deploy runs.
 	LockLease Duration `toml:"lock_lease"`
+	// Bake: a bake's builder running and reachable, and its image
+	// available, each (the build hook has Command's bound).
+	Bake Duration `toml:"bake"`
 }
 
 // SSH is how Ferry reaches instances to run role hooks.

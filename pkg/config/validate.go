@@ -373,6 +373,19 @@ func (v *validator) launch(at keyPath, l *Launch) {
 	default:
 		v.fail(at.key("kind"), "%q: use %q or %q", l.Kind, LaunchTemplate, LaunchConfiguration)
 	}
+	switch l.Image {
+	case "":
+		if l.BaseImage != "" {
+			v.fail(at.key("base_image"), "a base image is only used to bake: set image = %q too", LaunchImageBake)
+		}
+	case LaunchImageBake:
+		v.required(at.key("base_image"), l.BaseImage, "the image a bake's builder starts from (ami-… or a name)")
+		if l.ImageID != "" {
+			v.fail(at.key("image_id"), "%q: with image = %q each commit's launch source names its baked image; remove one of the two", l.ImageID, LaunchImageBake)
+		}
+	default:
+		v.fail(at.key("image"), "%q: use %q (an image per commit) or leave it out (image_id or the group's image)", l.Image, LaunchImageBake)
+	}
 	if l.HTTPTokens != "required" && l.HTTPTokens != "optional" {
 		v.fail(at.key("http_tokens"), "%q: use \"required\" (IMDSv2 only) or \"optional\" (IMDSv1 too)", l.HTTPTokens)
 	}
@@ -411,6 +424,7 @@ func (v *validator) policy(at keyPath, p *Policy) {
 	v.positive(t.key("drain"), p.Timeouts.Drain)
 	v.positive(t.key("command"), p.Timeouts.Command)
 	v.positive(t.key("lock_lease"), p.Timeouts.LockLease)
+	v.positive(t.key("bake"), p.Timeouts.Bake)
 }
 
 func (v *validator) ssh(at keyPath, s *SSH) {
@@ -471,6 +485,13 @@ func hookRunsNowhere(e *Environment, role roles.Role, hook roles.Hook) string {
 		}
 		if _, worker := e.Groups[string(roles.Worker)]; !worker && !web {
 			return "there is no worker or web group to run it on"
+		}
+	case roles.Build:
+		if _, group := e.Groups[string(role)]; !group {
+			return fmt.Sprintf("build runs on a bake's builder for the roles with a group, and the %s role has none (groups.%s)", role, role)
+		}
+		if e.Launch.Image != LaunchImageBake {
+			return "build runs only when Ferry bakes the image: set launch.image = \"bake\""
 		}
 	case roles.PostDeploy, roles.SecretsChanged:
 		_, group := e.Groups[string(role)]

@@ -10,8 +10,25 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/roles"
 )
 
-// TagCommit is the group tag holding the full SHA of the deployed commit.
+// TagCommit is the group tag holding the full SHA of the deployed commit,
+// and the tag of an image baked for a commit (set once it is available).
 const TagCommit = "ferry:commit"
+
+// The tags of a baked image (with TagCommit) and of its builder.
+const (
+	TagEnv     = "ferry:env"
+	TagProject = "ferry:project"
+	// TagBaking marks an image from CreateImage until it is available and
+	// tagged TagCommit, and a bake's builder: a bake interrupted between
+	// two journal writes leaves nothing that recovery cannot find.
+	TagBaking = "ferry:baking"
+)
+
+// BakedImageTags are the tags that find the image baked for commit c of
+// an environment: an image carrying them is complete and available.
+func BakedImageTags(project, env string, c commit.ID) map[string]string {
+	return map[string]string{TagProject: project, TagEnv: env, TagCommit: c.String()}
+}
 
 // launchSourceTime is the UTC timestamp layout in launch source names.
 const launchSourceTime = "20060102T150405"

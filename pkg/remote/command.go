@@ -3,6 +3,7 @@ package remote
 import (
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"regexp"
 	"slices"
@@ -25,6 +26,10 @@ type Command struct {
 	// Stdin is what the command reads on its standard input (after Env);
 	// never logged, and each of its lines masked in the command's output.
 	Stdin []byte
+	// Input, when set, is streamed to the command's standard input after
+	// Env and Stdin: data too large to hold or mask (an archive), which
+	// is neither logged nor masked, and so must hold no secret.
+	Input io.Reader
 	// Redact lists further values to mask in the command's output, such as
 	// the values inside Stdin's KEY=value lines.
 	Redact []string

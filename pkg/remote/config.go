@@ -1,8 +1,10 @@
 package remote
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/ferry-deploy/ferry/pkg/config"
@@ -33,11 +35,20 @@ type Config struct {
 	// has not answered for three intervals is dropped (an instance
 	// terminated mid-command), rather than waited on until CommandTimeout.
 	KeepAlive time.Duration
+	// Dialer, when set, makes the TCP connection to a host in place of a
+	// net.Dialer: a host reached through another network namespace or a
+	// tunnel.
+	Dialer Dialer
 	// Logs says where per-server log files go.
 	Logs Logs
 	// TailLines is how many of a failed command's last output lines the
 	// agent log shows; default 20.
 	TailLines int
+}
+
+// Dialer connects to a host (net.Dialer is one).
+type Dialer interface {
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Defaults for the fields of Config that may be left zero.

@@ -132,7 +132,10 @@ func (r *Runner) dial(ctx context.Context, addr string) (*ssh.Client, error) {
 		return &DialError{Host: addr, Err: err}
 	}
 
-	var d net.Dialer
+	var d Dialer = &net.Dialer{}
+	if r.cfg.Dialer != nil {
+		d = r.cfg.Dialer
+	}
 	conn, err := d.DialContext(dctx, "tcp", addr)
 	if err != nil {
 		return nil, fail(err)

@@ -32,6 +32,9 @@ func (r *Runner) runOne(ctx context.Context, client *ssh.Client, addr string, c 
 	defer sess.Close()
 	line, stdin := c.remote()
 	sess.Stdin = bytes.NewReader(stdin)
+	if c.Input != nil {
+		sess.Stdin = io.MultiReader(sess.Stdin, c.Input)
+	}
 	stdout, err := sess.StdoutPipe()
 	if err != nil {
 		return fail(err)

@@ -64,12 +64,17 @@ const (
 	// `ferry secrets push` changed the environment's secrets, outside any
 	// deploy. Its commands read the secrets on stdin as KEY=value lines.
 	SecretsChanged Hook = "secrets_changed"
+	// Build runs on a bake's builder instance (pkg/bake), in the commit's
+	// release directory /srv/app/releases/<sha>, before the image is made:
+	// dependencies, compiled assets, anything the image must hold. It runs
+	// once per role with a group, outside any deploy, as the SSH user.
+	Build Hook = "build"
 )
 
 // Hooks lists every hook: those of a full deploy in the order it runs them,
-// then secrets_changed.
+// then secrets_changed and build, which run outside a deploy.
 func Hooks() []Hook {
-	return []Hook{UpgradePageOn, Deploy, UpgradePageOff, PostDeploy, SecretsChanged}
+	return []Hook{UpgradePageOn, Deploy, UpgradePageOff, PostDeploy, SecretsChanged, Build}
 }
 
 // ParseHook returns the hook named s, or an error listing the valid names.

@@ -1,0 +1,352 @@
+package bake
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	git "github.com/go-git/go-git/v5"
+
+	"github.com/ferry-deploy/ferry/internal/awssim"
+	"github.com/ferry-deploy/ferry/internal/simenv"
+	"github.com/ferry-deploy/ferry/internal/testutil"
+	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/commit"
+	"github.com/ferry-deploy/ferry/pkg/config"
+	"github.com/ferry-deploy/ferry/pkg/plan"
+	"github.com/ferry-deploy/ferry/pkg/remote"
+	"github.com/ferry-deploy/ferry/pkg/watch"
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// The fast backend's instances run no sshd: fakeShell stands in for the
+// builder's shell. It unpacks what deliver sends with tar(1) into a
+// directory of its own, runs nothing else, and fails the command whose
+// name starts with failOn.
+type fakeShell struct {
+	dir    string
+	failOn string
+
+	mu   sync.Mutex
+	cmds []string
+}
+
+func (f *fakeShell) Open(_ context.Context, m cloud.Machine, logs remote.Logs) (Session, error) {
+	log, err := logs.Path("builder", m.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &fakeSession{f: f, log: log}, nil
+}
+
+type fakeSession struct {
+	f   *fakeShell
+	log string
+}
+
+func (s *fakeSession) Log() string { return s.log }
+
+func (s *fakeSession) Run(_ context.Context, cmds ...remote.Command) error {
+	for _, c := range cmds {
+		s.f.mu.Lock()
+		s.f.cmds = append(s.f.cmds, c.Name+": "+c.Line)
+		s.f.mu.Unlock()
+		if s.f.failOn != "" && strings.HasPrefix(c.Name, s.f.failOn) {
+			return &remote.ExitError{Host: "builder", Command: c.Name, Code: 1, Log: s.log}
+		}
+		if c.Input != nil {
+			cmd := exec.Command("tar", "-x", "-C", s.f.dir, "-f", "-")
+			cmd.Stdin = c.Input
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return errors.New(string(out))
+			}
+		}
+	}
+	return nil
+}
+
+type repoTree struct{ repo *git.Repository }
+
+func (r repoTree) WriteTree(_ context.Context, c commit.ID, w io.Writer) error {
+	return watch.WriteTree(r.repo, plumbing.NewHash(c.String()), w)
+}
+
+// killedCloud stops the bake's goroutine (runtime.Goexit) right after the
+// named call has been made: as a SIGKILL of the agent at that point, no
+// clean-up runs and the journal is as it was.
+type killedCloud struct {
+	*cloud.Client
+	after string
+}
+
+func (k killedCloud) CreateImage(ctx context.Context, instance, name, desc string, tags map[string]string) (string, error) {
+	id, err := k.Client.CreateImage(ctx, instance, name, desc, tags)
+	if k.after == "CreateImage" {
+		runtime.Goexit()
+	}
+	return id, err
+}
+
+func (k killedCloud) RunBuilder(ctx context.Context, s cloud.BuilderSpec) (string, error) {
+	id, err := k.Client.RunBuilder(ctx, s)
+	if k.after == "RunBuilder" {
+		runtime.Goexit()
+	}
+	return id, err
+}
+
+type fixture struct {
+	t     *testing.T
+	ctx   context.Context
+	ec2   *ec2.Client
+	cloud *cloud.Client
+	env   *config.Environment
+	repo  *testutil.GitRepo
+	git   *git.Repository
+	state string
+	base  string
+}
+
+func newFixture(t *testing.T, hooks string) *fixture {
+	testutil.RequireTool(t, "tar")
+	srv := testutil.StartSim(t, awssim.Options{ImageBuildTime: 50 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	clients := simenv.Connect(srv.URL)
+	c, err := cloud.New(ctx, cloud.Options{Region: simenv.Region, Endpoint: srv.URL, Credentials: simenv.Credentials(),
+		MaxAttempts: 3, MaxBackoff: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A base image, as the machines backend's Debian one: an instance's.
+	run, err := clients.EC2.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-debian"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := clients.EC2.CreateImage(ctx, &ec2.CreateImageInput{InstanceId: run.Instances[0].InstanceId, Name: aws.String("debian-base")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := ec2.NewImageAvailableWaiter(clients.EC2, func(o *ec2.ImageAvailableWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 10*time.Millisecond, 50*time.Millisecond
+	})
+	if err := w.Wait(ctx, &ec2.DescribeImagesInput{ImageIds: []string{aws.ToString(img.ImageId)}}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := clients.EC2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{aws.ToString(run.Instances[0].InstanceId)}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse("ferry.toml", []byte(`
+[project]
+name = "shop"
+[project.git]
+url = "file:///srv/git/shop.git"
+[environments.staging]
+branch = "main"
+aws.region = "us-east-1"
+groups.web = "shop-staging-web"
+load_balancers.classic = ["shop-staging"]
+ssh.user = "admin"
+launch.image = "bake"
+launch.base_image = "debian-base"
+policy.poll_interval = "10ms"
+`+hooks))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := testutil.NewGitRepo(t)
+	g, err := git.PlainOpen(repo.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{t: t, ctx: ctx, ec2: clients.EC2, cloud: c, env: cfg.Environments["staging"], repo: repo, git: g,
+		state: t.TempDir(), base: aws.ToString(img.ImageId)}
+}
+
+func (f *fixture) baker(c Cloud, sh Shell) *Baker {
+	return &Baker{Project: "shop", Env: f.env, Cloud: c, Shell: sh, Tree: repoTree{f.git}, StateDir: f.state}
+}
+
+// left returns the builders not terminated and the images of the
+// environment, and the snapshots of the account but the base image's.
+func (f *fixture) left() (builders, images, snapshots []string) {
+	f.t.Helper()
+	ms, err := f.cloud.MachinesTagged(f.ctx, map[string]string{plan.TagEnv: "staging"})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.State != "shutting-down" {
+			builders = append(builders, m.ID)
+		}
+	}
+	imgs, err := f.cloud.ImagesTagged(f.ctx, map[string]string{plan.TagEnv: "staging"})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, img := range imgs {
+		images = append(images, img.ID)
+	}
+	snaps, err := f.ec2.DescribeSnapshots(f.ctx, &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"},
+		Filters: []ec2types.Filter{{Name: aws.String("tag:" + plan.TagEnv), Values: []string{"staging"}}}})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, s := range snaps.Snapshots {
+		snapshots = append(snapshots, aws.ToString(s.SnapshotId))
+	}
+	return builders, images, snapshots
+}
+
+func (f *fixture) commit() commit.ID {
+	f.t.Helper()
+	c, err := commit.Parse(f.repo.Commit("site", map[string]string{"index.html": "<h1>hello</h1>\n", "static/app.css": "body{}\n"}))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return c
+}
+
+func TestBake(t *testing.T) {
+	f := newFixture(t, `[environments.staging.hooks.web]
+build = ["./bin/build --static /srv/app/static/{{.Commit}}"]
+`)
+	c := f.commit()
+	sh := &fakeShell{dir: t.TempDir()}
+	b := f.baker(f.cloud, sh)
+	res, err := b.Bake(f.ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Reused || res.Image == "" {
+		t.Fatalf("bake: %+v, want a new image", res)
+	}
+	img, err := f.cloud.Image(f.ctx, res.Image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{plan.TagCommit: c.String(), plan.TagEnv: "staging", plan.TagProject: "shop"} {
+		if img.Tags[k] != want {
+			t.Errorf("image tag %s = %q, want %q", k, img.Tags[k], want)
+		}
+	}
+	if img.State != "available" {
+		t.Errorf("image is %s", img.State)
+	}
+	if got, err := os.ReadFile(filepath.Join(sh.dir, "index.html")); err != nil || string(got) != "<h1>hello</h1>\n" {
+		t.Errorf("delivered index.html = %q (%v)", got, err)
+	}
+	joined := strings.Join(sh.cmds, "\n")
+	for _, want := range []string{
+		"tar -x --no-same-owner -C /srv/app/releases/" + c.String(),
+		"web build 1/1: cd /srv/app/releases/" + c.String() + " && ./bin/build --static /srv/app/static/" + c.String(),
+		"rm -f /etc/ssh/ssh_host_*",
+		"cloud-init clean",
+		"/etc/app/secrets.env",
+		"bash_history",
+	} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("no command has %q:\n%s", want, joined)
+		}
+	}
+	if i, j := strings.Index(joined, "web build"), strings.Index(joined, "clean for the image"); i < 0 || j < i {
+		t.Errorf("the clean-up does not follow the build:\n%s", joined)
+	}
+	builders, images, _ := f.left()
+	if len(builders) != 0 || len(images) != 1 {
+		t.Errorf("after the bake: builders %v, images %v; want none and one", builders, images)
+	}
+	rec, err := Store{Dir: f.state}.Load("staging")
+	if err != nil || rec == nil || rec.Outcome != OutcomeBaked || rec.Phase != PhaseDone || rec.Image != res.Image {
+		t.Errorf("journal: %+v (%v)", rec, err)
+	}
+
+	// A second bake of the commit reuses the image, and launches nothing.
+	sh.cmds = nil
+	again, err := b.Bake(f.ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Reused || again.Image != res.Image || len(sh.cmds) != 0 {
+		t.Errorf("second bake: %+v, commands %v; want the first's image reused", again, sh.cmds)
+	}
+}
+
+// TestBakeFailureCleansUp: a bake that fails at any phase, or whose agent
+// is killed mid-bake, leaves no builder, no image and no snapshot once it
+// is over (or recovered), and records bake-failed with the reason.
+func TestBakeFailureCleansUp(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		failOn    string // a builder command that fails
+		killAfter string // the agent dies right after this call
+		baseImage string
+		phase     Phase
+		reason    string
+	}{
+		{name: "build hook fails", failOn: "web build", phase: PhaseBuild, reason: "web build 1/1"},
+		{name: "delivery fails", failOn: "deliver", phase: PhaseDeliver, reason: "deliver"},
+		{name: "clean fails", failOn: "clean", phase: PhaseClean, reason: "clean for the image"},
+		{name: "no base image", baseImage: "no-such-image", phase: PhasePrepare, reason: "launch.base_image no-such-image"},
+		{name: "killed after RunInstances", killAfter: "RunBuilder", phase: PhaseLaunch, reason: "the agent stopped mid-bake"},
+		{name: "killed after CreateImage", killAfter: "CreateImage", phase: PhaseImage, reason: "the agent stopped mid-bake"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, `[environments.staging.hooks.web]
+build = ["make"]
+`)
+			if tc.baseImage != "" {
+				f.env.Launch.BaseImage = tc.baseImage
+			}
+			c := f.commit()
+			sh := &fakeShell{dir: t.TempDir(), failOn: tc.failOn}
+			b := f.baker(killedCloud{Client: f.cloud, after: tc.killAfter}, sh)
+			var err error
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_, err = b.Bake(f.ctx, c)
+			}()
+			<-done
+			if tc.killAfter != "" {
+				// The agent's next start.
+				rec, lerr := Store{Dir: f.state}.Load("staging")
+				if lerr != nil || rec == nil || rec.Finished {
+					t.Fatalf("journal after the kill: %+v (%v), want an unfinished bake", rec, lerr)
+				}
+				err = f.baker(f.cloud, sh).Recover(f.ctx)
+				if err != nil {
+					t.Fatalf("recover: %v", err)
+				}
+			} else {
+				var fe *FailedError
+				if !errors.As(err, &fe) || fe.Phase != tc.phase || fe.Cleanup != nil {
+					t.Fatalf("bake: %v, want a FailedError at %q with its clean-up done", err, tc.phase)
+				}
+			}
+			builders, images, snapshots := f.left()
+			if len(builders)+len(images)+len(snapshots) > 0 {
+				t.Errorf("left behind: builders %v, images %v, snapshots %v", builders, images, snapshots)
+			}
+			rec, lerr := Store{Dir: f.state}.Load("staging")
+			if lerr != nil || rec == nil || !rec.Finished || !rec.CleanedUp || rec.Outcome != OutcomeFailed || rec.Phase != tc.phase ||
+				!strings.Contains(rec.Reason, tc.reason) || !strings.HasPrefix(rec.Reason, "bake-failed") {
+				t.Errorf("journal: %+v (%v), want bake-failed at %q naming %q", rec, lerr, tc.phase, tc.reason)
+			}
+			if _, found, ferr := f.baker(f.cloud, sh).Find(f.ctx, c); ferr != nil || found {
+				t.Errorf("an image of the commit is found (%v) after a failed bake", ferr)
+			}
+		})
+	}
+}

@@ -1,0 +1,310 @@
+package bake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/plan"
+	"github.com/ferry-deploy/ferry/pkg/remote"
+	"github.com/ferry-deploy/ferry/pkg/roles"
+)
+
+// run is one bake under way.
+type run struct {
+	b   *Baker
+	rec *Record
+	lg  *slog.Logger
+}
+
+// enter journals the phase before it acts.
+func (r *run) enter(p Phase) error {
+	r.rec.Phase = p
+	r.lg.Info("bake: "+string(p), "elapsed", time.Since(r.rec.Started).Round(time.Second))
+	return r.b.journal().Save(r.rec)
+}
+
+func (r *run) bake(ctx context.Context) (string, error) {
+	b, c := r.b, r.rec.Commit
+	env := b.Env
+	tags := map[string]string{plan.TagProject: b.Project, plan.TagEnv: env.Name, plan.TagBaking: c.String()}
+
+	// The commands first: a hook that does not render fails before any
+	// instance exists.
+	if err := r.enter(PhasePrepare); err != nil {
+		return "", err
+	}
+	build, err := r.buildCommands()
+	if err != nil {
+		return "", err
+	}
+	base, err := b.Cloud.ResolveImage(ctx, env.Launch.BaseImage)
+	if err != nil {
+		return "", fmt.Errorf("launch.base_image %s: %w", env.Launch.BaseImage, err)
+	}
+	if base.State != "available" {
+		return "", fmt.Errorf("launch.base_image %s (%s) is %s", env.Launch.BaseImage, base.ID, base.State)
+	}
+
+	if err := r.enter(PhaseLaunch); err != nil {
+		return "", err
+	}
+	spec := cloud.BuilderSpec{
+		ImageID: base.ID, InstanceType: env.Launch.InstanceType, KeyName: env.Launch.KeyName,
+		SecurityGroups: env.Launch.SecurityGroups, IAMInstanceProfile: env.Launch.IAMInstanceProfile,
+		Tags: map[string]string{"Name": fmt.Sprintf("ferry-bake-%s-%s", env.Name, c.Short())},
+	}
+	if spec.InstanceType == "" {
+		spec.InstanceType = DefaultBuilderType
+	}
+	for k, v := range tags {
+		spec.Tags[k] = v
+	}
+	id, err := b.Cloud.RunBuilder(ctx, spec)
+	if err != nil {
+		return "", err
+	}
+	r.rec.Builder = id
+	if err := r.enter(PhaseBoot); err != nil {
+		return "", err
+	}
+	bootCtx, cancel := context.WithTimeout(ctx, env.Policy.Timeouts.Bake.Std())
+	defer cancel()
+	m, err := r.waitRunning(bootCtx, id)
+	if err != nil {
+		return "", err
+	}
+	logs := remote.Logs{Root: remote.LogRoot(b.StateDir), Env: env.Name, DeployID: r.rec.ID}
+	if r.rec.Log, err = logs.Path(roles.Role("builder"), id); err != nil {
+		return "", err
+	}
+	sess, err := b.Shell.Open(bootCtx, m, logs)
+	if err != nil {
+		return "", fmt.Errorf("builder %s: %w", id, err)
+	}
+	r.rec.Log = sess.Log()
+
+	if err := r.enter(PhaseDeliver); err != nil {
+		return "", err
+	}
+	if err := r.deliver(ctx, sess); err != nil {
+		return "", err
+	}
+	if err := r.enter(PhaseBuild); err != nil {
+		return "", err
+	}
+	if len(build) > 0 {
+		if err := sess.Run(ctx, build...); err != nil {
+			return "", err
+		}
+	}
+	if err := r.enter(PhaseClean); err != nil {
+		return "", err
+	}
+	if err := sess.Run(ctx, r.cleanCommand()); err != nil {
+		return "", err
+	}
+
+	if err := r.enter(PhaseImage); err != nil {
+		return "", err
+	}
+	name := plan.LaunchSourceName(b.Project, env.Name, c, r.rec.Started)
+	desc := fmt.Sprintf("Ferry: %s %s at %s", b.Project, env.Name, c)
+	img, err := b.Cloud.CreateImage(ctx, id, name, desc, tags)
+	if err != nil {
+		return "", err
+	}
+	r.rec.Image = img
+	if err := b.journal().Save(r.rec); err != nil {
+		return "", err
+	}
+	waitCtx, cancelWait := context.WithTimeout(ctx, env.Policy.Timeouts.Bake.Std())
+	defer cancelWait()
+	if err := r.waitAvailable(waitCtx, img); err != nil {
+		return "", err
+	}
+
+	if err := r.enter(PhaseTag); err != nil {
+		return "", err
+	}
+	if err := b.Cloud.TagResources(ctx, []string{img}, map[string]string{plan.TagCommit: c.String()}); err != nil {
+		return "", err
+	}
+	if err := r.enter(PhaseDone); err != nil {
+		return "", err
+	}
+	if err := b.Cloud.TerminateInstances(ctx, []string{id}); err != nil {
+		// The image is made; the builder is clean-up's, not a failure's.
+		r.lg.Error("bake: builder not terminated; the next bake removes it", "builder", id, "err", err)
+		r.rec.Reason = err.Error()
+	} else {
+		r.rec.CleanedUp = true
+	}
+	r.rec.Finished, r.rec.Outcome = true, OutcomeBaked
+	if err := b.journal().Save(r.rec); err != nil {
+		r.lg.Error("bake: journal not written", "err", err)
+	}
+	return img, nil
+}
+
+// waitRunning waits until the builder runs with an address.
+func (r *run) waitRunning(ctx context.Context, id string) (cloud.Machine, error) {
+	var m cloud.Machine
+	err := r.every(ctx, "builder "+id+" running", func() (bool, error) {
+		var err error
+		m, err = r.b.Cloud.Machine(ctx, id)
+		if errors.Is(err, cloud.ErrNotFound) {
+			return false, nil // not yet visible (eventual consistency)
+		}
+		if err != nil {
+			return false, err
+		}
+		switch m.State {
+		case "running":
+			return m.PrivateIP != "", nil
+		case "pending":
+			return false, nil
+		}
+		return false, fmt.Errorf("builder %s is %s", id, m.State)
+	})
+	return m, err
+}
+
+// waitAvailable waits until the image is available, logging its progress.
+func (r *run) waitAvailable(ctx context.Context, id string) error {
+	return r.every(ctx, "image "+id+" available", func() (bool, error) {
+		img, err := r.b.Cloud.Image(ctx, id)
+		if errors.Is(err, cloud.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		switch img.State {
+		case "available":
+			return true, nil
+		case "pending":
+			return false, nil
+		}
+		return false, fmt.Errorf("image %s is %s: %s", id, img.State, img.StateReason)
+	})
+}
+
+// every polls cond until it holds, logging progress each minute.
+func (r *run) every(ctx context.Context, what string, cond func() (bool, error)) error {
+	start := time.Now()
+	lastLog := start
+	t := time.NewTicker(r.b.poll())
+	defer t.Stop()
+	for {
+		ok, err := cond()
+		if err != nil || ok {
+			return err
+		}
+		if time.Since(lastLog) >= time.Minute {
+			lastLog = time.Now()
+			r.lg.Info("bake: waiting for "+what, "waited", time.Since(start).Round(time.Second),
+				"elapsed", time.Since(r.rec.Started).Round(time.Second))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %w after %s", what, ctx.Err(), time.Since(start).Round(time.Second))
+		case <-t.C:
+		}
+	}
+}
+
+// deliver writes the commit's tree to a file in the state dir (the
+// mirror is not held while it is sent) and unpacks it on the builder.
+func (r *run) deliver(ctx context.Context, sess Session) error {
+	dir := filepath.Join(r.b.StateDir, "bake")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, r.rec.ID+"-*.tar")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if err := r.b.Tree.WriteTree(ctx, r.rec.Commit, f); err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		return err
+	}
+	rel := r.releaseDir()
+	return sess.Run(ctx, remote.Command{
+		Name: "deliver " + r.rec.Commit.Short(),
+		// An earlier try's files are replaced whole.
+		Line:  fmt.Sprintf(`sudo rm -rf %[1]s && sudo mkdir -p %[1]s && sudo tar -x --no-same-owner -C %[1]s -f - && sudo chown -R "$(id -un):" %[1]s`, rel),
+		Input: f,
+	})
+}
+
+func (r *run) releaseDir() string { return ReleasesDir + "/" + r.rec.Commit.String() }
+
+// buildCommands renders each role's build hook, for the roles with a
+// group in roles.All's order, each command run in the release directory.
+func (r *run) buildCommands() ([]remote.Command, error) {
+	cmds, err := roles.Resolve(r.b.Env.Hooks)
+	if err != nil {
+		return nil, err
+	}
+	vars, err := roles.NewVars(r.b.Env.Name, r.rec.Commit)
+	if err != nil {
+		return nil, err
+	}
+	var out []remote.Command
+	for _, role := range roles.All() {
+		if _, ok := r.b.Env.Groups[string(role)]; !ok {
+			continue
+		}
+		lines, err := roles.Render(role, roles.Build, cmds[role][roles.Build], vars)
+		if err != nil {
+			return nil, err
+		}
+		for i, line := range lines {
+			out = append(out, remote.Command{
+				Name: fmt.Sprintf("%s build %d/%d", role, i+1, len(lines)),
+				Line: "cd " + r.releaseDir() + " && " + line,
+			})
+		}
+	}
+	return out, nil
+}
+
+// cleanCommand removes what an image must not carry, as the last command
+// on the builder: the release's owner back to root (or the app's user),
+// SSH host keys (each instance makes its own at first boot), cloud-init's
+// instance state (so the next boot is a first boot: user data, keys and
+// the key pair run again), the login's authorized_keys, logs and the
+// journal, shell histories, and the secrets files an instance writes at
+// boot (an image never carries secrets).
+func (r *run) cleanCommand() remote.Command {
+	rel := r.releaseDir()
+	script := []string{
+		`set -e`,
+		`if id app >/dev/null 2>&1; then chown -R app:app ` + rel + `; else chown -R root:root ` + rel + `; fi`,
+		`rm -f /etc/ssh/ssh_host_*`,
+		`if command -v cloud-init >/dev/null 2>&1; then cloud-init clean --logs; fi`,
+		`rm -rf /var/lib/cloud/instances /var/lib/cloud/instance /var/lib/cloud/data /var/lib/cloud/sem`,
+		`rm -f ` + roles.SecretsFile + ` /etc/app/.secrets.env.* /etc/pgbouncer/userlist.txt /etc/redis/ferry-secret.conf`,
+		`rm -f /root/.ssh/authorized_keys /home/*/.ssh/authorized_keys`,
+		`rm -f /root/.bash_history /home/*/.bash_history /root/.lesshst /home/*/.lesshst`,
+		`find /var/log -type f \( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \) -delete`,
+		`find /var/log -type f -exec truncate -s 0 {} +`,
+		`rm -rf /var/log/journal/* /tmp/* /var/tmp/*`,
+		`sync`,
+	}
+	return remote.Command{
+		Name: "clean for the image",
+		Line: "sudo sh -c '" + strings.Join(script, "\n") + "'",
+	}
+}

@@ -105,17 +105,42 @@ func buildRoot(ctx context.Context, root string, r Recipe, mirror string) error 
 	if err := os.Remove(script); err != nil {
 		return err
 	}
-	if r.Extra == "" {
-		return nil
+	if r.Extra != "" {
+		extra := filepath.Join(root, "tmp", "ferry-extra.sh")
+		if err := os.WriteFile(extra, []byte(r.Extra), 0o755); err != nil {
+			return err
+		}
+		if err := runPrivate(ctx, "chroot", root, "/bin/sh", "/tmp/ferry-extra.sh"); err != nil {
+			return fmt.Errorf("%s script: %w", r.Flavor, err)
+		}
+		if err := os.Remove(extra); err != nil {
+			return err
+		}
 	}
-	extra := filepath.Join(root, "tmp", "ferry-extra.sh")
-	if err := os.WriteFile(extra, []byte(r.Extra), 0o755); err != nil {
-		return err
+	return forgetBuildHost(root)
+}
+
+// forgetBuildHost replaces what debootstrap copied from the build host and
+// the scripts needed until their end (its resolver, for apt): an image
+// names no host or DNS server of the machine it was built on. Each machine
+// gets its own of both before it boots (instanceFiles).
+func forgetBuildHost(root string) error {
+	for _, f := range []struct{ path, data string }{
+		{"etc/hostname", "localhost\n"},
+		{"etc/resolv.conf", "# Each machine's own is written before it boots.\n"},
+	} {
+		full, err := inRoot(root, f.path)
+		if err != nil {
+			return err
+		}
+		if err := os.RemoveAll(full); err != nil { // a symlink too
+			return err
+		}
+		if err := os.WriteFile(full, []byte(f.data), 0o644); err != nil {
+			return err
+		}
 	}
-	if err := runPrivate(ctx, "chroot", root, "/bin/sh", "/tmp/ferry-extra.sh"); err != nil {
-		return fmt.Errorf("%s script: %w", r.Flavor, err)
-	}
-	return os.Remove(extra)
+	return nil
 }
 
 // runPrivate runs a command in a mount namespace of its own, so that what

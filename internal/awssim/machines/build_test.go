@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +21,17 @@ func TestBaseImageIsCached(t *testing.T) {
 	keys, _ := filepath.Glob(filepath.Join(layer.Dir, "etc/ssh/ssh_host_*"))
 	if len(keys) > 0 {
 		t.Errorf("base image has SSH host keys %v: every machine must make its own", keys)
+	}
+	// Nothing of the build host: debootstrap copied its name and resolver.
+	for _, f := range []string{"etc/hostname", "etc/resolv.conf"} {
+		img, err := os.ReadFile(filepath.Join(layer.Dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		host, _ := os.ReadFile(filepath.Join("/", f)) // absent on the host: nothing to match
+		if len(host) > 0 && string(img) == string(host) || strings.Contains(string(img), "nameserver") {
+			t.Errorf("base image's /%s is the build host's: %q", f, img)
+		}
 	}
 	// A second call finds the layer instead of building it.
 	start := time.Now()

@@ -62,6 +62,15 @@ systemctl enable systemd-networkd.service
 systemctl mask systemd-networkd-wait-online.service
 # No getty on nspawn's console: it would hold the console the log reads.
 systemctl mask console-getty.service
+# Boots of several machines at once share the host's CPUs: nothing starts
+# that has no work in a container made from a finished image. sysusers:
+# the image's users exist (a package installed later runs it itself);
+# network-generator: no kernel command line of the machine's own; pstore,
+# hugepages: kernel facilities of the host; e2scrub, fstrim: no block
+# device of the machine's own.
+systemctl mask systemd-sysusers.service systemd-network-generator.service \
+	systemd-pstore.service dev-hugepages.mount \
+	e2scrub_reap.service e2scrub_all.timer fstrim.timer
 
 # nginx: /healthcheck.html on 80 and, with the snakeoil certificate, on 443
 # (the seed's ELB health check is HTTPS:443/healthcheck.html).
@@ -103,7 +112,54 @@ locale: false
 # cloud-init's fallback (DHCP on host0) would take precedence over it.
 network:
   config: disabled
+# The modules that act in a container on what EC2 user data asks for, in
+# Debian's order; left out are those for disks, grub, snaps, keyboards,
+# Ubuntu's and other clouds' services, and tools the image lacks. The
+# config stage's modules run first in the final stage: one Python process
+# less per boot (cloud-config.service is masked below).
+cloud_init_modules:
+  - migrator
+  - seed_random
+  - bootcmd
+  - write-files
+  - mounts
+  - set_hostname
+  - update_hostname
+  - update_etc_hosts
+  - ca-certs
+  - rsyslog
+  - users-groups
+  - ssh
+cloud_config_modules: []
+cloud_final_modules:
+  - set-passwords
+  - apt-pipelining
+  - apt-configure
+  - ntp
+  - timezone
+  - disable-ec2-metadata
+  - runcmd
+  - package-update-upgrade-install
+  - write-files-deferred
+  - puppet
+  - chef
+  - mcollective
+  - salt-minion
+  - scripts-vendor
+  - scripts-per-once
+  - scripts-per-boot
+  - scripts-per-instance
+  - scripts-user
+  - ssh-authkey-fingerprints
+  - keys-to-console
+  - phone-home
+  - final-message
+  - power-state-change
 CONF
+	# The local stage finds nothing here (its Ec2Local works on AWS's
+	# hardware only, and the network configuration is off); the network
+	# stage finds the Ec2 datasource, or NoCloud's seed, itself.
+	systemctl mask cloud-init-local.service cloud-config.service
 fi
 
 # Smaller layers: no package caches or lists.

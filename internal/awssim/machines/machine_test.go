@@ -244,3 +244,33 @@ func TestMachineBootsLikeAnEC2Instance(t *testing.T) {
 }
 
 func dashed(ip string) string { return strings.ReplaceAll(ip, ".", "-") }
+
+// User data in #cloud-config runs through cloud-init's modules as on EC2
+// [user-data]: bootcmd and write_files in the network stage, then runcmd
+// (a config module, run at the start of the final stage here) after the
+// files are written, all before the machine is running.
+func TestCloudConfigUserData(t *testing.T) {
+	h := openHost(t)
+	_, base := baseImage(t)
+	userData := `#cloud-config
+bootcmd:
+  - echo bootcmd ran > /var/tmp/bootcmd.out
+write_files:
+  - path: /var/tmp/written.txt
+    content: "written by write_files\n"
+runcmd:
+  - [sh, -c, "echo runcmd saw: $(cat /var/tmp/written.txt) > /var/tmp/runcmd.out"]
+`
+	m := bootRunning(t, h, machines.Spec{Name: "i-0cloudconfig", Image: base.ID, UserData: []byte(userData)})
+	for file, want := range map[string]string{
+		"var/tmp/bootcmd.out": "bootcmd ran\n",
+		"var/tmp/written.txt": "written by write_files\n",
+		"var/tmp/runcmd.out":  "runcmd saw: written by write_files\n",
+	} {
+		got, err := os.ReadFile(filepath.Join(m.Dir(), "root", file))
+		if err != nil || string(got) != want {
+			console, _ := m.Console()
+			t.Errorf("/%s = %q, %v; want %q\nconsole:\n%s", file, got, err, want, console)
+		}
+	}
+}

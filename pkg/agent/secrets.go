@@ -21,6 +21,10 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/secrets"
 )
 
+// minMasked is the shortest value pkg/remote masks in a command's output
+// (a shorter one would mask everything).
+const minMasked = 4
+
 // SecretStore is what a secrets push needs of SSM Parameter Store
 // (pkg/cloud's Client).
 type SecretStore interface {
@@ -168,6 +172,11 @@ func (p *SecretsPush) Run(ctx context.Context) (SecretsRecord, error) {
 	want, have, params, d, err := p.read(ctx)
 	if err != nil {
 		return rec, err
+	}
+	for _, k := range want.Names() {
+		if len(want[k]) < minMasked {
+			p.log().Warn("secret too short to be masked in the servers' output", "env", p.Env.Name, "secret", k, "shorter_than", minMasked)
+		}
 	}
 	// Where the hooks will run, and the SSH runner, are settled before
 	// anything is written: a mistake there changes nothing.

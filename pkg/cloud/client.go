@@ -26,7 +26,9 @@ type Options struct {
 	// service for the region (a program running on an instance, such as
 	// `ferry secrets fetch`).
 	RegionFromIMDS bool
-	// Endpoint, when set, replaces every service's endpoint (the simulator).
+	// Endpoint, when set, replaces every service's endpoint (the
+	// simulator). Empty leaves the SDK's: AWS_ENDPOINT_URL,
+	// AWS_ENDPOINT_URL_<SERVICE>, a profile's endpoint_url, else AWS's.
 	Endpoint string
 	// Profile selects a shared-config profile; empty uses the default chain.
 	Profile string
@@ -120,16 +122,21 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 		cfg.HTTPClient = awshttp.NewBuildableClient()
 	}
 	cfg.HTTPClient = ownBody{next: cfg.HTTPClient}
-	var endpoint *string
-	if opts.Endpoint != "" {
-		endpoint = aws.String(opts.Endpoint)
+	// Endpoint, when given, wins; otherwise the SDK's own sources stand:
+	// AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE> and the shared config's
+	// endpoint_url, read by LoadDefaultConfig and NewFromConfig. Setting
+	// BaseEndpoint to nil would discard them.
+	endpoint := func(base **string) {
+		if opts.Endpoint != "" {
+			*base = aws.String(opts.Endpoint)
+		}
 	}
 	return &Client{
-		asg:   autoscaling.NewFromConfig(cfg, func(o *autoscaling.Options) { o.BaseEndpoint = endpoint }),
-		ec2:   ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.BaseEndpoint = endpoint }),
-		elb:   elb.NewFromConfig(cfg, func(o *elb.Options) { o.BaseEndpoint = endpoint }),
-		elbv2: elbv2.NewFromConfig(cfg, func(o *elbv2.Options) { o.BaseEndpoint = endpoint }),
-		ssm:   ssm.NewFromConfig(cfg, func(o *ssm.Options) { o.BaseEndpoint = endpoint }),
+		asg:   autoscaling.NewFromConfig(cfg, func(o *autoscaling.Options) { endpoint(&o.BaseEndpoint) }),
+		ec2:   ec2.NewFromConfig(cfg, func(o *ec2.Options) { endpoint(&o.BaseEndpoint) }),
+		elb:   elb.NewFromConfig(cfg, func(o *elb.Options) { endpoint(&o.BaseEndpoint) }),
+		elbv2: elbv2.NewFromConfig(cfg, func(o *elbv2.Options) { endpoint(&o.BaseEndpoint) }),
+		ssm:   ssm.NewFromConfig(cfg, func(o *ssm.Options) { endpoint(&o.BaseEndpoint) }),
 		log:   log,
 	}, nil
 }

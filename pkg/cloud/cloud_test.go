@@ -234,3 +234,25 @@ func TestNoAttemptLosesItsResponse(t *testing.T) {
 		t.Errorf("%d of 200 reads of the group failed on their only attempt", failed)
 	}
 }
+
+// TestEndpointFromEnvironment: with no endpoint in Ferry's configuration,
+// the SDK's AWS_ENDPOINT_URL is honoured (AWS: feature-ss-endpoints), and
+// the configured endpoint wins over it.
+func TestEndpointFromEnvironment(t *testing.T) {
+	srv, ctx := startSim(t)
+	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
+	c := newClient(t, ctx, "", 1)
+	if _, err := c.Group(ctx, "shop-staging-web", nil, nil); err != nil {
+		t.Fatalf("AWS_ENDPOINT_URL at the simulator, no aws.endpoint: %v", err)
+	}
+
+	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+	c = newClient(t, ctx, srv.URL, 1)
+	if _, err := c.Group(ctx, "shop-staging-web", nil, nil); err != nil {
+		t.Fatalf("aws.endpoint at the simulator, AWS_ENDPOINT_URL elsewhere: %v", err)
+	}
+	c = newClient(t, ctx, "", 1)
+	if _, err := c.Group(ctx, "shop-staging-web", nil, nil); err == nil {
+		t.Fatal("AWS_ENDPOINT_URL at a closed port, no aws.endpoint: the call succeeded, so the variable was ignored")
+	}
+}

@@ -28,21 +28,39 @@ func (c lateReader) Do(req *http.Request) (*http.Response, error) {
 	return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
 }
 
-// closeOnRead is a request body whose reads fail once it is closed, as
-// smithy-go's does.
+// closeOnRead is a request body as smithy-go builds one (a safeReadCloser
+// over a reader with WriteTo): once closed, Read returns io.EOF and WriteTo
+// returns io.EOF, which io.Copy, and so net/http's write loop, takes for a
+// failure.
 type closeOnRead struct {
-	r      io.Reader
+	r      *strings.Reader
 	closed bool
 }
 
 func (b *closeOnRead) Read(p []byte) (int, error) {
 	if b.closed {
-		return 0, io.ErrClosedPipe
+		return 0, io.EOF
 	}
 	return b.r.Read(p)
 }
 
+func (b *closeOnRead) WriteTo(w io.Writer) (int64, error) {
+	if b.closed {
+		return 0, io.EOF
+	}
+	return b.r.WriteTo(w)
+}
+
 func (b *closeOnRead) Close() error { b.closed = true; return nil }
+
+// The fake fails as the real body does: a copy after Close is an error.
+func TestClosedSmithyBodyFailsACopy(t *testing.T) {
+	body := &closeOnRead{r: strings.NewReader("Action=DescribeInstances")}
+	body.Close()
+	if _, err := io.Copy(io.Discard, body); err != io.EOF {
+		t.Fatalf("copy of a closed body: %v, want io.EOF as an error", err)
+	}
+}
 
 // The transport reads a body of its own, whole, whatever the caller does
 // with the body it passed once Do has returned.

@@ -56,6 +56,12 @@ func TestMachines_InstancesAndImages(t *testing.T) {
 	if !netip.MustParsePrefix("172.31.0.0/20").Contains(firstIP) {
 		t.Errorf("private address %s is not in us-east-1a's default subnet 172.31.0.0/20", firstIP)
 	}
+	// Its address is one of its subnet's [API_DescribeSubnets]: 4096 less
+	// the five AWS reserves, less this one.
+	sub := try(e.ec2.DescribeSubnets(e.ctx, &ec2.DescribeSubnetsInput{Filters: []ec2types.Filter{{Name: aws.String("availability-zone"), Values: []string{"us-east-1a"}}}})).must(t)
+	if len(sub.Subnets) != 1 || aws.ToString(sub.Subnets[0].CidrBlock) != "172.31.0.0/20" || aws.ToInt32(sub.Subnets[0].AvailableIpAddressCount) != 4090 {
+		t.Errorf("us-east-1a's subnet with one instance: %+v, want 172.31.0.0/20 with 4090 free", sub.Subnets)
+	}
 	if code, body := e.get("http://" + firstIP.String() + "/user-data.txt"); code != 200 || body != "user data ran as root\n" {
 		t.Errorf("user data's file: %d %q", code, body)
 	}

@@ -303,6 +303,8 @@ func ec2Actions() map[string]handlerFunc {
 		"DescribeTags":                   ec2DescribeTags,
 		"CreateSecurityGroup":            ec2CreateSecurityGroup,
 		"DescribeSecurityGroups":         ec2DescribeSecurityGroups,
+		"DescribeVpcs":                   ec2DescribeVpcs,
+		"DescribeSubnets":                ec2DescribeSubnets,
 		"CreateImage":                    ec2CreateImage,
 		"DescribeImages":                 ec2DescribeImages,
 		"DeregisterImage":                ec2DeregisterImage,

@@ -31,7 +31,9 @@ each group's current one with the environment's [launch] settings applied
 
 (the launch template version's description, or the launch configuration's
 name, with "-ROLE" appended for each group when the environment has
-several). Pass that name to ferry deploy --launch-config; the deploy then
+several). With launch.image = "bake" the commit's image is baked first
+(or reused when it exists; see ferry bake) and the source names it. Pass
+that name to ferry deploy --launch-config; the deploy then
 reuses it, and refuses one prepared for another commit. Running prepare
 again creates a new, later-stamped source.
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ferry-deploy/ferry/pkg/bake"
 	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/execute"
@@ -23,6 +24,8 @@ import (
 type Cloud interface {
 	plan.Cloud
 	execute.Cloud
+	bake.Cloud
+	bake.Console
 }
 
 // Deployer carries out the deploys of one environment: lock, recovery,
@@ -81,7 +84,8 @@ func (d *Deployer) journal() execute.JournalStore {
 
 // executor carries out the environment's deploys with hooks.
 func (d *Deployer) executor(hooks execute.Hooks) *execute.Executor {
-	return &execute.Executor{Cloud: d.cloud, Hooks: hooks, Journal: d.journal(), Env: d.env, Log: d.base}
+	return &execute.Executor{Cloud: d.cloud, Hooks: hooks, Journal: d.journal(), Env: d.env, Log: d.base,
+		Baker: bakerFor(d.cfg, d.env, d.mirror, d.cloud, d.base)}
 }
 
 // Deploy plans, and when there is something to deploy takes the lock,

@@ -261,7 +261,8 @@ func (p *Project) Prepare(ctx context.Context, env string, req Request) (string,
 		return "", err
 	}
 	rev := s.input.Target
-	ex := &execute.Executor{Cloud: s.cloud, Env: s.env, Log: p.Logger.With("env", s.env.Name)}
+	ex := &execute.Executor{Cloud: s.cloud, Env: s.env, Log: p.Logger.With("env", s.env.Name),
+		Baker: bakerFor(p.Config, s.env, p.Mirror, s.cloud, p.Logger)}
 	src, err := ex.Prepare(ctx, rev.Commit, plan.LaunchSourceName(p.Config.Project.Name, s.env.Name, rev.Commit, s.input.Now))
 	if err != nil {
 		return "", fmt.Errorf("prepare %s for %s: %w", s.env.Name, rev.Commit.Short(), err)

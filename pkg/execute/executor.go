@@ -53,6 +53,9 @@ type Executor struct {
 	// Poll is the interval between two looks at AWS while waiting;
 	// zero uses the environment's policy.poll_interval.
 	Poll time.Duration
+	// Baker bakes the commit's image when the environment bakes one per
+	// commit (launch.image = "bake"); nil otherwise.
+	Baker Baker
 	// UserData renders the launch source's user data (base64) for a
 	// commit; nil renders the environment's launch.user_data_file, or,
 	// without one, keeps the copied source's user data.

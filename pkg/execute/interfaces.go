@@ -28,6 +28,13 @@ type Cloud interface {
 
 var _ Cloud = (*cloud.Client)(nil)
 
+// Baker returns the image baked for a commit, baking it unless it exists
+// (pkg/bake's Baker through pkg/agent). A failed bake has removed what it
+// started and changed nothing of the environment.
+type Baker interface {
+	Bake(ctx context.Context, c commit.ID) (image string, err error)
+}
+
 // Hooks runs a role's commands for a deploy hook on instances; pkg/remote
 // (over SSH) implements it. RunHook must bound every command it runs with
 // the environment's policy.timeouts.command, and every connection it makes:

@@ -55,6 +55,9 @@ type Journal struct {
 	PageOn bool `json:"page_on"`
 	// Sources holds, per group, the launch source new instances start from.
 	Sources map[string]Source `json:"sources"`
+	// Image is the image bake-image baked (or found) for the target, which
+	// prepare-launch-source's new sources name.
+	Image string `json:"image,omitempty"`
 	// Finished is set when the deploy reached an outcome.
 	Finished bool `json:"finished"`
 }

@@ -33,6 +33,12 @@ func (e *Executor) Prepare(ctx context.Context, c commit.ID, name string) (Prepa
 		return Prepared{}, fmt.Errorf("launch source name %q does not name commit %s (use plan.LaunchSourceName)", name, c)
 	}
 	ls := plan.LaunchSource{Kind: e.Env.Launch.Kind, Template: e.Env.Launch.Template, Name: name}
+	// With launch.image = "bake", the commit's image first (baked unless
+	// it exists): the source names it.
+	image, err := e.image(ctx, c)
+	if err != nil {
+		return Prepared{}, err
+	}
 	byRole := sortedRoles(e.Env.Groups)
 	out := Prepared{Name: name, Sources: map[string]Source{}}
 	for _, role := range byRole {
@@ -41,7 +47,7 @@ func (e *Executor) Prepare(ctx context.Context, c commit.ID, name string) (Prepa
 		if err != nil {
 			return out, fmt.Errorf("the %s group: %w", role, err)
 		}
-		src, err := e.launchSource(ctx, ls, c, group, role, len(byRole) > 1,
+		src, err := e.launchSource(ctx, ls, c, image, group, role, len(byRole) > 1,
 			Source{LaunchConfiguration: g.LaunchConfiguration, LaunchTemplate: g.LaunchTemplate})
 		if err != nil {
 			return out, err
@@ -65,7 +71,7 @@ func (e *Executor) findPrepared(ctx context.Context, j *Journal) error {
 	}
 	for _, gp := range j.Plan.Groups {
 		before := j.Before[gp.Name]
-		src, err := e.launchSource(ctx, ls, j.Plan.Target.Commit, gp.Name, gp.Role, len(j.Plan.Groups) > 1,
+		src, err := e.launchSource(ctx, ls, j.Plan.Target.Commit, "", gp.Name, gp.Role, len(j.Plan.Groups) > 1,
 			Source{LaunchConfiguration: before.LaunchConfiguration, LaunchTemplate: before.LaunchTemplate})
 		if err != nil {
 			return err

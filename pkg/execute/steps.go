@@ -19,7 +19,12 @@ import (
 // without harm: it looks at what is there before it changes anything.
 func (e *Executor) step(ctx context.Context, j *Journal, s plan.Step) error {
 	switch s.Name {
+	case plan.StepBakeImage:
+		return e.bakeImage(ctx, j, s.Commit)
 	case plan.StepPrepareLaunchSource:
+		if j.Image == "" && s.Image != "" {
+			j.Image = s.Image
+		}
 		return e.prepareLaunchSource(ctx, j, *s.LaunchSource, s.Commit)
 	case plan.StepSuspendProcesses:
 		return e.suspend(ctx, j, s.Group, s.Processes)
@@ -91,15 +96,48 @@ func (e *Executor) resumeAll(ctx context.Context, j *Journal) error {
 	return errors.Join(errs...)
 }
 
+// bakeImage bakes the commit's image (or finds it baked) and journals it.
+// Run again after a crash, the bake cleans up what the killed one left and
+// bakes anew; an image it had finished is reused.
+func (e *Executor) bakeImage(ctx context.Context, j *Journal, c commit.ID) error {
+	img, err := e.image(ctx, c)
+	if err != nil {
+		return err
+	}
+	j.Image = img
+	return e.save(j)
+}
+
+// image is the image new instances of commit c start from: with
+// launch.image = "bake" the commit's baked image (baked now unless it
+// exists); otherwise launch.image_id (empty: the copied source's).
+func (e *Executor) image(ctx context.Context, c commit.ID) (string, error) {
+	if e.Env.Launch.Image != config.LaunchImageBake {
+		return e.Env.Launch.ImageID, nil
+	}
+	if e.Baker == nil {
+		return "", fmt.Errorf("launch.image = %q, but this executor has no baker", config.LaunchImageBake)
+	}
+	return e.Baker.Bake(ctx, c)
+}
+
 // prepareLaunchSource creates (or finds, when prepared ahead of time) the
 // launch source ls of commit for every group.
 func (e *Executor) prepareLaunchSource(ctx context.Context, j *Journal, ls plan.LaunchSource, c commit.ID) error {
+	if j.Image == "" && e.Env.Launch.Image == config.LaunchImageBake {
+		// A plan made without a bake step (the image existed then).
+		img, err := e.image(ctx, c)
+		if err != nil {
+			return err
+		}
+		j.Image = img
+	}
 	for _, gp := range j.Plan.Groups {
 		if _, done := j.Sources[gp.Name]; done {
 			continue
 		}
 		before := j.Before[gp.Name]
-		src, err := e.launchSource(ctx, ls, c, gp.Name, gp.Role, len(j.Plan.Groups) > 1,
+		src, err := e.launchSource(ctx, ls, c, j.Image, gp.Name, gp.Role, len(j.Plan.Groups) > 1,
 			Source{LaunchConfiguration: before.LaunchConfiguration, LaunchTemplate: before.LaunchTemplate})
 		if err != nil {
 			return err
@@ -118,8 +156,9 @@ func (e *Executor) prepareLaunchSource(ctx context.Context, j *Journal, ls plan.
 // exists is reused (a step run again after a crash, or ferry prepare);
 // with ls.Existing it must exist. Launch configurations get the role as a
 // suffix when the environment has several groups: each group's is copied
-// from its own.
-func (e *Executor) launchSource(ctx context.Context, ls plan.LaunchSource, c commit.ID, group, role string, multi bool, current Source) (Source, error) {
+// from its own. A new source names image (empty: launch.image_id, or the
+// copied source's).
+func (e *Executor) launchSource(ctx context.Context, ls plan.LaunchSource, c commit.ID, image, group, role string, multi bool, current Source) (Source, error) {
 	var src Source
 	switch ls.Kind {
 	case config.LaunchConfiguration:
@@ -138,7 +177,7 @@ func (e *Executor) launchSource(ctx context.Context, ls plan.LaunchSource, c com
 			return src, fmt.Errorf("launch configuration %s (--launch-config) does not exist", name)
 		}
 		if !exists {
-			overrides, err := e.overrides(c)
+			overrides, err := e.overrides(c, image)
 			if err != nil {
 				return src, err
 			}
@@ -161,7 +200,7 @@ func (e *Executor) launchSource(ctx context.Context, ls plan.LaunchSource, c com
 		case errors.Is(err, cloud.ErrNotFound) && ls.Existing:
 			return src, fmt.Errorf("--launch-config %s: %w", ls.Name, err)
 		case errors.Is(err, cloud.ErrNotFound):
-			overrides, err := e.overrides(c)
+			overrides, err := e.overrides(c, image)
 			if err != nil {
 				return src, err
 			}
@@ -176,10 +215,13 @@ func (e *Executor) launchSource(ctx context.Context, ls plan.LaunchSource, c com
 	return src, nil
 }
 
-func (e *Executor) overrides(c commit.ID) (cloud.LaunchOverrides, error) {
+func (e *Executor) overrides(c commit.ID, image string) (cloud.LaunchOverrides, error) {
 	l := e.Env.Launch
+	if image == "" {
+		image = l.ImageID
+	}
 	o := cloud.LaunchOverrides{
-		ImageID: l.ImageID, InstanceType: l.InstanceType, SecurityGroups: l.SecurityGroups,
+		ImageID: image, InstanceType: l.InstanceType, SecurityGroups: l.SecurityGroups,
 		KeyName: l.KeyName, IAMInstanceProfile: l.IAMInstanceProfile,
 	}
 	if l.HTTPTokens != "" {

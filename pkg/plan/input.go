@@ -49,6 +49,8 @@ type Cloud interface {
 	Group(ctx context.Context, name string, classic, targetGroups []string) (*cloud.Group, error)
 	LaunchTemplateVersion(ctx context.Context, ref cloud.LaunchTemplateRef) (*cloud.LaunchTemplateVersion, error)
 	Draining(ctx context.Context, classic, targetGroups []string) ([]cloud.Draining, error)
+	// ImagesTagged finds the commit's baked image (launch.image = "bake").
+	ImagesTagged(ctx context.Context, tags map[string]string) ([]cloud.Image, error)
 }
 
 var _ Cloud = (*cloud.Client)(nil)

@@ -65,9 +65,12 @@ type Plan struct {
 	Downtime bool `json:"downtime"`
 
 	LaunchSource LaunchSource `json:"launch_source"`
-	Groups       []GroupPlan  `json:"groups"`
-	Steps        []Step       `json:"steps"`
-	Warnings     []string     `json:"warnings,omitempty"`
+	// Image is set when the environment bakes an image per commit
+	// (launch.image = "bake") and the launch source is made by the deploy.
+	Image    *ImagePlan  `json:"image,omitempty"`
+	Groups   []GroupPlan `json:"groups"`
+	Steps    []Step      `json:"steps"`
+	Warnings []string    `json:"warnings,omitempty"`
 }
 
 // Revision is a commit and the ref it came from.
@@ -96,6 +99,18 @@ type LaunchSource struct {
 	// Existing is true when the source was prepared ahead of time
 	// (ferry prepare / --launch-config) and is reused.
 	Existing bool `json:"existing"`
+}
+
+// ImagePlan is the image new instances start from when the environment
+// bakes one per commit.
+type ImagePlan struct {
+	// ID is the commit's image when it exists already: it is reused,
+	// never baked twice. Empty when the deploy bakes it (Bake).
+	ID string `json:"id,omitempty"`
+	// Bake is true when the deploy's first step, bake-image, makes it.
+	Bake bool `json:"bake"`
+	// BaseImage is what a bake's builder starts from (launch.base_image).
+	BaseImage string `json:"base_image"`
 }
 
 // GroupPlan is what happens to one Auto Scaling group.

@@ -85,7 +85,7 @@ func newFixture(t *testing.T, deployed string, extraTOML string) *fixture {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	srv := testutil.StartSim(t, awssim.Options{Second: 5 * time.Millisecond})
+	srv := testutil.StartSim(t, awssim.Options{Second: 5 * time.Millisecond, ImageBuildTime: 50 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	clients := simenv.Connect(srv.URL)

@@ -65,6 +65,9 @@ func Make(ctx context.Context, c Cloud, repo Repo, in Input) (*Plan, error) {
 	}
 
 	p.LaunchSource = launchSource(in)
+	if p.Image, err = imagePlan(ctx, c, in, p.LaunchSource); err != nil {
+		return nil, err
+	}
 	for _, g := range groups {
 		gp, err := groupPlan(g, p.Method, env.Policy)
 		if err != nil {
@@ -324,6 +327,28 @@ func launchSource(in Input) LaunchSource {
 	}
 	ls.Name = LaunchSourceName(in.Project, in.Env.Name, in.Target.Commit, in.Now)
 	return ls
+}
+
+// imagePlan says where the commit's image comes from when the environment
+// bakes one per commit: the image tagged for it, or a bake. A launch source
+// prepared ahead of time already names its image.
+func imagePlan(ctx context.Context, c Cloud, in Input, ls LaunchSource) (*ImagePlan, error) {
+	if in.Env.Launch.Image != config.LaunchImageBake || ls.Existing {
+		return nil, nil
+	}
+	ip := &ImagePlan{BaseImage: in.Env.Launch.BaseImage}
+	imgs, err := c.ImagesTagged(ctx, BakedImageTags(in.Project, in.Env.Name, in.Target.Commit))
+	if err != nil {
+		return nil, err
+	}
+	for _, img := range imgs {
+		if img.State == "available" {
+			ip.ID = img.ID
+			return ip, nil
+		}
+	}
+	ip.Bake = true
+	return ip, nil
 }
 
 // groupPlan sizes one group's deploy.

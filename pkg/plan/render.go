@@ -50,7 +50,15 @@ func (p *Plan) WriteText(w io.Writer) error {
 	if p.LaunchSource.Existing {
 		source = "prepared " + launchKind(p.LaunchSource.Kind) + " " + p.LaunchSource.Name
 	}
-	fmt.Fprintf(&b, "Launch source: %s\n\n", source)
+	fmt.Fprintf(&b, "Launch source: %s\n", source)
+	switch im := p.Image; {
+	case im == nil:
+	case im.Bake:
+		fmt.Fprintf(&b, "Image: baked for %s first (from %s)\n", p.Target.Commit.Short(), im.BaseImage)
+	default:
+		fmt.Fprintf(&b, "Image: %s, baked for %s before (reused)\n", im.ID, p.Target.Commit.Short())
+	}
+	b.WriteString("\n")
 
 	b.WriteString("Groups:\n")
 	for _, g := range p.Groups {
@@ -118,11 +126,17 @@ func (s Step) params() []param {
 		}
 	}
 	switch s.Name {
+	case StepBakeImage:
+		add("commit", s.Commit.String())
+		add("timeout", s.Timeout.String())
 	case StepPrepareLaunchSource:
 		add("commit", s.Commit.String())
 		if s.LaunchSource != nil {
 			add("kind", s.LaunchSource.Kind)
 			add("name", s.LaunchSource.Name)
+		}
+		if s.Image != "" {
+			add("image", s.Image)
 		}
 	case StepInstallLaunchSource:
 		if s.LaunchSource != nil {

@@ -10,6 +10,7 @@ import (
 type StepName string
 
 const (
+	StepBakeImage           StepName = "bake-image"
 	StepPrepareLaunchSource StepName = "prepare-launch-source"
 	StepSuspendProcesses    StepName = "suspend-processes"
 	StepInstallLaunchSource StepName = "install-launch-source"
@@ -40,9 +41,14 @@ type Step struct {
 
 	// LaunchSource is the launch source prepare-launch-source makes (or
 	// finds) and install-launch-source installs; Commit is the commit it
-	// runs, which install-launch-source also tags the group with.
+	// runs, which install-launch-source also tags the group with, and the
+	// commit bake-image bakes.
 	LaunchSource *LaunchSource `json:"launch_source,omitempty"`
 	Commit       commit.ID     `json:"commit,omitzero"`
+	// Image is the image prepare-launch-source's new source names: the
+	// commit's baked image when it existed as the plan was made. Empty
+	// when bake-image makes it, or the environment does not bake.
+	Image string `json:"image,omitempty"`
 	// Processes are the Auto Scaling processes suspend-processes and
 	// resume-processes act on.
 	Processes []string `json:"processes,omitempty"`
@@ -58,7 +64,8 @@ type Step struct {
 	// config.SerialReplaceUnhealthy.
 	Mode string `json:"mode,omitempty"`
 	// Timeout bounds the wait of wait-in-service, wait-healthy,
-	// terminate-old (until the old instances are gone) and replace-batch.
+	// terminate-old (until the old instances are gone) and replace-batch,
+	// and each of bake-image's waits (builder, image).
 	Timeout config.Duration `json:"timeout,omitempty"`
 	// Role is the role whose hook upgrade-page-on, upgrade-page-off and
 	// worker-deploy run.

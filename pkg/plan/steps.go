@@ -20,11 +20,23 @@ func steps(p *Plan, env *config.Environment) []Step {
 	// Each step gets its own copies of what it shares with the plan, so
 	// that no change to one step changes another.
 	source := func() *LaunchSource { ls := p.LaunchSource; return &ls }
-	if !p.LaunchSource.Existing {
-		add(Step{Name: StepPrepareLaunchSource, LaunchSource: source(), Commit: p.Target.Commit},
-			"new instances must start from %s", p.Target.Commit.Short())
-	}
 	timeouts := env.Policy.Timeouts
+	if p.Image != nil && p.Image.Bake {
+		add(Step{Name: StepBakeImage, Commit: p.Target.Commit, Timeout: timeouts.Bake},
+			"no image of %s exists yet: a builder from %s gets the commit's tree and build hook and is imaged; nothing of the environment changes until the image is available", p.Target.Commit.Short(), p.Image.BaseImage)
+	}
+	if !p.LaunchSource.Existing {
+		step := Step{Name: StepPrepareLaunchSource, LaunchSource: source(), Commit: p.Target.Commit}
+		switch {
+		case p.Image != nil && p.Image.ID != "":
+			step.Image = p.Image.ID
+			add(step, "new instances must start from %s, whose image %s was baked before", p.Target.Commit.Short(), p.Image.ID)
+		case p.Image != nil:
+			add(step, "new instances must start from %s, in the image bake-image makes", p.Target.Commit.Short())
+		default:
+			add(step, "new instances must start from %s", p.Target.Commit.Short())
+		}
+	}
 	worker := workerHost(p)
 
 	switch p.Method {

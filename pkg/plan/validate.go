@@ -89,6 +89,9 @@ func (p *Plan) checkStep(s Step, groups map[string]GroupPlan) error {
 	// none: anywhere else it would wait for, or remove, nothing.
 	emptyGroup := inPlan && g.Capacity.DesiredBefore == 0 && len(g.Replace) == 0
 	switch s.Name {
+	case StepBakeImage:
+		need(s.Commit == p.Target.Commit, fmt.Sprintf("commit %q is not the target %q", s.Commit.String(), p.Target.Commit.String()))
+		need(s.Timeout > 0, "no timeout")
 	case StepPrepareLaunchSource:
 		source()
 		need(s.LaunchSource == nil || s.LaunchSource.Kind != "", "no launch source kind")

@@ -1,0 +1,70 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/ferry-deploy/ferry/pkg/bake"
+	"github.com/ferry-deploy/ferry/pkg/commit"
+	"github.com/ferry-deploy/ferry/pkg/config"
+	"github.com/ferry-deploy/ferry/pkg/execute"
+	"github.com/ferry-deploy/ferry/pkg/remote"
+	"github.com/ferry-deploy/ferry/pkg/watch"
+)
+
+// WriteTree writes the commit's tree from the mirror as a tar stream: what
+// a bake delivers to its builder.
+func (r Repo) WriteTree(ctx context.Context, c commit.ID, w io.Writer) error {
+	err := r.Mirror.WriteTree(hash(c), w)
+	return r.unknown(ctx, err, c)
+}
+
+var _ bake.Tree = Repo{}
+
+// NewBaker builds env's baker: builders reached over SSH with the
+// environment's settings (their host keys from their consoles), the tree
+// from the mirror. dialer, when not nil, makes the SSH connections (the
+// simulator's machines, in a network namespace of their own).
+func NewBaker(cfg *config.Config, env *config.Environment, m *watch.Mirror, c bake.Cloud, console bake.Console, dialer remote.Dialer, log *slog.Logger) *bake.Baker {
+	sshCfg := remote.FromConfig(cfg.Project.StateDir, env, "bake", os.Getenv("SSH_AUTH_SOCK"))
+	sshCfg.Dialer = dialer
+	return &bake.Baker{
+		Project: cfg.Project.Name, Env: env, Cloud: c, Tree: Repo{Mirror: m},
+		Shell:    bake.SSHShell{Console: console, Config: sshCfg, StateDir: cfg.Project.StateDir},
+		StateDir: cfg.Project.StateDir, Log: log,
+	}
+}
+
+// imageBaker is a bake.Baker as the executor asks for it.
+type imageBaker struct{ b *bake.Baker }
+
+func (i imageBaker) Bake(ctx context.Context, c commit.ID) (string, error) {
+	r, err := i.b.Bake(ctx, c)
+	return r.Image, err
+}
+
+// bakerFor is the executor's baker for env: nil unless env bakes an image
+// per commit.
+func bakerFor(cfg *config.Config, env *config.Environment, m *watch.Mirror, c Cloud, log *slog.Logger) execute.Baker {
+	if env.Launch.Image != config.LaunchImageBake {
+		return nil
+	}
+	return imageBaker{NewBaker(cfg, env, m, c, c, nil, log)}
+}
+
+// Bake bakes the image of the commit req names (or the one env watches)
+// alone: `ferry bake`. An image already baked for it is reused.
+func (p *Project) Bake(ctx context.Context, env string, req Request) (bake.Result, error) {
+	s, err := p.open(ctx, env, req)
+	if err != nil {
+		return bake.Result{}, err
+	}
+	if s.env.Launch.Image != config.LaunchImageBake {
+		return bake.Result{}, &RequestError{fmt.Errorf("environment %s does not bake images: set launch.image = %q and launch.base_image", s.env.Name, config.LaunchImageBake)}
+	}
+	b := NewBaker(p.Config, s.env, p.Mirror, s.cloud, s.cloud, nil, p.Logger)
+	return b.Bake(ctx, s.input.Target.Commit)
+}

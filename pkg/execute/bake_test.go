@@ -1,0 +1,95 @@
+package execute_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ferry-deploy/ferry/pkg/commit"
+	"github.com/ferry-deploy/ferry/pkg/execute"
+	"github.com/ferry-deploy/ferry/pkg/plan"
+)
+
+// fakeBaker stands in for pkg/bake (tested against the simulator there):
+// it answers an image or an error and counts its calls.
+type fakeBaker struct {
+	mu    sync.Mutex
+	image string
+	err   error
+	calls []commit.ID
+}
+
+func (b *fakeBaker) Bake(_ context.Context, c commit.ID) (string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.calls = append(b.calls, c)
+	return b.image, b.err
+}
+
+// TestBakeStep: with launch.image = "bake" the deploy's first step bakes
+// the target's image and the new launch source names it; an image that
+// existed at plan time is named without a bake; a failed bake leaves the
+// environment as it was, the reason in the report.
+func TestBakeStep(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		existing   bool // an image is tagged for the target when planned
+		bakeErr    error
+		wantBakes  int
+		wantImage  string
+		wantResult execute.Outcome
+	}{
+		{name: "bakes first", wantBakes: 1, wantImage: "ami-0baked", wantResult: execute.Succeeded},
+		{name: "reuses the commit's image", existing: true, wantBakes: 0, wantImage: "ami-0existing", wantResult: execute.Succeeded},
+		{name: "bake fails", bakeErr: errors.New("bake-failed: web build 1/1 exited 1"), wantBakes: 1, wantResult: execute.RolledBack},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, 2, false, "")
+			f.env.Launch.Image, f.env.Launch.BaseImage = "bake", "debian-stack"
+			p := f.plan()
+			if tc.existing {
+				// As the planner writes it when ImagesTagged finds one
+				// (pkg/plan's TestBakePlan).
+				p.Image = &plan.ImagePlan{ID: "ami-0existing", BaseImage: "debian-stack"}
+				for i, s := range p.Steps {
+					if s.Name == plan.StepBakeImage {
+						p.Steps = append(p.Steps[:i:i], p.Steps[i+1:]...)
+						break
+					}
+				}
+				for i := range p.Steps {
+					if p.Steps[i].Name == plan.StepPrepareLaunchSource {
+						p.Steps[i].Image = "ami-0existing"
+					}
+				}
+			} else if p.Steps[0].Name != plan.StepBakeImage {
+				t.Fatalf("first step %s, want bake-image", p.Steps[0].Name)
+			}
+			baker := &fakeBaker{image: "ami-0baked", err: tc.bakeErr}
+			ex := f.executor()
+			ex.Baker = baker
+			r, err := ex.Run(f.ctx, p, "d1")
+			if r.Outcome != tc.wantResult {
+				t.Fatalf("outcome %s (%v), want %s", r.Outcome, err, tc.wantResult)
+			}
+			if len(baker.calls) != tc.wantBakes || tc.wantBakes > 0 && baker.calls[0].String() != f.new {
+				t.Errorf("bakes %v, want %d of %s", baker.calls, tc.wantBakes, f.new)
+			}
+			if tc.bakeErr != nil {
+				if !strings.Contains(r.Reason, "bake-failed") {
+					t.Errorf("reason %q does not say the bake failed", r.Reason)
+				}
+				f.assertOldVersion()
+				return
+			}
+			f.assertNewVersion(p)
+			g := f.group()
+			v, err := f.cloud.LaunchTemplateVersion(f.ctx, *g.LaunchTemplate)
+			if err != nil || v.ImageID != tc.wantImage {
+				t.Errorf("launch template version's image %q (%v), want %s", v.ImageID, err, tc.wantImage)
+			}
+		})
+	}
+}

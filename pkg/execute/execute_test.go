@@ -543,3 +543,52 @@ func TestInterruptedPastNoReturnFinishesOnRecover(t *testing.T) {
 		t.Errorf("second recover: %+v, %v; want nothing to do", rec, err)
 	}
 }
+
+// TestPersonSuspendedProcessesKept: processes a person suspended before
+// the deploy (ferry asg suspend) are left as found, by a deploy that
+// succeeds and by one that rolls back; the plan names them.
+func TestPersonSuspendedProcessesKept(t *testing.T) {
+	kept := []string{"AZRebalance", "ScheduledActions"}
+	for _, tc := range []struct {
+		name string
+		full bool
+		fail bool
+	}{
+		{name: "full, succeeds", full: true},
+		{name: "serial, succeeds"},
+		{name: "full, rolls back", full: true, fail: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, 2, tc.full, "timeouts.instances_in_service = \"3s\"\ntimeouts.healthy_in_balancers = \"3s\"\n")
+			if err := f.cloud.SuspendProcesses(f.ctx, group, kept); err != nil {
+				t.Fatal(err)
+			}
+			f.before = f.group()
+			p := f.plan()
+			if got := p.Groups[0].KeptSuspended; !slices.Equal(got, kept) {
+				t.Errorf("plan keeps %v suspended, want %v", got, kept)
+			}
+			if !slices.ContainsFunc(p.Warnings, func(w string) bool { return strings.Contains(w, "kept suspended") }) {
+				t.Errorf("the plan does not say the processes are kept: %v", p.Warnings)
+			}
+			for _, s := range p.Steps {
+				for _, proc := range s.Processes {
+					if slices.Contains(kept, proc) {
+						t.Errorf("step %s touches %s, which a person suspended", s.Name, proc)
+					}
+				}
+			}
+			if tc.fail {
+				f.sim.SetCapacityErrors(1000)
+			}
+			r, err := f.executor().Run(f.ctx, p, "d1")
+			if tc.fail != (r.Outcome == execute.RolledBack) || (err != nil) != tc.fail {
+				t.Fatalf("outcome %s: %v", r.Outcome, err)
+			}
+			f.sim.SetCapacityErrors(0)
+			if got := f.group().SuspendedProcesses; !slices.Equal(got, kept) {
+				t.Errorf("after the deploy %v suspended, want %v as found", got, kept)
+			}
+		})
+	}
+}

@@ -37,7 +37,14 @@ func (e *Executor) rollback(ctx context.Context, j *Journal) error {
 	// resumes Launch once its group is restored; finish resumes the rest.
 	held := []string{cloud.ProcessAZRebalance, cloud.ProcessLaunch}
 	for _, gp := range j.Plan.Groups {
-		if err := e.suspend(ctx, j, gp.Name, held); err != nil {
+		// A process a person suspended before the deploy is already held
+		// and stays so: suspending it here would record it as Ferry's,
+		// and finish would resume it.
+		procs := slices.DeleteFunc(slices.Clone(held), func(p string) bool { return slices.Contains(gp.KeptSuspended, p) })
+		if len(procs) == 0 {
+			continue
+		}
+		if err := e.suspend(ctx, j, gp.Name, procs); err != nil {
 			errs = append(errs, err)
 		}
 	}

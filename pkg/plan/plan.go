@@ -123,6 +123,10 @@ type GroupPlan struct {
 	Capacity Capacity `json:"capacity"`
 	// Replace lists the instances the deploy terminates, oldest first.
 	Replace []string `json:"replace"`
+	// KeptSuspended lists the processes found suspended before the deploy
+	// (by a person: ferry asg suspend) that the deploy leaves as found:
+	// it neither suspends nor resumes them, rolling back included.
+	KeptSuspended []string `json:"kept_suspended,omitempty"`
 }
 
 // Capacity is a group's sizes before, at the peak of, and after the deploy.

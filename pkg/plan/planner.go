@@ -176,13 +176,29 @@ func readGroups(ctx context.Context, c Cloud, env *config.Environment, refuse *R
 	return out, nil
 }
 
+// Keepable reports whether a deploy can run with process suspended, left
+// as a person suspended it. The others it needs: Launch and Terminate to
+// replace instances, HealthCheck and ReplaceUnhealthy for a serial
+// batch, AddToLoadBalancer for replacements to serve.
+func Keepable(process string) bool {
+	switch process {
+	case cloud.ProcessLaunch, "Terminate", "HealthCheck", "ReplaceUnhealthy", cloud.ProcessAddToLoadBalancer:
+		return false
+	}
+	return true
+}
+
 // preflight refuses a group someone else is changing or left half-changed,
 // and warns about one that is not in its best shape.
 func preflight(g roleGroup, p *Plan, refuse *RefusedError) {
-	if len(g.group.SuspendedProcesses) > 0 {
+	if needed := slices.DeleteFunc(slices.Clone(g.group.SuspendedProcesses), Keepable); len(needed) > 0 {
 		refuse.Reasons = append(refuse.Reasons, fmt.Sprintf(
-			"%s has suspended processes (%s): a deploy may be running, or a failed one left them; finish or resume them first",
-			g.group.Name, strings.Join(g.group.SuspendedProcesses, ", ")))
+			"%s has suspended processes (%s) a deploy needs running: a deploy may be running, a failed one left them, or a person suspended them; finish or resume them first (ferry asg resume %s)",
+			g.group.Name, strings.Join(g.group.SuspendedProcesses, ", "), p.Environment))
+	} else if len(g.group.SuspendedProcesses) > 0 {
+		p.Warnings = append(p.Warnings, fmt.Sprintf(
+			"%s has %s suspended since before the deploy: kept suspended (the deploy neither suspends nor resumes them; ferry asg resume %s does)",
+			g.group.Name, strings.Join(g.group.SuspendedProcesses, ", "), p.Environment))
 	}
 	for _, inst := range g.group.Instances {
 		switch {
@@ -356,9 +372,10 @@ func groupPlan(g roleGroup, method Method, policy config.Policy) (GroupPlan, err
 	grp := g.group
 	n := grp.DesiredCapacity
 	gp := GroupPlan{
-		Role:     g.role,
-		Name:     grp.Name,
-		Balanced: g.balanced,
+		Role:          g.role,
+		Name:          grp.Name,
+		Balanced:      g.balanced,
+		KeptSuspended: slices.Clone(grp.SuspendedProcesses),
 		Capacity: Capacity{
 			MinBefore:     grp.MinSize,
 			MaxBefore:     grp.MaxSize,

@@ -13,7 +13,18 @@ import (
 // steps lays out the deploy in the order pkg/execute carries it out.
 func steps(p *Plan, env *config.Environment) []Step {
 	var s []Step
+	kept := map[string][]string{}
+	for _, g := range p.Groups {
+		kept[g.Name] = g.KeptSuspended
+	}
 	add := func(step Step, reason string, args ...any) {
+		if step.Name == StepSuspendProcesses || step.Name == StepResumeProcesses {
+			// What a person suspended stays as found.
+			step.Processes = slices.DeleteFunc(step.Processes, func(proc string) bool { return slices.Contains(kept[step.Group], proc) })
+			if len(step.Processes) == 0 {
+				return
+			}
+		}
 		step.Reason = fmt.Sprintf(reason, args...)
 		s = append(s, step)
 	}

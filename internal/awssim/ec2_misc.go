@@ -320,5 +320,7 @@ func ec2Actions() map[string]handlerFunc {
 		"DescribeLaunchTemplates":        ec2DescribeLaunchTemplates,
 		"DescribeLaunchTemplateVersions": ec2DescribeLaunchTemplateVersions,
 		"ModifyLaunchTemplate":           ec2ModifyLaunchTemplate,
+		"DeleteLaunchTemplate":           ec2DeleteLaunchTemplate,
+		"DeleteSecurityGroup":            ec2DeleteSecurityGroup,
 	}
 }

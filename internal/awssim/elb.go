@@ -62,6 +62,10 @@ func elbCreateLoadBalancer(s *Sim, p params) ([]*node, *APIError) {
 		Members:      map[string]*target{},
 		Known:        map[string]bool{},
 		DrainTimeout: 300,
+		Tags:         map[string]string{},
+	}
+	for _, t := range p.subs("Tags.member") {
+		lb.Tags[t.str("Key")] = t.str("Value")
 	}
 	if lb.Scheme == "" {
 		lb.Scheme = "internet-facing"
@@ -312,5 +316,7 @@ func elbActions() map[string]handlerFunc {
 		"DeregisterInstancesFromLoadBalancer": elbDeregisterInstances,
 		"DescribeInstanceHealth":              elbDescribeInstanceHealth,
 		"DescribeLoadBalancers":               elbDescribeLoadBalancers,
+		"AddTags":                             elbAddTags,
+		"DescribeTags":                        elbDescribeTags,
 	}
 }

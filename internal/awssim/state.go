@@ -246,6 +246,7 @@ type classicLB struct {
 	AZs         []string           `json:"azs"`
 	Subnets     []string           `json:"subnets,omitempty"`
 	SecGroups   []string           `json:"secGroups,omitempty"`
+	Tags        map[string]string  `json:"tags,omitempty"`
 	Scheme      string             `json:"scheme"`
 	HealthCheck healthCheck        `json:"healthCheck"`
 	Members     map[string]*target `json:"members"` // by instance id

@@ -353,3 +353,77 @@ func numbered(doc string) string {
 	}
 	return b.String()
 }
+
+// createEnv is an environment env create builds: a web group only.
+const createEnv = `
+[environments.staging]
+branch = "staging"
+aws.region = "us-east-1"
+groups.web = "shop-staging-web"
+ssh.user = "deploy"
+launch.image_id = "ami-0123456789abcdef0"
+[environments.staging.create.servers.web]
+instance_type = "t3.small"
+`
+
+func TestCreateDefaults(t *testing.T) {
+	cfg, errs := parse(t, minimalProject+createEnv+"[environments.staging.create.servers.db-primary]\ninstance_type = \"m6i.large\"\n")
+	if errs != nil {
+		t.Fatalf("invalid:\n%v", errs)
+	}
+	env := cfg.Environments["staging"]
+	if got := env.LoadBalancers.Classic; len(got) != 1 || got[0] != "shop-staging" {
+		t.Errorf("balancer %v, want the default shop-staging", got)
+	}
+	if web := env.Create.Servers[ServerWeb]; web.Count != 1 || web.Max != 1 {
+		t.Errorf("web count %d max %d, want 1 and 1", web.Count, web.Max)
+	}
+	if env.Protected {
+		t.Error("protected by default")
+	}
+}
+
+func TestDefaultBalancerName(t *testing.T) {
+	for _, tc := range []struct{ project, env, want string }{
+		{"myproject", "testing", "myproject-testing"},
+		{"my_project.v2", "staging", "my-project-v2-staging"},
+		{"a-very-long-project-name-indeed", "production", "a-very-long-project-name-indeed"},
+	} {
+		if got := DefaultBalancerName(tc.project, tc.env); got != tc.want {
+			t.Errorf("%s %s: %q, want %q", tc.project, tc.env, got, tc.want)
+		}
+	}
+}
+
+func TestCreateRules(t *testing.T) {
+	base := minimalProject + createEnv
+	for _, tc := range []struct {
+		name, doc string
+		line      int
+		key, msg  string
+	}{
+		{"queue server", base + "[environments.staging.create.servers.queue]\ninstance_type = \"t3.small\"\n", 16, "environments.staging.create.servers.queue", "runs on the cache server"},
+		{"unknown server", base + "[environments.staging.create.servers.mail]\ninstance_type = \"t3.small\"\n", 16, "environments.staging.create.servers.mail", "unknown server type"},
+		{"bad instance type", strings.Replace(base, `"t3.small"`, `"small"`, 1), 15, "environments.staging.create.servers.web.instance_type", "not an EC2 instance type"},
+		{"missing instance type", strings.Replace(base, "instance_type = \"t3.small\"\n", "count = 2\n", 1), 14, "environments.staging.create.servers.web.instance_type", "missing required value"},
+		{"worker without group", base + "[environments.staging.create.servers.worker]\ninstance_type = \"t3.small\"\n", 16, "environments.staging.create.servers.worker", "name it in groups.worker"},
+		{"long-lived count", base + "[environments.staging.create.servers.cache]\ninstance_type = \"t3.small\"\ncount = 2\n", 18, "environments.staging.create.servers.cache.count", "is one server"},
+		{"max below count", base + "count = 3\nmax = 2\n", 17, "environments.staging.create.servers.web.max", "at least its count"},
+		{"bad subnet", strings.Replace(base, "[environments.staging.create.servers.web]", "[environments.staging.create]\nsubnets = [\"sub-1\"]\n[environments.staging.create.servers.web]", 1), 15, "environments.staging.create.subnets[0]", "not a subnet id"},
+		{"bad image", base + "image_id = \"debian\"\n", 16, "environments.staging.create.servers.web.image_id", "not an image id"},
+		{"no image", strings.Replace(base, "launch.image_id = \"ami-0123456789abcdef0\"\n", "", 1), 13, "environments.staging.create.servers.web.image_id", "needs an image"},
+		{"shared instance type", strings.Replace(base, "launch.image_id", "launch.instance_type = \"t3.large\"\nlaunch.image_id", 1), 13, "environments.staging.launch", "its own launch template"},
+		{"two balancers", strings.Replace(base, "ssh.user", "load_balancers.classic = [\"a\", \"b\"]\nssh.user", 1), 12, "environments.staging.load_balancers", "one classic load balancer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, errs := parse(t, tc.doc)
+			if len(errs) != 1 {
+				t.Fatalf("want exactly one error, got %d:\n%v\ndocument:\n%s", len(errs), errs, numbered(tc.doc))
+			}
+			e := errs[0]
+			if e.Line != tc.line || e.Key != tc.key || !strings.Contains(e.Msg, tc.msg) {
+				t.Errorf("got %s\nwant line %d, key %q, message containing %q\ndocument:\n%s", e, tc.line, tc.key, tc.msg, numbered(tc.doc))
+			}
+		})
+	}
+}

@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // The defaults of every optional setting, in one place. docs/configuration.md
 // mirrors this file; TestDefaultsDocumented keeps the two in step.
@@ -60,10 +63,38 @@ const (
 	VerifyHead = "head"
 	VerifyTag  = "tag"
 
+	// The seed's server types: two groups, and three long-lived servers
+	// (the cache server runs the queue too).
+	ServerWeb       = "web"
+	ServerWorker    = "worker"
+	ServerCache     = "cache"
+	ServerDBPrimary = "db-primary"
+	ServerDBReplica = "db-replica"
+
 	ForgeGitHub = "github"
 	ForgeGitLab = "gitlab"
 	ForgeGitea  = "gitea"
 )
+
+// CreateServerTypes are the keys of [environments.NAME.create.servers], in
+// the order env create makes them.
+var CreateServerTypes = []string{ServerCache, ServerDBPrimary, ServerDBReplica, ServerWeb, ServerWorker}
+
+// IsGroupServer reports a server type Ferry runs in an Auto Scaling group.
+func IsGroupServer(t string) bool { return t == ServerWeb || t == ServerWorker }
+
+// DefaultBalancerName is the classic load balancer env create makes when
+// load_balancers names none: "<project>-<env>" in what ELB allows (1-32
+// letters, digits and '-', not at either end).
+func DefaultBalancerName(project, env string) string {
+	b := []byte(project + "-" + env)
+	for i, ch := range b {
+		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9') {
+			b[i] = '-'
+		}
+	}
+	return strings.Trim(string(b[:min(len(b), 32)]), "-")
+}
 
 // defaultConfig is where decoding starts: every optional project setting
 // already holds its default, so a key present in the file overrides it and
@@ -124,6 +155,20 @@ func (c *Config) finish() {
 			env.Verify = VerifyNone
 			if env.Tag != "" {
 				env.Verify = VerifyTag
+			}
+		}
+		if cr := env.Create; cr != nil {
+			// The balancer env create makes, unless one is named.
+			if len(env.LoadBalancers.Classic) == 0 && len(env.LoadBalancers.TargetGroups) == 0 {
+				env.LoadBalancers.Classic = []string{DefaultBalancerName(c.Project.Name, name)}
+			}
+			for _, s := range cr.Servers {
+				if s != nil && s.Count == 0 {
+					s.Count = 1
+				}
+				if s != nil && s.Max == 0 {
+					s.Max = s.Count
+				}
 			}
 		}
 		if env.SSH.KnownHosts == "" {

@@ -27,6 +27,18 @@ func TestExamplesValidate(t *testing.T) {
 			if e.Branch == "" {
 				t.Error("testing has no branch")
 			}
+			if e.Create == nil || len(e.Create.Servers) != len(CreateServerTypes) {
+				t.Fatalf("testing does not create the seed's %d server types: %+v", len(CreateServerTypes), e.Create)
+			}
+			if web := e.Create.Servers[ServerWeb]; web.Count != 2 || web.Max != 4 {
+				t.Errorf("web count %d max %d", web.Count, web.Max)
+			}
+			if w := e.Create.Servers[ServerWorker]; w.Count != 1 || w.Max != 1 {
+				t.Errorf("worker count %d max %d, want the defaults 1 and 1", w.Count, w.Max)
+			}
+			if got := e.LoadBalancers.Classic; len(got) != 1 || got[0] != "myproject-testing" {
+				t.Errorf("balancer %v, want the default myproject-testing", got)
+			}
 		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {

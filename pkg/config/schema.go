@@ -99,6 +99,39 @@ type Environment struct {
 	// Secrets are where the environment's secrets come from; nil when it
 	// has none.
 	Secrets *Secrets `toml:"secrets"`
+	// Protected refuses `ferry env destroy` unless it is given
+	// --yes-destroy-NAME (production).
+	Protected bool `toml:"protected"`
+	// Create is what `ferry env create` builds; nil for an environment
+	// whose servers Ferry did not make.
+	Create *Create `toml:"create"`
+}
+
+// Create describes an environment `ferry env create` builds from nothing:
+// the seed's five server types, behind one classic load balancer.
+type Create struct {
+	// Subnets place the servers, groups and balancer; empty: the default
+	// VPC's default subnets, one per zone.
+	Subnets []string `toml:"subnets"`
+	// Recipes is a directory laid over the default role recipes, file by
+	// file; empty: the defaults.
+	Recipes string `toml:"recipes"`
+	// Servers maps a server type (CreateServerTypes) to its size.
+	Servers map[string]*CreateServer `toml:"servers"`
+}
+
+// CreateServer is one server type's size and image.
+type CreateServer struct {
+	InstanceType string `toml:"instance_type"`
+	// ImageID is the image it starts from; default launch.image_id, else
+	// launch.base_image when that is an ami-… id. The groups' servers
+	// start from the baked image of the first commit with image = "bake".
+	ImageID string `toml:"image_id"`
+	// Count is a group's minimum and desired size (default 1); a
+	// long-lived server is one.
+	Count int `toml:"count"`
+	// Max is a group's maximum size (default Count).
+	Max int `toml:"max"`
 }
 
 // Secrets name an environment's secret sources: a dotenv file on the

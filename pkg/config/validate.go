@@ -287,6 +287,9 @@ func (v *validator) environment(at keyPath, e *Environment) {
 	for i := range e.Status.Forges {
 		v.forge(at.key("status").key("forge").index(i), &e.Status.Forges[i])
 	}
+	if e.Create != nil {
+		v.create(at, e)
+	}
 	if e.Secrets != nil {
 		v.secrets(at.key("secrets"), e.Secrets)
 	} else if e.Policy.PushSecrets {
@@ -391,6 +394,78 @@ func (v *validator) launch(at keyPath, l *Launch) {
 	}
 	if l.MetadataHopLimit < 1 || l.MetadataHopLimit > 64 {
 		v.fail(at.key("metadata_hop_limit"), "must be 1-64 (got %d)", l.MetadataHopLimit)
+	}
+}
+
+var (
+	subnetRE       = regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`)
+	amiRE          = regexp.MustCompile(`^ami-[0-9a-f]{8,17}$`)
+	instanceTypeRE = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`)
+)
+
+// create checks what env create needs: a size and an image for every
+// server, and groups only for the web and worker servers.
+func (v *validator) create(envAt keyPath, e *Environment) {
+	at, c := envAt.key("create"), e.Create
+	for i, s := range c.Subnets {
+		if !subnetRE.MatchString(s) {
+			v.fail(at.key("subnets").index(i), "%q is not a subnet id (subnet-…)", s)
+		}
+	}
+	if len(c.Servers) == 0 {
+		v.fail(at.key("servers"), "no server to create: add [%s.servers.web] (and worker, cache, db-primary, db-replica) with instance_type", at)
+	}
+	for _, t := range sortedKeys(c.Servers) {
+		sp := at.key("servers").key(t)
+		s := c.Servers[t]
+		switch {
+		case t == string(roles.Queue):
+			v.fail(sp, "the queue runs on the cache server (the seed's cache and queue server): size it under servers.%s", ServerCache)
+			continue
+		case !slices.Contains(CreateServerTypes, t):
+			v.fail(sp, "unknown server type %q: use one of %s", t, strings.Join(CreateServerTypes, ", "))
+			continue
+		}
+		if v.required(sp.key("instance_type"), s.InstanceType, "the server's EC2 instance type, e.g. \"t3.small\"") && !instanceTypeRE.MatchString(s.InstanceType) {
+			v.fail(sp.key("instance_type"), "%q is not an EC2 instance type such as \"t3.small\"", s.InstanceType)
+		}
+		if s.ImageID != "" && !amiRE.MatchString(s.ImageID) {
+			v.fail(sp.key("image_id"), "%q is not an image id (ami-…)", s.ImageID)
+		}
+		if IsGroupServer(t) {
+			if e.Groups[t] == "" {
+				v.fail(sp, "the %s servers run in an Auto Scaling group: name it in groups.%s", t, t)
+			}
+			if s.Count < 0 || s.Max < s.Count {
+				v.fail(sp.key("max"), "a group's max (%d) must be at least its count (%d), which is at least 0", s.Max, s.Count)
+			}
+			if s.ImageID == "" && e.Launch.ImageID == "" && e.Launch.Image != LaunchImageBake {
+				v.fail(sp.key("image_id"), "the %s group needs an image: set image_id here, launch.image_id, or launch.image = %q", t, LaunchImageBake)
+			}
+			continue
+		}
+		if s.Count > 1 || s.Max > 1 {
+			v.fail(sp.key("count"), "a long-lived %s server is one server", t)
+		}
+		if s.ImageID == "" && e.Launch.ImageID == "" && !amiRE.MatchString(e.Launch.BaseImage) {
+			v.fail(sp.key("image_id"), "the %s server needs an image: set image_id here, launch.image_id, or launch.base_image as an ami-… id", t)
+		}
+	}
+	for _, role := range sortedKeys(e.Groups) {
+		if !IsGroupServer(role) {
+			v.fail(at.key("servers"), "env create makes the web and worker groups only; groups.%s is not one of them", role)
+		} else if c.Servers[role] == nil {
+			v.fail(at.key("servers").key(role), "groups.%s names a group for env create to make: size it with instance_type", role)
+		}
+	}
+	if len(e.LoadBalancers.Classic) > 1 || len(e.LoadBalancers.TargetGroups) > 0 {
+		v.fail(envAt.key("load_balancers"), "env create makes one classic load balancer: list at most one in classic, no target_groups")
+	}
+	if e.Launch.Kind != LaunchTemplate {
+		v.fail(envAt.key("launch").key("kind"), "env create makes launch templates: use %q", LaunchTemplate)
+	}
+	if e.Launch.InstanceType != "" || len(e.Launch.SecurityGroups) > 0 || e.Launch.Template != "" {
+		v.fail(envAt.key("launch"), "env create gives each group its own launch template, instance type and security groups: remove launch.instance_type, launch.security_groups and launch.template")
 	}
 }
 

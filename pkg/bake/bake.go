@@ -176,7 +176,7 @@ func (b *Baker) Bake(ctx context.Context, c commit.ID) (Result, error) {
 	img, err := r.bake(ctx)
 	res := Result{Commit: c, Image: img, Elapsed: time.Since(start), Log: r.rec.Log}
 	if err == nil {
-		r.lg.Info("bake: done", "image", img, "elapsed", res.Elapsed.Round(time.Second))
+		r.lg.Info("bake: baked", "image", img, "elapsed", res.Elapsed.Round(time.Second))
 		return res, nil
 	}
 	fe := &FailedError{Commit: c, Phase: r.rec.Phase, Err: err, Log: r.rec.Log}

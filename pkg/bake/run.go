@@ -298,7 +298,7 @@ func (r *run) cleanCommand() remote.Command {
 		`rm -f ` + roles.SecretsFile + ` /etc/app/.secrets.env.* /etc/pgbouncer/userlist.txt /etc/redis/ferry-secret.conf`,
 		`rm -f /root/.ssh/authorized_keys /home/*/.ssh/authorized_keys`,
 		`rm -f /root/.bash_history /home/*/.bash_history /root/.lesshst /home/*/.lesshst`,
-		`find /var/log -type f \( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \) -delete`,
+		`find /var/log -type f \( -name "*.gz" -o -name "*.[0-9]" -o -name "*.old" \) -delete`,
 		`find /var/log -type f -exec truncate -s 0 {} +`,
 		`rm -rf /var/log/journal/* /tmp/* /var/tmp/*`,
 		`sync`,

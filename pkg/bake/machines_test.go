@@ -1,0 +1,221 @@
+package bake
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	git "github.com/go-git/go-git/v5"
+
+	"github.com/ferry-deploy/ferry/internal/awssim"
+	"github.com/ferry-deploy/ferry/internal/simenv"
+	"github.com/ferry-deploy/ferry/internal/testutil"
+	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/commit"
+	"github.com/ferry-deploy/ferry/pkg/config"
+	"github.com/ferry-deploy/ferry/pkg/plan"
+	"github.com/ferry-deploy/ferry/pkg/remote"
+)
+
+// TestBakeMachines bakes a commit of a small static site on real machines
+// (the simulator's machine backend) over real SSH: an instance launched
+// from the image has the commit's files and build output in
+// /srv/app/releases/<sha>, host keys of its own and none of the secrets
+// the builder held; a second bake reuses the image; a failing build hook
+// leaves no builder, no image and no snapshot. Its log has the bake's
+// time (docs/benchmarks.md).
+func TestBakeMachines(t *testing.T) {
+	testutil.RequireRoot(t)
+	for _, tool := range []string{"debootstrap", "systemd-nspawn", "nsenter", "chroot", "ssh", "ssh-keygen", "tar"} {
+		testutil.RequireTool(t, tool)
+	}
+	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	srv, err := awssim.Start(awssim.Options{Machines: true, MachineStateDir: t.TempDir(), Tick: 50 * time.Millisecond}, logger)
+	if err != nil {
+		t.Fatalf("start simulator: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("close simulator: %v", err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	t.Cleanup(cancel)
+	clients := simenv.Connect(srv.URL)
+	base, err := simenv.ImageTagged(ctx, clients, awssim.BaseImageTag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := simenv.CreateKeyPair(ctx, clients, "bake")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := cloud.New(ctx, cloud.Options{Region: simenv.Region, Endpoint: srv.URL, Credentials: simenv.Credentials()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := func(build string) *config.Environment {
+		cfg, err := config.Parse("ferry.toml", []byte(`
+[project]
+name = "shop"
+[project.git]
+url = "file:///srv/git/shop.git"
+[environments.staging]
+branch = "main"
+aws.region = "us-east-1"
+groups.web = "shop-staging-web"
+load_balancers.classic = ["shop-staging"]
+ssh.user = "admin"
+ssh.key_file = "`+keyFile+`"
+launch.image = "bake"
+launch.base_image = "`+base+`"
+launch.key_name = "bake"
+policy.poll_interval = "500ms"
+[environments.staging.hooks.web]
+build = `+build+`
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.Environments["staging"]
+	}
+	state := t.TempDir()
+	repo := testutil.NewGitRepo(t)
+	g, err := git.PlainOpen(repo.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	baker := func(e *config.Environment) *Baker {
+		sshCfg := remote.FromConfig(state, e, "bake", "")
+		sshCfg.Dialer = srv.MachineNetwork()
+		return &Baker{Project: "shop", Env: e, Cloud: c, Tree: repoTree{g}, StateDir: state, Log: logger,
+			Shell: SSHShell{Console: c, Config: sshCfg, StateDir: state, Poll: 500 * time.Millisecond}}
+	}
+	// The build writes its output into the release, and a secret where
+	// an instance keeps them, as one would at boot: the image must carry
+	// the first and not the second.
+	good := env(`["echo built {{.ShortCommit}} > BUILT", "sudo mkdir -p /etc/app", "echo DB_PASSWORD=s3cret | sudo tee /etc/app/secrets.env >/dev/null", "echo ls > ~/.bash_history"]`)
+	sha := repo.Commit("site", map[string]string{"index.html": "<h1>shop</h1>\n", "static/site.css": "body{}\n"})
+	c1 := commit.MustParse(sha)
+
+	res, err := baker(good).Bake(ctx, c1)
+	if err != nil {
+		t.Fatalf("bake: %v", err)
+	}
+	t.Logf("bake of %s: %s in %s (log %s)", c1.Short(), res.Image, res.Elapsed.Round(100*time.Millisecond), res.Log)
+
+	// An instance of the image, as a group would launch it.
+	launched, err := clients.EC2.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(res.Image), KeyName: aws.String("bake"),
+		MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := aws.ToString(launched.Instances[0].InstanceId)
+	builder := builderOf(t, state)
+	r := &run{b: baker(good), rec: &Record{Started: time.Now()}, lg: logger}
+	m, err := r.waitRunning(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := remote.Logs{Root: filepath.Join(state, "logs"), Env: "staging", DeployID: "check"}
+	sess, err := baker(good).Shell.Open(ctx, m, logs)
+	if err != nil {
+		t.Fatalf("ssh to an instance of the baked image: %v", err)
+	}
+	rel := ReleasesDir + "/" + sha
+	for _, check := range []struct{ name, line string }{
+		{"the commit's files", "grep -qx '<h1>shop</h1>' " + rel + "/index.html && test -f " + rel + "/static/site.css"},
+		{"the build's output", "grep -qx 'built " + c1.Short() + "' " + rel + "/BUILT"},
+		{"no secrets file", "test ! -e /etc/app/secrets.env"},
+		{"no shell history", "test ! -s ~/.bash_history"},
+		{"a first boot, nothing of the builder's", "test -d /var/lib/cloud/instances/" + id + " && test ! -e /var/lib/cloud/instances/" + builder},
+	} {
+		if err := sess.Run(ctx, remote.Command{Name: check.name, Line: check.line}); err != nil {
+			t.Errorf("instance of the image: %s: %v", check.name, err)
+		}
+	}
+	// Its host keys are its own, not the builder's.
+	builderKeys, err := os.ReadFile(filepath.Join(state, "bake", "known_hosts-"+builder))
+	if err != nil {
+		t.Fatal(err)
+	}
+	console, err := c.ConsoleOutput(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range HostKeys(console) {
+		if strings.Contains(string(builderKeys), k) {
+			t.Errorf("the instance has the builder's host key %s", k)
+		}
+	}
+	if err := c.TerminateInstances(ctx, []string{id}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Baked once: the second bake reuses it.
+	again, err := baker(good).Bake(ctx, c1)
+	if err != nil || !again.Reused || again.Image != res.Image {
+		t.Errorf("second bake: %+v (%v), want %s reused", again, err, res.Image)
+	}
+
+	// A failing build hook: no builder, no image, no snapshot left.
+	sha2 := repo.Commit("broken", map[string]string{"index.html": "<h1>broken</h1>\n"})
+	bad := env(`["echo about to fail", "exit 3"]`)
+	start := time.Now()
+	_, err = baker(bad).Bake(ctx, commit.MustParse(sha2))
+	var fe *FailedError
+	if !errors.As(err, &fe) || fe.Phase != PhaseBuild || fe.Cleanup != nil || !strings.Contains(err.Error(), "web build 2/2") {
+		t.Fatalf("bake with a failing hook: %v, want a failed build, cleaned up", err)
+	}
+	t.Logf("failed bake, cleaned up, in %s", time.Since(start).Round(100*time.Millisecond))
+	if log, rerr := os.ReadFile(fe.Log); rerr != nil || !strings.Contains(string(log), "about to fail") {
+		t.Errorf("builder log %s (%v) lacks the hook's output:\n%s", fe.Log, rerr, log)
+	}
+	ms, err := c.MachinesTagged(ctx, map[string]string{plan.TagEnv: "staging"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.State != "shutting-down" {
+			t.Errorf("builder %s left %s", m.ID, m.State)
+		}
+	}
+	imgs, err := c.ImagesTagged(ctx, map[string]string{plan.TagEnv: "staging"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(imgs) != 1 || imgs[0].ID != res.Image {
+		t.Errorf("images of the environment: %+v, want only %s", imgs, res.Image)
+	}
+	snaps, err := clients.EC2.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"},
+		Filters: []ec2types.Filter{{Name: aws.String("tag:" + plan.TagBaking), Values: []string{sha2}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snaps.Snapshots) != 0 {
+		t.Errorf("snapshots of the failed bake left: %v", snaps.Snapshots)
+	}
+}
+
+// builderOf is the builder of the environment's last successful bake, from
+// its journal.
+func builderOf(t *testing.T, state string) string {
+	t.Helper()
+	rec, err := Store{Dir: state}.Load("staging")
+	if err != nil || rec == nil {
+		t.Fatalf("journal: %+v (%v)", rec, err)
+	}
+	return rec.Builder
+}

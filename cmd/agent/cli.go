@@ -110,6 +110,7 @@ Exit codes: 0 success, 1 failure, 64 wrong command line.`,
 		newHistoryCmd(&logs),
 		newDemoCmd(&logs),
 		newSecretsCmd(&logs),
+		newASGCmd(&logs),
 	)
 	root.AddCommand(newControlCmds()...)
 	return root

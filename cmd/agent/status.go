@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -26,8 +27,9 @@ func newStatusCmd(logs *logOptions) *cobra.Command {
 (read from the Auto Scaling group, the source of truth), the commit wanted
 (from git: the branch's head or the highest release tag), the last outcomes
 recorded in the git notes, who holds the environment's lock, whether it is
-paused or waits for a new commit after a failure, and whether a deploy
-window is open.
+paused or waits for a new commit after a failure, the groups' suspended
+Auto Scaling processes and who last changed them with ferry asg, and
+whether a deploy window is open.
 
 Exit status: 0 when every environment shown runs its wanted commit, 1 when
 one does not or could not be read, 64 wrong command line.`,
@@ -112,6 +114,12 @@ func writeStatus(out io.Writer, list []agent.EnvStatus) {
 		}
 		if s.Blocked != nil {
 			fmt.Fprintf(w, "  blocked\t%s %s: %s (push a new commit or ferry retry %s)\n", s.Blocked.Commit.Short(), s.Blocked.Outcome, s.Blocked.Reason, s.Env)
+		}
+		for _, g := range s.Suspended {
+			fmt.Fprintf(w, "  suspended\t%s: %s\n", g.Group, strings.Join(g.Suspended, ", "))
+		}
+		if c := s.Scaling; c != nil {
+			fmt.Fprintf(w, "  asg\tlast %s of %s by %s at %s\n", c.Action, strings.Join(c.Processes, ", "), c.By, c.At.Format(time.RFC3339))
 		}
 		fmt.Fprintf(w, "  window\t%s\n", s.Window)
 		if s.SecretsPushed != nil {

@@ -13,7 +13,7 @@ import (
 // ("paused-staging.json" → "staging"), or false for any other file (the
 // temporary files of atomic writes start with a dot).
 func controlEnv(name string) (string, bool) {
-	for _, kind := range []string{"paused", "blocked"} {
+	for _, kind := range []string{"paused", "blocked", "asg"} {
 		if env, ok := strings.CutPrefix(name, kind+"-"); ok {
 			if env, ok = strings.CutSuffix(env, ".json"); ok && env != "" {
 				return env, true
@@ -65,8 +65,12 @@ func (a *Agent) forwardControl(ctx context.Context, w *fsnotify.Watcher, wake ma
 			if !ok {
 				return
 			}
-			if env, ok := controlEnv(filepath.Base(ev.Name)); ok {
+			base := filepath.Base(ev.Name)
+			if env, ok := controlEnv(base); ok {
 				a.log.Debug("control file changed", "env", env, "op", ev.Op.String())
+				if strings.HasPrefix(base, "asg-") && ev.Has(fsnotify.Create|fsnotify.Write) {
+					a.auditScaling(env)
+				}
 				poke(wake[env])
 			}
 		case err, ok := <-w.Errors:
@@ -76,4 +80,16 @@ func (a *Agent) forwardControl(ctx context.Context, w *fsnotify.Watcher, wake ma
 			a.log.Warn("watching the control directory", "err", err)
 		}
 	}
+}
+
+// auditScaling writes a person's change of env's Auto Scaling processes
+// (ferry asg suspend / resume) to the agent's log: the audit line, with no
+// git note, since no commit is deployed by it.
+func (a *Agent) auditScaling(env string) {
+	s, err := a.control.ScalingState(env)
+	if err != nil || s == nil {
+		return
+	}
+	a.log.Info("audit: Auto Scaling processes "+s.Action+"ed by a person", "env", env, "by", s.By, "at", s.At,
+		"processes", strings.Join(s.Processes, ","), "groups", strings.Join(s.Groups, ","))
 }

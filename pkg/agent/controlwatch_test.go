@@ -8,6 +8,7 @@ func TestControlEnv(t *testing.T) {
 	}{
 		{"paused-staging.json", "staging"},
 		{"blocked-prod-eu.json", "prod-eu"},
+		{"asg-staging.json", "staging"},
 		{".paused-staging.json8412931", ""}, // an atomic write's temporary file
 		{"paused-staging.json8412931", ""},
 		{"paused-.json", ""},

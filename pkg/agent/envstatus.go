@@ -32,7 +32,12 @@ type EnvStatus struct {
 	// SecretsPushed is when `ferry secrets push` last ran here for the
 	// environment (nil: never, or it has no secrets).
 	SecretsPushed *time.Time `json:"secrets_pushed,omitempty"`
-	Errors        []string   `json:"errors,omitempty"`
+	// Suspended lists the groups with suspended Auto Scaling processes,
+	// as AWS has them; Scaling is the last change a person made to them
+	// (ferry asg suspend / resume).
+	Suspended []GroupProcesses `json:"suspended_processes,omitempty"`
+	Scaling   *ScalingChange   `json:"scaling_change,omitempty"`
+	Errors    []string         `json:"errors,omitempty"`
 }
 
 // Status reads the status of the named environments (every one, sorted,
@@ -63,10 +68,19 @@ func (p *Project) envStatus(ctx context.Context, env *config.Environment) EnvSta
 	}
 	if c, err := p.Connect(ctx, env, p.Logger); err != nil {
 		fail("AWS", err)
-	} else if rev, err := plan.Deployed(ctx, c, env); err != nil {
-		fail("deployed commit", err)
 	} else {
-		s.Deployed, s.DeployedSource = rev.Commit, rev.Source
+		if rev, err := plan.Deployed(ctx, c, env); err != nil {
+			fail("deployed commit", err)
+		} else {
+			s.Deployed, s.DeployedSource = rev.Commit, rev.Source
+		}
+		for _, name := range envGroups(env) {
+			if g, err := c.Group(ctx, name, nil, nil); err != nil {
+				fail("group "+name, err)
+			} else if len(g.SuspendedProcesses) > 0 {
+				s.Suspended = append(s.Suspended, GroupProcesses{Group: name, Suspended: g.SuspendedProcesses})
+			}
+		}
 	}
 	s.InSync = !s.Deployed.IsZero() && s.Deployed == s.Wanted
 
@@ -114,6 +128,9 @@ func (p *Project) envStatus(ctx context.Context, env *config.Environment) EnvSta
 	}
 	if s.Blocked, err = ctl.BlockedState(env.Name); err != nil {
 		fail("blocked", err)
+	}
+	if s.Scaling, err = ctl.ScalingState(env.Name); err != nil {
+		fail("asg", err)
 	}
 	if env.Secrets != nil {
 		if rec, ok, err := LastSecretsPush(p.Config.Project.StateDir, env.Name); err != nil {

@@ -29,6 +29,15 @@ const (
 	ProcessLaunch            = "Launch"
 )
 
+// AllProcesses returns every Auto Scaling process a group can suspend
+// (AWS: as-suspend-resume-processes), in AWS's order.
+func AllProcesses() []string {
+	return []string{
+		ProcessLaunch, "Terminate", ProcessAddToLoadBalancer, "AlarmNotification", ProcessAZRebalance,
+		"HealthCheck", "InstanceRefresh", "ReplaceUnhealthy", "ScheduledActions",
+	}
+}
+
 // SuspendProcesses suspends the named Auto Scaling processes of a group.
 // An empty list is a no-op: AWS would read it as "all of them".
 func (c *Client) SuspendProcesses(ctx context.Context, group string, processes []string) error {

@@ -134,6 +134,17 @@ func TestMachines_MetadataService(t *testing.T) {
 			if !strings.Contains(string(console), "user data of "+host+" ran at first boot") || !strings.Contains(string(console), "Datasource "+tc.datasource) {
 				t.Errorf("console of %s does not show its user data run through %s:\n%s", id, tc.datasource, console)
 			}
+
+			// ModifyInstanceMetadataOptions takes effect on the running
+			// instance: IMDSv1 answered or refused as the new HttpTokens say.
+			flip, wantV1 := ec2types.HttpTokensStateRequired, "401"
+			if tc.tokens == ec2types.HttpTokensStateRequired {
+				flip, wantV1 = ec2types.HttpTokensStateOptional, "200"
+			}
+			try(e.ec2.ModifyInstanceMetadataOptions(e.ctx, &ec2.ModifyInstanceMetadataOptionsInput{InstanceId: inst.InstanceId, HttpTokens: flip})).must(t)
+			if v1 := e.mustSSH(inst, key, "curl -s -o /dev/null -w '%{http_code}' http://169.254.169.254/latest/meta-data/instance-id"); v1 != wantV1 {
+				t.Errorf("IMDSv1 after ModifyInstanceMetadataOptions HttpTokens=%s: %s, want %s", flip, v1, wantV1)
+			}
 		})
 	}
 }

@@ -16,7 +16,7 @@ type metadataOptions struct {
 	Tags         string `json:"instanceMetadataTags,omitempty"` // enabled | disabled
 }
 
-// readMetadataOptions reads PREFIX.HttpTokens, .HttpEndpoint,
+// readMetadataOptions reads PREFIX.HttpTokens (HttpTokens with no prefix), .HttpEndpoint,
 // .HttpPutResponseHopLimit and .InstanceMetadataTags over base, with the
 // values EC2 accepts [API_InstanceMetadataOptionsRequest]
 // [API_LaunchTemplateInstanceMetadataOptionsRequest]. Launch
@@ -36,7 +36,7 @@ func readMetadataOptions(p params, prefix string, base metadataOptions, withTags
 		if f.key == "InstanceMetadataTags" && !withTags {
 			continue
 		}
-		v := p.str(prefix + "." + f.key)
+		v := p.str(paramName(prefix, f.key))
 		if v == "" {
 			continue
 		}
@@ -45,7 +45,7 @@ func readMetadataOptions(p params, prefix string, base metadataOptions, withTags
 		}
 		*f.dst = v
 	}
-	if v := p.str(prefix + ".HttpPutResponseHopLimit"); v != "" {
+	if v := p.str(paramName(prefix, "HttpPutResponseHopLimit")); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 64 {
 			return o, errf("InvalidParameterValue", "Value (%s) for parameter httpPutResponseHopLimit is invalid. Value must be an integer between 1 and 64.", v)
@@ -53,6 +53,14 @@ func readMetadataOptions(p params, prefix string, base metadataOptions, withTags
 		o.HopLimit = n
 	}
 	return o, nil
+}
+
+// paramName names key under prefix (none: the request's top level).
+func paramName(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
 }
 
 // override returns o with the fields over sets replaced, as RunInstances'
@@ -155,4 +163,31 @@ func readProfile(p params, prefix string) string {
 		return v
 	}
 	return p.str(prefix + ".Name")
+}
+
+// ModifyInstanceMetadataOptions [API_ModifyInstanceMetadataOptions]: the
+// options given replace the instance's, the others stay; the answer says
+// pending, as EC2's does, and the instance's metadata service (with
+// machines) applies them to its next request, so DescribeInstances shows
+// them applied. Values are checked as at launch
+// [API_InstanceMetadataOptionsRequest]; an unknown instance is
+// InvalidInstanceID.NotFound.
+func ec2ModifyInstanceMetadataOptions(s *Sim, p params) ([]*node, *APIError) {
+	id := p.str("InstanceId")
+	if id == "" {
+		return nil, errf("MissingParameter", "The request must contain the parameter InstanceId")
+	}
+	inst := s.st.Instances[id]
+	if inst == nil {
+		return nil, errf("InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)
+	}
+	over, apiErr := readMetadataOptions(p, "", metadataOptions{}, true)
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	inst.Metadata = inst.Metadata.override(over)
+	n := instanceMetadataNode(inst.Metadata)
+	n.name = "instanceMetadataOptions"
+	n.kids[0] = leaf("state", "pending")
+	return []*node{leaf("instanceId", id), n}, nil
 }

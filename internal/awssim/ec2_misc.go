@@ -305,6 +305,7 @@ func ec2Actions() map[string]handlerFunc {
 		"DescribeSecurityGroups":         ec2DescribeSecurityGroups,
 		"DescribeVpcs":                   ec2DescribeVpcs,
 		"DescribeSubnets":                ec2DescribeSubnets,
+		"ModifyInstanceMetadataOptions":  ec2ModifyInstanceMetadataOptions,
 		"CreateImage":                    ec2CreateImage,
 		"DescribeImages":                 ec2DescribeImages,
 		"DeregisterImage":                ec2DeregisterImage,

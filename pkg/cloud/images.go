@@ -35,6 +35,7 @@ type Machine struct {
 	ID        string
 	State     string // pending, running, shutting-down, terminated, ...
 	PrivateIP string
+	Tags      map[string]string
 }
 
 // Image is an AMI as Ferry sees it.
@@ -114,7 +115,7 @@ func (c *Client) MachinesTagged(ctx context.Context, tags map[string]string) ([]
 }
 
 func machine(i ec2types.Instance) Machine {
-	m := Machine{ID: aws.ToString(i.InstanceId), PrivateIP: aws.ToString(i.PrivateIpAddress)}
+	m := Machine{ID: aws.ToString(i.InstanceId), PrivateIP: aws.ToString(i.PrivateIpAddress), Tags: ec2Tags(i.Tags)}
 	if i.State != nil {
 		m.State = string(i.State.Name)
 	}

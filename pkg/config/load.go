@@ -84,6 +84,9 @@ func (c *Config) resolvePaths(dir string) {
 		if env.Secrets != nil {
 			abs(&env.Secrets.File)
 		}
+		if env.Create != nil {
+			abs(&env.Create.Recipes)
+		}
 	}
 }
 

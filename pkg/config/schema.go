@@ -116,6 +116,9 @@ type Create struct {
 	// Recipes is a directory laid over the default role recipes, file by
 	// file; empty: the defaults.
 	Recipes string `toml:"recipes"`
+	// Certificate is the ARN of the certificate (ACM or IAM) the
+	// balancer's HTTPS listener presents; AWS requires one.
+	Certificate string `toml:"certificate"`
 	// Servers maps a server type (CreateServerTypes) to its size.
 	Servers map[string]*CreateServer `toml:"servers"`
 }

@@ -400,6 +400,7 @@ func (v *validator) launch(at keyPath, l *Launch) {
 var (
 	subnetRE       = regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`)
 	amiRE          = regexp.MustCompile(`^ami-[0-9a-f]{8,17}$`)
+	certRE         = regexp.MustCompile(`^arn:aws[a-z-]*:(acm:[a-z0-9-]+:[0-9]{12}:certificate/|iam::[0-9]{12}:server-certificate/)[A-Za-z0-9/_+=,.@-]+$`)
 	instanceTypeRE = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`)
 )
 
@@ -411,6 +412,9 @@ func (v *validator) create(envAt keyPath, e *Environment) {
 		if !subnetRE.MatchString(s) {
 			v.fail(at.key("subnets").index(i), "%q is not a subnet id (subnet-…)", s)
 		}
+	}
+	if c.Certificate != "" && !certRE.MatchString(c.Certificate) {
+		v.fail(at.key("certificate"), "%q is not a certificate ARN (arn:aws:acm:… or arn:aws:iam::…:server-certificate/…)", c.Certificate)
 	}
 	if len(c.Servers) == 0 {
 		v.fail(at.key("servers"), "no server to create: add [%s.servers.web] (and worker, cache, db-primary, db-replica) with instance_type", at)

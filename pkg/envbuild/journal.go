@@ -1,0 +1,61 @@
+package envbuild
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// journal is what a create remembers between runs, in
+// <state_dir>/envs/<env>/create.json: the run's id (the client tokens of its
+// launches) and whether it finished. A create that finds its journal
+// unfinished takes up the work; a finished one, or none, with servers of the
+// environment still running, means an earlier environment of that name.
+type journal struct {
+	ID       string    `json:"id"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished,omitzero"`
+}
+
+func journalPath(stateDir, env string) string {
+	return filepath.Join(stateDir, "envs", env, "create.json")
+}
+
+// readJournal returns the journal, or nil when there is none.
+func readJournal(path string) (*journal, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read create journal: %w", err)
+	}
+	var j journal
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("create journal %s: %w", path, err)
+	}
+	return &j, nil
+}
+
+// write replaces the journal atomically.
+func (j *journal) write(path string) error {
+	b, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("create journal: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("create journal: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("create journal: %w", err)
+	}
+	return nil
+}

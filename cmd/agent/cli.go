@@ -111,6 +111,7 @@ Exit codes: 0 success, 1 failure, 64 wrong command line.`,
 		newDemoCmd(&logs),
 		newSecretsCmd(&logs),
 		newASGCmd(&logs),
+		newDescribeCmd(&logs),
 	)
 	root.AddCommand(newControlCmds()...)
 	return root

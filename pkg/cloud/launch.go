@@ -249,3 +249,25 @@ func (c *Client) LaunchConfigurationExists(ctx context.Context, name string) (bo
 	}
 	return len(out.LaunchConfigurations) > 0, nil
 }
+
+// LaunchConfiguration is what ferry describe shows of a launch
+// configuration.
+type LaunchConfiguration struct {
+	Name         string
+	ImageID      string
+	InstanceType string
+}
+
+// LaunchConfiguration reads a launch configuration; ErrNotFound when
+// there is none of that name.
+func (c *Client) LaunchConfiguration(ctx context.Context, name string) (*LaunchConfiguration, error) {
+	out, err := c.asg.DescribeLaunchConfigurations(ctx, &autoscaling.DescribeLaunchConfigurationsInput{LaunchConfigurationNames: []string{name}})
+	if err != nil {
+		return nil, fmt.Errorf("describe launch configuration %s: %w", name, err)
+	}
+	if len(out.LaunchConfigurations) == 0 {
+		return nil, notFound("launch configuration", name)
+	}
+	lc := out.LaunchConfigurations[0]
+	return &LaunchConfiguration{Name: name, ImageID: aws.ToString(lc.ImageId), InstanceType: aws.ToString(lc.InstanceType)}, nil
+}

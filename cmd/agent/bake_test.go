@@ -1,8 +1,17 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/ferry-deploy/ferry/internal/simenv"
+	"github.com/ferry-deploy/ferry/pkg/commit"
+	"github.com/ferry-deploy/ferry/pkg/plan"
 )
 
 // TestBakeNeedsBakeMode: ferry bake of an environment that does not bake
@@ -17,5 +26,49 @@ func TestBakeNeedsBakeMode(t *testing.T) {
 	}
 	if got := groupState(t, p.sim.URL, "shop-staging-web"); got != before {
 		t.Errorf("a refused bake changed the group:\n got %s\nwant %s", got, before)
+	}
+}
+
+// TestImagesLists: ferry images shows the environment's baked images
+// (tagged with a commit) and what launches from each; a half-made image
+// (no commit tag yet) and another environment's are not shown.
+func TestImagesLists(t *testing.T) {
+	p := newProject(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := simenv.Connect(p.sim.URL)
+	run, err := c.EC2.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-base"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	image := func(name string, tags map[string]string) string {
+		var ts []ec2types.Tag
+		for k, v := range tags {
+			ts = append(ts, ec2types.Tag{Key: aws.String(k), Value: aws.String(v)})
+		}
+		out, err := c.EC2.CreateImage(ctx, &ec2.CreateImageInput{InstanceId: run.Instances[0].InstanceId, Name: aws.String(name),
+			TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeImage, Tags: ts}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.ImageId)
+	}
+	first := commit.MustParse(p.first)
+	baked := image("baked", plan.BakedImageTags("shop", "staging", first))
+	half := image("half", map[string]string{plan.TagProject: "shop", plan.TagEnv: "staging", plan.TagBaking: p.first})
+	other := image("other", plan.BakedImageTags("shop", "production", first))
+
+	code, stdout, stderr := runFerry(t, "images", "-c", p.config, "staging")
+	if code != exitOK {
+		t.Fatalf("images: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "COMMIT") || !strings.Contains(lines[1], first.Short()) || !strings.Contains(lines[1], baked) {
+		t.Errorf("images:\n%s\nwant a header and %s of %s", stdout, baked, first.Short())
+	}
+	for _, absent := range []string{half, other} {
+		if strings.Contains(stdout, absent) {
+			t.Errorf("images lists %s:\n%s", absent, stdout)
+		}
 	}
 }

@@ -68,3 +68,17 @@ func (p *Project) Bake(ctx context.Context, env string, req Request) (bake.Resul
 	b := NewBaker(p.Config, s.env, p.Mirror, s.cloud, s.cloud, nil, p.Logger)
 	return b.Bake(ctx, s.input.Target.Commit)
 }
+
+// Images lists env's baked images, newest first, with what uses each:
+// `ferry images`.
+func (p *Project) Images(ctx context.Context, name string) ([]bake.Image, error) {
+	env, err := p.Env(name)
+	if err != nil {
+		return nil, err
+	}
+	c, err := p.Connect(ctx, env, p.Logger)
+	if err != nil {
+		return nil, err
+	}
+	return NewBaker(p.Config, env, p.Mirror, c, c, nil, p.Logger).Images(ctx)
+}

@@ -21,6 +21,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/ferry-deploy/ferry/pkg/cloud"
@@ -49,6 +50,10 @@ type Cloud interface {
 	TagResources(ctx context.Context, ids []string, tags map[string]string) error
 	DeleteImage(ctx context.Context, id string) error
 	TerminateInstances(ctx context.Context, ids []string) error
+	// What retention reads: the launch sources groups and instances use.
+	Group(ctx context.Context, name string, classic, targetGroups []string) (*cloud.Group, error)
+	LaunchTemplateVersion(ctx context.Context, ref cloud.LaunchTemplateRef) (*cloud.LaunchTemplateVersion, error)
+	LaunchConfigurationImage(ctx context.Context, name string) (string, error)
 }
 
 var _ Cloud = (*cloud.Client)(nil)
@@ -177,6 +182,10 @@ func (b *Baker) Bake(ctx context.Context, c commit.ID) (Result, error) {
 	res := Result{Commit: c, Image: img, Elapsed: time.Since(start), Log: r.rec.Log}
 	if err == nil {
 		r.lg.Info("bake: baked", "image", img, "elapsed", res.Elapsed.Round(time.Second))
+		// Retention's failure is not the bake's: the next bake tries again.
+		if _, rerr := b.Retain(ctx); rerr != nil {
+			r.lg.Error("bake: old images not all removed; the next bake tries again", "err", rerr)
+		}
 		return res, nil
 	}
 	fe := &FailedError{Commit: c, Phase: r.rec.Phase, Err: err, Log: r.rec.Log}
@@ -263,5 +272,5 @@ func (b *Baker) cleanUp(ctx context.Context, rec *Record, reason string) error {
 }
 
 func sortedKeys(m map[string]bool) []string {
-	return slicesSorted(maps.Keys(m))
+	return slices.Sorted(maps.Keys(m))
 }

@@ -107,15 +107,16 @@ func (k killedCloud) RunBuilder(ctx context.Context, s cloud.BuilderSpec) (strin
 }
 
 type fixture struct {
-	t     *testing.T
-	ctx   context.Context
-	ec2   *ec2.Client
-	cloud *cloud.Client
-	env   *config.Environment
-	repo  *testutil.GitRepo
-	git   *git.Repository
-	state string
-	base  string
+	t        *testing.T
+	endpoint string
+	ctx      context.Context
+	ec2      *ec2.Client
+	cloud    *cloud.Client
+	env      *config.Environment
+	repo     *testutil.GitRepo
+	git      *git.Repository
+	state    string
+	base     string
 }
 
 func newFixture(t *testing.T, hooks string) *fixture {
@@ -170,7 +171,7 @@ policy.poll_interval = "10ms"
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, ctx: ctx, ec2: clients.EC2, cloud: c, env: cfg.Environments["staging"], repo: repo, git: g,
+	return &fixture{t: t, endpoint: srv.URL, ctx: ctx, ec2: clients.EC2, cloud: c, env: cfg.Environments["staging"], repo: repo, git: g,
 		state: t.TempDir(), base: aws.ToString(img.ImageId)}
 }
 

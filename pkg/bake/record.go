@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"iter"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/google/renameio/v2"
@@ -104,5 +102,3 @@ func (s Store) Load(env string) (*Record, error) {
 	}
 	return &rec, nil
 }
-
-func slicesSorted(seq iter.Seq[string]) []string { return slices.Sorted(seq) }

@@ -237,6 +237,7 @@ func TestValidationRules(t *testing.T) {
 		{"bake and a fixed image", minimalProject + minimalEnv + "launch.image = \"bake\"\nlaunch.base_image = \"debian\"\nlaunch.image_id = \"ami-1\"\n", 16, "environments.staging.launch.image_id", "remove one of the two"},
 		{"build hook without bake", minimalProject + minimalEnv + "[environments.staging.hooks.web]\nbuild = [\"make\"]\n", 15, "environments.staging.hooks.web.build", `set launch.image = "bake"`},
 		{"build hook of a role with no group", minimalProject + minimalEnv + "launch.image = \"bake\"\nlaunch.base_image = \"debian\"\n[environments.staging.hooks.cache]\nbuild = [\"make\"]\n", 17, "environments.staging.hooks.cache.build", "has none (groups.cache)"},
+		{"keep no image", minimalProject + minimalEnv + "images.keep = 0\n", 14, "environments.staging.images.keep", "at least 1"},
 		{"zero bake timeout", minimalProject + minimalEnv + "policy.timeouts.bake = \"0s\"\n", 14, "environments.staging.policy.timeouts.bake", "positive"},
 		{"bad token env name", minimalProject + minimalEnv + "[[environments.staging.status.forge]]\nprovider = \"github\"\nrepository = \"a/b\"\ntoken_env = \"MY-TOKEN\"\n", 17, "environments.staging.status.forge[0].token_env", "not an environment variable name"},
 	} {

@@ -30,6 +30,7 @@ const (
 	DefaultCommand            = 30 * time.Minute
 	DefaultLockLease          = 2 * time.Minute
 	DefaultBake               = 30 * time.Minute
+	DefaultImagesKeep         = 5
 
 	DefaultSSHPort           = 22
 	DefaultSSHConnectTimeout = 15 * time.Second
@@ -136,6 +137,7 @@ func (e *Environment) setDefaults() {
 			ConnectTimeout: Duration(DefaultSSHConnectTimeout),
 		},
 		Status: Status{Notes: DefaultNotes},
+		Images: Images{Keep: DefaultImagesKeep},
 	}
 }
 

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,7 @@ func TestDefaultsDocumented(t *testing.T) {
 		"| `command` | `" + shortDuration(DefaultCommand) + "` |",
 		"| `lock_lease` | `" + shortDuration(DefaultLockLease) + "` |",
 		"| `bake` | `" + shortDuration(DefaultBake) + "` |",
+		"| `keep` | int ≥ 1 | `" + strconv.Itoa(DefaultImagesKeep) + "` |",
 		"| `connect_timeout` | duration | `" + shortDuration(DefaultSSHConnectTimeout) + "` |",
 	} {
 		if !strings.Contains(doc, want) {

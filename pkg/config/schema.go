@@ -96,6 +96,8 @@ type Environment struct {
 	Hooks   map[string]map[string][]string `toml:"hooks"`
 	Windows []Window                       `toml:"windows"`
 	Status  Status                         `toml:"status"`
+	// Images is what Ferry keeps of the images it bakes.
+	Images Images `toml:"images"`
 	// Secrets are where the environment's secrets come from; nil when it
 	// has none.
 	Secrets *Secrets `toml:"secrets"`
@@ -151,6 +153,15 @@ type Secrets struct {
 	// KMSKeyID is the KMS key the pushed SecureString parameters are
 	// encrypted with; empty uses the account's default, alias/aws/ssm.
 	KMSKeyID string `toml:"kms_key_id"`
+}
+
+// Images bounds the images an environment's bakes leave (launch.image =
+// "bake").
+type Images struct {
+	// Keep is how many baked images are kept, newest first, besides those
+	// in use; older ones are deregistered and their snapshots deleted
+	// after each bake.
+	Keep int `toml:"keep"`
 }
 
 // TrustedKeys are the keys whose signatures Ferry accepts.

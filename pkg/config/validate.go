@@ -277,6 +277,9 @@ func (v *validator) environment(at keyPath, e *Environment) {
 	v.aws(at.key("aws"), &e.AWS)
 	v.groups(at, e)
 	v.launch(at.key("launch"), &e.Launch)
+	if e.Images.Keep < 1 {
+		v.fail(at.key("images").key("keep"), "must be at least 1 (got %d): the image being deployed is one", e.Images.Keep)
+	}
 	v.policy(at.key("policy"), &e.Policy)
 	v.ssh(at.key("ssh"), &e.SSH)
 	v.hosts(at, e)

@@ -1,0 +1,85 @@
+package bake
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/ferry-deploy/ferry/internal/simenv"
+	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/commit"
+	"github.com/ferry-deploy/ferry/pkg/plan"
+)
+
+// TestRetention: with images.keep = 2, four bakes leave the two newest
+// images and the one the group launches from; the others are deregistered
+// with their snapshots.
+func TestRetention(t *testing.T) {
+	f := newFixture(t, "[environments.staging.images]\nkeep = 2\n")
+	if err := simenv.Create(f.ctx, simenv.Connect(f.endpoint), simenv.Spec{
+		Project: "shop", Env: "staging", LaunchTemplate: "shop-staging-web",
+		Groups: []simenv.Group{{Name: "shop-staging-web", Size: 1, ClassicLB: "shop-staging"}}, Now: time.Now(),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b := f.baker(f.cloud, &fakeShell{dir: t.TempDir()})
+	var imgs []string
+	var commits []commit.ID
+	for i := range 4 {
+		c, err := commit.Parse(f.repo.Commit("v", map[string]string{"index.html": string(rune('a'+i)) + "\n"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := b.Bake(f.ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs, commits = append(imgs, res.Image), append(commits, c)
+		if i == 0 {
+			// The group launches from the first image from now on.
+			g, err := f.cloud.Group(f.ctx, "shop-staging-web", nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref, err := f.cloud.CreateLaunchTemplateVersion(f.ctx, *g.LaunchTemplate, "first", cloud.LaunchOverrides{ImageID: res.Image})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.cloud.UpdateGroup(f.ctx, "shop-staging-web", cloud.GroupUpdate{LaunchTemplate: &ref}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	left, err := b.Images(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, img := range left {
+		ids = append(ids, img.ID)
+		if img.ID == imgs[0] && !slices.Equal(img.InUse, []string{"group shop-staging-web"}) {
+			t.Errorf("%s in use by %v, want the group", img.ID, img.InUse)
+		}
+		if img.ID != imgs[0] && len(img.InUse) > 0 {
+			t.Errorf("%s in use by %v, want nothing", img.ID, img.InUse)
+		}
+	}
+	if want := []string{imgs[3], imgs[2], imgs[0]}; !slices.Equal(ids, want) {
+		t.Errorf("images left %v, want %v (the newest two and the group's)", ids, want)
+	}
+	snaps, err := f.ec2.DescribeSnapshots(f.ctx, &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"},
+		Filters: []ec2types.Filter{{Name: aws.String("tag:" + plan.TagBaking), Values: []string{commits[1].String()}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snaps.Snapshots) != 0 {
+		t.Errorf("the removed image's snapshots are left: %v", snaps.Snapshots)
+	}
+	if _, found, err := b.Find(f.ctx, commits[1]); err != nil || found {
+		t.Errorf("the removed image is still found (%v)", err)
+	}
+}

@@ -8,13 +8,17 @@ import "maps"
 // hook runs.
 type Commands map[Hook][]string
 
-// Defaults returns the commands each role runs by default, matching the
-// FabulAWS deployment the seeds describe: nginx on web servers serves a 503
-// "upgrade in progress" page for every path except /healthcheck.html, which
-// stays 200 so the load balancers keep the instances; the worker stops
-// celery, runs Django's migrate and collectstatic into a static directory of
-// its own version (so old and new servers each serve their own media), and
-// starts celery again. On secrets_changed, web servers and workers write the
+// Defaults returns the commands each role runs by default, for servers the
+// role recipes made (docs/roles.md) and the FabulAWS deployment the seeds
+// describe: nginx on web servers serves a 503 "upgrade in progress" page
+// for every path except /healthcheck.html, which stays 200 so the load
+// balancers keep the instances; the worker stops celery, runs Django's
+// migrate in the new commit's release directory with the app's settings and
+// secrets (AppCommand), and starts celery again. A bake's build hook
+// collects the static files into the release's own static/ directory (on
+// a web server nginx serves /static/ from /srv/app/current/static, so every
+// server serves its own version's media) and points /srv/app/current at
+// the release. On secrets_changed, web servers and workers write the
 // secrets they read on stdin to /etc/app/secrets.env (root's, mode 0600,
 // replaced atomically) and restart the app's services that run there.
 // Roles without an entry run nothing.
@@ -22,6 +26,10 @@ func Defaults() map[Role]Commands {
 	return map[Role]Commands{
 		Web: {
 			SecretsChanged: writeSecrets("gunicorn"),
+			// In the release directory on the builder (pkg/bake), before
+			// the app's user owns it: Django's settings need no secret for
+			// collectstatic (examples/app/app/settings.py).
+			Build: {"python3 manage.py collectstatic --noinput --verbosity 0", switchCurrent},
 			UpgradePageOn: {
 				"sudo ln -sfn /etc/nginx/ferry/upgrade-in-progress.conf /etc/nginx/ferry/mode.conf",
 				"sudo nginx -t -q",
@@ -37,12 +45,37 @@ func Defaults() map[Role]Commands {
 			SecretsChanged: writeSecrets("celery"),
 			Deploy: {
 				"sudo systemctl stop celery",
-				"cd /srv/app/releases/{{.Commit}} && sudo -u app ./env/bin/python manage.py migrate --noinput",
-				"cd /srv/app/releases/{{.Commit}} && sudo -u app env STATIC_ROOT=/srv/app/static/{{.Commit}} ./env/bin/python manage.py collectstatic --noinput",
+				AppCommand(ReleaseDir+"/{{.Commit}}", "manage.py migrate --noinput"),
 				"sudo systemctl start celery",
 			},
+			Build: {switchCurrent},
 		},
 	}
+}
+
+// The app's directories on a web or worker server (the role recipes make
+// them): each commit's code in ReleaseDir/<sha>, Current links to the one
+// that runs.
+const (
+	ReleaseDir = "/srv/app/releases"
+	Current    = "/srv/app/current"
+)
+
+// EnvFile holds the app's settings, no secret (the role recipes write it).
+const EnvFile = "/etc/ferry/app.env"
+
+// switchCurrent, a build hook: the image's app runs the release it holds.
+const switchCurrent = "sudo ln -sfn " + ReleaseDir + "/{{.Commit}} " + Current
+
+// AppCommand is a shell command that runs python3 ARGS as the app's user
+// in dir, with the environment the gunicorn and celery units have: EnvFile
+// and SecretsFile, read by systemd as the units read them (the secrets
+// file is root's alone; a shell's "." would also misread values systemd
+// takes as written). Its output and exit status are the command's.
+func AppCommand(dir, args string) string {
+	return "sudo systemd-run --quiet --wait --pipe --collect --service-type=exec" +
+		" -p User=app -p Group=app -p EnvironmentFile=" + EnvFile + " -p EnvironmentFile=" + SecretsFile +
+		" -p WorkingDirectory=" + dir + " /usr/bin/python3 " + args
 }
 
 // SecretsFile is where the default secrets_changed hook writes the secrets

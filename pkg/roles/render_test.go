@@ -128,12 +128,26 @@ func TestDefaultsRender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The seed's per-version static media: collectstatic into a directory
-	// of this commit, after migrate.
-	joined := strings.Join(got, "\n")
-	mig, static := strings.Index(joined, "migrate"), strings.Index(joined, "STATIC_ROOT=/srv/app/static/"+sha)
-	if mig < 0 || static < 0 || mig > static {
-		t.Errorf("worker deploy step should migrate, then collectstatic into /srv/app/static/<commit>:\n%s", joined)
+	// Migrations in the new commit's release directory, as the app's user
+	// with its settings and secrets, celery stopped around them.
+	want := []string{
+		"sudo systemctl stop celery",
+		"sudo systemd-run --quiet --wait --pipe --collect --service-type=exec -p User=app -p Group=app" +
+			" -p EnvironmentFile=/etc/ferry/app.env -p EnvironmentFile=/etc/app/secrets.env" +
+			" -p WorkingDirectory=/srv/app/releases/" + sha + " /usr/bin/python3 manage.py migrate --noinput",
+		"sudo systemctl start celery",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("worker deploy = %q\nwant %q", got, want)
+	}
+	// The build hook: each release's own static files, and the image's
+	// current release.
+	build, err := Render(Web, Build, Defaults()[Web][Build], v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"python3 manage.py collectstatic --noinput --verbosity 0", "sudo ln -sfn /srv/app/releases/" + sha + " /srv/app/current"}; !slices.Equal(build, want) {
+		t.Errorf("web build = %q\nwant %q", build, want)
 	}
 }
 

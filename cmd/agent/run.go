@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/ferry-deploy/ferry/pkg/agent"
 	"github.com/ferry-deploy/ferry/pkg/config"
+	"github.com/ferry-deploy/ferry/pkg/ui"
 )
 
 func newRunCmd(logs *logOptions) *cobra.Command {
@@ -33,8 +35,10 @@ deploy already running finishes); ferry pause stops an environment until
 ferry resume. The agent asks for no confirmation: pushing the branch or the
 tag is the decision.
 
-The listener (--listen, loopback by default) serves /healthz, /metrics
-(Prometheus) and the webhook receiver. SIGTERM or SIGINT stops polling, lets
+The listener (--listen, loopback by default) serves the dashboard (/, live
+in a browser: every environment, the running deploy's steps and waits,
+history and per-server logs; docs/ui.md), /healthz, /metrics (Prometheus)
+and the webhook receiver. SIGTERM or SIGINT stops polling, lets
 a running deploy reach a safe point (processes resumed, journal written; the
 next start recovers it) and exits 0. SIGHUP reloads the config; an invalid
 new config is reported and the old one kept.`,
@@ -57,7 +61,7 @@ new config is reported and the old one kept.`,
 		},
 	}
 	addConfigFlag(cmd, &path)
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:9180", "address of /healthz, /metrics and /hooks/git (empty: none)")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:9180", "address of the dashboard, /healthz, /metrics and /hooks/git (empty: none)")
 	return cmd
 }
 
@@ -114,7 +118,8 @@ func buildAgent(ctx context.Context, cfg *config.Config, listen string, log *slo
 	if err != nil {
 		return nil, err
 	}
-	a, err := agent.New(agent.Options{Config: cfg, Mirror: m, Clouds: clouds, Listen: listen, Logger: log, UserAgent: "ferry/" + version})
+	a, err := agent.New(agent.Options{Config: cfg, Mirror: m, Clouds: clouds, Listen: listen, Logger: log, UserAgent: "ferry/" + version,
+		Page: func(a *agent.Agent) http.Handler { return ui.New(a, ui.Options{Logger: log}) }})
 	if err != nil {
 		return nil, errors.Join(errors.New("start the agent"), err)
 	}

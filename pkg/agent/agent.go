@@ -49,6 +49,10 @@ type Options struct {
 	Hooks HooksFunc
 	// UserAgent names Ferry to the forges.
 	UserAgent string
+	// Page, when set, makes the handler of / on the listener (the
+	// dashboard, pkg/ui); it reads the agent through Views, Changed,
+	// Commit, History and Logs.
+	Page func(*Agent) http.Handler
 }
 
 // Agent keeps every environment of a project at its wanted commit.
@@ -60,9 +64,12 @@ type Agent struct {
 	reg     *prometheus.Registry
 	metrics *metrics
 
-	mu     sync.Mutex
-	states map[string]EnvState
-	addr   string
+	mu       sync.Mutex
+	states   map[string]EnvState
+	deployed map[string]commit.ID
+	progress map[string]execute.Progress
+	changed  chan struct{} // closed at the next change (see Changed)
+	addr     string
 }
 
 // EnvState is what an environment is doing, for /healthz and logs.
@@ -111,6 +118,7 @@ func New(opts Options) (*Agent, error) {
 	a := &Agent{
 		opts: opts, log: opts.Logger, watcher: w, reg: prometheus.NewRegistry(),
 		control: ControlFor(cfg), states: map[string]EnvState{},
+		deployed: map[string]commit.ID{}, progress: map[string]execute.Progress{}, changed: make(chan struct{}),
 	}
 	a.metrics = newMetrics(a.reg, func() (time.Time, int) {
 		st := w.Status()
@@ -192,7 +200,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		// newest status when the forge answers, until the agent stops.
 		q := startQueues(ctx, reporters, a.log)
 		defer q.flush(0)
-		d := NewDeployer(a.opts.Config, env, a.opts.Mirror, a.opts.Clouds[name], a.log).WithHooks(a.opts.Hooks).WithStatuses(q.setters())
+		d := NewDeployer(a.opts.Config, env, a.opts.Mirror, a.opts.Clouds[name], a.log).WithHooks(a.opts.Hooks).WithStatuses(q.setters()).WithObserver(a.setProgress)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -378,7 +386,7 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 		return EnvState{}, result{}
 	}
 	if !win.Open {
-		return state("waiting", "deploy window: "+win.Reason, target), result{}
+		return state("waiting", windowDetail+win.Reason, target), result{}
 	}
 
 	in := planInput(a.opts.Config, env, plan.Revision{Commit: target, Ref: t.Ref}, time.Now())
@@ -418,6 +426,10 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 	}
 }
 
+// windowDetail starts the detail of an environment waiting for its deploy
+// window.
+const windowDetail = "deploy window: "
+
 // heldUntil returns when the lease that err reports in the way expires,
 // or zero when err is not about a lease.
 func heldUntil(err error) time.Time {
@@ -455,6 +467,12 @@ func (a *Agent) recordMetrics(r execute.Report) {
 func (a *Agent) setDeployed(env string, c commit.ID) {
 	a.metrics.deployed.DeletePartialMatch(prometheus.Labels{"env": env})
 	a.metrics.deployed.WithLabelValues(env, c.String()).Set(1)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.deployed[env] != c {
+		a.deployed[env] = c
+		a.changedLocked()
+	}
 }
 
 // setState records what an environment is doing, logged when it changes.
@@ -464,6 +482,7 @@ func (a *Agent) setState(next EnvState) {
 	prev := a.states[next.Env]
 	a.states[next.Env] = next
 	if prev != next {
+		a.changedLocked()
 		a.log.Info("environment", "env", next.Env, "state", next.State, "detail", next.Detail, "target", next.Target.Short())
 	}
 }
@@ -497,6 +516,9 @@ func (a *Agent) serve() (*http.Server, error) {
 			return nil, err
 		}
 		mux.Handle("POST /hooks/git", h)
+	}
+	if a.opts.Page != nil {
+		mux.Handle("/", a.opts.Page(a))
 	}
 	ln, err := net.Listen("tcp", a.opts.Listen)
 	if err != nil {

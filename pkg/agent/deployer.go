@@ -46,6 +46,14 @@ type Deployer struct {
 	hooks HooksFunc
 	// statuses are the forges outcomes are also reported to.
 	statuses []StatusSetter
+	// observe is told each deploy's progress (see execute.Progress).
+	observe func(execute.Progress)
+}
+
+// WithObserver makes the deployer tell f each deploy's progress.
+func (d *Deployer) WithObserver(f func(execute.Progress)) *Deployer {
+	d.observe = f
+	return d
 }
 
 // HooksFunc builds the hooks of one deploy of env.
@@ -85,7 +93,7 @@ func (d *Deployer) journal() execute.JournalStore {
 // executor carries out the environment's deploys with hooks.
 func (d *Deployer) executor(hooks execute.Hooks) *execute.Executor {
 	return &execute.Executor{Cloud: d.cloud, Hooks: hooks, Journal: d.journal(), Env: d.env, Log: d.base,
-		Baker: bakerFor(d.cfg, d.env, d.mirror, d.cloud, d.base)}
+		Baker: bakerFor(d.cfg, d.env, d.mirror, d.cloud, d.base), Observe: d.observe}
 }
 
 // Deploy plans, and when there is something to deploy takes the lock,

@@ -13,6 +13,7 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/lock"
 	"github.com/ferry-deploy/ferry/pkg/plan"
 	"github.com/ferry-deploy/ferry/pkg/status"
+	"github.com/ferry-deploy/ferry/pkg/watch"
 )
 
 // EnvStatus is what ferry status reports for one environment.
@@ -166,11 +167,18 @@ func (p *Project) History(ctx context.Context, name string, limit int) ([]PastDe
 	if err != nil {
 		return nil, err
 	}
-	notes := &status.Notes{Remote: p.Mirror, Ref: p.Config.Project.Git.NotesRef}
+	return history(ctx, p.Mirror, p.Config.Project.Git.NotesRef, env.Name, rev.Commit, limit)
+}
+
+// history reads env's finished deploys from the notes on the commits up
+// to to, newest first, at most limit: ferry history and the agent's page
+// read them here.
+func history(ctx context.Context, m *watch.Mirror, notesRef, env string, to commit.ID, limit int) ([]PastDeploy, error) {
+	notes := &status.Notes{Remote: m, Ref: notesRef}
 	if err := notes.Refresh(ctx); err != nil {
 		return nil, err
 	}
-	commits, err := p.Mirror.Commits(plumbing.ZeroHash, hash(rev.Commit), 500)
+	commits, err := m.Commits(plumbing.ZeroHash, hash(to), 500)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +190,7 @@ func (p *Project) History(ctx context.Context, name string, limit int) ([]PastDe
 			return nil, err
 		}
 		for _, r := range recs {
-			if r.Env == env.Name && r.Outcome != status.Started {
+			if r.Env == env && r.Outcome != status.Started {
 				all = append(all, PastDeploy{id, r})
 			}
 		}

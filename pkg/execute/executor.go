@@ -60,6 +60,13 @@ type Executor struct {
 	// commit; nil renders the environment's launch.user_data_file, or,
 	// without one, keeps the copied source's user data.
 	UserData func(c commit.ID) (string, error)
+	// Observe, when set, is told the deploy's progress at each change
+	// (a step started or done, a wait's count moved, a rollback, the
+	// end). It is called on the deploy's goroutine and must not block.
+	Observe func(Progress)
+
+	progress *Progress // what Observe was told last
+	running  *Journal  // the journal of the deploy being driven
 }
 
 func (e *Executor) now() time.Time { return time.Now().UTC() }
@@ -121,6 +128,8 @@ func (e *Executor) Recover(ctx context.Context, env string) (*Report, error) {
 // drive runs the remaining steps and settles the outcome.
 func (e *Executor) drive(ctx context.Context, j *Journal) (Report, error) {
 	log := e.log().With("env", j.Plan.Environment, "deploy", j.DeployID)
+	e.running = j
+	defer func() { e.running = nil }()
 	var stepErr error
 	// A recovered deploy that had not passed the point of no return is
 	// rolled back rather than resumed: the agent that planned it is gone,
@@ -134,6 +143,7 @@ func (e *Executor) drive(ctx context.Context, j *Journal) (Report, error) {
 		}
 		step := j.Plan.Steps[j.Next]
 		log.Info("step", "n", j.Next+1, "of", len(j.Plan.Steps), "name", step.Name, "group", step.Group)
+		e.stepStarted(j)
 		if err := e.step(ctx, j, step); err != nil {
 			if ctx.Err() != nil {
 				return e.interrupt(j, err)
@@ -141,6 +151,7 @@ func (e *Executor) drive(ctx context.Context, j *Journal) (Report, error) {
 			stepErr = fmt.Errorf("step %d (%s): %w", j.Next+1, step.Name, err)
 			break
 		}
+		e.stepDone(j, j.Next)
 		j.moveTo(j.Next + 1)
 		if err := e.save(j); err != nil {
 			stepErr = fmt.Errorf("after step %d (%s): %w", j.Next, step.Name, err)
@@ -154,6 +165,7 @@ func (e *Executor) drive(ctx context.Context, j *Journal) (Report, error) {
 	if j.PastNoReturn {
 		return e.finishForward(ctx, j, stepErr)
 	}
+	e.rollingBack(j)
 	if err := e.rollback(ctx, j); err != nil {
 		log.Error("rollback failed", "err", err)
 		return e.finish(j, Failed, fmt.Errorf("%w; rollback failed: %w", stepErr, err))
@@ -221,6 +233,7 @@ func (e *Executor) finish(j *Journal, o Outcome, cause error) (Report, error) {
 		cause = errors.Join(cause, err)
 	}
 	r := e.report(j, o, cause)
+	e.ended(j, o)
 	e.log().Info("deploy finished", "env", r.Environment, "deploy", r.DeployID, "outcome", r.Outcome,
 		"commit", r.Commit, "elapsed", r.Finished.Sub(r.Started).Round(time.Second), "reason", r.Reason)
 	return r, cause

@@ -29,6 +29,9 @@ func (e *Executor) waitFor(ctx context.Context, what string, limit time.Duration
 	var lastLog time.Time
 	for {
 		done, progress, err := check(ctx)
+		if err == nil {
+			e.waiting(Wait{For: what, Progress: progress, Started: start, Limit: limit})
+		}
 		switch {
 		case err != nil && cloud.IsTransient(err):
 			e.log().Warn("AWS is throttling or failing; still waiting", "waiting_for", what, "err", err)

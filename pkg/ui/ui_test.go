@@ -1,0 +1,193 @@
+package ui
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferry-deploy/ferry/pkg/agent"
+	"github.com/ferry-deploy/ferry/pkg/commit"
+	"github.com/ferry-deploy/ferry/pkg/execute"
+	"github.com/ferry-deploy/ferry/pkg/plan"
+)
+
+// state is the agent's side of the page as a test sets it: views that
+// change, and the channel Changed hands out, closed at each change as the
+// agent's is.
+type state struct {
+	mu      sync.Mutex
+	views   []agent.EnvView
+	changed chan struct{}
+}
+
+func newState(v ...agent.EnvView) *state { return &state{views: v, changed: make(chan struct{})} }
+
+func (s *state) set(v ...agent.EnvView) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.views = v
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func (s *state) Views() []agent.EnvView {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.views
+}
+
+func (s *state) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+func (s *state) Commit(_ string, c commit.ID) (agent.CommitInfo, error) {
+	return agent.CommitInfo{ID: c, Subject: "Fix <the> login", Author: "Ada"}, nil
+}
+
+func (s *state) History(context.Context, string, int) ([]agent.PastDeploy, error) { return nil, nil }
+func (s *state) Logs(string) ([]agent.DeployLogs, error)                          { return nil, nil }
+func (s *state) Log(env, id, file string) ([]byte, error) {
+	if env == "staging" && id == "d1" && file == "web-i-1.log" {
+		return []byte("<script>alert(1)</script> done\n"), nil
+	}
+	return nil, errors.New("no log")
+}
+
+func deploying(now time.Time) agent.EnvView {
+	c := commit.MustParse("0123456789abcdef0123456789abcdef01234567")
+	return agent.EnvView{
+		EnvState: agent.EnvState{Env: "staging", State: "deploying", Detail: "full", Target: c},
+		Deploy: &execute.Progress{
+			DeployID: "d1", Env: "staging", Commit: c, Method: plan.Full, Started: now.Add(-90 * time.Second),
+			Steps:   []string{"suspend-processes web", "raise-capacity web", "wait-healthy web", "terminate-old web"},
+			Current: 2, StepStarted: now.Add(-40 * time.Second),
+			Done: []execute.StepTime{
+				{Step: 0, Name: "suspend-processes web", Started: now.Add(-90 * time.Second), Ended: now.Add(-80 * time.Second)},
+				{Step: 1, Name: "raise-capacity web", Started: now.Add(-80 * time.Second), Ended: now.Add(-40 * time.Second)},
+			},
+			Wait: &execute.Wait{For: "4 new instance(s) of web healthy", Progress: "healthy 2/4", Started: now.Add(-40 * time.Second), Limit: 10 * time.Minute},
+		},
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+func TestPageShowsTheRunningDeploy(t *testing.T) {
+	srv := httptest.NewServer(New(newState(deploying(time.Now())), Options{}))
+	defer srv.Close()
+	code, body := get(t, srv.URL+"/")
+	if code != http.StatusOK {
+		t.Fatalf("GET /: %d", code)
+	}
+	for _, want := range []string{
+		`<meta http-equiv="refresh" content="5">`, // JavaScript off
+		`<li class="step current" aria-current="step">wait-healthy web`,
+		`healthy 2/4</span>, <span class="elapsed">40 s</span> of 10 m`,
+		`<svg class="timeline"`,
+		`Fix &lt;the&gt; login`,
+		`<span class="badge">deploying</span>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "http://") || strings.Contains(body, "https://") {
+		t.Errorf("the page refers to an outside address:\n%s", body)
+	}
+	for _, asset := range []string{"/static/style.css", "/static/live.js"} {
+		if code, _ := get(t, srv.URL+asset); code != http.StatusOK {
+			t.Errorf("GET %s: %d", asset, code)
+		}
+	}
+}
+
+func TestLogIsEscaped(t *testing.T) {
+	srv := httptest.NewServer(New(newState(), Options{}))
+	defer srv.Close()
+	code, body := get(t, srv.URL+"/logs/staging/d1/web-i-1.log")
+	if code != http.StatusOK || !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt; done") {
+		t.Errorf("GET log: %d\n%s", code, body)
+	}
+	if code, _ := get(t, srv.URL+"/logs/staging/d1/..%2f..%2fetc%2fpasswd"); code != http.StatusNotFound {
+		t.Errorf("a path out of the logs: %d, want 404", code)
+	}
+}
+
+// TestEventsFollowChanges: the stream sends every card at once, then a
+// card again only when a change altered it.
+func TestEventsFollowChanges(t *testing.T) {
+	now := time.Now()
+	st := newState(deploying(now))
+	srv := httptest.NewServer(New(st, Options{MinInterval: time.Millisecond}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	events := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		var ev strings.Builder
+		for sc.Scan() {
+			if sc.Text() == "" {
+				events <- ev.String()
+				ev.Reset()
+				continue
+			}
+			ev.WriteString(sc.Text() + "\n")
+		}
+		close(events)
+	}()
+	first := <-events
+	if !strings.HasPrefix(first, "event: card\n") || !strings.Contains(first, "healthy 2/4") {
+		t.Fatalf("first event:\n%s", first)
+	}
+	next := deploying(now)
+	next.Deploy.Wait.Progress = "healthy 3/4"
+	st.set(next)
+	if ev := <-events; !strings.Contains(ev, "healthy 3/4") {
+		t.Fatalf("event after the change:\n%s", ev)
+	}
+}
+
+func TestHuman(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{400 * time.Millisecond, "0 s"}, {40 * time.Second, "40 s"}, {10 * time.Minute, "10 m"},
+		{125 * time.Second, "2 m 5 s"}, {time.Hour + 3*time.Minute, "1 h 3 m"}, {2 * time.Hour, "2 h"},
+	} {
+		if got := human(tc.d); got != tc.want {
+			t.Errorf("human(%v) = %q, want %q", tc.d, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,195 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"html/template"
+	"strings"
+	"time"
+
+	"github.com/ferry-deploy/ferry/pkg/agent"
+	"github.com/ferry-deploy/ferry/pkg/execute"
+)
+
+// card is one environment as the page shows it.
+type card struct {
+	ID       string
+	Env      string
+	State    string
+	Detail   string
+	Deployed *agent.CommitInfo
+	Wanted   *agent.CommitInfo
+	Deploy   *deployView
+	History  []agent.PastDeploy
+	Logs     []agent.DeployLogs
+	Errors   []string
+}
+
+type deployView struct {
+	ID          string
+	Method      string
+	Commit      string
+	Outcome     string
+	RollingBack bool
+	Elapsed     string
+	Steps       []stepView
+	Wait        *waitView
+	Timeline    *timeline
+}
+
+type stepView struct {
+	N     int
+	Label string
+	State string // done, current, todo
+	Took  string
+}
+
+type waitView struct {
+	For      string
+	Progress string
+	Elapsed  string
+	Limit    string
+	Started  int64 // Unix ms, for the script's ticking clock
+	LimitMS  int64
+	Percent  int
+}
+
+// timeline is the steps done, as an SVG bar chart: one row per step, its
+// bar placed by when it started and sized by how long it took.
+type timeline struct {
+	Width, Height int
+	Rows          []timelineRow
+}
+
+type timelineRow struct {
+	Y         int
+	X, W      float64
+	Label     string
+	Took      string
+	TextAfter bool
+}
+
+func (s *Server) cards(ctx context.Context) []card {
+	var out []card
+	for _, v := range s.src.Views() {
+		c := card{ID: "env-" + v.Env, Env: v.Env, State: v.Shown(), Detail: v.Detail}
+		c.Deployed = s.commitInfo(v.Env, v.Deployed)
+		c.Wanted = s.commitInfo(v.Env, v.Target)
+		if v.Deploy != nil {
+			c.Deploy = newDeployView(*v.Deploy, time.Now())
+		}
+		var err error
+		if c.History, err = s.pastDeploys(ctx, v); err != nil {
+			c.Errors = append(c.Errors, "history: "+err.Error())
+		}
+		if c.Logs, err = s.src.Logs(v.Env); err != nil {
+			c.Errors = append(c.Errors, "logs: "+err.Error())
+		}
+		if len(c.Logs) > 5 {
+			c.Logs = c.Logs[:5]
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func newDeployView(p execute.Progress, now time.Time) *deployView {
+	d := &deployView{
+		ID: p.DeployID, Method: string(p.Method), Commit: p.Commit.Short(), Outcome: string(p.Outcome),
+		RollingBack: p.RollingBack,
+	}
+	end := now
+	if p.Outcome != "" && len(p.Done) > 0 {
+		end = p.Done[len(p.Done)-1].Ended
+	}
+	d.Elapsed = human(end.Sub(p.Started))
+	took := map[int]time.Duration{}
+	for _, st := range p.Done {
+		took[st.Step] = st.Ended.Sub(st.Started)
+	}
+	for i, label := range p.Steps {
+		sv := stepView{N: i + 1, Label: label, State: "todo"}
+		if t, ok := took[i]; ok {
+			sv.State, sv.Took = "done", human(t)
+		} else if i == p.Current && p.Outcome == "" {
+			sv.State, sv.Took = "current", human(now.Sub(p.StepStarted))
+		}
+		d.Steps = append(d.Steps, sv)
+	}
+	if w := p.Wait; w != nil && p.Outcome == "" {
+		wv := &waitView{
+			For: w.For, Progress: w.Progress, Elapsed: human(now.Sub(w.Started)), Limit: human(w.Limit),
+			Started: w.Started.UnixMilli(), LimitMS: w.Limit.Milliseconds(),
+		}
+		if w.Limit > 0 {
+			wv.Percent = min(100, int(100*now.Sub(w.Started)/w.Limit))
+		}
+		d.Wait = wv
+	}
+	d.Timeline = newTimeline(p, now)
+	return d
+}
+
+func newTimeline(p execute.Progress, now time.Time) *timeline {
+	if len(p.Done) == 0 {
+		return nil
+	}
+	end := p.Done[len(p.Done)-1].Ended
+	if p.Outcome == "" && now.After(end) {
+		end = now
+	}
+	total := end.Sub(p.Started)
+	if total <= 0 {
+		total = time.Millisecond
+	}
+	const width, row, chart = 600, 18, 360.0
+	t := &timeline{Width: width, Height: row*len(p.Done) + 4}
+	for i, st := range p.Done {
+		x := chart * float64(st.Started.Sub(p.Started)) / float64(total)
+		w := max(2, chart*float64(st.Ended.Sub(st.Started))/float64(total))
+		t.Rows = append(t.Rows, timelineRow{
+			Y: i*row + 2, X: 230 + x, W: w, Label: st.Name, Took: human(st.Ended.Sub(st.Started)),
+		})
+	}
+	return t
+}
+
+// human is a duration as people read it on a dashboard: "40 s", "10 m",
+// "2 m 5 s", "1 h 3 m"; "0 s" under a second.
+func human(d time.Duration) string {
+	d = d.Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%d s", int(d.Seconds()))
+	case d < time.Hour:
+		m, s := int(d/time.Minute), int(d%time.Minute/time.Second)
+		if s == 0 {
+			return fmt.Sprintf("%d m", m)
+		}
+		return fmt.Sprintf("%d m %d s", m, s)
+	default:
+		h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
+		if m == 0 {
+			return fmt.Sprintf("%d h", h)
+		}
+		return fmt.Sprintf("%d h %d m", h, m)
+	}
+}
+
+var funcs = template.FuncMap{
+	"human": human,
+	// stateClass names a state's CSS class: its first word.
+	"stateClass": func(s string) string { first, _, _ := strings.Cut(s, " "); return first },
+	"stamp": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02 15:04:05Z")
+	},
+	"since": func(a, b time.Time) string {
+		if a.IsZero() || b.IsZero() {
+			return ""
+		}
+		return human(b.Sub(a))
+	},
+}

@@ -77,6 +77,9 @@ type Builder struct {
 	// their addresses are known, with deployID naming their log directory;
 	// nil leaves them as they booted.
 	NewProvisioner func(a Addresses, deployID string) (Provisioner, error)
+	// SkipProvision makes the resources only: the create stays
+	// unfinished, and the next one provisions the servers.
+	SkipProvision bool
 	// SSHAddress is where Ferry reaches a server of that private address
 	// over SSH (host:port); default the address itself.
 	SSHAddress func(private string) string
@@ -202,6 +205,10 @@ func (b *Builder) Create(ctx context.Context) (*Result, error) {
 	}
 	if err := b.provision(ctx, res, machines, "create-"+j.ID); err != nil {
 		return res, err
+	}
+	if b.SkipProvision {
+		b.progress("servers not provisioned: the create of %s finishes when it runs again without --no-provision", s.Env)
+		return res, nil
 	}
 	j.Finished = time.Now().UTC()
 	return res, j.write(jpath)
@@ -491,7 +498,7 @@ func (b *Builder) provision(ctx context.Context, res *Result, machines map[strin
 		res.Servers = append(res.Servers, ServerResult{Type: sv.Type, Name: sv.Name, ID: m.ID, Address: m.PrivateIP, Roles: sv.Roles})
 		servers = append(servers, provision.Server{SSH: b.SSHAddress(m.PrivateIP), Address: m.PrivateIP, Instance: m.ID, Roles: sv.Roles})
 	}
-	if b.NewProvisioner == nil || len(servers) == 0 {
+	if b.NewProvisioner == nil || b.SkipProvision || len(servers) == 0 {
 		return nil
 	}
 	p, err := b.NewProvisioner(addr, deployID)

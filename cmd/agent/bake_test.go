@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +12,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/ferry-deploy/ferry/internal/simenv"
+	"github.com/ferry-deploy/ferry/pkg/agent"
 	"github.com/ferry-deploy/ferry/pkg/commit"
+	"github.com/ferry-deploy/ferry/pkg/config"
+	"github.com/ferry-deploy/ferry/pkg/lock"
 	"github.com/ferry-deploy/ferry/pkg/plan"
 )
 
@@ -70,5 +75,44 @@ func TestImagesLists(t *testing.T) {
 		if strings.Contains(stdout, absent) {
 			t.Errorf("images lists %s:\n%s", absent, stdout)
 		}
+	}
+}
+
+// TestBakeRefusedUnderAHeldLock: ferry bake holds the environment's lock;
+// while a deploy (here another process) holds it, the bake is refused
+// and launches nothing.
+func TestBakeRefusedUnderAHeldLock(t *testing.T) {
+	p := newProject(t, 1)
+	doc, err := os.ReadFile(p.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	baking := strings.Replace(string(doc), "ssh.user", "launch.image = \"bake\"\nlaunch.base_image = \"ami-0base\"\nssh.user", 1)
+	if err := os.WriteFile(p.config, []byte(baking), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(p.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := agent.OpenMirror(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	locker := &lock.Locker{Remote: m, Holder: "deployer.example/pid 1", TTL: time.Hour}
+	if _, err := locker.Acquire(t.Context(), "staging"); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runFerry(t, "bake", "-c", p.config, "staging")
+	if code != exitFailure || stdout != "" || !strings.Contains(stderr, "holds the environment's lock") {
+		t.Fatalf("bake under a held lock: exit %d, want 1 and the lock named\n%s\n%s", code, stdout, stderr)
+	}
+	c := simenv.Connect(p.sim.URL)
+	out, err := c.EC2.DescribeInstances(t.Context(), &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{{Name: aws.String("tag-key"), Values: []string{plan.TagBaking}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Reservations) != 0 {
+		t.Errorf("a refused bake launched %v", out.Reservations)
 	}
 }

@@ -2,15 +2,18 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/ferry-deploy/ferry/pkg/bake"
 	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/execute"
+	"github.com/ferry-deploy/ferry/pkg/lock"
 	"github.com/ferry-deploy/ferry/pkg/remote"
 	"github.com/ferry-deploy/ferry/pkg/watch"
 )
@@ -56,7 +59,10 @@ func bakerFor(cfg *config.Config, env *config.Environment, m *watch.Mirror, c Cl
 }
 
 // Bake bakes the image of the commit req names (or the one env watches)
-// alone: `ferry bake`. An image already baked for it is reused.
+// alone: `ferry bake`. An image already baked for it is reused. It holds
+// the environment's lock, as a deploy does: two bakes of one environment
+// never run at once (the second then finds the first's image), and a bake
+// never cleans up after a deploy's bake still running.
 func (p *Project) Bake(ctx context.Context, env string, req Request) (bake.Result, error) {
 	s, err := p.open(ctx, env, req)
 	if err != nil {
@@ -65,8 +71,18 @@ func (p *Project) Bake(ctx context.Context, env string, req Request) (bake.Resul
 	if s.env.Launch.Image != config.LaunchImageBake {
 		return bake.Result{}, &RequestError{fmt.Errorf("environment %s does not bake images: set launch.image = %q and launch.base_image", s.env.Name, config.LaunchImageBake)}
 	}
+	d := NewDeployer(p.Config, s.env, p.Mirror, s.cloud, p.Logger)
+	lctx, release, err := d.lock(ctx)
+	var held *lock.HeldError
+	if errors.As(err, &held) {
+		return bake.Result{}, fmt.Errorf("%s: refused: a deploy or another bake holds the environment's lock (%s until %s)", s.env.Name, held.Holder, held.Expires.UTC().Format(time.RFC3339))
+	}
+	if err != nil {
+		return bake.Result{}, err
+	}
+	defer release()
 	b := NewBaker(p.Config, s.env, p.Mirror, s.cloud, s.cloud, nil, p.Logger)
-	return b.Bake(ctx, s.input.Target.Commit)
+	return b.Bake(lctx, s.input.Target.Commit)
 }
 
 // Images lists env's baked images, newest first, with what uses each:

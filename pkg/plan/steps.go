@@ -97,11 +97,29 @@ func steps(p *Plan, env *config.Environment) []Step {
 				"every process Ferry suspended is resumed")
 		}
 	case Serial:
-		add(Step{Name: StepWorkerDeploy, Role: roles.Worker, Hosts: worker},
-			"migrations and static media for %s run first; both versions can use them (a serial change is backwards-compatible)", p.Target.Commit.Short())
+		// The worker's deploy step needs the new commit's code, which only
+		// the new image's instances have: it runs once the worker group's
+		// batches are replaced (its group goes first), or with no worker
+		// group, on a new web instance of the first batch. The migrations
+		// are backwards-compatible (serial), so the old instances serving
+		// meanwhile work with them; a batch of new code before them is the
+		// price of having no worker group.
+		groups := slices.Clone(p.Groups)
+		slices.SortStableFunc(groups, func(a, b GroupPlan) int {
+			return cmpBool(b.Role == string(roles.Worker), a.Role == string(roles.Worker))
+		})
+		hasWorker := len(groups) > 0 && groups[0].Role == string(roles.Worker)
+		deployed := false
+		workerDeploy := func(why string) {
+			if !deployed {
+				add(Step{Name: StepWorkerDeploy, Role: roles.Worker, Hosts: worker},
+					"migrations for %s, %s; both versions can use them (a serial change is backwards-compatible)", p.Target.Commit.Short(), why)
+				deployed = true
+			}
+		}
 		batch := env.Policy.SerialBatchSize
 		lastBatch := -1
-		for _, g := range p.Groups {
+		for _, g := range groups {
 			add(Step{Name: StepSuspendProcesses, Group: g.Name, Processes: []string{cloud.ProcessAZRebalance}},
 				"rebalancing must not terminate instances while batches are replaced")
 			add(Step{Name: StepInstallLaunchSource, Group: g.Name, LaunchSource: source(), Commit: p.Target.Commit},
@@ -119,18 +137,31 @@ func steps(p *Plan, env *config.Environment) []Step {
 					add(step, "mark %s unhealthy and wait for the replacement(s) to serve", strings.Join(ids, ", "))
 				}
 				lastBatch = len(s) - 1
+				if !hasWorker {
+					workerDeploy("on a new web instance of the first batch (no worker group), where the new code is")
+				}
 			}
 			add(Step{Name: StepRestoreCapacity, Group: g.Name, Sizes: restoreSizes(g)},
 				"the group returns to its own limits")
 			add(Step{Name: StepResumeProcesses, Group: g.Name, Processes: []string{cloud.ProcessAZRebalance}},
 				"every process Ferry suspended is resumed")
+			if hasWorker && g.Role == string(roles.Worker) {
+				workerDeploy("on a new instance of " + g.Name + ", where the new code is, before the web servers get it")
+			}
 		}
+		// Nothing to replace: the instances already run the commit.
+		workerDeploy("on an instance that already runs it")
 		// Once the last batch is replaced every instance runs the new
 		// version: rolling back a later failure would replace them all
-		// again. A step always follows it (restore-capacity).
+		// again. Its group's restore-capacity step always follows it.
 		if lastBatch >= 0 {
 			s[lastBatch].Reason += " (once done, the point of no return: a later failure finishes forward)"
-			s[lastBatch+1].NoReturn = true
+			for i := lastBatch + 1; i < len(s); i++ {
+				if s[i].Name == StepRestoreCapacity {
+					s[i].NoReturn = true
+					break
+				}
+			}
 		}
 	}
 	add(Step{Name: StepPostDeploy, On: postDeployTargets(env)}, "the deploy is done")
@@ -200,4 +231,15 @@ func maxNote(g GroupPlan) string {
 
 func balancers(env *config.Environment) []string {
 	return append(slices.Clone(env.LoadBalancers.Classic), env.LoadBalancers.TargetGroups...)
+}
+
+// cmpBool orders false before true.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }

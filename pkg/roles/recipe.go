@@ -230,7 +230,7 @@ func (s Secrets) SecretEnv(rs []Role) (map[string]string, error) {
 	for _, k := range slices.Sorted(maps.Keys(env)) {
 		if !secretRE.MatchString(env[k]) {
 			// Name the secret, never show it.
-			errs = append(errs, fmt.Errorf("secret %s: want 16 to 128 of A-Z a-z 0-9 _ -", k))
+			errs = append(errs, fmt.Errorf("secret %s: want 16 to 128 of A-Z a-z 0-9 _ - (make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(50))')", k))
 		}
 	}
 	return env, errors.Join(errs...)

@@ -137,6 +137,14 @@ func TestSecretEnv(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "CACHE_PASSWORD") || strings.Contains(err.Error(), weak.Cache) {
 		t.Errorf("a bad secret: %v, want an error naming it without showing it", err)
 	}
+	// Django's own generator's symbols would break the secrets file read
+	// by a shell: refused, with the way to make one that fits.
+	django := s
+	django.SecretKey = "k)7$w!x@3#z%q^e&r*t(y-u_i=o+p0a9s8d7f6g5h4j3k2l1"
+	_, err = django.SecretEnv([]roles.Role{roles.Worker})
+	if err == nil || !strings.Contains(err.Error(), "DJANGO_SECRET_KEY") || !strings.Contains(err.Error(), "token_urlsafe") || strings.Contains(err.Error(), django.SecretKey) {
+		t.Errorf("a Django key with symbols: %v, want an error naming it, saying how to make one, without showing it", err)
+	}
 }
 
 // Every shell script of the recipes parses with sh -n (dash on Debian).

@@ -58,7 +58,7 @@ func TestASGSuspendResume(t *testing.T) {
 		t.Errorf("suspended %v after ferry asg suspend", got)
 	}
 	_, stdout, _ = p.ferry(ctx, "status", "-c", p.config, "staging")
-	for _, want := range []string{"suspended  " + group + ": AZRebalance, ScheduledActions", "last suspend of AZRebalance, ScheduledActions by "} {
+	for _, want := range []string{group + ": AZRebalance, ScheduledActions", "last suspend of AZRebalance, ScheduledActions by "} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("ferry status lacks %q:\n%s", want, stdout)
 		}

@@ -15,7 +15,34 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/plan"
 )
 
-func newDeployCmd(logs *logOptions) *cobra.Command {
+func newDeployCmd(logs *logOptions) *cobra.Command { return deployCmd(logs, false) }
+
+// newRedeployCmd is ferry deploy --redeploy under its own name.
+func newRedeployCmd(logs *logOptions) *cobra.Command {
+	cmd := deployCmd(logs, true)
+	cmd.Use = "redeploy ENV"
+	cmd.Short = "Deploy the commit an environment runs again, on new instances"
+	cmd.Long = `Redeploy is ferry deploy --redeploy: it deploys the target (by default the
+commit the environment runs) even when it is the deployed commit, on new
+instances started from a new launch source. Use it after a change of the
+environment's [launch] settings (image, instance type, metadata options,
+a new base image to bake from) or when instances lost their configuration:
+the agent notices a [launch] change and shows it in ferry status as drift,
+but deploys only when told.
+
+A redeploy is serial (no downtime) unless --method full is given. Like
+ferry deploy it takes the lock, asks for confirmation where the policy
+requires it, respects the deploy windows (--ignore-window) and records the
+outcome as a git note.
+
+Exit status: 0 redeployed, 1 failed, rolled back, refused or not
+confirmed, 64 wrong command line.`
+	cmd.Example = `  ferry redeploy -c /etc/ferry/ferry.toml staging
+  ferry redeploy -c ferry.toml production --method full --yes`
+	return cmd
+}
+
+func deployCmd(logs *logOptions, redeploy bool) *cobra.Command {
 	var (
 		flags        planFlags
 		yes          bool
@@ -30,6 +57,10 @@ it takes the environment's lock, finishes any deploy an earlier agent left
 interrupted, shows the plan (see ferry plan), asks for confirmation where
 the environment's policy requires it (production), carries the plan out and
 records the outcome as a git note on the deployed commit.
+
+With --redeploy (or as ferry redeploy) the target is deployed even when it
+is the commit the environment runs: new instances from a new launch source,
+serial unless --method full.
 
 A full deploy brings up a new set of instances behind the "upgrade in
 progress" page, runs the worker's migrations and static media, switches the
@@ -59,6 +90,7 @@ Exit status: 0 deployed (or nothing to do), 1 failed, rolled back, refused
 			}
 			req := flags.request()
 			req.IgnoreWindow, req.StatusWait = ignoreWindow, statusWait
+			req.Redeploy = req.Redeploy || redeploy
 			confirm := func(pl *plan.Plan) error {
 				if err := pl.WriteText(cmd.OutOrStdout()); err != nil {
 					return err
@@ -78,7 +110,11 @@ Exit status: 0 deployed (or nothing to do), 1 failed, rolled back, refused
 			return usage(err)
 		},
 	}
-	flags.bind(cmd, "deploy")
+	verb := "deploy"
+	if redeploy {
+		verb = "redeploy"
+	}
+	flags.bind(cmd, verb)
 	cmd.Flags().DurationVar(&statusWait, "status-wait", 30*time.Second, "at the end, how long to wait for forges to take the commit statuses (a forge that is down never fails the deploy)")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation (environments with policy.confirm)")
 	cmd.Flags().BoolVar(&ignoreWindow, "ignore-window", false, "deploy even outside the environment's deploy windows")

@@ -121,6 +121,9 @@ func writeStatus(out io.Writer, list []agent.EnvStatus) {
 		if c := s.Scaling; c != nil {
 			fmt.Fprintf(w, "  asg\tlast %s of %s by %s at %s\n", c.Action, strings.Join(c.Processes, ", "), c.By, c.At.Format(time.RFC3339))
 		}
+		for _, d := range s.Drift {
+			fmt.Fprintf(w, "  drift\t%s (ferry redeploy %s applies it)\n", d, s.Env)
+		}
 		fmt.Fprintf(w, "  window\t%s\n", s.Window)
 		if s.SecretsPushed != nil {
 			fmt.Fprintf(w, "  secrets\tlast pushed %s\n", s.SecretsPushed.UTC().Format(time.RFC3339))

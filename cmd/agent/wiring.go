@@ -75,10 +75,11 @@ func (f *targetFlags) bind(cmd *cobra.Command) {
 
 // planFlags are the flags ferry plan and ferry deploy share.
 type planFlags struct {
-	path    string
-	target  targetFlags
-	method  string
-	prepped string
+	path     string
+	target   targetFlags
+	method   string
+	prepped  string
+	redeploy bool
 }
 
 func (f *planFlags) bind(cmd *cobra.Command, verb string) {
@@ -86,10 +87,13 @@ func (f *planFlags) bind(cmd *cobra.Command, verb string) {
 	f.target.bind(cmd)
 	cmd.Flags().StringVar(&f.method, "method", "", verb+" with this method: full, or serial (refused when the change needs full)")
 	cmd.Flags().StringVar(&f.prepped, "launch-config", "", "use the launch configuration or template version ferry prepare created")
+	if verb != "redeploy" {
+		cmd.Flags().BoolVar(&f.redeploy, "redeploy", false, verb+" even when the target is the deployed commit: new instances from a new launch source (serial unless --method full)")
+	}
 }
 
 // request is what the flags ask of pkg/agent.
 func (f planFlags) request() agent.Request {
 	return agent.Request{Commit: f.target.commit, Ref: f.target.ref, Method: plan.Method(f.method),
-		AllowRollback: f.target.allowRollback, LaunchSource: f.prepped}
+		AllowRollback: f.target.allowRollback, LaunchSource: f.prepped, Redeploy: f.redeploy}
 }

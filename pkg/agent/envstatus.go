@@ -38,7 +38,11 @@ type EnvStatus struct {
 	// (ferry asg suspend / resume).
 	Suspended []GroupProcesses `json:"suspended_processes,omitempty"`
 	Scaling   *ScalingChange   `json:"scaling_change,omitempty"`
-	Errors    []string         `json:"errors,omitempty"`
+	// Drift lists the [launch] settings the groups' launch sources do not
+	// have (changed since the last deploy): the agent does not redeploy
+	// for them; ferry redeploy does.
+	Drift  []string `json:"launch_drift,omitempty"`
+	Errors []string `json:"errors,omitempty"`
 }
 
 // Status reads the status of the named environments (every one, sorted,
@@ -80,6 +84,11 @@ func (p *Project) envStatus(ctx context.Context, env *config.Environment) EnvSta
 				fail("group "+name, err)
 			} else if len(g.SuspendedProcesses) > 0 {
 				s.Suspended = append(s.Suspended, GroupProcesses{Group: name, Suspended: g.SuspendedProcesses})
+			}
+		}
+		if dc, ok := c.(describeCloud); ok {
+			if s.Drift, err = launchDrift(ctx, dc, env); err != nil {
+				fail("launch settings", err)
 			}
 		}
 	}

@@ -113,6 +113,9 @@ type Request struct {
 	Method        plan.Method
 	AllowRollback bool
 	LaunchSource  string
+	// Redeploy deploys the target even when it is deployed already
+	// (plan.Input.Redeploy): ferry redeploy, ferry deploy --redeploy.
+	Redeploy bool
 	// IgnoreWindow deploys outside the environment's deploy windows.
 	IgnoreWindow bool
 	// StatusWait bounds how long a deploy waits at its end for the forges
@@ -146,7 +149,7 @@ func (p *Project) open(ctx context.Context, name string, req Request) (*session,
 		return nil, err
 	}
 	in := planInput(p.Config, env, rev, time.Now())
-	in.AllowRollback, in.Method, in.LaunchSource = req.AllowRollback, req.Method, req.LaunchSource
+	in.AllowRollback, in.Method, in.LaunchSource, in.Redeploy = req.AllowRollback, req.Method, req.LaunchSource, req.Redeploy
 	return &session{env: env, cloud: c, input: in}, nil
 }
 

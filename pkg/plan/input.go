@@ -67,6 +67,11 @@ type Input struct {
 	// full may be asked for a serial change; serial for a change that
 	// needs full is refused.
 	Method Method
+	// Redeploy deploys the target even when it is the deployed commit:
+	// new instances from a new launch source (a new base image, a changed
+	// [launch] setting, an instance that lost its configuration). Serial
+	// unless Method asks for full.
+	Redeploy bool
 	// AllowRollback permits a target that is an ancestor of the deployed
 	// commit.
 	AllowRollback bool

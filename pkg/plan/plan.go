@@ -27,7 +27,8 @@ type Action string
 const (
 	// Deploy: the target differs from what is deployed.
 	Deploy Action = "deploy"
-	// NoOp: the target is already deployed and serving.
+	// NoOp: the target is already deployed and serving (and no redeploy
+	// was asked for).
 	NoOp Action = "noop"
 )
 
@@ -41,6 +42,7 @@ const (
 	RuleTrailer         Rule = "commit-trailer"
 	RuleRequested       Rule = "requested"
 	RuleNoSchemaChange  Rule = "no-schema-change"
+	RuleRedeploy        Rule = "redeploy"
 )
 
 // Plan is everything a deploy will do, decided before it starts.

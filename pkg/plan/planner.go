@@ -43,11 +43,11 @@ func Make(ctx context.Context, c Cloud, repo Repo, in Input) (*Plan, error) {
 	}
 	p.Deployed = deployed
 
-	if deployed.Commit == in.Target.Commit {
+	if deployed.Commit == in.Target.Commit && !in.Redeploy {
 		p.Action = NoOp
 		for _, g := range groups {
 			if n := unhealthy(g); n > 0 {
-				p.Warnings = append(p.Warnings, fmt.Sprintf("%s is already deployed, but %d instance(s) of %s are not healthy; Ferry does not redeploy the same commit", in.Target.Commit.Short(), n, g.group.Name))
+				p.Warnings = append(p.Warnings, fmt.Sprintf("%s is already deployed, but %d instance(s) of %s are not healthy; the agent does not redeploy the same commit on its own (ferry redeploy %s does)", in.Target.Commit.Short(), n, g.group.Name, env.Name))
 			}
 		}
 		if len(refuse.Reasons) > 0 {
@@ -310,6 +310,10 @@ func methodReasons(ctx context.Context, repo Repo, in Input, p *Plan, refuse *Re
 	from, to := p.Deployed.Commit, in.Target.Commit
 	if from.IsZero() {
 		return unknown(), nil
+	}
+	if in.Redeploy && from == to {
+		return []Reason{{Rule: RuleRedeploy, Method: Serial,
+			Detail: fmt.Sprintf("a redeploy of the deployed %s was asked for: the same code on new instances, from a new launch source", to.Short())}}, nil
 	}
 	back, err := repo.IsAncestor(ctx, to, from)
 	if uc := (*UnknownCommitError)(nil); errors.As(err, &uc) && uc.Commit == from {

@@ -113,6 +113,11 @@ func TestAppOnMachines(t *testing.T) {
 	if got := s.sh(worker, appEnv+`psql -h 127.0.0.1 -p 6432 -U "$DB_USER" -d "$DB_NAME" -XAt -c "SELECT count(*) FROM django_migrations WHERE app = 'notes'"`); got != "2\n" {
 		t.Errorf("notes migrations recorded on the primary: %q, want 2", got)
 	}
+	// A failing command fails the hook: systemd-run gives its exit status
+	// and output back.
+	if out, err := s.ssh(worker, roles.AppCommand(roles.ReleaseDir+"/"+sha2, "manage.py migrate notes 0099_missing"), nil); err == nil || !strings.Contains(out, "0099_missing") {
+		t.Errorf("a failing migrate through AppCommand: %v\n%s, want it failed with Django's error", err, out)
+	}
 	if code, body, err := c.do("GET", base+"/task?x=1&y=1", nil); err != nil || code != 200 || body != "sum 2\n" {
 		t.Errorf("GET /task after the worker's restart = %d %q %v", code, body, err)
 	}

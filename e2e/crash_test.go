@@ -235,12 +235,16 @@ func TestKilledMidDeployRecovers(t *testing.T) {
 			default:
 				want = []string{"succeeded"}
 			}
-			killAndRecover(t, kc.method, kc.after, want)
+			killAndRecover(t, kc.method, kc.after, kc.after == len(kc.steps)-1, want)
 		})
 	}
 }
 
-func killAndRecover(t *testing.T, method plan.Method, after int, want []string) {
+// killAndRecover kills the deploy as step after+1 starts. When that is the
+// last step (last), the deploy may have finished between the log line and
+// the signal: a step with nothing to do takes microseconds. The journal is
+// then gone and the deploy must have ended whole on the new commit.
+func killAndRecover(t *testing.T, method plan.Method, after int, last bool, want []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	p, old := newProject(t, 2)
@@ -264,7 +268,12 @@ func killAndRecover(t *testing.T, method plan.Method, after int, want []string) 
 	}
 	t.Logf("killed at: %s", line)
 	if _, err := os.Stat(filepath.Join(p.stateDir, "journal", "journal-staging.json")); err != nil {
-		t.Fatalf("a killed deploy must leave its journal: %v", err)
+		if !last || !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("a killed deploy must leave its journal: %v", err)
+		}
+		t.Logf("the last step finished before the kill landed")
+		p.assertConsistent(ctx, before, next)
+		return
 	}
 
 	// Restart pinned to the old commit: after the recovery, the deploy has

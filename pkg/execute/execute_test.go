@@ -592,3 +592,34 @@ func TestPersonSuspendedProcessesKept(t *testing.T) {
 		})
 	}
 }
+
+// TestStandaloneWorker: with no worker group but hosts.worker (the seed's
+// one worker server), the worker's deploy step runs on the first listed
+// worker, not on a web instance, and the plan says so.
+func TestStandaloneWorker(t *testing.T) {
+	f := newFixture(t, 2, true, `timeouts.instances_in_service = "20s"
+timeouts.healthy_in_balancers = "20s"
+[environments.staging.hosts]
+worker = ["10.0.3.20", "10.0.3.21"]
+`)
+	p := f.plan()
+	i := slices.IndexFunc(p.Steps, func(s plan.Step) bool { return s.Name == plan.StepWorkerDeploy })
+	if i < 0 || !strings.Contains(p.Steps[i].Hosts, "10.0.3.20") || strings.Contains(p.Steps[i].Hosts, "web") {
+		t.Fatalf("worker step %+v, want it on 10.0.3.20", p.Steps[max(i, 0)])
+	}
+	r, err := f.executor().Run(f.ctx, p, "d1")
+	if err != nil || r.Outcome != execute.Succeeded {
+		t.Fatalf("outcome %s: %v", r.Outcome, err)
+	}
+	f.hooks.mu.Lock()
+	defer f.hooks.mu.Unlock()
+	for _, run := range f.hooks.runs {
+		if run.Role == roles.Worker && run.Hook == roles.Deploy {
+			if want := []execute.Host{{InstanceID: "10.0.3.20", Address: "10.0.3.20"}}; !slices.Equal(run.Hosts, want) {
+				t.Errorf("worker deploy step on %+v, want %+v", run.Hosts, want)
+			}
+			return
+		}
+	}
+	t.Errorf("no worker deploy step ran: %v", f.hooks.runs)
+}

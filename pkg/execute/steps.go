@@ -331,6 +331,14 @@ func (e *Executor) workerDeploy(ctx context.Context, j *Journal) error {
 			}
 		}
 	}
+	// No worker group: the standalone worker the environment lists (the
+	// seed's one worker server), the first of them, before any web
+	// instance, whose worker hooks would stop services it runs.
+	if hasWorker := slices.ContainsFunc(j.Plan.Groups, func(gp plan.GroupPlan) bool { return gp.Role == string(roles.Worker) }); !hasWorker {
+		if hosts := e.Env.Hosts[string(roles.Worker)]; len(hosts) > 0 {
+			host = &cloud.Instance{ID: hosts[0], PrivateIP: hosts[0]}
+		}
+	}
 	for _, gp := range webGroups(j) {
 		if host != nil {
 			break

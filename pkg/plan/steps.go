@@ -48,7 +48,7 @@ func steps(p *Plan, env *config.Environment) []Step {
 			add(step, "new instances must start from %s", p.Target.Commit.Short())
 		}
 	}
-	worker := workerHost(p)
+	worker := workerHost(p, env)
 
 	switch p.Method {
 	case Full:
@@ -195,13 +195,17 @@ func postDeployTargets(env *config.Environment) string {
 }
 
 // workerHost says where the worker's deploy step runs: one instance of the
-// worker group, or, with no worker group, one new web instance (it runs the
-// same code).
-func workerHost(p *Plan) string {
+// worker group; with no worker group, the first server hosts.worker lists
+// (the seed's standalone worker); with neither, one new web instance (it
+// runs the same code). (*Executor).workerDeploy picks the same.
+func workerHost(p *Plan, env *config.Environment) string {
 	for _, g := range p.Groups {
 		if g.Role == string(roles.Worker) {
 			return "one instance of " + g.Name
 		}
+	}
+	if hosts := env.Hosts[string(roles.Worker)]; len(hosts) > 0 {
+		return hosts[0] + " (the first of hosts.worker; no worker group)"
 	}
 	return "one new web instance (no worker group)"
 }

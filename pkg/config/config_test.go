@@ -382,6 +382,13 @@ func TestCreateDefaults(t *testing.T) {
 	if env.Protected {
 		t.Error("protected by default")
 	}
+	cfg, errs = parse(t, minimalProject+createEnv+"count = 0\n")
+	if errs != nil {
+		t.Fatalf("invalid:\n%v", errs)
+	}
+	if web := cfg.Environments["staging"].Create.Servers[ServerWeb]; web.Count != 0 || web.Max != 0 {
+		t.Errorf("count = 0: count %d max %d, want an empty group", web.Count, web.Max)
+	}
 }
 
 func TestDefaultBalancerName(t *testing.T) {

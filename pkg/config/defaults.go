@@ -141,6 +141,10 @@ func (e *Environment) setDefaults() {
 	}
 }
 
+// setDefaults fills a new server type before its table is decoded onto it:
+// one server unless count says otherwise (0 is an empty group).
+func (s *CreateServer) setDefaults() { *s = CreateServer{Count: 1} }
+
 // setDefaults fills a new window before its table is decoded onto it.
 func (w *Window) setDefaults() {
 	*w = Window{TimeZone: DefaultWindowTimeZone, Mode: DefaultWindowMode}
@@ -165,9 +169,6 @@ func (c *Config) finish() {
 				env.LoadBalancers.Classic = []string{DefaultBalancerName(c.Project.Name, name)}
 			}
 			for _, s := range cr.Servers {
-				if s != nil && s.Count == 0 {
-					s.Count = 1
-				}
 				if s != nil && s.Max == 0 {
 					s.Max = s.Count
 				}

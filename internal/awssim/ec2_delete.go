@@ -1,5 +1,10 @@
 package awssim
 
+import (
+	"slices"
+	"strings"
+)
+
 // DeleteSecurityGroup [API_DeleteSecurityGroup]: by GroupId or (default
 // VPC) GroupName. A group an instance that is not terminated still uses, or
 // a classic load balancer names, cannot be deleted: DependencyViolation,
@@ -60,4 +65,87 @@ func ec2DeleteLaunchTemplate(s *Sim, p params) ([]*node, *APIError) {
 	return []*node{el("launchTemplate", leaf("launchTemplateId", lt.ID), leaf("launchTemplateName", lt.Name),
 		leaf("createTime", lt.Created), leaf("defaultVersionNumber", lt.DefaultVersion),
 		leaf("latestVersionNumber", len(lt.Versions)))}, nil
+}
+
+// AuthorizeSecurityGroupIngress [API_AuthorizeSecurityGroupIngress]: the
+// rules of IpPermissions (IpRanges and Groups sources) added to the group;
+// a rule it already has is InvalidPermission.Duplicate and adds nothing,
+// a source group that does not exist InvalidGroup.NotFound. Rules are kept
+// and described, not enforced.
+func ec2AuthorizeSecurityGroupIngress(s *Sim, p params) ([]*node, *APIError) {
+	g := s.st.SecurityGroups[p.str("GroupId")]
+	if g == nil && p.str("GroupName") != "" {
+		g = s.securityGroupByNameLocked(p.str("GroupName"))
+	}
+	if g == nil {
+		return nil, errf("InvalidGroup.NotFound", "The security group '%s' does not exist", p.str("GroupId")+p.str("GroupName"))
+	}
+	var add []sgRule
+	for _, perm := range p.subs("IpPermissions") {
+		proto := perm.str("IpProtocol")
+		from, apiErr := perm.intOr("FromPort", -1)
+		if apiErr != nil {
+			return nil, apiErr
+		}
+		to, apiErr := perm.intOr("ToPort", -1)
+		if apiErr != nil {
+			return nil, apiErr
+		}
+		if proto == "" {
+			return nil, errf("MissingParameter", "The request must contain the parameter ipProtocol")
+		}
+		for _, r := range perm.subs("IpRanges") {
+			add = append(add, sgRule{Proto: proto, From: from, To: to, CIDR: r.str("CidrIp")})
+		}
+		for _, r := range perm.subs("Groups") {
+			id := r.str("GroupId")
+			if s.st.SecurityGroups[id] == nil {
+				return nil, errf("InvalidGroup.NotFound", "The security group '%s' does not exist", id)
+			}
+			add = append(add, sgRule{Proto: proto, From: from, To: to, Group: id})
+		}
+	}
+	if len(add) == 0 {
+		return nil, errf("MissingParameter", "The request must contain the parameter IpPermissions")
+	}
+	for _, r := range add {
+		if slices.Contains(g.Ingress, r) {
+			src := r.CIDR + r.Group
+			return nil, errf("InvalidPermission.Duplicate", "the specified rule \"peer: %s, %s, from port: %d, to port: %d, ALLOW\" already exists", src, strings.ToUpper(r.Proto), r.From, r.To)
+		}
+	}
+	g.Ingress = append(g.Ingress, add...)
+	return []*node{leaf("return", true)}, nil
+}
+
+// ingressNodes describes rules as EC2 does: one ipPermissions item per
+// protocol and port range, its sources under ipRanges and groups.
+func ingressNodes(rules []sgRule) []*node {
+	type key struct {
+		proto    string
+		from, to int
+	}
+	var order []key
+	byKey := map[key][]sgRule{}
+	for _, r := range rules {
+		k := key{r.Proto, r.From, r.To}
+		if _, ok := byKey[k]; !ok {
+			order = append(order, k)
+		}
+		byKey[k] = append(byKey[k], r)
+	}
+	var out []*node
+	for _, k := range order {
+		var cidrs, groups []*node
+		for _, r := range byKey[k] {
+			if r.CIDR != "" {
+				cidrs = append(cidrs, el("", leaf("cidrIp", r.CIDR)))
+			} else {
+				groups = append(groups, el("", leaf("groupId", r.Group)))
+			}
+		}
+		out = append(out, el("", leaf("ipProtocol", k.proto), leaf("fromPort", k.from), leaf("toPort", k.to),
+			items("groups", groups), items("ipRanges", cidrs)))
+	}
+	return out
 }

@@ -280,7 +280,7 @@ func ec2DescribeSecurityGroups(s *Sim, p params) ([]*node, *APIError) {
 		its = append(its, el("",
 			leaf("ownerId", s.opts.AccountID), leaf("groupId", g.ID), leaf("groupName", g.Name),
 			leaf("groupDescription", g.Description), leaf("vpcId", g.VpcID),
-			items("ipPermissions", nil), items("ipPermissionsEgress", nil), ec2TagSet(g.Tags)))
+			items("ipPermissions", ingressNodes(g.Ingress)), items("ipPermissionsEgress", nil), ec2TagSet(g.Tags)))
 	}
 	return []*node{items("securityGroupInfo", its), opt("nextToken", next)}, nil
 }
@@ -323,5 +323,6 @@ func ec2Actions() map[string]handlerFunc {
 		"ModifyLaunchTemplate":           ec2ModifyLaunchTemplate,
 		"DeleteLaunchTemplate":           ec2DeleteLaunchTemplate,
 		"DeleteSecurityGroup":            ec2DeleteSecurityGroup,
+		"AuthorizeSecurityGroupIngress":  ec2AuthorizeSecurityGroupIngress,
 	}
 }

@@ -150,6 +150,18 @@ type securityGroup struct {
 	Description string            `json:"description"`
 	VpcID       string            `json:"vpcId"`
 	Tags        map[string]string `json:"tags"`
+	// Ingress rules are kept and described, not enforced.
+	Ingress []sgRule `json:"ingress,omitempty"`
+}
+
+// sgRule is one ingress rule: a protocol and port range from a CIDR or
+// from the members of a security group.
+type sgRule struct {
+	Proto string `json:"proto"`
+	From  int    `json:"from"`
+	To    int    `json:"to"`
+	CIDR  string `json:"cidr,omitempty"`
+	Group string `json:"group,omitempty"`
 }
 
 type launchTemplate struct {

@@ -85,3 +85,38 @@ func TestELB_Tags(t *testing.T) {
 		t.Errorf("missing balancer: %v", err)
 	}
 }
+
+// AWS: API_AuthorizeSecurityGroupIngress, API_DescribeSecurityGroups: rules
+// from a CIDR and from a group's members are described under ipPermissions;
+// adding a rule the group has is InvalidPermission.Duplicate; a source group
+// that does not exist is InvalidGroup.NotFound.
+func TestEC2_SecurityGroupIngress(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	web := try(e.ec2.CreateSecurityGroup(e.ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("p-web-sg"), Description: aws.String("web")})).must(t)
+	db := try(e.ec2.CreateSecurityGroup(e.ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("p-db-sg"), Description: aws.String("db")})).must(t)
+	try(e.ec2.AuthorizeSecurityGroupIngress(e.ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: db.GroupId, IpPermissions: []ec2types.IpPermission{
+		{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(5432), ToPort: aws.Int32(5432), UserIdGroupPairs: []ec2types.UserIdGroupPair{{GroupId: web.GroupId}, {GroupId: db.GroupId}}},
+		{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(22), ToPort: aws.Int32(22), IpRanges: []ec2types.IpRange{{CidrIp: aws.String("172.31.0.0/16")}}},
+	}})).must(t)
+	_, err := e.ec2.AuthorizeSecurityGroupIngress(e.ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: db.GroupId, IpPermissions: []ec2types.IpPermission{
+		{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(22), ToPort: aws.Int32(22), IpRanges: []ec2types.IpRange{{CidrIp: aws.String("172.31.0.0/16")}}}}})
+	if apiCode(err) != "InvalidPermission.Duplicate" {
+		t.Errorf("the same rule again: %v", err)
+	}
+	_, err = e.ec2.AuthorizeSecurityGroupIngress(e.ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: db.GroupId, IpPermissions: []ec2types.IpPermission{
+		{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(6379), ToPort: aws.Int32(6379), UserIdGroupPairs: []ec2types.UserIdGroupPair{{GroupId: aws.String("sg-0nope")}}}}})
+	if apiCode(err) != "InvalidGroup.NotFound" {
+		t.Errorf("from a missing group: %v", err)
+	}
+	out := try(e.ec2.DescribeSecurityGroups(e.ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{*db.GroupId}})).must(t)
+	perms := out.SecurityGroups[0].IpPermissions
+	if len(perms) != 2 {
+		t.Fatalf("%d permissions, want 2: %+v", len(perms), perms)
+	}
+	if p := perms[0]; *p.IpProtocol != "tcp" || *p.FromPort != 5432 || *p.ToPort != 5432 || len(p.UserIdGroupPairs) != 2 || *p.UserIdGroupPairs[0].GroupId != *web.GroupId {
+		t.Errorf("postgres rule %+v", p)
+	}
+	if p := perms[1]; *p.FromPort != 22 || len(p.IpRanges) != 1 || *p.IpRanges[0].CidrIp != "172.31.0.0/16" {
+		t.Errorf("ssh rule %+v", p)
+	}
+}

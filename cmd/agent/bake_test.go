@@ -13,6 +13,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/ferry-deploy/ferry/internal/simenv"
 	"github.com/ferry-deploy/ferry/pkg/agent"
+	"github.com/ferry-deploy/ferry/pkg/bake"
 	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/lock"
@@ -114,5 +115,30 @@ func TestBakeRefusedUnderAHeldLock(t *testing.T) {
 	}
 	if len(out.Reservations) != 0 {
 		t.Errorf("a refused bake launched %v", out.Reservations)
+	}
+}
+
+func TestBakeLine(t *testing.T) {
+	c := commit.MustParse(strings.Repeat("ab", 20))
+	start := time.Date(2026, 11, 30, 14, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		rec  bake.Record
+		want string
+	}{
+		{"in progress", bake.Record{Commit: c, Started: start, Phase: bake.PhaseBuild, Builder: "i-1", Log: "/l/b.log"},
+			"in progress: build of abababababab, 2m5s so far, builder i-1, log /l/b.log"},
+		{"baked", bake.Record{Commit: c, Started: start, Phase: bake.PhaseDone, Finished: true, Outcome: bake.OutcomeBaked, Image: "ami-1", CleanedUp: true},
+			"baked ami-1 for abababababab, started 2026-11-30T14:00:00Z"},
+		{"failed", bake.Record{Commit: c, Started: start, Phase: bake.PhaseBuild, Finished: true, Outcome: bake.OutcomeFailed, Reason: "bake-failed: abababababab at build: exit 3", CleanedUp: true},
+			"bake-failed: abababababab at build: exit 3 (started 2026-11-30T14:00:00Z)"},
+		{"failed, not cleaned up", bake.Record{Commit: c, Started: start, Finished: true, Outcome: bake.OutcomeFailed, Reason: "bake-failed: x"},
+			"bake-failed: x (started 2026-11-30T14:00:00Z); its builder or image is not removed yet (the next bake does)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := bakeLine(&tc.rec, start.Add(125*time.Second)); got != tc.want {
+				t.Errorf("bakeLine = %q\nwant %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-deploy/ferry/pkg/agent"
+	"github.com/ferry-deploy/ferry/pkg/bake"
 )
 
 func newStatusCmd(logs *logOptions) *cobra.Command {
@@ -128,11 +129,37 @@ func writeStatus(out io.Writer, list []agent.EnvStatus) {
 		if s.SecretsPushed != nil {
 			fmt.Fprintf(w, "  secrets\tlast pushed %s\n", s.SecretsPushed.UTC().Format(time.RFC3339))
 		}
+		if b := s.Bake; b != nil {
+			fmt.Fprintf(w, "  bake\t%s\n", bakeLine(b, time.Now()))
+		}
 		for _, e := range s.Errors {
 			fmt.Fprintf(w, "  error\t%s\n", e)
 		}
 	}
 	_ = w.Flush()
+}
+
+// bakeLine says how the environment's last bake went, or how far the one
+// in progress is.
+func bakeLine(b *bake.Record, now time.Time) string {
+	switch {
+	case !b.Finished:
+		line := fmt.Sprintf("in progress: %s of %s, %s so far", b.Phase, b.Commit.Short(), now.Sub(b.Started).Round(time.Second))
+		if b.Builder != "" {
+			line += ", builder " + b.Builder
+		}
+		if b.Log != "" {
+			line += ", log " + b.Log
+		}
+		return line
+	case b.Outcome == bake.OutcomeBaked:
+		return fmt.Sprintf("baked %s for %s, started %s", b.Image, b.Commit.Short(), b.Started.UTC().Format(time.RFC3339))
+	}
+	line := fmt.Sprintf("%s (started %s)", b.Reason, b.Started.UTC().Format(time.RFC3339))
+	if !b.CleanedUp {
+		line += "; its builder or image is not removed yet (the next bake does)"
+	}
+	return line
 }
 
 func orNone(s string) string {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"github.com/ferry-deploy/ferry/pkg/bake"
 	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/lock"
@@ -41,8 +42,11 @@ type EnvStatus struct {
 	// Drift lists the [launch] settings the groups' launch sources do not
 	// have (changed since the last deploy): the agent does not redeploy
 	// for them; ferry redeploy does.
-	Drift  []string `json:"launch_drift,omitempty"`
-	Errors []string `json:"errors,omitempty"`
+	Drift []string `json:"launch_drift,omitempty"`
+	// Bake is the environment's last bake here, or the one in progress
+	// (launch.image = "bake"; nil: none yet).
+	Bake   *bake.Record `json:"bake,omitempty"`
+	Errors []string     `json:"errors,omitempty"`
 }
 
 // Status reads the status of the named environments (every one, sorted,
@@ -147,6 +151,11 @@ func (p *Project) envStatus(ctx context.Context, env *config.Environment) EnvSta
 			fail("secrets", err)
 		} else if ok {
 			s.SecretsPushed = &rec.PushedAt
+		}
+	}
+	if env.Launch.Image == config.LaunchImageBake {
+		if s.Bake, err = (bake.Store{Dir: p.Config.Project.StateDir}).Load(env.Name); err != nil {
+			fail("bake", err)
 		}
 	}
 	if w, err := Windows(env.Windows, time.Now()); err != nil {

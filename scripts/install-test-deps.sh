@@ -2,7 +2,7 @@
 # Installs what Ferry's tests need on a fresh Debian machine: the git CLI and
 # its daemon/http-backend (real git servers), OpenSSH (a real sshd for the
 # git and instance transports), systemd-analyze (the unit file), gnupg
-# (signed commits), and debootstrap and systemd-nspawn (the simulator's
+# (signed commits), chromium (the dashboard's browser tests), and debootstrap and systemd-nspawn (the simulator's
 # machines: Debian images booted as containers). Safe to run again: it installs only what is missing.
 set -euo pipefail
 
@@ -17,6 +17,7 @@ have gpg || need+=(gnupg)
 have debootstrap || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 have systemd-nspawn || need+=(systemd-container)
 have nsenter || need+=(util-linux)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 
 # Each machine's systemd (and journald, networkd, logind) holds inotify
 # instances, all counted to root: the kernel's default of 128 runs out with

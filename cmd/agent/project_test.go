@@ -37,6 +37,12 @@ func newProject(t *testing.T, size int) *project {
 // newProjectWith builds a project whose instances serve app.
 func newProjectWith(t *testing.T, size int, app awssim.InstanceApp) *project {
 	t.Helper()
+	return newProjectSim(t, size, awssim.Options{App: app})
+}
+
+// newProjectSim builds a project on a simulator started with opts.
+func newProjectSim(t *testing.T, size int, opts awssim.Options) *project {
+	t.Helper()
 	work := testutil.NewGitRepo(t)
 	first := work.Commit("First", map[string]string{"app.py": "1\n", ".ferry/schema-version": "1\n"})
 	remote := filepath.Join(t.TempDir(), "shop.git")
@@ -46,7 +52,7 @@ func newProjectWith(t *testing.T, size int, app awssim.InstanceApp) *project {
 	work.Git("remote", "add", "origin", remote)
 	work.Git("push", "-q", "origin", "main:staging")
 
-	srv := testutil.StartSim(t, awssim.Options{App: app})
+	srv := testutil.StartSim(t, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := simenv.Connect(srv.URL)

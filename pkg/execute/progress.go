@@ -31,8 +31,9 @@ type Progress struct {
 	Wait *Wait `json:"wait,omitempty"`
 	// RollingBack is set once the deploy rolls back.
 	RollingBack bool `json:"rolling_back,omitempty"`
-	// Outcome is set when the deploy has ended.
-	Outcome Outcome `json:"outcome,omitempty"`
+	// Outcome and Ended are set when the deploy has ended.
+	Outcome Outcome   `json:"outcome,omitempty"`
+	Ended   time.Time `json:"ended,omitzero"`
 }
 
 // StepTime is one finished step.
@@ -97,8 +98,11 @@ func (e *Executor) stepStarted(j *Journal) {
 
 func (e *Executor) stepDone(j *Journal, i int) {
 	e.observe(j, func(p *Progress) {
-		p.Done = append(p.Done, StepTime{Step: i, Name: p.Steps[i], Started: p.StepStarted, Ended: e.now()})
-		p.Wait = nil
+		now := e.now()
+		p.Done = append(p.Done, StepTime{Step: i, Name: p.Steps[i], Started: p.StepStarted, Ended: now})
+		// The next step is the current one from now: no moment shows
+		// none.
+		p.Current, p.StepStarted, p.Wait = i+1, now, nil
 	})
 }
 
@@ -115,5 +119,5 @@ func (e *Executor) rollingBack(j *Journal) {
 }
 
 func (e *Executor) ended(j *Journal, o Outcome) {
-	e.observe(j, func(p *Progress) { p.Outcome, p.Wait = o, nil })
+	e.observe(j, func(p *Progress) { p.Outcome, p.Ended, p.Wait = o, e.now(), nil })
 }

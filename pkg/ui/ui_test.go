@@ -183,7 +183,7 @@ func TestHuman(t *testing.T) {
 		d    time.Duration
 		want string
 	}{
-		{400 * time.Millisecond, "0 s"}, {40 * time.Second, "40 s"}, {10 * time.Minute, "10 m"},
+		{0, "0.0 s"}, {400 * time.Millisecond, "0.4 s"}, {9940 * time.Millisecond, "9.9 s"}, {40 * time.Second, "40 s"}, {10 * time.Minute, "10 m"},
 		{125 * time.Second, "2 m 5 s"}, {time.Hour + 3*time.Minute, "1 h 3 m"}, {2 * time.Hour, "2 h"},
 	} {
 		if got := human(tc.d); got != tc.want {

@@ -40,7 +40,7 @@ type deployView struct {
 type stepView struct {
 	N     int
 	Label string
-	State string // done, current, todo
+	State string // done, current, failed, todo
 	Took  string
 }
 
@@ -62,11 +62,10 @@ type timeline struct {
 }
 
 type timelineRow struct {
-	Y         int
-	X, W      float64
-	Label     string
-	Took      string
-	TextAfter bool
+	Y     int
+	X, W  float64
+	Label string
+	Took  string
 }
 
 func (s *Server) cards(ctx context.Context) []card {
@@ -99,8 +98,8 @@ func newDeployView(p execute.Progress, now time.Time) *deployView {
 		RollingBack: p.RollingBack,
 	}
 	end := now
-	if p.Outcome != "" && len(p.Done) > 0 {
-		end = p.Done[len(p.Done)-1].Ended
+	if !p.Ended.IsZero() {
+		end = p.Ended
 	}
 	d.Elapsed = human(end.Sub(p.Started))
 	took := map[int]time.Duration{}
@@ -113,6 +112,8 @@ func newDeployView(p execute.Progress, now time.Time) *deployView {
 			sv.State, sv.Took = "done", human(t)
 		} else if i == p.Current && p.Outcome == "" {
 			sv.State, sv.Took = "current", human(now.Sub(p.StepStarted))
+		} else if i == p.Current && p.Outcome != execute.Succeeded {
+			sv.State = "failed" // the step the deploy stopped at
 		}
 		d.Steps = append(d.Steps, sv)
 	}
@@ -142,7 +143,8 @@ func newTimeline(p execute.Progress, now time.Time) *timeline {
 	if total <= 0 {
 		total = time.Millisecond
 	}
-	const width, row, chart = 600, 18, 360.0
+	// Labels end at 225, bars span 230 to 530, durations end at 598.
+	const width, row, chart = 600, 18, 300.0
 	t := &timeline{Width: width, Height: row*len(p.Done) + 4}
 	for i, st := range p.Done {
 		x := chart * float64(st.Started.Sub(p.Started)) / float64(total)
@@ -154,9 +156,13 @@ func newTimeline(p execute.Progress, now time.Time) *timeline {
 	return t
 }
 
-// human is a duration as people read it on a dashboard: "40 s", "10 m",
-// "2 m 5 s", "1 h 3 m"; "0 s" under a second.
+// human is a duration as people read it on a dashboard: "0.4 s", "40 s",
+// "10 m", "2 m 5 s", "1 h 3 m"; tenths of a second under ten seconds, where
+// short steps would otherwise all read "0 s".
 func human(d time.Duration) string {
+	if d < 10*time.Second {
+		return fmt.Sprintf("%.1f s", max(d, 0).Seconds())
+	}
 	d = d.Round(time.Second)
 	switch {
 	case d < time.Minute:

@@ -33,8 +33,8 @@
     var cur = document.getElementById(next.id);
     if (!cur) { document.querySelector("main").appendChild(next); return; }
     // Keep what the reader opened or closed.
-    cur.querySelectorAll("details").forEach(function (d, i) {
-      var n = next.querySelectorAll("details")[i];
+    cur.querySelectorAll("details[class]").forEach(function (d) {
+      var n = next.querySelector("details." + d.className.split(" ")[0]);
       if (n) n.open = d.open;
     });
     cur.replaceWith(next);

@@ -1,0 +1,305 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/ferry-deploy/ferry/internal/awssim"
+	"github.com/ferry-deploy/ferry/internal/testutil"
+	"github.com/ferry-deploy/ferry/pkg/agent"
+	"github.com/ferry-deploy/ferry/pkg/config"
+	"github.com/ferry-deploy/ferry/pkg/execute"
+	"github.com/ferry-deploy/ferry/pkg/remote"
+	"github.com/ferry-deploy/ferry/pkg/ui"
+)
+
+// loggingHooks stands for the SSH hooks, which need an sshd on each
+// instance that the fast simulator's instances lack: each hook run writes
+// one line to each server's log file, where pkg/remote writes it.
+type loggingHooks struct {
+	stateDir string
+}
+
+func (h loggingHooks) hooks(env *config.Environment, deployID string) (execute.Hooks, error) {
+	return hookFunc(func(_ context.Context, run execute.HookRun) error {
+		logs := remote.Logs{Root: remote.LogRoot(h.stateDir), Env: env.Name, DeployID: deployID}
+		for _, host := range run.Hosts {
+			path, err := logs.Path(run.Role, host.InstanceID)
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+				return err
+			}
+			f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(f, "%s out | %s on %s: done\n", time.Now().UTC().Format(time.RFC3339), run.Hook, host.InstanceID)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}), nil
+}
+
+type hookFunc func(context.Context, execute.HookRun) error
+
+func (f hookFunc) RunHook(ctx context.Context, run execute.HookRun) error { return f(ctx, run) }
+
+// startDashboard runs the agent with its dashboard, as ferry run wires it.
+func startDashboard(t *testing.T, p *project) *agent.Agent {
+	t.Helper()
+	cfg, err := config.Load(p.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := testLogger()
+	ctx, cancel := context.WithCancel(context.Background())
+	m, err := agent.OpenMirror(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := newCloud(ctx, cfg.Environments["staging"], log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := agent.New(agent.Options{Config: cfg, Mirror: m, Clouds: map[string]agent.Cloud{"staging": c},
+		Listen: "127.0.0.1:0", Logger: log, Recheck: 200 * time.Millisecond,
+		Hooks: loggingHooks{stateDir: p.stateDir}.hooks,
+		Page:  func(a *agent.Agent) http.Handler { return ui.New(a, ui.Options{Logger: log}) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	})
+	testutil.Eventually(t, 30*time.Second, "the listener", func() (bool, string) { return a.Addr() != "", "" })
+	return a
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("FERRY_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// browser starts Debian's chromium, headless, with a profile of its own
+// and nothing that reaches outside the machine.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path := testutil.RequireTool(t, "chromium")
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.NoFirstRun,
+		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true), chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("safebrowsing-disable-auto-update", true), chromedp.Flag("metrics-recording-only", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(420, 900),
+	}
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancel()
+		acancel()
+	})
+	if err := chromedp.Do(ctx); err != nil { // starts the browser
+		t.Fatalf("chromium: %v", err)
+	}
+	return ctx
+}
+
+// artifacts is where the test's screenshots go: $FERRY_TEST_ARTIFACTS/NAME
+// when set, else the test's artifact directory.
+func artifacts(t *testing.T) string {
+	t.Helper()
+	dir := t.ArtifactDir()
+	if root := os.Getenv("FERRY_TEST_ARTIFACTS"); root != "" {
+		dir = filepath.Join(root, strings.ReplaceAll(t.Name(), "/", "_"))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("screenshots in %s", dir)
+	return dir
+}
+
+func screenshot(t *testing.T, ctx context.Context, dir, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// record makes the page note each (current step's number, its label, the
+// wait's progress) it shows as the event stream replaces the card:
+// window.seen.
+const record = `(() => {
+  window.seen = [];
+  const look = () => {
+    const steps = [...document.querySelectorAll('#env-staging .steps li')];
+    const c = document.querySelector('#env-staging .step.current');
+    const w = document.querySelector('#env-staging .wait .progress');
+    const s = (c ? steps.indexOf(c) + '|' + c.firstChild.textContent.trim() : '|') + '|' + (w ? w.textContent : '');
+    if (window.seen[window.seen.length - 1] !== s) window.seen.push(s);
+  };
+  new MutationObserver(look).observe(document.querySelector('main'), {childList: true, subtree: true});
+  look();
+  return true;
+})()`
+
+// until waits for a JavaScript predicate to hold in the page.
+func until(t *testing.T, ctx context.Context, what, expr string) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(60*time.Second))); err != nil {
+		html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('main').innerHTML`))
+		t.Fatalf("waiting for %s: %v\n%s", what, err, html)
+	}
+}
+
+func evaluate[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}
+
+// checkSteps: the page showed the deploy's steps in the plan's order, more
+// than one of them as the current step, and some wait's progress, all
+// through the event stream (the page was never reloaded).
+func checkSteps(t *testing.T, ctx context.Context) {
+	t.Helper()
+	seen := evaluate[[]string](t, ctx, `window.seen`)
+	steps := evaluate[[]string](t, ctx, `[...document.querySelectorAll('#env-staging .steps li')].map(li => li.firstChild.textContent.trim())`)
+	last, currents, waits := -1, 0, 0
+	for _, s := range seen {
+		parts := strings.SplitN(s, "|", 3)
+		if len(parts) != 3 || parts[0] == "" {
+			continue
+		}
+		i, err := strconv.Atoi(parts[0])
+		if err != nil || i < 0 || i >= len(steps) || steps[i] != parts[1] {
+			t.Errorf("the page showed step %s %q, not the plan's %q", parts[0], parts[1], steps)
+			continue
+		}
+		if i < last {
+			t.Errorf("the page showed step %d after step %d: %q", i+1, last+1, seen)
+		}
+		if i != last {
+			currents++
+		}
+		last = i
+		if parts[2] != "" {
+			waits++
+		}
+	}
+	if currents < 2 || waits == 0 {
+		t.Errorf("the page showed %d current steps and %d waits' progress; want the steps changing and a wait: %q", currents, waits, seen)
+	}
+	t.Logf("the page showed: %q", seen)
+}
+
+// TestDashboardInABrowser: the page, in a real browser, follows a serial
+// and a full deploy step by step, shows the history after a rollback, and
+// opens a server's log.
+func TestDashboardInABrowser(t *testing.T) {
+	ctx := browser(t)
+	dir := artifacts(t)
+	broken := &brokenApp{}
+	// Boots take a second, so that each wait lasts long enough to be seen.
+	p := newProjectSim(t, 2, awssim.Options{App: broken.app, BootDelay: time.Second})
+	a := startDashboard(t, p)
+	p.waitState(a, "idle", p.first)
+
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(420, 900), chromedp.Navigate("http://"+a.Addr()+"/")); err != nil {
+		t.Fatal(err)
+	}
+	until(t, ctx, "the event stream", `document.getElementById('live') && !document.getElementById('live').hidden`)
+	evaluate[bool](t, ctx, record)
+
+	// A serial deploy.
+	serial := p.push("Speed up the cart", map[string]string{"app.py": "2\n"})
+	until(t, ctx, "a wait's progress", `document.querySelector('#env-staging .wait .progress')`)
+	screenshot(t, ctx, dir, "serial-deploying.png")
+	until(t, ctx, "the serial deploy to succeed", fmt.Sprintf(
+		`document.querySelector('#env-staging .deploy h3 .outcome-succeeded') && document.querySelector('#env-staging .deploy h3 code').textContent === %q`, serial[:12]))
+	if h3 := evaluate[string](t, ctx, `document.querySelector('#env-staging .deploy h3').textContent`); !strings.Contains(h3, "(serial,") {
+		t.Errorf("deploy heading %q; want a serial deploy", h3)
+	}
+	checkSteps(t, ctx)
+	screenshot(t, ctx, dir, "serial-done.png")
+
+	// A full deploy: the schema marker changes.
+	evaluate[bool](t, ctx, record)
+	full := p.push("Add the orders table", map[string]string{".ferry/schema-version": "2\n"})
+	until(t, ctx, "the full deploy's wait", fmt.Sprintf(
+		`document.querySelector('#env-staging .deploy h3 code').textContent === %q && document.querySelector('#env-staging .wait .progress')`, full[:12]))
+	screenshot(t, ctx, dir, "full-deploying.png")
+	until(t, ctx, "the full deploy to succeed", fmt.Sprintf(
+		`document.querySelector('#env-staging .deploy h3 .outcome-succeeded') && document.querySelector('#env-staging .deploy h3 code').textContent === %q`, full[:12]))
+	if h3 := evaluate[string](t, ctx, `document.querySelector('#env-staging .deploy h3').textContent`); !strings.Contains(h3, "(full,") {
+		t.Errorf("deploy heading %q; want a full deploy", h3)
+	}
+	checkSteps(t, ctx)
+	if n := evaluate[int](t, ctx, `document.querySelectorAll('#env-staging .timeline rect').length`); n == 0 {
+		t.Error("no timeline after the full deploy")
+	}
+
+	// A rollback: the card says blocked, the history says why.
+	bad := p.work.Commit("Break the health check", map[string]string{"app.py": "3\n"})
+	broken.set(bad)
+	p.work.Git("push", "-q", "origin", "main:staging")
+	until(t, ctx, "the rollback in the history", fmt.Sprintf(
+		`document.querySelector('#env-staging').dataset.state === 'blocked' && [...document.querySelectorAll('#env-staging .history tbody tr')].some(tr => tr.textContent.includes(%q) && tr.textContent.includes('rolled-back'))`, bad[:12]))
+	rows := evaluate[[]string](t, ctx, `[...document.querySelectorAll('#env-staging .history tbody tr')].map(tr => tr.textContent)`)
+	for _, c := range []string{serial, full} {
+		if !slices.ContainsFunc(rows, func(r string) bool { return strings.Contains(r, c[:12]) && strings.Contains(r, "succeeded") }) {
+			t.Errorf("the history lacks the deploy of %.12s: %q", c, rows)
+		}
+	}
+	if step := evaluate[string](t, ctx, `(document.querySelector('#env-staging .step.failed') || {}).textContent || ''`); !strings.Contains(step, "replace-batch") {
+		t.Errorf("the step the deploy stopped at is %q; want a replace-batch", step)
+	}
+	screenshot(t, ctx, dir, "rolled-back.png")
+
+	// A server's log, opened from the page.
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS("#env-staging .logs summary")),
+		chromedp.Click(chromedp.CSS("#env-staging .logs a")),
+		chromedp.WaitVisible(chromedp.CSS("#log")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if text := evaluate[string](t, ctx, `document.getElementById('log').textContent`); !strings.Contains(text, ": done") {
+		t.Errorf("the log page shows %q", text)
+	}
+	screenshot(t, ctx, dir, "log.png")
+}

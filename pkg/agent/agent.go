@@ -24,6 +24,7 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/execute"
 	"github.com/ferry-deploy/ferry/pkg/lock"
+	"github.com/ferry-deploy/ferry/pkg/notify"
 	"github.com/ferry-deploy/ferry/pkg/plan"
 	"github.com/ferry-deploy/ferry/pkg/watch"
 )
@@ -63,6 +64,9 @@ type Agent struct {
 	control Control
 	reg     *prometheus.Registry
 	metrics *metrics
+	// notifier sends deploy events to the [[notify]] targets; nil when
+	// there are none.
+	notifier *notify.Notifier
 
 	mu       sync.Mutex
 	states   map[string]EnvState
@@ -124,6 +128,27 @@ func New(opts Options) (*Agent, error) {
 		st := w.Status()
 		return st.LastSuccess, st.Failures
 	})
+	routes, err := NotifyRoutes(cfg, opts.UserAgent)
+	if err != nil {
+		return nil, err
+	}
+	dropped, failed := notifyMetrics(a.reg)
+	for _, r := range routes {
+		dropped.WithLabelValues(r.Name)
+		failed.WithLabelValues(r.Name)
+	}
+	if len(routes) > 0 {
+		a.notifier = notify.New(routes, notify.Options{
+			Logger:  opts.Logger,
+			Rand:    opts.Rand,
+			Dropped: func(target string) { dropped.WithLabelValues(target).Inc() },
+			Delivered: func(target string, _ notify.Event, err error) {
+				if err != nil {
+					failed.WithLabelValues(target).Inc()
+				}
+			},
+		})
+	}
 	// Every series an environment can have exists from the start (at 0),
 	// so that a fresh agent, or one rebuilt by a reload, shows its
 	// environments before their first deploy.
@@ -176,6 +201,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	if control != nil {
 		defer control.Close()
 	}
+	// Notifications are sent until the agent stops; a deploy only queues
+	// them.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.notifier.Run(ctx)
+	}()
 	wake := map[string]chan struct{}{}
 	targets := map[string]*newest{}
 	for _, name := range envNames(a.opts.Config) {
@@ -394,13 +426,19 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 	// confirmation (policy.confirm governs `ferry deploy` by hand). It is
 	// told the plan under the lock, just before the deploy starts, and
 	// shows the deploy while it runs.
+	var started *plan.Plan
 	starting := func(p *plan.Plan) error {
 		if p.Action == plan.Deploy {
 			a.setState(state("deploying", string(p.Method), target))
+			a.notifier.Notify(a.event(notify.Started, env.Name, p, ""))
+			started = p
 		}
 		return nil
 	}
 	rep, err := d.Deploy(ctx, in, starting)
+	if rep != nil && started != nil {
+		a.notifier.Notify(a.event(outcomeEvent(rep.Outcome), env.Name, started, rep.Reason))
+	}
 	switch {
 	case err == nil && rep == nil:
 		a.setDeployed(env.Name, target)

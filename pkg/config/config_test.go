@@ -239,6 +239,12 @@ func TestValidationRules(t *testing.T) {
 		{"build hook of a role with no group", minimalProject + minimalEnv + "launch.image = \"bake\"\nlaunch.base_image = \"debian\"\n[environments.staging.hooks.cache]\nbuild = [\"make\"]\n", 17, "environments.staging.hooks.cache.build", "has none (groups.cache)"},
 		{"keep no image", minimalProject + minimalEnv + "images.keep = 0\n", 14, "environments.staging.images.keep", "at least 1"},
 		{"zero bake timeout", minimalProject + minimalEnv + "policy.timeouts.bake = \"0s\"\n", 14, "environments.staging.policy.timeouts.bake", "positive"},
+		{"notify unknown kind", minimalProject + minimalEnv + "[[notify]]\nkind = \"email\"\n", 15, "notify[0].kind", `"email": use "slack"`},
+		{"notify slack url inline", minimalProject + minimalEnv + "[[notify]]\nkind = \"slack\"\nurl_file = \"s\"\nurl = \"https://hooks.slack.com/services/T/B/x\"\n", 17, "notify[0].url", "its token"},
+		{"notify webhook without secret", minimalProject + minimalEnv + "[[notify]]\nkind = \"webhook\"\nurl = \"https://ops.example.com/ferry\"\n", 14, "notify[0].secret_file", "missing required value"},
+		{"notify exec without command", minimalProject + minimalEnv + "[[notify]]\nkind = \"exec\"\n", 14, "notify[0].command", "missing required value"},
+		{"notify unknown environment", minimalProject + minimalEnv + "[[notify]]\nkind = \"exec\"\ncommand = [\"true\"]\nenvironments = [\"prod\"]\n", 17, "notify[0].environments[0]", `no environment "prod"`},
+		{"notify unknown event", minimalProject + minimalEnv + "[[notify]]\nkind = \"exec\"\ncommand = [\"true\"]\nevents = [\"finished\"]\n", 17, "notify[0].events[0]", `"finished": use one of started`},
 		{"bad token env name", minimalProject + minimalEnv + "[[environments.staging.status.forge]]\nprovider = \"github\"\nrepository = \"a/b\"\ntoken_env = \"MY-TOKEN\"\n", 17, "environments.staging.status.forge[0].token_env", "not an environment variable name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

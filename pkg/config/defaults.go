@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"time"
 )
@@ -75,6 +76,18 @@ const (
 	ForgeGitHub = "github"
 	ForgeGitLab = "gitlab"
 	ForgeGitea  = "gitea"
+
+	NotifySlack   = "slack"
+	NotifyWebhook = "webhook"
+	NotifyExec    = "exec"
+
+	// The events a [[notify]] target can be sent (pkg/notify sends them).
+	EventStarted          = "started"
+	EventSucceeded        = "succeeded"
+	EventRolledBack       = "rolled-back"
+	EventFailed           = "failed"
+	EventAwaitingApproval = "awaiting-approval"
+	EventBakeFailed       = "bake-failed"
 )
 
 // CreateServerTypes are the keys of [environments.NAME.create.servers], in
@@ -96,6 +109,9 @@ func DefaultBalancerName(project, env string) string {
 	}
 	return strings.Trim(string(b[:min(len(b), 32)]), "-")
 }
+
+// NotifyEvents lists every event, in the order the docs show them.
+var NotifyEvents = []string{EventStarted, EventSucceeded, EventRolledBack, EventFailed, EventAwaitingApproval, EventBakeFailed}
 
 // defaultConfig is where decoding starts: every optional project setting
 // already holds its default, so a key present in the file overrides it and
@@ -181,6 +197,11 @@ func (c *Config) finish() {
 			if env.Status.Forges[i].Context == "" {
 				env.Status.Forges[i].Context = DefaultForgeContext + name
 			}
+		}
+	}
+	for i := range c.Notify {
+		if n := &c.Notify[i]; n.Name == "" {
+			n.Name = fmt.Sprintf("%s-%d", n.Kind, i+1)
 		}
 	}
 }

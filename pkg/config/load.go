@@ -88,6 +88,10 @@ func (c *Config) resolvePaths(dir string) {
 			abs(&env.Create.Recipes)
 		}
 	}
+	for i := range c.Notify {
+		abs(&c.Notify[i].URLFile)
+		abs(&c.Notify[i].SecretFile)
+	}
 }
 
 func joinPath(dir, name string) string { return filepath.Join(dir, name) }

@@ -8,6 +8,32 @@ type Config struct {
 
 	Project      Project                 `toml:"project"`
 	Environments map[string]*Environment `toml:"environments"`
+	// Notify lists where deploy events are sent ([[notify]]).
+	Notify []Notify `toml:"notify"`
+}
+
+// Notify is one notification target: a Slack incoming webhook, a generic
+// JSON webhook signed with a shared secret, or a local command given the
+// event on stdin. See docs/notifications.md.
+type Notify struct {
+	// Name names the target in logs and metrics; default "KIND-N" (its
+	// place in the file, from 1).
+	Name string `toml:"name"`
+	// Kind is "slack", "webhook" or "exec".
+	Kind string `toml:"kind"`
+	// URL is where a webhook is POSTed. URLFile reads it from a file
+	// instead: a Slack incoming webhook's URL is its token, so slack
+	// targets take url_file only.
+	URL     string `toml:"url"`
+	URLFile string `toml:"url_file"`
+	// SecretFile holds the webhook's shared HMAC-SHA256 secret (required
+	// for kind webhook).
+	SecretFile string `toml:"secret_file"`
+	// Command is the exec target's command and arguments.
+	Command []string `toml:"command"`
+	// Environments and Events filter what is sent; empty sends all.
+	Environments []string `toml:"environments"`
+	Events       []string `toml:"events"`
 }
 
 // Project describes the repository Ferry watches and where it keeps state.

@@ -40,6 +40,9 @@ func validate(c *Config, pos positions, errs *errorList) {
 	v := &validator{pos: pos, errs: errs, envs: c.Environments}
 	v.project(&c.Project)
 	v.environments(c)
+	for i := range c.Notify {
+		v.notify(keyPath{"notify"}.index(i), &c.Notify[i])
+	}
 }
 
 func (v *validator) fail(p keyPath, format string, args ...any) {
@@ -665,6 +668,53 @@ func (v *validator) forge(at keyPath, f *Forge) {
 	}
 	v.required(at.key("repository"), f.Repository, "the repository, e.g. \"owner/name\"")
 	v.tokenSource(at, f.TokenFile, f.TokenEnv)
+}
+
+func (v *validator) notify(at keyPath, n *Notify) {
+	switch n.Kind {
+	case NotifySlack:
+		if n.URL != "" {
+			v.fail(at.key("url"), "a Slack incoming webhook's URL is its token: put it in a file readable by Ferry only and set url_file")
+		}
+		v.required(at.key("url_file"), n.URLFile, "the file holding the Slack incoming webhook's URL")
+	case NotifyWebhook:
+		switch {
+		case n.URL == "" && n.URLFile == "":
+			v.fail(at, "set url (or url_file) for a webhook target")
+		case n.URL != "" && n.URLFile != "":
+			v.fail(at.key("url_file"), "set only one of url and url_file")
+		case n.URL != "":
+			if u, err := url.Parse(n.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				v.fail(at.key("url"), "%q: must be an http:// or https:// URL", redactURL(n.URL))
+			}
+		}
+		v.required(at.key("secret_file"), n.SecretFile, "the file holding the shared secret requests are signed with")
+	case NotifyExec:
+		if len(n.Command) == 0 || strings.TrimSpace(n.Command[0]) == "" {
+			v.fail(at.key("command"), "missing required value: the command to run, e.g. [\"/usr/local/bin/page-oncall\"]")
+		}
+	default:
+		v.fail(at.key("kind"), "%q: use %q, %q or %q", n.Kind, NotifySlack, NotifyWebhook, NotifyExec)
+	}
+	if n.Kind != NotifyWebhook && n.SecretFile != "" {
+		v.fail(at.key("secret_file"), "only webhook targets are signed")
+	}
+	if n.Kind != NotifyExec && len(n.Command) > 0 {
+		v.fail(at.key("command"), "only exec targets run a command")
+	}
+	if n.Kind == NotifyExec && (n.URL != "" || n.URLFile != "") {
+		v.fail(at.key("url"), "exec targets have no URL")
+	}
+	for i, e := range n.Environments {
+		if _, ok := v.envs[e]; !ok {
+			v.fail(at.key("environments").index(i), "no environment %q in this file", e)
+		}
+	}
+	for i, e := range n.Events {
+		if !slices.Contains(NotifyEvents, e) {
+			v.fail(at.key("events").index(i), "%q: use one of %s", e, strings.Join(NotifyEvents, ", "))
+		}
+	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

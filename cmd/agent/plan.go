@@ -56,9 +56,6 @@ Exit status: 0 nothing to do, 2 a deploy is planned, 1 error or refusal
 				err = p.WriteJSON(cmd.OutOrStdout())
 			} else {
 				err = p.WriteText(cmd.OutOrStdout())
-				if env, eerr := pr.Env(args[0]); err == nil && eerr == nil {
-					writeSecretsPlan(cmd.Context(), cmd.OutOrStdout(), pr.Config.Project, env, log)
-				}
 			}
 			if err != nil {
 				return err

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/ferry-deploy/ferry/pkg/agent"
 	"github.com/ferry-deploy/ferry/pkg/cloud"
-	"github.com/ferry-deploy/ferry/pkg/config"
 )
 
 // newSecretsCmd is `ferry secrets`: push an environment's secrets to SSM and
@@ -62,9 +60,13 @@ func secretsPush(ctx context.Context, path, envName string, log *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
+	m, err := agent.OpenMirror(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	return &agent.SecretsPush{
 		Project: cfg.Project.Name, StateDir: cfg.Project.StateDir, Env: env, Store: c, Groups: c,
-		AgentSocket: os.Getenv("SSH_AUTH_SOCK"), Log: log,
+		AgentSocket: os.Getenv("SSH_AUTH_SOCK"), Log: log, Lock: agent.EnvLock(cfg, env, m, log),
 	}, nil
 }
 
@@ -87,6 +89,8 @@ under the path on stdin as KEY=value lines. The default hook of web servers
 and workers writes /etc/app/secrets.env (root's, 0600, atomically) and
 restarts gunicorn or celery where it runs.
 
+The push holds the environment's lock, as a deploy does: a push while a
+deploy or another push runs fails (exit 1, "lock held"), changing nothing.
 Sources, SSM and the servers are read, and the SSH settings checked, before
 anything is written. Each server's output is in
 <state_dir>/logs/<env>/secrets-<time>/<role>-<instance>.log with the values
@@ -288,28 +292,4 @@ Exit status: 0 written, 1 failed, 64 wrong command line.`,
 	cmd.Flags().StringVar(&region, "region", "", "AWS region (default: the instance's, from the metadata service)")
 	cmd.Flags().StringVar(&endpoint, "endpoint", "", "AWS endpoint override (the simulator)")
 	return cmd
-}
-
-// writeSecretsPlan adds to a text plan which secrets differ between the
-// environment's sources and SSM, by name: a deploy does not push them.
-// Reading them failing is said, not fatal to the plan.
-func writeSecretsPlan(ctx context.Context, w io.Writer, project config.Project, env *config.Environment, log *slog.Logger) {
-	if env.Secrets == nil {
-		return
-	}
-	c, err := newCloud(ctx, env, log)
-	if err != nil {
-		fmt.Fprintf(w, "\nSecrets: cannot compare the sources with SSM: %v\n", err)
-		return
-	}
-	d, err := (&agent.SecretsPush{Project: project.Name, StateDir: project.StateDir, Env: env, Store: c}).Diff(ctx)
-	switch {
-	case err != nil:
-		fmt.Fprintf(w, "\nSecrets: cannot compare the sources with SSM: %v\n", err)
-	case d.Differs():
-		fmt.Fprintf(w, "\nSecrets: %s differ from SSM (%s); a deploy does not push them: ferry secrets push %s\n",
-			strings.Join(slices.Concat(d.Added, d.Changed), ", "), d.Path, env.Name)
-	default:
-		fmt.Fprintf(w, "\nSecrets: SSM has the sources' %d under %s\n", len(d.Unchanged), d.Path)
-	}
 }

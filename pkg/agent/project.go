@@ -16,6 +16,7 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/execute"
 	"github.com/ferry-deploy/ferry/pkg/plan"
+	"github.com/ferry-deploy/ferry/pkg/secrets"
 	"github.com/ferry-deploy/ferry/pkg/watch"
 )
 
@@ -223,7 +224,32 @@ func (p *Project) Plan(ctx context.Context, env string, req Request) (*plan.Plan
 			pl.Warnings = append(pl.Warnings, fmt.Sprintf("%s is %s: the agent waits for a window; ferry deploy needs --ignore-window", s.env.Name, win.Reason))
 		}
 	}
+	pl.Secrets = p.secretsPlan(ctx, s)
 	return pl, nil
+}
+
+// secretsPlan compares the environment's secret sources with SSM, by name;
+// nil when it has none. Failing to read them is said, not fatal to the
+// plan.
+func (p *Project) secretsPlan(ctx context.Context, s *session) *plan.Secrets {
+	if s.env.Secrets == nil {
+		return nil
+	}
+	out := &plan.Secrets{Path: secrets.Path(p.Config.Project.Name, s.env.Name), Differ: []string{}, PushedByDeploy: s.env.Policy.PushSecrets}
+	store, ok := s.cloud.(SecretStore)
+	if !ok {
+		out.Error = "this AWS client cannot reach SSM Parameter Store"
+		return out
+	}
+	d, err := (&SecretsPush{Project: p.Config.Project.Name, StateDir: p.Config.Project.StateDir, Env: s.env, Store: store, Log: p.Logger}).Diff(ctx)
+	if err != nil {
+		out.Error = err.Error()
+		return out
+	}
+	out.Differ = append(out.Differ, slices.Concat(d.Added, d.Changed)...)
+	slices.Sort(out.Differ)
+	out.Unchanged = len(d.Unchanged)
+	return out
 }
 
 // Deploy deploys env now, as the agent would (see Deployer.Deploy), with

@@ -19,6 +19,7 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/remote"
 	"github.com/ferry-deploy/ferry/pkg/roles"
 	"github.com/ferry-deploy/ferry/pkg/secrets"
+	"github.com/ferry-deploy/ferry/pkg/watch"
 )
 
 // minMasked is the shortest value pkg/remote masks in a command's output
@@ -51,6 +52,18 @@ type SecretsPush struct {
 	Deliver bool
 	Log     *slog.Logger
 	Now     func() time.Time
+	// Lock takes the environment's lock (as a deploy does) for the push,
+	// so that two pushes, or a push and a deploy, never run at once; it
+	// returns a context that ends if the lease is lost, and the release.
+	// Nil when the caller already holds it (policy.push_secrets, inside a
+	// deploy).
+	Lock func(ctx context.Context) (context.Context, func(), error)
+}
+
+// EnvLock returns the Lock of env's pushes: its lease on the git remote
+// through the mirror m, renewed while the push runs, as a deploy's.
+func EnvLock(cfg *config.Config, env *config.Environment, m *watch.Mirror, log *slog.Logger) func(context.Context) (context.Context, func(), error) {
+	return NewDeployer(cfg, env, m, nil, log).lock
 }
 
 // SecretsDiff compares an environment's sources with what SSM holds under
@@ -169,6 +182,14 @@ func (p *SecretsPush) Run(ctx context.Context) (SecretsRecord, error) {
 	}
 	start := now().UTC()
 	rec := SecretsRecord{Environment: p.Env.Name, RunID: "secrets-" + start.Format("20060102T150405.000Z"), PushedAt: start, Path: p.path(), Versions: map[string]int64{}}
+	if p.Lock != nil {
+		lctx, release, err := p.Lock(ctx)
+		if err != nil {
+			return rec, fmt.Errorf("secrets of %s not pushed: %w", p.Env.Name, err)
+		}
+		defer release()
+		ctx = lctx
+	}
 	want, have, params, d, err := p.read(ctx)
 	if err != nil {
 		return rec, err

@@ -73,6 +73,26 @@ type Plan struct {
 	Groups   []GroupPlan `json:"groups"`
 	Steps    []Step      `json:"steps"`
 	Warnings []string    `json:"warnings,omitempty"`
+	// Secrets compares the environment's secret sources with SSM, by
+	// name only (`ferry plan`); nil when it has no secrets or the plan is
+	// the agent's.
+	Secrets *Secrets `json:"secrets,omitempty"`
+}
+
+// Secrets is what `ferry secrets push` would write before the deploy:
+// names, never values.
+type Secrets struct {
+	// Path is the environment's SSM path, /<project>/<env>/.
+	Path string `json:"path"`
+	// Differ names the secrets new or changed in the sources.
+	Differ []string `json:"differ"`
+	// Unchanged counts the secrets SSM already holds as the sources do.
+	Unchanged int `json:"unchanged"`
+	// PushedByDeploy: policy.push_secrets, the deploy pushes them first.
+	PushedByDeploy bool `json:"pushed_by_deploy"`
+	// Error says why the sources and SSM could not be compared; the
+	// plan stands without it.
+	Error string `json:"error,omitempty"`
 }
 
 // Revision is a commit and the ref it came from.

@@ -22,6 +22,7 @@ func (p *Plan) WriteText(w io.Writer) error {
 	if p.Action == NoOp {
 		fmt.Fprintf(&b, "No changes. %s already runs %s (%s).\n", p.Environment, p.Target.Commit.Short(), refOr(p.Target.Ref))
 		writeWarnings(&b, p.Warnings)
+		writeSecrets(&b, p)
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
@@ -85,6 +86,7 @@ func (p *Plan) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "\n      %s\n", s.Reason)
 	}
 	writeWarnings(&b, p.Warnings)
+	writeSecrets(&b, p)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -96,6 +98,23 @@ func writeWarnings(b *strings.Builder, warnings []string) {
 	b.WriteString("\nWarnings:\n")
 	for _, w := range warnings {
 		fmt.Fprintf(b, "  ! %s\n", w)
+	}
+}
+
+// writeSecrets says which secrets differ between the sources and SSM, by
+// name.
+func writeSecrets(b *strings.Builder, p *Plan) {
+	s := p.Secrets
+	switch {
+	case s == nil:
+	case s.Error != "":
+		fmt.Fprintf(b, "\nSecrets: cannot compare the sources with SSM: %s\n", s.Error)
+	case len(s.Differ) > 0 && s.PushedByDeploy:
+		fmt.Fprintf(b, "\nSecrets: %s differ from SSM (%s); the deploy pushes them first (policy.push_secrets)\n", strings.Join(s.Differ, ", "), s.Path)
+	case len(s.Differ) > 0:
+		fmt.Fprintf(b, "\nSecrets: %s differ from SSM (%s); a deploy does not push them: ferry secrets push %s\n", strings.Join(s.Differ, ", "), s.Path, p.Environment)
+	default:
+		fmt.Fprintf(b, "\nSecrets: SSM has the sources' %d under %s\n", s.Unchanged, s.Path)
 	}
 }
 

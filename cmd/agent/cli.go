@@ -117,6 +117,7 @@ Exit codes: 0 success, 1 failure, 64 wrong command line.`,
 		newDescribeCmd(&logs),
 	)
 	root.AddCommand(newControlCmds()...)
+	root.AddCommand(newApprovalCmds()...)
 	return root
 }
 

@@ -113,6 +113,16 @@ func writeStatus(out io.Writer, list []agent.EnvStatus) {
 		if s.Paused != nil {
 			fmt.Fprintf(w, "  paused\tby %s since %s %s\n", s.Paused.By, s.Paused.Since.Format(time.RFC3339), s.Paused.Reason)
 		}
+		if a := s.Awaiting; a != nil {
+			fmt.Fprintf(w, "  awaiting approval\t%s since %s: %s (ferry approve %s %s)\n", a.Commit.Short(), a.Since.Format(time.RFC3339), a.Summary, s.Env, a.Commit.Short())
+			if d := s.Decision; d != nil && d.Commit == a.Commit {
+				verdict := "rejected"
+				if d.Approved {
+					verdict = "approved"
+				}
+				fmt.Fprintf(w, "  approval\t%s by %s at %s\n", verdict, d.By, d.At.Format(time.RFC3339))
+			}
+		}
 		if s.Blocked != nil {
 			fmt.Fprintf(w, "  blocked\t%s %s: %s (push a new commit or ferry retry %s)\n", s.Blocked.Commit.Short(), s.Blocked.Outcome, s.Blocked.Reason, s.Env)
 		}

@@ -140,6 +140,8 @@ type settings struct {
 	// hooks, when set, are the web and worker hook commands, run over SSH
 	// on the instances; otherwise hooks run nothing and need no SSH.
 	hooks *hooks
+	// approve is every environment's policy.approve.
+	approve []string
 }
 
 // hooks are hook commands and how to reach the instances that run them.
@@ -184,9 +186,14 @@ poll_interval = "100ms"
 		} else {
 			fmt.Fprintf(&b, "ssh.user = %q\nssh.port = %d\nssh.key_file = %q\nssh.known_hosts = %q\n", h.user, h.port, h.keyFile, h.knownHosts)
 		}
+		approve := "[]"
+		if len(s.approve) > 0 {
+			approve = `["` + strings.Join(s.approve, `", "`) + `"]`
+		}
 		fmt.Fprintf(&b, `
 [environments.%[1]s.policy]
 poll_interval = "50ms"
+approve = %[2]s
 
 [environments.%[1]s.policy.timeouts]
 instances_in_service = "30s"
@@ -195,7 +202,7 @@ drain = "30s"
 command = "30s"
 # Long: a killed agent's lease is taken over because its process is gone.
 lock_lease = "10m"
-`, e.name)
+`, e.name, approve)
 		cmds := func(c string) string {
 			if c == "" {
 				return "[]"

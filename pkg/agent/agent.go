@@ -412,6 +412,12 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 	if blocked != nil && blocked.Commit == target {
 		return state("blocked", fmt.Sprintf("%s %s: %s; push a new commit or run ferry retry %s", target.Short(), blocked.Outcome, blocked.Reason, env.Name), target), result{}
 	}
+	in := planInput(a.opts.Config, env, plan.Revision{Commit: target, Ref: t.Ref}, time.Now())
+	if len(env.Policy.Approve) > 0 {
+		if st, ok := a.approval(ctx, env, d, t, in); !ok {
+			return st, result{}
+		}
+	}
 	win, err := Windows(env.Windows, time.Now())
 	if err != nil {
 		log.Error("cannot evaluate deploy windows", "err", err)
@@ -420,14 +426,21 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 	if !win.Open {
 		return state("waiting", windowDetail+win.Reason, target), result{}
 	}
-
-	in := planInput(a.opts.Config, env, plan.Revision{Commit: target, Ref: t.Ref}, time.Now())
 	// The agent asks nobody: pushing the branch or the tag was the
 	// confirmation (policy.confirm governs `ferry deploy` by hand). It is
 	// told the plan under the lock, just before the deploy starts, and
 	// shows the deploy while it runs.
 	var started *plan.Plan
 	starting := func(p *plan.Plan) error {
+		if p.Action == plan.Deploy && needsApproval(env, p.Method) {
+			// The plan under the lock is the one that counts: a
+			// deploy that needs approval starts only once approved.
+			dec, err := a.control.DecisionState(env.Name)
+			if err != nil || dec == nil || !dec.Approved || dec.Commit != p.Target.Commit {
+				return errNeedsApproval
+			}
+			a.approved(ctx, env, d, p)
+		}
 		if p.Action == plan.Deploy {
 			a.setState(state("deploying", string(p.Method), target))
 			a.notifier.Notify(a.event(notify.Started, env.Name, p, ""))
@@ -439,6 +452,13 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 	if rep != nil && started != nil {
 		a.notifier.Notify(a.event(outcomeEvent(rep.Outcome), env.Name, started, rep.Reason))
 	}
+	if started != nil && len(env.Policy.Approve) > 0 {
+		// An approval is for one deploy: whatever its outcome, the next
+		// deploy that needs one asks again.
+		if err := a.control.clearApproval(env.Name); err != nil {
+			log.Error("cannot clear the used approval", "err", err)
+		}
+	}
 	switch {
 	case err == nil && rep == nil:
 		a.setDeployed(env.Name, target)
@@ -446,6 +466,10 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 	case err == nil:
 		a.recordMetrics(*rep)
 		return state("idle", "deployed", target), result{}
+	case errors.Is(err, errNeedsApproval):
+		// The plan under the lock needs an approval the plan before it
+		// did not see: look again, which asks for it.
+		return state("waiting", err.Error(), target), result{transient: true}
 	case errors.Is(err, lock.ErrHeld):
 		return state("waiting", err.Error(), target), result{leaseExpires: heldUntil(err)}
 	case plan.IsRefused(err):

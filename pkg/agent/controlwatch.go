@@ -13,7 +13,7 @@ import (
 // ("paused-staging.json" → "staging"), or false for any other file (the
 // temporary files of atomic writes start with a dot).
 func controlEnv(name string) (string, bool) {
-	for _, kind := range []string{"paused", "blocked", "asg"} {
+	for _, kind := range []string{"paused", "blocked", "asg", "approval"} {
 		if env, ok := strings.CutPrefix(name, kind+"-"); ok {
 			if env, ok = strings.CutSuffix(env, ".json"); ok && env != "" {
 				return env, true

@@ -9,6 +9,8 @@ func TestControlEnv(t *testing.T) {
 		{"paused-staging.json", "staging"},
 		{"blocked-prod-eu.json", "prod-eu"},
 		{"asg-staging.json", "staging"},
+		{"approval-production.json", "production"},
+		{"awaiting-production.json", ""},    // written by the agent itself
 		{".paused-staging.json8412931", ""}, // an atomic write's temporary file
 		{"paused-staging.json8412931", ""},
 		{"paused-.json", ""},

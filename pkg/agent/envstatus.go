@@ -30,7 +30,11 @@ type EnvStatus struct {
 	Lock           string          `json:"lock,omitempty"`
 	Paused         *Paused         `json:"paused,omitempty"`
 	Blocked        *Blocked        `json:"blocked,omitempty"`
-	Window         string          `json:"window"`
+	// Awaiting is the deploy waiting for ferry approve (policy.approve),
+	// and Decision the answer given, until the agent acts on it.
+	Awaiting *Awaiting `json:"awaiting_approval,omitempty"`
+	Decision *Decision `json:"approval,omitempty"`
+	Window   string    `json:"window"`
 	// SecretsPushed is when `ferry secrets push` last ran here for the
 	// environment (nil: never, or it has no secrets).
 	SecretsPushed *time.Time `json:"secrets_pushed,omitempty"`
@@ -145,6 +149,12 @@ func (p *Project) envStatus(ctx context.Context, env *config.Environment) EnvSta
 	}
 	if s.Scaling, err = ctl.ScalingState(env.Name); err != nil {
 		fail("asg", err)
+	}
+	if s.Awaiting, err = ctl.AwaitingState(env.Name); err != nil {
+		fail("awaiting approval", err)
+	}
+	if s.Decision, err = ctl.DecisionState(env.Name); err != nil {
+		fail("approval", err)
 	}
 	if env.Secrets != nil {
 		if rec, ok, err := LastSecretsPush(p.Config.Project.StateDir, env.Name); err != nil {

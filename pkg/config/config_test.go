@@ -245,6 +245,8 @@ func TestValidationRules(t *testing.T) {
 		{"notify exec without command", minimalProject + minimalEnv + "[[notify]]\nkind = \"exec\"\n", 14, "notify[0].command", "missing required value"},
 		{"notify unknown environment", minimalProject + minimalEnv + "[[notify]]\nkind = \"exec\"\ncommand = [\"true\"]\nenvironments = [\"prod\"]\n", 17, "notify[0].environments[0]", `no environment "prod"`},
 		{"notify unknown event", minimalProject + minimalEnv + "[[notify]]\nkind = \"exec\"\ncommand = [\"true\"]\nevents = [\"finished\"]\n", 17, "notify[0].events[0]", `"finished": use one of started`},
+		{"approve unknown method", minimalProject + minimalEnv + "policy.approve = [\"downtime\"]\n", 14, "environments.staging.policy.approve[0]", `"downtime": use "full"`},
+		{"approve a refused method", minimalProject + minimalEnv + "policy.methods = [\"serial\"]\npolicy.approve = [\"full\"]\n", 15, "environments.staging.policy.approve[0]", "not in policy.methods"},
 		{"bad token env name", minimalProject + minimalEnv + "[[environments.staging.status.forge]]\nprovider = \"github\"\nrepository = \"a/b\"\ntoken_env = \"MY-TOKEN\"\n", 17, "environments.staging.status.forge[0].token_env", "not an environment variable name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

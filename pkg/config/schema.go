@@ -266,6 +266,10 @@ type Policy struct {
 	// lock, before anything changes): a deploy whose secrets cannot be
 	// pushed does not start.
 	PushSecrets bool `toml:"push_secrets"`
+	// Approve lists the methods whose deploys the agent does not start
+	// until a person runs `ferry approve ENV SHA` ("full": the downtime of
+	// the upgrade page). Empty: the agent asks nobody.
+	Approve []string `toml:"approve"`
 
 	Timeouts Timeouts `toml:"timeouts"`
 }

@@ -493,6 +493,18 @@ func (v *validator) policy(at keyPath, p *Policy) {
 		}
 		seen[m] = true
 	}
+	seen = map[string]bool{}
+	for i, m := range p.Approve {
+		switch {
+		case m != MethodFull && m != MethodSerial:
+			v.fail(at.key("approve").index(i), "%q: use %q or %q", m, MethodFull, MethodSerial)
+		case seen[m]:
+			v.fail(at.key("approve").index(i), "%q is listed twice", m)
+		case !slices.Contains(p.Methods, m):
+			v.fail(at.key("approve").index(i), "%q is not in policy.methods: its deploys are refused, never approved", m)
+		}
+		seen[m] = true
+	}
 	if p.SerialBatchSize < 1 {
 		v.fail(at.key("serial_batch_size"), "must be at least 1 (got %d)", p.SerialBatchSize)
 	}

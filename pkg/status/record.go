@@ -18,6 +18,13 @@ const (
 	// Refused: the target was not deployed at all (an untrusted
 	// signature, a plan refused by its pre-flight checks).
 	Refused Outcome = "refused"
+	// AwaitingApproval: the deploy waits for `ferry approve`
+	// (policy.approve); Approved and Rejected record the answer, with By;
+	// Superseded: a newer commit replaced one awaiting approval.
+	AwaitingApproval Outcome = "awaiting-approval"
+	Approved         Outcome = "approved"
+	Rejected         Outcome = "rejected"
+	Superseded       Outcome = "superseded"
 )
 
 // Record is one deploy attempt's outcome as kept in a note.
@@ -32,6 +39,8 @@ type Record struct {
 	Previous string // the commit the environment ran before
 	Host     string // the agent that deployed
 	Reason   string // short failure reason
+	// By is who approved or rejected the deploy (policy.approve).
+	By string
 }
 
 // MaxReason bounds the failure reason a note records, in characters: a
@@ -66,6 +75,7 @@ func (r Record) Format() string {
 	field("launch", r.Launch)
 	field("previous", r.Previous)
 	field("host", r.Host)
+	field("by", r.By)
 	reason := oneLine(r.Reason)
 	if len([]rune(reason)) > MaxReason {
 		reason = string([]rune(reason)[:MaxReason-1]) + "…"
@@ -160,6 +170,8 @@ func (r *Record) set(k, v string) error {
 		r.Host = v
 	case "reason":
 		r.Reason = v
+	case "by":
+		r.By = v
 	}
 	return nil
 }

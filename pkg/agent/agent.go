@@ -232,7 +232,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		// newest status when the forge answers, until the agent stops.
 		q := startQueues(ctx, reporters, a.log)
 		defer q.flush(0)
-		d := NewDeployer(a.opts.Config, env, a.opts.Mirror, a.opts.Clouds[name], a.log).WithHooks(a.opts.Hooks).WithStatuses(q.setters()).WithObserver(a.setProgress)
+		d := NewDeployer(a.opts.Config, env, a.opts.Mirror, a.opts.Clouds[name], a.log).WithHooks(a.opts.Hooks).WithStatuses(q.setters()).WithObserver(a.setProgress).
+			WithBakeFailed(func(c commit.ID, err error) {
+				a.notifier.Notify(notify.Event{Event: notify.BakeFailed, Project: a.opts.Config.Project.Name, Environment: name,
+					Commit: c.String(), Reason: err.Error(), At: time.Now().UTC()})
+			})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -70,5 +72,35 @@ func TestPlanSummary(t *testing.T) {
 	}
 	if got := planSummary(&plan.Plan{Action: plan.NoOp}); got != "nothing to do" {
 		t.Errorf("no-op summary = %q", got)
+	}
+}
+
+type bakerFunc func(context.Context, commit.ID) (string, error)
+
+func (f bakerFunc) Bake(ctx context.Context, c commit.ID) (string, error) { return f(ctx, c) }
+
+// A failed bake is reported (bake-failed); one stopped with the deploy, or
+// one that worked, is not.
+func TestReportingBaker(t *testing.T) {
+	c := commit.MustParse("4f1c0d2e9a7b3c5d6e8f0a1b2c3d4e5f6a7b8c9d")
+	var reported []string
+	b := reportingBaker{
+		Baker: bakerFunc(func(ctx context.Context, _ commit.ID) (string, error) {
+			return "", errors.Join(ctx.Err(), errors.New("build hook exited 2"))
+		}),
+		failed: func(got commit.ID, err error) { reported = append(reported, got.Short()+": "+err.Error()) },
+	}
+	if _, err := b.Bake(context.Background(), c); err == nil {
+		t.Fatal("the bake's error was lost")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _ = b.Bake(ctx, c)
+	ok := reportingBaker{Baker: bakerFunc(func(context.Context, commit.ID) (string, error) { return "ami-1", nil }), failed: b.failed}
+	if img, err := ok.Bake(context.Background(), c); img != "ami-1" || err != nil {
+		t.Fatalf("Bake = %q, %v", img, err)
+	}
+	if want := []string{"4f1c0d2e9a7b: build hook exited 2"}; !slices.Equal(reported, want) {
+		t.Errorf("reported %q, want %q", reported, want)
 	}
 }

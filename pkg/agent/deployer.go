@@ -48,6 +48,9 @@ type Deployer struct {
 	statuses []StatusSetter
 	// observe is told each deploy's progress (see execute.Progress).
 	observe func(execute.Progress)
+	// bakeFailed, when set, is told of each bake that failed (the
+	// agent's bake-failed notification).
+	bakeFailed func(c commit.ID, err error)
 }
 
 // WithObserver makes the deployer tell f each deploy's progress.
@@ -92,8 +95,33 @@ func (d *Deployer) journal() execute.JournalStore {
 
 // executor carries out the environment's deploys with hooks.
 func (d *Deployer) executor(hooks execute.Hooks) *execute.Executor {
+	baker := bakerFor(d.cfg, d.env, d.mirror, d.cloud, d.base)
+	if baker != nil && d.bakeFailed != nil {
+		baker = reportingBaker{baker, d.bakeFailed}
+	}
 	return &execute.Executor{Cloud: d.cloud, Hooks: hooks, Journal: d.journal(), Env: d.env, Log: d.base,
-		Baker: bakerFor(d.cfg, d.env, d.mirror, d.cloud, d.base), Observe: d.observe}
+		Baker: baker, Observe: d.observe}
+}
+
+// WithBakeFailed makes the deployer tell f of each bake that fails.
+func (d *Deployer) WithBakeFailed(f func(c commit.ID, err error)) *Deployer {
+	d.bakeFailed = f
+	return d
+}
+
+// reportingBaker tells failed of a bake that failed other than by the
+// deploy being stopped.
+type reportingBaker struct {
+	execute.Baker
+	failed func(c commit.ID, err error)
+}
+
+func (b reportingBaker) Bake(ctx context.Context, c commit.ID) (string, error) {
+	img, err := b.Baker.Bake(ctx, c)
+	if err != nil && ctx.Err() == nil {
+		b.failed(c, err)
+	}
+	return img, err
 }
 
 // Deploy plans, and when there is something to deploy takes the lock,

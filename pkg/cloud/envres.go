@@ -87,6 +87,32 @@ func (c *Client) DeleteSecurityGroup(ctx context.Context, id string) error {
 	return fmt.Errorf("delete security group %s: %w", id, err)
 }
 
+// IngressRule lets TCP traffic to Port in from a CIDR or from the members
+// of a security group (by id).
+type IngressRule struct {
+	Port        int32
+	CIDR, Group string
+}
+
+// AuthorizeIngress adds the rules to a security group, one call each; a
+// rule the group already has is no error, so that a re-run adds only the
+// missing ones.
+func (c *Client) AuthorizeIngress(ctx context.Context, groupID string, rules []IngressRule) error {
+	for _, r := range rules {
+		perm := ec2types.IpPermission{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(r.Port), ToPort: aws.Int32(r.Port)}
+		if r.CIDR != "" {
+			perm.IpRanges = []ec2types.IpRange{{CidrIp: aws.String(r.CIDR)}}
+		} else {
+			perm.UserIdGroupPairs = []ec2types.UserIdGroupPair{{GroupId: aws.String(r.Group)}}
+		}
+		_, err := c.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(groupID), IpPermissions: []ec2types.IpPermission{perm}})
+		if err != nil && APIErrorCode(err) != "InvalidPermission.Duplicate" {
+			return fmt.Errorf("security group %s: allow tcp %d from %s: %w", groupID, r.Port, r.CIDR+r.Group, err)
+		}
+	}
+	return nil
+}
+
 // Listener is a classic balancer's listener.
 type Listener struct {
 	Protocol         string

@@ -427,6 +427,7 @@ func TestCreateRules(t *testing.T) {
 		{"max below count", base + "count = 3\nmax = 2\n", 17, "environments.staging.create.servers.web.max", "at least its count"},
 		{"bad subnet", strings.Replace(base, "[environments.staging.create.servers.web]", "[environments.staging.create]\nsubnets = [\"sub-1\"]\n[environments.staging.create.servers.web]", 1), 15, "environments.staging.create.subnets[0]", "not a subnet id"},
 		{"bad certificate", strings.Replace(base, "[environments.staging.create.servers.web]", "[environments.staging.create]\ncertificate = \"snakeoil\"\n[environments.staging.create.servers.web]", 1), 15, "environments.staging.create.certificate", "not a certificate ARN"},
+		{"bad ssh_from", strings.Replace(base, "[environments.staging.create.servers.web]", "[environments.staging.create]\nssh_from = [\"10.0.0.0\"]\n[environments.staging.create.servers.web]", 1), 15, "environments.staging.create.ssh_from[0]", "not an IPv4 network"},
 		{"bad image", base + "image_id = \"debian\"\n", 16, "environments.staging.create.servers.web.image_id", "not an image id"},
 		{"no image", strings.Replace(base, "launch.image_id = \"ami-0123456789abcdef0\"\n", "", 1), 13, "environments.staging.create.servers.web.image_id", "needs an image"},
 		{"shared instance type", strings.Replace(base, "launch.image_id", "launch.instance_type = \"t3.large\"\nlaunch.image_id", 1), 13, "environments.staging.launch", "its own launch template"},

@@ -144,6 +144,9 @@ type Create struct {
 	// Recipes is a directory laid over the default role recipes, file by
 	// file; empty: the defaults.
 	Recipes string `toml:"recipes"`
+	// SSHFrom are the networks (CIDR) Ferry's SSH reaches the servers
+	// from, besides the environment's own servers.
+	SSHFrom []string `toml:"ssh_from"`
 	// Certificate is the ARN of the certificate (ACM or IAM) the
 	// balancer's HTTPS listener presents; AWS requires one.
 	Certificate string `toml:"certificate"`

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"path"
 	"regexp"
@@ -417,6 +418,11 @@ func (v *validator) create(envAt keyPath, e *Environment) {
 	for i, s := range c.Subnets {
 		if !subnetRE.MatchString(s) {
 			v.fail(at.key("subnets").index(i), "%q is not a subnet id (subnet-…)", s)
+		}
+	}
+	for i, cidr := range c.SSHFrom {
+		if pfx, err := netip.ParsePrefix(cidr); err != nil || !pfx.Addr().Is4() {
+			v.fail(at.key("ssh_from").index(i), "%q is not an IPv4 network such as \"10.0.0.0/16\"", cidr)
 		}
 	}
 	if c.Certificate != "" && !certRE.MatchString(c.Certificate) {

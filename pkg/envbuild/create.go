@@ -26,6 +26,7 @@ type Cloud interface {
 	SecurityGroupsTagged(ctx context.Context, tags map[string]string) ([]cloud.SecurityGroup, error)
 	SecurityGroupNamed(ctx context.Context, name string) (cloud.SecurityGroup, error)
 	CreateSecurityGroup(ctx context.Context, name, description string, tags map[string]string) (string, error)
+	AuthorizeIngress(ctx context.Context, groupID string, rules []cloud.IngressRule) error
 	DeleteSecurityGroup(ctx context.Context, id string) error
 
 	ClassicBalancer(ctx context.Context, name string) (cloud.Balancer, error)
@@ -254,6 +255,17 @@ func (b *Builder) securityGroups(ctx context.Context, res *Result) (map[string]s
 		byName[g.Name] = id
 		res.Resources = append(res.Resources, Made{Kind: "security group", Name: g.Name, ID: id, Created: true})
 		b.progress("security group %s: created %s", g.Name, id)
+	}
+	// Once every group exists, the rules that name one another: those
+	// already there are kept (a re-run adds what a failure left out).
+	for _, g := range s.SecurityGroups {
+		var rules []cloud.IngressRule
+		for _, r := range g.Ingress {
+			rules = append(rules, cloud.IngressRule{Port: r.Port, CIDR: r.FromCIDR, Group: byName[r.FromGroup]})
+		}
+		if err := b.Cloud.AuthorizeIngress(ctx, byName[g.Name], rules); err != nil {
+			return nil, err
+		}
 	}
 	return byName, nil
 }

@@ -43,6 +43,9 @@ ssh.user = "admin"
 launch.image_id = "ami-0fe77a1b2c3d4e5f6"
 launch.key_name = "myproject"
 
+[environments.testing.create]
+ssh_from = ["10.1.0.0/16"]
+
 [environments.testing.create.servers.web]
 instance_type = "c6i.xlarge"
 count = 2
@@ -213,6 +216,32 @@ func TestCreateMakesTheSeedsEnvironment(t *testing.T) {
 	for _, want := range []string{"myproject-sg", "myproject-web-sg", "myproject-worker-sg", "myproject-cache-sg", "myproject-queue-sg", "myproject-db-sg"} {
 		if !slices.Contains(slices.Collect(mapsValues(sgName)), want) {
 			t.Errorf("no security group %s", want)
+		}
+	}
+	// Their rules: what each server type's services need, nothing more.
+	rules := map[string][]string{}
+	for _, g := range sgs.SecurityGroups {
+		for _, p := range g.IpPermissions {
+			for _, r := range p.IpRanges {
+				rules[*g.GroupName] = append(rules[*g.GroupName], fmt.Sprintf("%d<%s", *p.FromPort, *r.CidrIp))
+			}
+			for _, r := range p.UserIdGroupPairs {
+				rules[*g.GroupName] = append(rules[*g.GroupName], fmt.Sprintf("%d<%s", *p.FromPort, sgName[*r.GroupId]))
+			}
+		}
+	}
+	for name, want := range map[string]string{
+		"myproject-sg":        "22<10.1.0.0/16 22<myproject-sg",
+		"myproject-web-sg":    "443<0.0.0.0/0 80<0.0.0.0/0",
+		"myproject-db-sg":     "5432<myproject-db-sg 5432<myproject-web-sg 5432<myproject-worker-sg",
+		"myproject-cache-sg":  "6379<myproject-web-sg 6379<myproject-worker-sg",
+		"myproject-queue-sg":  "5672<myproject-web-sg 5672<myproject-worker-sg",
+		"myproject-worker-sg": "",
+	} {
+		got := rules[name]
+		slices.Sort(got)
+		if strings.Join(got, " ") != want {
+			t.Errorf("%s lets in %v, want %s", name, got, want)
 		}
 	}
 

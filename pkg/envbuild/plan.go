@@ -46,6 +46,16 @@ type SecurityGroup struct {
 	Name string
 	// Role is the server type (or RoleShared) it is for.
 	Role string
+	// Ingress is what it lets in.
+	Ingress []Rule
+}
+
+// Rule lets TCP traffic to Port in from a CIDR or from the members of
+// another of the environment's security groups (by name).
+type Rule struct {
+	Port      int32
+	FromCIDR  string
+	FromGroup string
 }
 
 // Server is a long-lived server to make.
@@ -116,6 +126,57 @@ func securityGroupsOf(project, typ string) []string {
 	return []string{shared, project + "-" + typ + "-sg"}
 }
 
+// The ports the recipes' services listen on for other servers.
+const (
+	portSSH      = 22
+	portHTTP     = 80
+	portHTTPS    = 443
+	portPostgres = 5432
+	portRedis    = 6379
+	portRabbitMQ = 5672
+)
+
+// withRules gives each security group its ingress rules: SSH to every
+// server from the environment's own servers and from sshFrom; the web
+// servers' 80 and 443 from anywhere (the internet-facing balancer); the
+// databases' PostgreSQL from the web and worker servers and from each
+// other (replication); Redis and RabbitMQ from the web and worker servers.
+func withRules(project string, sgs []SecurityGroup, sshFrom []string) []SecurityGroup {
+	have := map[string]bool{}
+	for _, g := range sgs {
+		have[g.Name] = true
+	}
+	fromGroups := func(port int32, names ...string) []Rule {
+		var rs []Rule
+		for _, n := range names {
+			if have[n] {
+				rs = append(rs, Rule{Port: port, FromGroup: n})
+			}
+		}
+		return rs
+	}
+	app := []string{project + "-web-sg", project + "-worker-sg"}
+	for i := range sgs {
+		g := &sgs[i]
+		switch g.Name {
+		case project + "-sg":
+			g.Ingress = fromGroups(portSSH, g.Name)
+			for _, c := range sshFrom {
+				g.Ingress = append(g.Ingress, Rule{Port: portSSH, FromCIDR: c})
+			}
+		case project + "-web-sg":
+			g.Ingress = []Rule{{Port: portHTTP, FromCIDR: "0.0.0.0/0"}, {Port: portHTTPS, FromCIDR: "0.0.0.0/0"}}
+		case project + "-db-sg":
+			g.Ingress = fromGroups(portPostgres, append(app, g.Name)...)
+		case project + "-cache-sg":
+			g.Ingress = fromGroups(portRedis, app...)
+		case project + "-queue-sg":
+			g.Ingress = fromGroups(portRabbitMQ, app...)
+		}
+	}
+	return sgs
+}
+
 // Plan lists what env's create makes; env must have a [create] table.
 func Plan(project string, env *config.Environment) (Spec, error) {
 	c := env.Create
@@ -169,6 +230,7 @@ func Plan(project string, env *config.Environment) (Spec, error) {
 		s.Servers = append(s.Servers, Server{Type: t, Name: project + "-" + env.Name + "-" + t, Roles: rs,
 			InstanceType: sv.InstanceType, ImageID: image, SecurityGroups: sgs})
 	}
+	s.SecurityGroups = withRules(project, s.SecurityGroups, c.SSHFrom)
 	if len(s.Servers)+len(s.Groups) == 0 {
 		return Spec{}, fmt.Errorf("environment %s: no server to create", env.Name)
 	}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Exit codes scripts can rely on.
@@ -45,7 +47,10 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	err := unknownCommand(root, args)
+	if err == nil {
+		err = root.ExecuteContext(ctx)
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -119,6 +124,39 @@ Exit codes: 0 success, 1 failure, 64 wrong command line.`,
 	root.AddCommand(newControlCmds()...)
 	root.AddCommand(newApprovalCmds()...)
 	return root
+}
+
+// unknownCommand refuses a command name that does not exist, with or
+// without --help: cobra would print the parent's help for "ferry bogus
+// --help" and exit 0, which a script takes for success.
+func unknownCommand(root *cobra.Command, args []string) error {
+	root.InitDefaultHelpCmd() // as Execute does, so that "ferry help X" is found
+	c, rest, err := root.Find(args)
+	if err != nil || !c.HasSubCommands() {
+		return nil // cobra reports it, or the command takes arguments
+	}
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		if a == "--" {
+			return nil
+		}
+		if name, ok := strings.CutPrefix(a, "-"); ok {
+			// A flag's value is not a command name: skip it.
+			name = strings.TrimPrefix(name, "-")
+			var f *pflag.Flag
+			if strings.HasPrefix(a, "--") {
+				f = c.Flags().Lookup(name)
+			} else if len(name) == 1 {
+				f = c.Flags().ShorthandLookup(name)
+			}
+			if f != nil && f.NoOptDefVal == "" && !strings.Contains(a, "=") {
+				i++
+			}
+			continue
+		}
+		return usageError{c.CommandPath(), fmt.Errorf("unknown command %q for %s", a, c.CommandPath())}
+	}
+	return nil
 }
 
 // noArgs refuses positional arguments as a usage error.

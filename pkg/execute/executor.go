@@ -135,7 +135,8 @@ func (e *Executor) drive(ctx context.Context, j *Journal) (Report, error) {
 	// rolled back rather than resumed: the agent that planned it is gone,
 	// and the world may have moved since.
 	if j.Next > 0 && !j.PastNoReturn && j.Next < len(j.Plan.Steps) {
-		stepErr = errors.New("the agent stopped mid-deploy")
+		// The process may have been the agent or a person's ferry deploy.
+		stepErr = errors.New("the deploy's process (the agent, or a ferry deploy) stopped mid-deploy")
 	}
 	for stepErr == nil && j.Next < len(j.Plan.Steps) {
 		if ctx.Err() != nil {

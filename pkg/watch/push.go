@@ -79,9 +79,11 @@ func (m *Mirror) PushCAS(ctx context.Context, name plumbing.ReferenceName, oldHa
 			// hash, so this is usually a lost race, or contention for the
 			// ref's lock file with a concurrent push. Either way the ref was
 			// not changed and the caller re-reads and retries within its
-			// bound; the server's words are logged for the rarer refusals
-			// (a hook, permissions).
-			m.log.Warn("remote refused ref update", "ref", name, "status", err)
+			// bound, and says what it found (a lock's loser: "lock held").
+			// A warning here would come before that clear message for the
+			// common case; the server's words stay in the debug log for the
+			// rarer refusals (a hook, permissions).
+			m.log.Debug("remote refused ref update", "ref", name, "status", err)
 			return false, nil
 		}
 	}

@@ -124,7 +124,7 @@ func TestGitHubContractCatchesBadRequests(t *testing.T) {
 				t.Fatal(err)
 			}
 			tt.header(req)
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := f.client.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}

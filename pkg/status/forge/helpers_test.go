@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -53,7 +54,9 @@ type received struct {
 }
 
 // forgeHost is where a fake forge answers; its client reaches it over an
-// in-memory network (net.Pipe), every other host over the real one.
+// in-memory network (net.Pipe), loopback addresses over the real one, and
+// nothing else: a test never sends a packet (not even a DNS lookup) off
+// this machine.
 const forgeHost = "forge.test"
 
 // fakeForge is an HTTP server that checks every request against a
@@ -96,6 +99,9 @@ func newFakeForge(t testing.TB, check func(*http.Request, []byte) []string, succ
 	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if addr == forgeHost+":80" {
 			return f.ln.dial(ctx)
+		}
+		if host, _, err := net.SplitHostPort(addr); err != nil || !isLoopback(host) {
+			return nil, fmt.Errorf("the fake forge's client reaches only %s and loopback, not %s", forgeHost, addr)
 		}
 		return (&net.Dialer{}).DialContext(ctx, network, addr)
 	}}
@@ -293,3 +299,11 @@ type pipeAddr struct{}
 
 func (pipeAddr) Network() string { return "pipe" }
 func (pipeAddr) String() string  { return forgeHost + ":80" }
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -53,7 +53,7 @@ type Cloud interface {
 	// What retention reads: the launch sources groups and instances use.
 	Group(ctx context.Context, name string, classic, targetGroups []string) (*cloud.Group, error)
 	LaunchTemplateVersion(ctx context.Context, ref cloud.LaunchTemplateRef) (*cloud.LaunchTemplateVersion, error)
-	LaunchConfigurationImage(ctx context.Context, name string) (string, error)
+	LaunchConfiguration(ctx context.Context, name string) (*cloud.LaunchConfiguration, error)
 }
 
 var _ Cloud = (*cloud.Client)(nil)

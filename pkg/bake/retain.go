@@ -91,11 +91,13 @@ func (b *Baker) inUse(ctx context.Context) (map[string][]string, error) {
 			}
 			img = v.ImageID
 		case lc != "":
-			var err error
-			if img, err = b.Cloud.LaunchConfigurationImage(ctx, lc); errors.Is(err, cloud.ErrNotFound) {
-				err = nil
-			} else if err != nil {
+			c, err := b.Cloud.LaunchConfiguration(ctx, lc)
+			switch {
+			case errors.Is(err, cloud.ErrNotFound):
+			case err != nil:
 				return "", err
+			default:
+				img = c.ImageID
 			}
 		}
 		images[key] = img

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
@@ -308,17 +307,4 @@ func tagFilters(tags map[string]string) []ec2types.Filter {
 		fs = append(fs, ec2types.Filter{Name: aws.String("tag:" + k), Values: []string{tags[k]}})
 	}
 	return fs
-}
-
-// LaunchConfigurationImage returns the image a launch configuration
-// launches; one that does not exist is ErrNotFound.
-func (c *Client) LaunchConfigurationImage(ctx context.Context, name string) (string, error) {
-	out, err := c.asg.DescribeLaunchConfigurations(ctx, &autoscaling.DescribeLaunchConfigurationsInput{LaunchConfigurationNames: []string{name}})
-	if err != nil {
-		return "", fmt.Errorf("describe launch configuration %s: %w", name, err)
-	}
-	if len(out.LaunchConfigurations) == 0 {
-		return "", notFound("launch configuration", name)
-	}
-	return aws.ToString(out.LaunchConfigurations[0].ImageId), nil
 }

@@ -48,9 +48,10 @@ type Cloud interface {
 	DefaultSubnets(ctx context.Context) ([]cloud.Subnet, error)
 }
 
-// Provisioner makes servers into their roles (*provision.Provisioner).
+// Provisioner makes a server into its roles (*provision.Provisioner); it
+// is called for every server at once.
 type Provisioner interface {
-	ProvisionAll(ctx context.Context, servers []provision.Server, limit int) []provision.Report
+	Provision(ctx context.Context, s provision.Server) provision.Report
 }
 
 // Addresses are the long-lived servers' private addresses, which the
@@ -519,14 +520,43 @@ func (b *Builder) provision(ctx context.Context, res *Result, machines map[strin
 	}
 	b.progress("provisioning %d servers at once", len(servers))
 	start := time.Now()
-	reports := p.ProvisionAll(ctx, servers, 0)
-	for i, r := range reports {
-		res.Servers[i].Log, res.Servers[i].Changes, res.Servers[i].Err = r.Log, len(r.Changes), r.Err
-		state := "done"
-		if r.Err != nil {
-			state = "FAILED"
+	type done struct {
+		i int
+		r provision.Report
+	}
+	ch := make(chan done)
+	for i, sv := range servers {
+		go func() { ch <- done{i, p.Provision(ctx, sv)} }()
+	}
+	reports := make([]provision.Report, len(servers))
+	left := map[int]bool{}
+	for i := range servers {
+		left[i] = true
+	}
+	// Each server's end is shown as it comes, and which ones are still
+	// at work every so often: a recipe takes a minute.
+	tick := time.NewTicker(max(b.Poll, 15*time.Second))
+	defer tick.Stop()
+	for len(left) > 0 {
+		select {
+		case d := <-ch:
+			delete(left, d.i)
+			reports[d.i] = d.r
+			sr := &res.Servers[d.i]
+			sr.Log, sr.Changes, sr.Err = d.r.Log, len(d.r.Changes), d.r.Err
+			state := "provisioned"
+			if d.r.Err != nil {
+				state = "FAILED"
+			}
+			b.progress("server %s %s after %s, %d changes, log %s", sr.Name, state, time.Since(start).Round(time.Second), sr.Changes, sr.Log)
+		case <-tick.C:
+			var names []string
+			for i := range left {
+				names = append(names, res.Servers[i].Type)
+			}
+			slices.Sort(names)
+			b.progress("provisioning (%s): %s", time.Since(start).Round(time.Second), strings.Join(names, ", "))
 		}
-		b.progress("server %s provisioned: %s, %d changes (%s), log %s", res.Servers[i].Name, state, len(r.Changes), time.Since(start).Round(time.Second), r.Log)
 	}
 	if err := provision.Failed(reports); err != nil {
 		return fmt.Errorf("provisioning: %w (each server's log says why; create again to retry)", err)

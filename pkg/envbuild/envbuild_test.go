@@ -69,15 +69,11 @@ type recorder struct {
 	dir     string
 }
 
-func (r *recorder) ProvisionAll(_ context.Context, servers []provision.Server, _ int) []provision.Report {
+func (r *recorder) Provision(_ context.Context, s provision.Server) provision.Report {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.servers = append(r.servers, servers...)
-	var reps []provision.Report
-	for _, s := range servers {
-		reps = append(reps, provision.Report{Server: s, Log: filepath.Join(r.dir, string(s.Roles[0])+"-"+s.Instance+".log")})
-	}
-	return reps
+	r.servers = append(r.servers, s)
+	return provision.Report{Server: s, Log: filepath.Join(r.dir, string(s.Roles[0])+"-"+s.Instance+".log")}
 }
 
 type fixture struct {
@@ -344,6 +340,7 @@ func TestCreateMakesTheSeedsEnvironment(t *testing.T) {
 			t.Errorf("server %s reached at %q, address %q", s.Instance, s.SSH, s.Address)
 		}
 	}
+	slices.Sort(roles)
 	if strings.Join(roles, " ") != "cache+queue db-primary db-replica" {
 		t.Errorf("provisioned %v", roles)
 	}

@@ -29,6 +29,23 @@ load_balancers.classic = ["shop-staging"]
 ssh.user = "deploy"
 `
 
+// noSSHHooks empties every default hook a deploy runs over SSH.
+const noSSHHooks = `[environments.staging.hooks.web]
+upgrade_page_on = []
+upgrade_page_off = []
+[environments.staging.hooks.worker]
+deploy = []
+`
+
+// TestSSHUserOptionalWithoutSSH: with no hook to run over SSH (no bake,
+// no secrets, no [create]), ssh.user may be left out.
+func TestSSHUserOptionalWithoutSSH(t *testing.T) {
+	doc := minimalProject + strings.Replace(minimalEnv, "ssh.user = \"deploy\"\n", "", 1) + noSSHHooks
+	if _, errs := parse(t, doc); errs != nil {
+		t.Errorf("no hook runs over SSH, yet: %v\n%s", errs, numbered(doc))
+	}
+}
+
 func parse(t *testing.T, doc string) (*Config, Errors) {
 	t.Helper()
 	cfg, err := Parse("/etc/ferry/ferry.toml", []byte(doc))
@@ -194,6 +211,7 @@ func TestValidationRules(t *testing.T) {
 		{"bad serial mode", minimalProject + minimalEnv + "policy.serial_mode = \"rolling\"\n", 14, "environments.staging.policy.serial_mode", "surge"},
 		{"negative min healthy", minimalProject + minimalEnv + "policy.min_healthy = -1\n", 14, "environments.staging.policy.min_healthy", "negative"},
 		{"missing ssh user", minimalProject + strings.Replace(minimalEnv, "ssh.user = \"deploy\"\n", "", 1), 8, "environments.staging.ssh.user", "missing required value"},
+		{"missing ssh user, hooks of a deploy emptied but secrets to push", minimalProject + strings.Replace(minimalEnv, "ssh.user = \"deploy\"\n", "", 1) + "secrets.file = \"secrets.env\"\n" + noSSHHooks, 8, "environments.staging.ssh.user", "missing required value"},
 		{"bad ssh port", minimalProject + minimalEnv + "ssh.port = 70000\n", 14, "environments.staging.ssh.port", "1-65535"},
 		{"hook of unknown role", minimalProject + minimalEnv + "[environments.staging.hooks.nginx]\npost_deploy = [\"x\"]\n", 14, "environments.staging.hooks.nginx", "unknown role"},
 		{"unknown hook", minimalProject + minimalEnv + "[environments.staging.hooks.web]\npre_deploy = [\"x\"]\n", 15, "environments.staging.hooks.web.pre_deploy", "unknown hook"},

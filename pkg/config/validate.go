@@ -285,7 +285,7 @@ func (v *validator) environment(at keyPath, e *Environment) {
 		v.fail(at.key("images").key("keep"), "must be at least 1 (got %d): the image being deployed is one", e.Images.Keep)
 	}
 	v.policy(at.key("policy"), &e.Policy)
-	v.ssh(at.key("ssh"), &e.SSH)
+	v.ssh(at.key("ssh"), &e.SSH, usesSSH(e))
 	v.hosts(at, e)
 	v.hooks(at.key("hooks"), e)
 	for i := range e.Windows {
@@ -530,8 +530,34 @@ func (v *validator) policy(at keyPath, p *Policy) {
 	v.positive(t.key("bake"), p.Timeouts.Bake)
 }
 
-func (v *validator) ssh(at keyPath, s *SSH) {
-	v.required(at.key("user"), s.User, "the user Ferry logs in as on instances")
+// usesSSH reports whether Ferry logs in to a server of e: a deploy's hook
+// with commands, secrets_changed when the environment has secrets (ferry
+// secrets push runs it), a bake (its builder and build hook), or the
+// servers [create] provisions. Default hooks included: roles.Resolve
+// applies the environment's overrides to them. A config whose hooks cannot
+// be resolved is reported by hooks; it counts as using SSH here.
+func usesSSH(e *Environment) bool {
+	if e.Launch.Image == LaunchImageBake || e.Create != nil {
+		return true
+	}
+	cmds, err := roles.Resolve(e.Hooks)
+	if err != nil {
+		return true
+	}
+	for _, byHook := range cmds {
+		for hook, list := range byHook {
+			if len(list) > 0 && hook != roles.Build && (hook != roles.SecretsChanged || e.Secrets != nil) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (v *validator) ssh(at keyPath, s *SSH, used bool) {
+	if used {
+		v.required(at.key("user"), s.User, "the user Ferry logs in as on instances (some hook runs commands over SSH)")
+	}
 	if s.Port < 1 || s.Port > 65535 {
 		v.fail(at.key("port"), "must be a TCP port, 1-65535 (got %d)", s.Port)
 	}

@@ -27,6 +27,10 @@ type Config struct {
 	TrustOnFirstUse bool
 	// ConnectTimeout bounds the TCP connect and the SSH handshake.
 	ConnectTimeout time.Duration
+	// BootWait is how long a host that says it is still booting (see
+	// BootingError) is dialled again, every BootRetry; defaults 2 min, 1 s.
+	BootWait  time.Duration
+	BootRetry time.Duration
 	// CommandTimeout bounds each command; on expiry the remote process
 	// group is sent SIGTERM, then SIGKILL after KillGrace.
 	CommandTimeout time.Duration
@@ -57,6 +61,8 @@ const (
 	DefaultKillGrace = 10 * time.Second
 	DefaultKeepAlive = 15 * time.Second
 	DefaultTailLines = 20
+	DefaultBootWait  = 2 * time.Minute
+	DefaultBootRetry = time.Second
 )
 
 // FromConfig builds a Runner's Config for one deploy of env from the
@@ -88,6 +94,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TailLines == 0 {
 		c.TailLines = DefaultTailLines
+	}
+	if c.BootWait == 0 {
+		c.BootWait = DefaultBootWait
+	}
+	if c.BootRetry == 0 {
+		c.BootRetry = DefaultBootRetry
 	}
 	return c
 }

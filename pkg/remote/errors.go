@@ -73,6 +73,26 @@ func (e *DialError) Unwrap() error { return e.Err }
 // Transient is true: instances boot, networks recover.
 func (e *DialError) Transient() bool { return true }
 
+// BootingError is a host that accepted the key but does not take logins
+// yet: pam_nologin refuses every user but root while systemd boots (until
+// systemd-user-sessions runs), as on a new EC2 instance whose sshd is up
+// before its boot is done. sshd sends /run/nologin's text as a banner and
+// disconnects.
+type BootingError struct {
+	Host    string
+	Message string // the banner sshd sent
+	Err     error
+}
+
+func (e *BootingError) Error() string {
+	return fmt.Sprintf("%s does not take logins yet (%s): %v", e.Host, strings.TrimSpace(e.Message), e.Err)
+}
+
+func (e *BootingError) Unwrap() error { return e.Err }
+
+// Transient is true: the boot finishes.
+func (e *BootingError) Transient() bool { return true }
+
 // AuthError is a host that refused the user and key Ferry offered.
 type AuthError struct {
 	Host string

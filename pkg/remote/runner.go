@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -83,7 +84,7 @@ func (r *Runner) Run(ctx context.Context, h Host, cmds ...Command) (err error) {
 
 	addr := r.hostport(h.Addr)
 	lg := r.logger.With("host", addr, "instance", h.Instance, "role", h.Role, "log", path)
-	client, err := r.dial(ctx, addr)
+	client, err := r.dialBooted(ctx, addr, log, lg)
 	if err != nil {
 		log.note("!!!", "connect as %s: %v", r.cfg.User, err)
 		lg.Error("connect failed", "error", err)
@@ -121,6 +122,30 @@ func (r *Runner) hostport(addr string) string {
 	return net.JoinHostPort(addr, strconv.Itoa(r.cfg.Port))
 }
 
+// dialBooted dials addr, and while the host answers that it is still
+// booting, dials again every BootRetry until BootWait has passed: a new
+// instance is InService in its balancer as soon as nginx answers, which
+// can be before systemd lets users log in.
+func (r *Runner) dialBooted(ctx context.Context, addr string, log *serverLog, lg *slog.Logger) (*ssh.Client, error) {
+	deadline := time.Now().Add(r.cfg.BootWait)
+	for {
+		client, err := r.dial(ctx, addr)
+		var booting *BootingError
+		if err == nil || !errors.As(err, &booting) || !time.Now().Add(r.cfg.BootRetry).Before(deadline) {
+			return client, err
+		}
+		log.note("...", "%s: still booting, connecting again in %s", addr, r.cfg.BootRetry)
+		lg.Info("host still booting, connecting again", "retry_in", r.cfg.BootRetry)
+		t := time.NewTimer(r.cfg.BootRetry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("connect to %s: %w (last: %w)", addr, ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
 // dial connects and completes the SSH handshake within ConnectTimeout.
 func (r *Runner) dial(ctx context.Context, addr string) (*ssh.Client, error) {
 	dctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
@@ -156,6 +181,7 @@ func (r *Runner) dial(ctx context.Context, addr string) (*ssh.Client, error) {
 		verdictMu      sync.Mutex
 		hostKeyChecked bool
 		hostKeyErr     error
+		banner         string
 	)
 	c, chans, reqs, err := ssh.NewClientConn(conn, addr, &ssh.ClientConfig{
 		User: r.cfg.User,
@@ -168,6 +194,12 @@ func (r *Runner) dial(ctx context.Context, addr string) (*ssh.Client, error) {
 			return err
 		},
 		HostKeyAlgorithms: r.keys.algorithms(addr),
+		BannerCallback: func(message string) error {
+			verdictMu.Lock()
+			defer verdictMu.Unlock()
+			banner += message
+			return nil
+		},
 	})
 	release()
 	if !stop() {
@@ -187,6 +219,8 @@ func (r *Runner) dial(ctx context.Context, addr string) (*ssh.Client, error) {
 			return nil, hostKeyErr
 		case !hostKeyChecked:
 			return nil, fail(err)
+		case isNologin(banner, err):
+			return nil, &BootingError{Host: addr, Message: banner, Err: err}
 		case isConnError(err):
 			return nil, fail(err)
 		default:
@@ -197,6 +231,15 @@ func (r *Runner) dial(ctx context.Context, addr string) (*ssh.Client, error) {
 		}
 	}
 	return ssh.NewClient(c, chans, reqs), nil
+}
+
+// isNologin tells sshd's answer to a login that pam_nologin refused: the
+// key was accepted, PAM's account check failed, /run/nologin's text came
+// as a banner and sshd disconnected ("Access denied for user U by PAM
+// account configuration"). systemd writes "System is booting up" there.
+func isNologin(banner string, err error) bool {
+	return strings.Contains(banner, "System is booting up") ||
+		(banner != "" && strings.Contains(err.Error(), "by PAM account configuration"))
 }
 
 func isConnError(err error) bool {

@@ -73,6 +73,7 @@ type Agent struct {
 	deployed map[string]commit.ID
 	progress map[string]execute.Progress
 	changed  chan struct{} // closed at the next change (see Changed)
+	uiToken  []byte        // the dashboard's actions' token; nil: off
 	addr     string
 }
 
@@ -119,8 +120,12 @@ func New(opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	tok, err := uiToken(cfg.Agent.UI.TokenFile, opts.Listen)
+	if err != nil {
+		return nil, err
+	}
 	a := &Agent{
-		opts: opts, log: opts.Logger, watcher: w, reg: prometheus.NewRegistry(),
+		uiToken: tok, opts: opts, log: opts.Logger, watcher: w, reg: prometheus.NewRegistry(),
 		control: ControlFor(cfg), states: map[string]EnvState{},
 		deployed: map[string]commit.ID{}, progress: map[string]execute.Progress{}, changed: make(chan struct{}),
 	}

@@ -72,6 +72,7 @@ func (c *Config) resolvePaths(dir string) {
 	if w := c.Project.Git.Webhook; w != nil {
 		abs(&w.SecretFile)
 	}
+	abs(&c.Agent.UI.TokenFile)
 	for _, env := range c.Environments {
 		abs(&env.SSH.KeyFile)
 		abs(&env.SSH.KnownHosts)

@@ -7,6 +7,7 @@ type Config struct {
 	File string `toml:"-"`
 
 	Project      Project                 `toml:"project"`
+	Agent        Agent                   `toml:"agent"`
 	Environments map[string]*Environment `toml:"environments"`
 	// Notify lists where deploy events are sent ([[notify]]).
 	Notify []Notify `toml:"notify"`
@@ -34,6 +35,20 @@ type Notify struct {
 	// Environments and Events filter what is sent; empty sends all.
 	Environments []string `toml:"environments"`
 	Events       []string `toml:"events"`
+}
+
+// Agent configures what ferry run serves besides deploying.
+type Agent struct {
+	UI AgentUI `toml:"ui"`
+}
+
+// AgentUI configures the dashboard's actions (pause, resume, retry). They
+// are off unless TokenFile is set; with it, each action needs the token.
+type AgentUI struct {
+	// TokenFile holds the token an action must carry. Actions are refused
+	// on a listener that is not loopback: it serves no TLS, and the token
+	// would cross the network in the clear.
+	TokenFile string `toml:"token_file"`
 }
 
 // Project describes the repository Ferry watches and where it keeps state.

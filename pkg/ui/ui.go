@@ -28,6 +28,12 @@ type Source interface {
 	History(ctx context.Context, env string, limit int) ([]agent.PastDeploy, error)
 	Logs(env string) ([]agent.DeployLogs, error)
 	Log(env, deployID, file string) ([]byte, error)
+	// ActionsEnabled, Authorized and Act serve the actions (pause,
+	// resume, retry): offered only when enabled, done only with the
+	// token.
+	ActionsEnabled() bool
+	Authorized(token string) bool
+	Act(env, action, by string) error
 }
 
 // Options configure the page.
@@ -89,6 +95,7 @@ func New(src Source, opts Options) *Server {
 	s.mux.HandleFunc("GET /{$}", s.page)
 	s.mux.HandleFunc("GET /events", s.events)
 	s.mux.HandleFunc("GET /logs/{env}/{deploy}/{file}", s.logFile)
+	s.mux.HandleFunc("POST /actions/{env}/{action}", s.act)
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	return s
 }
@@ -238,4 +245,31 @@ func (s *Server) pastDeploys(ctx context.Context, v agent.EnvView) ([]agent.Past
 	s.history[v.Env] = historyEntry{key: key, rows: rows, err: err}
 	s.mu.Unlock()
 	return rows, err
+}
+
+// act carries out an action posted from a card's form: only when actions
+// are on, only with the token (the form's token field, or an
+// Authorization: Bearer header), and then back to the page.
+func (s *Server) act(w http.ResponseWriter, r *http.Request) {
+	if !s.src.ActionsEnabled() {
+		http.Error(w, "actions are off: set [agent.ui] token_file", http.StatusNotFound)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	token := r.PostFormValue("token")
+	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		token = bearer
+	}
+	if !s.src.Authorized(token) {
+		s.log.Warn("dashboard: action refused: wrong or missing token", "env", r.PathValue("env"), "action", r.PathValue("action"), "remote", r.RemoteAddr)
+		http.Error(w, "wrong or missing token", http.StatusForbidden)
+		return
+	}
+	env, action := r.PathValue("env"), r.PathValue("action")
+	if err := s.src.Act(env, action, "dashboard ("+r.RemoteAddr+")"); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.log.Info("dashboard: action", "env", env, "action", action, "remote", r.RemoteAddr)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
 }

@@ -25,6 +25,19 @@ type state struct {
 	mu      sync.Mutex
 	views   []agent.EnvView
 	changed chan struct{}
+	token   string   // "": actions off
+	acted   []string // env/action, as asked
+}
+
+func (s *state) ActionsEnabled() bool { return s.token != "" }
+
+func (s *state) Authorized(token string) bool { return s.token != "" && token == s.token }
+
+func (s *state) Act(env, action, _ string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.acted = append(s.acted, env+"/"+action)
+	return nil
 }
 
 func newState(v ...agent.EnvView) *state { return &state{views: v, changed: make(chan struct{})} }
@@ -189,5 +202,53 @@ func TestHuman(t *testing.T) {
 		if got := human(tc.d); got != tc.want {
 			t.Errorf("human(%v) = %q, want %q", tc.d, got, tc.want)
 		}
+	}
+}
+
+func TestActions(t *testing.T) {
+	post := func(url, token string) int {
+		t.Helper()
+		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := c.PostForm(url, map[string][]string{"token": {token}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	const token = "s3cret-token-for-tests"
+	for _, tc := range []struct {
+		name   string
+		on     string // the agent's token; "": actions off
+		token  string
+		action string
+		want   int
+		acted  bool
+	}{
+		{"off", "", token, "pause", http.StatusNotFound, false},
+		{"no token", token, "", "pause", http.StatusForbidden, false},
+		{"wrong token", token, "s3cret-token-for-test", "pause", http.StatusForbidden, false},
+		{"pause", token, token, "pause", http.StatusSeeOther, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := newState(deploying(time.Now()))
+			st.token = tc.on
+			srv := httptest.NewServer(New(st, Options{}))
+			defer srv.Close()
+			if got := post(srv.URL+"/actions/staging/"+tc.action, tc.token); got != tc.want {
+				t.Errorf("POST: %d, want %d", got, tc.want)
+			}
+			if acted := len(st.acted) > 0; acted != tc.acted {
+				t.Errorf("acted %q; want an action: %v", st.acted, tc.acted)
+			}
+			_, body := get(t, srv.URL+"/")
+			form := strings.Contains(body, `formaction="/actions/staging/pause"`)
+			if form != (tc.on != "") {
+				t.Errorf("the page offers actions: %v; want %v", form, tc.on != "")
+			}
+			if strings.Contains(body, token) {
+				t.Error("the page shows the token")
+			}
+		})
 	}
 }

@@ -23,6 +23,8 @@ type card struct {
 	History  []agent.PastDeploy
 	Logs     []agent.DeployLogs
 	Errors   []string
+	// Actions are the actions the state allows, when actions are on.
+	Actions []string
 }
 
 type deployView struct {
@@ -83,6 +85,9 @@ func (s *Server) cards(ctx context.Context) []card {
 		}
 		if c.Logs, err = s.src.Logs(v.Env); err != nil {
 			c.Errors = append(c.Errors, "logs: "+err.Error())
+		}
+		if s.src.ActionsEnabled() {
+			c.Actions = actions(v.State)
 		}
 		if len(c.Logs) > 5 {
 			c.Logs = c.Logs[:5]
@@ -198,4 +203,16 @@ var funcs = template.FuncMap{
 		}
 		return human(b.Sub(a))
 	},
+}
+
+// actions are what an environment in state may be asked to do.
+func actions(state string) []string {
+	switch state {
+	case "paused":
+		return []string{agent.ActionResume}
+	case "blocked":
+		return []string{agent.ActionRetry, agent.ActionPause}
+	default:
+		return []string{agent.ActionPause}
+	}
 }

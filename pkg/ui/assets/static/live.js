@@ -37,7 +37,12 @@
       var n = next.querySelector("details." + d.className.split(" ")[0]);
       if (n) n.open = d.open;
     });
+    // Keep a token being typed.
+    var tok = cur.querySelector("input[name=token]"), ntok = next.querySelector("input[name=token]");
+    if (tok && ntok) ntok.value = tok.value;
+    var focused = tok && document.activeElement === tok;
     cur.replaceWith(next);
+    if (focused && ntok) ntok.focus();
     document.body.dataset.events = String(Number(document.body.dataset.events || 0) + 1);
   });
   setInterval(tick, 1000);

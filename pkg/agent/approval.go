@@ -146,15 +146,26 @@ func (a *Agent) approval(ctx context.Context, env *config.Environment, d *Deploy
 		}
 		return EnvState{}, true
 	}
-	if aw != nil {
-		return state("awaiting-approval", fmt.Sprintf("%s; ferry approve %s %s", aw.Summary, env.Name, aw.Commit.Short())), false
-	}
-	// Nothing awaits yet: plan (reading only, no lock) to see whether
+	// Plan (reading only, no lock, as every look does) to see whether
 	// this deploy needs approval. A plan that fails is left to the
 	// deploy, which decides and records it under the lock.
 	p, err := plan.Make(ctx, d.cloud, Repo{Mirror: d.mirror}, in)
+	if err != nil && aw != nil {
+		return state("awaiting-approval", fmt.Sprintf("%s; ferry approve %s %s", aw.Summary, env.Name, aw.Commit.Short())), false
+	}
 	if err != nil || p.Action != plan.Deploy || !needsApproval(env, p.Method) {
+		if aw != nil {
+			// Deployed meanwhile (ferry deploy by hand), or no longer
+			// a deploy that needs approval: nothing awaits any more.
+			log.Info("deploy no longer awaits approval", "commit", aw.Commit, "action", p.Action, "method", p.Method)
+			if err := a.control.clearApproval(env.Name); err != nil {
+				log.Error("cannot clear the approval", "err", err)
+			}
+		}
 		return EnvState{}, true
+	}
+	if aw != nil {
+		return state("awaiting-approval", fmt.Sprintf("%s; ferry approve %s %s", aw.Summary, env.Name, aw.Commit.Short())), false
 	}
 	if err := d.verify(ctx, p.Target); err != nil {
 		// Nobody is asked about a commit whose signature is refused

@@ -92,9 +92,9 @@ func (e *RefusedError) Error() string {
 	// Worded for ferry plan as much as for a deploy: a plan is refused
 	// before anything is deployed.
 	if len(e.Reasons) == 1 {
-		return fmt.Sprintf("%s cannot be deployed: %s", e.Environment, e.Reasons[0])
+		return fmt.Sprintf("%s cannot be deployed (refused): %s", e.Environment, e.Reasons[0])
 	}
-	return fmt.Sprintf("%s cannot be deployed:\n  - %s", e.Environment, strings.Join(e.Reasons, "\n  - "))
+	return fmt.Sprintf("%s cannot be deployed (refused):\n  - %s", e.Environment, strings.Join(e.Reasons, "\n  - "))
 }
 
 // IsRefused reports whether err is a refusal (a permanent verdict on this

@@ -29,10 +29,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ferry-deploy/ferry/bench/internal/benchproc"
@@ -60,19 +58,7 @@ const (
 	methodSerial = "serial"
 )
 
-func main() {
-	o, err := parseFlags(os.Args[1:])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "biggroup:", err)
-		os.Exit(64)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o); err != nil {
-		fmt.Fprintln(os.Stderr, "biggroup:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchproc.Main("biggroup", parseFlags, run) }
 
 func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("biggroup", flag.ContinueOnError)

@@ -28,10 +28,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ferry-deploy/ferry/bench/internal/benchproc"
@@ -55,19 +53,7 @@ const (
 	remoteFile   = "file"
 )
 
-func main() {
-	o, err := parseFlags(os.Args[1:])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "idlebench:", err)
-		os.Exit(64)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o); err != nil {
-		fmt.Fprintln(os.Stderr, "idlebench:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchproc.Main("idlebench", parseFlags, run) }
 
 func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("idlebench", flag.ContinueOnError)

@@ -11,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferry-deploy/ferry/internal/awssim"
 	"github.com/ferry-deploy/ferry/internal/simenv"
-	"github.com/ferry-deploy/ferry/internal/testutil"
+	"github.com/ferry-deploy/ferry/internal/simenv/machinetest"
 	"github.com/ferry-deploy/ferry/pkg/agent"
 	"github.com/ferry-deploy/ferry/pkg/cloud"
 	"github.com/ferry-deploy/ferry/pkg/config"
@@ -26,36 +25,10 @@ import (
 // into its roles by its recipe, each with its own log; a second create is
 // refused, and destroy leaves nothing of it.
 func TestEnvCreateOnMachines(t *testing.T) {
-	testutil.RequireRoot(t)
-	for _, tool := range []string{"debootstrap", "systemd-nspawn", "nsenter", "chroot"} {
-		testutil.RequireTool(t, tool)
-	}
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
-	srv, err := awssim.Start(awssim.Options{Machines: true, StackImage: true, MachineStateDir: t.TempDir(), Tick: 50 * time.Millisecond}, logger)
-	if err != nil {
-		t.Fatalf("start simulator: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("close simulator: %v", err)
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	t.Cleanup(cancel)
-	sdk := simenv.Connect(srv.URL)
-	image, err := simenv.ImageTagged(ctx, sdk, awssim.StackImageTag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := simenv.CreateKeyPair(ctx, sdk, "myproject-testing")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim := machinetest.Start(t, machinetest.Options{Stack: true, KeyName: "myproject-testing"})
+	ctx, logger, srv, image := sim.Ctx, sim.Log, sim.Srv, sim.Image
 	dir := t.TempDir()
-	keyFile, secretsFile := filepath.Join(dir, "key"), filepath.Join(dir, "testing.env")
-	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	keyFile, secretsFile := sim.KeyFile, filepath.Join(dir, "testing.env")
 	var sec strings.Builder
 	for _, n := range roles.SecretNames() {
 		fmt.Fprintf(&sec, "%s=%s\n", n, strings.Repeat("s", 8)+strings.ReplaceAll(strings.ToLower(n), "_", "x"))

@@ -1,9 +1,7 @@
 package bake
 
 import (
-	"context"
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,10 +13,8 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	git "github.com/go-git/go-git/v5"
 
-	"github.com/ferry-deploy/ferry/internal/awssim"
-	"github.com/ferry-deploy/ferry/internal/simenv"
+	"github.com/ferry-deploy/ferry/internal/simenv/machinetest"
 	"github.com/ferry-deploy/ferry/internal/testutil"
-	"github.com/ferry-deploy/ferry/pkg/cloud"
 	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/plan"
@@ -33,39 +29,9 @@ import (
 // leaves no builder, no image and no snapshot. Its log has the bake's
 // time (docs/benchmarks.md).
 func TestBakeMachines(t *testing.T) {
-	testutil.RequireRoot(t)
-	for _, tool := range []string{"debootstrap", "systemd-nspawn", "nsenter", "chroot", "ssh", "ssh-keygen", "tar"} {
-		testutil.RequireTool(t, tool)
-	}
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
-	srv, err := awssim.Start(awssim.Options{Machines: true, MachineStateDir: t.TempDir(), Tick: 50 * time.Millisecond}, logger)
-	if err != nil {
-		t.Fatalf("start simulator: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("close simulator: %v", err)
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	t.Cleanup(cancel)
-	clients := simenv.Connect(srv.URL)
-	base, err := simenv.ImageTagged(ctx, clients, awssim.BaseImageTag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := simenv.CreateKeyPair(ctx, clients, "bake")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(t.TempDir(), "key")
-	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := cloud.New(ctx, cloud.Options{Region: simenv.Region, Endpoint: srv.URL, Credentials: simenv.Credentials()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim := machinetest.Start(t, machinetest.Options{KeyName: "bake", Timeout: 20 * time.Minute, Tools: []string{"tar"}})
+	ctx, logger, clients, base, keyFile := sim.Ctx, sim.Log, sim.SDK, sim.Image, sim.KeyFile
+	c := sim.Cloud()
 	env := func(build string) *config.Environment {
 		cfg, err := config.Parse("ferry.toml", []byte(`
 [project]
@@ -99,7 +65,7 @@ build = `+build+`
 	}
 	baker := func(e *config.Environment) *Baker {
 		sshCfg := remote.FromConfig(state, e, "bake", "")
-		sshCfg.Dialer = srv.MachineNetwork()
+		sshCfg.Dialer = sim.Net
 		return &Baker{Project: "shop", Env: e, Cloud: c, Tree: repoTree{g}, StateDir: state, Log: logger,
 			Shell: SSHShell{Console: c, Config: sshCfg, StateDir: state, Poll: 500 * time.Millisecond}}
 	}

@@ -234,10 +234,7 @@ func (s *stack) hook(m *machine, role roles.Role, h roles.Hook, sha string, buil
 
 // ssh runs line as the SSH user (admin) with the real OpenSSH client.
 func (s *stack) ssh(m *machine, line string, stdin io.Reader) (string, error) {
-	cmd := s.net.Command(s.ctx, "ssh", "-F", "/dev/null", "-i", s.keyFile, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-		"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile="+s.known, "-o", "GlobalKnownHostsFile=/dev/null",
-		"-o", "ConnectTimeout=20", "admin@"+m.ip, line)
-	cmd.Env = []string{"HOME=" + s.t.TempDir(), "PATH=" + os.Getenv("PATH")}
+	cmd := s.SSH(s.ctx, s.known, m.ip, line)
 	cmd.Stdin = stdin
 	out, err := cmd.CombinedOutput()
 	return string(out), err

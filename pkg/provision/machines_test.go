@@ -17,14 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-
-	"github.com/ferry-deploy/ferry/internal/awssim"
 	"github.com/ferry-deploy/ferry/internal/awssim/machines"
-	"github.com/ferry-deploy/ferry/internal/simenv"
-	"github.com/ferry-deploy/ferry/internal/testutil"
+	"github.com/ferry-deploy/ferry/internal/simenv/machinetest"
 	"github.com/ferry-deploy/ferry/pkg/provision"
 	"github.com/ferry-deploy/ferry/pkg/remote"
 	"github.com/ferry-deploy/ferry/pkg/roles"
@@ -33,14 +27,13 @@ import (
 // stack is one simulator with a machine of the stack image per server of
 // the seed's architecture, each reachable over SSH from the test.
 type stack struct {
-	t       *testing.T
-	ctx     context.Context
-	srv     *awssim.Server
-	net     *machines.Network
-	keyFile string
-	known   string // known_hosts of every machine, by private and forwarded address
-	logs    string
-	byRole  map[string]*machine
+	*machinetest.Env
+	t      *testing.T
+	ctx    context.Context
+	net    *machines.Network
+	known  string // known_hosts of every machine, by private and forwarded address
+	logs   string
+	byRole map[string]*machine
 }
 
 type machine struct {
@@ -50,77 +43,16 @@ type machine struct {
 
 func newStack(t *testing.T, names ...string) *stack {
 	t.Helper()
-	testutil.RequireRoot(t)
-	for _, tool := range []string{"debootstrap", "systemd-nspawn", "nsenter", "chroot", "ssh", "ssh-keygen"} {
-		testutil.RequireTool(t, tool)
+	e := machinetest.Start(t, machinetest.Options{Stack: true, KeyName: "provision"})
+	s := &stack{Env: e, t: t, ctx: e.Ctx, net: e.Net, logs: t.TempDir(), byRole: map[string]*machine{}}
+	var known []string
+	for i, m := range e.Launch(len(names)) {
+		sm := &machine{id: m.ID, ip: m.IP, ssh: s.forward(m.IP + ":22")}
+		_, port, _ := net.SplitHostPort(sm.ssh)
+		known = append(known, m.KnownHosts(m.IP, "[127.0.0.1]:"+port))
+		s.byRole[names[i]] = sm
 	}
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
-	srv, err := awssim.Start(awssim.Options{Machines: true, StackImage: true, MachineStateDir: t.TempDir(), Tick: 50 * time.Millisecond}, logger)
-	if err != nil {
-		t.Fatalf("start simulator: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("close simulator: %v", err)
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	t.Cleanup(cancel)
-	c := simenv.Connect(srv.URL)
-	image, err := simenv.ImageTagged(ctx, c, awssim.StackImageTag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := simenv.CreateKeyPair(ctx, c, "provision")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &stack{t: t, ctx: ctx, srv: srv, net: srv.MachineNetwork(), keyFile: filepath.Join(t.TempDir(), "key"),
-		logs: t.TempDir(), byRole: map[string]*machine{}}
-	if err := os.WriteFile(s.keyFile, key, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	n := int32(len(names))
-	out, err := c.EC2.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(image), KeyName: aws.String("provision"),
-		InstanceType: ec2types.InstanceTypeT3Small, MinCount: aws.Int32(n), MaxCount: aws.Int32(n)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	for _, inst := range out.Instances {
-		ids = append(ids, aws.ToString(inst.InstanceId))
-	}
-	w := ec2.NewInstanceRunningWaiter(c.EC2, func(o *ec2.InstanceRunningWaiterOptions) { o.MinDelay, o.MaxDelay = 200*time.Millisecond, time.Second })
-	desc, err := w.WaitForOutput(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids}, 5*time.Minute)
-	if err != nil {
-		t.Fatalf("instances not running: %v", err)
-	}
-	var known strings.Builder
-	i := 0
-	for _, r := range desc.Reservations {
-		for _, inst := range r.Instances {
-			m := &machine{id: aws.ToString(inst.InstanceId), ip: aws.ToString(inst.PrivateIpAddress)}
-			m.ssh = s.forward(m.ip + ":22")
-			console, err := simenv.ConsoleOutput(ctx, c, m.id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			hk := machines.ParseHostKeys(console)
-			if len(hk.Keys) == 0 {
-				t.Fatalf("%s's console shows no host keys", m.id)
-			}
-			_, port, _ := net.SplitHostPort(m.ssh)
-			for _, k := range hk.Keys {
-				fmt.Fprintf(&known, "%s %s\n[127.0.0.1]:%s %s\n", m.ip, k, port, k)
-			}
-			s.byRole[names[i]] = m
-			i++
-		}
-	}
-	s.known = filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(s.known, []byte(known.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	s.known = e.WriteKnownHosts(known...)
 	return s
 }
 
@@ -161,7 +93,7 @@ func (s *stack) provisioner(deployID string, p roles.RecipeParams, sec roles.Sec
 	s.t.Helper()
 	logger := slog.New(slog.NewTextHandler(s.t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	pr, err := provision.New(provision.Config{
-		Remote: remote.Config{User: "admin", KeyFile: s.keyFile, KnownHosts: s.known, ConnectTimeout: 30 * time.Second,
+		Remote: remote.Config{User: "admin", KeyFile: s.KeyFile, KnownHosts: s.known, ConnectTimeout: 30 * time.Second,
 			CommandTimeout: 10 * time.Minute, Logs: remote.Logs{Root: s.logs, Env: "testing", DeployID: deployID}},
 		Recipes: roles.NewRecipes(), Params: p, Secrets: sec,
 	}, logger)
@@ -184,10 +116,7 @@ func (s *stack) sh(m *machine, script string) string {
 }
 
 func (s *stack) trySh(m *machine, script string) (string, error) {
-	cmd := s.net.Command(s.ctx, "ssh", "-F", "/dev/null", "-i", s.keyFile, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-		"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile="+s.known, "-o", "GlobalKnownHostsFile=/dev/null",
-		"-o", "ConnectTimeout=20", "admin@"+m.ip, "sudo sh -s")
-	cmd.Env = []string{"HOME=" + s.t.TempDir(), "PATH=" + os.Getenv("PATH")}
+	cmd := s.SSH(s.ctx, s.known, m.ip, "sudo sh -s")
 	cmd.Stdin = strings.NewReader("set -eu\n" + script)
 	out, err := cmd.CombinedOutput()
 	return string(out), err

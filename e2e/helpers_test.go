@@ -24,56 +24,68 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/cloud"
 )
 
-// built is the ferry binary of this test run, built on first use.
+// built is a ferry binary of this test run, built on first use.
 type built struct {
 	once sync.Once
 	path string
 	err  error
 }
 
-// binary is the one piece of state shared by the package's tests: the
-// binary, which every test only reads.
-var binary built
+// shipped and faulty are the one piece of state shared by the package's
+// tests: the binaries, which every test only reads. faulty is built with
+// the tag ferryfault (internal/faultpoint), for the crash matrix.
+var shipped, faulty built
 
-// ferryBinary builds cmd/agent once per test run and returns its path. It
-// goes to a directory of the temp dir named after the module's location,
-// through a temporary name and an atomic rename, so concurrent runs from
-// the same tree share it and runs from other trees never see it.
-func ferryBinary(t *testing.T) string {
+// ferryBinary builds cmd/agent as it ships, once per test run, and
+// returns its path.
+func ferryBinary(t *testing.T) string { return buildFerry(t, &shipped, "ferry") }
+
+// faultBinary builds cmd/agent with the fault hook (build tag ferryfault).
+func faultBinary(t *testing.T) string { return buildFerry(t, &faulty, "ferry-fault", "ferryfault") }
+
+// buildFerry builds cmd/agent once per test run into b. It goes to a
+// directory of the temp dir named after the module's location, through a
+// temporary name and an atomic rename, so concurrent runs from the same
+// tree share it and runs from other trees never see it.
+func buildFerry(t *testing.T, b *built, name string, tags ...string) string {
 	t.Helper()
 	goTool := testutil.RequireTool(t, "go")
-	binary.once.Do(func() {
+	b.once.Do(func() {
 		root, err := filepath.Abs("..")
 		if err != nil {
-			binary.err = err
+			b.err = err
 			return
 		}
 		sum := sha256.Sum256([]byte(root))
 		dir := filepath.Join(os.TempDir(), "ferry-e2e-"+hex.EncodeToString(sum[:6]))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			binary.err = err
+			b.err = err
 			return
 		}
-		tmp, err := os.CreateTemp(dir, "ferry-*.tmp")
+		tmp, err := os.CreateTemp(dir, name+"-*.tmp")
 		if err != nil {
-			binary.err = err
+			b.err = err
 			return
 		}
 		tmp.Close()
-		cmd := exec.Command(goTool, "build", "-o", tmp.Name(), "./cmd/agent")
+		args := []string{"build", "-o", tmp.Name()}
+		if len(tags) > 0 {
+			args = append(args, "-tags", strings.Join(tags, ","))
+		}
+		cmd := exec.Command(goTool, append(args, "./cmd/agent")...)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			os.Remove(tmp.Name())
-			binary.err = fmt.Errorf("go build ./cmd/agent: %v\n%s", err, out)
+			b.err = fmt.Errorf("go %s ./cmd/agent: %v\n%s", strings.Join(args, " "), err, out)
 			return
 		}
-		binary.path = filepath.Join(dir, "ferry")
-		binary.err = os.Rename(tmp.Name(), binary.path)
+		b.path = filepath.Join(dir, name)
+		b.err = os.Rename(tmp.Name(), b.path)
 	})
-	if binary.err != nil {
-		t.Fatal(binary.err)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return binary.path
+	return b.path
 }
 
 // childEnv is the environment of every ferry process: the simulator takes
@@ -209,6 +221,9 @@ type project struct {
 	remote   string
 	config   string
 	stateDir string
+	// env is added to the environment of every ferry process the test
+	// runs (FERRY_FAULT for the crash matrix).
+	env []string
 }
 
 const (
@@ -219,6 +234,13 @@ const (
 // newProject builds a staging environment of size instances running a
 // first commit, deployed from the branch staging of a bare remote.
 func newProject(t *testing.T, size int) (*project, string) {
+	t.Helper()
+	return newProjectWith(t, size, "")
+}
+
+// newProjectWith is newProject with more lines of the environment's policy
+// (e.g. "serial_mode = \"replace-unhealthy\"").
+func newProjectWith(t *testing.T, size int, policy string) (*project, string) {
 	t.Helper()
 	bin := ferryBinary(t)
 	work := testutil.NewGitRepo(t)
@@ -271,6 +293,7 @@ ssh.user = "deploy"
 
 [environments.staging.policy]
 poll_interval = "50ms"
+%s
 
 [environments.staging.policy.timeouts]
 instances_in_service = "60s"
@@ -284,7 +307,7 @@ upgrade_page_on = []
 upgrade_page_off = []
 [environments.staging.hooks.worker]
 deploy = []
-`, stateDir, "file://"+remote, sim.URL, group, balancer)
+`, stateDir, "file://"+remote, sim.URL, group, balancer, policy)
 	if err := os.WriteFile(config, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +327,7 @@ func (p *project) ferry(ctx context.Context, args ...string) (code int, stdout, 
 	p.t.Helper()
 	var out, errOut testutil.Buffer
 	cmd := exec.CommandContext(ctx, p.bin, args...)
-	cmd.Env = childEnv()
+	cmd.Env = append(childEnv(), p.env...)
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -331,7 +354,7 @@ func (p *project) start(args ...string) *running {
 	p.t.Helper()
 	r := &running{seen: make(chan string, 1024), done: make(chan struct{})}
 	r.cmd = exec.Command(p.bin, args...)
-	r.cmd.Env = childEnv()
+	r.cmd.Env = append(childEnv(), p.env...)
 	r.cmd.Stdout = &r.stdout
 	pipe, err := r.cmd.StderrPipe()
 	if err != nil {

@@ -122,6 +122,7 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 		cfg.HTTPClient = awshttp.NewBuildableClient()
 	}
 	cfg.HTTPClient = ownBody{next: cfg.HTTPClient}
+	cfg.APIOptions = append(cfg.APIOptions, faultAPIOptions()...)
 	// Endpoint, when given, wins; otherwise the SDK's own sources stand:
 	// AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE> and the shared config's
 	// endpoint_url, read by LoadDefaultConfig and NewFromConfig. Setting

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferry-deploy/ferry/internal/faultpoint"
 	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/plan"
@@ -145,19 +146,22 @@ func (e *Executor) drive(ctx context.Context, j *Journal) (Report, error) {
 		step := j.Plan.Steps[j.Next]
 		log.Info("step", "n", j.Next+1, "of", len(j.Plan.Steps), "name", step.Name, "group", step.Group)
 		e.stepStarted(j)
-		if err := e.step(ctx, j, step); err != nil {
+		sctx := faultpoint.Step(ctx, j.Next+1)
+		if err := e.step(sctx, j, step); err != nil {
 			if ctx.Err() != nil {
 				return e.interrupt(j, err)
 			}
 			stepErr = fmt.Errorf("step %d (%s): %w", j.Next+1, step.Name, err)
 			break
 		}
+		faultpoint.Reached(sctx, faultpoint.BeforeRecord)
 		e.stepDone(j, j.Next)
 		j.moveTo(j.Next + 1)
 		if err := e.save(j); err != nil {
 			stepErr = fmt.Errorf("after step %d (%s): %w", j.Next, step.Name, err)
 			break
 		}
+		faultpoint.Reached(sctx, faultpoint.AfterRecord)
 	}
 	if stepErr == nil {
 		return e.finish(j, Succeeded, nil)

@@ -1,0 +1,17 @@
+//go:build !ferryfault
+
+package faultpoint
+
+import "context"
+
+// Enabled reports whether this build has the fault hook.
+const Enabled = false
+
+// Step returns ctx unchanged: without the hook no step is tracked.
+func Step(ctx context.Context, _ int) context.Context { return ctx }
+
+// Reached does nothing without the hook.
+func Reached(context.Context, Where) {}
+
+// Called does nothing without the hook.
+func Called(context.Context, string) {}

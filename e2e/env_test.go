@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 
 	"github.com/ferry-deploy/ferry/internal/simenv"
+	"github.com/ferry-deploy/ferry/internal/testutil"
 )
 
 const envConfig = `[project]
@@ -69,9 +69,7 @@ func newEnvWorld(t *testing.T) *envWorld {
 	bin := ferryBinary(t)
 	sim := startSim(t, bin)
 	remote := filepath.Join(t.TempDir(), "myproject.git")
-	if out, err := exec.Command("git", "init", "-q", "--bare", remote).CombinedOutput(); err != nil {
-		t.Fatalf("git init --bare: %v\n%s", err, out)
-	}
+	testutil.InitBareRepo(t, remote)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	p := &project{t: t, bin: bin, sim: sim, remote: remote, config: filepath.Join(t.TempDir(), "ferry.toml"), stateDir: t.TempDir()}

@@ -246,9 +246,7 @@ func newProjectWith(t *testing.T, size int, policy string) (*project, string) {
 	work := testutil.NewGitRepo(t)
 	first := work.Commit("First", map[string]string{"app.py": "1\n", ".ferry/schema-version": "1\n"})
 	remote := filepath.Join(t.TempDir(), "shop.git")
-	if out, err := exec.Command("git", "init", "-q", "--bare", remote).CombinedOutput(); err != nil {
-		t.Fatalf("git init --bare: %v\n%s", err, out)
-	}
+	testutil.InitBareRepo(t, remote)
 	work.Git("remote", "add", "origin", remote)
 	work.Git("push", "-q", "origin", "main:staging")
 

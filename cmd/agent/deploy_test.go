@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-deploy/ferry/internal/testutil"
 	"github.com/ferry-deploy/ferry/pkg/agent"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/lock"
@@ -27,7 +28,7 @@ func TestDeployCommand(t *testing.T) {
 		}
 	}
 	// The outcome is a note on the commit, readable with git itself.
-	out, err := exec.Command("git", "--git-dir", p.remote, "notes", "--ref=ferry", "show", next).CombinedOutput()
+	out, err := testutil.GitCommand("", "--git-dir", p.remote, "notes", "--ref=ferry", "show", next).CombinedOutput()
 	if err != nil {
 		t.Fatalf("git notes show: %v\n%s", err, out)
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -46,9 +45,7 @@ func newProjectSim(t *testing.T, size int, opts awssim.Options) *project {
 	work := testutil.NewGitRepo(t)
 	first := work.Commit("First", map[string]string{"app.py": "1\n", ".ferry/schema-version": "1\n"})
 	remote := filepath.Join(t.TempDir(), "shop.git")
-	if out, err := exec.Command("git", "init", "-q", "--bare", remote).CombinedOutput(); err != nil {
-		t.Fatalf("git init --bare: %v\n%s", err, out)
-	}
+	testutil.InitBareRepo(t, remote)
 	work.Git("remote", "add", "origin", remote)
 	work.Git("push", "-q", "origin", "main:staging")
 
@@ -120,7 +117,7 @@ func (p *project) push(message string, files map[string]string) string {
 }
 
 func execGit(gitDir string, args ...string) (string, error) {
-	out, err := exec.Command("git", append([]string{"--git-dir", gitDir}, args...)...).CombinedOutput()
+	out, err := testutil.GitCommand("", append([]string{"--git-dir", gitDir}, args...)...).CombinedOutput()
 	return string(out), err
 }
 

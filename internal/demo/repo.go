@@ -19,7 +19,9 @@ func (d *demo) initRepo() (string, error) {
 	if _, err := exec.LookPath("git"); err != nil {
 		return "", errNoGit
 	}
-	if out, err := exec.Command("git", "init", "-q", "--bare", "-b", "main", d.remote).CombinedOutput(); err != nil {
+	initBare := exec.Command("git", "init", "-q", "--bare", "-b", "main", d.remote)
+	initBare.Env = gitEnv()
+	if out, err := initBare.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("git init --bare: %v\n%s", err, out)
 	}
 	if err := os.MkdirAll(d.work, 0o755); err != nil {
@@ -44,6 +46,20 @@ func (d *demo) initRepo() (string, error) {
 	return c, d.push("HEAD:staging")
 }
 
+// gitEnv is the environment the demo runs git with: the process's own
+// without its GIT_ variables, since a GIT_DIR or GIT_WORK_TREE inherited
+// from a hook or script would make every command act on that repository
+// instead of the demo's.
+func gitEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GIT_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
 // git runs git in the working clone as the demo's user.
 func (d *demo) git(args ...string) error {
 	_, err := d.gitOut(args...)
@@ -53,7 +69,7 @@ func (d *demo) git(args ...string) error {
 func (d *demo) gitOut(args ...string) (string, error) {
 	cmd := exec.Command("git", args...)
 	cmd.Dir = d.work
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Demo Developer", "GIT_AUTHOR_EMAIL=dev@shop.example",
+	cmd.Env = append(gitEnv(), "GIT_AUTHOR_NAME=Demo Developer", "GIT_AUTHOR_EMAIL=dev@shop.example",
 		"GIT_COMMITTER_NAME=Demo Developer", "GIT_COMMITTER_EMAIL=dev@shop.example", "GIT_CONFIG_NOSYSTEM=1")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -85,25 +84,16 @@ func (e *gitError) Error() string {
 
 func (e *gitError) Unwrap() error { return e.err }
 
-// GitEnv is the environment the helpers run git with: the process
-// environment without the user's or system's git configuration, and a fixed
-// author so commits are reproducible.
+// GitEnv is the environment the helpers run git with: testutil.GitEnv (no
+// inherited GIT_ variables, no user or system configuration, discovery
+// that never reaches the source tree) and a fixed author so commits are
+// reproducible.
 func GitEnv() []string {
-	env := []string{}
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "GIT_") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env,
-		"GIT_CONFIG_NOSYSTEM=1",
-		"GIT_CONFIG_GLOBAL=/dev/null",
+	return append(testutil.GitEnv(),
 		"GIT_AUTHOR_NAME=Test Person",
 		"GIT_AUTHOR_EMAIL=person@example.com",
 		"GIT_COMMITTER_NAME=Test Person",
 		"GIT_COMMITTER_EMAIL=person@example.com",
-		"GIT_TERMINAL_PROMPT=0",
 	)
 }
 

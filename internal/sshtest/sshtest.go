@@ -2,6 +2,14 @@
 // temporary directory, a generated host key and client key, and the
 // known_hosts line that trusts it. Tests reach it exactly as Ferry reaches an
 // instance, so host key checks and authentication are OpenSSH's own.
+//
+// Commands run as the user running the test, through that user's login
+// shell (sshd has no other way), but in an environment the test controls:
+// HOME is a temporary directory whose shell startup files fail loudly if
+// read, and SHLVL tells bash it is not the top-level shell sshd started, so
+// neither ~/.bashrc nor /etc/bash.bashrc runs. A slow or failing dotfile of
+// the invoking user (a pyenv init, a prompt that waits on a lock) cannot
+// change a test's result.
 package sshtest
 
 import (
@@ -50,6 +58,10 @@ type Server struct {
 	// ClientKey is the path of an unencrypted ed25519 private key that
 	// sshd accepts for User.
 	ClientKey string
+	// Home is HOME for every session: a temporary directory, never the
+	// user's own. Its shell startup files exit with StartupFileExit, so a
+	// shell that reads them fails every command.
+	Home string
 
 	t     testing.TB
 	sshd  string
@@ -96,6 +108,8 @@ func Start(t testing.TB, opts Options) *Server {
 		sshd:  sshd,
 		dir:   t.TempDir(),
 	}
+	s.Home = filepath.Join(s.dir, "home")
+	plantStartupFiles(t, s.Home)
 	s.ClientKey = filepath.Join(s.dir, "client_ed25519")
 	keygen(t, s.ClientKey)
 	pub, err := os.ReadFile(s.ClientKey + ".pub")
@@ -227,6 +241,10 @@ func (s *Server) config() string {
 	fmt.Fprintf(&b, "PidFile %s\n", filepath.Join(s.dir, "sshd.pid"))
 	fmt.Fprintf(&b, "AuthorizedKeysFile %s\n", filepath.Join(s.dir, "authorized_keys"))
 	fmt.Fprintf(&b, "AllowUsers %s\n", s.User)
+	// Sessions get a fixed environment whatever the invoking user's: see
+	// the package doc. SHLVL=1 makes bash's shell level 2, and bash reads
+	// its rc files for sshd only at level 1 (bash's shell.c, "run_by_ssh").
+	fmt.Fprintf(&b, "SetEnv HOME=%s SHLVL=1 LC_ALL=C TZ=UTC GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null\n", s.Home)
 	// The temp dir's modes are the test runner's business, not sshd's; PAM
 	// is not configured for a private sshd.
 	b.WriteString(`StrictModes no
@@ -323,6 +341,26 @@ func findSSHD(t testing.TB) string {
 		}
 	}
 	return testutil.RequireTool(t, "sshd")
+}
+
+// StartupFileExit is the exit status of a session whose shell read one of
+// the startup files in Server.Home.
+const StartupFileExit = 97
+
+// plantStartupFiles writes shell startup files into home that fail every
+// command, so that a test whose shell reads any of them fails at once and
+// says why, rather than depending on what the user's own files do.
+func plantStartupFiles(t testing.TB, home string) {
+	t.Helper()
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	rc := fmt.Sprintf("echo 'sshtest: shell startup file read' >&2; exit %d\n", StartupFileExit)
+	for _, name := range []string{".bashrc", ".bash_profile", ".bash_login", ".profile", ".zshenv", ".zshrc", ".kshrc", ".mkshrc"} {
+		if err := os.WriteFile(filepath.Join(home, name), []byte(rc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func keygen(t testing.TB, path string) {

@@ -1,6 +1,7 @@
 package sshtest_test
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,5 +67,27 @@ func TestRotateHostKeyIsRefusedByOpenSSH(t *testing.T) {
 	}
 	if out, err := sshRun(t, s, 0, s.KnownHostsLine(0), "true"); err != nil {
 		t.Errorf("ssh with the new known_hosts line: %v\n%s", err, out)
+	}
+}
+
+// TestSessionsIgnoreTheUsersShellStartupFiles: commands run with HOME in the
+// server's own directory, whose startup files fail every command that reads
+// them; a command that completes shows the shell read none, neither there
+// nor in the invoking user's real home.
+func TestSessionsIgnoreTheUsersShellStartupFiles(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	out, err := sshRun(t, s, 0, s.KnownHostsLine(0), `echo "home=$HOME lc=$LC_ALL tz=$TZ"`)
+	if err != nil {
+		t.Fatalf("ssh: %v\n%s", err, out)
+	}
+	if want := "home=" + s.Home + " lc=C tz=UTC"; strings.TrimSpace(out) != want {
+		t.Errorf("session environment %q, want %q", strings.TrimSpace(out), want)
+	}
+	// The planted files do fail a shell that reads them: the check above
+	// could not pass by accident.
+	out, err = sshRun(t, s, 0, s.KnownHostsLine(0), `. "$HOME/.bashrc"; echo survived`)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != sshtest.StartupFileExit || strings.Contains(out, "survived") {
+		t.Errorf("sourcing the planted .bashrc: %v, %q; want exit %d", err, out, sshtest.StartupFileExit)
 	}
 }

@@ -51,9 +51,9 @@ func (r *GitRepo) run(args ...string) (string, error) {
 	// Fixed identities and dates make commit ids, and so golden files,
 	// the same on every run.
 	date := fmt.Sprintf("2026-11-0%d 12:00:00 +0000", 1+r.n%9)
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Dev", "GIT_AUTHOR_EMAIL=dev@example.com",
+	cmd.Env = append(GitEnv(), "GIT_AUTHOR_NAME=Dev", "GIT_AUTHOR_EMAIL=dev@example.com",
 		"GIT_COMMITTER_NAME=Dev", "GIT_COMMITTER_EMAIL=dev@example.com",
-		"GIT_AUTHOR_DATE="+date, "GIT_COMMITTER_DATE="+date, "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
+		"GIT_AUTHOR_DATE="+date, "GIT_COMMITTER_DATE="+date)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()

@@ -45,7 +45,7 @@ func TestWriteTreeMatchesGitArchive(t *testing.T) {
 
 	a, b := t.TempDir(), t.TempDir()
 	untar(t, a, &ours)
-	archive := exec.Command("git", "-C", repo.Dir, "archive", "--format=tar", sha)
+	archive := testutil.GitCommand(repo.Dir, "archive", "--format=tar", sha)
 	archive.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "GIT_CONFIG_NOSYSTEM=1"}
 	out, err := archive.Output()
 	if err != nil {

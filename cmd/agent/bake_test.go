@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -79,42 +80,50 @@ func TestImagesLists(t *testing.T) {
 	}
 }
 
-// TestBakeRefusedUnderAHeldLock: ferry bake holds the environment's lock;
-// while a deploy (here another process) holds it, the bake is refused
-// and launches nothing.
+// TestBakeRefusedUnderAHeldLock: ferry bake and ferry prepare of an
+// environment that bakes hold the environment's lock; while a deploy (here
+// another process) holds it, each is refused and launches nothing.
 func TestBakeRefusedUnderAHeldLock(t *testing.T) {
-	p := newProject(t, 1)
-	doc, err := os.ReadFile(p.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	baking := strings.Replace(string(doc), "ssh.user", "launch.image = \"bake\"\nlaunch.base_image = \"ami-0base\"\nssh.user", 1)
-	if err := os.WriteFile(p.config, []byte(baking), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(p.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := agent.OpenMirror(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	locker := &lock.Locker{Remote: m, Holder: "deployer.example/pid 1", TTL: time.Hour}
-	if _, err := locker.Acquire(t.Context(), "staging"); err != nil {
-		t.Fatal(err)
-	}
-	code, stdout, stderr := runFerry(t, "bake", "-c", p.config, "staging")
-	if code != exitFailure || stdout != "" || !strings.Contains(stderr, "holds the environment's lock") {
-		t.Fatalf("bake under a held lock: exit %d, want 1 and the lock named\n%s\n%s", code, stdout, stderr)
-	}
-	c := simenv.Connect(p.sim.URL)
-	out, err := c.EC2.DescribeInstances(t.Context(), &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{{Name: aws.String("tag-key"), Values: []string{plan.TagBaking}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(out.Reservations) != 0 {
-		t.Errorf("a refused bake launched %v", out.Reservations)
+	for _, command := range []string{"bake", "prepare"} {
+		t.Run(command, func(t *testing.T) {
+			p := newProject(t, 1)
+			doc, err := os.ReadFile(p.config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			baking := strings.Replace(string(doc), "ssh.user", "launch.image = \"bake\"\nlaunch.base_image = \"ami-0base\"\nssh.user", 1)
+			if err := os.WriteFile(p.config, []byte(baking), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.Load(p.config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := agent.OpenMirror(cfg, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			locker := &lock.Locker{Remote: m, Holder: "deployer.example/pid 1", TTL: time.Hour}
+			if _, err := locker.Acquire(t.Context(), "staging"); err != nil {
+				t.Fatal(err)
+			}
+			before := sources(t, p.sim.URL)
+			code, stdout, stderr := runFerry(t, command, "-c", p.config, "staging")
+			if code != exitFailure || stdout != "" || !strings.Contains(stderr, "holds the environment's lock") {
+				t.Fatalf("%s under a held lock: exit %d, want 1 and the lock named\n%s\n%s", command, code, stdout, stderr)
+			}
+			c := simenv.Connect(p.sim.URL)
+			out, err := c.EC2.DescribeInstances(t.Context(), &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{{Name: aws.String("tag-key"), Values: []string{plan.TagBaking}}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.Reservations) != 0 {
+				t.Errorf("a refused %s launched %v", command, out.Reservations)
+			}
+			if after := sources(t, p.sim.URL); !slices.Equal(after, before) {
+				t.Errorf("a refused %s made a launch source: %v, before %v", command, after, before)
+			}
+		})
 	}
 }
 

@@ -19,8 +19,8 @@ func newPrepareCmd(logs *logOptions) *cobra.Command {
 		Long: `Prepare does only the first step of a deploy, ahead of time: it creates the
 launch template version (or, for groups that use one, the launch
 configuration) that new instances of the commit will start from, and prints
-its name. Nothing else changes: no Auto Scaling group, no instance, no lock.
-It is FabulAWS's create_launch_config_for_deployment.
+its name. Nothing else changes: no Auto Scaling group, no instance. It is
+FabulAWS's create_launch_config_for_deployment.
 
 The commit is what the environment watches (its branch's head, or its
 highest release tag), or --commit / --ref. The launch source is copied from
@@ -32,7 +32,9 @@ each group's current one with the environment's [launch] settings applied
 (the launch template version's description, or the launch configuration's
 name, with "-ROLE" appended for each group when the environment has
 several). With launch.image = "bake" the commit's image is baked first
-(or reused when it exists; see ferry bake) and the source names it. Pass
+(or reused when it exists; see ferry bake) and the source names it; that
+bake holds the environment's lock, so prepare is refused while a deploy or
+another bake holds it. Pass
 that name to ferry deploy --launch-config; the deploy then
 reuses it, and refuses one prepared for another commit. Running prepare
 again creates a new, later-stamped source.

@@ -71,18 +71,30 @@ func (p *Project) Bake(ctx context.Context, env string, req Request) (bake.Resul
 	if s.env.Launch.Image != config.LaunchImageBake {
 		return bake.Result{}, &RequestError{fmt.Errorf("environment %s does not bake images: set launch.image = %q and launch.base_image", s.env.Name, config.LaunchImageBake)}
 	}
-	d := NewDeployer(p.Config, s.env, p.Mirror, s.cloud, p.Logger)
-	lctx, release, err := d.lock(ctx)
-	var held *lock.HeldError
-	if errors.As(err, &held) {
-		return bake.Result{}, fmt.Errorf("%s: refused: a deploy or another bake holds the environment's lock (%s until %s)", s.env.Name, held.Holder, held.Expires.UTC().Format(time.RFC3339))
-	}
+	lctx, release, err := p.lockForBake(ctx, s)
 	if err != nil {
 		return bake.Result{}, err
 	}
 	defer release()
 	b := NewBaker(p.Config, s.env, p.Mirror, s.cloud, s.cloud, nil, p.Logger)
 	return b.Bake(lctx, s.input.Target.Commit)
+}
+
+// lockForBake takes the environment's lock for a bake outside a deploy
+// (ferry bake, ferry prepare): the lock lives on the git remote, so no two
+// bakes of one environment run at once on any agent, and the second finds
+// the first's image by its tags and reuses it.
+func (p *Project) lockForBake(ctx context.Context, s *session) (context.Context, func(), error) {
+	d := NewDeployer(p.Config, s.env, p.Mirror, s.cloud, p.Logger)
+	lctx, release, err := d.lock(ctx)
+	var held *lock.HeldError
+	if errors.As(err, &held) {
+		return nil, nil, fmt.Errorf("%s: refused: a deploy or another bake holds the environment's lock (%s until %s)", s.env.Name, held.Holder, held.Expires.UTC().Format(time.RFC3339))
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return lctx, release, nil
 }
 
 // Images lists env's baked images, newest first, with what uses each:

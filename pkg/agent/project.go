@@ -290,6 +290,15 @@ func (p *Project) Prepare(ctx context.Context, env string, req Request) (string,
 		return "", err
 	}
 	rev := s.input.Target
+	if s.env.Launch.Image == config.LaunchImageBake {
+		// It bakes: under the environment's lock, as ferry bake.
+		lctx, release, err := p.lockForBake(ctx, s)
+		if err != nil {
+			return "", err
+		}
+		defer release()
+		ctx = lctx
+	}
 	ex := &execute.Executor{Cloud: s.cloud, Env: s.env, Log: p.Logger.With("env", s.env.Name),
 		Baker: bakerFor(p.Config, s.env, p.Mirror, s.cloud, p.Logger)}
 	src, err := ex.Prepare(ctx, rev.Commit, plan.LaunchSourceName(p.Config.Project.Name, s.env.Name, rev.Commit, s.input.Now))

@@ -62,6 +62,20 @@ func (w *world) makeGroup(ctx context.Context, first string) error {
 		return fmt.Errorf("create target group %s: %d answered", tgName, len(tg.TargetGroups))
 	}
 	w.tgARN = aws.ToString(tg.TargetGroups[0].TargetGroupArn)
+	// A target group's targets are checked only while a load balancer's
+	// listener forwards to it (otherwise unused, Target.NotInUse).
+	lb, err := v2.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{
+		Name: aws.String(tgName), Subnets: []string{"subnet-0a000000000000000", "subnet-0a000000000000010"},
+	})
+	if err != nil {
+		return fmt.Errorf("create load balancer %s: %w", tgName, err)
+	}
+	if _, err := v2.CreateListener(ctx, &elbv2.CreateListenerInput{
+		LoadBalancerArn: lb.LoadBalancers[0].LoadBalancerArn, Protocol: elbv2types.ProtocolEnumHttp, Port: aws.Int32(80),
+		DefaultActions: []elbv2types.Action{{Type: elbv2types.ActionTypeEnumForward, TargetGroupArn: aws.String(w.tgARN)}},
+	}); err != nil {
+		return fmt.Errorf("listener of %s: %w", tgName, err)
+	}
 	if _, err := v2.ModifyTargetGroupAttributes(ctx, &elbv2.ModifyTargetGroupAttributesInput{
 		TargetGroupArn: aws.String(w.tgARN),
 		Attributes:     []elbv2types.TargetGroupAttribute{{Key: aws.String("deregistration_delay.timeout_seconds"), Value: aws.String(fmt.Sprint(drainSeconds))}},

@@ -2,6 +2,7 @@ package awssim
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -514,4 +515,47 @@ func asDeleteTags(s *Sim, p params) ([]*node, *APIError) {
 		}
 	}
 	return nil, nil
+}
+
+// DescribeTags [API_DescribeTags] (Auto Scaling): every group's tags, by
+// group name then in the order they were set; filters auto-scaling-group,
+// key, value and propagate-at-launch (the values of one filter are ORed,
+// filters ANDed); MaxRecords (≤100, default 50) / NextToken.
+func asDescribeTags(s *Sim, p params) ([]*node, *APIError) {
+	var fs []filter
+	for _, f := range p.subs("Filters.member") {
+		switch name := f.str("Name"); name {
+		case "auto-scaling-group", "key", "value", "propagate-at-launch":
+			fs = append(fs, filter{Name: name, Values: f.strs("Values.member")})
+		default:
+			return nil, validation("Filter type %s is not correct. Allowed Filter types are: auto-scaling-group key value propagate-at-launch", name)
+		}
+	}
+	var keep []*node
+	for _, gn := range sortedKeys(s.st.Groups) {
+		for _, t := range s.st.Groups[gn].Tags {
+			attrs := map[string]string{"auto-scaling-group": gn, "key": t.Key, "value": t.Value, "propagate-at-launch": fmt.Sprint(t.Propagate)}
+			if !matchFiltersExact(fs, attrs) {
+				continue
+			}
+			keep = append(keep, el("", leaf("ResourceId", gn), leaf("ResourceType", "auto-scaling-group"),
+				leaf("Key", t.Key), leaf("Value", t.Value), leaf("PropagateAtLaunch", t.Propagate)))
+		}
+	}
+	page, next, apiErr := paginateRecords(p, len(keep), 50)
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	return []*node{members("Tags", keep[page.from:page.to]), opt("NextToken", next)}, nil
+}
+
+// matchFiltersExact is matchFilters without wildcards: Auto Scaling's
+// filters compare values as they are.
+func matchFiltersExact(fs []filter, attrs map[string]string) bool {
+	for _, f := range fs {
+		if !slices.Contains(f.Values, attrs[f.Name]) {
+			return false
+		}
+	}
+	return true
 }

@@ -422,6 +422,7 @@ func autoscalingActions() map[string]handlerFunc {
 		"SetInstanceProtection":               asSetInstanceProtection,
 		"CreateOrUpdateTags":                  asCreateOrUpdateTags,
 		"DeleteTags":                          asDeleteTags,
+		"DescribeTags":                        asDescribeTags,
 		"DescribeScalingActivities":           asDescribeScalingActivities,
 		"DescribeAutoScalingInstances":        asDescribeAutoScalingInstances,
 		"AttachLoadBalancers":                 asAttachLoadBalancers,

@@ -84,7 +84,7 @@ func (s *Sim) metadataInstanceLocked(inst *instance) imds.Instance {
 	subnet := s.opts.subnetOf(inst.AZ)
 	in := imds.Instance{
 		ID: inst.ID, ImageID: inst.ImageID, InstanceType: inst.InstanceType, Architecture: "x86_64",
-		ReservationID: inst.ReservationID, AccountID: s.opts.AccountID, Region: s.opts.Region,
+		ReservationID: inst.ReservationID, LaunchIndex: inst.LaunchIndex, AccountID: s.opts.AccountID, Region: s.opts.Region,
 		AvailabilityZone: inst.AZ, PrivateIP: ip, LaunchTime: inst.LaunchTime,
 		Network: imds.Interface{
 			InterfaceID: "eni-" + strings.TrimPrefix(inst.ID, "i-"),

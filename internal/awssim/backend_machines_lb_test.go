@@ -118,6 +118,7 @@ func TestMachines_Balancers(t *testing.T) {
 		arn := aws.ToString(out.TargetGroups[0].TargetGroupArn)
 		try(e.elbv2.RegisterTargets(e.ctx, &elasticloadbalancingv2.RegisterTargetsInput{TargetGroupArn: aws.String(arn),
 			Targets: []elbv2types.TargetDescription{{Id: aws.String(id)}}})).must(t)
+		e.serve(arn)
 		return arn
 	}
 	healthy, redirect := tg("web-https", "HTTPS", 443, "200"), tg("web-wants-301", "HTTP", 80, "301")

@@ -20,6 +20,7 @@ type launchSpec struct {
 	LaunchConfig   string
 	LaunchTemplate *ltRef
 	ReservationID  string
+	LaunchIndex    int // in its reservation
 }
 
 // launchInstanceLocked creates one pending instance.
@@ -59,6 +60,7 @@ func (s *Sim) launchInstanceLocked(spec launchSpec) (*instance, *APIError) {
 		Metadata:       spec.Metadata,
 		Profile:        spec.Profile,
 		ReservationID:  spec.ReservationID,
+		LaunchIndex:    spec.LaunchIndex,
 		LaunchConfig:   spec.LaunchConfig,
 		LaunchTemplate: spec.LaunchTemplate,
 		NeverHealthy:   s.neverHealthyImages[spec.ImageID],
@@ -171,7 +173,7 @@ func (s *Sim) instanceNodeLocked(inst *instance) *node {
 		stateNode("instanceState", inst.State),
 		leaf("privateDnsName", "ip-"+strings.ReplaceAll(inst.PrivateIP, ".", "-")+".ec2.internal"),
 		leaf("dnsName", ""),
-		leaf("amiLaunchIndex", 0),
+		leaf("amiLaunchIndex", inst.LaunchIndex),
 		leaf("instanceType", inst.InstanceType),
 		opt("keyName", inst.KeyName),
 		leaf("launchTime", inst.LaunchTime),
@@ -259,7 +261,8 @@ func ec2RunInstances(s *Sim, p params) ([]*node, *APIError) {
 	resID := s.newIDLocked("r")
 	spec.ReservationID = resID
 	var its []*node
-	for range maxCount {
+	for i := range maxCount {
+		spec.LaunchIndex = i
 		inst, apiErr := s.launchInstanceLocked(spec)
 		if apiErr != nil {
 			if len(its) >= minCount {

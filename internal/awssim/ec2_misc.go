@@ -299,6 +299,8 @@ func ec2Actions() map[string]handlerFunc {
 		"RunInstances":                   ec2RunInstances,
 		"DescribeInstances":              ec2DescribeInstances,
 		"TerminateInstances":             ec2TerminateInstances,
+		"DescribeInstanceStatus":         ec2DescribeInstanceStatus,
+		"DescribeAvailabilityZones":      ec2DescribeAvailabilityZones,
 		"CreateTags":                     ec2CreateTags,
 		"DescribeTags":                   ec2DescribeTags,
 		"CreateSecurityGroup":            ec2CreateSecurityGroup,

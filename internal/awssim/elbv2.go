@@ -2,6 +2,7 @@ package awssim
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -25,11 +26,6 @@ func elbv2CreateTargetGroup(s *Sim, p params) ([]*node, *APIError) {
 	name := p.str("Name")
 	if name == "" {
 		return nil, validation("Name is required")
-	}
-	for _, tg := range s.st.TargetGroups {
-		if tg.Name == name {
-			return []*node{members("TargetGroups", []*node{s.targetGroupNode(tg)})}, nil
-		}
 	}
 	port, apiErr := p.intOr("Port", 80)
 	if apiErr != nil {
@@ -73,12 +69,23 @@ func elbv2CreateTargetGroup(s *Sim, p params) ([]*node, *APIError) {
 	if hc.Timeout >= hc.Interval {
 		return nil, validation("Health check interval must be greater than the timeout.")
 	}
-	s.st.Seq++
-	arn := fmt.Sprintf("arn:aws:elasticloadbalancing:%s:%s:targetgroup/%s/%016x", s.opts.Region, s.opts.AccountID, name, 0xa0000000+s.st.Seq)
 	tt := p.str("TargetType")
 	if tt == "" {
 		tt = "instance"
 	}
+	// The call is idempotent: the same name with the same settings answers
+	// the existing group; other settings are DuplicateTargetGroupName.
+	for _, tg := range s.st.TargetGroups {
+		if tg.Name != name {
+			continue
+		}
+		if tg.Protocol == proto && tg.Port == port && tg.HealthCheck == hc && tg.TargetType == tt && (p.str("VpcId") == "" || p.str("VpcId") == tg.VpcID) {
+			return []*node{members("TargetGroups", []*node{s.targetGroupNode(tg)})}, nil
+		}
+		return nil, errf("DuplicateTargetGroupName", "A target group with the same name '%s' exists, but with different settings", name)
+	}
+	s.st.Seq++
+	arn := fmt.Sprintf("arn:aws:elasticloadbalancing:%s:%s:targetgroup/%s/%016x", s.opts.Region, s.opts.AccountID, name, 0xa0000000+s.st.Seq)
 	tg := &targetGroup{ARN: arn, Name: name, Protocol: proto, Port: port, VpcID: p.str("VpcId"), TargetType: tt,
 		HealthCheck: hc, DeregDelay: 300, Targets: map[string]*target{}, Created: s.now()}
 	s.st.TargetGroups[arn] = tg
@@ -98,21 +105,26 @@ func (s *Sim) targetGroupNode(tg *targetGroup) *node {
 		leaf("HealthCheckIntervalSeconds", hc.Interval), leaf("HealthCheckTimeoutSeconds", hc.Timeout),
 		leaf("HealthyThresholdCount", hc.Healthy), leaf("UnhealthyThresholdCount", hc.Unhealthy),
 		opt("HealthCheckPath", hc.Path), el("Matcher", opt("HttpCode", hc.Matcher)),
-		members("LoadBalancerArns", nil), leaf("TargetType", tg.TargetType))
+		strMembers("LoadBalancerArns", s.targetGroupLoadBalancersLocked(tg.ARN)), leaf("TargetType", tg.TargetType))
 }
 
-// DeleteTargetGroup [API_DeleteTargetGroup].
+// DeleteTargetGroup [API_DeleteTargetGroup]: not while a listener
+// forwards to it (ResourceInUse); an unknown one succeeds.
 func elbv2DeleteTargetGroup(s *Sim, p params) ([]*node, *APIError) {
 	arn := p.str("TargetGroupArn")
 	if s.st.TargetGroups[arn] == nil {
 		return nil, nil
+	}
+	if len(s.targetGroupLoadBalancersLocked(arn)) > 0 {
+		return nil, errf("ResourceInUse", "Target group '%s' is currently in use by a listener or a rule", arn)
 	}
 	delete(s.st.TargetGroups, arn)
 	s.stopProxiesLocked("tg/" + arn)
 	return nil, nil
 }
 
-// DescribeTargetGroups [API_DescribeTargetGroups]: Marker / PageSize.
+// DescribeTargetGroups [API_DescribeTargetGroups]: by ARN, name or load
+// balancer, or all; Marker / PageSize.
 func elbv2DescribeTargetGroups(s *Sim, p params) ([]*node, *APIError) {
 	arns, names := p.strs("TargetGroupArns.member"), p.strs("Names.member")
 	var keep []*targetGroup
@@ -135,21 +147,22 @@ func elbv2DescribeTargetGroups(s *Sim, p params) ([]*node, *APIError) {
 		}
 		keep = append(keep, found)
 	}
-	if len(arns) == 0 && len(names) == 0 {
-		for _, a := range sortedKeys(s.st.TargetGroups) {
-			keep = append(keep, s.st.TargetGroups[a])
+	lbARN := p.str("LoadBalancerArn")
+	if lbARN != "" {
+		if _, apiErr := s.loadBalancerV2Locked(lbARN); apiErr != nil {
+			return nil, apiErr
 		}
 	}
-	size, apiErr := p.intOr("PageSize", 400)
+	if len(arns) == 0 && len(names) == 0 {
+		for _, a := range sortedKeys(s.st.TargetGroups) {
+			if lbARN == "" || slices.Contains(s.targetGroupLoadBalancersLocked(a), lbARN) {
+				keep = append(keep, s.st.TargetGroups[a])
+			}
+		}
+	}
+	page, next, apiErr := pageV2(p, len(keep))
 	if apiErr != nil {
 		return nil, apiErr
-	}
-	if size < 1 || size > 400 {
-		return nil, validation("PageSize must be between 1 and 400")
-	}
-	page, next, ok := paginate(p.str("Marker"), size, len(keep))
-	if !ok {
-		return nil, validation("Invalid Marker")
 	}
 	var its []*node
 	for _, tg := range keep[page.from:page.to] {
@@ -250,16 +263,21 @@ var tgDescriptions = map[string]string{
 	"Target.DeregistrationInProgress": "Target deregistration is in progress",
 	"Target.NotRegistered":            "Target is not registered to the target group",
 	"Target.InvalidState":             "Target is in the stopped or terminated state",
+	"Target.NotInUse":                 "Target group is not configured to receive traffic from the load balancer",
 }
 
 // DescribeTargetHealth [API_DescribeTargetHealth], states per
-// [API_TargetHealth]: initial, healthy, unhealthy, unused, draining.
+// [API_TargetHealth]: initial, healthy, unhealthy, unused, draining. The
+// targets of a group no listener forwards to are unused, Target.NotInUse
+// ("Target group is not configured to receive traffic from the load
+// balancer"), and not health checked.
 func elbv2DescribeTargetHealth(s *Sim, p params) ([]*node, *APIError) {
 	tg, apiErr := s.targetGroupLocked(p.str("TargetGroupArn"))
 	if apiErr != nil {
 		return nil, apiErr
 	}
 	now := s.now()
+	inUse := len(s.targetGroupLoadBalancersLocked(tg.ARN)) > 0
 	ids, ports, apiErr := readTargets(p)
 	if apiErr != nil {
 		return nil, apiErr
@@ -277,6 +295,9 @@ func elbv2DescribeTargetHealth(s *Sim, p params) ([]*node, *APIError) {
 		state, reason, port := tgUnused, "Target.NotRegistered", ports[i]
 		if t := tg.Targets[id]; t != nil {
 			state, reason, port = t.State, t.Reason, t.Port
+			if !inUse && t.State != tgDraining {
+				state, reason = tgUnused, "Target.NotInUse"
+			}
 		}
 		if port == 0 {
 			port = tg.Port
@@ -335,5 +356,12 @@ func elbv2Actions() map[string]handlerFunc {
 		"DescribeTargetHealth":          elbv2DescribeTargetHealth,
 		"ModifyTargetGroupAttributes":   elbv2ModifyTargetGroupAttributes,
 		"DescribeTargetGroupAttributes": elbv2DescribeTargetGroupAttributes,
+		"CreateLoadBalancer":            elbv2CreateLoadBalancer,
+		"DescribeLoadBalancers":         elbv2DescribeLoadBalancers,
+		"DeleteLoadBalancer":            elbv2DeleteLoadBalancer,
+		"CreateListener":                elbv2CreateListener,
+		"DescribeListeners":             elbv2DescribeListeners,
+		"ModifyListener":                elbv2ModifyListener,
+		"DeleteListener":                elbv2DeleteListener,
 	}
 }

@@ -2,6 +2,7 @@ package awssim
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -22,7 +23,25 @@ func (e *env) targetGroup(name string, deregDelay string) string {
 	try(e.elbv2.ModifyTargetGroupAttributes(e.ctx, &elasticloadbalancingv2.ModifyTargetGroupAttributesInput{
 		TargetGroupArn: aws.String(arn), Attributes: []elbv2types.TargetGroupAttribute{{Key: aws.String("deregistration_delay.timeout_seconds"), Value: aws.String(deregDelay)}},
 	})).must(e.t)
+	e.serve(arn)
 	return arn
+}
+
+// serve puts a target group in use: an application load balancer of its
+// own whose HTTP listener on port 80 forwards to it. Without one, AWS
+// checks no target of the group (unused, Target.NotInUse).
+func (e *env) serve(tgARN string) string {
+	e.t.Helper()
+	e.lbSeq++
+	lb := try(e.elbv2.CreateLoadBalancer(e.ctx, &elasticloadbalancingv2.CreateLoadBalancerInput{
+		Name: aws.String(fmt.Sprintf("lb-%d", e.lbSeq)), Subnets: []string{"subnet-0a000000000000000", "subnet-0a000000000000010"},
+	})).must(e.t)
+	lbARN := aws.ToString(lb.LoadBalancers[0].LoadBalancerArn)
+	try(e.elbv2.CreateListener(e.ctx, &elasticloadbalancingv2.CreateListenerInput{
+		LoadBalancerArn: aws.String(lbARN), Protocol: elbv2types.ProtocolEnumHttp, Port: aws.Int32(80),
+		DefaultActions: []elbv2types.Action{{Type: elbv2types.ActionTypeEnumForward, TargetGroupArn: aws.String(tgARN)}},
+	})).must(e.t)
+	return lbARN
 }
 
 func (e *env) targetHealth(arn, id string) elbv2types.TargetHealth {

@@ -78,12 +78,26 @@ func (s *Sim) advanceHealthLocked(now time.Time) {
 	}
 	for _, arn := range sortedKeys(s.st.TargetGroups) {
 		tg := s.st.TargetGroups[arn]
+		inUse := len(s.targetGroupLoadBalancersLocked(arn)) > 0
 		for _, id := range sortedKeys(tg.Targets) {
 			t := tg.Targets[id]
 			if t.State == tgDraining {
 				if !now.Before(t.DrainUntil) {
 					delete(tg.Targets, id)
 				}
+				continue
+			}
+			if !inUse {
+				// No load balancer sends it traffic, so nothing checks its
+				// targets (they are unused, Target.NotInUse); once one
+				// does, they start over as just registered.
+				if t.Checked || t.State != tgInitial {
+					t.probeCounter++
+					t.probing = false
+					*t = target{ID: t.ID, Port: t.Port, Registered: t.Registered, State: tgInitial,
+						Reason: "Elb.RegistrationInProgress", probeCounter: t.probeCounter}
+				}
+				t.NextCheck = now
 				continue
 			}
 			s.checkTargetLocked(tg.HealthCheck, t, now, true)

@@ -33,6 +33,7 @@ type env struct {
 	elb   *elasticloadbalancing.Client
 	elbv2 *elasticloadbalancingv2.Client
 	ssm   *ssm.Client
+	lbSeq int // load balancers made by serve
 }
 
 // fastOptions makes one AWS second last 10ms and instances boot in 50ms.

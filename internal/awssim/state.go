@@ -22,6 +22,9 @@ type state struct {
 	Activities      []*activity                `json:"activities"`
 	ELBs            map[string]*classicLB      `json:"elbs"`
 	TargetGroups    map[string]*targetGroup    `json:"targetGroups"`
+	// LoadBalancersV2 are the application and network load balancers by
+	// ARN, with their listeners (elbv2_lb.go).
+	LoadBalancersV2 map[string]*loadBalancerV2 `json:"loadBalancersV2"`
 	ClientTokens    map[string]string          `json:"clientTokens"` // RunInstances ClientToken → reservation
 	Snapshots       map[string]*snapshot       `json:"snapshots"`
 	KeyPairs        map[string]*keyPair        `json:"keyPairs"` // by name
@@ -42,6 +45,7 @@ func newState() *state {
 		Groups:          map[string]*group{},
 		ELBs:            map[string]*classicLB{},
 		TargetGroups:    map[string]*targetGroup{},
+		LoadBalancersV2: map[string]*loadBalancerV2{},
 		ClientTokens:    map[string]string{},
 		Snapshots:       map[string]*snapshot{},
 		KeyPairs:        map[string]*keyPair{},
@@ -76,6 +80,10 @@ type instance struct {
 	UserData       string            `json:"userData,omitempty"`
 	KeyName        string            `json:"keyName,omitempty"`
 	ReservationID  string            `json:"reservationId"`
+	// LaunchIndex is its place in its reservation, from 0 [API_Instance:
+	// AmiLaunchIndex, "the AMI launch index, which can be used to find this
+	// instance in the launch group"].
+	LaunchIndex int `json:"launchIndex,omitempty"`
 	// Metadata are its InstanceMetadataOptions as launched (empty fields:
 	// EC2's defaults); Profile its IAM instance profile, an ARN or a name.
 	Metadata metadataOptions `json:"metadataOptions,omitzero"`
@@ -340,6 +348,9 @@ func loadState(path string) (*state, error) {
 	}
 	if st.Parameters == nil {
 		st.Parameters = map[string]*ssmParameter{}
+	}
+	if st.LoadBalancersV2 == nil {
+		st.LoadBalancersV2 = map[string]*loadBalancerV2{}
 	}
 	if st.KMSKeys == nil {
 		st.KMSKeys = map[string]string{}

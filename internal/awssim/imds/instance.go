@@ -25,6 +25,7 @@ type Instance struct {
 	InstanceType  string // t3.micro
 	Architecture  string // x86_64 or arm64; default from the host
 	ReservationID string // r-…
+	LaunchIndex   int    // its place in the reservation, from 0 (ami-launch-index)
 	AccountID     string
 	Region        string
 	// AvailabilityZone, e.g. us-east-1a.

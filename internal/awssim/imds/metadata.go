@@ -6,6 +6,7 @@ import (
 	"maps"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -64,7 +65,7 @@ func (h *Handler) metaData(req request, in Instance) *node {
 	mac := in.mac()
 	md := dir(
 		item("ami-id", in.ImageID),
-		item("ami-launch-index", "0"),
+		item("ami-launch-index", strconv.Itoa(in.LaunchIndex)),
 		item("ami-manifest-path", "(unknown)"),
 		item("hostname", host),
 	)

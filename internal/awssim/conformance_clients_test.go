@@ -1,0 +1,254 @@
+package awssim
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+)
+
+// The divergences a run of the AWS CLI and boto3 found (clients_test.go),
+// each checked here through aws-sdk-go-v2 against the page it follows.
+
+// AWS: API_Instance (AmiLaunchIndex: "The AMI launch index, which can be
+// used to find this instance in the launch group"): the instances of one
+// RunInstances are numbered from 0.
+func TestConformance_AmiLaunchIndex(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	out := try(e.ec2.RunInstances(e.ctx, &ec2.RunInstancesInput{
+		ImageId: aws.String("ami-12345678"), MinCount: aws.Int32(3), MaxCount: aws.Int32(3),
+	})).must(t)
+	for i, inst := range out.Instances {
+		if got := aws.ToInt32(inst.AmiLaunchIndex); got != int32(i) {
+			t.Errorf("RunInstances: instance %d has AmiLaunchIndex %d", i, got)
+		}
+		if got := aws.ToInt32(e.instance(*inst.InstanceId).AmiLaunchIndex); got != int32(i) {
+			t.Errorf("DescribeInstances: instance %d has AmiLaunchIndex %d", i, got)
+		}
+	}
+}
+
+// AWS: API_DescribeInstanceStatus ("By default, only running instances are
+// described, unless you specifically indicate to return the status of all
+// instances"), API_InstanceStatusSummary (ok | impaired |
+// insufficient-data | not-applicable | initializing), and the SDK's
+// InstanceStatusOk waiter built on it.
+func TestConformance_DescribeInstanceStatus(t *testing.T) {
+	opts := fastOptions()
+	opts.BootDelay = time.Hour // stays pending
+	e := newEnv(t, opts)
+	pending := *try(e.ec2.RunInstances(e.ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-12345678"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})).must(t).Instances[0].InstanceId
+
+	out := try(e.ec2.DescribeInstanceStatus(e.ctx, &ec2.DescribeInstanceStatusInput{InstanceIds: []string{pending}})).must(t)
+	if len(out.InstanceStatuses) != 0 {
+		t.Errorf("a pending instance without IncludeAllInstances: %+v", out.InstanceStatuses)
+	}
+	out = try(e.ec2.DescribeInstanceStatus(e.ctx, &ec2.DescribeInstanceStatusInput{InstanceIds: []string{pending}, IncludeAllInstances: aws.Bool(true)})).must(t)
+	if len(out.InstanceStatuses) != 1 || out.InstanceStatuses[0].InstanceState.Name != ec2types.InstanceStateNamePending ||
+		out.InstanceStatuses[0].InstanceStatus.Status != ec2types.SummaryStatusNotApplicable {
+		t.Errorf("a pending instance with IncludeAllInstances: %+v", out.InstanceStatuses)
+	}
+	_, err := e.ec2.DescribeInstanceStatus(e.ctx, &ec2.DescribeInstanceStatusInput{InstanceIds: []string{"i-0000000000000dead"}})
+	if apiCode(err) != "InvalidInstanceID.NotFound" {
+		t.Errorf("an unknown id: %v", err)
+	}
+	_, err = e.ec2.DescribeInstanceStatus(e.ctx, &ec2.DescribeInstanceStatusInput{InstanceIds: []string{pending}, MaxResults: aws.Int32(5)})
+	if apiCode(err) != "InvalidParameterCombination" {
+		t.Errorf("ids with MaxResults: %v", err)
+	}
+
+	e2 := newEnv(t, fastOptions())
+	id := *try(e2.ec2.RunInstances(e2.ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-12345678"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})).must(t).Instances[0].InstanceId
+	if err := ec2.NewInstanceStatusOkWaiter(e2.ec2, func(o *ec2.InstanceStatusOkWaiterOptions) { o.MinDelay, o.MaxDelay = waitMin, waitMax }).
+		Wait(e2.ctx, &ec2.DescribeInstanceStatusInput{InstanceIds: []string{id}}, waitFor); err != nil {
+		t.Fatalf("InstanceStatusOk: %v", err)
+	}
+	st := try(e2.ec2.DescribeInstanceStatus(e2.ctx, &ec2.DescribeInstanceStatusInput{InstanceIds: []string{id}})).must(t).InstanceStatuses[0]
+	if st.SystemStatus.Status != ec2types.SummaryStatusOk || len(st.InstanceStatus.Details) != 1 ||
+		st.InstanceStatus.Details[0].Name != ec2types.StatusNameReachability || st.InstanceStatus.Details[0].Status != ec2types.StatusTypePassed {
+		t.Errorf("a running instance: %+v", st)
+	}
+}
+
+// AWS: API_DescribeAvailabilityZones: the region's zones, available, with
+// their zone ids; an unknown ZoneName is InvalidParameterValue.
+func TestConformance_DescribeAvailabilityZones(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	out := try(e.ec2.DescribeAvailabilityZones(e.ctx, &ec2.DescribeAvailabilityZonesInput{})).must(t)
+	var names []string
+	for _, z := range out.AvailabilityZones {
+		names = append(names, aws.ToString(z.ZoneName))
+		if z.State != ec2types.AvailabilityZoneStateAvailable || aws.ToString(z.RegionName) != "us-east-1" {
+			t.Errorf("zone %+v", z)
+		}
+	}
+	if len(names) != 3 || names[0] != "us-east-1a" || aws.ToString(out.AvailabilityZones[0].ZoneId) != "use1-az1" {
+		t.Errorf("zones %v", names)
+	}
+	one := try(e.ec2.DescribeAvailabilityZones(e.ctx, &ec2.DescribeAvailabilityZonesInput{
+		Filters: []ec2types.Filter{{Name: aws.String("zone-name"), Values: []string{"us-east-1b"}}}})).must(t)
+	if len(one.AvailabilityZones) != 1 || aws.ToString(one.AvailabilityZones[0].ZoneName) != "us-east-1b" {
+		t.Errorf("zone-name filter: %+v", one.AvailabilityZones)
+	}
+	if _, err := e.ec2.DescribeAvailabilityZones(e.ctx, &ec2.DescribeAvailabilityZonesInput{ZoneNames: []string{"us-east-1z"}}); apiCode(err) != "InvalidParameterValue" {
+		t.Errorf("an unknown zone: %v", err)
+	}
+}
+
+// AWS: API_DescribeTags (Auto Scaling): the groups' tags, filtered by
+// auto-scaling-group, key, value, propagate-at-launch, paginated by
+// MaxRecords/NextToken (what boto3's describe_tags paginator follows).
+func TestConformance_AutoScalingDescribeTags(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	e.lc("lc", "ami-12345678")
+	for _, g := range []string{"api", "web"} {
+		e.group(g, "lc", 0, 1, 0, func(in *autoscaling.CreateAutoScalingGroupInput) {
+			in.Tags = []astypes.Tag{
+				{Key: aws.String("env"), Value: aws.String("staging"), PropagateAtLaunch: aws.Bool(true)},
+				{Key: aws.String("role"), Value: aws.String(g)},
+			}
+		})
+	}
+	var got []string
+	p := autoscaling.NewDescribeTagsPaginator(e.as, &autoscaling.DescribeTagsInput{MaxRecords: aws.Int32(1)})
+	pages := 0
+	for p.HasMorePages() {
+		out := try(p.NextPage(e.ctx)).must(t)
+		pages++
+		for _, td := range out.Tags {
+			got = append(got, aws.ToString(td.ResourceId)+":"+aws.ToString(td.Key)+"="+aws.ToString(td.Value))
+			if aws.ToString(td.ResourceType) != "auto-scaling-group" {
+				t.Errorf("ResourceType %q", aws.ToString(td.ResourceType))
+			}
+		}
+	}
+	want := "[api:env=staging api:role=api web:env=staging web:role=web]"
+	if pages != 4 || fmt.Sprint(got) != want {
+		t.Errorf("paginated over %d pages: %v, want %s", pages, got, want)
+	}
+	out := try(e.as.DescribeTags(e.ctx, &autoscaling.DescribeTagsInput{Filters: []astypes.Filter{
+		{Name: aws.String("auto-scaling-group"), Values: []string{"web"}},
+		{Name: aws.String("propagate-at-launch"), Values: []string{"true"}},
+	}})).must(t)
+	if len(out.Tags) != 1 || aws.ToString(out.Tags[0].Key) != "env" || !aws.ToBool(out.Tags[0].PropagateAtLaunch) {
+		t.Errorf("filtered: %+v", out.Tags)
+	}
+	if _, err := e.as.DescribeTags(e.ctx, &autoscaling.DescribeTagsInput{Filters: []astypes.Filter{{Name: aws.String("color"), Values: []string{"x"}}}}); apiCode(err) != "ValidationError" {
+		t.Errorf("an unknown filter: %v", err)
+	}
+}
+
+// AWS: API_CreateTargetGroup ("This operation is idempotent ... If you
+// attempt to create multiple target groups with the same settings, each
+// call succeeds"; DuplicateTargetGroupName "A target group with the
+// specified name already exists").
+func TestConformance_CreateTargetGroupDuplicateName(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	in := &elasticloadbalancingv2.CreateTargetGroupInput{Name: aws.String("web"), Protocol: elbv2types.ProtocolEnumHttp, Port: aws.Int32(80), VpcId: aws.String(defaultVPCID)}
+	first := try(e.elbv2.CreateTargetGroup(e.ctx, in)).must(t)
+	again := try(e.elbv2.CreateTargetGroup(e.ctx, in)).must(t)
+	if *first.TargetGroups[0].TargetGroupArn != *again.TargetGroups[0].TargetGroupArn {
+		t.Errorf("the same settings made another group")
+	}
+	in.Port = aws.Int32(8080)
+	_, err := e.elbv2.CreateTargetGroup(e.ctx, in)
+	var dup *elbv2types.DuplicateTargetGroupNameException
+	if !errors.As(err, &dup) {
+		t.Errorf("the same name on another port: %v", err)
+	}
+}
+
+// AWS: API_TargetHealth (unused, Target.NotInUse: "Target group is not
+// configured to receive traffic from the load balancer"),
+// API_CreateLoadBalancer, API_CreateListener, API_DescribeListeners,
+// API_DeleteListener, API_DeleteLoadBalancer, API_DeleteTargetGroup
+// (ResourceInUse while a listener forwards to it): a target group's
+// targets are health checked only while a load balancer's listener
+// forwards to it.
+func TestConformance_LoadBalancersPutTargetGroupsInUse(t *testing.T) {
+	clock := &manualClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	opts := fastOptions()
+	opts.Clock, opts.BootDelay = clock, -1
+	e := newEnv(t, opts)
+	// checks moves the clock over three health check intervals, a pass
+	// each, as many as would make a checked target healthy.
+	checks := func() {
+		for range 3 {
+			clock.Advance(5 * opts.Second)
+			e.srv.Step()
+		}
+	}
+	tg := try(e.elbv2.CreateTargetGroup(e.ctx, &elasticloadbalancingv2.CreateTargetGroupInput{
+		Name: aws.String("web"), Protocol: elbv2types.ProtocolEnumHttp, Port: aws.Int32(80), VpcId: aws.String(defaultVPCID),
+		HealthCheckIntervalSeconds: aws.Int32(5), HealthCheckTimeoutSeconds: aws.Int32(2), HealthyThresholdCount: aws.Int32(2),
+	})).must(t)
+	arn := *tg.TargetGroups[0].TargetGroupArn
+	id := e.runOne()
+	e.srv.Step()
+	if s := e.instance(id).State.Name; s != ec2types.InstanceStateNameRunning {
+		t.Fatalf("instance %s", s)
+	}
+	try(e.elbv2.RegisterTargets(e.ctx, &elasticloadbalancingv2.RegisterTargetsInput{TargetGroupArn: aws.String(arn), Targets: []elbv2types.TargetDescription{{Id: aws.String(id)}}})).must(t)
+	checks()
+	if th := e.targetHealth(arn, id); th.State != elbv2types.TargetHealthStateEnumUnused || th.Reason != elbv2types.TargetHealthReasonEnumNotInUse {
+		t.Errorf("in no load balancer: %s %s", th.State, th.Reason)
+	}
+
+	// An application load balancer needs subnets in two zones.
+	_, err := e.elbv2.CreateLoadBalancer(e.ctx, &elasticloadbalancingv2.CreateLoadBalancerInput{Name: aws.String("web"), Subnets: []string{"subnet-0a000000000000000"}})
+	if apiCode(err) != "ValidationError" {
+		t.Errorf("one subnet: %v", err)
+	}
+	lbARN := e.serve(arn)
+	checks()
+	if th := e.targetHealth(arn, id); th.State != elbv2types.TargetHealthStateEnumHealthy {
+		t.Errorf("behind a listener: %s %s", th.State, th.Reason)
+	}
+	d := try(e.elbv2.DescribeTargetGroups(e.ctx, &elasticloadbalancingv2.DescribeTargetGroupsInput{LoadBalancerArn: aws.String(lbARN)})).must(t)
+	if len(d.TargetGroups) != 1 || len(d.TargetGroups[0].LoadBalancerArns) != 1 || d.TargetGroups[0].LoadBalancerArns[0] != lbARN {
+		t.Errorf("DescribeTargetGroups by load balancer: %+v", d.TargetGroups)
+	}
+	lbs := try(e.elbv2.DescribeLoadBalancers(e.ctx, &elasticloadbalancingv2.DescribeLoadBalancersInput{Names: []string{"lb-1"}})).must(t)
+	if len(lbs.LoadBalancers) != 1 || lbs.LoadBalancers[0].State.Code != elbv2types.LoadBalancerStateEnumActive ||
+		lbs.LoadBalancers[0].Type != elbv2types.LoadBalancerTypeEnumApplication || len(lbs.LoadBalancers[0].AvailabilityZones) != 2 {
+		t.Errorf("DescribeLoadBalancers: %+v", lbs.LoadBalancers)
+	}
+	if _, err := e.elbv2.DeleteTargetGroup(e.ctx, &elasticloadbalancingv2.DeleteTargetGroupInput{TargetGroupArn: aws.String(arn)}); apiCode(err) != "ResourceInUse" {
+		t.Errorf("DeleteTargetGroup in use: %v", err)
+	}
+	ls := try(e.elbv2.DescribeListeners(e.ctx, &elasticloadbalancingv2.DescribeListenersInput{LoadBalancerArn: aws.String(lbARN)})).must(t)
+	if len(ls.Listeners) != 1 || aws.ToInt32(ls.Listeners[0].Port) != 80 || aws.ToString(ls.Listeners[0].DefaultActions[0].TargetGroupArn) != arn {
+		t.Fatalf("DescribeListeners: %+v", ls.Listeners)
+	}
+	other := *try(e.elbv2.CreateTargetGroup(e.ctx, &elasticloadbalancingv2.CreateTargetGroupInput{
+		Name: aws.String("other"), Protocol: elbv2types.ProtocolEnumHttp, Port: aws.Int32(80), VpcId: aws.String(defaultVPCID),
+	})).must(t).TargetGroups[0].TargetGroupArn
+	_, err = e.elbv2.CreateListener(e.ctx, &elasticloadbalancingv2.CreateListenerInput{
+		LoadBalancerArn: aws.String(lbARN), Protocol: elbv2types.ProtocolEnumHttp, Port: aws.Int32(80),
+		DefaultActions: []elbv2types.Action{{Type: elbv2types.ActionTypeEnumForward, TargetGroupArn: aws.String(other)}},
+	})
+	var dupL *elbv2types.DuplicateListenerException
+	if !errors.As(err, &dupL) {
+		t.Errorf("a second listener on port 80: %v", err)
+	}
+	try(e.elbv2.DeleteListener(e.ctx, &elasticloadbalancingv2.DeleteListenerInput{ListenerArn: ls.Listeners[0].ListenerArn})).must(t)
+	if th := e.targetHealth(arn, id); th.Reason != elbv2types.TargetHealthReasonEnumNotInUse {
+		t.Errorf("after its listener was deleted: %s %s", th.State, th.Reason)
+	}
+	if _, err := e.elbv2.DeleteListener(e.ctx, &elasticloadbalancingv2.DeleteListenerInput{ListenerArn: ls.Listeners[0].ListenerArn}); apiCode(err) != "ListenerNotFound" {
+		t.Errorf("DeleteListener twice: %v", err)
+	}
+	try(e.elbv2.DeleteLoadBalancer(e.ctx, &elasticloadbalancingv2.DeleteLoadBalancerInput{LoadBalancerArn: aws.String(lbARN)})).must(t)
+	if _, err := e.elbv2.DescribeLoadBalancers(e.ctx, &elasticloadbalancingv2.DescribeLoadBalancersInput{LoadBalancerArns: []string{lbARN}}); apiCode(err) != "LoadBalancerNotFound" {
+		t.Errorf("a deleted load balancer: %v", err)
+	}
+	try(e.elbv2.DeleteTargetGroup(e.ctx, &elasticloadbalancingv2.DeleteTargetGroupInput{TargetGroupArn: aws.String(arn)})).must(t)
+}

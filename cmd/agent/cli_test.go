@@ -58,10 +58,13 @@ func TestCommands(t *testing.T) {
 		stderr     []string
 		stdoutNone bool
 	}{
-		{name: "valid example", args: []string{"validate", "-c", example}, code: exitOK,
+		{name: "valid example", args: []string{"validate", "--skip-files", "-c", example}, code: exitOK,
 			stdout: []string{"production.toml: valid: project myproject, 1 environment (production)"}},
-		{name: "config from environment", args: []string{"validate"}, code: exitOK,
+		{name: "config from environment", args: []string{"validate", "--skip-files"}, code: exitOK,
 			stdout: []string{"production.toml: valid"}},
+		{name: "example away from its machine names missing files", args: []string{"validate", "-c", example}, code: exitFailure,
+			stderr: []string{"production.toml:17: project.git.ssh.key_file: /etc/ferry/deploy_key does not exist",
+				"production.toml:97: environments.production.status.forge[0].token_file: /etc/ferry/github_token does not exist"}},
 		{name: "invalid config lists every problem", args: []string{"validate", "--config", broken}, code: exitFailure,
 			stderr: []string{
 				"broken.toml:3: project.colour: unknown key \"colour\"",

@@ -41,7 +41,14 @@ func TestPlanExampleStaging(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := string(data)
+	// The instance key is checked before plan writes anything; the
+	// example's lives on the deploy machine.
+	key := filepath.Join(t.TempDir(), "instance_key")
+	if err := os.WriteFile(key, []byte("not read by plan\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, r := range []struct{ re, with string }{
+		{`(?m)^key_file = "/etc/ferry/instance_key"$`, `key_file = "` + key + `"`},
 		{`(?m)^url = .*$`, `url = "file://` + p.remote + `"`},
 		{`(?m)^state_dir = .*$`, `state_dir = "` + t.TempDir() + `"`},
 		{`(?m)^\[project\.git\.ssh\]\n(.*\n){2}`, ""},

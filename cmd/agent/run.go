@@ -50,7 +50,7 @@ new config is reported and the old one kept.`,
 			if err != nil {
 				return err
 			}
-			cfg, err := config.Load(path)
+			cfg, err := loadConfig(path)
 			if err != nil {
 				return err
 			}
@@ -82,7 +82,7 @@ func runAgent(ctx context.Context, cfg *config.Config, path, listen string, log 
 				stop()
 				return err
 			case <-reload:
-				c, err := config.Load(path)
+				c, err := loadConfig(path)
 				if err != nil {
 					log.Error("config reload failed; keeping the running config", "file", path, "err", err)
 					continue
@@ -101,7 +101,7 @@ func runAgent(ctx context.Context, cfg *config.Config, path, listen string, log 
 
 // nextConfig loads the config again after a reload was accepted.
 func nextConfig(path string, old *config.Config, log *slog.Logger) *config.Config {
-	c, err := config.Load(path)
+	c, err := loadConfig(path)
 	if err != nil {
 		log.Error("config changed again and is invalid; keeping the previous one", "err", err)
 		return old

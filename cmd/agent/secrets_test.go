@@ -117,17 +117,18 @@ func TestDeployPushesSecretsFirst(t *testing.T) {
 	}
 	next := p.push("Speed up the cart", map[string]string{"app.py": "2\n"})
 
-	// The file is readable by all: no push, and no deploy.
+	// The file is readable by all: the config is refused at its key, so
+	// no push, and no deploy.
 	code, stdout, stderr := runFerry(t, "deploy", "-c", p.config, "staging")
-	if code != exitFailure || !strings.Contains(stderr, "policy.push_secrets") || !strings.Contains(stderr, "has mode 0644") {
+	if code != exitFailure || !strings.Contains(stderr, "environments.staging.secrets.file") || !strings.Contains(stderr, "permissions 0644") {
 		t.Fatalf("deploy with a world-readable secrets file: exit %d\n%s\n%s", code, stdout, stderr)
-	}
-	if code, out, _ := runFerry(t, "plan", "-c", p.config, "staging"); code != exitChanges {
-		t.Fatalf("after the refused deploy, plan: exit %d\n%s", code, out)
 	}
 
 	if err := os.Chmod(file, 0o600); err != nil {
 		t.Fatal(err)
+	}
+	if code, out, _ := runFerry(t, "plan", "-c", p.config, "staging"); code != exitChanges {
+		t.Fatalf("after the refused deploy, plan: exit %d\n%s", code, out)
 	}
 	code, stdout, stderr = runFerry(t, "deploy", "-c", p.config, "staging")
 	if code != exitOK || !strings.Contains(stdout, "staging: succeeded "+next[:12]) {

@@ -15,7 +15,7 @@ import (
 
 // loadEnv reads the config and picks one environment by name.
 func loadEnv(path, name string) (*config.Config, *config.Environment, error) {
-	cfg, err := config.Load(path)
+	cfg, err := loadConfig(path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -55,7 +55,7 @@ func (f cloudFunc) connect(ctx context.Context, env *config.Environment, log *sl
 
 // openProject loads the config at path and opens its mirror.
 func openProject(path string, cloudFor cloudFunc, log *slog.Logger) (*agent.Project, error) {
-	cfg, err := config.Load(path)
+	cfg, err := loadConfig(path)
 	if err != nil {
 		return nil, err
 	}
@@ -96,4 +96,18 @@ func (f *planFlags) bind(cmd *cobra.Command, verb string) {
 func (f planFlags) request() agent.Request {
 	return agent.Request{Commit: f.target.commit, Ref: f.target.ref, Method: plan.Method(f.method),
 		AllowRollback: f.target.allowRollback, LaunchSource: f.prepped, Redeploy: f.redeploy}
+}
+
+// loadConfig reads the config and checks every file it names, before the
+// command writes anything (a state dir, a mirror): a missing or readable-
+// by-others token stops it at once, at the key that names the file.
+func loadConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.CheckFiles(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
 }

@@ -42,6 +42,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	d := &decoder{pos: pos, errs: errs}
 	d.decode(nil, generic, reflect.ValueOf(cfg).Elem())
 	cfg.File = name
+	cfg.pos = pos
 	cfg.finish()
 	cfg.resolvePaths(filepath.Dir(name))
 

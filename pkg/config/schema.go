@@ -11,6 +11,9 @@ type Config struct {
 	Environments map[string]*Environment `toml:"environments"`
 	// Notify lists where deploy events are sent ([[notify]]).
 	Notify []Notify `toml:"notify"`
+
+	// pos places keys on lines, for the errors of CheckFiles.
+	pos positions
 }
 
 // Notify is one notification target: a Slack incoming webhook, a generic

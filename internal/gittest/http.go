@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/cgi"
+	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -22,6 +24,7 @@ type HTTPServer struct {
 
 	mu       sync.Mutex
 	requests map[string]int
+	extra    []string // ref advertisement lines added by AdvertiseExtra
 }
 
 // StartHTTP serves the server's root over smart HTTP. An empty token means
@@ -61,8 +64,60 @@ func (h *HTTPServer) wrap(next http.Handler) http.Handler {
 			}
 		}
 		h.count(r)
+		h.mu.Lock()
+		extra := h.extra
+		h.mu.Unlock()
+		if len(extra) > 0 && strings.HasSuffix(r.URL.Path, "/info/refs") && r.URL.Query().Get("service") == "git-upload-pack" {
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(addAdvertised(rec.Body.Bytes(), extra))
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// AdvertiseExtra makes every later fetch's ref advertisement list the given
+// refs too, names exactly as given (however malformed: "config", "../x",
+// control characters), each pointing at hash, an object the repository
+// has: a broken or hostile server. Fetching them gets the objects; the
+// names are the server's lie.
+func (h *HTTPServer) AdvertiseExtra(hash string, names ...string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, n := range names {
+		h.extra = append(h.extra, hash+" "+n+"\n")
+	}
+}
+
+// addAdvertised inserts lines, as pkt-lines, before the flush that ends a
+// smart HTTP ref advertisement (the second flush: the first follows the
+// "# service=" line).
+func addAdvertised(adv []byte, lines []string) []byte {
+	var out []byte
+	flushes := 0
+	for len(adv) >= 4 {
+		n, err := strconv.ParseUint(string(adv[:4]), 16, 16)
+		if err != nil || (n != 0 && (n < 4 || int(n) > len(adv))) {
+			break
+		}
+		if n == 0 {
+			flushes++
+			if flushes == 2 {
+				for _, l := range lines {
+					out = fmt.Appendf(out, "%04x%s", len(l)+4, l)
+				}
+			}
+			out, adv = append(out, "0000"...), adv[4:]
+			continue
+		}
+		out, adv = append(out, adv[:n]...), adv[n:]
+	}
+	return append(out, adv...)
 }
 
 // count records the git service a request was for: "ls-upload-pack" for the

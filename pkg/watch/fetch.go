@@ -56,11 +56,19 @@ func (m *Mirror) fetchLocked(ctx context.Context, names []plumbing.ReferenceName
 	for _, n := range names {
 		if prefix, ok := strings.CutSuffix(n.String(), "*"); ok {
 			for name, h := range ar.References {
-				if strings.HasPrefix(name, prefix) {
-					updates[plumbing.ReferenceName(name)] = h
+				if !strings.HasPrefix(name, prefix) {
+					continue
 				}
+				if err := checkRefName(plumbing.ReferenceName(name)); err != nil {
+					m.log.Warn("the remote advertises a ref whose name git would refuse; not fetched", "err", err)
+					continue
+				}
+				updates[plumbing.ReferenceName(name)] = h
 			}
 			continue
+		}
+		if err := checkRefName(n); err != nil {
+			return err
 		}
 		h, ok := ar.References[n.String()]
 		if !ok {

@@ -237,6 +237,12 @@ func (m *Mirror) listRemoteOnce(ctx context.Context) (map[plumbing.ReferenceName
 	refs := make(map[plumbing.ReferenceName]RemoteRef, len(ar.References))
 	for name, h := range ar.References {
 		n := plumbing.ReferenceName(name)
+		if err := checkRefName(n); err != nil {
+			if n != plumbing.HEAD {
+				m.log.Warn("the remote advertises a ref whose name git would refuse; ignored", "err", err)
+			}
+			continue
+		}
 		r := RemoteRef{Name: n, Hash: h, Commit: h}
 		if p, ok := ar.Peeled[name]; ok {
 			r.Commit = p
@@ -279,6 +285,9 @@ var ErrRefGone = errors.New("ref deleted on the remote during the fetch")
 func (m *Mirror) DeleteLocal(names ...plumbing.ReferenceName) error {
 	defer m.lock()()
 	for _, n := range names {
+		if err := checkRefName(n); err != nil {
+			return err
+		}
 		if err := m.st.RemoveReference(n); err != nil {
 			return fmt.Errorf("delete local ref %s: %w", n, err)
 		}
@@ -304,6 +313,9 @@ func (m *Mirror) Sync(ctx context.Context, name plumbing.ReferenceName) (plumbin
 func (m *Mirror) syncOnce(ctx context.Context, name plumbing.ReferenceName) (plumbing.Hash, error) {
 	refs, err := m.ListRemote(ctx)
 	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if err := checkRefName(name); err != nil {
 		return plumbing.ZeroHash, err
 	}
 	defer m.lock()()

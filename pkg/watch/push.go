@@ -24,6 +24,9 @@ import (
 // PushCAS speaks the receive-pack protocol directly with the expected old
 // hash in the command.
 func (m *Mirror) PushCAS(ctx context.Context, name plumbing.ReferenceName, oldHash, newHash plumbing.Hash) (bool, error) {
+	if err := checkRefName(name); err != nil {
+		return false, err
+	}
 	defer m.lock()()
 	auth, secret, err := m.auth()
 	if err != nil {

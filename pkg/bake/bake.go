@@ -101,6 +101,9 @@ type Result struct {
 	Elapsed time.Duration
 	// Log is the builder's log file ("" when reused).
 	Log string
+	// Cache is the earlier baked image the builder started from, "" when
+	// it started from the base image.
+	Cache string
 }
 
 // FailedError is a bake that did not make an image (outcome bake-failed).
@@ -179,9 +182,9 @@ func (b *Baker) Bake(ctx context.Context, c commit.ID) (Result, error) {
 	}}
 	r.lg = b.log().With("env", b.Env.Name, "commit", c.Short(), "bake", r.rec.ID)
 	img, err := r.bake(ctx)
-	res := Result{Commit: c, Image: img, Elapsed: time.Since(start), Log: r.rec.Log}
+	res := Result{Commit: c, Image: img, Elapsed: time.Since(start), Log: r.rec.Log, Cache: r.rec.Cache}
 	if err == nil {
-		r.lg.Info("bake: baked", "image", img, "elapsed", res.Elapsed.Round(time.Second))
+		r.lg.Info("bake: baked", "image", img, "elapsed", res.Elapsed.Round(time.Second), "cache", res.Cache)
 		// Retention's failure is not the bake's: the next bake tries again.
 		if _, rerr := b.Retain(ctx); rerr != nil {
 			r.lg.Error("bake: old images not all removed; the next bake tries again", "err", rerr)

@@ -26,6 +26,7 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/plan"
 	"github.com/ferry-deploy/ferry/pkg/remote"
+	"github.com/ferry-deploy/ferry/pkg/roles"
 	"github.com/ferry-deploy/ferry/pkg/watch"
 	"github.com/go-git/go-git/v5/plumbing"
 )
@@ -256,10 +257,17 @@ build = ["./bin/build --static /srv/app/static/{{.Commit}}"]
 		"cloud-init clean",
 		"/etc/app/secrets.env",
 		"bash_history",
+		// The image runs the commit whatever the build hook did.
+		"ln -sfn /srv/app/releases/" + c.String() + " /srv/app/current",
 	} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("no command has %q:\n%s", want, joined)
 		}
+	}
+	// The app's settings hold no secret: the image keeps them, for the
+	// units of its instances.
+	if strings.Contains(joined, roles.EnvFile) {
+		t.Errorf("the clean-up removes the app's settings %s:\n%s", roles.EnvFile, joined)
 	}
 	if i, j := strings.Index(joined, "web build"), strings.Index(joined, "clean for the image"); i < 0 || j < i {
 		t.Errorf("the clean-up does not follow the build:\n%s", joined)
@@ -347,6 +355,73 @@ build = ["make"]
 			}
 			if _, found, ferr := f.baker(f.cloud, sh).Find(f.ctx, c); ferr != nil || found {
 				t.Errorf("an image of the commit is found (%v) after a failed bake", ferr)
+			}
+		})
+	}
+}
+
+// builderImages records the image each builder is launched from.
+type builderImages struct {
+	*cloud.Client
+	mu   sync.Mutex
+	from []string
+}
+
+func (b *builderImages) RunBuilder(ctx context.Context, s cloud.BuilderSpec) (string, error) {
+	b.mu.Lock()
+	b.from = append(b.from, s.ImageID)
+	b.mu.Unlock()
+	return b.Client.RunBuilder(ctx, s)
+}
+
+// TestBakeCache: with images.cache = "previous" (the default) a bake's
+// builder starts from the environment's newest baked image of the same
+// base image, and the journal and result say so; the clean-up leaves the
+// new release alone in the image. With "none" every builder starts from
+// the base image. Each image is tagged with its base.
+func TestBakeCache(t *testing.T) {
+	for _, tc := range []struct {
+		name, cache  string
+		fromPrevious bool
+	}{
+		{"previous (default)", "", true},
+		{"none", `images.cache = "none"`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, tc.cache+"\n")
+			rec := &builderImages{Client: f.cloud}
+			sh := &fakeShell{dir: t.TempDir()}
+			b := f.baker(rec, sh)
+			first, err := b.Bake(f.ctx, f.commit())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first.Cache != "" {
+				t.Errorf("first bake: cache %s, want the base image", first.Cache)
+			}
+			img, err := f.cloud.Image(f.ctx, first.Image)
+			if err != nil || img.Tags[plan.TagBase] != f.base {
+				t.Errorf("first image's %s tag = %q (%v), want %s", plan.TagBase, img.Tags[plan.TagBase], err, f.base)
+			}
+			c2 := f.commit()
+			sh.cmds = nil
+			second, err := b.Bake(f.ctx, c2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, wantCache := f.base, ""
+			if tc.fromPrevious {
+				want, wantCache = first.Image, first.Image
+			}
+			if len(rec.from) != 2 || rec.from[0] != f.base || rec.from[1] != want {
+				t.Errorf("builders launched from %v, want %s then %s", rec.from, f.base, want)
+			}
+			j, err := Store{Dir: f.state}.Load("staging")
+			if second.Cache != wantCache || err != nil || j.Cache != wantCache {
+				t.Errorf("second bake: result cache %q, journal %+v (%v); want %q", second.Cache, j, err, wantCache)
+			}
+			if joined := strings.Join(sh.cmds, "\n"); !strings.Contains(joined, "find /srv/app/releases -mindepth 1 -maxdepth 1 ! -name "+c2.String()+" -exec rm -rf {} +") {
+				t.Errorf("the clean-up leaves other releases in the image:\n%s", joined)
 			}
 		})
 	}

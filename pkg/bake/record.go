@@ -55,6 +55,9 @@ type Record struct {
 	Image string `json:"image,omitempty"`
 	// Log is the builder's log file.
 	Log string `json:"log,omitempty"`
+	// Cache is the earlier baked image the builder started from
+	// (images.cache), empty when it started from the base image.
+	Cache string `json:"cache,omitempty"`
 
 	Finished bool   `json:"finished"`
 	Outcome  string `json:"outcome,omitempty"`

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/commit"
+	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/plan"
 	"github.com/ferry-deploy/ferry/pkg/remote"
 	"github.com/ferry-deploy/ferry/pkg/roles"
@@ -51,12 +54,23 @@ func (r *run) bake(ctx context.Context) (string, error) {
 	if base.State != "available" {
 		return "", fmt.Errorf("launch.base_image %s (%s) is %s", env.Launch.BaseImage, base.ID, base.State)
 	}
+	from := base.ID
+	if env.Images.Cache != config.ImagesCacheNone {
+		prev, ok, err := b.previous(ctx, base.ID)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			from, r.rec.Cache = prev.ID, prev.ID
+			r.lg.Info("bake: the builder starts from the previous image (images.cache)", "image", prev.ID, "of", prev.Tags[plan.TagCommit])
+		}
+	}
 
 	if err := r.enter(PhaseLaunch); err != nil {
 		return "", err
 	}
 	spec := cloud.BuilderSpec{
-		ImageID: base.ID, InstanceType: env.Launch.InstanceType, KeyName: env.Launch.KeyName,
+		ImageID: from, InstanceType: env.Launch.InstanceType, KeyName: env.Launch.KeyName,
 		SecurityGroups: env.Launch.SecurityGroups, IAMInstanceProfile: env.Launch.IAMInstanceProfile,
 		Tags: map[string]string{"Name": fmt.Sprintf("ferry-bake-%s-%s", env.Name, c.Short())},
 	}
@@ -116,7 +130,7 @@ func (r *run) bake(ctx context.Context) (string, error) {
 	}
 	name := plan.LaunchSourceName(b.Project, env.Name, c, r.rec.Started)
 	desc := fmt.Sprintf("Ferry: %s %s at %s", b.Project, env.Name, c)
-	img, err := b.Cloud.CreateImage(ctx, id, name, desc, tags)
+	img, err := b.Cloud.CreateImage(ctx, id, name, desc, withTag(tags, plan.TagBase, base.ID))
 	if err != nil {
 		return "", err
 	}
@@ -151,6 +165,32 @@ func (r *run) bake(ctx context.Context) (string, error) {
 		r.lg.Error("bake: journal not written", "err", err)
 	}
 	return img, nil
+}
+
+// previous is the environment's newest baked image made from the base
+// image base: a builder started from it finds what the last bake's hooks
+// installed outside the release, and their caches.
+func (b *Baker) previous(ctx context.Context, base string) (cloud.Image, bool, error) {
+	imgs, err := b.Cloud.ImagesTagged(ctx, map[string]string{plan.TagProject: b.Project, plan.TagEnv: b.Env.Name, plan.TagBase: base})
+	if err != nil {
+		return cloud.Image{}, false, err
+	}
+	var newest cloud.Image
+	for _, img := range imgs {
+		if _, err := commit.Parse(img.Tags[plan.TagCommit]); err != nil || img.State != "available" {
+			continue // half-made, or going
+		}
+		if newest.ID == "" || img.Created.After(newest.Created) {
+			newest = img
+		}
+	}
+	return newest, newest.ID != "", nil
+}
+
+func withTag(tags map[string]string, k, v string) map[string]string {
+	out := maps.Clone(tags)
+	out[k] = v
+	return out
 }
 
 // waitRunning waits until the builder runs with an address.
@@ -280,29 +320,32 @@ func (r *run) buildCommands() ([]remote.Command, error) {
 	return out, nil
 }
 
-// cleanCommand removes what an image must not carry, as the last command
-// on the builder: the release's owner back to root (or the app's user),
-// SSH host keys (each instance makes its own at first boot), cloud-init's
+// cleanCommand makes the release the one the image runs (the app's user
+// owns it, /srv/app/current points at it: roles.FinishRelease) and removes
+// what an image must not carry, as the last command on the builder: SSH
+// host keys (each instance makes its own at first boot), cloud-init's
 // instance state (so the next boot is a first boot: user data, keys and
 // the key pair run again), the login's authorized_keys, logs and the
 // journal, shell histories, and the secrets files an instance writes at
 // boot (an image never carries secrets).
 func (r *run) cleanCommand() remote.Command {
 	rel := r.releaseDir()
-	script := []string{
-		`set -e`,
-		`if id app >/dev/null 2>&1; then chown -R app:app ` + rel + `; else chown -R root:root ` + rel + `; fi`,
+	script := append([]string{`set -e`}, roles.FinishRelease(rel)...)
+	script = append(script,
+		// A builder started from the previous image has its release:
+		// an image holds its own commit's alone.
+		`find `+ReleasesDir+` -mindepth 1 -maxdepth 1 ! -name `+r.rec.Commit.String()+` -exec rm -rf {} +`,
 		`rm -f /etc/ssh/ssh_host_*`,
 		`if command -v cloud-init >/dev/null 2>&1; then cloud-init clean --logs; fi`,
 		`rm -rf /var/lib/cloud/instances /var/lib/cloud/instance /var/lib/cloud/data /var/lib/cloud/sem`,
-		`rm -f ` + roles.SecretsFile + ` /etc/app/.secrets.env.* /etc/pgbouncer/userlist.txt /etc/redis/ferry-secret.conf`,
+		`rm -f `+roles.SecretsFile+` /etc/app/.secrets.env.* /etc/pgbouncer/userlist.txt /etc/redis/ferry-secret.conf`,
 		`rm -f /root/.ssh/authorized_keys /home/*/.ssh/authorized_keys`,
 		`rm -f /root/.bash_history /home/*/.bash_history /root/.lesshst /home/*/.lesshst`,
 		`find /var/log -type f \( -name "*.gz" -o -name "*.[0-9]" -o -name "*.old" \) -delete`,
 		`find /var/log -type f -exec truncate -s 0 {} +`,
 		`rm -rf /var/log/journal/* /tmp/* /var/tmp/*`,
 		`sync`,
-	}
+	)
 	return remote.Command{
 		Name: "clean for the image",
 		Line: "sudo sh -c '" + strings.Join(script, "\n") + "'",

@@ -52,6 +52,12 @@ const (
 
 	LaunchImageBake = "bake"
 
+	// ImagesCachePrevious starts a bake's builder from the environment's
+	// newest baked image (of the same base image); ImagesCacheNone from
+	// the base image always.
+	ImagesCachePrevious = "previous"
+	ImagesCacheNone     = "none"
+
 	MethodFull   = "full"
 	MethodSerial = "serial"
 
@@ -153,7 +159,7 @@ func (e *Environment) setDefaults() {
 			ConnectTimeout: Duration(DefaultSSHConnectTimeout),
 		},
 		Status: Status{Notes: DefaultNotes},
-		Images: Images{Keep: DefaultImagesKeep},
+		Images: Images{Keep: DefaultImagesKeep, Cache: ImagesCachePrevious},
 	}
 }
 

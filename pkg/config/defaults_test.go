@@ -39,6 +39,7 @@ func TestDefaultsDocumented(t *testing.T) {
 		"| `lock_lease` | `" + shortDuration(DefaultLockLease) + "` |",
 		"| `bake` | `" + shortDuration(DefaultBake) + "` |",
 		"| `keep` | int ≥ 1 | `" + strconv.Itoa(DefaultImagesKeep) + "` |",
+		"| `cache` | string | `" + ImagesCachePrevious + "` |",
 		"| `connect_timeout` | duration | `" + shortDuration(DefaultSSHConnectTimeout) + "` |",
 	} {
 		if !strings.Contains(doc, want) {

@@ -209,6 +209,11 @@ type Images struct {
 	// in use; older ones are deregistered and their snapshots deleted
 	// after each bake.
 	Keep int `toml:"keep"`
+	// Cache is what a bake's builder starts from: "previous" (the
+	// environment's newest baked image made from the same base image, so
+	// what the build hooks installed outside the release is there already;
+	// the base image when there is none) or "none" (the base image).
+	Cache string `toml:"cache"`
 }
 
 // TrustedKeys are the keys whose signatures Ferry accepts.

@@ -284,6 +284,11 @@ func (v *validator) environment(at keyPath, e *Environment) {
 	if e.Images.Keep < 1 {
 		v.fail(at.key("images").key("keep"), "must be at least 1 (got %d): the image being deployed is one", e.Images.Keep)
 	}
+	switch e.Images.Cache {
+	case ImagesCachePrevious, ImagesCacheNone:
+	default:
+		v.fail(at.key("images").key("cache"), "%q: use %q or %q", e.Images.Cache, ImagesCachePrevious, ImagesCacheNone)
+	}
 	v.policy(at.key("policy"), &e.Policy)
 	v.ssh(at.key("ssh"), &e.SSH, usesSSH(e))
 	v.hosts(at, e)

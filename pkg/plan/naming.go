@@ -22,6 +22,10 @@ const (
 	// tagged TagCommit, and a bake's builder: a bake interrupted between
 	// two journal writes leaves nothing that recovery cannot find.
 	TagBaking = "ferry:baking"
+	// TagBase is a baked image's base image (launch.base_image's id): a
+	// later bake starts its builder from it only when its base is the
+	// same (images.cache).
+	TagBase = "ferry:base"
 )
 
 // BakedImageTags are the tags that find the image baked for commit c of

@@ -23,7 +23,8 @@ import (
 // The sample app (examples/app) on the five servers the role recipes
 // made, run by the default hooks alone: each release delivered as a tar
 // over SSH into /srv/app/releases/<sha> (as a bake delivers it), the
-// build hook (collectstatic into the release, /srv/app/current switched)
+// build hook (collectstatic into the release; /srv/app/current switched
+// as a bake does)
 // on web and worker, the worker's deploy hook (migrate, once), then
 // through nginx on 443: the commit's page and its static file, a note
 // written on the primary and read back from the replica, a Celery task's
@@ -203,8 +204,8 @@ func (s *stack) deliver(m *machine, sha string, release []byte) {
 
 // hook runs a role's default hook for commit sha on m as the SSH user, one
 // command after another as package remote does; a build hook runs in the
-// release directory, after which the release becomes the app user's (as
-// bake's clean-up leaves it).
+// release directory, after which the release becomes the app user's and
+// /srv/app/current points at it (roles.FinishRelease, as a bake ends).
 func (s *stack) hook(m *machine, role roles.Role, h roles.Hook, sha string, build bool) string {
 	s.t.Helper()
 	vars, err := roles.NewVars("testing", commit.MustParse(sha))
@@ -227,7 +228,7 @@ func (s *stack) hook(m *machine, role roles.Role, h roles.Hook, sha string, buil
 		}
 	}
 	if build {
-		s.sh(m, "chown -R app:app "+roles.ReleaseDir+"/"+sha)
+		s.sh(m, strings.Join(roles.FinishRelease(roles.ReleaseDir+"/"+sha), "\n"))
 	}
 	return all.String()
 }

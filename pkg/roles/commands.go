@@ -1,6 +1,9 @@
 package roles
 
-import "maps"
+import (
+	"maps"
+	"path"
+)
 
 // Commands maps each hook of a role to the shell commands it runs, in order.
 // Commands may use the placeholders {{.Commit}} (full SHA), {{.ShortCommit}}
@@ -17,8 +20,8 @@ type Commands map[Hook][]string
 // secrets (AppCommand), and starts celery again. A bake's build hook
 // collects the static files into the release's own static/ directory (on
 // a web server nginx serves /static/ from /srv/app/current/static, so every
-// server serves its own version's media) and points /srv/app/current at
-// the release. On secrets_changed, web servers and workers write the
+// server serves its own version's media); the bake itself then points
+// /srv/app/current at the release (FinishRelease). On secrets_changed, web servers and workers write the
 // secrets they read on stdin to /etc/app/secrets.env (root's, mode 0600,
 // replaced atomically) and restart the app's services that run there.
 // Roles without an entry run nothing.
@@ -29,7 +32,7 @@ func Defaults() map[Role]Commands {
 			// In the release directory on the builder (pkg/bake), before
 			// the app's user owns it: Django's settings need no secret for
 			// collectstatic (examples/app/app/settings.py).
-			Build: {"python3 manage.py collectstatic --noinput --verbosity 0", switchCurrent},
+			Build: {"python3 manage.py collectstatic --noinput --verbosity 0"},
 			UpgradePageOn: {
 				"sudo ln -sfn /etc/nginx/ferry/upgrade-in-progress.conf /etc/nginx/ferry/mode.conf",
 				"sudo nginx -t -q",
@@ -48,7 +51,6 @@ func Defaults() map[Role]Commands {
 				AppCommand(ReleaseDir+"/{{.Commit}}", "manage.py migrate --noinput"),
 				"sudo systemctl start celery",
 			},
-			Build: {switchCurrent},
 		},
 	}
 }
@@ -64,8 +66,17 @@ const (
 // EnvFile holds the app's settings, no secret (the role recipes write it).
 const EnvFile = "/etc/ferry/app.env"
 
-// switchCurrent, a build hook: the image's app runs the release it holds.
-const switchCurrent = "sudo ln -sfn " + ReleaseDir + "/{{.Commit}} " + Current
+// FinishRelease returns the shell lines, run as root after the build hooks,
+// that make dir the release an image runs, whatever the hooks did: the
+// app's user owns it (root where there is no such user), and Current
+// points at it, so the image's gunicorn and celery start it at boot.
+func FinishRelease(dir string) []string {
+	return []string{
+		`if id app >/dev/null 2>&1; then chown -R app:app ` + dir + `; else chown -R root:root ` + dir + `; fi`,
+		`mkdir -p ` + path.Dir(Current),
+		`ln -sfn ` + dir + ` ` + Current,
+	}
+}
 
 // AppCommand is a shell command that runs python3 ARGS as the app's user
 // in dir, with the environment the gunicorn and celery units have: EnvFile

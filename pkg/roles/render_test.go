@@ -140,14 +140,17 @@ func TestDefaultsRender(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("worker deploy = %q\nwant %q", got, want)
 	}
-	// The build hook: each release's own static files, and the image's
-	// current release.
+	// The build hook: each release's own static files (the bake then
+	// points current at the release: FinishRelease).
 	build, err := Render(Web, Build, Defaults()[Web][Build], v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"python3 manage.py collectstatic --noinput --verbosity 0", "sudo ln -sfn /srv/app/releases/" + sha + " /srv/app/current"}; !slices.Equal(build, want) {
+	if want := []string{"python3 manage.py collectstatic --noinput --verbosity 0"}; !slices.Equal(build, want) {
 		t.Errorf("web build = %q\nwant %q", build, want)
+	}
+	if got, err := Render(Worker, Build, Defaults()[Worker][Build], v); err != nil || len(got) != 0 {
+		t.Errorf("worker build = %q (%v), want none", got, err)
 	}
 }
 

@@ -184,7 +184,11 @@ func (d *Deployer) Deploy(ctx context.Context, in plan.Input, confirm func(*plan
 		Started: started, Launch: p.LaunchSource.Name, Previous: p.Deployed.Commit.String(), Host: d.host})
 	d.setStatus(ctx, forge.Status{Commit: p.Target.Commit, Ref: p.Target.Ref, DeployID: deployID, State: forge.StatePending,
 		Description: fmt.Sprintf("Deploying to %s (%s)", d.env.Name, p.Method)})
-	r, err := d.executor(hooks).Run(ctx, p, deployID)
+	// The journal keeps the time the note says, so that the outcome
+	// recorded, by this run or a recovery, pairs with its attempt.
+	ex := d.executor(hooks)
+	ex.Started = started
+	r, err := ex.Run(ctx, p, deployID)
 	d.record(ctx, r)
 	if st, ok := finalStatus(r, p.Target.Ref); ok {
 		d.setStatus(ctx, st)

@@ -201,3 +201,62 @@ func TestDetachAnswerLost(t *testing.T) {
 	f.assertNewVersion(p)
 	f.assertNoOrphans(instanceIDs(f.before))
 }
+
+// killAtDetach is a Cloud whose agent dies as it is about to make the
+// first DetachInstances call: the batch's old instances are out of the
+// balancers and still in the group, InService.
+type killAtDetach struct {
+	execute.Cloud
+	f       *fixture
+	cancel  context.CancelFunc
+	journal []byte
+	killed  atomic.Bool
+}
+
+func (c *killAtDetach) DetachInstances(ctx context.Context, group string, ids []string, decrement bool) error {
+	if c.killed.CompareAndSwap(false, true) {
+		data, err := os.ReadFile(c.f.journalPath())
+		if err != nil {
+			c.f.t.Error(err)
+		}
+		c.journal = data
+		c.f.sim.SetFault(awssim.Fault{Action: "*", ErrorRate: 1, ErrorCode: "AccessDenied", ErrorStatus: 403})
+		c.cancel()
+		return context.Canceled
+	}
+	return c.Cloud.DetachInstances(ctx, group, ids, decrement)
+}
+
+// TestKilledBetweenDeregisterAndDetach: an agent killed after a batch took
+// its old instances out of the balancers, before it detached them from the
+// group, leaves them serving nothing; Auto Scaling registers only the
+// instances it launches. The rollback registers them again, so that the
+// group is back to its size of serving instances (found by the crash
+// matrix, docs/reliability.md).
+func TestKilledBetweenDeregisterAndDetach(t *testing.T) {
+	for _, mode := range []string{"surge", "replace-unhealthy"} {
+		t.Run(mode, func(t *testing.T) {
+			f := newFixture(t, 2, false, `serial_mode = "`+mode+`"`+"\n")
+			p := f.plan()
+			ctx, cancel := context.WithCancel(f.ctx)
+			kill := &killAtDetach{Cloud: f.cloud, f: f, cancel: cancel}
+			e := f.executor()
+			e.Cloud = kill
+			if _, err := e.Run(ctx, p, "d1"); !errors.Is(err, execute.ErrInterrupted) {
+				t.Fatalf("%v, want the deploy interrupted", err)
+			}
+			if !kill.killed.Load() {
+				t.Fatal("the agent was never killed before detaching")
+			}
+			f.sim.ClearFaults()
+			if err := os.WriteFile(f.journalPath(), kill.journal, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			rec, err := f.executor().Recover(f.ctx, "staging")
+			if rec == nil || rec.Outcome != execute.RolledBack {
+				t.Fatalf("recover: %+v, %v; want rolled back", rec, err)
+			}
+			f.assertOldVersion()
+		})
+	}
+}

@@ -61,6 +61,12 @@ type Executor struct {
 	// commit; nil renders the environment's launch.user_data_file, or,
 	// without one, keeps the copied source's user data.
 	UserData func(c commit.ID) (string, error)
+	// Started, when set, is when the caller started the deploy, as it
+	// recorded it (the "started" note). The journal keeps it, and every
+	// report of the deploy, a recovered one's too, carries it: the note
+	// pairs an outcome with its attempt by that time. Zero: when Run is
+	// called.
+	Started time.Time
 	// Observe, when set, is told the deploy's progress at each change
 	// (a step started or done, a wait's count moved, a rollback, the
 	// end). It is called on the deploy's goroutine and must not block.
@@ -93,8 +99,12 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, deployID string) (Repo
 	} else if j != nil && !j.Finished {
 		return Report{}, fmt.Errorf("an interrupted deploy of %s (%s) must be recovered first", p.Environment, j.DeployID)
 	}
+	started := e.Started
+	if started.IsZero() {
+		started = e.now()
+	}
 	j := &Journal{
-		Version: journalVersion, DeployID: deployID, Plan: p, Started: e.now(),
+		Version: journalVersion, DeployID: deployID, Plan: p, Started: started.UTC(),
 		Before: map[string]GroupSnapshot{}, Suspended: map[string][]string{}, Sources: map[string]Source{},
 	}
 	j.moveTo(0)

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-deploy/ferry/internal/testutil"
 	"github.com/ferry-deploy/ferry/pkg/execute"
@@ -282,4 +283,23 @@ func TestJournalWriteFailureIsNotDropped(t *testing.T) {
 	}
 	f.settled()
 	f.assertOldVersion()
+}
+
+// TestStartedIsTheCallers: the time the caller says the deploy started
+// (its "started" note) is the journal's and the report's, so that the
+// outcome a recovery records pairs with that note, even when the note was
+// written in an earlier second than Run was called.
+func TestStartedIsTheCallers(t *testing.T) {
+	f := newFixture(t, 2, false, "")
+	p := f.plan()
+	started := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	e := f.executor()
+	e.Started = started
+	r, err := e.Run(f.ctx, p, "d1")
+	if err != nil || r.Outcome != execute.Succeeded {
+		t.Fatalf("outcome %s: %v", r.Outcome, err)
+	}
+	if !r.Started.Equal(started) {
+		t.Errorf("report started %s, want the caller's %s", r.Started, started)
+	}
 }

@@ -143,6 +143,9 @@ func (e *Executor) rollbackGroup(ctx context.Context, j *Journal, gp plan.GroupP
 	if err := e.Cloud.UpdateGroup(ctx, gp.Name, sizes); err != nil {
 		return err
 	}
+	if err := e.reregisterOld(ctx, gp, before); err != nil {
+		return err
+	}
 	return e.waitFor(ctx, fmt.Sprintf("%s back to %d serving instance(s)", gp.Name, before.DesiredCapacity),
 		e.Env.Policy.Timeouts.HealthyInBalancers.Std(), func(ctx context.Context) (bool, string, error) {
 			g, err := e.readGroup(ctx, gp)
@@ -157,6 +160,34 @@ func (e *Executor) rollbackGroup(ctx context.Context, j *Journal, gp plan.GroupP
 			}
 			return n >= before.DesiredCapacity, fmt.Sprintf("serving %d/%d", n, before.DesiredCapacity), nil
 		})
+}
+
+// reregisterOld puts the old instances still in the group back in its
+// balancers. A batch deregisters its old instances before it detaches
+// them: a deploy stopped between the two leaves them in the group,
+// InService and out of every balancer, and Auto Scaling registers only
+// the instances it launches. Registering an instance a balancer has is a
+// no-op.
+func (e *Executor) reregisterOld(ctx context.Context, gp plan.GroupPlan, before GroupSnapshot) error {
+	classic, tgs := e.balancers(gp.Balanced)
+	if len(classic) == 0 && len(tgs) == 0 {
+		return nil
+	}
+	g, err := e.readGroup(ctx, gp)
+	if err != nil {
+		return err
+	}
+	var old []string
+	for _, inst := range g.Instances {
+		if slices.Contains(before.Instances, inst.ID) && inst.LifecycleState == "InService" && !e.serving(inst, gp.Balanced) {
+			old = append(old, inst.ID)
+		}
+	}
+	if len(old) == 0 {
+		return nil
+	}
+	e.log().Info("registering old instances out of the balancers again", "group", gp.Name, "instances", old)
+	return e.Cloud.Register(ctx, classic, tgs, old)
 }
 
 // replaceWithOld surges one old-version instance in, then removes a new one.

@@ -38,7 +38,10 @@ tag is the decision.
 The listener (--listen, loopback by default) serves the dashboard (/, live
 in a browser: every environment, the running deploy's steps and waits,
 history and per-server logs; docs/ui.md), /healthz, /metrics (Prometheus)
-and the webhook receiver. SIGTERM or SIGINT stops polling, lets
+and the webhook receiver; in HTTPS with [agent.ui] tls_cert_file and
+tls_key_file. The dashboard's actions (pause, resume, retry, approve,
+reject) are on only with [agent.ui] token_file, and refused on a listener
+that is not loopback without TLS. SIGTERM or SIGINT stops polling, lets
 a running deploy reach a safe point (processes resumed, journal written; the
 next start recovers it) and exits 0. SIGHUP reloads the config; an invalid
 new config is reported and the old one kept.`,

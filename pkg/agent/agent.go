@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,6 +75,7 @@ type Agent struct {
 	progress map[string]execute.Progress
 	changed  chan struct{} // closed at the next change (see Changed)
 	uiToken  []byte        // the dashboard's actions' token; nil: off
+	tls      *tls.Config   // the listener's; nil: plain HTTP
 	addr     string
 }
 
@@ -120,12 +122,16 @@ func New(opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	tok, err := uiToken(cfg.Agent.UI.TokenFile, opts.Listen)
+	tlsCfg, err := listenerTLS(cfg.Agent.UI)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := uiToken(cfg.Agent.UI.TokenFile, opts.Listen, tlsCfg != nil)
 	if err != nil {
 		return nil, err
 	}
 	a := &Agent{
-		uiToken: tok, opts: opts, log: opts.Logger, watcher: w, reg: prometheus.NewRegistry(),
+		uiToken: tok, tls: tlsCfg, opts: opts, log: opts.Logger, watcher: w, reg: prometheus.NewRegistry(),
 		control: ControlFor(cfg), states: map[string]EnvState{},
 		deployed: map[string]commit.ID{}, progress: map[string]execute.Progress{}, changed: make(chan struct{}),
 	}
@@ -595,16 +601,20 @@ func (a *Agent) serve() (*http.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", a.opts.Listen, err)
 	}
+	scheme := "http"
+	if a.tls != nil {
+		ln, scheme = tls.NewListener(ln, a.tls), "https"
+	}
 	a.mu.Lock()
 	a.addr = ln.Addr().String()
 	a.mu.Unlock()
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error("HTTP listener stopped", "err", err)
 		}
 	}()
-	a.log.Info("serving /healthz, /metrics and /hooks/git", "addr", a.addr)
+	a.log.Info("serving the dashboard, /healthz, /metrics and /hooks/git", "addr", a.addr, "scheme", scheme, "actions", a.uiToken != nil)
 	return srv, nil
 }
 

@@ -151,7 +151,7 @@ func (a *Agent) approval(ctx context.Context, env *config.Environment, d *Deploy
 	// deploy, which decides and records it under the lock.
 	p, err := plan.Make(ctx, d.cloud, Repo{Mirror: d.mirror}, in)
 	if err != nil && aw != nil {
-		return state("awaiting-approval", fmt.Sprintf("%s; ferry approve %s %s", aw.Summary, env.Name, aw.Commit.Short())), false
+		return state(StateAwaitingApproval, fmt.Sprintf("%s; ferry approve %s %s", aw.Summary, env.Name, aw.Commit.Short())), false
 	}
 	if err != nil || p.Action != plan.Deploy || !needsApproval(env, p.Method) {
 		if aw != nil {
@@ -165,7 +165,7 @@ func (a *Agent) approval(ctx context.Context, env *config.Environment, d *Deploy
 		return EnvState{}, true
 	}
 	if aw != nil {
-		return state("awaiting-approval", fmt.Sprintf("%s; ferry approve %s %s", aw.Summary, env.Name, aw.Commit.Short())), false
+		return state(StateAwaitingApproval, fmt.Sprintf("%s; ferry approve %s %s", aw.Summary, env.Name, aw.Commit.Short())), false
 	}
 	if err := d.verify(ctx, p.Target); err != nil {
 		// Nobody is asked about a commit whose signature is refused
@@ -188,7 +188,7 @@ func (a *Agent) approval(ctx context.Context, env *config.Environment, d *Deploy
 	d.setStatus(ctx, forge.Status{Commit: aw.Commit, Ref: aw.Ref, State: forge.StatePending,
 		Description: "Awaiting approval: " + aw.Summary})
 	a.notifier.Notify(a.event(notify.AwaitingApproval, env.Name, p, "ferry approve "+env.Name+" "+aw.Commit.Short()))
-	return state("awaiting-approval", fmt.Sprintf("%s; ferry approve %s %s", aw.Summary, env.Name, aw.Commit.Short())), false
+	return state(StateAwaitingApproval, fmt.Sprintf("%s; ferry approve %s %s", aw.Summary, env.Name, aw.Commit.Short())), false
 }
 
 // approved records, when the deploy of c was approved, who approved it

@@ -168,11 +168,18 @@ func (a *Agent) Log(env, deployID, file string) ([]byte, error) {
 }
 
 // Shown is the state as the page names it: idle, deploying, blocked,
-// paused, outside window, waiting (a lease, a recovery, AWS unreachable)
-// or starting.
+// paused, awaiting approval, outside window, waiting (a lease, a
+// recovery, AWS unreachable) or starting.
 func (s EnvState) Shown() string {
-	if s.State == "waiting" && strings.HasPrefix(s.Detail, windowDetail) {
+	switch {
+	case s.State == "waiting" && strings.HasPrefix(s.Detail, windowDetail):
 		return "outside window"
+	case s.State == StateAwaitingApproval:
+		return "awaiting approval"
 	}
 	return s.State
 }
+
+// StateAwaitingApproval is the state of an environment whose deploy
+// awaits a person's approval (policy.approve).
+const StateAwaitingApproval = "awaiting-approval"

@@ -119,6 +119,11 @@ token_env = "GITHUB_TOKEN"
 [[environments.staging.windows]]
 cron = "0 9 * * 1-5"
 duration = "8h"
+
+[agent.ui]
+token_file = "ui-token"
+tls_cert_file = "tls/cert.pem"
+tls_key_file = "/etc/ssl/private/ferry.key"
 `
 	// state_dir is under [project.git] in this document; put it in [project].
 	doc = strings.Replace(doc, "\nstate_dir = \"state\"\n", "", 1)
@@ -148,6 +153,9 @@ duration = "8h"
 	}
 	if len(env.Windows) != 1 || env.Windows[0].TimeZone != "UTC" || env.Windows[0].Mode != WindowAllow || env.Windows[0].Duration.Std() != 8*time.Hour {
 		t.Errorf("window defaults: %+v", env.Windows)
+	}
+	if ui := cfg.Agent.UI; ui.TokenFile != "/etc/ferry/ui-token" || ui.TLSCertFile != "/etc/ferry/tls/cert.pem" || ui.TLSKeyFile != "/etc/ssl/private/ferry.key" {
+		t.Errorf("[agent.ui] paths not resolved against the config's directory: %+v", ui)
 	}
 }
 
@@ -266,6 +274,8 @@ func TestValidationRules(t *testing.T) {
 		{"notify unknown event", minimalProject + minimalEnv + "[[notify]]\nkind = \"exec\"\ncommand = [\"true\"]\nevents = [\"finished\"]\n", 17, "notify[0].events[0]", `"finished": use one of started`},
 		{"approve unknown method", minimalProject + minimalEnv + "policy.approve = [\"downtime\"]\n", 14, "environments.staging.policy.approve[0]", `"downtime": use "full"`},
 		{"approve a refused method", minimalProject + minimalEnv + "policy.methods = [\"serial\"]\npolicy.approve = [\"full\"]\n", 15, "environments.staging.policy.approve[0]", "not in policy.methods"},
+		{"tls cert without key", minimalProject + minimalEnv + "[agent.ui]\ntls_cert_file = \"c.pem\"\n", 15, "agent.ui.tls_cert_file", "set tls_key_file too"},
+		{"tls key without cert", minimalProject + minimalEnv + "[agent.ui]\ntoken_file = \"t\"\ntls_key_file = \"k.pem\"\n", 16, "agent.ui.tls_key_file", "set tls_cert_file too"},
 		{"bad token env name", minimalProject + minimalEnv + "[[environments.staging.status.forge]]\nprovider = \"github\"\nrepository = \"a/b\"\ntoken_env = \"MY-TOKEN\"\n", 17, "environments.staging.status.forge[0].token_env", "not an environment variable name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

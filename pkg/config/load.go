@@ -74,6 +74,8 @@ func (c *Config) resolvePaths(dir string) {
 		abs(&w.SecretFile)
 	}
 	abs(&c.Agent.UI.TokenFile)
+	abs(&c.Agent.UI.TLSCertFile)
+	abs(&c.Agent.UI.TLSKeyFile)
 	for _, env := range c.Environments {
 		abs(&env.SSH.KeyFile)
 		abs(&env.SSH.KnownHosts)

@@ -45,13 +45,19 @@ type Agent struct {
 	UI AgentUI `toml:"ui"`
 }
 
-// AgentUI configures the dashboard's actions (pause, resume, retry). They
-// are off unless TokenFile is set; with it, each action needs the token.
+// AgentUI configures the dashboard's actions (pause, resume, retry,
+// approve, reject) and the listener's TLS. Actions are off unless
+// TokenFile is set; with it, each action needs the token.
 type AgentUI struct {
 	// TokenFile holds the token an action must carry. Actions are refused
-	// on a listener that is not loopback: it serves no TLS, and the token
+	// on a listener that is not loopback unless it serves TLS: the token
 	// would cross the network in the clear.
 	TokenFile string `toml:"token_file"`
+	// TLSCertFile and TLSKeyFile (PEM), both or neither, make the
+	// listener serve HTTPS: the dashboard, /healthz, /metrics and
+	// /hooks/git alike.
+	TLSCertFile string `toml:"tls_cert_file"`
+	TLSKeyFile  string `toml:"tls_key_file"`
 }
 
 // Project describes the repository Ferry watches and where it keeps state.

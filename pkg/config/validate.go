@@ -41,8 +41,20 @@ func validate(c *Config, pos positions, errs *errorList) {
 	v := &validator{pos: pos, errs: errs, envs: c.Environments}
 	v.project(&c.Project)
 	v.environments(c)
+	v.agentUI(&c.Agent.UI)
 	for i := range c.Notify {
 		v.notify(keyPath{"notify"}.index(i), &c.Notify[i])
+	}
+}
+
+// agentUI: the listener's certificate and key come together.
+func (v *validator) agentUI(ui *AgentUI) {
+	at := keyPath{"agent", "ui"}
+	switch {
+	case ui.TLSCertFile != "" && ui.TLSKeyFile == "":
+		v.fail(at.key("tls_cert_file"), "set tls_key_file too: the listener serves TLS with both or neither")
+	case ui.TLSCertFile == "" && ui.TLSKeyFile != "":
+		v.fail(at.key("tls_key_file"), "set tls_cert_file too: the listener serves TLS with both or neither")
 	}
 }
 

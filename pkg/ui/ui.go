@@ -29,11 +29,11 @@ type Source interface {
 	Logs(env string) ([]agent.DeployLogs, error)
 	Log(env, deployID, file string) ([]byte, error)
 	// ActionsEnabled, Authorized and Act serve the actions (pause,
-	// resume, retry): offered only when enabled, done only with the
-	// token.
+	// resume, retry, approve, reject): offered only when enabled, done
+	// only with the token.
 	ActionsEnabled() bool
 	Authorized(token string) bool
-	Act(env, action, by string) error
+	Act(agent.Action) error
 }
 
 // Options configure the page.
@@ -249,10 +249,12 @@ func (s *Server) pastDeploys(ctx context.Context, v agent.EnvView) ([]agent.Past
 
 // act carries out an action posted from a card's form: only when actions
 // are on, only with the token (the form's token field, or an
-// Authorization: Bearer header), and then back to the page.
+// Authorization: Bearer header), and then back to the page. An approve or
+// reject carries the commit the card showed awaiting (the form's commit
+// field) and may carry a reason.
 func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 	if !s.src.ActionsEnabled() {
-		http.Error(w, "actions are off: set [agent.ui] token_file", http.StatusNotFound)
+		s.errorPage(w, http.StatusNotFound, "actions are off: set [agent.ui] token_file")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
@@ -262,14 +264,32 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 	}
 	if !s.src.Authorized(token) {
 		s.log.Warn("dashboard: action refused: wrong or missing token", "env", r.PathValue("env"), "action", r.PathValue("action"), "remote", r.RemoteAddr)
-		http.Error(w, "wrong or missing token", http.StatusForbidden)
+		s.errorPage(w, http.StatusForbidden, "wrong or missing token")
 		return
 	}
-	env, action := r.PathValue("env"), r.PathValue("action")
-	if err := s.src.Act(env, action, "dashboard ("+r.RemoteAddr+")"); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+	act := agent.Action{
+		Env: r.PathValue("env"), Name: r.PathValue("action"),
+		Commit: r.PostFormValue("commit"), Reason: strings.TrimSpace(r.PostFormValue("reason")),
+		By: "dashboard (" + r.RemoteAddr + ")",
+	}
+	if err := s.src.Act(act); err != nil {
+		s.log.Warn("dashboard: action failed", "env", act.Env, "action", act.Name, "remote", r.RemoteAddr, "err", err)
+		s.errorPage(w, http.StatusBadRequest, fmt.Sprintf("%s %s: %v", act.Name, act.Env, err))
 		return
 	}
-	s.log.Info("dashboard: action", "env", env, "action", action, "remote", r.RemoteAddr)
+	s.log.Info("dashboard: action", "env", act.Env, "action", act.Name, "commit", act.Commit, "remote", r.RemoteAddr)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// errorPage says what went wrong, with the way back to the dashboard.
+func (s *Server) errorPage(w http.ResponseWriter, code int, msg string) {
+	var buf bytes.Buffer
+	if err := s.tmpl.ExecuteTemplate(&buf, "error.html", msg); err != nil {
+		s.log.Error("dashboard: render", "err", err)
+		http.Error(w, msg, code)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = w.Write(buf.Bytes())
 }

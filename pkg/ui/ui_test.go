@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,19 +28,20 @@ type state struct {
 	mu      sync.Mutex
 	views   []agent.EnvView
 	changed chan struct{}
-	token   string   // "": actions off
-	acted   []string // env/action, as asked
+	token   string         // "": actions off
+	acted   []agent.Action // as asked
+	refuse  error          // what Act answers
 }
 
 func (s *state) ActionsEnabled() bool { return s.token != "" }
 
 func (s *state) Authorized(token string) bool { return s.token != "" && token == s.token }
 
-func (s *state) Act(env, action, _ string) error {
+func (s *state) Act(a agent.Action) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.acted = append(s.acted, env+"/"+action)
-	return nil
+	s.acted = append(s.acted, a)
+	return s.refuse
 }
 
 func newState(v ...agent.EnvView) *state { return &state{views: v, changed: make(chan struct{})} }
@@ -205,17 +209,23 @@ func TestHuman(t *testing.T) {
 	}
 }
 
-func TestActions(t *testing.T) {
-	post := func(url, token string) int {
-		t.Helper()
-		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		resp, err := c.PostForm(url, map[string][]string{"token": {token}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+// post posts form to url, not following a redirect.
+func post(t *testing.T, url string, form url.Values) (int, string) {
+	t.Helper()
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.PostForm(url, form)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+func TestActions(t *testing.T) {
 	const token = "s3cret-token-for-tests"
 	for _, tc := range []struct {
 		name   string
@@ -235,7 +245,7 @@ func TestActions(t *testing.T) {
 			st.token = tc.on
 			srv := httptest.NewServer(New(st, Options{}))
 			defer srv.Close()
-			if got := post(srv.URL+"/actions/staging/"+tc.action, tc.token); got != tc.want {
+			if got, _ := post(t, srv.URL+"/actions/staging/"+tc.action, url.Values{"token": {tc.token}}); got != tc.want {
 				t.Errorf("POST: %d, want %d", got, tc.want)
 			}
 			if acted := len(st.acted) > 0; acted != tc.acted {
@@ -248,6 +258,109 @@ func TestActions(t *testing.T) {
 			}
 			if strings.Contains(body, token) {
 				t.Error("the page shows the token")
+			}
+		})
+	}
+}
+
+// TestApproval: a card awaiting approval offers approve and reject (and
+// pause), each carrying the commit the card shows; the answer reaches the
+// agent with the commit and the reason, and a refusal (a newer commit
+// awaits meanwhile) is shown, not swallowed.
+func TestApproval(t *testing.T) {
+	const token = "s3cret-token-for-tests"
+	c := commit.MustParse("4f1c0d2e9a7b3c5d6e8f0a1b2c3d4e5f6a7b8c9d")
+	st := newState(agent.EnvView{EnvState: agent.EnvState{Env: "production", State: agent.StateAwaitingApproval,
+		Detail: "full deploy of production to 4f1c0d2e9a7b; ferry approve production 4f1c0d2e9a7b", Target: c}})
+	st.token = token
+	srv := httptest.NewServer(New(st, Options{}))
+	defer srv.Close()
+	_, body := get(t, srv.URL+"/")
+	for _, want := range []string{
+		`<span class="badge">awaiting approval</span>`,
+		`class="card state-awaiting"`,
+		`<input type="hidden" name="commit" value="` + c.String() + `">`,
+		`name="reason"`,
+		`formaction="/actions/production/approve"`,
+		`formaction="/actions/production/reject"`,
+		`formaction="/actions/production/pause"`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %q:\n%s", want, body)
+		}
+	}
+	code, _ := post(t, srv.URL+"/actions/production/reject", url.Values{"token": {token}, "commit": {c.String()}, "reason": {" not during the sale "}})
+	if code != http.StatusSeeOther {
+		t.Fatalf("reject: %d", code)
+	}
+	want := agent.Action{Env: "production", Name: agent.ActionReject, Commit: c.String(), Reason: "not during the sale"}
+	if len(st.acted) != 1 || st.acted[0].Env != want.Env || st.acted[0].Name != want.Name || st.acted[0].Commit != want.Commit ||
+		st.acted[0].Reason != want.Reason || !strings.HasPrefix(st.acted[0].By, "dashboard (127.0.0.1:") {
+		t.Errorf("acted %+v; want %+v by the dashboard", st.acted, want)
+	}
+	st.refuse = errors.New("production: not awaiting approval of \"4f1c0d2e9a7b\": the deploy waiting is of 0aa1bb2cc3dd")
+	code, body = post(t, srv.URL+"/actions/production/approve", url.Values{"token": {token}, "commit": {c.String()}})
+	if code != http.StatusBadRequest || !strings.Contains(body, "approve production: production: not awaiting approval of &#34;4f1c0d2e9a7b&#34;") || !strings.Contains(body, `<a href="/">`) {
+		t.Errorf("a refused approve: %d\n%s", code, body)
+	}
+	if strings.Contains(body, token) {
+		t.Error("the error page shows the token")
+	}
+}
+
+// TestTimeline: the steps done, then the one running (to now) or the one
+// the deploy stopped at (to its end), placed on the deploy's whole span.
+func TestTimeline(t *testing.T) {
+	now := time.Now()
+	running := deploying(now).Deploy
+	failed := *running
+	failed.Outcome, failed.Ended, failed.Wait = execute.RolledBack, now.Add(-10*time.Second), nil
+	succeeded := *running
+	succeeded.Done = append(slices.Clone(running.Done),
+		execute.StepTime{Step: 2, Name: "wait-healthy web", Started: now.Add(-40 * time.Second), Ended: now.Add(-20 * time.Second)},
+		execute.StepTime{Step: 3, Name: "terminate-old web", Started: now.Add(-20 * time.Second), Ended: now.Add(-10 * time.Second)})
+	succeeded.Current, succeeded.Outcome, succeeded.Ended, succeeded.Wait = 4, execute.Succeeded, now.Add(-10*time.Second), nil
+	type row struct {
+		label, took, class string
+		x, w               float64
+	}
+	for _, tc := range []struct {
+		name string
+		p    execute.Progress
+		want []row
+	}{
+		// 90 s so far: 10 s, 40 s, then 40 s running.
+		{"running", *running, []row{
+			{"1. suspend-processes web", "10 s", "done", 0, 400 * 10 / 90.0},
+			{"2. raise-capacity web", "40 s", "done", 400 * 10 / 90.0, 400 * 40 / 90.0},
+			{"3. wait-healthy web", "40 s", "current", 400 * 50 / 90.0, 400 * 40 / 90.0},
+		}},
+		// Ended after 80 s, stopped at step 3 after 30 s of it.
+		{"rolled back", failed, []row{
+			{"1. suspend-processes web", "10 s", "done", 0, 400 * 10 / 80.0},
+			{"2. raise-capacity web", "40 s", "done", 400 * 10 / 80.0, 400 * 40 / 80.0},
+			{"3. wait-healthy web", "30 s", "failed", 400 * 50 / 80.0, 400 * 30 / 80.0},
+		}},
+		{"succeeded", succeeded, []row{
+			{"1. suspend-processes web", "10 s", "done", 0, 400 * 10 / 80.0},
+			{"2. raise-capacity web", "40 s", "done", 400 * 10 / 80.0, 400 * 40 / 80.0},
+			{"3. wait-healthy web", "20 s", "done", 400 * 50 / 80.0, 400 * 20 / 80.0},
+			{"4. terminate-old web", "10 s", "done", 400 * 70 / 80.0, 400 * 10 / 80.0},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tl := newTimeline(tc.p, now)
+			if tl == nil || len(tl.Rows) != len(tc.want) {
+				t.Fatalf("timeline %+v; want %d rows", tl, len(tc.want))
+			}
+			for i, r := range tl.Rows {
+				w := tc.want[i]
+				if r.Label != w.label || r.Took != w.took || r.Class != w.class || math.Abs(r.X-w.x) > 0.5 || math.Abs(r.W-w.w) > 0.5 {
+					t.Errorf("row %d = %+v; want %+v", i, r, w)
+				}
+				if r.X+r.W > float64(tl.Width)+0.01 {
+					t.Errorf("row %d ends at %.1f, past the chart's %d", i, r.X+r.W, tl.Width)
+				}
 			}
 		})
 	}

@@ -25,6 +25,9 @@ type card struct {
 	Errors   []string
 	// Actions are the actions the state allows, when actions are on.
 	Actions []string
+	// Awaiting is the commit awaiting approval, which an approve or
+	// reject answers.
+	Awaiting string
 }
 
 type deployView struct {
@@ -56,18 +59,21 @@ type waitView struct {
 	Percent  int
 }
 
-// timeline is the steps done, as an SVG bar chart: one row per step, its
-// bar placed by when it started and sized by how long it took.
+// timeline is the steps done, and the one running or the one the deploy
+// stopped at, as an SVG bar chart: one row per step, its label above its
+// bar, the bar placed by when the step started and sized by how long it
+// took. Labels above bars keep the text legible on a phone's width.
 type timeline struct {
 	Width, Height int
 	Rows          []timelineRow
 }
 
 type timelineRow struct {
-	Y     int
-	X, W  float64
-	Label string
-	Took  string
+	Y, BarY int // the row's text, its bar
+	X, W    float64
+	Label   string
+	Took    string
+	Class   string // done, current, failed
 }
 
 func (s *Server) cards(ctx context.Context) []card {
@@ -88,6 +94,9 @@ func (s *Server) cards(ctx context.Context) []card {
 		}
 		if s.src.ActionsEnabled() {
 			c.Actions = actions(v.State)
+			if v.State == agent.StateAwaitingApproval {
+				c.Awaiting = v.Target.String()
+			}
 		}
 		if len(c.Logs) > 5 {
 			c.Logs = c.Logs[:5]
@@ -137,25 +146,44 @@ func newDeployView(p execute.Progress, now time.Time) *deployView {
 }
 
 func newTimeline(p execute.Progress, now time.Time) *timeline {
-	if len(p.Done) == 0 {
+	type span struct {
+		n          int
+		name, cls  string
+		start, end time.Time
+	}
+	var spans []span
+	for _, st := range p.Done {
+		spans = append(spans, span{st.Step, st.Name, "done", st.Started, st.Ended})
+	}
+	end := now
+	if p.Outcome != "" {
+		end = p.Ended
+	}
+	if p.Current >= 0 && p.Current < len(p.Steps) && !p.StepStarted.IsZero() && p.Outcome != execute.Succeeded {
+		cls := "current"
+		if p.Outcome != "" {
+			cls = "failed"
+		}
+		spans = append(spans, span{p.Current, p.Steps[p.Current], cls, p.StepStarted, end})
+	}
+	if len(spans) == 0 {
 		return nil
 	}
-	end := p.Done[len(p.Done)-1].Ended
-	if p.Outcome == "" && now.After(end) {
-		end = now
+	if last := spans[len(spans)-1].end; end.Before(last) {
+		end = last // an ended deploy without its end time
 	}
 	total := end.Sub(p.Started)
 	if total <= 0 {
 		total = time.Millisecond
 	}
-	// Labels end at 225, bars span 230 to 530, durations end at 598.
-	const width, row, chart = 600, 18, 300.0
-	t := &timeline{Width: width, Height: row*len(p.Done) + 4}
-	for i, st := range p.Done {
-		x := chart * float64(st.Started.Sub(p.Started)) / float64(total)
-		w := max(2, chart*float64(st.Ended.Sub(st.Started))/float64(total))
+	const width, row = 400, 28
+	t := &timeline{Width: width, Height: row * len(spans)}
+	for i, sp := range spans {
+		x := width * float64(sp.start.Sub(p.Started)) / float64(total)
+		w := max(2, width*float64(sp.end.Sub(sp.start))/float64(total))
 		t.Rows = append(t.Rows, timelineRow{
-			Y: i*row + 2, X: 230 + x, W: w, Label: st.Name, Took: human(st.Ended.Sub(st.Started)),
+			Y: i * row, BarY: i*row + 16, X: min(x, width-2), W: min(w, width-min(x, width-2)),
+			Label: fmt.Sprintf("%d. %s", sp.n+1, sp.name), Took: human(sp.end.Sub(sp.start)), Class: sp.cls,
 		})
 	}
 	return t
@@ -197,8 +225,10 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05Z")
 	},
+	// since is how long from a to b; nothing for a record of one instant
+	// (an approval).
 	"since": func(a, b time.Time) string {
-		if a.IsZero() || b.IsZero() {
+		if a.IsZero() || b.IsZero() || !b.After(a) {
 			return ""
 		}
 		return human(b.Sub(a))
@@ -212,6 +242,8 @@ func actions(state string) []string {
 		return []string{agent.ActionResume}
 	case "blocked":
 		return []string{agent.ActionRetry, agent.ActionPause}
+	case agent.StateAwaitingApproval:
+		return []string{agent.ActionApprove, agent.ActionReject, agent.ActionPause}
 	default:
 		return []string{agent.ActionPause}
 	}

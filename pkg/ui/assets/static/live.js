@@ -37,12 +37,15 @@
       var n = next.querySelector("details." + d.className.split(" ")[0]);
       if (n) n.open = d.open;
     });
-    // Keep a token being typed.
-    var tok = cur.querySelector("input[name=token]"), ntok = next.querySelector("input[name=token]");
-    if (tok && ntok) ntok.value = tok.value;
-    var focused = tok && document.activeElement === tok;
+    // Keep a token or a reason being typed, and where the cursor was.
+    var focus = null;
+    ["token", "reason"].forEach(function (name) {
+      var a = cur.querySelector("input[name=" + name + "]"), b = next.querySelector("input[name=" + name + "]");
+      if (a && b) b.value = a.value;
+      if (a && b && document.activeElement === a) focus = b;
+    });
     cur.replaceWith(next);
-    if (focused && ntok) ntok.focus();
+    if (focus) focus.focus();
     document.body.dataset.events = String(Number(document.body.dataset.events || 0) + 1);
   });
   setInterval(tick, 1000);

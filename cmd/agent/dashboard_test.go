@@ -106,8 +106,9 @@ func testLogger() *slog.Logger {
 }
 
 // browser starts Debian's chromium, headless, with a profile of its own
-// and nothing that reaches outside the machine.
-func browser(t *testing.T) context.Context {
+// and nothing that reaches outside the machine. It trusts the test's
+// certificate with the public key of hash spki (base64 SHA-256), if any.
+func browser(t *testing.T, spki string) context.Context {
 	t.Helper()
 	path := testutil.RequireTool(t, "chromium")
 	opts := []chromedp.ExecAllocatorOption{
@@ -118,6 +119,9 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-extensions", true), chromedp.Flag("disable-default-apps", true),
 		chromedp.Flag("safebrowsing-disable-auto-update", true), chromedp.Flag("metrics-recording-only", true),
 		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(420, 900),
+	}
+	if spki != "" {
+		opts = append(opts, chromedp.Flag("ignore-certificate-errors-spki-list", spki))
 	}
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
@@ -228,88 +232,222 @@ func checkSteps(t *testing.T, ctx context.Context) int {
 	return currents
 }
 
-// TestDashboardInABrowser: the page, in a real browser, follows a serial
-// and a full deploy step by step, shows the history after a rollback, and
-// opens a server's log.
+// dashboard is the page open in the browser, and what the test needs to
+// drive it as a person would.
+type dashboard struct {
+	t     *testing.T
+	ctx   context.Context
+	dir   string // where screenshots go
+	url   string
+	token string
+}
+
+// open loads the page and waits for its event stream.
+func (d *dashboard) open() {
+	d.t.Helper()
+	if err := chromedp.Do(d.ctx, chromedp.EmulateViewport(420, 900), chromedp.Navigate(d.url)); err != nil {
+		d.t.Fatal(err)
+	}
+	d.live()
+}
+
+// live waits for the event stream, then records what the card shows.
+func (d *dashboard) live() {
+	d.t.Helper()
+	until(d.t, d.ctx, "the event stream", `document.getElementById('live') && !document.getElementById('live').hidden`)
+	evaluate[bool](d.t, d.ctx, record)
+}
+
+// act types the token (and a reason) into the staging card's form and
+// presses the action's button: the form posts, and the agent answers with
+// the page again, the card as the action left it.
+func (d *dashboard) act(action, reason string) {
+	d.t.Helper()
+	button := chromedp.CSS("#env-staging .action-" + action)
+	steps := []chromedp.Action[chromedp.Void]{
+		chromedp.WaitVisible(button),
+		chromedp.SetValue(chromedp.CSS("#env-staging input[name=token]"), d.token),
+	}
+	if reason != "" {
+		steps = append(steps, chromedp.SetValue(chromedp.CSS("#env-staging input[name=reason]"), reason))
+	}
+	resp, err := chromedp.RunResponse(d.ctx, append(steps, chromedp.Click(button))...)
+	if err != nil {
+		d.t.Fatalf("%s from the page: %v", action, err)
+	}
+	if resp.Status != http.StatusOK || !strings.HasSuffix(resp.URL, "/") {
+		msg := evaluate[string](d.t, d.ctx, `(document.getElementById('error') || {}).textContent || ''`)
+		d.t.Fatalf("%s from the page: %d at %s: %s", action, resp.Status, resp.URL, msg)
+	}
+	d.live()
+}
+
+// card waits until the staging card is in state with wanted commit c.
+func (d *dashboard) card(state, c string) {
+	d.t.Helper()
+	until(d.t, d.ctx, fmt.Sprintf("the card %s at %.12s", state, c), fmt.Sprintf(
+		`document.querySelector('#env-staging').dataset.state === %q && [...document.querySelectorAll('#env-staging dd code')].map(e => e.textContent).includes(%q)`, state, c[:12]))
+}
+
+// succeeded waits until the card's deploy of c succeeded, by method.
+func (d *dashboard) succeeded(c, method string) {
+	d.t.Helper()
+	until(d.t, d.ctx, "the deploy of "+c[:12]+" to succeed", fmt.Sprintf(
+		`document.querySelector('#env-staging .deploy h3 .outcome-succeeded') && (document.querySelector('#env-staging .deploy h3 code') || {}).textContent === %q`, c[:12]))
+	if h3 := evaluate[string](d.t, d.ctx, `document.querySelector('#env-staging .deploy h3').textContent`); !strings.Contains(h3, "("+method+",") {
+		d.t.Errorf("deploy heading %q; want a %s deploy", h3, method)
+	}
+}
+
+// history is the staging card's history, a row's text each.
+func (d *dashboard) history() []string {
+	return evaluate[[]string](d.t, d.ctx, `[...document.querySelectorAll('#env-staging .history tbody tr')].map(tr => tr.textContent)`)
+}
+
+// hasRow reports whether a history row names commit c and holds each of words.
+func hasRow(rows []string, c string, words ...string) bool {
+	return slices.ContainsFunc(rows, func(r string) bool {
+		if !strings.Contains(r, c[:12]) {
+			return false
+		}
+		for _, w := range words {
+			if !strings.Contains(r, w) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// serialDeploy: paused from the page, the agent leaves a new commit
+// alone; resumed from the page, it deploys it serially, and the page
+// follows the steps. It returns the commit and the current steps seen.
+func (d *dashboard) serialDeploy(p *project) (string, int) {
+	d.t.Helper()
+	d.act("pause", "")
+	until(d.t, d.ctx, "the card paused", `document.querySelector('#env-staging').dataset.state === 'paused'`)
+	serial := p.push("Speed up the cart", map[string]string{"app.py": "2\n"})
+	d.card("paused", serial) // the agent saw the commit, and stayed paused
+	if detail := evaluate[string](d.t, d.ctx, `document.querySelector('#env-staging .detail').textContent`); !strings.Contains(detail, "by dashboard (") {
+		d.t.Errorf("the paused card says %q; want who paused it", detail)
+	}
+	screenshot(d.t, d.ctx, d.dir, "paused.png")
+	d.act("resume", "")
+	until(d.t, d.ctx, "a wait's progress", `document.querySelector('#env-staging .wait .progress')`)
+	screenshot(d.t, d.ctx, d.dir, "serial-deploying.png")
+	d.succeeded(serial, "serial")
+	currents := checkSteps(d.t, d.ctx)
+	screenshot(d.t, d.ctx, d.dir, "serial-done.png")
+	return serial, currents
+}
+
+// fullDeploy: a full deploy awaits approval (policy.approve), is rejected
+// from the page with a reason, asked again with retry, approved, and the
+// page follows its steps. It returns the commit and the current steps
+// seen.
+func (d *dashboard) fullDeploy(p *project) (string, int) {
+	d.t.Helper()
+	full := p.push("Add the orders table", map[string]string{".ferry/schema-version": "2\n"})
+	d.card("awaiting approval", full)
+	screenshot(d.t, d.ctx, d.dir, "awaiting-approval.png")
+	d.act("reject", "not during the sale")
+	d.card("blocked", full)
+	until(d.t, d.ctx, "the rejection in the history", fmt.Sprintf(
+		`[...document.querySelectorAll('#env-staging .history tbody tr')].some(tr => tr.textContent.includes(%q) && tr.textContent.includes('rejected') && tr.textContent.includes('not during the sale'))`, full[:12]))
+	d.act("retry", "")
+	d.card("awaiting approval", full) // asked again
+	d.act("approve", "")
+	until(d.t, d.ctx, "the full deploy's wait", fmt.Sprintf(
+		`(document.querySelector('#env-staging .deploy h3 code') || {}).textContent === %q && document.querySelector('#env-staging .wait .progress')`, full[:12]))
+	screenshot(d.t, d.ctx, d.dir, "full-deploying.png")
+	d.succeeded(full, "full")
+	currents := checkSteps(d.t, d.ctx)
+	if n := evaluate[int](d.t, d.ctx, `document.querySelectorAll('#env-staging .timeline rect').length`); n == 0 {
+		d.t.Error("no timeline after the full deploy")
+	}
+	if rows := d.history(); !hasRow(rows, full, "approved") {
+		d.t.Errorf("the history lacks the approval of %.12s: %q", full, rows)
+	}
+	return full, currents
+}
+
+// dashboardConfig turns the dashboard's actions on (a token) over TLS,
+// and has full deploys await approval.
+func dashboardConfig(t *testing.T, p *project) (token string, cert testutil.TLSCert) {
+	t.Helper()
+	token = "dashboard-token-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	tokenFile := filepath.Join(t.TempDir(), "ui-token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert = testutil.WriteTLSCert(t)
+	data, err := os.ReadFile(p.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Replace(string(data), "[environments.staging.policy]\n", "[environments.staging.policy]\napprove = [\"full\"]\n", 1)
+	doc += fmt.Sprintf("\n[agent.ui]\ntoken_file = %q\ntls_cert_file = %q\ntls_key_file = %q\n", tokenFile, cert.CertFile, cert.KeyFile)
+	if err := os.WriteFile(p.config, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return token, cert
+}
+
+// TestDashboardInABrowser: the page, in a real browser over TLS, follows
+// a serial and a full deploy step by step, and its actions work: pause and
+// resume around the serial deploy, reject, retry and approve of the full
+// one; it shows the history after a rollback, and opens a server's log.
 func TestDashboardInABrowser(t *testing.T) {
-	ctx := browser(t)
-	dir := artifacts(t)
 	broken := &brokenApp{}
 	// Boots take a second, so that each wait lasts long enough to be seen.
 	p := newProjectSim(t, 2, awssim.Options{App: broken.app, BootDelay: time.Second})
 	// Room for boots on a loaded machine; the broken commit still fails
 	// its health check within the test's wait.
 	slowerTimeouts(t, p.config)
+	token, cert := dashboardConfig(t, p)
+	d := &dashboard{t: t, ctx: browser(t, cert.SPKIHash), dir: artifacts(t), token: token}
 	a := startDashboard(t, p)
 	p.waitState(a, "idle", p.first)
+	d.url = "https://" + a.Addr() + "/"
+	d.open()
 
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(420, 900), chromedp.Navigate("http://"+a.Addr()+"/")); err != nil {
-		t.Fatal(err)
-	}
-	until(t, ctx, "the event stream", `document.getElementById('live') && !document.getElementById('live').hidden`)
-	evaluate[bool](t, ctx, record)
-
-	// A full deploy: the schema marker changes.
-	full := p.push("Add the orders table", map[string]string{".ferry/schema-version": "2\n"})
-	until(t, ctx, "the full deploy's wait", fmt.Sprintf(
-		`(document.querySelector('#env-staging .deploy h3 code') || {}).textContent === %q && document.querySelector('#env-staging .wait .progress')`, full[:12]))
-	screenshot(t, ctx, dir, "full-deploying.png")
-	until(t, ctx, "the full deploy to succeed", fmt.Sprintf(
-		`document.querySelector('#env-staging .deploy h3 .outcome-succeeded') && (document.querySelector('#env-staging .deploy h3 code') || {}).textContent === %q`, full[:12]))
-	if h3 := evaluate[string](t, ctx, `document.querySelector('#env-staging .deploy h3').textContent`); !strings.Contains(h3, "(full,") {
-		t.Errorf("deploy heading %q; want a full deploy", h3)
-	}
-	currents := checkSteps(t, ctx)
-	if n := evaluate[int](t, ctx, `document.querySelectorAll('#env-staging .timeline rect').length`); n == 0 {
-		t.Error("no timeline after the full deploy")
-	}
-
-	evaluate[bool](t, ctx, record)
-	// A serial deploy.
-	serial := p.push("Speed up the cart", map[string]string{"app.py": "2\n"})
-	until(t, ctx, "a wait's progress", `document.querySelector('#env-staging .wait .progress')`)
-	screenshot(t, ctx, dir, "serial-deploying.png")
-	until(t, ctx, "the serial deploy to succeed", fmt.Sprintf(
-		`document.querySelector('#env-staging .deploy h3 .outcome-succeeded') && (document.querySelector('#env-staging .deploy h3 code') || {}).textContent === %q`, serial[:12]))
-	if h3 := evaluate[string](t, ctx, `document.querySelector('#env-staging .deploy h3').textContent`); !strings.Contains(h3, "(serial,") {
-		t.Errorf("deploy heading %q; want a serial deploy", h3)
-	}
+	full, fullSteps := d.fullDeploy(p)
+	serial, serialSteps := d.serialDeploy(p)
 	// Steps follow one another faster than the stream's 200 ms on the
 	// fast simulator; over both deploys the page still shows them change.
-	if currents += checkSteps(t, ctx); currents < 3 {
+	if currents := fullSteps + serialSteps; currents < 3 {
 		t.Errorf("the page showed %d current steps over two deploys; want the steps changing", currents)
 	}
-	screenshot(t, ctx, dir, "serial-done.png")
 
 	// A rollback: the card says blocked, the history says why.
 	bad := p.work.Commit("Break the health check", map[string]string{"app.py": "3\n"})
 	broken.set(bad)
 	p.work.Git("push", "-q", "origin", "main:staging")
-	until(t, ctx, "the rollback in the history", fmt.Sprintf(
+	until(t, d.ctx, "the rollback in the history", fmt.Sprintf(
 		`document.querySelector('#env-staging').dataset.state === 'blocked' && [...document.querySelectorAll('#env-staging .history tbody tr')].some(tr => tr.textContent.includes(%q) && tr.textContent.includes('rolled-back'))`, bad[:12]))
-	rows := evaluate[[]string](t, ctx, `[...document.querySelectorAll('#env-staging .history tbody tr')].map(tr => tr.textContent)`)
+	rows := d.history()
 	for _, c := range []string{serial, full} {
-		if !slices.ContainsFunc(rows, func(r string) bool { return strings.Contains(r, c[:12]) && strings.Contains(r, "succeeded") }) {
+		if !hasRow(rows, c, "succeeded") {
 			t.Errorf("the history lacks the deploy of %.12s: %q", c, rows)
 		}
 	}
-	if step := evaluate[string](t, ctx, `(document.querySelector('#env-staging .step.failed') || {}).textContent || ''`); !strings.Contains(step, "replace-batch") {
+	if step := evaluate[string](t, d.ctx, `(document.querySelector('#env-staging .step.failed') || {}).textContent || ''`); !strings.Contains(step, "replace-batch") {
 		t.Errorf("the step the deploy stopped at is %q; want a replace-batch", step)
 	}
-	screenshot(t, ctx, dir, "rolled-back.png")
+	screenshot(t, d.ctx, d.dir, "rolled-back.png")
 
 	// A server's log, opened from the page.
-	if err := chromedp.Do(ctx,
+	if err := chromedp.Do(d.ctx,
 		chromedp.Click(chromedp.CSS("#env-staging .logs summary")),
 		chromedp.Click(chromedp.CSS("#env-staging .logs a")),
 		chromedp.WaitVisible(chromedp.CSS("#log")),
 	); err != nil {
 		t.Fatal(err)
 	}
-	if text := evaluate[string](t, ctx, `document.getElementById('log').textContent`); !strings.Contains(text, ": done") {
+	if text := evaluate[string](t, d.ctx, `document.getElementById('log').textContent`); !strings.Contains(text, ": done") {
 		t.Errorf("the log page shows %q", text)
 	}
-	screenshot(t, ctx, dir, "log.png")
+	screenshot(t, d.ctx, d.dir, "log.png")
 }
 
 // slowerTimeouts gives instances a minute to boot and 20 s to pass the

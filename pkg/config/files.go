@@ -34,6 +34,8 @@ func (c *Config) CheckFiles() error {
 		v.file(g.key("webhook").key("secret_file"), w.SecretFile, secretFile)
 	}
 	v.file(keyPath{"agent", "ui", "token_file"}, c.Agent.UI.TokenFile, secretFile)
+	v.file(keyPath{"agent", "ui", "tls_cert_file"}, c.Agent.UI.TLSCertFile, plainFile)
+	v.file(keyPath{"agent", "ui", "tls_key_file"}, c.Agent.UI.TLSKeyFile, secretFile)
 	for _, name := range sortedKeys(c.Environments) {
 		e := c.Environments[name]
 		at := keyPath{"environments", name}

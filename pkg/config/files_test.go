@@ -44,6 +44,15 @@ func TestCheckFiles(t *testing.T) {
 		{name: "ui token is a directory", doc: func(d string) string {
 			return "[agent.ui]\ntoken_file = \"" + d + "\"\n"
 		}, wantKey: "agent.ui.token_file", wantMsg: "not a regular file"},
+		{name: "tls certificate readable by all, key by its owner", doc: func(d string) string {
+			return "[agent.ui]\ntls_cert_file = \"" + write(t, d, "cert.pem", 0o644) + "\"\ntls_key_file = \"" + write(t, d, "key.pem", 0o600) + "\"\n"
+		}},
+		{name: "tls key readable by others", doc: func(d string) string {
+			return "[agent.ui]\ntls_cert_file = \"" + write(t, d, "cert.pem", 0o644) + "\"\ntls_key_file = \"" + write(t, d, "key.pem", 0o644) + "\"\n"
+		}, wantKey: "agent.ui.tls_key_file", wantMsg: "permissions 0644"},
+		{name: "tls certificate missing", doc: func(d string) string {
+			return "[agent.ui]\ntls_cert_file = \"" + d + "/cert.pem\"\ntls_key_file = \"" + write(t, d, "key.pem", 0o600) + "\"\n"
+		}, wantKey: "agent.ui.tls_cert_file", wantMsg: "does not exist"},
 		{name: "allowed_signers readable by all is fine", doc: func(d string) string {
 			return "[environments.staging.trusted_keys]\nssh_allowed_signers = \"" + write(t, d, "signers", 0o644) + "\"\n"
 		}},

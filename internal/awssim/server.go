@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/ferry-deploy/ferry/internal/awssim/machines"
 )
 
 // Server is a simulator serving the AWS APIs over HTTP.
@@ -16,7 +18,11 @@ type Server struct {
 	// URL is the endpoint to give the SDK clients (BaseEndpoint or
 	// AWS_ENDPOINT_URL), e.g. http://127.0.0.1:41234.
 	URL string
-	srv *http.Server
+	// InstanceURL is the same API as the machines' instances reach it, on
+	// the default subnet's router address (http://172.31.0.1:PORT), as an
+	// instance reaches AWS's regional endpoints; empty without machines.
+	InstanceURL string
+	srv         *http.Server
 }
 
 // Start creates a simulator, starts its control loop and serves it on
@@ -47,6 +53,18 @@ func Start(opts Options, logger *slog.Logger) (*Server, error) {
 			return nil, errors.Join(fmt.Errorf("awssim: listen in %s: %w", n.Name(), err), sim.Close())
 		}
 		lns = append(lns, nln)
+		// Instances cannot reach the namespace's loopback: they reach the
+		// API at their router, e.g. `ferry secrets fetch` at boot.
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		iaddr := net.JoinHostPort(machines.Router(machines.DefaultSubnet).String(), port)
+		iln, err := n.Listen(sim.ctx, "tcp", iaddr)
+		if err != nil {
+			_ = ln.Close()
+			_ = nln.Close()
+			return nil, errors.Join(fmt.Errorf("awssim: listen on %s in %s: %w", iaddr, n.Name(), err), sim.Close())
+		}
+		lns = append(lns, iln)
+		srv.InstanceURL = "http://" + iaddr
 	}
 	for _, l := range lns {
 		go func() {

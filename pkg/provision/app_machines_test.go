@@ -3,7 +3,9 @@ package provision_test
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"io"
 	"io/fs"
 	"net/http"
@@ -15,6 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/ferry-deploy/ferry/internal/simenv"
 	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/provision"
 	"github.com/ferry-deploy/ferry/pkg/roles"
@@ -31,8 +37,28 @@ import (
 // round trip, a session in Redis that outlives a gunicorn restart. A
 // second release with a schema bump is migrated by the worker's deploy
 // hook, and the new column reaches the replica.
+//
+// The secrets (docs/secrets.md): the web and worker servers get
+// ferry-secrets.service and the ferry binary from their recipe, and the
+// app units start only after it fetched the environment's secrets from
+// SSM with the instance profile (IMDSv2): the app shows the hash of a
+// secret only SSM holds. An image of the web server, with no secrets
+// file, boots an instance that serves with the value pushed to SSM after
+// the image was made.
 func TestAppOnMachines(t *testing.T) {
+	ferry := buildFerry(t)
 	s := newStack(t, "db-primary", "db-replica", "cache+queue", "web", "worker")
+	s.ferry = ferry
+	store := s.Cloud()
+	const token1, token2 = "api-token-first-5c1e0b7d", "api-token-second-9a4f22e1"
+	for k, v := range map[string]string{
+		roles.SecretDB: secrets().DB, roles.SecretReplication: secrets().Replication, roles.SecretQueue: secrets().Queue,
+		roles.SecretCache: secrets().Cache, roles.SecretKey: secrets().SecretKey, "API_TOKEN": token1,
+	} {
+		if _, err := store.PutSecret(s.ctx, secretsPath+k, v, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
 	start := time.Now()
 	s.checkReports(s.provisionAll("create"), true)
 	t.Logf("5 servers provisioned in parallel in %v", time.Since(start).Round(100*time.Millisecond))
@@ -122,16 +148,93 @@ func TestAppOnMachines(t *testing.T) {
 	if code, body, err := c.do("GET", base+"/task?x=1&y=1", nil); err != nil || code != 200 || body != "sum 2\n" {
 		t.Errorf("GET /task after the worker's restart = %d %q %v", code, body, err)
 	}
+
+	// The secrets: gunicorn started after ferry-secrets.service wrote the
+	// file from SSM, API_TOKEN included (no recipe writes that one).
+	if code, body, err := c.do("GET", base+"/secret", nil); err != nil || code != 200 || body != tokenPage(token1) {
+		t.Errorf("GET /secret = %d %q %v, want %q\n%s", code, body, err, tokenPage(token1), s.sh(web, "journalctl -u ferry-secrets --no-pager -n 30"))
+	}
+	for _, m := range []*machine{web, worker} {
+		if got := s.sh(m, "systemctl is-enabled ferry-secrets; systemctl is-active ferry-secrets; stat -c '%a %U' /etc/app/secrets.env; cat /etc/ferry/secrets-fetch.env"); got != "enabled\nactive\n600 root\nFERRY_SECRETS_PATH="+secretsPath+"\nAWS_ENDPOINT_URL="+s.Srv.InstanceURL+"\n" {
+			t.Errorf("%s: the secrets unit and files: %q", m.ip, got)
+		}
+	}
+	// A second run of the web and worker recipes, the binary included,
+	// changes nothing.
+	params, servers := s.appServers()
+	s.checkReports(s.provisioner("again", params, secrets()).ProvisionAll(s.ctx, servers[3:], 0), false)
+
+	// An image of the web server as a bake leaves it (no secrets file, no
+	// userlist), a new value pushed to SSM, and an instance of the image:
+	// it serves with the new value, fetched at its boot.
+	s.sh(web, "rm -f /etc/app/secrets.env /etc/pgbouncer/userlist.txt && sync")
+	img, err := s.SDK.EC2.CreateImage(s.ctx, &ec2.CreateImageInput{InstanceId: aws.String(web.id), Name: aws.String("myproject-web-test"), NoReboot: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ec2.NewImageAvailableWaiter(s.SDK.EC2, func(o *ec2.ImageAvailableWaiterOptions) { o.MinDelay, o.MaxDelay = 200*time.Millisecond, time.Second }).
+		Wait(s.ctx, &ec2.DescribeImagesInput{ImageIds: []string{aws.ToString(img.ImageId)}}, 5*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.PutSecret(s.ctx, secretsPath+"API_TOKEN", token2, ""); err != nil {
+		t.Fatal(err)
+	}
+	booted := time.Now()
+	scaled := s.LaunchImage(aws.ToString(img.ImageId), 1)[0]
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		code, body, _ := c.do("GET", "https://"+scaled.IP+"/secret", nil)
+		if code == 200 && body == tokenPage(token2) {
+			break
+		}
+		if time.Now().After(deadline) {
+			console, _ := simenv.ConsoleOutput(s.ctx, s.SDK, scaled.ID)
+			t.Fatalf("the new instance's /secret: %d %q, want %q\nconsole:\n%s", code, body, tokenPage(token2), console)
+		}
+		time.Sleep(time.Second)
+	}
+	t.Logf("an instance of the web server's image served with the secret pushed after the image %v after RunInstances", time.Since(booted).Round(100*time.Millisecond))
+	// No artifact of the provisioning holds a value of API_TOKEN either.
+	err = filepath.WalkDir(s.logs, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err == nil && (bytes.Contains(b, []byte(token1)) || bytes.Contains(b, []byte(token2))) {
+			t.Errorf("%s holds a secret value", p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// secretsPath is the test environment's SSM path, /<project>/<env>/.
+const secretsPath = "/myproject/testing/"
+
+// tokenPage is examples/app's /secret for a value of API_TOKEN.
+func tokenPage(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return "secret API_TOKEN sha256:" + hex.EncodeToString(sum[:])[:16] + "\n"
 }
 
 // provisionAll provisions the five servers of newStack's names with the
 // default recipes.
 func (s *stack) provisionAll(id string) []provision.Report {
 	s.t.Helper()
+	params, servers := s.appServers()
+	return s.provisioner(id, params, secrets()).ProvisionAll(s.ctx, servers, 0)
+}
+
+// appServers are the five servers of newStack's names and their recipes'
+// parameters, the web and worker servers' boot unit reading secretsPath.
+func (s *stack) appServers() (roles.RecipeParams, []provision.Server) {
 	params := roles.RecipeParams{
 		Project: "myproject", AppModule: "app",
 		DBPrimary: s.byRole["db-primary"].ip, DBReplica: s.byRole["db-replica"].ip,
 		Cache: s.byRole["cache+queue"].ip, Queue: s.byRole["cache+queue"].ip,
+		SecretsPath: secretsPath, InstanceEndpoint: s.Srv.InstanceURL,
 	}
 	servers := []provision.Server{
 		{Roles: []roles.Role{roles.DBPrimary}},
@@ -144,7 +247,7 @@ func (s *stack) provisionAll(id string) []provision.Report {
 		m := s.byRole[name]
 		servers[i].SSH, servers[i].Address, servers[i].Instance = m.ssh, m.ip, m.id
 	}
-	return s.provisioner(id, params, secrets()).ProvisionAll(s.ctx, servers, 0)
+	return params, servers
 }
 
 // appTar is dir as a tar stream, without its schema-bump directory, with

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -34,6 +35,9 @@ type stack struct {
 	known  string // known_hosts of every machine, by private and forwarded address
 	logs   string
 	byRole map[string]*machine
+	// ferry waits for a ferry binary for the machines (buildFerry); nil
+	// without one.
+	ferry func() string
 }
 
 type machine struct {
@@ -43,7 +47,9 @@ type machine struct {
 
 func newStack(t *testing.T, names ...string) *stack {
 	t.Helper()
-	e := machinetest.Start(t, machinetest.Options{Stack: true, KeyName: "provision"})
+	// An instance profile, whose credentials ferry-secrets.service reads
+	// with IMDSv2, as env create launches servers.
+	e := machinetest.Start(t, machinetest.Options{Stack: true, KeyName: "provision", InstanceProfile: "myproject-app"})
 	s := &stack{Env: e, t: t, ctx: e.Ctx, net: e.Net, logs: t.TempDir(), byRole: map[string]*machine{}}
 	var known []string
 	for i, m := range e.Launch(len(names)) {
@@ -54,6 +60,34 @@ func newStack(t *testing.T, names ...string) *stack {
 	}
 	s.known = e.WriteKnownHosts(known...)
 	return s
+}
+
+// buildFerry starts building the ferry command for the machines (static:
+// their glibc may be older than this host's) and returns a function that
+// waits for it and returns its path.
+func buildFerry(t *testing.T) func() string {
+	bin := filepath.Join(t.TempDir(), "ferry")
+	done := make(chan error, 1)
+	go func() {
+		cmd := exec.Command("go", "build", "-o", bin, "./cmd/agent")
+		cmd.Dir = "../.."
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			err = fmt.Errorf("go build ./cmd/agent: %w\n%s", err, out)
+		}
+		done <- err
+	}()
+	var once sync.Once
+	var err error
+	return func() string {
+		t.Helper()
+		once.Do(func() { err = <-done })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bin
+	}
 }
 
 // forward relays a loopback port of the host to target in the machines'
@@ -91,11 +125,15 @@ func (s *stack) forward(target string) string {
 
 func (s *stack) provisioner(deployID string, p roles.RecipeParams, sec roles.Secrets) *provision.Provisioner {
 	s.t.Helper()
+	ferry := ""
+	if p.SecretsPath != "" {
+		ferry = s.ferry()
+	}
 	logger := slog.New(slog.NewTextHandler(s.t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	pr, err := provision.New(provision.Config{
 		Remote: remote.Config{User: "admin", KeyFile: s.KeyFile, KnownHosts: s.known, ConnectTimeout: 30 * time.Second,
 			CommandTimeout: 10 * time.Minute, Logs: remote.Logs{Root: s.logs, Env: "testing", DeployID: deployID}},
-		Recipes: roles.NewRecipes(), Params: p, Secrets: sec,
+		Recipes: roles.NewRecipes(), Params: p, Secrets: sec, Ferry: ferry,
 	}, logger)
 	if err != nil {
 		s.t.Fatal(err)

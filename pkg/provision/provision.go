@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"os"
@@ -56,6 +57,11 @@ type Config struct {
 	Recipes roles.Recipes
 	Params  roles.RecipeParams
 	Secrets roles.Secrets
+	// Ferry is a ferry binary for the servers (Linux, their architecture),
+	// installed as /usr/local/bin/ferry before the recipe runs, for
+	// ferry-secrets.service; empty: none is sent. Web and worker servers
+	// need it when Params.SecretsPath is set.
+	Ferry string
 }
 
 // Provisioner runs recipes on servers. It is safe for concurrent use.
@@ -132,8 +138,19 @@ func (p *Provisioner) Provision(ctx context.Context, s Server) Report {
 	}
 	line += "sh " + Dir + "/run.sh " + strings.Join(names, " ")
 	run := remote.Command{Name: "recipe " + strings.Join(names, "+"), Line: line, Env: env}
+	cmds := []remote.Command{upload}
+	if p.cfg.Ferry != "" {
+		f, err := os.Open(p.cfg.Ferry)
+		if err != nil {
+			rep.Err = fmt.Errorf("provision %s: the ferry binary for the servers: %w", s.SSH, err)
+			return rep
+		}
+		defer f.Close()
+		cmds = append(cmds, installFerry(f))
+	}
+	cmds = append(cmds, run)
 	p.log.Info("provisioning", "server", s.SSH, "instance", s.Instance, "roles", names, "action", s.Action, "log", rep.Log)
-	rep.Err = p.runner.Run(ctx, remote.Host{Addr: s.SSH, Instance: s.Instance, Role: s.Roles[0]}, upload, run)
+	rep.Err = p.runner.Run(ctx, remote.Host{Addr: s.SSH, Instance: s.Instance, Role: s.Roles[0]}, cmds...)
 	changes, err := readChanges(rep.Log, from)
 	rep.Changes = changes
 	if err != nil && rep.Err == nil {
@@ -143,6 +160,21 @@ func (p *Provisioner) Provision(ctx context.Context, s Server) Report {
 		p.log.Info("provisioned", "server", s.SSH, "instance", s.Instance, "roles", names, "changes", len(changes))
 	}
 	return rep
+}
+
+// FerryPath is where a server keeps the ferry binary its boot units run.
+const FerryPath = "/usr/local/bin/ferry"
+
+// installFerry streams the binary to the server, which replaces
+// FerryPath only when it differs (a "changed:" line, as the recipes say):
+// a run with the same binary changes nothing.
+func installFerry(bin io.Reader) remote.Command {
+	return remote.Command{
+		Name: "ferry binary",
+		Line: `sudo sh -c 'set -e; t=$(mktemp ` + FerryPath + `.XXXXXX); cat >"$t"; ` +
+			`if cmp -s "$t" ` + FerryPath + `; then rm -f "$t"; else chmod 0755 "$t"; mv -f "$t" ` + FerryPath + `; echo "changed: ` + FerryPath + `"; fi'`,
+		Input: bin,
+	}
 }
 
 // ProvisionAll provisions every server, at most limit at once (all when

@@ -90,6 +90,15 @@ type RecipeParams struct {
 	// Clients is the network (CIDR) the databases accept the app and the
 	// replica from, over TLS; default 0.0.0.0/0 (security groups narrow it).
 	Clients string
+	// SecretsPath is the environment's SSM path (/<project>/<env>/) that
+	// ferry-secrets.service reads at each boot of a web or worker server,
+	// before the app starts; empty: the unit is installed but never runs
+	// (the recipe and the secrets_changed hook write the secrets file).
+	SecretsPath string
+	// InstanceEndpoint is the AWS endpoint as the servers reach it
+	// (AWS_ENDPOINT_URL for `ferry secrets fetch`); empty: AWS's own. Only
+	// a simulator needs one.
+	InstanceEndpoint string
 }
 
 // Secrets are the passwords the recipes set and use. Each reaches a
@@ -146,9 +155,11 @@ type RecipeHost struct {
 const ActionReseed = "reseed"
 
 var (
-	moduleRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
-	hostRE   = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$`)
-	secretRE = regexp.MustCompile(`^[A-Za-z0-9_-]{16,128}$`)
+	moduleRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+	hostRE     = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$`)
+	secretRE   = regexp.MustCompile(`^[A-Za-z0-9_-]{16,128}$`)
+	ssmPathRE  = regexp.MustCompile(`^/([A-Za-z0-9_.-]+/)+$`)
+	endpointRE = regexp.MustCompile(`^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$`)
 )
 
 // DBName is the name of the app's database, PostgreSQL role and RabbitMQ
@@ -186,6 +197,12 @@ func (p RecipeParams) check(rs []Role) error {
 	}
 	if _, err := netip.ParsePrefix(p.Clients); err != nil {
 		errs = append(errs, fmt.Errorf("clients %q is not a CIDR network", p.Clients))
+	}
+	if p.SecretsPath != "" && !ssmPathRE.MatchString(p.SecretsPath) {
+		errs = append(errs, fmt.Errorf("secrets path %q is not an SSM path like /project/env/", p.SecretsPath))
+	}
+	if p.InstanceEndpoint != "" && !endpointRE.MatchString(p.InstanceEndpoint) {
+		errs = append(errs, fmt.Errorf("instance endpoint %q is not an http(s) URL of a host and port", p.InstanceEndpoint))
 	}
 	need := map[string]string{}
 	for _, r := range rs {
@@ -317,7 +334,8 @@ func roleScripts(rs []Role) []string {
 
 // RecipeData is what the files under files/ may refer to:
 // {{.Project}}, {{.AppModule}}, {{.DBPrimary}}, {{.DBReplica}}, {{.Cache}},
-// {{.Queue}}, {{.Clients}}, {{.DBName}} and {{.Address}} (the server's own).
+// {{.Queue}}, {{.Clients}}, {{.SecretsPath}}, {{.InstanceEndpoint}},
+// {{.DBName}} and {{.Address}} (the server's own).
 type RecipeData struct {
 	RecipeParams
 	DBName  string
@@ -345,6 +363,7 @@ func paramsScript(d RecipeData, action string) string {
 		{"FERRY_PROJECT", d.Project}, {"FERRY_DB_NAME", d.DBName}, {"FERRY_APP_MODULE", d.AppModule},
 		{"FERRY_ADDRESS", d.Address}, {"FERRY_DB_PRIMARY", d.DBPrimary}, {"FERRY_DB_REPLICA", d.DBReplica},
 		{"FERRY_CACHE", d.Cache}, {"FERRY_QUEUE", d.Queue}, {"FERRY_CLIENTS", d.Clients}, {"FERRY_ACTION", action},
+		{"FERRY_SECRETS_PATH", d.SecretsPath}, {"FERRY_INSTANCE_ENDPOINT", d.InstanceEndpoint},
 	} {
 		fmt.Fprintf(&b, "%s='%s'\n", kv[0], strings.ReplaceAll(kv[1], "'", `'\''`))
 	}

@@ -184,3 +184,44 @@ func TestExampleOverrides(t *testing.T) {
 		t.Error("the example's README.md is sent: only scripts and files/ belong in a bundle")
 	}
 }
+
+// The boot unit the recipes install is the one systemd/ ships (and
+// systemd/unit_test.go verifies with systemd-analyze).
+func TestRecipesInstallTheShippedSecretsUnit(t *testing.T) {
+	shipped, err := os.ReadFile("../../systemd/ferry-secrets.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := roles.NewRecipes().Bundle(params(), roles.RecipeHost{Address: "172.31.0.7", Roles: []roles.Role{roles.Web}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := untar(t, b.Tar)["files/systemd/ferry-secrets.service"]; got != string(shipped) {
+		t.Errorf("pkg/roles/recipes/files/systemd/ferry-secrets.service differs from systemd/ferry-secrets.service:\n%s", got)
+	}
+}
+
+func TestBundleCarriesTheSecretsPathAndEndpoint(t *testing.T) {
+	p := params()
+	p.SecretsPath, p.InstanceEndpoint = "/my.Project/testing/", "http://172.31.0.1:4566"
+	b, err := roles.NewRecipes().Bundle(p, roles.RecipeHost{Address: "172.31.0.7", Roles: []roles.Role{roles.Worker}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := untar(t, b.Tar)["params.sh"]
+	for _, want := range []string{"FERRY_SECRETS_PATH='/my.Project/testing/'\n", "FERRY_INSTANCE_ENDPOINT='http://172.31.0.1:4566'\n"} {
+		if !strings.Contains(sh, want) {
+			t.Errorf("params.sh lacks %q:\n%s", want, sh)
+		}
+	}
+	for _, bad := range []struct{ path, endpoint string }{
+		{"myproject/testing", ""}, {"/myproject/testing", ""}, {"/my project/", ""}, {"/p/'x'/", ""},
+		{"", "ftp://host"}, {"", "http://host/'; rm -rf /"}, {"", "http://host path"},
+	} {
+		p := params()
+		p.SecretsPath, p.InstanceEndpoint = bad.path, bad.endpoint
+		if _, err := roles.NewRecipes().Bundle(p, roles.RecipeHost{Address: "172.31.0.7", Roles: []roles.Role{roles.Web}}); err == nil {
+			t.Errorf("path %q endpoint %q: no error", bad.path, bad.endpoint)
+		}
+	}
+}

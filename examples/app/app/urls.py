@@ -9,4 +9,5 @@ urlpatterns = [
     path("notes/<int:note_id>", views.note),
     path("task", views.task),
     path("session", views.session),
+    path("secret", views.secret),
 ]

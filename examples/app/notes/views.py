@@ -1,3 +1,6 @@
+import hashlib
+import os
+
 from django.conf import settings
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.views.decorators.csrf import csrf_exempt
@@ -51,3 +54,13 @@ def session(request):
     """A counter in the session, which lives in Redis."""
     request.session["visits"] = request.session.get("visits", 0) + 1
     return text("visits %d" % request.session["visits"])
+
+
+def secret(request):
+    """Which value of the secret API_TOKEN this process read from
+    /etc/app/secrets.env, by the first 16 hex digits of its SHA-256: a push
+    or a boot's fetch is seen without the value being shown."""
+    value = os.environ.get("API_TOKEN")
+    if value is None:
+        return text("secret API_TOKEN unset")
+    return text("secret API_TOKEN sha256:%s" % hashlib.sha256(value.encode()).hexdigest()[:16])

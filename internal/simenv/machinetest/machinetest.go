@@ -39,6 +39,10 @@ type Options struct {
 	Timeout time.Duration
 	// Tools the test needs besides the machine backend's and OpenSSH's.
 	Tools []string
+	// InstanceProfile, when set, launches instances with that instance
+	// profile and IMDSv2 required (hop limit 1), as Ferry's launch sources
+	// do: what `ferry secrets fetch` at boot needs.
+	InstanceProfile string
 }
 
 // Env is a running simulator with machines, ready for SSH.
@@ -56,6 +60,7 @@ type Env struct {
 	// KeyName is the key pair machines are launched with; KeyFile holds
 	// its private key (mode 0600).
 	KeyName, KeyFile string
+	profile          string
 }
 
 // Start runs the simulator with its machine backend until the test ends.
@@ -86,7 +91,7 @@ func Start(t testing.TB, opts Options) *Env {
 	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
 	t.Cleanup(cancel)
 	e := &Env{t: t, Ctx: ctx, Srv: srv, SDK: simenv.Connect(srv.URL), Net: srv.MachineNetwork(), Log: logger,
-		KeyName: opts.KeyName, KeyFile: filepath.Join(t.TempDir(), "key")}
+		KeyName: opts.KeyName, KeyFile: filepath.Join(t.TempDir(), "key"), profile: opts.InstanceProfile}
 	tag := awssim.BaseImageTag
 	if opts.Stack {
 		tag = awssim.StackImageTag
@@ -141,8 +146,20 @@ func (m Machine) KnownHosts(addrs ...string) string {
 // the order RunInstances gave them.
 func (e *Env) Launch(n int) []Machine {
 	e.t.Helper()
-	out, err := e.SDK.EC2.RunInstances(e.Ctx, &ec2.RunInstancesInput{ImageId: aws.String(e.Image), KeyName: aws.String(e.KeyName),
-		InstanceType: ec2types.InstanceTypeT3Small, MinCount: aws.Int32(int32(n)), MaxCount: aws.Int32(int32(n))})
+	return e.LaunchImage(e.Image, n)
+}
+
+// LaunchImage is Launch from another image, such as one the test made.
+func (e *Env) LaunchImage(image string, n int) []Machine {
+	e.t.Helper()
+	in := &ec2.RunInstancesInput{ImageId: aws.String(image), KeyName: aws.String(e.KeyName),
+		InstanceType: ec2types.InstanceTypeT3Small, MinCount: aws.Int32(int32(n)), MaxCount: aws.Int32(int32(n))}
+	if e.profile != "" {
+		in.IamInstanceProfile = &ec2types.IamInstanceProfileSpecification{Name: aws.String(e.profile)}
+		in.MetadataOptions = &ec2types.InstanceMetadataOptionsRequest{HttpTokens: ec2types.HttpTokensStateRequired,
+			HttpPutResponseHopLimit: aws.Int32(1), HttpEndpoint: ec2types.InstanceMetadataEndpointStateEnabled}
+	}
+	out, err := e.SDK.EC2.RunInstances(e.Ctx, in)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -35,6 +35,34 @@ ENV
 # read this file too; at boot `ferry secrets fetch` may write it afresh.
 put_secrets /etc/app/secrets.env gunicorn celery pgbouncer -- DB_PASSWORD QUEUE_PASSWORD CACHE_PASSWORD DJANGO_SECRET_KEY
 
+# At each boot, before the app starts: ferry-secrets.service runs `ferry
+# secrets fetch` (the instance profile's credentials, IMDSv2) to write the
+# environment's secrets from SSM into that file; gunicorn, celery and
+# PgBouncer wait for it, and gunicorn and celery do not start without it.
+# Enabled only: it runs at boot or when an app unit starts.
+put_file "$(file systemd/ferry-secrets.service)" /etc/systemd/system/ferry-secrets.service 0644 root:root
+for unit in gunicorn celery; do
+	put_file "$(file systemd/secrets-first.conf)" "/etc/systemd/system/$unit.service.d/ferry-secrets.conf" 0644 root:root
+done
+if [ -n "${FERRY_SECRETS_PATH:-}" ]; then
+	if [ ! -x /usr/local/bin/ferry ]; then
+		echo "ferry-secrets.service runs /usr/local/bin/ferry, which this server lacks (provision.Config.Ferry uploads it)" >&2
+		exit 1
+	fi
+	endpoint=""
+	if [ -n "${FERRY_INSTANCE_ENDPOINT:-}" ]; then endpoint="AWS_ENDPOINT_URL=$FERRY_INSTANCE_ENDPOINT"; fi
+	put_content /etc/ferry/secrets-fetch.env 0644 root:root <<ENV
+FERRY_SECRETS_PATH=$FERRY_SECRETS_PATH
+$endpoint
+ENV
+	if ! systemctl is-enabled --quiet ferry-secrets 2>/dev/null; then
+		systemctl enable --quiet ferry-secrets
+		changed "enabled ferry-secrets"
+	fi
+else
+	ensure_absent /etc/ferry/secrets-fetch.env
+fi
+
 put_file "$(file stunnel/ferry-db.conf)" /etc/stunnel/ferry-db.conf 0644 root:root ferry-stunnel
 put_file "$(file systemd/ferry-stunnel.service)" /etc/systemd/system/ferry-stunnel.service 0644 root:root ferry-stunnel
 ensure_service ferry-stunnel

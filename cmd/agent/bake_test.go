@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,7 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/ferry-deploy/ferry/internal/awssim"
 	"github.com/ferry-deploy/ferry/internal/simenv"
+	"github.com/ferry-deploy/ferry/internal/testutil"
 	"github.com/ferry-deploy/ferry/pkg/agent"
 	"github.com/ferry-deploy/ferry/pkg/bake"
 	"github.com/ferry-deploy/ferry/pkg/commit"
@@ -149,5 +153,157 @@ func TestBakeLine(t *testing.T) {
 				t.Errorf("bakeLine = %q\nwant %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// bakeAheadProject is a project whose environment bakes its images (from
+// a base image of the simulator's), with policy.bake_ahead, a deny window
+// open all the time, a bake bound of bakeTimeout, and an exec notifier
+// writing bake-failed events to the returned file.
+func bakeAheadProject(t *testing.T, bakeTimeout string) (*project, string) {
+	t.Helper()
+	p := newProjectSim(t, 1, awssim.Options{App: awssim.DemoApp, ImageBuildTime: 50 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := simenv.Connect(p.sim.URL)
+	run, err := c.EC2.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-debian"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := c.EC2.CreateImage(ctx, &ec2.CreateImageInput{InstanceId: run.Instances[0].InstanceId, Name: aws.String("debian-base")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := ec2.NewImageAvailableWaiter(c.EC2, func(o *ec2.ImageAvailableWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 10*time.Millisecond, 50*time.Millisecond
+	})
+	if err := w.Wait(ctx, &ec2.DescribeImagesInput{ImageIds: []string{aws.ToString(img.ImageId)}}, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	events := filepath.Join(t.TempDir(), "events.jsonl")
+	doc, err := os.ReadFile(p.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(doc), "ssh.user", "launch.image = \"bake\"\nlaunch.base_image = \"debian-base\"\nssh.user", 1)
+	s = strings.Replace(s, "poll_interval = \"20ms\"\n", "poll_interval = \"20ms\"\nbake_ahead = true\n", 1)
+	s = strings.Replace(s, "drain = \"20s\"\n", "drain = \"20s\"\nbake = \""+bakeTimeout+"\"\n", 1)
+	s += `
+[[environments.staging.windows]]
+cron = "* * * * *"
+duration = "2m"
+time_zone = "UTC"
+mode = "deny"
+
+[[notify]]
+kind = "exec"
+command = ["sh", "-c", "cat >> \"$0\"; echo >> \"$0\"", "` + events + `"]
+events = ["bake-failed"]
+`
+	if err := os.WriteFile(p.config, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p, events
+}
+
+// builders lists the bake builders the simulator launched, terminated
+// ones too.
+func builders(t *testing.T, endpoint string) []string {
+	t.Helper()
+	out, err := simenv.Connect(endpoint).EC2.DescribeInstances(t.Context(), &ec2.DescribeInstancesInput{
+		Filters: []ec2types.Filter{{Name: aws.String("tag-key"), Values: []string{plan.TagBaking}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range out.Reservations {
+		for _, i := range r.Instances {
+			ids = append(ids, aws.ToString(i.InstanceId)+" "+string(i.State.Name))
+		}
+	}
+	return ids
+}
+
+// TestBakeAheadFindsTheImage: while the window is closed, an image already
+// baked for the new target is found (the state says so) and nothing is
+// launched; the group is untouched.
+func TestBakeAheadFindsTheImage(t *testing.T) {
+	p, _ := bakeAheadProject(t, "30m")
+	before := groupState(t, p.sim.URL, "shop-staging-web")
+	next := p.work.Commit("Change", map[string]string{"app.py": "2\n"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := simenv.Connect(p.sim.URL)
+	run, err := c.EC2.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-debian"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ts []ec2types.Tag
+	for k, v := range plan.BakedImageTags("shop", "staging", commit.MustParse(next)) {
+		ts = append(ts, ec2types.Tag{Key: aws.String(k), Value: aws.String(v)})
+	}
+	img, err := c.EC2.CreateImage(ctx, &ec2.CreateImageInput{InstanceId: run.Instances[0].InstanceId, Name: aws.String("baked"),
+		TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeImage, Tags: ts}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := ec2.NewImageAvailableWaiter(c.EC2, func(o *ec2.ImageAvailableWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 10*time.Millisecond, 50*time.Millisecond
+	})
+	if err := w.Wait(ctx, &ec2.DescribeImagesInput{ImageIds: []string{aws.ToString(img.ImageId)}}, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	p.work.Git("push", "-q", "origin", "main:staging")
+	a := startAgent(t, p, time.Hour)
+	testutil.Eventually(t, 30*time.Second, "the image found ahead", func() (bool, string) {
+		s := p.envState(a)
+		return s.State == "waiting" && s.Target.String() == next && strings.Contains(s.Detail, "image "+aws.ToString(img.ImageId)+" baked ahead"), fmt.Sprintf("%+v", s)
+	})
+	if got := builders(t, p.sim.URL); len(got) != 0 {
+		t.Errorf("builders launched for an image that exists: %v", got)
+	}
+	if got := groupState(t, p.sim.URL, "shop-staging-web"); got != before {
+		t.Errorf("the group changed while the window was closed:\n got %s\nwant %s", got, before)
+	}
+}
+
+// TestBakeAheadFailureNotified: while the window is closed, the agent
+// bakes the new target's image under the lock; a bake that fails (here its
+// builder never shows SSH host keys: the fast backend runs no sshd) is
+// notified bake-failed once, leaves no builder running, releases the lock,
+// and the group is untouched.
+func TestBakeAheadFailureNotified(t *testing.T) {
+	p, events := bakeAheadProject(t, "300ms")
+	before := groupState(t, p.sim.URL, "shop-staging-web")
+	a := startAgent(t, p, 100*time.Millisecond)
+	next := p.push("Change", map[string]string{"app.py": "2\n"})
+	testutil.Eventually(t, 60*time.Second, "bake-failed notified", func() (bool, string) {
+		data, _ := os.ReadFile(events)
+		return strings.Contains(string(data), `"event":"bake-failed"`), string(data)
+	})
+	data, _ := os.ReadFile(events)
+	if !strings.Contains(string(data), next) || !strings.Contains(string(data), "boot") {
+		t.Errorf("bake-failed event: %s, want the commit and the phase", data)
+	}
+	testutil.Eventually(t, 30*time.Second, "the builder terminated", func() (bool, string) {
+		got := builders(t, p.sim.URL)
+		return len(got) == 1 && !strings.HasSuffix(got[0], " running") && !strings.HasSuffix(got[0], " pending"), fmt.Sprint(got)
+	})
+	// Looked at again and again (every 100ms), the commit is not baked a
+	// second time: the deploy bakes it when the window opens.
+	p.waitState(a, "waiting", next)
+	if got := builders(t, p.sim.URL); len(got) != 1 {
+		t.Errorf("builders: %v, want the one bake's", got)
+	}
+	if data, _ := os.ReadFile(events); strings.Count(string(data), `"event":"bake-failed"`) != 1 {
+		t.Errorf("bake-failed notified more than once:\n%s", data)
+	}
+	// The lock is free again: ferry bake by hand is not refused for it.
+	code, _, stderr := runFerry(t, "bake", "-c", p.config, "staging")
+	if strings.Contains(stderr, "holds the environment's lock") {
+		t.Errorf("ferry bake after the bake ahead: exit %d, the lock still held\n%s", code, stderr)
+	}
+	if got := groupState(t, p.sim.URL, "shop-staging-web"); got != before {
+		t.Errorf("the group changed while the window was closed:\n got %s\nwant %s", got, before)
 	}
 }

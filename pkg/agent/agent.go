@@ -439,7 +439,17 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 		return EnvState{}, result{}
 	}
 	if !win.Open {
-		return state("waiting", windowDetail+win.Reason, target), result{}
+		detail := windowDetail + win.Reason
+		if env.Policy.BakeAhead {
+			switch img, err := d.BakeAhead(ctx, in); {
+			case err != nil:
+				log.Warn("the image was not baked ahead; the deploy bakes it when the window opens", "commit", target.Short(), "err", err)
+				return state("waiting", detail, target), result{leaseExpires: heldUntil(err)}
+			case img != "":
+				detail += "; image " + img + " baked ahead"
+			}
+		}
+		return state("waiting", detail, target), result{}
 	}
 	// The agent asks nobody: pushing the branch or the tag was the
 	// confirmation (policy.confirm governs `ferry deploy` by hand). It is

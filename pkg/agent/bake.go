@@ -14,6 +14,7 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/execute"
 	"github.com/ferry-deploy/ferry/pkg/lock"
+	"github.com/ferry-deploy/ferry/pkg/plan"
 	"github.com/ferry-deploy/ferry/pkg/remote"
 	"github.com/ferry-deploy/ferry/pkg/watch"
 )
@@ -56,6 +57,53 @@ func bakerFor(cfg *config.Config, env *config.Environment, m *watch.Mirror, c Cl
 		return nil
 	}
 	return imageBaker{NewBaker(cfg, env, m, c, c, nil, log)}
+}
+
+// BakeAhead bakes the image of in.Target ahead of its deploy, while
+// the environment may not deploy (its window is closed, policy.bake_ahead),
+// so that the deploy finds the image when it may. It looks without the
+// lock first, since the agent asks at every recheck: a commit whose image
+// exists, or that is deployed already, takes no lock and launches
+// nothing. A bake runs under the lock, as a deploy's; one that fails is
+// notified (bake-failed) and not tried again for the commit: the deploy
+// bakes again when the window opens. It returns the image baked or found,
+// "" when there is none to bake.
+func (d *Deployer) BakeAhead(ctx context.Context, in plan.Input) (string, error) {
+	c := in.Target.Commit
+	if d.env.Launch.Image != config.LaunchImageBake || d.bakedAhead == c {
+		return "", nil
+	}
+	img, ok, err := NewBaker(d.cfg, d.env, d.mirror, d.cloud, d.cloud, nil, d.base).Find(ctx, c)
+	if err != nil {
+		return "", err
+	}
+	if ok {
+		d.bakedAhead = c
+		return img.ID, nil
+	}
+	p, err := plan.Make(ctx, d.cloud, Repo{Mirror: d.mirror}, in)
+	if err != nil {
+		return "", err
+	}
+	if p.Action != plan.Deploy {
+		d.bakedAhead = c
+		return "", nil
+	}
+	lctx, release, err := d.lock(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	d.log.Info("baking ahead while the deploy window is closed", "commit", c.Short())
+	id, err := d.imageBaker().Bake(lctx, c)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.bakedAhead = c
+		}
+		return "", err
+	}
+	d.bakedAhead = c
+	return id, nil
 }
 
 // Bake bakes the image of the commit req names (or the one env watches)

@@ -51,6 +51,12 @@ type Deployer struct {
 	// bakeFailed, when set, is told of each bake that failed (the
 	// agent's bake-failed notification).
 	bakeFailed func(c commit.ID, err error)
+	// baker, when set, bakes instead of a bake.Baker over SSH (tests on
+	// the fast backend, whose instances run no sshd).
+	baker execute.Baker
+	// bakedAhead is the last commit BakeAhead is done with (baked, found,
+	// deployed already, or failed and notified).
+	bakedAhead commit.ID
 }
 
 // WithObserver makes the deployer tell f each deploy's progress.
@@ -95,12 +101,21 @@ func (d *Deployer) journal() execute.JournalStore {
 
 // executor carries out the environment's deploys with hooks.
 func (d *Deployer) executor(hooks execute.Hooks) *execute.Executor {
-	baker := bakerFor(d.cfg, d.env, d.mirror, d.cloud, d.base)
+	return &execute.Executor{Cloud: d.cloud, Hooks: hooks, Journal: d.journal(), Env: d.env, Log: d.base,
+		Baker: d.imageBaker(), Observe: d.observe}
+}
+
+// imageBaker is the environment's baker (nil unless it bakes), reporting
+// each failed bake as bake-failed.
+func (d *Deployer) imageBaker() execute.Baker {
+	baker := d.baker
+	if baker == nil {
+		baker = bakerFor(d.cfg, d.env, d.mirror, d.cloud, d.base)
+	}
 	if baker != nil && d.bakeFailed != nil {
 		baker = reportingBaker{baker, d.bakeFailed}
 	}
-	return &execute.Executor{Cloud: d.cloud, Hooks: hooks, Journal: d.journal(), Env: d.env, Log: d.base,
-		Baker: baker, Observe: d.observe}
+	return baker
 }
 
 // WithBakeFailed makes the deployer tell f of each bake that fails.

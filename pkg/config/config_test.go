@@ -264,6 +264,7 @@ func TestValidationRules(t *testing.T) {
 		{"build hook without bake", minimalProject + minimalEnv + "[environments.staging.hooks.web]\nbuild = [\"make\"]\n", 15, "environments.staging.hooks.web.build", `set launch.image = "bake"`},
 		{"build hook of a role with no group", minimalProject + minimalEnv + "launch.image = \"bake\"\nlaunch.base_image = \"debian\"\n[environments.staging.hooks.cache]\nbuild = [\"make\"]\n", 17, "environments.staging.hooks.cache.build", "has none (groups.cache)"},
 		{"keep no image", minimalProject + minimalEnv + "images.keep = 0\n", 14, "environments.staging.images.keep", "at least 1"},
+		{"bake ahead without baking", minimalProject + minimalEnv + "policy.bake_ahead = true\n", 14, "environments.staging.policy.bake_ahead", `launch.image = "bake"`},
 		{"unknown image cache", minimalProject + minimalEnv + "images.cache = \"last\"\n", 14, "environments.staging.images.cache", `use "previous" or "none"`},
 		{"zero bake timeout", minimalProject + minimalEnv + "policy.timeouts.bake = \"0s\"\n", 14, "environments.staging.policy.timeouts.bake", "positive"},
 		{"notify unknown kind", minimalProject + minimalEnv + "[[notify]]\nkind = \"email\"\n", 15, "notify[0].kind", `"email": use "slack"`},

@@ -302,6 +302,10 @@ type Policy struct {
 	// until a person runs `ferry approve ENV SHA` ("full": the downtime of
 	// the upgrade page). Empty: the agent asks nobody.
 	Approve []string `toml:"approve"`
+	// BakeAhead makes the agent bake the image of a new target while the
+	// deploy window is closed (launch.image = "bake"), so that the deploy
+	// is fast when the window opens.
+	BakeAhead bool `toml:"bake_ahead"`
 
 	Timeouts Timeouts `toml:"timeouts"`
 }

@@ -319,6 +319,9 @@ func (v *validator) environment(at keyPath, e *Environment) {
 	} else if e.Policy.PushSecrets {
 		v.fail(at.key("policy").key("push_secrets"), "there are no secrets to push: add [%s.secrets] with file and/or path", at)
 	}
+	if e.Policy.BakeAhead && e.Launch.Image != LaunchImageBake {
+		v.fail(at.key("policy").key("bake_ahead"), "there is no image to bake: set launch.image = %q and launch.base_image", LaunchImageBake)
+	}
 }
 
 var (

@@ -411,8 +411,8 @@ func TestDashboardInABrowser(t *testing.T) {
 	d.url = "https://" + a.Addr() + "/"
 	d.open()
 
-	full, fullSteps := d.fullDeploy(p)
 	serial, serialSteps := d.serialDeploy(p)
+	full, fullSteps := d.fullDeploy(p)
 	// Steps follow one another faster than the stream's 200 ms on the
 	// fast simulator; over both deploys the page still shows them change.
 	if currents := fullSteps + serialSteps; currents < 3 {

@@ -357,6 +357,10 @@ func asUpdateAutoScalingGroup(s *Sim, p params) ([]*node, *APIError) {
 	if apiErr != nil {
 		return nil, apiErr
 	}
+	if desired != g.Desired {
+		g.DesiredCause = fmt.Sprintf("At %s a user request update of AutoScalingGroup constraints to min: %d, max: %d, desired: %d changing the desired capacity from %d to %d.",
+			s.now().Format("2006-01-02T15:04:05Z"), minSize, maxSize, desired, g.Desired, desired)
+	}
 	g.Min, g.Max, g.Desired = minSize, maxSize, desired
 	if set {
 		g.LaunchConfig, g.LaunchTemplate = lc, lt
@@ -415,6 +419,10 @@ func asSetDesiredCapacity(s *Sim, p params) ([]*node, *APIError) {
 	}
 	if d < g.Min {
 		return nil, validation("New SetDesiredCapacity value %d is below min value %d for the AutoScalingGroup.", d, g.Min)
+	}
+	if d != g.Desired {
+		g.DesiredCause = fmt.Sprintf("At %s a user request explicitly set group desired capacity changing the desired capacity from %d to %d.",
+			s.now().Format("2006-01-02T15:04:05Z"), g.Desired, d)
 	}
 	g.Desired = d
 	return nil, nil

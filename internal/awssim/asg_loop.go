@@ -3,6 +3,7 @@ package awssim
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -132,12 +133,19 @@ func (s *Sim) reconcileGroupLocked(g *group, now time.Time) {
 			rebalancing = true // launch first, terminate once it is InService
 		}
 	}
+	// A cause names the request that changed desired capacity, if one did
+	// since the group was last at it, then the difference it acts on
+	// (len(active) is the actual capacity, g.Desired the desired).
+	at := now.Format("2006-01-02T15:04:05Z")
 	switch {
 	case len(active) == g.Desired && !rebalancing:
+		g.DesiredCause = ""
 		s.rebalanceLocked(g, active, now)
 	case len(active) < g.Desired && !g.suspended("Launch") && !now.Before(g.LaunchRetryAt):
 		for i := len(active); i < g.Desired; i++ {
-			if !s.launchIntoGroupLocked(g, active, len(active)+(i-len(active))) {
+			cause := fmt.Sprintf("%s an instance was started in response to a difference between desired and actual capacity, increasing the capacity from %d to %d.",
+				s.causePrefix(g, at), i, g.Desired)
+			if !s.launchIntoGroupLocked(g, cause) {
 				g.LaunchRetryAt = now.Add(s.opts.secs(10))
 				break
 			}
@@ -145,11 +153,20 @@ func (s *Sim) reconcileGroupLocked(g *group, now time.Time) {
 	case len(active) > g.Desired && !g.suspended("Terminate") && !rebalancing:
 		victims := s.pickVictimsLocked(g, active, len(active)-g.Desired)
 		for _, v := range victims {
-			cause := fmt.Sprintf("At %s a user request explicitly set group desired capacity changing the desired capacity from %d to %d. An instance was taken out of service in response to a difference between desired and actual capacity, shrinking the capacity from %d to %d.",
-				now.Format("2006-01-02T15:04:05Z"), len(active), g.Desired, len(active), g.Desired)
+			cause := fmt.Sprintf("%s an instance was taken out of service in response to a difference between desired and actual capacity, shrinking the capacity from %d to %d.",
+				s.causePrefix(g, at), len(active), g.Desired)
 			s.startTerminationLocked(g, v, cause)
 		}
 	}
+}
+
+// causePrefix opens a scaling activity's cause: "At <time> <the request
+// that changed desired capacity>. At <time>" when one did, else "At <time>".
+func (s *Sim) causePrefix(g *group, at string) string {
+	if g.DesiredCause == "" {
+		return "At " + at
+	}
+	return g.DesiredCause + " At " + at
 }
 
 // rebalanceLocked is AZRebalance [auto-scaling-benefits, as-suspend-resume-processes]:
@@ -179,7 +196,15 @@ func (s *Sim) rebalanceLocked(g *group, active []*instance, now time.Time) {
 	if hi-lo <= 1 || len(active)+1 > limit {
 		return
 	}
-	if s.launchIntoGroupLocked(g, active, len(active)) {
+	var short []string
+	for _, az := range g.AZs {
+		if count[az] == lo {
+			short = append(short, az)
+		}
+	}
+	cause := fmt.Sprintf("At %s instances were launched to balance instances in zones %s with other zones resulting in more than desired number of instances in the group.",
+		now.Format("2006-01-02T15:04:05Z"), strings.Join(short, " "))
+	if s.launchIntoGroupLocked(g, cause) {
 		for _, inst := range s.membersLocked(g) {
 			if inst.Lifecycle == lcPending {
 				inst.Rebalance = true
@@ -221,9 +246,9 @@ func (s *Sim) failsHealthLocked(g *group, inst *instance, now time.Time) bool {
 }
 
 // launchIntoGroupLocked launches one instance with the group's launch
-// configuration or launch template version, in its least used zone.
-func (s *Sim) launchIntoGroupLocked(g *group, active []*instance, have int) bool {
-	now := s.now()
+// configuration or launch template version, in its least used zone; cause
+// is its activity's.
+func (s *Sim) launchIntoGroupLocked(g *group, cause string) bool {
 	spec := launchSpec{AZ: s.leastUsedZoneLocked(g), Tags: map[string]string{}}
 	switch {
 	case g.LaunchConfig != "":
@@ -257,8 +282,6 @@ func (s *Sim) launchIntoGroupLocked(g *group, active []*instance, have int) bool
 	}
 	g.FailingSince = time.Time{}
 	inst.Group, inst.Lifecycle, inst.Health, inst.ProtectScale = g.Name, lcPending, healthy, g.NewProtected
-	cause := fmt.Sprintf("At %s an instance was started in response to a difference between desired and actual capacity, increasing the capacity from %d to %d.",
-		now.Format("2006-01-02T15:04:05Z"), have, g.Desired)
 	a := s.newActivityLocked(g, "Launching a new EC2 instance: "+inst.ID, cause)
 	inst.ActivityID = a.ID
 	return true

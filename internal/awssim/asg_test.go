@@ -454,6 +454,13 @@ func TestASG_DescribeScalingActivities(t *testing.T) {
 	if !strings.HasPrefix(*acts[0].Description, "Terminating EC2 instance") || !strings.HasPrefix(*acts[2].Description, "Launching a new EC2 instance") {
 		t.Errorf("order: %v", describeActivities(acts))
 	}
+	// The cause names the request and the old and new desired capacity,
+	// then the actual capacity shrinking [API_Activity; AWS's scaling
+	// history as in knowledge-center/auto-scaling-scale-down].
+	if c := *acts[0].Cause; !strings.Contains(c, "a user request explicitly set group desired capacity changing the desired capacity from 2 to 1.") ||
+		!strings.Contains(c, "shrinking the capacity from 2 to 1.") {
+		t.Errorf("termination's cause: %q", c)
+	}
 	page := try(e.as.DescribeScalingActivities(e.ctx, &autoscaling.DescribeScalingActivitiesInput{AutoScalingGroupName: aws.String("web"), MaxRecords: aws.Int32(2)})).must(t)
 	if len(page.Activities) != 2 || page.NextToken == nil {
 		t.Errorf("MaxRecords 2: %d, token %v", len(page.Activities), page.NextToken)
@@ -504,6 +511,18 @@ func TestASG_AZRebalance(t *testing.T) {
 		c := e.zoneCounts("web")
 		return c["us-east-1a"] == 1 && c["us-east-1b"] == 1 && len(e.describeGroup("web").Instances) == 2
 	})
+	// The activities say it was rebalancing, not a change of desired
+	// capacity (which a person reading them would look for).
+	acts := try(e.as.DescribeScalingActivities(e.ctx, &autoscaling.DescribeScalingActivitiesInput{AutoScalingGroupName: aws.String("web"), MaxRecords: aws.Int32(2)})).must(t).Activities
+	if len(acts) != 2 || !strings.HasPrefix(*acts[0].Description, "Terminating") || !strings.HasPrefix(*acts[1].Description, "Launching") {
+		t.Fatalf("last activities: %v", describeActivities(acts))
+	}
+	if c := *acts[1].Cause; !strings.Contains(c, "instances were launched to balance instances in zones us-east-1a with other zones resulting in more than desired number of instances in the group") {
+		t.Errorf("rebalancing launch's cause: %q", c)
+	}
+	if c := *acts[0].Cause; strings.Contains(c, "user request") || !strings.Contains(c, "shrinking the capacity from 3 to 2.") {
+		t.Errorf("rebalancing termination's cause: %q", c)
+	}
 }
 
 // AWS: API_CreateLaunchConfiguration, API_DescribeLaunchConfigurations,

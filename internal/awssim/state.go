@@ -238,6 +238,10 @@ type group struct {
 	LaunchRetryAt       time.Time         `json:"launchRetryAt,omitzero"`
 	NextHealthCheck     time.Time         `json:"nextHealthCheck,omitzero"`
 	FailingSince        time.Time         `json:"failingSince,omitzero"` // first failed launch since the last success
+	// DesiredCause is the request that last changed desired capacity
+	// ("At <time> a user request ..."), until the group reaches it: the
+	// causes of the launches and terminations it brings begin with it.
+	DesiredCause string `json:"desiredCause,omitempty"`
 }
 
 type groupTag struct {

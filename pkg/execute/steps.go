@@ -32,7 +32,9 @@ func (e *Executor) step(ctx context.Context, j *Journal, s plan.Step) error {
 		return e.resume(ctx, j, s.Group, s.Processes)
 	case plan.StepInstallLaunchSource:
 		return e.installLaunchSource(ctx, j, s.Group, s.Commit)
-	case plan.StepRaiseCapacity, plan.StepRestoreCapacity:
+	case plan.StepRaiseCapacity:
+		return e.raiseCapacity(ctx, j, s)
+	case plan.StepRestoreCapacity:
 		return e.setCapacity(ctx, s)
 	case plan.StepWaitInService:
 		return e.waitInService(ctx, j, s)
@@ -55,7 +57,10 @@ func (e *Executor) step(ctx context.Context, j *Journal, s plan.Step) error {
 	case plan.StepWaitHealthy:
 		return e.waitNewServing(ctx, j, s)
 	case plan.StepTerminateOld:
-		return e.terminate(ctx, j, s.Group, s.Instances, s.Timeout.Std())
+		// Every old instance goes, those the plan listed and any the group
+		// had gained by the time the deploy began (AZRebalance launching
+		// before it terminates).
+		return e.terminate(ctx, j, s.Group, union(s.Instances, j.Before[s.Group].Instances), s.Timeout.Std())
 	case plan.StepReplaceBatch:
 		return e.replaceBatch(ctx, j, s)
 	case plan.StepPostDeploy:
@@ -254,6 +259,52 @@ func (e *Executor) installLaunchSource(ctx context.Context, j *Journal, group st
 func (e *Executor) setCapacity(ctx context.Context, s plan.Step) error {
 	u := cloud.GroupUpdate{MinSize: s.Sizes.MinSize, MaxSize: s.Sizes.MaxSize, DesiredCapacity: s.Sizes.Desired}
 	return e.Cloud.UpdateGroup(ctx, s.Group, u)
+}
+
+// raiseCapacity makes room for a full deploy's new set beside the old
+// instances the group has now, not only beside its desired capacity. A
+// group can hold more than desired: AZRebalance launches before it
+// terminates [auto-scaling-benefits], as after a serial deploy whose
+// batches left the zones uneven. Raised to the plan's doubled desired
+// capacity, such a group would count the extra old instance as one of the
+// new set, launch one new instance too few, and the wait for the new set
+// would time out. MaxSize follows when it must (restore-capacity, or a
+// rollback, puts it back).
+func (e *Executor) raiseCapacity(ctx context.Context, j *Journal, s plan.Step) error {
+	if s.Sizes.Desired == nil {
+		return e.setCapacity(ctx, s) // a serial deploy's room above MaxSize
+	}
+	gp, err := groupPlan(j, s.Group)
+	if err != nil {
+		return err
+	}
+	g, err := e.readGroup(ctx, gp)
+	if err != nil {
+		return err
+	}
+	old := 0
+	for _, inst := range g.Instances {
+		if slices.Contains(j.Before[gp.Name].Instances, inst.ID) && !leaving(inst) {
+			old++
+		}
+	}
+	desired := max(*s.Sizes.Desired, old+gp.Capacity.DesiredBefore)
+	u := cloud.GroupUpdate{DesiredCapacity: &desired, MaxSize: s.Sizes.MaxSize}
+	if desired != *s.Sizes.Desired {
+		e.log().Info("raising desired capacity above the plan's: the group holds more old instances than its desired capacity",
+			"group", gp.Name, "old", old, "planned", *s.Sizes.Desired, "desired", desired)
+	}
+	if maxSize := max(g.MaxSize, ptrOr(s.Sizes.MaxSize, 0)); desired > maxSize {
+		u.MaxSize = &desired
+	}
+	return e.Cloud.UpdateGroup(ctx, gp.Name, u)
+}
+
+func ptrOr(p *int, v int) int {
+	if p == nil {
+		return v
+	}
+	return *p
 }
 
 func (e *Executor) waitInService(ctx context.Context, j *Journal, s plan.Step) error {

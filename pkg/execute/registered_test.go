@@ -1,0 +1,61 @@
+package execute_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-deploy/ferry/internal/testutil"
+	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/execute"
+	"github.com/ferry-deploy/ferry/pkg/roles"
+)
+
+// TestRollbackRegistersOldInstances: an old instance that went InService
+// while AddToLoadBalancer was suspended (an instance AZRebalance launched
+// just before a full deploy suspended it, say) is in no balancer, and
+// resuming the process does not register it. A rollback registers it
+// (reregisterOld), so that the whole old set serves again.
+func TestRollbackRegistersOldInstances(t *testing.T) {
+	f := newFixture(t, 2, true, "timeouts.healthy_in_balancers = \"5s\"\ntimeouts.instances_in_service = \"20s\"\n")
+	p := f.plan()
+	// A third old instance, InService but unknown to the balancer.
+	three := 3
+	if err := f.cloud.SuspendProcesses(f.ctx, group, []string{cloud.ProcessAddToLoadBalancer}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.cloud.UpdateGroup(f.ctx, group, cloud.GroupUpdate{DesiredCapacity: &three, MaxSize: &three}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, "a third instance InService", func() (bool, string) {
+		g := f.group()
+		return len(inService(g)) == 3, fmt.Sprintf("%+v", g.Instances)
+	})
+	if err := f.cloud.ResumeProcesses(f.ctx, group, []string{cloud.ProcessAddToLoadBalancer}); err != nil {
+		t.Fatal(err)
+	}
+	f.before = f.group()
+	f.hooks.onRun = func(run execute.HookRun) error {
+		if run.Hook == roles.Deploy {
+			return errors.New("migrate: exit status 1")
+		}
+		return nil
+	}
+	r, err := f.executor().Run(f.ctx, p, "d1")
+	if r.Outcome != execute.RolledBack || !strings.Contains(r.Reason, "migrate") {
+		t.Fatalf("outcome %s (%v); want rolled back by the failed migration", r.Outcome, err)
+	}
+	f.assertOldVersion() // every old instance InService and healthy in the balancer
+}
+
+func inService(g *cloud.Group) []string {
+	var out []string
+	for _, inst := range g.Instances {
+		if inst.LifecycleState == "InService" {
+			out = append(out, inst.ID)
+		}
+	}
+	return out
+}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/ferry-deploy/ferry/pkg/bake"
@@ -39,7 +41,27 @@ func NewBaker(cfg *config.Config, env *config.Environment, m *watch.Mirror, c ba
 		Project: cfg.Project.Name, Env: env, Cloud: c, Tree: Repo{Mirror: m},
 		Shell:    bake.SSHShell{Console: console, Config: sshCfg, StateDir: cfg.Project.StateDir},
 		StateDir: cfg.Project.StateDir, Log: log,
+		RollbackSources: func() ([]bake.LaunchSource, error) {
+			return rollbackSources(cfg, env.Name)
+		},
 	}
+}
+
+// rollbackSources are the launch sources an unfinished deploy of env
+// recorded before it changed its groups: what its rollback returns them
+// to, whose images retention must keep. None when no deploy is unfinished
+// (a finished deploy's journal is removed).
+func rollbackSources(cfg *config.Config, env string) ([]bake.LaunchSource, error) {
+	j, err := journalStore(cfg).Load(env)
+	if err != nil || j == nil || j.Finished {
+		return nil, err
+	}
+	var srcs []bake.LaunchSource
+	for _, name := range slices.Sorted(maps.Keys(j.Before)) {
+		g := j.Before[name]
+		srcs = append(srcs, bake.LaunchSource{LaunchTemplate: g.LaunchTemplate, LaunchConfiguration: g.LaunchConfiguration})
+	}
+	return srcs, nil
 }
 
 // imageBaker is a bake.Baker as the executor asks for it.

@@ -95,8 +95,11 @@ func NewDeployer(cfg *config.Config, env *config.Environment, m *watch.Mirror, c
 }
 
 // journal is where the environment's deploys are journaled.
-func (d *Deployer) journal() execute.JournalStore {
-	return execute.JournalStore{Dir: filepath.Join(d.cfg.Project.StateDir, "journal")}
+func (d *Deployer) journal() execute.JournalStore { return journalStore(d.cfg) }
+
+// journalStore is where a project's deploys are journaled.
+func journalStore(cfg *config.Config) execute.JournalStore {
+	return execute.JournalStore{Dir: filepath.Join(cfg.Project.StateDir, "journal")}
 }
 
 // executor carries out the environment's deploys with hooks.

@@ -90,6 +90,17 @@ type Baker struct {
 	// Poll is the interval between two looks at EC2 while waiting; zero
 	// uses the environment's policy.poll_interval.
 	Poll time.Duration
+	// RollbackSources, when set, names the launch sources an unfinished
+	// deploy's rollback returns the groups to (pkg/agent reads them from
+	// the deploy journal): retention keeps their images, whatever their
+	// age.
+	RollbackSources func() ([]LaunchSource, error)
+}
+
+// LaunchSource is a launch template version or a launch configuration.
+type LaunchSource struct {
+	LaunchTemplate      *cloud.LaunchTemplateRef
+	LaunchConfiguration string
 }
 
 // Result is a bake's outcome.

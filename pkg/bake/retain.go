@@ -17,7 +17,8 @@ type Image struct {
 	cloud.Image
 	Commit commit.ID
 	// InUse names what launches from it: "group G" for a group's launch
-	// source, "instance I" for a running instance's. Empty when unused.
+	// source, "instance I" for a running instance's, "rollback" for the
+	// source an unfinished deploy's rollback returns to. Empty when unused.
 	InUse []string
 }
 
@@ -45,8 +46,9 @@ func (b *Baker) Images(ctx context.Context) ([]Image, error) {
 
 // Retain deregisters the environment's baked images beyond the newest
 // images.keep, and deletes their snapshots, keeping every image in use
-// (a group's launch source, or a running instance's: a rollback launches
-// from the old source again). It returns the images it removed.
+// (a group's launch source, a running instance's, or the one an unfinished
+// deploy's rollback returns a group to: a rollback launches from the old
+// source again). It returns the images it removed.
 func (b *Baker) Retain(ctx context.Context) ([]string, error) {
 	imgs, err := b.Images(ctx)
 	if err != nil {
@@ -106,6 +108,19 @@ func (b *Baker) inUse(ctx context.Context) (map[string][]string, error) {
 	add := func(img, by string) {
 		if img != "" && !slices.Contains(used[img], by) {
 			used[img] = append(used[img], by)
+		}
+	}
+	if b.RollbackSources != nil {
+		srcs, err := b.RollbackSources()
+		if err != nil {
+			return nil, err
+		}
+		for _, src := range srcs {
+			img, err := imageOf(src.LaunchTemplate, src.LaunchConfiguration)
+			if err != nil {
+				return nil, fmt.Errorf("a rollback's launch source: %w", err)
+			}
+			add(img, "rollback")
 		}
 	}
 	for _, role := range slices.Sorted(maps.Keys(b.Env.Groups)) {

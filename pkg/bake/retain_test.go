@@ -83,3 +83,55 @@ func TestRetention(t *testing.T) {
 		t.Errorf("the removed image is still found (%v)", err)
 	}
 }
+
+// TestRetentionKeepsTheRollbackTarget: an image only an unfinished
+// deploy's rollback would return a group to (its launch source recorded in
+// the deploy journal, RollbackSources) is kept, whatever images.keep says.
+func TestRetentionKeepsTheRollbackTarget(t *testing.T) {
+	f := newFixture(t, "[environments.staging.images]\nkeep = 1\n")
+	if err := simenv.Create(f.ctx, simenv.Connect(f.endpoint), simenv.Spec{
+		Project: "shop", Env: "staging", LaunchTemplate: "shop-staging-web",
+		Groups: []simenv.Group{{Name: "shop-staging-web", Size: 1, ClassicLB: "shop-staging"}}, Now: time.Now(),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b := f.baker(f.cloud, &fakeShell{dir: t.TempDir()})
+	var rollback []LaunchSource
+	b.RollbackSources = func() ([]LaunchSource, error) { return rollback, nil }
+	var imgs []string
+	for i := range 3 {
+		c := commit.MustParse(f.repo.Commit("v", map[string]string{"index.html": string(rune('a'+i)) + "\n"}))
+		res, err := b.Bake(f.ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs = append(imgs, res.Image)
+		if i == 0 {
+			// A deploy of the first image began and stopped: its
+			// rollback returns the group to this version.
+			g, err := f.cloud.Group(f.ctx, "shop-staging-web", nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref, err := f.cloud.CreateLaunchTemplateVersion(f.ctx, *g.LaunchTemplate, "before", cloud.LaunchOverrides{ImageID: res.Image})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rollback = []LaunchSource{{LaunchTemplate: &ref}}
+		}
+	}
+	left, err := b.Images(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, img := range left {
+		ids = append(ids, img.ID)
+		if img.ID == imgs[0] && !slices.Equal(img.InUse, []string{"rollback"}) {
+			t.Errorf("%s in use by %v, want the rollback", img.ID, img.InUse)
+		}
+	}
+	if want := []string{imgs[2], imgs[0]}; !slices.Equal(ids, want) {
+		t.Errorf("images left %v, want %v (the newest, and the rollback's)", ids, want)
+	}
+}

@@ -88,6 +88,9 @@ type Spec struct {
 	// ImageID, KeyName and UserData (base64) go into the launch source;
 	// the default image is ImageID, which only the stub backend launches.
 	ImageID, KeyName, UserData string
+	// InstanceProfile, when set, goes into a launch template with IMDSv2
+	// required, as Ferry's launch sources have it.
+	InstanceProfile string
 }
 
 // Create builds the environment. It does not wait for instances.
@@ -111,10 +114,12 @@ func Create(ctx context.Context, c Clients, spec Spec) error {
 			LaunchTemplateName: aws.String(spec.LaunchTemplate),
 			VersionDescription: aws.String(sourceName),
 			LaunchTemplateData: &ec2types.RequestLaunchTemplateData{
-				ImageId:      aws.String(image),
-				InstanceType: ec2types.InstanceTypeT3Small,
-				KeyName:      optional(spec.KeyName),
-				UserData:     optional(spec.UserData),
+				ImageId:            aws.String(image),
+				InstanceType:       ec2types.InstanceTypeT3Small,
+				KeyName:            optional(spec.KeyName),
+				UserData:           optional(spec.UserData),
+				IamInstanceProfile: instanceProfile(spec.InstanceProfile),
+				MetadataOptions:    imdsV2(spec.InstanceProfile),
 			},
 		})
 		if err != nil {
@@ -259,6 +264,21 @@ func serving(ctx context.Context, c Clients, group string) (int, error) {
 		}
 	}
 	return len(inService), nil
+}
+
+func instanceProfile(name string) *ec2types.LaunchTemplateIamInstanceProfileSpecificationRequest {
+	if name == "" {
+		return nil
+	}
+	return &ec2types.LaunchTemplateIamInstanceProfileSpecificationRequest{Name: aws.String(name)}
+}
+
+func imdsV2(profile string) *ec2types.LaunchTemplateInstanceMetadataOptionsRequest {
+	if profile == "" {
+		return nil
+	}
+	return &ec2types.LaunchTemplateInstanceMetadataOptionsRequest{HttpTokens: ec2types.LaunchTemplateHttpTokensStateRequired,
+		HttpPutResponseHopLimit: aws.Int32(1), HttpEndpoint: ec2types.LaunchTemplateInstanceMetadataEndpointStateEnabled}
 }
 
 // optional is nil for "", as the SDK leaves unset fields out.

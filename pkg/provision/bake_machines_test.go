@@ -1,0 +1,131 @@
+package provision_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+
+	"github.com/ferry-deploy/ferry/internal/simenv"
+	"github.com/ferry-deploy/ferry/internal/testutil"
+	"github.com/ferry-deploy/ferry/pkg/bake"
+	"github.com/ferry-deploy/ferry/pkg/commit"
+	"github.com/ferry-deploy/ferry/pkg/config"
+	"github.com/ferry-deploy/ferry/pkg/remote"
+)
+
+// tarTree is a commit's tree, already written as a tar stream.
+type tarTree []byte
+
+func (t tarTree) WriteTree(_ context.Context, _ commit.ID, w io.Writer) error {
+	_, err := w.Write(t)
+	return err
+}
+
+// bakeAndServe bakes a commit of examples/app on base (an image of the web
+// server, as the web recipe leaves it) with the default build hook, and
+// starts a web group behind a classic balancer from the baked image, as a
+// deploy's launch template version names it: its instance serves the
+// commit from /srv/app/releases/<sha> with the release's own static
+// files and the secrets it fetched at boot (token). The group's own
+// replacement of that instance, launched later from the same image with
+// nothing sent to it after boot, serves the same. It returns the commit.
+func (s *stack) bakeAndServe(base, token string) commit.ID {
+	t := s.t
+	t.Helper()
+	const sha = "3333333333333333333333333333333333333333"
+	c := commit.MustParse(sha)
+	state := filepath.Join(s.logs, "bake")
+	cfg, err := config.Parse("ferry.toml", []byte(fmt.Sprintf(`
+[project]
+name = "myproject"
+[project.git]
+url = "file:///srv/git/myproject.git"
+[environments.testing]
+branch = "main"
+aws.region = "us-east-1"
+groups.web = "myproject-testing-web"
+load_balancers.classic = ["myproject-testing"]
+ssh.user = "admin"
+ssh.key_file = %q
+launch.image = "bake"
+launch.base_image = %q
+launch.key_name = %q
+launch.iam_instance_profile = "myproject-app"
+policy.poll_interval = "500ms"
+`, s.KeyFile, base, s.KeyName)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := cfg.Environments["testing"]
+	cl := s.Cloud()
+	sshCfg := remote.FromConfig(state, env, "bake", "")
+	sshCfg.Dialer = s.net
+	b := &bake.Baker{Project: "myproject", Env: env, Cloud: cl, Tree: tarTree(appTar(t, "../../examples/app", "")), StateDir: state, Log: s.Log,
+		Shell: bake.SSHShell{Console: cl, Config: sshCfg, StateDir: state, Poll: 500 * time.Millisecond}}
+	start := time.Now()
+	res, err := b.Bake(s.ctx, c)
+	if err != nil {
+		log, _ := os.ReadFile(res.Log)
+		t.Fatalf("bake of examples/app: %v\n%s", err, log)
+	}
+	t.Logf("examples/app baked on the web server's image in %v: %s", time.Since(start).Round(100*time.Millisecond), res.Image)
+
+	if err := simenv.Create(s.ctx, s.SDK, simenv.Spec{
+		Project: "myproject", Env: "testing", LaunchTemplate: "myproject-testing-web",
+		ImageID: res.Image, KeyName: s.KeyName, InstanceProfile: "myproject-app",
+		Groups: []simenv.Group{{Name: "myproject-testing-web", Size: 1, MaxSize: 2, ClassicLB: "myproject-testing", HealthCheckType: "ELB"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c1 := s.client()
+	serves := func(what string) string {
+		t.Helper()
+		start := time.Now()
+		if err := simenv.WaitServing(s.ctx, s.SDK, "myproject-testing-web", 1); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		g, err := cl.Group(s.ctx, "myproject-testing-web", []string{"myproject-testing"}, nil)
+		if err != nil || len(g.Instances) != 1 {
+			t.Fatalf("%s: the group: %+v %v", what, g, err)
+		}
+		inst := g.Instances[0]
+		t.Logf("%s: %s in service behind the balancer %v after the group was asked", what, inst.ID, time.Since(start).Round(100*time.Millisecond))
+		base := "https://" + inst.PrivateIP
+		for _, check := range []struct{ path, want string }{
+			{"/", "commit " + sha + "\n"},
+			{"/secret", tokenPage(token)},
+		} {
+			if code, body, err := c1.do("GET", base+check.path, nil); err != nil || code != 200 || body != check.want {
+				t.Errorf("%s: GET %s = %d %q %v, want %q", what, check.path, code, body, err, check.want)
+			}
+		}
+		if code, body, err := c1.do("GET", base+"/static/notes/app.css", nil); err != nil || code != 200 || !strings.Contains(body, "notes") {
+			t.Errorf("%s: GET /static/notes/app.css = %d %q %v", what, code, body, err)
+		}
+		return inst.ID
+	}
+	first := serves("the group's first instance")
+	if _, err := s.SDK.ASG.TerminateInstanceInAutoScalingGroup(s.ctx, &autoscaling.TerminateInstanceInAutoScalingGroupInput{
+		InstanceId: aws.String(first), ShouldDecrementDesiredCapacity: aws.Bool(false)}); err != nil {
+		t.Fatal(err)
+	}
+	// Until the group has let the old one go, WaitServing may still count it.
+	testutil.Eventually(t, 5*time.Minute, "the group to let "+first+" go", func() (bool, string) {
+		g, err := cl.Group(s.ctx, "myproject-testing-web", nil, nil)
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(g.Instances) == 1 && g.Instances[0].ID != first, fmt.Sprint(g.Instances)
+	})
+	if replacement := serves("the group's replacement"); replacement == first {
+		t.Errorf("the group did not replace %s", first)
+	}
+	return c
+}

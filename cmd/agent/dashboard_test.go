@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/ferry-deploy/ferry/internal/awssim"
@@ -371,6 +373,38 @@ func (d *dashboard) fullDeploy(p *project) (string, int) {
 	return full, currents
 }
 
+// withoutJavaScript: in a tab with JavaScript off, the page that refreshes
+// itself hides the actions' form and links to the card's actions page,
+// which does not refresh; pausing from there works as with JavaScript.
+func (d *dashboard) withoutJavaScript(p *project, a *agent.Agent, target string) {
+	d.t.Helper()
+	ctx, cancel := chromedp.NewContext(d.ctx) // a tab of the same browser
+	defer cancel()
+	noScript := chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+		return err
+	})
+	if err := chromedp.Do(ctx, noScript, chromedp.EmulateViewport(420, 900), chromedp.Navigate(d.url)); err != nil {
+		d.t.Fatal(err)
+	}
+	shown := evaluate[string](d.t, ctx, `[document.getElementById('live').hidden, getComputedStyle(document.querySelector('#env-staging .actions')).display, getComputedStyle(document.querySelector('#env-staging .act-link')).display].join('|')`)
+	if shown != "true|none|inline-block" {
+		d.t.Errorf("without JavaScript the page shows live hidden|form|link as %q; want true|none|inline-block", shown)
+	}
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS("#env-staging .act-link")))
+	if err != nil || resp.Status != http.StatusOK || !strings.HasSuffix(resp.URL, "/actions/staging") {
+		d.t.Fatalf("the actions page: %v, %+v", err, resp)
+	}
+	screenshot(d.t, ctx, d.dir, "no-javascript-actions.png")
+	resp, err = chromedp.RunResponse(ctx,
+		chromedp.SetValue(chromedp.CSS("#env-staging input[name=token]"), d.token),
+		chromedp.Click(chromedp.CSS("#env-staging .action-pause")))
+	if err != nil || resp.Status != http.StatusOK || !strings.HasSuffix(resp.URL, "/") {
+		d.t.Fatalf("pause without JavaScript: %v, %+v", err, resp)
+	}
+	p.waitState(a, "paused", target)
+}
+
 // dashboardConfig turns the dashboard's actions on (a token) over TLS,
 // and has full deploys await approval.
 func dashboardConfig(t *testing.T, p *project) (token string, cert testutil.TLSCert) {
@@ -448,6 +482,8 @@ func TestDashboardInABrowser(t *testing.T) {
 		t.Errorf("the log page shows %q", text)
 	}
 	screenshot(t, d.ctx, d.dir, "log.png")
+
+	d.withoutJavaScript(p, a, bad)
 }
 
 // slowerTimeouts gives instances a minute to boot and 20 s to pass the

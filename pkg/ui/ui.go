@@ -95,6 +95,7 @@ func New(src Source, opts Options) *Server {
 	s.mux.HandleFunc("GET /{$}", s.page)
 	s.mux.HandleFunc("GET /events", s.events)
 	s.mux.HandleFunc("GET /logs/{env}/{deploy}/{file}", s.logFile)
+	s.mux.HandleFunc("GET /actions/{env}", s.actionsPage)
 	s.mux.HandleFunc("POST /actions/{env}/{action}", s.act)
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	return s
@@ -107,11 +108,34 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
+	s.render(w, s.cards(r.Context()), false)
+}
+
+// actionsPage is one card with its actions' form and no refresh: where
+// the page without JavaScript, which refreshes itself and would wipe a
+// token being typed, links to.
+func (s *Server) actionsPage(w http.ResponseWriter, r *http.Request) {
+	if !s.src.ActionsEnabled() {
+		s.errorPage(w, http.StatusNotFound, "actions are off: set [agent.ui] token_file")
+		return
+	}
+	env := r.PathValue("env")
+	for _, c := range s.cards(r.Context()) {
+		if c.Env == env {
+			s.render(w, []card{c}, true)
+			return
+		}
+	}
+	s.errorPage(w, http.StatusNotFound, fmt.Sprintf("no environment %q", env))
+}
+
+func (s *Server) render(w http.ResponseWriter, cards []card, single bool) {
 	data := struct {
 		Refresh int
+		Single  bool
 		Cards   []card
 		Now     time.Time
-	}{Refresh: int(s.opts.Refresh.Seconds()), Cards: s.cards(r.Context()), Now: time.Now()}
+	}{Refresh: int(s.opts.Refresh.Seconds()), Single: single, Cards: cards, Now: time.Now()}
 	var buf bytes.Buffer
 	if err := s.tmpl.ExecuteTemplate(&buf, "page.html", data); err != nil {
 		s.log.Error("dashboard: render", "err", err)

@@ -365,3 +365,56 @@ func TestTimeline(t *testing.T) {
 		})
 	}
 }
+
+// TestActionsWithoutJavaScript: the page that refreshes itself hides the
+// actions' form (noscript.css) and links each card to its actions on a
+// page that does not refresh, so that a token can be typed.
+func TestActionsWithoutJavaScript(t *testing.T) {
+	st := newState(deploying(time.Now()))
+	srv := httptest.NewServer(New(st, Options{}))
+	defer srv.Close()
+	if code, _ := get(t, srv.URL+"/actions/staging"); code != http.StatusNotFound {
+		t.Errorf("GET /actions/staging with actions off: %d, want 404", code)
+	}
+	st.token = "s3cret-token-for-tests"
+	_, body := get(t, srv.URL+"/")
+	for _, want := range []string{
+		`<noscript><meta http-equiv="refresh" content="5"><link rel="stylesheet" href="/static/noscript.css"></noscript>`,
+		`<a class="act-link" href="/actions/staging">actions: pause</a>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %q:\n%s", want, body)
+		}
+	}
+	code, body := get(t, srv.URL+"/actions/staging")
+	if code != http.StatusOK || !strings.Contains(body, `formaction="/actions/staging/pause"`) || !strings.Contains(body, "<body data-single>") {
+		t.Errorf("GET /actions/staging: %d, want the card's form:\n%s", code, body)
+	}
+	if strings.Contains(body, "http-equiv") || strings.Contains(body, "noscript.css") {
+		t.Errorf("the actions page refreshes itself or hides its form:\n%s", body)
+	}
+	if code, _ := get(t, srv.URL+"/actions/production"); code != http.StatusNotFound {
+		t.Errorf("GET /actions/production: %d, want 404", code)
+	}
+	if code, css := get(t, srv.URL+"/static/noscript.css"); code != http.StatusOK || !strings.Contains(css, ".actions { display: none; }") {
+		t.Errorf("GET /static/noscript.css: %d\n%s", code, css)
+	}
+}
+
+type forgeState struct{ *state }
+
+func (forgeState) Commit(_ string, c commit.ID) (agent.CommitInfo, error) {
+	return agent.CommitInfo{ID: c, Subject: "Fix the login", Author: "Ada", URL: "https://github.com/acme/shop/commit/" + c.String()}, nil
+}
+
+// TestCommitLinksToTheForge: with a forge configured, a commit's id links
+// to its page there.
+func TestCommitLinksToTheForge(t *testing.T) {
+	srv := httptest.NewServer(New(forgeState{newState(deploying(time.Now()))}, Options{}))
+	defer srv.Close()
+	_, body := get(t, srv.URL+"/")
+	want := `<a href="https://github.com/acme/shop/commit/0123456789abcdef0123456789abcdef01234567"><code>0123456789ab</code></a> Fix the login <span class="muted">— Ada</span>`
+	if !strings.Contains(body, want) {
+		t.Errorf("the page lacks %q:\n%s", want, body)
+	}
+}

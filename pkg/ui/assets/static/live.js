@@ -31,7 +31,11 @@
     var next = t.content.firstElementChild;
     if (!next || !next.id) return;
     var cur = document.getElementById(next.id);
-    if (!cur) { document.querySelector("main").appendChild(next); return; }
+    if (!cur) {
+      // A page of one card (its actions) shows that card only.
+      if (!document.body.hasAttribute("data-single")) document.querySelector("main").appendChild(next);
+      return;
+    }
     // Keep what the reader opened or closed.
     cur.querySelectorAll("details[class]").forEach(function (d) {
       var n = next.querySelector("details." + d.className.split(" ")[0]);

@@ -28,7 +28,8 @@ the builder terminated. Nothing of the environment changes.
 
 An image already baked for the commit is reused, never baked twice. A bake
 that fails terminates its builder and removes its half-made image; the
-reason and the builder's log are printed. See docs/bake.md.
+reason and the builder's log are printed, and the [[notify]] targets told
+(bake-failed) before the command exits. See docs/bake.md.
 
 Only the image id is written to standard output.
 

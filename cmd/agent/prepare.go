@@ -34,7 +34,8 @@ name, with "-ROLE" appended for each group when the environment has
 several). With launch.image = "bake" the commit's image is baked first
 (or reused when it exists; see ferry bake) and the source names it; that
 bake holds the environment's lock, so prepare is refused while a deploy or
-another bake holds it. Pass
+another bake holds it, and a bake that fails is notified (bake-failed) to
+the [[notify]] targets. Pass
 that name to ferry deploy --launch-config; the deploy then
 reuses it, and refuses one prepared for another commit. Running prepare
 again creates a new, later-stamped source.

@@ -245,8 +245,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer q.flush(0)
 		d := NewDeployer(a.opts.Config, env, a.opts.Mirror, a.opts.Clouds[name], a.log).WithHooks(a.opts.Hooks).WithStatuses(q.setters()).WithObserver(a.setProgress).
 			WithBakeFailed(func(c commit.ID, err error) {
-				a.notifier.Notify(notify.Event{Event: notify.BakeFailed, Project: a.opts.Config.Project.Name, Environment: name,
-					Commit: c.String(), Reason: err.Error(), At: time.Now().UTC()})
+				a.notifier.Notify(BakeFailedEvent(a.opts.Config.Project.Name, name, c, err))
 			})
 		wg.Add(1)
 		go func() {

@@ -147,7 +147,17 @@ func (p *Project) Bake(ctx context.Context, env string, req Request) (bake.Resul
 	}
 	defer release()
 	b := NewBaker(p.Config, s.env, p.Mirror, s.cloud, s.cloud, nil, p.Logger)
-	return b.Bake(lctx, s.input.Target.Commit)
+	r, err := b.Bake(lctx, s.input.Target.Commit)
+	if err != nil && ctx.Err() == nil {
+		p.bakeFailed(ctx, s.env.Name, s.input.Target.Commit, err)
+	}
+	return r, err
+}
+
+// bakeFailed notifies a failed bake of a command (ferry bake, ferry
+// prepare), before the command exits.
+func (p *Project) bakeFailed(ctx context.Context, env string, c commit.ID, err error) {
+	NotifyNow(ctx, p.Config, p.UserAgent, BakeFailedEvent(p.Config.Project.Name, env, c, err), p.Logger)
 }
 
 // lockForBake takes the environment's lock for a bake outside a deploy

@@ -1,8 +1,10 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/execute"
 	"github.com/ferry-deploy/ferry/pkg/notify"
@@ -65,6 +68,39 @@ func readFileValue(path string) (string, error) {
 		return "", errors.New(path + " is empty")
 	}
 	return v, nil
+}
+
+// BakeFailedEvent is the bake-failed notification of a bake of commit c
+// for env: what the agent's deploys and bakes ahead, ferry bake and ferry
+// prepare send when a bake fails.
+func BakeFailedEvent(project, env string, c commit.ID, err error) notify.Event {
+	return notify.Event{Event: notify.BakeFailed, Project: project, Environment: env,
+		Commit: c.String(), Reason: err.Error(), At: time.Now().UTC()}
+}
+
+// notifyTimeout bounds NotifyNow: a command that failed does not hang on
+// a target that does not answer.
+const notifyTimeout = 30 * time.Second
+
+// NotifyNow sends ev to cfg's [[notify]] targets that want it and waits,
+// at most notifyTimeout, for them to have it: for a command that exits
+// next (ferry bake, ferry prepare), where the agent queues instead. A
+// target that cannot be reached is logged, never an error of the command.
+func NotifyNow(ctx context.Context, cfg *config.Config, userAgent string, ev notify.Event, log *slog.Logger) {
+	routes, err := NotifyRoutes(cfg, userAgent)
+	if err != nil {
+		log.Warn("notification not sent", "event", ev.Event, "env", ev.Environment, "err", err)
+		return
+	}
+	if len(routes) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
+	defer cancel()
+	n := notify.New(routes, notify.Options{Logger: log, Attempts: 3, Timeout: 10 * time.Second})
+	if err := n.Send(ctx, ev); err != nil {
+		log.Warn("notification not delivered", "event", ev.Event, "env", ev.Environment, "err", err)
+	}
 }
 
 // notifyMetrics count what the notifier could not deliver.

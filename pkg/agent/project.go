@@ -299,8 +299,10 @@ func (p *Project) Prepare(ctx context.Context, env string, req Request) (string,
 		defer release()
 		ctx = lctx
 	}
-	ex := &execute.Executor{Cloud: s.cloud, Env: s.env, Log: p.Logger.With("env", s.env.Name),
-		Baker: bakerFor(p.Config, s.env, p.Mirror, s.cloud, p.Logger)}
+	ex := &execute.Executor{Cloud: s.cloud, Env: s.env, Log: p.Logger.With("env", s.env.Name)}
+	if baker := bakerFor(p.Config, s.env, p.Mirror, s.cloud, p.Logger); baker != nil {
+		ex.Baker = reportingBaker{baker, func(c commit.ID, err error) { p.bakeFailed(ctx, s.env.Name, c, err) }}
+	}
 	src, err := ex.Prepare(ctx, rev.Commit, plan.LaunchSourceName(p.Config.Project.Name, s.env.Name, rev.Commit, s.input.Now))
 	if err != nil {
 		return "", fmt.Errorf("prepare %s for %s: %w", s.env.Name, rev.Commit.Short(), err)

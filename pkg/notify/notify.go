@@ -11,6 +11,8 @@ package notify
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -150,6 +152,44 @@ func (n *Notifier) Notify(ev Event) {
 			}
 		}
 	}
+}
+
+// Send delivers ev now to every route that wants it, each with its
+// retries, and returns once all are done or ctx ends: for a command that
+// exits when it has told (ferry bake), where Notify's queues would die
+// with the process. The error joins the routes' last ones; like Notify it
+// never fails what it reports on, so callers log it and go on.
+func (n *Notifier) Send(ctx context.Context, ev Event) error {
+	if n == nil {
+		return nil
+	}
+	if ev.At.IsZero() {
+		ev.At = time.Now().UTC()
+	}
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	for i := range n.routes {
+		r := &n.routes[i]
+		if !r.matches(ev) {
+			continue
+		}
+		wg.Go(func() {
+			err := n.deliver(ctx, r, ev)
+			if n.opts.Delivered != nil {
+				n.opts.Delivered(r.Name, ev, err)
+			}
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("notify %s: %w", r.Name, err))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // Run sends queued events until ctx ends, then returns once every sender

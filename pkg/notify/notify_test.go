@@ -222,3 +222,42 @@ func TestNotifyNeverBlocks(t *testing.T) {
 	var nilN *Notifier
 	nilN.Notify(ev) // no targets
 }
+
+// TestSendDeliversBeforeReturning: Send, for a command about to exit,
+// returns once every route that wants the event has it (retried when it
+// failed), and says which gave up; routes that do not want it get nothing.
+func TestSendDeliversBeforeReturning(t *testing.T) {
+	var calls atomic.Int32
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+		}
+	}))
+	defer ok.Close()
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusInternalServerError)
+	}))
+	defer down.Close()
+	var other atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { other.Add(1) }))
+	defer elsewhere.Close()
+	n := New([]Route{
+		{Name: "ok", Target: &Webhook{URL: ok.URL, Secret: []byte("s")}},
+		{Name: "down", Target: &Slack{URL: down.URL}},
+		{Name: "elsewhere", Target: &Webhook{URL: elsewhere.URL, Secret: []byte("s")}, Events: []string{Succeeded}},
+	}, Options{Attempts: 2, Backoff: backoff.Backoff{Base: time.Millisecond, Max: 2 * time.Millisecond}})
+	err := n.Send(context.Background(), Event{Event: BakeFailed, Project: "shop", Environment: "production", Commit: ev.Commit})
+	if calls.Load() != 2 {
+		t.Errorf("the webhook was called %d times; want a failure then the delivery", calls.Load())
+	}
+	if err == nil || !strings.Contains(err.Error(), "notify down") || strings.Contains(err.Error(), "notify ok") {
+		t.Errorf("Send: %v; want the route that gave up named, only it", err)
+	}
+	if other.Load() != 0 {
+		t.Errorf("a route that wants only %s got a bake-failed event", Succeeded)
+	}
+	var none *Notifier
+	if err := none.Send(context.Background(), ev); err != nil {
+		t.Errorf("Send on no notifier: %v", err)
+	}
+}

@@ -132,6 +132,9 @@ Exit codes: 0 success, 1 failure, 64 wrong command line.`,
 func unknownCommand(root *cobra.Command, args []string) error {
 	root.InitDefaultHelpCmd() // as Execute does, so that "ferry help X" is found
 	c, rest, err := root.Find(args)
+	if err == nil && c.Name() == "help" && c.Parent() == root {
+		return unknownHelpTopic(root, rest)
+	}
 	if err != nil || !c.HasSubCommands() {
 		return nil // cobra reports it, or the command takes arguments
 	}
@@ -157,6 +160,37 @@ func unknownCommand(root *cobra.Command, args []string) error {
 		return usageError{c.CommandPath(), fmt.Errorf("unknown command %q for %s", a, c.CommandPath())}
 	}
 	return nil
+}
+
+// unknownHelpTopic refuses "ferry help X" when X names no command: cobra
+// prints "Unknown help topic" with the root's usage and exits 0.
+func unknownHelpTopic(root *cobra.Command, topic []string) error {
+	var words []string
+	for i := 0; i < len(topic); i++ {
+		a := topic[i]
+		name, ok := strings.CutPrefix(a, "-")
+		if !ok {
+			words = append(words, a)
+			continue
+		}
+		// A global flag's value (--log-level debug) is not a topic.
+		name = strings.TrimPrefix(name, "-")
+		f := root.PersistentFlags().Lookup(name)
+		if f == nil && len(name) == 1 {
+			f = root.PersistentFlags().ShorthandLookup(name)
+		}
+		if f != nil && f.NoOptDefVal == "" && !strings.Contains(a, "=") {
+			i++
+		}
+	}
+	if len(words) == 0 {
+		return nil // "ferry help": the root's help
+	}
+	c, rest, err := root.Find(words)
+	if err == nil && len(rest) == 0 && c != root {
+		return nil
+	}
+	return usageError{root.CommandPath(), fmt.Errorf("unknown help topic %q: no such command", strings.Join(words, " "))}
 }
 
 // noArgs refuses positional arguments as a usage error.

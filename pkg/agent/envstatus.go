@@ -178,6 +178,17 @@ func (p *Project) envStatus(ctx context.Context, env *config.Environment) EnvSta
 	return s
 }
 
+// newestFirst orders past deploys by start, newest first. Notes keep
+// whole seconds, so records of one second (an approval and the deploy it
+// let start) tie on it; the one that ended later comes first, and one not
+// ended (awaiting approval) after those that did.
+func newestFirst(a, b PastDeploy) int {
+	if c := b.Started.Compare(a.Started); c != 0 {
+		return c
+	}
+	return b.Ended.Compare(a.Ended)
+}
+
 // PastDeploy is one past deploy of an environment, as its note records it.
 type PastDeploy struct {
 	Commit commit.ID
@@ -223,7 +234,7 @@ func history(ctx context.Context, m *watch.Mirror, notesRef, env string, to comm
 			}
 		}
 	}
-	slices.SortFunc(all, func(a, b PastDeploy) int { return b.Started.Compare(a.Started) })
+	slices.SortFunc(all, newestFirst)
 	if len(all) > limit {
 		all = all[:limit]
 	}

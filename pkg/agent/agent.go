@@ -623,7 +623,8 @@ func (a *Agent) serve() (*http.Server, error) {
 			a.log.Error("HTTP listener stopped", "err", err)
 		}
 	}()
-	a.log.Info("serving the dashboard, /healthz, /metrics and /hooks/git", "addr", a.addr, "scheme", scheme, "actions", a.uiToken != nil)
+	// The message is what e2e waits for: keep it.
+	a.log.Info("serving /healthz, /metrics and /hooks/git", "addr", a.addr, "scheme", scheme, "dashboard", a.opts.Page != nil, "actions", a.uiToken != nil)
 	return srv, nil
 }
 

@@ -21,6 +21,12 @@ const (
 var processNames = []string{"Launch", "Terminate", "AddToLoadBalancer", "AlarmNotification", "AZRebalance",
 	"HealthCheck", "InstanceRefresh", "ReplaceUnhealthy", "ScheduledActions"}
 
+// deprecatedProcess is accepted when named, and then shown by
+// DescribeAutoScalingGroups, but does nothing and is not among "all
+// processes": AWS keeps it "only for backward compatibility", and tools
+// still name it [suspend-resume-considerations].
+const deprecatedProcess = "RemoveFromLoadBalancerLowPriority"
+
 var terminationPolicyNames = []string{"Default", "OldestInstance", "NewestInstance", "OldestLaunchConfiguration",
 	"OldestLaunchTemplate", "ClosestToNextInstanceHour", "AllocationStrategy"}
 
@@ -436,7 +442,7 @@ func readProcesses(p params) ([]string, *APIError) {
 		if pr == "" {
 			continue
 		}
-		if !contains(processNames, pr) {
+		if !contains(processNames, pr) && pr != deprecatedProcess {
 			return nil, validation("Process %s is not a valid scaling process. Valid processes are: %s", pr, strings.Join(processNames, ", "))
 		}
 		out = append(out, pr)
@@ -476,6 +482,9 @@ func asResumeProcesses(s *Sim, p params) ([]*node, *APIError) {
 	ps, apiErr := readProcesses(p)
 	if apiErr != nil {
 		return nil, apiErr
+	}
+	if len(p.strs("ScalingProcesses.member")) == 0 {
+		ps = append(ps, deprecatedProcess) // "all": whatever is suspended
 	}
 	for _, pr := range ps {
 		delete(g.Suspended, pr)

@@ -1,6 +1,7 @@
 package awssim
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -294,6 +295,53 @@ func TestASG_SuspendAllProcesses(t *testing.T) {
 		if !got[p] {
 			t.Errorf("%s not suspended", p)
 		}
+	}
+}
+
+// AWS: suspend-resume-considerations: "The RemoveFromLoadBalancerLowPriority
+// process can be ignored when it is present in calls to describe Auto
+// Scaling groups ... This process is deprecated and is retained only for
+// backward compatibility." AWS still accepts it by name in SuspendProcesses
+// and ResumeProcesses (tools such as Cloudbreak and Terraform configs
+// suspend it), so the simulator does too; it is not one of "all
+// processes", and resuming all of them resumes it as well. A name AWS does
+// not know is still refused.
+func TestASG_DeprecatedProcessAccepted(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	e.lc("lc-1", "ami-00000001")
+	e.group("web", "lc-1", 0, 1, 0, nil)
+	suspended := func() []string {
+		var out []string
+		for _, p := range e.describeGroup("web").SuspendedProcesses {
+			out = append(out, *p.ProcessName)
+		}
+		slices.Sort(out)
+		return out
+	}
+	try(e.as.SuspendProcesses(e.ctx, &autoscaling.SuspendProcessesInput{AutoScalingGroupName: aws.String("web"),
+		ScalingProcesses: []string{"RemoveFromLoadBalancerLowPriority", "Launch"}})).must(t)
+	if got := suspended(); !slices.Equal(got, []string{"Launch", "RemoveFromLoadBalancerLowPriority"}) {
+		t.Errorf("suspended %v", got)
+	}
+	try(e.as.ResumeProcesses(e.ctx, &autoscaling.ResumeProcessesInput{AutoScalingGroupName: aws.String("web"),
+		ScalingProcesses: []string{"RemoveFromLoadBalancerLowPriority"}})).must(t)
+	if got := suspended(); !slices.Equal(got, []string{"Launch"}) {
+		t.Errorf("after resuming it: %v", got)
+	}
+	try(e.as.SuspendProcesses(e.ctx, &autoscaling.SuspendProcessesInput{AutoScalingGroupName: aws.String("web")})).must(t)
+	if got := suspended(); slices.Contains(got, "RemoveFromLoadBalancerLowPriority") || len(got) != 9 {
+		t.Errorf("suspending all: %v; want the nine processes", got)
+	}
+	try(e.as.SuspendProcesses(e.ctx, &autoscaling.SuspendProcessesInput{AutoScalingGroupName: aws.String("web"),
+		ScalingProcesses: []string{"RemoveFromLoadBalancerLowPriority"}})).must(t)
+	try(e.as.ResumeProcesses(e.ctx, &autoscaling.ResumeProcessesInput{AutoScalingGroupName: aws.String("web")})).must(t)
+	if got := suspended(); len(got) != 0 {
+		t.Errorf("resuming all left %v", got)
+	}
+	_, err := e.as.SuspendProcesses(e.ctx, &autoscaling.SuspendProcessesInput{AutoScalingGroupName: aws.String("web"),
+		ScalingProcesses: []string{"RemoveFromLoadBalancer"}})
+	if code := apiCode(err); code != "ValidationError" {
+		t.Errorf("an unknown process: %v, want ValidationError", err)
 	}
 }
 

@@ -29,6 +29,11 @@ const (
 	ProcessLaunch            = "Launch"
 )
 
+// ProcessDeprecated is a process AWS still accepts and describes, kept
+// "only for backward compatibility", that does nothing and "can be
+// ignored" (suspend-resume-considerations): older tools suspend it.
+const ProcessDeprecated = "RemoveFromLoadBalancerLowPriority"
+
 // AllProcesses returns every Auto Scaling process a group can suspend
 // (AWS: as-suspend-resume-processes), in AWS's order.
 func AllProcesses() []string {

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -266,6 +267,31 @@ func TestWarnings(t *testing.T) {
 	}
 	if p.Method != plan.Full || p.Reasons[0].Rule != plan.RuleUnknownDeployed {
 		t.Errorf("tag and launch source disagree: method %s by %v, want full as deployed-commit-unknown", p.Method, rules(p))
+	}
+}
+
+// TestDeprecatedProcessIgnored: a group with the deprecated
+// RemoveFromLoadBalancerLowPriority suspended (older tools suspend it; AWS
+// says it can be ignored) is planned as any other, with no warning about
+// it, and no step touches it.
+func TestDeprecatedProcessIgnored(t *testing.T) {
+	h := newHistory(t)
+	f := newFixture(t, h.base, "")
+	if _, err := f.clients.ASG.SuspendProcesses(f.ctx, &autoscaling.SuspendProcessesInput{
+		AutoScalingGroupName: aws.String("shop-staging-web"), ScalingProcesses: []string{cloud.ProcessDeprecated}}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.Make(f.ctx, f.cloud, h.repo, f.input(h.app1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Action != plan.Deploy || strings.Contains(strings.Join(p.Warnings, "\n"), cloud.ProcessDeprecated) {
+		t.Errorf("plan %s, warnings %q; want a deploy that does not mention the deprecated process", p.Action, p.Warnings)
+	}
+	for _, s := range p.Steps {
+		if slices.Contains(s.Processes, cloud.ProcessDeprecated) {
+			t.Errorf("step %s touches %s", s.Name, cloud.ProcessDeprecated)
+		}
 	}
 }
 

@@ -195,10 +195,11 @@ func preflight(g roleGroup, p *Plan, refuse *RefusedError) {
 		refuse.Reasons = append(refuse.Reasons, fmt.Sprintf(
 			"%s has suspended processes (%s) a deploy needs running: a deploy may be running, a failed one left them, or a person suspended them; finish or resume them first (ferry asg resume %s)",
 			g.group.Name, strings.Join(g.group.SuspendedProcesses, ", "), p.Environment))
-	} else if len(g.group.SuspendedProcesses) > 0 {
+	} else if kept := slices.DeleteFunc(slices.Clone(g.group.SuspendedProcesses), func(p string) bool { return p == cloud.ProcessDeprecated }); len(kept) > 0 {
+		// The deprecated process does nothing: not worth a warning.
 		p.Warnings = append(p.Warnings, fmt.Sprintf(
 			"%s has %s suspended since before the deploy: kept suspended (the deploy neither suspends nor resumes them; ferry asg resume %s does)",
-			g.group.Name, strings.Join(g.group.SuspendedProcesses, ", "), p.Environment))
+			g.group.Name, strings.Join(kept, ", "), p.Environment))
 	}
 	for _, inst := range g.group.Instances {
 		switch {

@@ -46,11 +46,13 @@ import (
 // file, boots an instance that serves with the value pushed to SSM after
 // the image was made.
 //
-// The bake (docs/bake.md): that image as the environment's base image, a
-// commit of examples/app baked on it (pkg/bake, the default build hook),
-// a web group behind a classic balancer launched from the baked image
-// serves the commit and its static files; the group's own replacement of
-// its instance, sent nothing after boot, serves the same.
+// The bake (docs/bake.md): that image as the environment's base image and
+// as what a web group behind a classic balancer runs, a serial deploy of
+// a commit of examples/app with Ferry's planner and executor bakes the
+// commit on it first (pkg/bake, the default build hook); the deploy's
+// instance, launched from the baked image, serves the commit and its
+// static files, and so does the group's own replacement of it, sent
+// nothing after boot.
 func TestAppOnMachines(t *testing.T) {
 	ferry := buildFerry(t)
 	s := newStack(t, "db-primary", "db-replica", "cache+queue", "web", "worker")
@@ -200,8 +202,8 @@ func TestAppOnMachines(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 	t.Logf("an instance of the web server's image served with the secret pushed after the image %v after RunInstances", time.Since(booted).Round(100*time.Millisecond))
-	// That image as the environment's base image: a commit baked on it,
-	// served by a group and by the group's own replacement.
+	// That image as the environment's base image: a commit deployed
+	// serially with a bake, served by the group and its replacement.
 	s.bakeAndServe(aws.ToString(img.ImageId), token2)
 	// No artifact of the provisioning holds a value of API_TOKEN either.
 	err = filepath.WalkDir(s.logs, func(p string, d fs.DirEntry, err error) error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -17,6 +16,8 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/bake"
 	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
+	"github.com/ferry-deploy/ferry/pkg/execute"
+	"github.com/ferry-deploy/ferry/pkg/plan"
 	"github.com/ferry-deploy/ferry/pkg/remote"
 )
 
@@ -28,18 +29,30 @@ func (t tarTree) WriteTree(_ context.Context, _ commit.ID, w io.Writer) error {
 	return err
 }
 
-// bakeAndServe bakes a commit of examples/app on base (an image of the web
-// server, as the web recipe leaves it) with the default build hook, and
-// starts a web group behind a classic balancer from the baked image, as a
-// deploy's launch template version names it: its instance serves the
-// commit from /srv/app/releases/<sha> with the release's own static
-// files and the secrets it fetched at boot (token). The group's own
-// replacement of that instance, launched later from the same image with
-// nothing sent to it after boot, serves the same. It returns the commit.
+// execBaker is a bake.Baker as the executor asks for it.
+type execBaker struct{ b *bake.Baker }
+
+func (e execBaker) Bake(ctx context.Context, c commit.ID) (string, error) {
+	r, err := e.b.Bake(ctx, c)
+	return r.Image, err
+}
+
+// bakeAndServe deploys a commit of examples/app serially with Ferry's
+// planner and executor to a web group behind a classic balancer that runs
+// base (an image of the web server, as the web recipe leaves it): the
+// plan's first step bakes the commit on base with the default build hook,
+// the deploy's new instance, launched from the baked image by the commit's
+// launch template version, serves the commit from /srv/app/releases/<sha>
+// with the release's own static files and the secrets it fetched at boot
+// (token). The group's own replacement of that instance, launched later
+// with nothing sent to it after boot, serves the same. It returns the
+// commit.
 func (s *stack) bakeAndServe(base, token string) commit.ID {
 	t := s.t
 	t.Helper()
-	const sha = "3333333333333333333333333333333333333333"
+	repo := testutil.NewGitRepo(t)
+	old := repo.Commit("First", map[string]string{"README": "shop\n"})
+	sha := repo.Commit("The app", map[string]string{"README": "shop, the app\n"})
 	c := commit.MustParse(sha)
 	state := filepath.Join(s.logs, "bake")
 	cfg, err := config.Parse("ferry.toml", []byte(fmt.Sprintf(`
@@ -59,6 +72,10 @@ launch.base_image = %q
 launch.key_name = %q
 launch.iam_instance_profile = "myproject-app"
 policy.poll_interval = "500ms"
+[environments.testing.policy.timeouts]
+instances_in_service = "5m"
+healthy_in_balancers = "5m"
+drain = "30s"
 `, s.KeyFile, base, s.KeyName)))
 	if err != nil {
 		t.Fatal(err)
@@ -69,20 +86,38 @@ policy.poll_interval = "500ms"
 	sshCfg.Dialer = s.net
 	b := &bake.Baker{Project: "myproject", Env: env, Cloud: cl, Tree: tarTree(appTar(t, "../../examples/app", "")), StateDir: state, Log: s.Log,
 		Shell: bake.SSHShell{Console: cl, Config: sshCfg, StateDir: state, Poll: 500 * time.Millisecond}}
-	start := time.Now()
-	res, err := b.Bake(s.ctx, c)
-	if err != nil {
-		log, _ := os.ReadFile(res.Log)
-		t.Fatalf("bake of examples/app: %v\n%s", err, log)
-	}
-	t.Logf("examples/app baked on the web server's image in %v: %s", time.Since(start).Round(100*time.Millisecond), res.Image)
 
+	// The environment as a deploy of the first commit left it: the web
+	// server's image behind the balancer.
 	if err := simenv.Create(s.ctx, s.SDK, simenv.Spec{
 		Project: "myproject", Env: "testing", LaunchTemplate: "myproject-testing-web",
-		ImageID: res.Image, KeyName: s.KeyName, InstanceProfile: "myproject-app",
+		ImageID: base, KeyName: s.KeyName, InstanceProfile: "myproject-app", DeployedCommit: old, Now: time.Now().Add(-time.Hour),
 		Groups: []simenv.Group{{Name: "myproject-testing-web", Size: 1, MaxSize: 2, ClassicLB: "myproject-testing", HealthCheckType: "ELB"}},
 	}); err != nil {
 		t.Fatal(err)
+	}
+	if err := simenv.WaitServing(s.ctx, s.SDK, "myproject-testing-web", 1); err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.Make(s.ctx, cl, repo, plan.Input{Project: "myproject", SchemaMarker: cfg.Project.SchemaMarker, Env: env, Target: plan.Revision{Commit: c, Ref: "refs/heads/main"},
+		Method: plan.Serial, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Method != plan.Serial || len(p.Steps) == 0 || p.Steps[0].Name != plan.StepBakeImage {
+		t.Fatalf("plan: %s, %+v; want a serial deploy whose first step bakes", p.Method, p.Steps)
+	}
+	ex := &execute.Executor{Cloud: cl, Journal: execute.JournalStore{Dir: filepath.Join(state, "journal")}, Env: env, Log: s.Log,
+		Baker: execBaker{b}, Poll: 200 * time.Millisecond}
+	start := time.Now()
+	r, err := ex.Run(s.ctx, p, "deploy-app")
+	if err != nil || r.Outcome != execute.Succeeded {
+		t.Fatalf("serial deploy of examples/app: %+v %v", r, err)
+	}
+	t.Logf("examples/app baked on the web server's image and deployed serially in %v", time.Since(start).Round(100*time.Millisecond))
+	img, ok, err := b.Find(s.ctx, c)
+	if err != nil || !ok {
+		t.Fatalf("the commit's image: %v %v", ok, err)
 	}
 	c1 := s.client()
 	serves := func(what string) string {
@@ -96,7 +131,7 @@ policy.poll_interval = "500ms"
 			t.Fatalf("%s: the group: %+v %v", what, g, err)
 		}
 		inst := g.Instances[0]
-		t.Logf("%s: %s in service behind the balancer %v after the group was asked", what, inst.ID, time.Since(start).Round(100*time.Millisecond))
+		t.Logf("%s: %s in service behind the balancer (%v of waiting)", what, inst.ID, time.Since(start).Round(100*time.Millisecond))
 		base := "https://" + inst.PrivateIP
 		for _, check := range []struct{ path, want string }{
 			{"/", "commit " + sha + "\n"},
@@ -111,7 +146,14 @@ policy.poll_interval = "500ms"
 		}
 		return inst.ID
 	}
-	first := serves("the group's first instance")
+	first := serves("the deploy's instance")
+	g, err := cl.Group(s.ctx, "myproject-testing-web", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := cl.LaunchTemplateVersion(s.ctx, *g.LaunchTemplate); err != nil || v.ImageID != img.ID {
+		t.Errorf("the group's launch template version: %+v %v, want the baked image %s", v, err, img.ID)
+	}
 	if _, err := s.SDK.ASG.TerminateInstanceInAutoScalingGroup(s.ctx, &autoscaling.TerminateInstanceInAutoScalingGroupInput{
 		InstanceId: aws.String(first), ShouldDecrementDesiredCapacity: aws.Bool(false)}); err != nil {
 		t.Fatal(err)

@@ -65,13 +65,29 @@ func TestRedeploy(t *testing.T) {
 	if !strings.Contains(stdout, group+`: launch.instance_type is "m5.large"`) || !strings.Contains(stdout, "ferry redeploy staging") {
 		t.Errorf("status after a [launch] change shows no drift:\n%s", stdout)
 	}
+	// So do plan (nothing to deploy, but not as configured) and describe.
+	code, stdout, _ = p.ferry(ctx, "plan", "-c", p.config, "staging")
+	if code != 0 || !strings.Contains(stdout, "No changes") || !strings.Contains(stdout, `[launch] drift: `+group+`: launch.instance_type is "m5.large"`) ||
+		!strings.Contains(stdout, "ferry redeploy staging applies it") {
+		t.Errorf("plan after a [launch] change: exit %d\n%s", code, stdout)
+	}
+	code, stdout, _ = p.ferry(ctx, "describe", "-c", p.config, "staging")
+	if code != 0 || !strings.Contains(stdout, `drift  `+group+`: launch.instance_type is "m5.large"`) {
+		t.Errorf("describe after a [launch] change: exit %d\n%s", code, stdout)
+	}
+	code, stdout, _ = p.ferry(ctx, "describe", "-c", p.config, "staging", "--json")
+	if code != 0 || !strings.Contains(stdout, `"launch_drift": [`) {
+		t.Errorf("describe --json after a [launch] change: exit %d\n%s", code, stdout)
+	}
 	code, stdout, stderr = p.ferry(ctx, "redeploy", "-c", p.config, "staging", "--yes")
 	if code != 0 || !strings.Contains(stdout, "succeeded") {
 		t.Fatalf("redeploy: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	_, stdout, _ = p.ferry(ctx, "status", "-c", p.config, "staging")
-	if strings.Contains(stdout, "drift") {
-		t.Errorf("drift left after the redeploy:\n%s", stdout)
+	for _, command := range []string{"status", "plan", "describe"} {
+		_, stdout, _ = p.ferry(ctx, command, "-c", p.config, "staging")
+		if strings.Contains(stdout, "drift") {
+			t.Errorf("%s: drift left after the redeploy:\n%s", command, stdout)
+		}
 	}
 	if code, _, stderr := p.ferry(ctx, "redeploy", "-c", p.config, "staging", "--method", "sideways"); code != 64 {
 		t.Errorf("redeploy --method sideways: exit %d, want 64\n%s", code, stderr)

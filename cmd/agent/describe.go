@@ -27,7 +27,8 @@ source new instances start from with its image and commit), each instance
 (id, address, availability zone, the launch source and commit it was
 started from, lifecycle state, health in the group and in each load
 balancer), or the servers the config lists for a role without a group
-(hosts.ROLE).
+(hosts.ROLE); and, as drift, the [launch] settings of the config the
+launch sources lack (ferry redeploy applies them).
 
 Exit status: 0 shown, 1 failed (AWS could not be read), 64 wrong command line.`,
 		Example: `  ferry describe -c /etc/ferry/ferry.toml production
@@ -84,6 +85,12 @@ func writeDescription(out io.Writer, d *agent.Description) {
 		}
 		if len(r.Hosts) > 0 {
 			fmt.Fprintf(w, "  hosts\t%s\n", strings.Join(r.Hosts, ", "))
+		}
+	}
+	if len(d.Drift) > 0 {
+		fmt.Fprintln(w)
+		for _, dr := range d.Drift {
+			fmt.Fprintf(w, "drift\t%s (ferry redeploy %s applies it)\n", dr, d.Env)
 		}
 	}
 	_ = w.Flush()

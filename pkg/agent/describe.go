@@ -17,6 +17,9 @@ import (
 type Description struct {
 	Env   string     `json:"env"`
 	Roles []RoleView `json:"roles"`
+	// Drift lists the [launch] settings the groups' launch sources lack
+	// (as ferry status does): ferry redeploy applies them.
+	Drift []string `json:"launch_drift,omitempty"`
 }
 
 // RoleView is one role: its group, or the hosts the config lists for it.
@@ -66,7 +69,7 @@ type describeCloud interface {
 // Describe reads env as it is now: per role, its group (sizes, suspended
 // processes, launch source and image, each instance with its address,
 // zone, launch source, commit, lifecycle and health in each balancer) or
-// its listed hosts.
+// its listed hosts; and the [launch] settings the launch sources lack.
 func (p *Project) Describe(ctx context.Context, name string) (*Description, error) {
 	env, err := p.Env(name)
 	if err != nil {
@@ -124,6 +127,9 @@ func (p *Project) Describe(ctx context.Context, name string) (*Description, erro
 			view.Group = gv
 		}
 		d.Roles = append(d.Roles, view)
+	}
+	if d.Drift, err = launchDrift(ctx, dc, env); err != nil {
+		return nil, fmt.Errorf("compare the [launch] settings with the launch sources: %w", err)
 	}
 	return d, nil
 }

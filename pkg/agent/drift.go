@@ -7,6 +7,7 @@ import (
 
 	"github.com/ferry-deploy/ferry/pkg/cloud"
 	"github.com/ferry-deploy/ferry/pkg/config"
+	"github.com/ferry-deploy/ferry/pkg/plan"
 )
 
 // launchDrift compares the environment's [launch] settings with the
@@ -65,4 +66,23 @@ func launchDrift(ctx context.Context, c describeCloud, env *config.Environment) 
 		}
 	}
 	return out, nil
+}
+
+// driftWarnings says, for a plan with nothing to deploy, which [launch]
+// settings the running launch sources lack: the commit is deployed, but
+// not as the config now asks, and only a redeploy changes that.
+func driftWarnings(ctx context.Context, c plan.Cloud, env *config.Environment) []string {
+	dc, ok := c.(describeCloud)
+	if !ok {
+		return nil
+	}
+	drift, err := launchDrift(ctx, dc, env)
+	if err != nil {
+		return []string{fmt.Sprintf("the [launch] settings could not be compared with the launch sources: %v", err)}
+	}
+	var out []string
+	for _, d := range drift {
+		out = append(out, fmt.Sprintf("[launch] drift: %s; ferry redeploy %s applies it", d, env.Name))
+	}
+	return out
 }

@@ -215,6 +215,9 @@ func (p *Project) Plan(ctx context.Context, env string, req Request) (*plan.Plan
 	if err != nil {
 		return nil, err
 	}
+	if pl.Action == plan.NoOp {
+		pl.Warnings = append(pl.Warnings, driftWarnings(ctx, s.cloud, s.env)...)
+	}
 	if pl.Action == plan.Deploy {
 		win, err := Windows(s.env.Windows, s.input.Now)
 		if err != nil {

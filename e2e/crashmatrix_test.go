@@ -20,6 +20,7 @@ import (
 
 	"github.com/ferry-deploy/ferry/internal/testutil"
 	"github.com/ferry-deploy/ferry/pkg/cloud"
+	"github.com/ferry-deploy/ferry/pkg/plan"
 	"github.com/ferry-deploy/ferry/pkg/status"
 )
 
@@ -54,6 +55,7 @@ var crashKinds = []crashKind{
 // or "STEP after-call N OPERATION".
 type crashPoint struct {
 	step  int
+	name  plan.StepName
 	where string
 	call  int
 	op    string
@@ -69,9 +71,9 @@ func (c crashPoint) fault() string {
 
 func (c crashPoint) String() string {
 	if c.call > 0 {
-		return fmt.Sprintf("step %d after call %d (%s)", c.step, c.call, c.op)
+		return fmt.Sprintf("step %d %s after call %d %s", c.step, c.name, c.call, c.op)
 	}
-	return fmt.Sprintf("step %d %s", c.step, c.where)
+	return fmt.Sprintf("step %d %s %s", c.step, c.name, c.where)
 }
 
 func parseTrace(t *testing.T, path string) []crashPoint {
@@ -165,6 +167,7 @@ func tracePoints(t *testing.T, kind crashKind) []crashPoint {
 	trace := filepath.Join(t.TempDir(), "trace")
 	p.env = []string{"FERRY_FAULT_TRACE=" + trace}
 	p.push("Change", kind.change)
+	steps := p.plannedSteps(ctx)
 	code, stdout, stderr := p.ferry(ctx, "--log-format", "text", "deploy", "-c", p.config, "staging", "--yes")
 	if code != 0 {
 		t.Fatalf("the traced deploy: exit %d\n%s\n%s", code, stdout, stderr)
@@ -172,6 +175,12 @@ func tracePoints(t *testing.T, kind crashKind) []crashPoint {
 	points := parseTrace(t, trace)
 	if len(points) == 0 {
 		t.Fatal("the traced deploy reached no fault point: is the binary built with -tags ferryfault?")
+	}
+	for i := range points {
+		if points[i].step < 1 || points[i].step > len(steps) {
+			t.Fatalf("the trace names step %d of a plan of %d", points[i].step, len(steps))
+		}
+		points[i].name = steps[points[i].step-1]
 	}
 	t.Logf("%d points", len(points))
 	return points

@@ -69,7 +69,8 @@
 // (RequestLimitExceeded / Throttling, at a random rate or beyond a token
 // bucket), fail with a 5xx or any AWS error code, or answer late; SetCapacityErrors fails launches with
 // InsufficientInstanceCapacity; SetEventualConsistency hides new instances
-// from DescribeInstances and DescribeInstanceHealth for a while;
+// from DescribeInstances and DescribeInstanceHealth, and new launch
+// template versions from reads and launches, for a while;
 // SetNeverHealthyImage and SetInstanceNeverHealthy make instances fail every
 // health check. Counts reports the requests per action.
 //

@@ -86,11 +86,25 @@ func (s *Sim) resolveLaunchTemplateLocked(id, name, version string) (*launchTemp
 	if apiErr != nil {
 		return nil, nil, apiErr
 	}
-	v, apiErr := lt.version(version)
+	v, apiErr := s.visibleVersionLocked(lt, version)
 	if apiErr != nil {
 		return nil, nil, apiErr
 	}
 	return lt, v, nil
+}
+
+// visibleVersionLocked is lt.version, but a version created within the
+// eventual-consistency window (SetEventualConsistency) is not found yet,
+// as AWS may not show a new version to reads and launches for a moment.
+func (s *Sim) visibleVersionLocked(lt *launchTemplate, version string) (*ltVersion, *APIError) {
+	v, apiErr := lt.version(version)
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	if s.now().Before(v.VisibleAt) {
+		return nil, errf("InvalidLaunchTemplateId.VersionNotFound", "Could not find launch template version %s for launch template %s", version, lt.ID)
+	}
+	return v, nil
 }
 
 func (s *Sim) launchTemplateNode(lt *launchTemplate) *node {
@@ -181,6 +195,9 @@ func ec2CreateLaunchTemplateVersion(s *Sim, p params) ([]*node, *APIError) {
 		return nil, apiErr
 	}
 	v := &ltVersion{Number: len(lt.Versions) + 1, Description: p.str("VersionDescription"), Created: s.now(), Data: data, InstTags: tags}
+	if s.consistency > 0 {
+		v.VisibleAt = v.Created.Add(s.consistency)
+	}
 	lt.Versions = append(lt.Versions, v)
 	return []*node{rename(s.ltVersionNode(lt, v), "launchTemplateVersion")}, nil
 }
@@ -271,7 +288,7 @@ func ec2DescribeLaunchTemplateVersions(s *Sim, p params) ([]*node, *APIError) {
 	for _, lt := range lts {
 		if len(want) > 0 {
 			for _, w := range want {
-				v, apiErr := lt.version(w)
+				v, apiErr := s.visibleVersionLocked(lt, w)
 				if apiErr != nil {
 					return nil, apiErr
 				}
@@ -280,7 +297,7 @@ func ec2DescribeLaunchTemplateVersions(s *Sim, p params) ([]*node, *APIError) {
 			continue
 		}
 		for _, v := range lt.Versions {
-			if minV > 0 && v.Number < minV || maxV > 0 && v.Number > maxV {
+			if minV > 0 && v.Number < minV || maxV > 0 && v.Number > maxV || s.now().Before(v.VisibleAt) {
 				continue
 			}
 			out = append(out, pair{lt, v})

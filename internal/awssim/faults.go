@@ -176,7 +176,10 @@ func (s *Sim) SetCapacityErrors(n int) {
 // SetEventualConsistency makes instances launched from now on unknown, for
 // d after their launch, to DescribeInstances (InvalidInstanceID.NotFound
 // when asked by id) and to DescribeInstanceHealth (InvalidInstance), as AWS
-// is right after RunInstances. 0 turns it off.
+// is right after RunInstances; and launch template versions created from
+// now on unknown for d to DescribeLaunchTemplateVersions and to launches
+// (InvalidLaunchTemplateId.VersionNotFound: Auto Scaling's launch fails,
+// and it tries again). 0 turns it off.
 func (s *Sim) SetEventualConsistency(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -221,3 +224,8 @@ func insufficientCapacity(instanceType string) *APIError {
 	return &APIError{Code: "InsufficientInstanceCapacity", Status: 500,
 		Message: "We currently do not have sufficient " + instanceType + " capacity in the Availability Zone you requested. Our system will be working on provisioning additional capacity."}
 }
+
+// Second is how long one AWS second lasts in this simulator
+// (Options.Second): a fault given in AWS seconds is this many on the wall
+// clock.
+func (s *Sim) Second() time.Duration { return s.opts.Second }

@@ -187,6 +187,7 @@ type ltVersion struct {
 	Created     time.Time         `json:"created"`
 	Data        ltData            `json:"data"`
 	InstTags    map[string]string `json:"instanceTags,omitempty"` // TagSpecification for instances
+	VisibleAt   time.Time         `json:"visibleAt,omitzero"`     // eventual consistency fault
 }
 
 type ltData struct {

@@ -10,6 +10,7 @@ import (
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	"github.com/ferry-deploy/ferry/pkg/backoff"
 )
 
 // BalancerKind tells a Classic Load Balancer from an ELBv2 target group.
@@ -43,7 +44,7 @@ type BalancerHealth struct {
 func (c *Client) BalancerHealth(ctx context.Context, classic, targetGroups []string) ([]BalancerHealth, error) {
 	var out []BalancerHealth
 	for _, name := range classic {
-		resp, err := c.elb.DescribeInstanceHealth(ctx, &elb.DescribeInstanceHealthInput{LoadBalancerName: aws.String(name)})
+		resp, err := c.classicHealth(ctx, name)
 		if APIErrorCode(err) == "LoadBalancerNotFound" {
 			return nil, notFound("load balancer", name)
 		}
@@ -85,6 +86,39 @@ func (c *Client) BalancerHealth(ctx context.Context, classic, targetGroups []str
 		}
 	}
 	return out, nil
+}
+
+// consistencyRetries bounds how often classicHealth asks again while EC2
+// does not know an instance the balancer lists; the waits double from
+// firstRetry, about 6 s in all, a few times what AWS's eventual
+// consistency takes.
+const consistencyRetries = 5
+
+// classicHealth lists the health of every instance registered with a
+// classic balancer. Right after Auto Scaling launched and registered an
+// instance, EC2 may not know it yet, and the balancer then answers the
+// whole call InvalidInstance ("Could not find EC2 instance"): it is asked
+// again after a moment, and if EC2 still does not know the instance the
+// error is transient (IsTransient), for a poll to ask again later.
+func (c *Client) classicHealth(ctx context.Context, name string) (*elb.DescribeInstanceHealthOutput, error) {
+	b := backoff.Backoff{Base: firstRetry, Max: 4 * time.Second}
+	for attempt := 1; ; attempt++ {
+		resp, err := c.elb.DescribeInstanceHealth(ctx, &elb.DescribeInstanceHealthInput{LoadBalancerName: aws.String(name)})
+		if APIErrorCode(err) != "InvalidInstance" {
+			return resp, err
+		}
+		if attempt > consistencyRetries || isPoll(ctx) {
+			return nil, transient{err}
+		}
+		c.log.Debug("EC2 does not know an instance the balancer lists yet; asking again", "load_balancer", name, "err", err)
+		t := time.NewTimer(b.Delay(attempt, 0.5))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // Draining is how a balancer treats requests in flight to an instance that

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
@@ -45,11 +44,12 @@ type Options struct {
 	Logger     *slog.Logger
 }
 
-// Retry defaults: AWS advises exponential backoff on throttling; eight
-// attempts capped at 20 s each ride out a few seconds of "Rate exceeded"
-// without stalling a deploy for minutes on a call that will never succeed.
+// Retry defaults: AWS advises exponential backoff on throttling; fourteen
+// attempts from 10 ms (see newRetryer), doubling to at most 20 s each,
+// ride out half a minute to a minute of "Rate exceeded" without stalling a
+// deploy for minutes on a call that will never succeed.
 const (
-	DefaultMaxAttempts = 8
+	DefaultMaxAttempts = 14
 	DefaultMaxBackoff  = 20 * time.Second
 )
 
@@ -92,16 +92,7 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 			}
 			log.Log(context.Background(), level, "aws-sdk-go-v2: "+fmt.Sprintf(format, v...))
 		})),
-		awsconfig.WithRetryer(func() aws.Retryer {
-			// Adaptive mode adds client-side rate limiting on top of the
-			// standard retryer when AWS throttles.
-			return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
-				o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) {
-					so.MaxAttempts = opts.MaxAttempts
-					so.MaxBackoff = opts.MaxBackoff
-				})
-			})
-		}),
+		awsconfig.WithRetryer(func() aws.Retryer { return newRetryer(opts.MaxAttempts, opts.MaxBackoff) }),
 	}
 	if opts.Profile != "" {
 		loadOpts = append(loadOpts, awsconfig.WithSharedConfigProfile(opts.Profile))

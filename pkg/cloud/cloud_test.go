@@ -3,6 +3,7 @@ package cloud_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -254,5 +255,31 @@ func TestEndpointFromEnvironment(t *testing.T) {
 	c = newClient(t, ctx, "", 1)
 	if _, err := c.Group(ctx, "shop-staging-web", nil, nil); err == nil {
 		t.Fatal("AWS_ENDPOINT_URL at a closed port, no aws.endpoint: the call succeeded, so the variable was ignored")
+	}
+}
+
+// TestPollIsNotRetried: a poll's call (cloud.Poll) that is throttled
+// returns at once, transient, for the poller to ask again at its next
+// tick. A call that changes something, made under throttling, is retried
+// until it gets through.
+func TestPollIsNotRetried(t *testing.T) {
+	srv, ctx := startSim(t)
+	c := newClient(t, ctx, srv.URL, 20)
+
+	srv.SetFault(awssim.Fault{Action: "DescribeAutoScalingGroups", ThrottleRate: 1})
+	srv.ResetCounts()
+	_, err := c.Group(cloud.Poll(ctx), "shop-staging-web", nil, nil)
+	if !cloud.IsTransient(err) || cloud.APIErrorCode(err) != "Throttling" {
+		t.Errorf("a throttled poll: %v, want a transient Throttling error", err)
+	}
+	if n := srv.Counts()["autoscaling:DescribeAutoScalingGroups"]; n != 1 {
+		t.Errorf("a throttled poll made %d requests, want 1", n)
+	}
+
+	srv.SetFault(awssim.Fault{Action: "*", ThrottleRate: 0.5})
+	for i := range 200 {
+		if err := c.TagGroup(ctx, "shop-staging-web", map[string]string{"n": fmt.Sprint(i)}); err != nil {
+			t.Fatalf("tag %d of 200, half the calls throttled: %v", i, err)
+		}
 	}
 }

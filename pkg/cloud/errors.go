@@ -50,6 +50,15 @@ func IsTransient(err error) bool {
 	return false
 }
 
+// transient marks an error that may go away if the call is made again
+// later, whatever its code (IsTransient).
+type transient struct{ error }
+
+func (t transient) Unwrap() error { return t.error }
+
+// RetryableError reports the error transient.
+func (transient) RetryableError() bool { return true }
+
 // notFound wraps ErrNotFound with what was looked for.
 func notFound(kind, name string) error {
 	return fmt.Errorf("%s %q: %w", kind, name, ErrNotFound)

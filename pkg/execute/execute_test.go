@@ -69,7 +69,8 @@ type fixture struct {
 	env      *config.Environment
 	hooks    *recorder
 	stateDir string
-	old, new string // commits
+	second   time.Duration // one AWS second of the simulator
+	old, new string        // commits
 	before   *cloud.Group
 	started  time.Time // when the group was first serving
 }
@@ -79,6 +80,13 @@ type fixture struct {
 // repository's first commit; the second commit changes the schema marker
 // when full is true.
 func newFixture(t testing.TB, size int, full bool, policy string) *fixture {
+	t.Helper()
+	return newFixtureSim(t, size, full, policy, awssim.Options{App: awssim.DemoApp})
+}
+
+// newFixtureSim is newFixture with the simulator's options (testutil.StartSim
+// fills in the fast clock where they leave it zero).
+func newFixtureSim(t testing.TB, size int, full bool, policy string, simOpts awssim.Options) *fixture {
 	t.Helper()
 	repo := testutil.NewGitRepo(t)
 	old := repo.Commit("First", map[string]string{"app.py": "1\n", ".ferry/schema-version": "1\n"})
@@ -106,7 +114,7 @@ timeouts.command = "20s"
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := testutil.StartSim(t, awssim.Options{App: awssim.DemoApp})
+	srv := testutil.StartSim(t, simOpts)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
 	clients := simenv.Connect(srv.URL)
@@ -126,7 +134,7 @@ timeouts.command = "20s"
 		t.Fatal(err)
 	}
 	f := &fixture{t: t, ctx: ctx, sim: srv, cloud: c, repo: repo, cfg: cfg, env: cfg.Environments["staging"],
-		hooks: &recorder{}, stateDir: t.TempDir(), old: old, new: next}
+		hooks: &recorder{}, stateDir: t.TempDir(), second: srv.Second(), old: old, new: next}
 	f.before = f.group()
 	f.started = time.Now()
 	return f

@@ -27,8 +27,11 @@ func (e *Executor) waitFor(ctx context.Context, what string, limit time.Duration
 	defer ticker.Stop()
 	var last string
 	var lastLog time.Time
+	// A poll's calls are not retried by the AWS client (cloud.Poll): a
+	// throttled one is tried again at the next tick, below.
+	pollCtx := cloud.Poll(ctx)
 	for {
-		done, progress, err := check(ctx)
+		done, progress, err := check(pollCtx)
 		if err == nil {
 			e.waiting(Wait{For: what, Progress: progress, Started: start, Limit: limit})
 		}

@@ -37,6 +37,8 @@ func TestASGSuspendResume(t *testing.T) {
 		{[]string{"asg", "suspend", "-c", p.config, "nowhere"}, 64, `no environment "nowhere"`},
 		{[]string{"asg", "suspend", "-c", p.config}, 64, "name an environment"},
 		{[]string{"asg", "frobnicate"}, 64, "unknown command"},
+		{[]string{"help", "nosuch"}, 64, `unknown help topic "nosuch"`},
+		{[]string{"help", "asg", "frobnicate"}, 64, `unknown help topic "asg frobnicate"`},
 	} {
 		code, _, stderr := p.ferry(ctx, tc.args...)
 		if code != tc.code || !strings.Contains(stderr, tc.want) {

@@ -113,6 +113,14 @@ func get(t *testing.T, url string) (int, string) {
 func TestPageShowsTheRunningDeploy(t *testing.T) {
 	srv := httptest.NewServer(New(newState(deploying(time.Now())), Options{}))
 	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "script-src 'self'") {
+		t.Errorf("Content-Security-Policy %q", csp)
+	}
 	code, body := get(t, srv.URL+"/")
 	if code != http.StatusOK {
 		t.Fatalf("GET /: %d", code)

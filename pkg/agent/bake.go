@@ -37,7 +37,7 @@ var _ bake.Tree = Repo{}
 func NewBaker(cfg *config.Config, env *config.Environment, m *watch.Mirror, c bake.Cloud, console bake.Console, dialer remote.Dialer, log *slog.Logger) *bake.Baker {
 	sshCfg := remote.FromConfig(cfg.Project.StateDir, env, "bake", os.Getenv("SSH_AUTH_SOCK"))
 	sshCfg.Dialer = dialer
-	return &bake.Baker{
+	b := &bake.Baker{
 		Project: cfg.Project.Name, Env: env, Cloud: c, Tree: Repo{Mirror: m},
 		Shell:    bake.SSHShell{Console: console, Config: sshCfg, StateDir: cfg.Project.StateDir},
 		StateDir: cfg.Project.StateDir, Log: log,
@@ -45,6 +45,12 @@ func NewBaker(cfg *config.Config, env *config.Environment, m *watch.Mirror, c ba
 			return rollbackSources(cfg, env.Name)
 		},
 	}
+	if env.Create != nil {
+		// An environment env create builds: its groups' servers are made
+		// by the recipes, on the builder.
+		b.Provision = builderRecipes(cfg, env, c, log)
+	}
+	return b
 }
 
 // rollbackSources are the launch sources an unfinished deploy of env
@@ -134,6 +140,12 @@ func (d *Deployer) BakeAhead(ctx context.Context, in plan.Input) (string, error)
 // never run at once (the second then finds the first's image), and a bake
 // never cleans up after a deploy's bake still running.
 func (p *Project) Bake(ctx context.Context, env string, req Request) (bake.Result, error) {
+	return p.bake(ctx, env, req, nil)
+}
+
+// bake is Bake with the builders' SSH connections made by dialer (nil:
+// the network's).
+func (p *Project) bake(ctx context.Context, env string, req Request, dialer remote.Dialer) (bake.Result, error) {
 	s, err := p.open(ctx, env, req)
 	if err != nil {
 		return bake.Result{}, err
@@ -146,7 +158,7 @@ func (p *Project) Bake(ctx context.Context, env string, req Request) (bake.Resul
 		return bake.Result{}, err
 	}
 	defer release()
-	b := NewBaker(p.Config, s.env, p.Mirror, s.cloud, s.cloud, nil, p.Logger)
+	b := NewBaker(p.Config, s.env, p.Mirror, s.cloud, s.cloud, dialer, p.Logger)
 	r, err := b.Bake(lctx, s.input.Target.Commit)
 	if err != nil && ctx.Err() == nil {
 		p.bakeFailed(ctx, s.env.Name, s.input.Target.Commit, err)

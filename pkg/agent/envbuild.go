@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
 
+	"github.com/ferry-deploy/ferry/pkg/bake"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/envbuild"
+	"github.com/ferry-deploy/ferry/pkg/plan"
 	"github.com/ferry-deploy/ferry/pkg/provision"
 	"github.com/ferry-deploy/ferry/pkg/remote"
 	"github.com/ferry-deploy/ferry/pkg/roles"
@@ -62,26 +65,37 @@ func (p *Project) CreateEnv(ctx context.Context, name string, req EnvRequest) (*
 		}
 		sec = roles.SecretsFrom(set)
 	}
+	if env.Secrets != nil && !req.NoProvision {
+		// Into SSM before anything is made: the groups' instances fetch
+		// them at boot (ferry-secrets.service).
+		if store, ok := b.Cloud.(SecretStore); ok {
+			b.Secrets = func(ctx context.Context) error {
+				rec, err := (&SecretsPush{Project: p.Config.Project.Name, StateDir: p.Config.Project.StateDir, Env: env,
+					Store: store, SSMOnly: true, Log: p.Logger}).Run(ctx)
+				if err == nil {
+					envProgress(req.Progress, "secrets: %d written under %s (%d already there)", len(rec.Written), rec.Path, len(rec.Versions)-len(rec.Written))
+				}
+				return err
+			}
+		}
+	}
 	if env.Launch.Image == config.LaunchImageBake {
 		b.GroupImage = func(ctx context.Context) (string, string, error) {
-			r, err := p.Bake(ctx, name, Request{})
+			r, err := p.bake(ctx, name, Request{}, req.Dialer)
 			if err != nil {
 				return "", "", err
 			}
 			return r.Image, r.Commit.String(), nil
 		}
 	}
-	recipes := roles.NewRecipes()
-	if dir := env.Create.Recipes; dir != "" {
-		recipes = roles.NewRecipes(os.DirFS(dir))
-	}
+	recipes := envRecipes(env)
 	b.SSHAddress = func(ip string) string { return net.JoinHostPort(ip, strconv.Itoa(env.SSH.Port)) }
 	b.NewProvisioner = func(a envbuild.Addresses, deployID string) (envbuild.Provisioner, error) {
 		rc := remote.FromConfig(p.Config.Project.StateDir, env, deployID, os.Getenv("SSH_AUTH_SOCK"))
 		rc.Dialer = req.Dialer
 		return provision.New(provision.Config{
 			Remote: rc, Recipes: recipes, Secrets: sec,
-			Params: roles.RecipeParams{Project: p.Config.Project.Name, DBPrimary: a.DBPrimary, DBReplica: a.DBReplica, Cache: a.Cache, Queue: a.Cache},
+			Params: recipeParams(p.Config, env, a),
 		}, p.Logger)
 	}
 	return b.Create(ctx)
@@ -131,4 +145,93 @@ func (p *Project) envBuilder(ctx context.Context, name string, req EnvRequest) (
 		Cloud: ec, Spec: spec, StateDir: p.Config.Project.StateDir, Progress: req.Progress,
 		Poll: env.Policy.PollInterval.Std(), Timeout: env.Policy.Timeouts.InstancesInService.Std(), Log: p.Logger,
 	}, nil
+}
+
+// recipeParams are the recipes' parameters of env's servers, made for the
+// long-lived servers at a.
+func recipeParams(cfg *config.Config, env *config.Environment, a envbuild.Addresses) roles.RecipeParams {
+	rp := roles.RecipeParams{Project: cfg.Project.Name, AppModule: config.DefaultAppModule,
+		DBPrimary: a.DBPrimary, DBReplica: a.DBReplica, Cache: a.Cache, Queue: a.Cache}
+	if env.Secrets != nil {
+		rp.SecretsPath = secrets.Path(cfg.Project.Name, env.Name)
+	}
+	if c := env.Create; c != nil {
+		if c.AppModule != "" {
+			rp.AppModule = c.AppModule
+		}
+		rp.InstanceEndpoint = c.InstanceEndpoint
+	}
+	return rp
+}
+
+// envProgress writes a line of progress, if anyone reads it.
+func envProgress(w io.Writer, format string, args ...any) {
+	if w != nil {
+		fmt.Fprintf(w, format+"\n", args...)
+	}
+}
+
+// builderRecipes is a bake's Baker.Provision for an environment env create
+// builds: the builder is made into the groups' roles (web, worker) by
+// their recipes, for the environment's long-lived servers (found by their
+// tags), with roles.ActionImage: no secret reaches it, and the image's
+// instances fetch them at boot with the ferry binary it installs.
+func builderRecipes(cfg *config.Config, env *config.Environment, c bake.Cloud, log *slog.Logger) func(context.Context, string) ([]remote.Command, func(), error) {
+	return func(ctx context.Context, address string) ([]remote.Command, func(), error) {
+		none := func() {}
+		if env.Secrets == nil {
+			return nil, none, fmt.Errorf("the builder's recipes: the servers fetch their secrets from SSM at boot: add [environments.%s.secrets]", env.Name)
+		}
+		var a envbuild.Addresses
+		for _, t := range []struct {
+			typ  string
+			addr *string
+		}{{config.ServerDBPrimary, &a.DBPrimary}, {config.ServerDBReplica, &a.DBReplica}, {config.ServerCache, &a.Cache}} {
+			ms, err := c.MachinesTagged(ctx, map[string]string{plan.TagProject: cfg.Project.Name, plan.TagEnv: env.Name, envbuild.TagRole: t.typ})
+			if err != nil {
+				return nil, none, err
+			}
+			for _, m := range ms {
+				if m.State == "running" && m.PrivateIP != "" {
+					*t.addr = m.PrivateIP
+				}
+			}
+			if *t.addr == "" {
+				return nil, none, fmt.Errorf("the builder's recipes need the environment's %s server, which does not run: ferry env create %s", t.typ, env.Name)
+			}
+		}
+		var rs []roles.Role
+		for _, r := range []roles.Role{roles.Web, roles.Worker} {
+			if _, ok := env.Groups[string(r)]; ok {
+				rs = append(rs, r)
+			}
+		}
+		if len(rs) == 0 {
+			return nil, none, fmt.Errorf("environment %s has no web or worker group to bake for", env.Name)
+		}
+		bin := env.Create.FerryBinary
+		if bin == "" {
+			self, err := os.Executable()
+			if err != nil {
+				return nil, none, fmt.Errorf("the ferry binary for the servers (create.ferry_binary): %w", err)
+			}
+			bin = self
+		}
+		pr, err := provision.New(provision.Config{
+			Remote:  remote.FromConfig(cfg.Project.StateDir, env, "bake", ""),
+			Recipes: envRecipes(env), Params: recipeParams(cfg, env, a), Ferry: bin,
+		}, log)
+		if err != nil {
+			return nil, none, err
+		}
+		return pr.Commands(provision.Server{SSH: address, Address: address, Instance: "builder", Roles: rs, Action: roles.ActionImage})
+	}
+}
+
+// envRecipes are the default recipes with env's create.recipes over them.
+func envRecipes(env *config.Environment) roles.Recipes {
+	if env.Create != nil && env.Create.Recipes != "" {
+		return roles.NewRecipes(os.DirFS(env.Create.Recipes))
+	}
+	return roles.NewRecipes()
 }

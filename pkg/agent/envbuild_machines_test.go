@@ -3,9 +3,16 @@ package agent_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +20,7 @@ import (
 
 	"github.com/ferry-deploy/ferry/internal/simenv"
 	"github.com/ferry-deploy/ferry/internal/simenv/machinetest"
+	"github.com/ferry-deploy/ferry/internal/testutil"
 	"github.com/ferry-deploy/ferry/pkg/agent"
 	"github.com/ferry-deploy/ferry/pkg/cloud"
 	"github.com/ferry-deploy/ferry/pkg/config"
@@ -22,17 +30,56 @@ import (
 // TestEnvCreateOnMachines creates the seed's testing environment on the
 // simulator's machines (the stack image: every role's packages, none of
 // their services set up) and checks that every long-lived server was made
-// into its roles by its recipe, each with its own log; a second create is
-// refused, and destroy leaves nothing of it.
+// into its roles by its recipe, each with its own log; the secrets were put
+// in SSM; the web group's instance runs the app's first commit (examples/app)
+// from an image baked from the stack image, the builder made a web server
+// by its recipe with no secret, and serves the secret API_TOKEN it fetched
+// at boot (its hash); no file of the state directory holds a secret value;
+// a second create is refused, and destroy leaves nothing of it.
 func TestEnvCreateOnMachines(t *testing.T) {
 	sim := machinetest.Start(t, machinetest.Options{Stack: true, KeyName: "myproject-testing"})
 	ctx, logger, srv, image := sim.Ctx, sim.Log, sim.Srv, sim.Image
 	dir := t.TempDir()
 	keyFile, secretsFile := sim.KeyFile, filepath.Join(dir, "testing.env")
 	var sec strings.Builder
+	values := []string{apiToken}
 	for _, n := range roles.SecretNames() {
-		fmt.Fprintf(&sec, "%s=%s\n", n, strings.Repeat("s", 8)+strings.ReplaceAll(strings.ToLower(n), "_", "x"))
+		v := strings.Repeat("s", 8) + strings.ReplaceAll(strings.ToLower(n), "_", "x")
+		fmt.Fprintf(&sec, "%s=%s\n", n, v)
+		values = append(values, v)
 	}
+	fmt.Fprintf(&sec, "API_TOKEN=%s\n", apiToken)
+	ferry := buildFerry(t)
+	// The app's first commit on the environment's branch.
+	repo := testutil.NewGitRepo(t)
+	err := filepath.WalkDir("../../examples/app", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel("../../examples/app", p)
+		if d.IsDir() && (rel == "schema-bump" || d.Name() == "__pycache__") {
+			return filepath.SkipDir
+		}
+		if d.Type().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			dst := filepath.Join(repo.Dir, rel)
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				return err
+			}
+			return os.WriteFile(dst, b, 0o644)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo.Git("add", ".")
+	repo.Git("commit", "-q", "-m", "the app")
+	first := repo.Git("rev-parse", "HEAD")
+	repo.Git("branch", "testing")
 	if err := os.WriteFile(secretsFile, []byte(sec.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -41,16 +88,23 @@ func TestEnvCreateOnMachines(t *testing.T) {
 name = "myproject"
 state_dir = %q
 [project.git]
-url = "file:///nonexistent/myproject.git"
+url = "file://%s"
 
 [environments.testing]
 branch = "testing"
 aws.region = "us-east-1"
 aws.endpoint = %q
 groups.web = "myproject-testing-web"
-launch.image_id = %q
+launch.image = "bake"
+launch.base_image = %q
 launch.key_name = "myproject-testing"
+launch.iam_instance_profile = "myproject-app"
+launch.http_tokens = "required"
 secrets.file = %q
+
+[environments.testing.create]
+ferry_binary = %q
+instance_endpoint = %q
 
 [environments.testing.ssh]
 user = "admin"
@@ -69,7 +123,7 @@ instance_type = "t3.medium"
 instance_type = "m6i.large"
 [environments.testing.create.servers.db-replica]
 instance_type = "m6i.large"
-`, stateDir, srv.URL, image, secretsFile, keyFile)
+`, stateDir, repo.Dir, srv.URL, image, secretsFile, ferry(), srv.InstanceURL, keyFile)
 	cfg, err := config.Parse(filepath.Join(dir, "ferry.toml"), []byte(doc))
 	if err != nil {
 		t.Fatal(err)
@@ -118,6 +172,58 @@ instance_type = "m6i.large"
 	if len(logs) != 3 {
 		t.Errorf("the servers share log files: %v", logs)
 	}
+
+	// The web group's instance: the first commit, from the baked image,
+	// with the secret it fetched at boot.
+	c, err := connect(ctx, cfg.Environments["testing"], logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := waitGroupInstance(ctx, t, c.(*cloud.Client), "myproject-testing-web")
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: srv.MachineNetwork().DialContext, DisableKeepAlives: true,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the instance's snakeoil certificate
+	sum := sha256.Sum256([]byte(apiToken))
+	want := map[string]string{"/": "commit " + first + "\n", "/secret": "secret API_TOKEN sha256:" + hex.EncodeToString(sum[:])[:16] + "\n"}
+	for _, path := range []string{"/", "/secret"} {
+		var code int
+		var body string
+		deadline := time.Now().Add(4 * time.Minute)
+		for time.Now().Before(deadline) {
+			if resp, err := hc.Get("https://" + web + path); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				code, body = resp.StatusCode, string(b)
+				if code == 200 {
+					break
+				}
+			}
+			time.Sleep(time.Second)
+		}
+		if code != 200 || body != want[path] {
+			t.Errorf("GET %s on the web group's instance: %d %q, want %q", path, code, body, want[path])
+		}
+	}
+	t.Logf("create, the bake included, to the web group's instance serving: %s", time.Since(start).Round(time.Second))
+	if _, err := os.Stat(agent.SecretsRecordPath(stateDir, "testing")); err != nil {
+		t.Errorf("create left no record of the secrets it put in SSM: %v", err)
+	}
+	// No file of the state directory (logs of every server and of the
+	// builder, journals, records, the mirror) holds a secret value.
+	err = filepath.WalkDir(stateDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		for _, v := range values {
+			if bytes.Contains(b, []byte(v)) {
+				t.Errorf("%s holds a secret value", p)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := p.CreateEnv(ctx, "testing", req); err == nil || !strings.Contains(err.Error(), "earlier environment") {
 		t.Errorf("second create: %v, want it refused", err)
 	}
@@ -129,12 +235,45 @@ instance_type = "m6i.large"
 	if len(gone) < 10 {
 		t.Errorf("destroy removed %d resources", len(gone))
 	}
-	c, err := connect(ctx, cfg.Environments["testing"], logger)
-	if err != nil {
-		t.Fatal(err)
-	}
 	left, err := c.(*cloud.Client).MachinesTagged(ctx, map[string]string{"ferry:env": "testing"})
 	if err != nil || len(left) != 0 {
 		t.Errorf("after destroy: %v %v", left, err)
 	}
+}
+
+// apiToken is a secret only the app reads (examples/app's /secret).
+const apiToken = "api-token-create-3f9d1c77"
+
+// waitGroupInstance waits until the group has an instance with an address
+// and returns the address.
+func waitGroupInstance(ctx context.Context, t *testing.T, c *cloud.Client, name string) string {
+	t.Helper()
+	for {
+		g, err := c.Group(ctx, name, nil, nil)
+		if err == nil {
+			for _, in := range g.Instances {
+				if in.PrivateIP != "" {
+					return in.PrivateIP
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("group %s has no instance with an address: %v", name, err)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// buildFerry builds the ferry command for the machines (static: their
+// glibc may be older than this host's) and returns its path.
+func buildFerry(t *testing.T) func() string {
+	bin := filepath.Join(t.TempDir(), "ferry")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/agent")
+	cmd.Dir = "../.."
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/agent: %v\n%s", err, out)
+	}
+	return func() string { return bin }
 }

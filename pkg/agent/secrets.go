@@ -50,6 +50,9 @@ type SecretsPush struct {
 	AgentSocket string
 	// Deliver runs the secrets_changed hooks even when no value changed.
 	Deliver bool
+	// SSMOnly writes SSM and the record only, running no hook: env create,
+	// whose servers fetch the secrets at boot or get them from their recipe.
+	SSMOnly bool
 	Log     *slog.Logger
 	Now     func() time.Time
 	// Lock takes the environment's lock (as a deploy does) for the push,
@@ -202,7 +205,7 @@ func (p *SecretsPush) Run(ctx context.Context) (SecretsRecord, error) {
 	// Where the hooks will run, and the SSH runner, are settled before
 	// anything is written: a mistake there changes nothing.
 	var hand *handOver
-	if d.Differs() || p.Deliver {
+	if (d.Differs() || p.Deliver) && !p.SSMOnly {
 		if hand, err = p.prepareHandOver(ctx, rec.RunID); err != nil {
 			return rec, err
 		}

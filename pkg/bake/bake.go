@@ -90,6 +90,13 @@ type Baker struct {
 	// Poll is the interval between two looks at EC2 while waiting; zero
 	// uses the environment's policy.poll_interval.
 	Poll time.Duration
+	// Provision, when set, gives the commands that make the builder at
+	// address into the groups' roles before the commit is delivered
+	// (pkg/provision's, with roles.ActionImage), and a func to call once
+	// they ran. A bake refuses a command that carries an environment, the
+	// way Ferry sends secrets: no image is made of a server that received
+	// one; its instances fetch them at boot.
+	Provision func(ctx context.Context, address string) (cmds []remote.Command, done func(), err error)
 	// RollbackSources, when set, names the launch sources an unfinished
 	// deploy's rollback returns the groups to (pkg/agent reads them from
 	// the deploy journal): retention keeps their images, whatever their

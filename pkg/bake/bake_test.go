@@ -426,3 +426,46 @@ func TestBakeCache(t *testing.T) {
 		})
 	}
 }
+
+// TestBakeProvisionsTheBuilderWithoutSecrets: Baker.Provision's commands
+// run on the builder before the commit is delivered; a command carrying an
+// environment (the way Ferry sends secrets) fails the bake before any runs,
+// and the bake leaves no builder and no image.
+func TestBakeProvisionsTheBuilderWithoutSecrets(t *testing.T) {
+	f := newFixture(t, "")
+	c := f.commit()
+	sh := &fakeShell{dir: t.TempDir()}
+	b := f.baker(f.cloud, sh)
+	var addr string
+	closed := 0
+	b.Provision = func(_ context.Context, address string) ([]remote.Command, func(), error) {
+		addr = address
+		return []remote.Command{{Name: "recipe web", Line: "sudo sh /var/lib/ferry/recipe/run.sh web"}}, func() { closed++ }, nil
+	}
+	if _, err := b.Bake(f.ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(sh.cmds, "\n")
+	if i, j := strings.Index(joined, "recipe web"), strings.Index(joined, "tar -x"); addr == "" || i < 0 || j < i || closed != 1 {
+		t.Errorf("provision at %q, closed %d times; commands:\n%s\nwant the recipe before the delivery", addr, closed, joined)
+	}
+
+	sh.cmds = nil
+	b.Provision = func(context.Context, string) ([]remote.Command, func(), error) {
+		return []remote.Command{
+			{Name: "recipe upload", Line: "true"},
+			{Name: "recipe web", Line: "sudo --preserve-env=DB_PASSWORD sh run.sh web", Env: map[string]string{"DB_PASSWORD": "never-on-a-builder-0123"}},
+		}, func() {}, nil
+	}
+	_, err := b.Bake(f.ctx, f.commit())
+	var failed *FailedError
+	if !errors.As(err, &failed) || failed.Phase != PhaseProvision || !strings.Contains(err.Error(), "gets no secrets") || strings.Contains(err.Error(), "never-on-a-builder") {
+		t.Fatalf("a provision with secrets: %v, want the bake refused at provision without the value", err)
+	}
+	if len(sh.cmds) != 0 {
+		t.Errorf("commands ran on the builder: %v", sh.cmds)
+	}
+	if builders, images, _ := f.left(); len(builders) != 0 || len(images) != 1 {
+		t.Errorf("after the refused bake: builders %v, images %v; want none and the first bake's", builders, images)
+	}
+}

@@ -19,15 +19,16 @@ type Phase string
 
 // The phases of a bake, in order; each is journaled before it acts.
 const (
-	PhasePrepare Phase = "prepare" // the build hook rendered, the base image found
-	PhaseLaunch  Phase = "launch"  // RunInstances of the builder
-	PhaseBoot    Phase = "boot"    // running, taking SSH logins
-	PhaseDeliver Phase = "deliver" // the commit's tree into /srv/app/releases/<sha>
-	PhaseBuild   Phase = "build"   // the roles' build hooks
-	PhaseClean   Phase = "clean"   // what an image must not carry
-	PhaseImage   Phase = "image"   // CreateImage, until available
-	PhaseTag     Phase = "tag"     // the image tagged with its commit
-	PhaseDone    Phase = "done"    // builder terminated
+	PhasePrepare   Phase = "prepare"   // the build hook rendered, the base image found
+	PhaseLaunch    Phase = "launch"    // RunInstances of the builder
+	PhaseBoot      Phase = "boot"      // running, taking SSH logins
+	PhaseProvision Phase = "provision" // the groups' role recipes (Baker.Provision)
+	PhaseDeliver   Phase = "deliver"   // the commit's tree into /srv/app/releases/<sha>
+	PhaseBuild     Phase = "build"     // the roles' build hooks
+	PhaseClean     Phase = "clean"     // what an image must not carry
+	PhaseImage     Phase = "image"     // CreateImage, until available
+	PhaseTag       Phase = "tag"       // the image tagged with its commit
+	PhaseDone      Phase = "done"      // builder terminated
 )
 
 // Outcomes of a finished bake.

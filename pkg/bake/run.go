@@ -104,6 +104,14 @@ func (r *run) bake(ctx context.Context) (string, error) {
 	}
 	r.rec.Log = sess.Log()
 
+	if b.Provision != nil {
+		if err := r.enter(PhaseProvision); err != nil {
+			return "", err
+		}
+		if err := r.provision(ctx, sess, m.PrivateIP); err != nil {
+			return "", err
+		}
+	}
 	if err := r.enter(PhaseDeliver); err != nil {
 		return "", err
 	}
@@ -191,6 +199,22 @@ func withTag(tags map[string]string, k, v string) map[string]string {
 	out := maps.Clone(tags)
 	out[k] = v
 	return out
+}
+
+// provision runs Baker.Provision's commands on the builder, refusing any
+// that carries an environment (secrets).
+func (r *run) provision(ctx context.Context, sess Session, address string) error {
+	cmds, done, err := r.b.Provision(ctx, address)
+	if err != nil {
+		return err
+	}
+	defer done()
+	for _, c := range cmds {
+		if len(c.Env) > 0 {
+			return fmt.Errorf("%s: refused: a bake's builder gets no secrets (the command has %d environment variables); its image's instances fetch them at boot", c.Name, len(c.Env))
+		}
+	}
+	return sess.Run(ctx, cmds...)
 }
 
 // waitRunning waits until the builder runs with an address.

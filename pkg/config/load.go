@@ -90,6 +90,7 @@ func (c *Config) resolvePaths(dir string) {
 		}
 		if env.Create != nil {
 			abs(&env.Create.Recipes)
+			abs(&env.Create.FerryBinary)
 		}
 	}
 	for i := range c.Notify {

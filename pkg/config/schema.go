@@ -176,7 +176,21 @@ type Create struct {
 	Certificate string `toml:"certificate"`
 	// Servers maps a server type (CreateServerTypes) to its size.
 	Servers map[string]*CreateServer `toml:"servers"`
+	// AppModule is the app's Django package (APP_MODULE.settings,
+	// APP_MODULE.wsgi:application, celery -A APP_MODULE); default "app".
+	AppModule string `toml:"app_module"`
+	// FerryBinary is the ferry binary the web and worker servers get as
+	// /usr/local/bin/ferry (their boot unit fetches the secrets with it);
+	// default: the running ferry's own executable (same OS and
+	// architecture as the servers).
+	FerryBinary string `toml:"ferry_binary"`
+	// InstanceEndpoint is the AWS endpoint as the servers reach it, for a
+	// simulator only (e.g. http://172.31.0.1:4566); default: AWS's own.
+	InstanceEndpoint string `toml:"instance_endpoint"`
 }
+
+// DefaultAppModule is create.app_module's default.
+const DefaultAppModule = "app"
 
 // CreateServer is one server type's size and image.
 type CreateServer struct {

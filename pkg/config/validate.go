@@ -429,6 +429,8 @@ var (
 	amiRE          = regexp.MustCompile(`^ami-[0-9a-f]{8,17}$`)
 	certRE         = regexp.MustCompile(`^arn:aws[a-z-]*:(acm:[a-z0-9-]+:[0-9]{12}:certificate/|iam::[0-9]{12}:server-certificate/)[A-Za-z0-9/_+=,.@-]+$`)
 	instanceTypeRE = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`)
+	appModuleRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+	endpointRE     = regexp.MustCompile(`^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$`)
 )
 
 // create checks what env create needs: a size and an image for every
@@ -444,6 +446,12 @@ func (v *validator) create(envAt keyPath, e *Environment) {
 		if pfx, err := netip.ParsePrefix(cidr); err != nil || !pfx.Addr().Is4() {
 			v.fail(at.key("ssh_from").index(i), "%q is not an IPv4 network such as \"10.0.0.0/16\"", cidr)
 		}
+	}
+	if c.AppModule != "" && !appModuleRE.MatchString(c.AppModule) {
+		v.fail(at.key("app_module"), "%q is not a Python package name such as \"app\"", c.AppModule)
+	}
+	if c.InstanceEndpoint != "" && !endpointRE.MatchString(c.InstanceEndpoint) {
+		v.fail(at.key("instance_endpoint"), "%q is not an http(s) URL of a host and port such as \"http://172.31.0.1:4566\"", c.InstanceEndpoint)
 	}
 	if c.Certificate != "" && !certRE.MatchString(c.Certificate) {
 		v.fail(at.key("certificate"), "%q is not a certificate ARN (arn:aws:acm:… or arn:aws:iam::…:server-certificate/…)", c.Certificate)

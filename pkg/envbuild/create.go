@@ -75,6 +75,11 @@ type Builder struct {
 	// the commit it holds, "" when it holds none Ferry knows. Called only
 	// when a launch template is to be made.
 	GroupImage func(ctx context.Context) (image, commit string, err error)
+	// Secrets, when set, puts the environment's secrets where its servers
+	// read them (SSM, under /<project>/<env>/) once the create is not
+	// refused, before anything is made: every instance fetches them at
+	// boot, the groups' included.
+	Secrets func(ctx context.Context) error
 	// NewProvisioner makes the provisioner of the long-lived servers once
 	// their addresses are known, with deployID naming their log directory;
 	// nil leaves them as they booted.
@@ -187,6 +192,11 @@ func (b *Builder) Create(ctx context.Context) (*Result, error) {
 		b.progress("taking up the create of %s begun %s", s.Env, j.Started.Format(time.RFC3339))
 	}
 
+	if b.Secrets != nil {
+		if err := b.Secrets(ctx); err != nil {
+			return res, fmt.Errorf("environment %s: its secrets: %w", s.Env, err)
+		}
+	}
 	sgIDs, err := b.securityGroups(ctx, res)
 	if err != nil {
 		return res, err

@@ -98,58 +98,18 @@ type Report struct {
 // s's roles, in order.
 func (p *Provisioner) Provision(ctx context.Context, s Server) Report {
 	rep := Report{Server: s}
-	if len(s.Roles) == 0 {
-		rep.Err = fmt.Errorf("provision %s: no role", s.SSH)
-		return rep
-	}
-	addr := s.Address
-	if addr == "" {
-		addr = hostOf(s.SSH)
-	}
-	bundle, err := p.cfg.Recipes.Bundle(p.cfg.Params, roles.RecipeHost{Address: addr, Roles: s.Roles, Action: s.Action})
+	cmds, done, err := p.Commands(s)
 	if err != nil {
-		rep.Err = fmt.Errorf("provision %s: %w", s.SSH, err)
+		rep.Err = err
 		return rep
 	}
-	env, err := p.cfg.Secrets.SecretEnv(s.Roles)
-	if err != nil {
-		rep.Err = fmt.Errorf("provision %s: %w", s.SSH, err)
-		return rep
-	}
+	defer done()
 	if rep.Log, err = p.cfg.Remote.Logs.Path(s.Roles[0], s.Instance); err != nil {
 		rep.Err = fmt.Errorf("provision %s: %w", s.SSH, err)
 		return rep
 	}
 	from := size(rep.Log)
-
-	names := make([]string, len(s.Roles))
-	for i, r := range s.Roles {
-		names[i] = string(r)
-	}
-	upload := remote.Command{
-		Name:  "recipe upload",
-		Line:  fmt.Sprintf("sudo sh -c 'umask 077 && rm -rf %[1]s && mkdir -p %[1]s && tar -xf - -C %[1]s --no-same-owner'", Dir),
-		Stdin: bundle.Tar,
-	}
-	line := "sudo "
-	if len(env) > 0 {
-		// sudo resets the environment but for the names given here.
-		line += "--preserve-env=" + strings.Join(slices.Sorted(maps.Keys(env)), ",") + " "
-	}
-	line += "sh " + Dir + "/run.sh " + strings.Join(names, " ")
-	run := remote.Command{Name: "recipe " + strings.Join(names, "+"), Line: line, Env: env}
-	cmds := []remote.Command{upload}
-	if p.cfg.Ferry != "" {
-		f, err := os.Open(p.cfg.Ferry)
-		if err != nil {
-			rep.Err = fmt.Errorf("provision %s: the ferry binary for the servers: %w", s.SSH, err)
-			return rep
-		}
-		defer f.Close()
-		cmds = append(cmds, installFerry(f))
-	}
-	cmds = append(cmds, run)
-	p.log.Info("provisioning", "server", s.SSH, "instance", s.Instance, "roles", names, "action", s.Action, "log", rep.Log)
+	p.log.Info("provisioning", "server", s.SSH, "instance", s.Instance, "roles", s.Roles, "action", s.Action, "log", rep.Log)
 	rep.Err = p.runner.Run(ctx, remote.Host{Addr: s.SSH, Instance: s.Instance, Role: s.Roles[0]}, cmds...)
 	changes, err := readChanges(rep.Log, from)
 	rep.Changes = changes
@@ -157,9 +117,61 @@ func (p *Provisioner) Provision(ctx context.Context, s Server) Report {
 		rep.Err = fmt.Errorf("provision %s: read its log: %w", s.SSH, err)
 	}
 	if rep.Err == nil {
-		p.log.Info("provisioned", "server", s.SSH, "instance", s.Instance, "roles", names, "changes", len(changes))
+		p.log.Info("provisioned", "server", s.SSH, "instance", s.Instance, "roles", s.Roles, "changes", len(changes))
 	}
 	return rep
+}
+
+// Commands are what provisioning s runs over SSH, in order: the recipes'
+// upload, the ferry binary's (with Config.Ferry), and the run, with the
+// secrets s's roles need in its environment (none for roles.ActionImage:
+// a server an image is made of never receives one). A bake runs them on
+// its builder through its own session. done closes the binary's file once
+// they ran.
+func (p *Provisioner) Commands(s Server) (cmds []remote.Command, done func(), err error) {
+	done = func() {}
+	if len(s.Roles) == 0 {
+		return nil, done, fmt.Errorf("provision %s: no role", s.SSH)
+	}
+	addr := s.Address
+	if addr == "" {
+		addr = hostOf(s.SSH)
+	}
+	bundle, err := p.cfg.Recipes.Bundle(p.cfg.Params, roles.RecipeHost{Address: addr, Roles: s.Roles, Action: s.Action})
+	if err != nil {
+		return nil, done, fmt.Errorf("provision %s: %w", s.SSH, err)
+	}
+	var env map[string]string
+	if s.Action != roles.ActionImage {
+		if env, err = p.cfg.Secrets.SecretEnv(s.Roles); err != nil {
+			return nil, done, fmt.Errorf("provision %s: %w", s.SSH, err)
+		}
+	}
+	names := make([]string, len(s.Roles))
+	for i, r := range s.Roles {
+		names[i] = string(r)
+	}
+	cmds = append(cmds, remote.Command{
+		Name:  "recipe upload",
+		Line:  fmt.Sprintf("sudo sh -c 'umask 077 && rm -rf %[1]s && mkdir -p %[1]s && tar -xf - -C %[1]s --no-same-owner'", Dir),
+		Stdin: bundle.Tar,
+	})
+	if p.cfg.Ferry != "" {
+		f, err := os.Open(p.cfg.Ferry)
+		if err != nil {
+			return nil, done, fmt.Errorf("provision %s: the ferry binary for the servers: %w", s.SSH, err)
+		}
+		done = func() { f.Close() }
+		cmds = append(cmds, installFerry(f))
+	}
+	line := "sudo "
+	if len(env) > 0 {
+		// sudo resets the environment but for the names given here.
+		line += "--preserve-env=" + strings.Join(slices.Sorted(maps.Keys(env)), ",") + " "
+	}
+	line += "sh " + Dir + "/run.sh " + strings.Join(names, " ")
+	cmds = append(cmds, remote.Command{Name: "recipe " + strings.Join(names, "+"), Line: line, Env: env})
+	return cmds, done, nil
 }
 
 // FerryPath is where a server keeps the ferry binary its boot units run.

@@ -151,8 +151,16 @@ type RecipeHost struct {
 	Action string
 }
 
-// ActionReseed seeds a db-replica from the primary again.
-const ActionReseed = "reseed"
+// Actions of a recipe run besides the default.
+const (
+	// ActionReseed seeds a db-replica from the primary again.
+	ActionReseed = "reseed"
+	// ActionImage makes a web or worker server that an image is made of (a
+	// bake's builder): no secret is sent or written, nothing that needs
+	// one is started, and the image's instances fetch the secrets at
+	// boot, so RecipeParams.SecretsPath is required.
+	ActionImage = "image"
+)
 
 var (
 	moduleRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
@@ -275,8 +283,23 @@ func (r Recipes) Bundle(p RecipeParams, h RecipeHost) (Bundle, error) {
 	if !hostRE.MatchString(h.Address) {
 		return Bundle{}, fmt.Errorf("recipes: server address %q is not an IPv4 address or host name", h.Address)
 	}
-	if h.Action != "" && (h.Action != ActionReseed || !slices.Contains(h.Roles, DBReplica)) {
-		return Bundle{}, fmt.Errorf("recipes: unknown action %q for roles %s (reseed is a db-replica's)", h.Action, joinRoles(h.Roles))
+	switch h.Action {
+	case "":
+	case ActionReseed:
+		if !slices.Contains(h.Roles, DBReplica) {
+			return Bundle{}, fmt.Errorf("recipes: action reseed for roles %s: it is a db-replica's", joinRoles(h.Roles))
+		}
+	case ActionImage:
+		for _, r := range h.Roles {
+			if r != Web && r != Worker {
+				return Bundle{}, fmt.Errorf("recipes: action image for role %s: only web and worker servers are made into images", r)
+			}
+		}
+		if p.SecretsPath == "" {
+			return Bundle{}, errors.New("recipes: action image: an image's instances fetch their secrets at boot, from the secrets path, which is empty")
+		}
+	default:
+		return Bundle{}, fmt.Errorf("recipes: unknown action %q for roles %s (reseed is a db-replica's, image a web or worker server's)", h.Action, joinRoles(h.Roles))
 	}
 	files, err := r.files()
 	if err != nil {

@@ -19,6 +19,12 @@ func params() roles.RecipeParams {
 		DBPrimary: "172.31.0.4", DBReplica: "172.31.0.5", Cache: "172.31.0.6", Queue: "172.31.0.6"}
 }
 
+func withPath() roles.RecipeParams {
+	p := params()
+	p.SecretsPath = "/my.Project/testing/"
+	return p
+}
+
 // untar returns the bundle's files by name.
 func untar(t *testing.T, b []byte) map[string]string {
 	t.Helper()
@@ -85,7 +91,9 @@ func TestBundleRefusesWhatCannotWork(t *testing.T) {
 		{"web without the replica's address", noReplica, roles.RecipeHost{Address: "10.0.0.1", Roles: []roles.Role{roles.Web}}, `db_replica address ""`},
 		{"a module that is no Python name", badModule, roles.RecipeHost{Address: "10.0.0.1", Roles: []roles.Role{roles.Worker}}, `app module "my-app"`},
 		{"an address that is shell", shell, roles.RecipeHost{Address: "10.0.0.1", Roles: []roles.Role{roles.Web}}, "cache address"},
-		{"reseed of a primary", params(), roles.RecipeHost{Address: "10.0.0.1", Roles: []roles.Role{roles.DBPrimary}, Action: roles.ActionReseed}, `unknown action "reseed"`},
+		{"reseed of a primary", params(), roles.RecipeHost{Address: "10.0.0.1", Roles: []roles.Role{roles.DBPrimary}, Action: roles.ActionReseed}, `action reseed for roles db-primary: it is a db-replica's`},
+		{"an image of a database", withPath(), roles.RecipeHost{Address: "10.0.0.1", Roles: []roles.Role{roles.Web, roles.DBPrimary}, Action: roles.ActionImage}, "only web and worker servers are made into images"},
+		{"an image without the secrets path", params(), roles.RecipeHost{Address: "10.0.0.1", Roles: []roles.Role{roles.Web}, Action: roles.ActionImage}, "fetch their secrets at boot"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,8 +4,17 @@
 # the databases: PgBouncer on 127.0.0.1:6432 (databases $FERRY_DB_NAME and
 # ${FERRY_DB_NAME}_replica) through stunnel, which wraps PostgreSQL's
 # protocol in TLS to the primary and the replica.
-require FERRY_DB_NAME FERRY_APP_MODULE FERRY_DB_PRIMARY FERRY_DB_REPLICA FERRY_CACHE FERRY_QUEUE \
-	DB_PASSWORD QUEUE_PASSWORD CACHE_PASSWORD DJANGO_SECRET_KEY
+#
+# With the action "image" (a bake's builder) the server gets no secret:
+# nothing that needs one is written or started, and every instance of the
+# image fetches them at its boot (ferry-secrets.service).
+require FERRY_DB_NAME FERRY_APP_MODULE FERRY_DB_PRIMARY FERRY_DB_REPLICA FERRY_CACHE FERRY_QUEUE
+if [ "${FERRY_ACTION:-}" != image ]; then
+	require DB_PASSWORD QUEUE_PASSWORD CACHE_PASSWORD DJANGO_SECRET_KEY
+elif [ -z "${FERRY_SECRETS_PATH:-}" ]; then
+	echo "an image's servers fetch their secrets at boot: the recipe needs the secrets path" >&2
+	exit 2
+fi
 ensure_packages gunicorn python3-django python3-celery python3-psycopg2 python3-redis python3-django-redis \
 	pgbouncer stunnel4 postgresql-client-15
 
@@ -33,7 +42,11 @@ QUEUE_VHOST=$FERRY_DB_NAME
 ENV
 # Its secrets, under the names an environment's secrets have: the units
 # read this file too; at boot `ferry secrets fetch` may write it afresh.
-put_secrets /etc/app/secrets.env gunicorn celery pgbouncer -- DB_PASSWORD QUEUE_PASSWORD CACHE_PASSWORD DJANGO_SECRET_KEY
+if [ "${FERRY_ACTION:-}" != image ]; then
+	put_secrets /etc/app/secrets.env gunicorn celery pgbouncer -- DB_PASSWORD QUEUE_PASSWORD CACHE_PASSWORD DJANGO_SECRET_KEY
+else
+	ensure_dir /etc/app 0700 root:root
+fi
 
 # At each boot, before the app starts: ferry-secrets.service runs `ferry
 # secrets fetch` (the instance profile's credentials, IMDSv2) to write the
@@ -55,10 +68,7 @@ if [ -n "${FERRY_SECRETS_PATH:-}" ]; then
 FERRY_SECRETS_PATH=$FERRY_SECRETS_PATH
 $endpoint
 ENV
-	if ! systemctl is-enabled --quiet ferry-secrets 2>/dev/null; then
-		systemctl enable --quiet ferry-secrets
-		changed "enabled ferry-secrets"
-	fi
+	ensure_enabled ferry-secrets
 else
 	ensure_absent /etc/ferry/secrets-fetch.env
 fi
@@ -73,4 +83,8 @@ ensure_dir /usr/local/lib/ferry 0755 root:root
 put_file "$(file pgbouncer/userlist.sh)" /usr/local/lib/ferry/pgbouncer-userlist 0755 root:root pgbouncer
 put_file "$(file systemd/pgbouncer-ferry.conf)" /etc/systemd/system/pgbouncer.service.d/ferry.conf 0644 root:root pgbouncer
 put_file "$(file pgbouncer/pgbouncer.ini)" /etc/pgbouncer/pgbouncer.ini 0640 postgres:postgres pgbouncer
-ensure_service pgbouncer
+if [ "${FERRY_ACTION:-}" != image ]; then
+	ensure_service pgbouncer
+else
+	ensure_enabled pgbouncer
+fi

@@ -176,18 +176,23 @@ ensure_service() {
 	fi
 }
 
-# ensure_app_service SERVICE: as ensure_service once a release is in
-# /srv/app/current; before that, only enabled (it starts with the image
-# or the deploy that brings the first release).
-ensure_app_service() {
-	if [ -e /srv/app/current ]; then
-		ensure_service "$1"
-		return 0
-	fi
+# ensure_enabled SERVICE: enabled (it starts at boot), not started.
+ensure_enabled() {
 	if ! systemctl is-enabled --quiet "$1" 2>/dev/null; then
 		systemctl enable --quiet "$1"
 		changed "enabled $1"
 	fi
+}
+
+# ensure_app_service SERVICE: as ensure_service once a release is in
+# /srv/app/current (but for an image's builder); before that, only enabled (it starts with the image
+# or the deploy that brings the first release).
+ensure_app_service() {
+	if [ -e /srv/app/current ] && [ "${FERRY_ACTION:-}" != image ]; then
+		ensure_service "$1"
+		return 0
+	fi
+	ensure_enabled "$1"
 	echo "no release in /srv/app/current yet: $1 starts with the first one"
 }
 

@@ -124,8 +124,10 @@ func Parse(name string, r io.Reader) (Set, error) {
 		case len(value) > maxValue:
 			fail(n, "%s: the value is longer than %d bytes (SSM's Standard tier)", key, maxValue)
 			continue
-		case strings.ContainsRune(value, 0):
-			fail(n, "%s: the value contains a NUL byte", key)
+		case strings.ContainsAny(value, "\x00\r"):
+			// A carriage return ends a line for systemd's EnvironmentFile
+			// parser: what follows would be a variable of its own.
+			fail(n, "%s: the value contains a NUL byte or a carriage return", key)
 			continue
 		}
 		if at, dup := first[key]; dup {
@@ -204,7 +206,8 @@ type Store interface {
 
 // FromStore reads the secrets under path: each parameter directly below it
 // is one secret, named by the last level of its name. A parameter deeper
-// down, or whose last level is not a valid name, is an error naming it.
+// down, whose last level is not a valid name, or whose value holds a line
+// break or NUL byte, is an error naming it (never its value).
 func FromStore(ctx context.Context, store Store, path string) (Set, map[string]Parameter, error) {
 	params, err := store.ParametersByPath(ctx, path, true)
 	if err != nil {
@@ -217,6 +220,12 @@ func FromStore(ctx context.Context, store Store, path string) (Set, map[string]P
 		key, ok := strings.CutPrefix(p.Name, prefix)
 		if !ok || strings.Contains(key, "/") || !ValidName(key) {
 			errs = append(errs, fmt.Errorf("SSM parameter %s: a secret is a parameter directly below %s named like an environment variable", p.Name, path))
+			continue
+		}
+		if strings.ContainsAny(p.Value, "\x00\r\n") {
+			// The servers get KEY=value lines: a line break in a value
+			// would add variables of its own choosing (LD_PRELOAD=...).
+			errs = append(errs, fmt.Errorf("SSM parameter %s: its value holds a line break or a NUL byte, which a KEY=value line cannot carry", p.Name))
 			continue
 		}
 		set[key] = p.Value

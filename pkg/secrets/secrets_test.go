@@ -148,3 +148,25 @@ func TestReadFromFileAndSSM(t *testing.T) {
 		t.Fatalf("no sources: %v %v", set, err)
 	}
 }
+
+// fakeStore answers ParametersByPath with fixed parameters.
+type fakeStore []secrets.Parameter
+
+func (f fakeStore) ParametersByPath(context.Context, string, bool) ([]secrets.Parameter, error) {
+	return f, nil
+}
+
+// A value with a line break would become lines of their own in the
+// servers' KEY=value file: refused, naming the parameter and not the value.
+func TestLineBreaksInValuesRefused(t *testing.T) {
+	for _, v := range []string{"a\nLD_PRELOAD=/tmp/x.so", "a\rLD_PRELOAD=/tmp/x.so", "a\x00b"} {
+		_, _, err := secrets.FromStore(t.Context(), fakeStore{{Name: "/shop/prod/DB", Value: v}}, "/shop/prod/")
+		if err == nil || !strings.Contains(err.Error(), "/shop/prod/DB") || strings.Contains(err.Error(), "LD_PRELOAD") {
+			t.Errorf("SSM value %q: %v", v, err)
+		}
+	}
+	_, err := secrets.Parse("prod.env", strings.NewReader("DB=a\rLD_PRELOAD=/tmp/x.so\n"))
+	if err == nil || !strings.Contains(err.Error(), "prod.env:1: DB") || strings.Contains(err.Error(), "LD_PRELOAD") {
+		t.Errorf("file value with a carriage return: %v", err)
+	}
+}

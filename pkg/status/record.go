@@ -157,6 +157,12 @@ func (r *Record) set(k, v string) error {
 		if err != nil {
 			return fmt.Errorf("note field %s: %w", k, err)
 		}
+		if y := t.UTC().Year(); y < 0 || y > 9999 {
+			// Format writes UTC, and RFC 3339 has four-digit years only:
+			// such a time (0000-01-01T00:30:00+01:00) could not be read
+			// back from the note Ferry writes.
+			return fmt.Errorf("note field %s: %q is outside the years 0000-9999 in UTC", k, v)
+		}
 		if k == "started" {
 			r.Started = t
 		} else {

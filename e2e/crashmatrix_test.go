@@ -263,7 +263,7 @@ func (p *project) assertNoOrphans(ctx context.Context, g *cloud.Group) {
 // record as started has an outcome.
 func (p *project) assertNotesComplete(c string) {
 	p.t.Helper()
-	out, err := exec.Command("git", "--git-dir", p.remote, "notes", "--ref=ferry", "show", c).CombinedOutput()
+	out, err := testutil.GitCommand("", "--git-dir", p.remote, "notes", "--ref=ferry", "show", c).CombinedOutput()
 	if err != nil {
 		p.t.Errorf("no note on %s: %v\n%s", c, err, out)
 		return

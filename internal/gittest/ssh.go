@@ -80,5 +80,7 @@ func (h *SSHServer) writeKnownHosts(line string) string {
 // GitSSHCommand is a GIT_SSH_COMMAND value for the git CLI that logs in with
 // the client key and checks the host key against knownHosts.
 func (h *SSHServer) GitSSHCommand(knownHosts string) string {
-	return fmt.Sprintf("ssh -i %s -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=%s", h.ClientKey, knownHosts)
+	// -F none: the invoking user's ~/.ssh/config (a ProxyJump, a
+	// ControlMaster) has no say in a test.
+	return fmt.Sprintf("ssh -F none -i %s -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=%s -o GlobalKnownHostsFile=/dev/null", h.ClientKey, knownHosts)
 }

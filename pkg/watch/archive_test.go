@@ -46,7 +46,6 @@ func TestWriteTreeMatchesGitArchive(t *testing.T) {
 	a, b := t.TempDir(), t.TempDir()
 	untar(t, a, &ours)
 	archive := testutil.GitCommand(repo.Dir, "archive", "--format=tar", sha)
-	archive.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "GIT_CONFIG_NOSYSTEM=1"}
 	out, err := archive.Output()
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +78,9 @@ func TestWriteTreeMatchesGitArchive(t *testing.T) {
 
 func untar(t *testing.T, dir string, r interface{ Read([]byte) (int, error) }) {
 	t.Helper()
-	cmd := exec.Command("tar", "-x", "-C", dir, "-f", "-")
+	// -p: the modes as archived, whatever the umask (tar applies it for a
+	// user other than root).
+	cmd := exec.Command("tar", "-x", "-p", "-C", dir, "-f", "-")
 	cmd.Stdin = r
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("tar -x: %v\n%s", err, out)

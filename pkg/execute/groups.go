@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/ferry-deploy/ferry/pkg/cloud"
 	"github.com/ferry-deploy/ferry/pkg/plan"
@@ -73,12 +74,42 @@ func (e *Executor) serving(inst cloud.Instance, balanced bool) bool {
 }
 
 // newInstances returns the group's instances that were not there before
-// the deploy, skipping those on their way out.
+// the deploy, skipping those on their way out and those launched from the
+// launch source the group had before it (one AZRebalance launched just
+// after the snapshot, before the deploy suspended it, say): they run the
+// old version.
 func newInstances(j *Journal, g *cloud.Group) []cloud.Instance {
-	before := j.Before[g.Name].Instances
+	before := j.Before[g.Name]
 	var out []cloud.Instance
 	for _, inst := range g.Instances {
-		if !slices.Contains(before, inst.ID) && !leaving(inst) {
+		if !slices.Contains(before.Instances, inst.ID) && !leaving(inst) && !fromSource(inst, before) {
+			out = append(out, inst)
+		}
+	}
+	return out
+}
+
+// fromSource reports whether inst was launched from the launch source the
+// snapshot recorded, as far as it names one exactly (a version number, not
+// $Latest or $Default).
+func fromSource(inst cloud.Instance, s GroupSnapshot) bool {
+	switch {
+	case s.LaunchConfiguration != "":
+		return inst.LaunchConfiguration == s.LaunchConfiguration
+	case s.LaunchTemplate != nil && inst.LaunchTemplate != nil:
+		return inst.LaunchTemplate.ID == s.LaunchTemplate.ID && inst.LaunchTemplate.Version == s.LaunchTemplate.Version &&
+			!strings.HasPrefix(s.LaunchTemplate.Version, "$")
+	}
+	return false
+}
+
+// oldInstances returns the group's instances of the old version: those
+// not leaving that newInstances does not count.
+func oldInstances(j *Journal, g *cloud.Group) []cloud.Instance {
+	fresh := ids(newInstances(j, g))
+	var out []cloud.Instance
+	for _, inst := range g.Instances {
+		if !leaving(inst) && !slices.Contains(fresh, inst.ID) {
 			out = append(out, inst)
 		}
 	}

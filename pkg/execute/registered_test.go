@@ -1,9 +1,12 @@
 package execute_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,4 +61,52 @@ func inService(g *cloud.Group) []string {
 		}
 	}
 	return out
+}
+
+// launchAtSuspend is a Cloud under which the group launches one more
+// instance of the old version just as the deploy suspends its processes:
+// an instance AZRebalance launches between the deploy's snapshot and its
+// suspension, say.
+type launchAtSuspend struct {
+	execute.Cloud
+	f    *fixture
+	done atomic.Bool
+}
+
+func (c *launchAtSuspend) SuspendProcesses(ctx context.Context, g string, procs []string) error {
+	if slices.Contains(procs, cloud.ProcessLaunch) && c.done.CompareAndSwap(false, true) {
+		known := instanceIDs(c.f.group())
+		three := 3
+		if err := c.Cloud.UpdateGroup(ctx, g, cloud.GroupUpdate{DesiredCapacity: &three, MaxSize: &three}); err != nil {
+			return err
+		}
+		testutil.Eventually(c.f.t, 10*time.Second, "a third instance launched", func() (bool, string) {
+			ids := instanceIDs(c.f.group())
+			return len(ids) > len(known), fmt.Sprint(ids)
+		})
+	}
+	return c.Cloud.SuspendProcesses(ctx, g, procs)
+}
+
+// TestOldInstanceLaunchedMeanwhileIsOld: an instance of the old version
+// the group launches after the deploy's snapshot is not one of the new
+// set: the full deploy still brings up a whole new set, takes the extra
+// instance away with the old ones, and ends with only instances of the
+// new launch source.
+func TestOldInstanceLaunchedMeanwhileIsOld(t *testing.T) {
+	f := newFixture(t, 2, true, "")
+	p := f.plan()
+	e := f.executor()
+	e.Cloud = &launchAtSuspend{Cloud: f.cloud, f: f}
+	r, err := e.Run(f.ctx, p, "d1")
+	if err != nil || r.Outcome != execute.Succeeded {
+		t.Fatalf("outcome %s: %v", r.Outcome, err)
+	}
+	f.assertNewVersion(p)
+	g := f.group()
+	for _, inst := range g.Instances {
+		if inst.LaunchTemplate == nil || *inst.LaunchTemplate != *g.LaunchTemplate {
+			t.Errorf("instance %s runs %+v, not the new launch source %+v", inst.ID, inst.LaunchTemplate, *g.LaunchTemplate)
+		}
+	}
 }

@@ -57,10 +57,7 @@ func (e *Executor) step(ctx context.Context, j *Journal, s plan.Step) error {
 	case plan.StepWaitHealthy:
 		return e.waitNewServing(ctx, j, s)
 	case plan.StepTerminateOld:
-		// Every old instance goes, those the plan listed and any the group
-		// had gained by the time the deploy began (AZRebalance launching
-		// before it terminates).
-		return e.terminate(ctx, j, s.Group, union(s.Instances, j.Before[s.Group].Instances), s.Timeout.Std())
+		return e.terminateOld(ctx, j, s)
 	case plan.StepReplaceBatch:
 		return e.replaceBatch(ctx, j, s)
 	case plan.StepPostDeploy:
@@ -282,12 +279,7 @@ func (e *Executor) raiseCapacity(ctx context.Context, j *Journal, s plan.Step) e
 	if err != nil {
 		return err
 	}
-	old := 0
-	for _, inst := range g.Instances {
-		if slices.Contains(j.Before[gp.Name].Instances, inst.ID) && !leaving(inst) {
-			old++
-		}
-	}
+	old := len(oldInstances(j, g))
 	desired := max(*s.Sizes.Desired, old+gp.Capacity.DesiredBefore)
 	u := cloud.GroupUpdate{DesiredCapacity: &desired, MaxSize: s.Sizes.MaxSize}
 	if desired != *s.Sizes.Desired {
@@ -438,6 +430,21 @@ func (e *Executor) waitNewServing(ctx context.Context, j *Journal, s plan.Step) 
 			}
 			return n >= want, fmt.Sprintf("healthy %d/%d", n, want), nil
 		})
+}
+
+// terminateOld removes every old instance: those the plan listed and any
+// other of the old version the group holds (AZRebalance launches before
+// it terminates, and may have launched after the plan was made).
+func (e *Executor) terminateOld(ctx context.Context, j *Journal, s plan.Step) error {
+	gp, err := groupPlan(j, s.Group)
+	if err != nil {
+		return err
+	}
+	g, err := e.readGroup(ctx, gp)
+	if err != nil {
+		return err
+	}
+	return e.terminate(ctx, j, s.Group, union(s.Instances, ids(oldInstances(j, g))), s.Timeout.Std())
 }
 
 // terminate takes instances out of the balancers and the group,

@@ -18,6 +18,7 @@ have debootstrap || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 have systemd-nspawn || need+=(systemd-container)
 have nsenter || need+=(util-linux)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+{ [ -x /usr/bin/aws ] && /usr/bin/python3 -c 'import boto3' 2>/dev/null; } || need+=(awscli python3-boto3) # real AWS clients against the simulator
 
 # Each machine's systemd (and journald, networkd, logind) holds inotify
 # instances, all counted to root: the kernel's default of 128 runs out with

@@ -61,6 +61,9 @@ func asCreateLaunchConfiguration(s *Sim, p params) ([]*node, *APIError) {
 	if p.str("ImageId") == "" || p.str("InstanceType") == "" {
 		return nil, validation("ImageId and InstanceType are required when not creating from an instance")
 	}
+	if img := s.imageLocked(p.str("ImageId")); img == nil || img.State == "deregistered" {
+		return nil, validation("AMI %s is invalid: The image id '[%s]' does not exist", p.str("ImageId"), p.str("ImageId"))
+	}
 	meta, apiErr := readMetadataOptions(p, "MetadataOptions", metadataOptions{}, false)
 	if apiErr != nil {
 		apiErr.Code = "ValidationError" // Auto Scaling's code for a bad parameter
@@ -535,7 +538,7 @@ func asDeleteTags(s *Sim, p params) ([]*node, *APIError) {
 }
 
 // DescribeTags [API_DescribeTags] (Auto Scaling): every group's tags, by
-// group name then in the order they were set; filters auto-scaling-group,
+// group name then key; filters auto-scaling-group,
 // key, value and propagate-at-launch (the values of one filter are ORed,
 // filters ANDed); MaxRecords (≤100, default 50) / NextToken.
 func asDescribeTags(s *Sim, p params) ([]*node, *APIError) {
@@ -550,7 +553,9 @@ func asDescribeTags(s *Sim, p params) ([]*node, *APIError) {
 	}
 	var keep []*node
 	for _, gn := range sortedKeys(s.st.Groups) {
-		for _, t := range s.st.Groups[gn].Tags {
+		tags := slices.Clone(s.st.Groups[gn].Tags)
+		slices.SortFunc(tags, func(a, b groupTag) int { return strings.Compare(a.Key, b.Key) })
+		for _, t := range tags {
 			attrs := map[string]string{"auto-scaling-group": gn, "key": t.Key, "value": t.Value, "propagate-at-launch": fmt.Sprint(t.Propagate)}
 			if !matchFiltersExact(fs, attrs) {
 				continue
@@ -575,4 +580,14 @@ func matchFiltersExact(fs []filter, attrs map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// DescribeScalingProcessTypes [API_DescribeScalingProcessTypes]: the
+// processes SuspendProcesses and ResumeProcesses take.
+func asDescribeScalingProcessTypes(*Sim, params) ([]*node, *APIError) {
+	var its []*node
+	for _, pr := range processNames {
+		its = append(its, el("", leaf("ProcessName", pr)))
+	}
+	return []*node{members("Processes", its)}, nil
 }

@@ -3,6 +3,7 @@ package awssim
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -251,4 +252,128 @@ func TestConformance_LoadBalancersPutTargetGroupsInUse(t *testing.T) {
 		t.Errorf("a deleted load balancer: %v", err)
 	}
 	try(e.elbv2.DeleteTargetGroup(e.ctx, &elasticloadbalancingv2.DeleteTargetGroupInput{TargetGroupArn: aws.String(arn)})).must(t)
+}
+
+// AWS: API_RunInstances (InvalidAMIID.NotFound, "The specified AMI doesn't
+// exist"), API_DescribeImages ("If you don't specify ... Owners, the
+// results include all images for which you have launch permissions,
+// regardless of ownership"), API_CreateLaunchConfiguration: an image that
+// is neither the account's nor public cannot be launched; the public
+// Debian image is found by owner and name as an operator finds it. Nor
+// can an instance with a key pair that does not exist.
+func TestConformance_UnknownImage(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	_, err := e.ec2.RunInstances(e.ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-0000000000000dead"), MinCount: aws.Int32(2), MaxCount: aws.Int32(2)})
+	if apiCode(err) != "InvalidAMIID.NotFound" {
+		t.Errorf("RunInstances of an unknown image: %v", err)
+	}
+	if ids := e.instanceIDs(); len(ids) != 0 {
+		t.Errorf("instances launched: %v", ids)
+	}
+	_, err = e.as.CreateLaunchConfiguration(e.ctx, &autoscaling.CreateLaunchConfigurationInput{
+		LaunchConfigurationName: aws.String("lc"), ImageId: aws.String("ami-0000000000000dead"), InstanceType: aws.String("t3.micro")})
+	if apiCode(err) != "ValidationError" {
+		t.Errorf("CreateLaunchConfiguration of an unknown image: %v", err)
+	}
+	_, err = e.ec2.DescribeImages(e.ctx, &ec2.DescribeImagesInput{ImageIds: []string{"ami-0000000000000dead"}})
+	if apiCode(err) != "InvalidAMIID.NotFound" {
+		t.Errorf("DescribeImages of an unknown image: %v", err)
+	}
+
+	out := try(e.ec2.DescribeImages(e.ctx, &ec2.DescribeImagesInput{Owners: []string{DebianImageOwner},
+		Filters: []ec2types.Filter{{Name: aws.String("name"), Values: []string{"debian-12-amd64-*"}}}})).must(t)
+	if len(out.Images) != 1 || aws.ToString(out.Images[0].ImageId) != DebianImage || !aws.ToBool(out.Images[0].Public) ||
+		aws.ToString(out.Images[0].OwnerId) != DebianImageOwner || out.Images[0].State != ec2types.ImageStateAvailable {
+		t.Fatalf("Debian's image: %+v", out.Images)
+	}
+	if own := try(e.ec2.DescribeImages(e.ctx, &ec2.DescribeImagesInput{Owners: []string{"self"}})).must(t); len(own.Images) != 0 {
+		t.Errorf("the account's own images: %+v", own.Images)
+	}
+	try(e.ec2.RunInstances(e.ctx, &ec2.RunInstancesInput{ImageId: aws.String(DebianImage), MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})).must(t)
+
+	// AWS: API_RunInstances, errors-overview (InvalidKeyPair.NotFound "The
+	// specified key pair name does not exist").
+	_, err = e.ec2.RunInstances(e.ctx, &ec2.RunInstancesInput{ImageId: aws.String(DebianImage), KeyName: aws.String("nobody"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+	if apiCode(err) != "InvalidKeyPair.NotFound" {
+		t.Errorf("RunInstances with an unknown key pair: %v", err)
+	}
+}
+
+// AWS: API_DescribeScalingProcessTypes: the nine processes
+// SuspendProcesses takes (as-suspend-resume-processes).
+func TestConformance_DescribeScalingProcessTypes(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	out := try(e.as.DescribeScalingProcessTypes(e.ctx, &autoscaling.DescribeScalingProcessTypesInput{})).must(t)
+	var got []string
+	for _, p := range out.Processes {
+		got = append(got, aws.ToString(p.ProcessName))
+	}
+	slices.Sort(got)
+	want := []string{"AZRebalance", "AddToLoadBalancer", "AlarmNotification", "HealthCheck", "InstanceRefresh",
+		"Launch", "ReplaceUnhealthy", "ScheduledActions", "Terminate"}
+	if !slices.Equal(got, want) {
+		t.Errorf("processes %v, want %v", got, want)
+	}
+}
+
+// AWS: API_DescribeRegions, API_DeleteTags (EC2: "If you specify a tag key
+// with a value, the tag is deleted only if its value matches"),
+// API_DescribeInstanceAttribute, API_RevokeSecurityGroupIngress
+// (UnknownIpPermissions), API_DescribeLoadBalancerTargetGroups,
+// API_DescribeTerminationPolicyTypes, API_AddTags / API_DescribeTags /
+// API_RemoveTags (ELBv2), API_ModifyTargetGroup: calls an operator makes
+// by hand that the CLI and boto3 sessions found missing.
+func TestConformance_OperatorCalls(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	if r := try(e.ec2.DescribeRegions(e.ctx, &ec2.DescribeRegionsInput{})).must(t); len(r.Regions) != 1 || aws.ToString(r.Regions[0].RegionName) != "us-east-1" {
+		t.Errorf("regions %+v", r.Regions)
+	}
+	out := try(e.ec2.RunInstances(e.ctx, &ec2.RunInstancesInput{ImageId: aws.String(DebianImage), MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+		UserData: aws.String("IyEvYmluL3NoCg=="), TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeInstance,
+			Tags: []ec2types.Tag{{Key: aws.String("a"), Value: aws.String("1")}, {Key: aws.String("b"), Value: aws.String("2")}}}}})).must(t)
+	id := *out.Instances[0].InstanceId
+	try(e.ec2.DeleteTags(e.ctx, &ec2.DeleteTagsInput{Resources: []string{id}, Tags: []ec2types.Tag{{Key: aws.String("a"), Value: aws.String("other")}, {Key: aws.String("b")}}})).must(t)
+	if tags := e.instance(id).Tags; len(tags) != 1 || aws.ToString(tags[0].Key) != "a" {
+		t.Errorf("after DeleteTags: %+v", tags)
+	}
+	ud := try(e.ec2.DescribeInstanceAttribute(e.ctx, &ec2.DescribeInstanceAttributeInput{InstanceId: aws.String(id), Attribute: ec2types.InstanceAttributeNameUserData})).must(t)
+	if aws.ToString(ud.UserData.Value) != "IyEvYmluL3NoCg==" {
+		t.Errorf("userData %+v", ud.UserData)
+	}
+	sg := try(e.ec2.CreateSecurityGroup(e.ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("web"), Description: aws.String("web")})).must(t).GroupId
+	perm := []ec2types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(80), ToPort: aws.Int32(80), IpRanges: []ec2types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}}}
+	try(e.ec2.AuthorizeSecurityGroupIngress(e.ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: sg, IpPermissions: perm})).must(t)
+	if r := try(e.ec2.RevokeSecurityGroupIngress(e.ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: sg, IpPermissions: perm})).must(t); len(r.UnknownIpPermissions) != 0 {
+		t.Errorf("revoking a rule the group has: unknown %+v", r.UnknownIpPermissions)
+	}
+	if r := try(e.ec2.RevokeSecurityGroupIngress(e.ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: sg, IpPermissions: perm})).must(t); len(r.UnknownIpPermissions) != 1 {
+		t.Errorf("revoking it again: unknown %+v", r.UnknownIpPermissions)
+	}
+
+	tg := e.targetGroup("web", "0")
+	e.lc("lc", DebianImage)
+	e.group("web", "lc", 0, 1, 0, func(in *autoscaling.CreateAutoScalingGroupInput) { in.TargetGroupARNs = []string{tg} })
+	ltg := try(e.as.DescribeLoadBalancerTargetGroups(e.ctx, &autoscaling.DescribeLoadBalancerTargetGroupsInput{AutoScalingGroupName: aws.String("web")})).must(t)
+	if len(ltg.LoadBalancerTargetGroups) != 1 || aws.ToString(ltg.LoadBalancerTargetGroups[0].LoadBalancerTargetGroupARN) != tg {
+		t.Errorf("the group's target groups: %+v", ltg.LoadBalancerTargetGroups)
+	}
+	if tp := try(e.as.DescribeTerminationPolicyTypes(e.ctx, &autoscaling.DescribeTerminationPolicyTypesInput{})).must(t); !slices.Contains(tp.TerminationPolicyTypes, "OldestLaunchTemplate") {
+		t.Errorf("termination policy types %v", tp.TerminationPolicyTypes)
+	}
+	try(e.elbv2.AddTags(e.ctx, &elasticloadbalancingv2.AddTagsInput{ResourceArns: []string{tg}, Tags: []elbv2types.Tag{{Key: aws.String("env"), Value: aws.String("qa")}}})).must(t)
+	td := try(e.elbv2.DescribeTags(e.ctx, &elasticloadbalancingv2.DescribeTagsInput{ResourceArns: []string{tg}})).must(t)
+	if len(td.TagDescriptions) != 1 || len(td.TagDescriptions[0].Tags) != 1 || aws.ToString(td.TagDescriptions[0].Tags[0].Value) != "qa" {
+		t.Errorf("target group tags %+v", td.TagDescriptions)
+	}
+	try(e.elbv2.RemoveTags(e.ctx, &elasticloadbalancingv2.RemoveTagsInput{ResourceArns: []string{tg}, TagKeys: []string{"env"}})).must(t)
+	if td := try(e.elbv2.DescribeTags(e.ctx, &elasticloadbalancingv2.DescribeTagsInput{ResourceArns: []string{tg}})).must(t); len(td.TagDescriptions[0].Tags) != 0 {
+		t.Errorf("after RemoveTags %+v", td.TagDescriptions)
+	}
+	m := try(e.elbv2.ModifyTargetGroup(e.ctx, &elasticloadbalancingv2.ModifyTargetGroupInput{TargetGroupArn: aws.String(tg), HealthCheckPath: aws.String("/up"), HealthyThresholdCount: aws.Int32(3)})).must(t)
+	if g := m.TargetGroups[0]; aws.ToString(g.HealthCheckPath) != "/up" || aws.ToInt32(g.HealthyThresholdCount) != 3 || aws.ToInt32(g.HealthCheckIntervalSeconds) != 5 {
+		t.Errorf("modified target group %+v", g)
+	}
+	if _, err := e.elbv2.ModifyTargetGroup(e.ctx, &elasticloadbalancingv2.ModifyTargetGroupInput{TargetGroupArn: aws.String(tg), HealthCheckTimeoutSeconds: aws.Int32(10)}); apiCode(err) != "ValidationError" {
+		t.Errorf("a timeout longer than the interval: %v", err)
+	}
 }

@@ -67,20 +67,40 @@ func (s *Sim) advanceImagesLocked(now time.Time) {
 	}
 }
 
-// DescribeImages [API_DescribeImages]: the account's own images, by id and
-// filter (name, state, image-id, tag:K, tag-key).
+// DescribeImages [API_DescribeImages]: the images the account may launch,
+// its own and the public ones ("If you don't specify ... Owners, the
+// results include all images for which you have launch permissions"), by
+// id, Owner (self, an account id) and filter (name, state, image-id,
+// owner-id, is-public, tag:K, tag-key).
 func ec2DescribeImages(s *Sim, p params) ([]*node, *APIError) {
 	ids := p.strs("ImageId")
 	for _, id := range ids {
-		if img := s.st.Images[id]; img == nil || img.State == "deregistered" {
+		if img := s.imageLocked(id); img == nil || img.State == "deregistered" {
 			return nil, errf("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", id)
 		}
 	}
+	owners := p.strs("Owner")
+	ownerOf := func(img *image) string {
+		if img.Owner == "" {
+			return s.opts.AccountID
+		}
+		return img.Owner
+	}
 	filters := ec2Filters(p)
 	var keep []*image
-	for _, id := range sortedKeys(s.st.Images) {
-		img := s.st.Images[id]
+	all := map[string]*image{}
+	for id, img := range s.public {
+		all[id] = img
+	}
+	for id, img := range s.st.Images {
+		all[id] = img
+	}
+	for _, id := range sortedKeys(all) {
+		img := all[id]
 		if img.State == "deregistered" || len(ids) > 0 && !contains(ids, id) {
+			continue
+		}
+		if len(owners) > 0 && !contains(owners, ownerOf(img)) && !(img.Owner == "" && contains(owners, "self")) {
 			continue
 		}
 		ok := matchFilters(filters, func(name string) []string {
@@ -96,7 +116,9 @@ func ec2DescribeImages(s *Sim, p params) ([]*node, *APIError) {
 			case "block-device-mapping.snapshot-id":
 				return []string{img.Snapshot}
 			case "owner-id":
-				return []string{s.opts.AccountID}
+				return []string{ownerOf(img)}
+			case "is-public":
+				return []string{fmt.Sprint(img.Owner != "")}
 			case "tag-key":
 				return sortedKeys(img.Tags)
 			}
@@ -118,9 +140,9 @@ func ec2DescribeImages(s *Sim, p params) ([]*node, *APIError) {
 	var its []*node
 	for _, img := range keep[page.from:page.to] {
 		its = append(its, el("",
-			leaf("imageId", img.ID), leaf("imageLocation", s.opts.AccountID+"/"+img.Name),
-			leaf("imageState", img.State), leaf("imageOwnerId", s.opts.AccountID),
-			leaf("creationDate", img.Created), leaf("isPublic", false),
+			leaf("imageId", img.ID), leaf("imageLocation", ownerOf(img)+"/"+img.Name),
+			leaf("imageState", img.State), leaf("imageOwnerId", ownerOf(img)),
+			leaf("creationDate", img.Created), leaf("isPublic", img.Owner != ""),
 			leaf("architecture", "x86_64"), leaf("imageType", "machine"),
 			leaf("name", img.Name), opt("description", img.Description),
 			leaf("rootDeviceType", "ebs"), leaf("rootDeviceName", rootDevice),

@@ -28,8 +28,11 @@ func (s *Sim) launchInstanceLocked(spec launchSpec) (*instance, *APIError) {
 	if spec.ImageID == "" {
 		return nil, errf("MissingParameter", "The request must contain the parameter ImageId")
 	}
-	img := s.st.Images[spec.ImageID]
-	if img != nil && img.State != "available" {
+	img := s.imageLocked(spec.ImageID)
+	if img == nil {
+		return nil, errf("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", spec.ImageID)
+	}
+	if img.State != "available" {
 		if img.State == "deregistered" {
 			return nil, errf("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", spec.ImageID)
 		}
@@ -37,6 +40,9 @@ func (s *Sim) launchInstanceLocked(spec launchSpec) (*instance, *APIError) {
 	}
 	if spec.InstanceType == "" {
 		spec.InstanceType = "m1.small"
+	}
+	if spec.KeyName != "" && s.st.KeyPairs[spec.KeyName] == nil {
+		return nil, errf("InvalidKeyPair.NotFound", "The key pair '%s' does not exist", spec.KeyName)
 	}
 	if s.takeCapacityErrorLocked() {
 		return nil, insufficientCapacity(spec.InstanceType)

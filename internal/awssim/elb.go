@@ -318,5 +318,6 @@ func elbActions() map[string]handlerFunc {
 		"DescribeLoadBalancers":               elbDescribeLoadBalancers,
 		"AddTags":                             elbAddTags,
 		"DescribeTags":                        elbDescribeTags,
+		"RemoveTags":                          elbRemoveTags,
 	}
 }

@@ -87,7 +87,10 @@ func elbv2CreateTargetGroup(s *Sim, p params) ([]*node, *APIError) {
 	s.st.Seq++
 	arn := fmt.Sprintf("arn:aws:elasticloadbalancing:%s:%s:targetgroup/%s/%016x", s.opts.Region, s.opts.AccountID, name, 0xa0000000+s.st.Seq)
 	tg := &targetGroup{ARN: arn, Name: name, Protocol: proto, Port: port, VpcID: p.str("VpcId"), TargetType: tt,
-		HealthCheck: hc, DeregDelay: 300, Targets: map[string]*target{}, Created: s.now()}
+		HealthCheck: hc, DeregDelay: 300, Targets: map[string]*target{}, Created: s.now(), Tags: map[string]string{}}
+	for _, t := range p.subs("Tags.member") {
+		tg.Tags[t.str("Key")] = t.str("Value")
+	}
 	s.st.TargetGroups[arn] = tg
 	if err := s.startProxyLocked("tg/" + arn); err != nil {
 		s.log.Warn("awssim: target group listener", "err", err)
@@ -363,5 +366,9 @@ func elbv2Actions() map[string]handlerFunc {
 		"DescribeListeners":             elbv2DescribeListeners,
 		"ModifyListener":                elbv2ModifyListener,
 		"DeleteListener":                elbv2DeleteListener,
+		"ModifyTargetGroup":             elbv2ModifyTargetGroup,
+		"AddTags":                       elbv2AddTags,
+		"RemoveTags":                    elbv2RemoveTags,
+		"DescribeTags":                  elbv2DescribeTags,
 	}
 }

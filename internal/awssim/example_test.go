@@ -42,7 +42,7 @@ func Example() {
 			Interval: aws.Int32(5), Timeout: aws.Int32(2), HealthyThreshold: aws.Int32(2), UnhealthyThreshold: aws.Int32(2)},
 	})
 	_, _ = asg.CreateLaunchConfiguration(ctx, &autoscaling.CreateLaunchConfigurationInput{
-		LaunchConfigurationName: aws.String("web-1"), ImageId: aws.String("ami-00000001"), InstanceType: aws.String("t3.micro"),
+		LaunchConfigurationName: aws.String("web-1"), ImageId: aws.String(awssim.DebianImage), InstanceType: aws.String("t3.micro"),
 	})
 	_, _ = asg.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
 		AutoScalingGroupName: aws.String("web"), LaunchConfigurationName: aws.String("web-1"),
@@ -67,6 +67,6 @@ func Example() {
 	}
 	fmt.Println("DescribeAutoScalingGroups calls:", srv.Counts()["autoscaling:DescribeAutoScalingGroups"])
 	// Output:
-	// served by an instance of ami-00000001 launched from web-1
+	// served by an instance of ami-0fe77a1b2c3d4e5f6 launched from web-1
 	// DescribeAutoScalingGroups calls: 0
 }

@@ -55,8 +55,14 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// testImages are the public images the tests launch from besides
+// DebianImage: launching any other id is InvalidAMIID.NotFound.
+var testImages = []PublicImage{{ID: "ami-12345678"}, {ID: "ami-00000001"}, {ID: "ami-00000002"},
+	{ID: "ami-0123456789abcdef0"}, {ID: "ami-0b0000000000000000"}, {ID: "ami-1"}}
+
 func newEnv(t *testing.T, opts Options) *env {
 	t.Helper()
+	opts.PublicImages = append(opts.PublicImages, testImages...)
 	srv, err := Start(opts, testLogger(t))
 	if err != nil {
 		t.Fatalf("start simulator: %v", err)

@@ -51,6 +51,11 @@ type Options struct {
 	// AvailabilityZones of the region (default us-east-1a, us-east-1b, us-east-1c).
 	AvailabilityZones []string
 
+	// PublicImages are AMIs the account may launch besides its own and
+	// DebianImage (stub backend only): RunInstances of any other id is
+	// InvalidAMIID.NotFound, as on AWS.
+	PublicImages []PublicImage
+
 	// Clock defaults to the wall clock.
 	Clock Clock
 	// Tick is how often the control loop runs (default 100ms).

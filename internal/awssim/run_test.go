@@ -60,7 +60,7 @@ func TestRun_ServesUntilCanceledAndSaves(t *testing.T) {
 	e.eventually("the simulator to log its URL", func() bool { return catcher.get() != "" })
 	e.srv = &Server{URL: catcher.get()}
 	e.connect(3)
-	e.lc("lc-1", "ami-00000001")
+	e.lc("lc-1", DebianImage)
 	try(e.as.DescribeLaunchConfigurations(e.ctx, &autoscaling.DescribeLaunchConfigurationsInput{})).must(t)
 	cancel()
 	select {

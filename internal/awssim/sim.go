@@ -38,6 +38,7 @@ type Sim struct {
 	capErrors          int                // launches left to fail with InsufficientInstanceCapacity
 	consistency        time.Duration      // eventual-consistency window for new instances
 	neverHealthyImages map[string]bool
+	public             map[string]*image // public images by id, not the account's (ec2_public_images.go)
 	counts             map[string]int64
 	calls              []Call                // the latest requests, oldest first, at most maxCalls
 	apps               map[string]*appServer // running instance apps, by instance id
@@ -78,6 +79,7 @@ func New(opts Options, logger *slog.Logger) (*Sim, error) {
 		faults:             map[string]Fault{},
 		buckets:            map[string]*bucket{},
 		neverHealthyImages: map[string]bool{},
+		public:             publicImagesOf(opts),
 		counts:             map[string]int64{},
 		apps:               map[string]*appServer{},
 		proxies:            map[string]*lbProxy{},

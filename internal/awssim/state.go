@@ -121,6 +121,8 @@ type image struct {
 	Tags        map[string]string `json:"tags"`
 	Source      string            `json:"source,omitempty"`
 	StateReason string            `json:"stateReason,omitempty"` // why it failed
+	// Owner is a public image's owner account; empty: the account's own.
+	Owner string `json:"owner,omitempty"`
 	// Snapshot is the EBS snapshot of its root volume.
 	Snapshot string `json:"snapshot,omitempty"`
 	// Layer is the machine backend's filesystem layer topping the image.
@@ -329,6 +331,7 @@ type targetGroup struct {
 	DeregDelay  int                `json:"deregDelay"`
 	Targets     map[string]*target `json:"targets"` // by instance id
 	Created     time.Time          `json:"created"`
+	Tags        map[string]string  `json:"tags,omitempty"`
 }
 
 // loadState reads a state file; a missing file is an empty account.

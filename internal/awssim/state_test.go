@@ -30,7 +30,7 @@ func TestState_SurvivesRestart(t *testing.T) {
 	e := &env{t: t, ctx: t.Context(), srv: srv}
 	e.connect(3)
 	e.classicLB("web", "HTTP:80/healthcheck.html", 5, 2, 2)
-	e.lc("lc-1", "ami-00000001")
+	e.lc("lc-1", DebianImage)
 	e.group("web", "lc-1", 1, 3, 2, func(in *autoscaling.CreateAutoScalingGroupInput) { in.LoadBalancerNames = []string{"web"} })
 	before := e.waitInService("web", 2)
 	for _, id := range before {

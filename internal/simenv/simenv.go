@@ -22,6 +22,7 @@ import (
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing/types"
 
+	"github.com/ferry-deploy/ferry/internal/awssim"
 	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/plan"
 )
@@ -31,7 +32,7 @@ const (
 	Region          = "us-east-1"
 	AccessKeyID     = "AKIDSIMULATOR"
 	SecretAccessKey = "simulator-secret" // not a secret: the simulator ignores it
-	ImageID         = "ami-0fe77a1b2c3d4e5f6"
+	ImageID         = awssim.DebianImage // the stub simulator's public Debian image
 )
 
 // Credentials returns static credentials for the simulator.

@@ -132,7 +132,7 @@ func newFixture(t *testing.T, hooks string) *fixture {
 		t.Fatal(err)
 	}
 	// A base image, as the machines backend's Debian one: an instance's.
-	run, err := clients.EC2.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-debian"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+	run, err := clients.EC2.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(simenv.ImageID), MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
 	if err != nil {
 		t.Fatal(err)
 	}

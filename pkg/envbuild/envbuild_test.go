@@ -107,6 +107,10 @@ func setup(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{t: t, ctx: ctx, srv: srv, sdk: simenv.Connect(srv.URL), env: env, out: &bytes.Buffer{}, state: t.TempDir()}
+	// The key pair launch.key_name names exists, as RunInstances needs.
+	if _, err := f.sdk.EC2.CreateKeyPair(ctx, &ec2.CreateKeyPairInput{KeyName: aws.String("myproject"), KeyType: ec2types.KeyTypeEd25519}); err != nil {
+		t.Fatal(err)
+	}
 	f.rec = &recorder{dir: filepath.Join(f.state, "logs")}
 	f.b = &envbuild.Builder{
 		Cloud: c, Spec: spec, StateDir: f.state, Progress: f.out, Poll: 5 * time.Millisecond, Timeout: 30 * time.Second,

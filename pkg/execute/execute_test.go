@@ -114,6 +114,9 @@ timeouts.command = "20s"
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The images TestBakeStep's fake baker hands out and an earlier bake
+	// left exist, as real bakes' would.
+	simOpts.PublicImages = append(simOpts.PublicImages, awssim.PublicImage{ID: "ami-0baked"}, awssim.PublicImage{ID: "ami-0existing"})
 	srv := testutil.StartSim(t, simOpts)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/ferry-deploy/ferry/internal/simenv"
 	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/plan"
 )
@@ -18,7 +19,7 @@ import (
 // imageOf registers an available image tagged as baked for c.
 func (f *fixture) imageOf(t *testing.T, c string) string {
 	t.Helper()
-	run, err := f.clients.EC2.RunInstances(f.ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-base"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+	run, err := f.clients.EC2.RunInstances(f.ctx, &ec2.RunInstancesInput{ImageId: aws.String(simenv.ImageID), MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
 	if err != nil {
 		t.Fatal(err)
 	}

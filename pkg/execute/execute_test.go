@@ -70,6 +70,7 @@ type fixture struct {
 	hooks    *recorder
 	stateDir string
 	second   time.Duration // one AWS second of the simulator
+	aws      *answers      // the endpoint f.cloud reaches, when not the simulator's own
 	old, new string        // commits
 	before   *cloud.Group
 	started  time.Time // when the group was first serving

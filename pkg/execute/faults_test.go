@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"regexp"
@@ -41,13 +41,58 @@ type faultCell struct {
 	// seen, when set, checks that the fault happened: the AWS answers the
 	// deploy's client got.
 	seen func(a *answers) error
+	// policy is added to the environment's policy.
+	policy string
 }
 
 // answers counts the AWS error codes a client received: it stands
-// between the client and the simulator.
+// between the client and the simulator, as the endpoint the client knows,
+// and can be taken away (gone) and brought back on the same address.
 type answers struct {
 	mu    sync.Mutex
 	codes map[string]int
+	addr  string
+	srv   *http.Server
+	h     http.Handler
+	downs int
+}
+
+// serveLocked listens on a.addr (a free port the first time).
+func (a *answers) serveLocked(t testing.TB) {
+	addr := a.addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	var l net.Listener
+	var err error
+	// The port was ours a moment ago; another process may bind it first
+	// only by chance, and then the test fails, saying so.
+	for range 50 {
+		if l, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Errorf("the AWS endpoint could not come back on %s: %v", addr, err)
+		return
+	}
+	a.addr = l.Addr().String()
+	a.srv = &http.Server{Handler: a.h}
+	go func(srv *http.Server) { _ = srv.Serve(l) }(a.srv)
+}
+
+// gone takes the endpoint away for d: connections are refused, those open
+// are cut. Then it comes back.
+func (a *answers) gone(t testing.TB, ctx context.Context, d time.Duration) {
+	a.mu.Lock()
+	_ = a.srv.Close()
+	a.downs++
+	a.mu.Unlock()
+	sleep(context.WithoutCancel(ctx), d)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.serveLocked(t)
 }
 
 var errorCode = regexp.MustCompile(`<Code>([^<]+)</Code>`)
@@ -79,9 +124,16 @@ func (a *answers) proxy(t testing.TB, target string) string {
 		a.mu.Unlock()
 		return nil
 	}
-	srv := httptest.NewServer(rp)
-	t.Cleanup(srv.Close)
-	return srv.URL
+	a.h = rp
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.serveLocked(t)
+	t.Cleanup(func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		_ = a.srv.Close()
+	})
+	return "http://" + a.addr
 }
 
 // got returns an error unless the client received code at least once.
@@ -120,8 +172,11 @@ func faultCells() []faultCell {
 			// A few seconds, as AWS documents for a new instance; the same
 			// for a new launch template version (Auto Scaling's launches
 			// from it fail until it is visible, and are tried again). The
-			// window is on the wall clock: 5 of the simulator's seconds.
-			f.sim.SetEventualConsistency(5 * f.second)
+			// window is on the wall clock: 5 of the simulator's seconds,
+			// but at least 200 ms, so that the deploy's reads meet it on a
+			// slow machine (longer, to the simulator's boots, than AWS's
+			// few seconds are to a real instance's).
+			f.sim.SetEventualConsistency(max(5*f.second, 200*time.Millisecond))
 		}},
 		{name: "insufficient capacity, then retried", setup: func(f *fixture) {
 			f.sim.SetCapacityErrors(2)
@@ -134,18 +189,36 @@ func faultCells() []faultCell {
 			}
 			f.before = f.group()
 		}},
-		{name: "a person suspends processes mid-deploy", kept: personSuspends, during: func(ctx context.Context, f *fixture) error {
-			// Once the deploy has changed something: the group's launch
-			// source.
-			for ctx.Err() == nil {
-				if g, err := f.cloud.Group(ctx, group, nil, nil); err == nil && *g.LaunchTemplate != *f.before.LaunchTemplate {
-					return f.cloud.SuspendProcesses(ctx, group, personSuspends)
-				}
-				sleep(ctx, 10*time.Millisecond)
+		{name: "the AWS endpoint gone for 30 s mid-deploy", policy: awsGonePolicy, during: func(ctx context.Context, f *fixture) error {
+			if err := launchSourceChanged(ctx, f); err != nil {
+				return err
 			}
-			return errors.New("the deploy ended before it changed the launch source")
+			f.aws.gone(f.t, ctx, 30*time.Second)
+			return nil
+		}},
+		{name: "a person suspends processes mid-deploy", kept: personSuspends, during: func(ctx context.Context, f *fixture) error {
+			if err := launchSourceChanged(ctx, f); err != nil {
+				return err
+			}
+			return f.cloud.SuspendProcesses(ctx, group, personSuspends)
 		}},
 	}
+}
+
+// awsGonePolicy gives waits room for an AWS gone 30 s: a wait AWS does not
+// answer for longer than its limit times out (and the deploy rolls back).
+const awsGonePolicy = "timeouts.instances_in_service = \"90s\"\ntimeouts.healthy_in_balancers = \"90s\"\n"
+
+// launchSourceChanged returns once the deploy has changed something: the
+// group's launch source.
+func launchSourceChanged(ctx context.Context, f *fixture) error {
+	for ctx.Err() == nil {
+		if g, err := f.cloud.Group(ctx, group, nil, nil); err == nil && *g.LaunchTemplate != *f.before.LaunchTemplate {
+			return nil
+		}
+		sleep(ctx, 10*time.Millisecond)
+	}
+	return errors.New("the deploy ended before it changed the launch source")
 }
 
 // flap makes each new instance, once it is healthy in the balancer, fail
@@ -205,7 +278,7 @@ func TestFaultMatrix(t *testing.T) {
 // runFaultCell deploys under one fault and checks the end state; it
 // returns the report and how long the deploy took.
 func runFaultCell(t testing.TB, tc faultCell, simOpts awssim.Options) (execute.Report, time.Duration) {
-	f := newFixtureSim(t, 2, tc.full, "", simOpts)
+	f := newFixtureSim(t, 2, tc.full, tc.policy, simOpts)
 	a := f.productionRetries()
 	if tc.setup != nil {
 		tc.setup(f)
@@ -252,7 +325,7 @@ func (f *fixture) productionRetries() *answers {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.cloud = c
+	f.cloud, f.aws = c, a
 	return a
 }
 

@@ -95,6 +95,9 @@ func (v *validator) file(at keyPath, path string, kind fileKind) {
 	case kind != directory && !fi.Mode().IsRegular():
 		v.fail(at, "%s is not a regular file", path)
 		return
+	case kind == secretFile && fi.Size() == 0:
+		v.fail(at, "%s is empty", path)
+		return
 	case kind == secretFile && fi.Mode().Perm()&0o077 != 0:
 		// As ssh refuses a private key others can read: the secret may
 		// already be known to every account on the machine.

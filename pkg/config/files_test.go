@@ -41,6 +41,13 @@ func TestCheckFiles(t *testing.T) {
 		{name: "token readable by group", doc: func(d string) string {
 			return "[project.git.https]\ntoken_file = \"" + write(t, d, "tok", 0o640) + "\"\n"
 		}, wantKey: "project.git.https.token_file", wantMsg: "chmod 600"},
+		{name: "forge token empty", doc: func(d string) string {
+			p := filepath.Join(d, "empty")
+			if err := os.WriteFile(p, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return "[[environments.staging.status.forge]]\nprovider = \"github\"\nrepository = \"o/r\"\ntoken_file = \"" + p + "\"\n"
+		}, wantKey: "environments.staging.status.forge[0].token_file", wantMsg: "is empty"},
 		{name: "ui token is a directory", doc: func(d string) string {
 			return "[agent.ui]\ntoken_file = \"" + d + "\"\n"
 		}, wantKey: "agent.ui.token_file", wantMsg: "not a regular file"},

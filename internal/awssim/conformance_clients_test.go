@@ -377,3 +377,41 @@ func TestConformance_OperatorCalls(t *testing.T) {
 		t.Errorf("a timeout longer than the interval: %v", err)
 	}
 }
+
+// AWS: CommonParameters (DryRun: "If you have the required permissions,
+// the error response is DryRunOperation"): a dry run changes nothing.
+// API_Instance (SubnetId, VpcId) and API_DescribeInstances (filters
+// vpc-id, subnet-id, key-name, tag-value; an unknown filter name is
+// InvalidParameterValue, not an empty answer).
+func TestConformance_DryRunAndInstanceNetwork(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	_, err := e.ec2.RunInstances(e.ctx, &ec2.RunInstancesInput{ImageId: aws.String(DebianImage), MinCount: aws.Int32(1), MaxCount: aws.Int32(1), DryRun: aws.Bool(true)})
+	if apiCode(err) != "DryRunOperation" {
+		t.Errorf("RunInstances DryRun: %v", err)
+	}
+	if ids := e.instanceIDs(); len(ids) != 0 {
+		t.Fatalf("a dry run launched %v", ids)
+	}
+	out := try(e.ec2.RunInstances(e.ctx, &ec2.RunInstancesInput{ImageId: aws.String(DebianImage), MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+		Placement: &ec2types.Placement{AvailabilityZone: aws.String("us-east-1b")}})).must(t)
+	id := *out.Instances[0].InstanceId
+	if _, err := e.ec2.TerminateInstances(e.ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}, DryRun: aws.Bool(true)}); apiCode(err) != "DryRunOperation" {
+		t.Errorf("TerminateInstances DryRun: %v", err)
+	}
+	inst := e.instance(id)
+	if inst.State.Name == ec2types.InstanceStateNameShuttingDown {
+		t.Errorf("a dry run terminated the instance")
+	}
+	if aws.ToString(inst.VpcId) != defaultVPCID || aws.ToString(inst.SubnetId) != "subnet-0a000000000000010" {
+		t.Errorf("network of an instance in us-east-1b: %s %s", aws.ToString(inst.VpcId), aws.ToString(inst.SubnetId))
+	}
+	for name, want := range map[string]int{"vpc-id": 1, "subnet-id": 1} {
+		vals := map[string]string{"vpc-id": defaultVPCID, "subnet-id": "subnet-0a000000000000010"}
+		if got := e.instanceIDs(ec2types.Filter{Name: aws.String(name), Values: []string{vals[name]}}); len(got) != want {
+			t.Errorf("filter %s: %v", name, got)
+		}
+	}
+	if _, err := e.ec2.DescribeInstances(e.ctx, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{{Name: aws.String("colour"), Values: []string{"x"}}}}); apiCode(err) != "InvalidParameterValue" {
+		t.Errorf("an unknown filter: %v", err)
+	}
+}

@@ -2,6 +2,8 @@ package awssim
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -184,6 +186,7 @@ func (s *Sim) instanceNodeLocked(inst *instance) *node {
 		opt("keyName", inst.KeyName),
 		leaf("launchTime", inst.LaunchTime),
 		el("placement", leaf("availabilityZone", inst.AZ), leaf("tenancy", "default")),
+		leaf("subnetId", subnetID(s.opts.subnetOf(inst.AZ))), leaf("vpcId", defaultVPCID),
 		el("monitoring", leaf("state", "disabled")),
 		leaf("privateIpAddress", inst.PrivateIP),
 		items("groupSet", groups),
@@ -369,9 +372,12 @@ func ec2DescribeInstances(s *Sim, p params) ([]*node, *APIError) {
 			}
 		}
 	}
+	if apiErr := checkInstanceFilters(filters); apiErr != nil {
+		return nil, apiErr
+	}
 	var keep []*instance
 	for _, inst := range matched {
-		if matchFilters(filters, func(name string) []string { return instanceAttr(inst, name) }) {
+		if matchFilters(filters, func(name string) []string { return s.instanceAttr(inst, name) }) {
 			keep = append(keep, inst)
 		}
 	}
@@ -398,9 +404,39 @@ func ec2DescribeInstances(s *Sim, p params) ([]*node, *APIError) {
 	return []*node{items("reservationSet", res), opt("nextToken", next)}, nil
 }
 
+// instanceFilters are the DescribeInstances filters instanceAttr knows,
+// besides tag:KEY; AWS refuses a name it does not know
+// (InvalidParameterValue) rather than match nothing.
+var instanceFilters = []string{"instance-id", "instance-state-name", "instance-state-code", "image-id", "instance-type",
+	"private-ip-address", "availability-zone", "reservation-id", "instance.group-id", "tag-key", "tag-value",
+	"vpc-id", "subnet-id", "network-interface.subnet-id", "network-interface.vpc-id", "key-name", "ami-launch-index"}
+
+func checkInstanceFilters(fs []filter) *APIError {
+	for _, f := range fs {
+		if !slices.Contains(instanceFilters, f.Name) && !strings.HasPrefix(f.Name, "tag:") {
+			return errf("InvalidParameterValue", "The filter '%s' is invalid", f.Name)
+		}
+	}
+	return nil
+}
+
 // instanceAttr returns an instance's values for a DescribeInstances filter.
-func instanceAttr(inst *instance, name string) []string {
+func (s *Sim) instanceAttr(inst *instance, name string) []string {
 	switch name {
+	case "vpc-id", "network-interface.vpc-id":
+		return []string{defaultVPCID}
+	case "subnet-id", "network-interface.subnet-id":
+		return []string{subnetID(s.opts.subnetOf(inst.AZ))}
+	case "key-name":
+		return []string{inst.KeyName}
+	case "ami-launch-index":
+		return []string{strconv.Itoa(inst.LaunchIndex)}
+	case "tag-value":
+		var vs []string
+		for _, k := range sortedKeys(inst.Tags) {
+			vs = append(vs, inst.Tags[k])
+		}
+		return vs
 	case "instance-id":
 		return []string{inst.ID}
 	case "instance-state-name":

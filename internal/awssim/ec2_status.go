@@ -46,6 +46,13 @@ func ec2DescribeInstanceStatus(s *Sim, p params) ([]*node, *APIError) {
 		}
 	}
 	filters := ec2Filters(p)
+	for _, f := range filters {
+		if !strings.HasPrefix(f.Name, "instance-status.") && !strings.HasPrefix(f.Name, "system-status.") {
+			if apiErr := checkInstanceFilters([]filter{f}); apiErr != nil {
+				return nil, apiErr
+			}
+		}
+	}
 	var keep []*instance
 	for _, inst := range matched {
 		if inst.State != stateRunning && !all {
@@ -62,7 +69,7 @@ func ec2DescribeInstanceStatus(s *Sim, p params) ([]*node, *APIError) {
 				}
 				return nil
 			}
-			return instanceAttr(inst, name)
+			return s.instanceAttr(inst, name)
 		}) {
 			keep = append(keep, inst)
 		}

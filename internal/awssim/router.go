@@ -123,6 +123,14 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		svc.dialect.writeError(w, reqID, errf("InvalidAction", "The action %s is not valid for this web service.", action))
 		return
 	}
+	// EC2's DryRun checks permissions and changes nothing: with every
+	// caller allowed, the answer is DryRunOperation [ec2 API
+	// CommonParameters: "If you have the required permissions, the error
+	// response is DryRunOperation"].
+	if svc.name == "ec2" && form.boolOr("DryRun", false) {
+		svc.dialect.writeError(w, reqID, &APIError{Code: "DryRunOperation", Message: "Request would have succeeded, but DryRun flag is set.", Status: http.StatusPreconditionFailed})
+		return
+	}
 	s.mu.Lock()
 	body, apiErr := h(s, form)
 	if apiErr == nil {

@@ -79,6 +79,7 @@ eq "$(q ec2 describe-instances --page-size 5 --filters Name=tag:Name,Values=adho
 aws ec2 create-tags --resources "$i1" --tags Key=role,Value=builder
 eq "$(q ec2 describe-tags --filters Name=resource-id,Values="$i1" Name=key,Values=role --query 'Tags[0].Value')" builder "instance tag"
 expect_error InvalidInstanceID.NotFound ec2 describe-instances --instance-ids i-0000000000000dead
+expect_error DryRunOperation ec2 terminate-instances --instance-ids "$i1" --dry-run
 
 # An image of the first instance.
 img=$(q ec2 create-image --instance-id "$i1" --name web-base-1 --description "web base" --query ImageId)

@@ -159,7 +159,15 @@ func run(commits, runs int, keep bool) error {
 	} else {
 		fmt.Fprintln(os.Stderr, "work dir:", work)
 	}
-	env := append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
+	// No inherited GIT_ variables: a GIT_DIR from a hook would turn every
+	// command below (fast-import, repack, commit) on that repository.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GIT_") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
 		"GIT_AUTHOR_NAME=B", "GIT_AUTHOR_EMAIL=b@example.com", "GIT_COMMITTER_NAME=B", "GIT_COMMITTER_EMAIL=b@example.com")
 	git := func(dir string, args ...string) error {
 		cmd := exec.Command("git", args...)

@@ -14,10 +14,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/ferry-deploy/ferry/internal/simenv"
 	"github.com/ferry-deploy/ferry/internal/simenv/machinetest"
 	"github.com/ferry-deploy/ferry/internal/testutil"
@@ -117,6 +120,7 @@ poll_interval = "500ms"
 
 [environments.testing.create.servers.web]
 instance_type = "t3.small"
+max = 2
 [environments.testing.create.servers.cache]
 instance_type = "t3.medium"
 [environments.testing.create.servers.db-primary]
@@ -182,33 +186,82 @@ instance_type = "m6i.large"
 	web := waitGroupInstance(ctx, t, c.(*cloud.Client), "myproject-testing-web")
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: srv.MachineNetwork().DialContext, DisableKeepAlives: true,
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the instance's snakeoil certificate
-	sum := sha256.Sum256([]byte(apiToken))
-	want := map[string]string{"/": "commit " + first + "\n", "/secret": "secret API_TOKEN sha256:" + hex.EncodeToString(sum[:])[:16] + "\n"}
-	for _, path := range []string{"/", "/secret"} {
+	// serves waits until the instance at ip answers path with want.
+	serves := func(ip, path, want string) {
+		t.Helper()
 		var code int
 		var body string
-		deadline := time.Now().Add(4 * time.Minute)
-		for time.Now().Before(deadline) {
-			if resp, err := hc.Get("https://" + web + path); err == nil {
+		for deadline := time.Now().Add(4 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
+			if resp, err := hc.Get("https://" + ip + path); err == nil {
 				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				code, body = resp.StatusCode, string(b)
-				if code == 200 {
-					break
+				if code, body = resp.StatusCode, string(b); code == 200 && body == want {
+					return
 				}
 			}
-			time.Sleep(time.Second)
 		}
-		if code != 200 || body != want[path] {
-			t.Errorf("GET %s on the web group's instance: %d %q, want %q", path, code, body, want[path])
-		}
+		t.Errorf("GET %s on %s: %d %q, want %q", path, ip, code, body, want)
 	}
+	serves(web, "/", "commit "+first+"\n")
+	serves(web, "/secret", tokenPage(apiToken))
 	t.Logf("create, the bake included, to the web group's instance serving: %s", time.Since(start).Round(time.Second))
 	if _, err := os.Stat(agent.SecretsRecordPath(stateDir, "testing")); err != nil {
 		t.Errorf("create left no record of the secrets it put in SSM: %v", err)
 	}
+	// ferry secrets push of a changed value: the running instance gets it
+	// through the default secrets_changed hook, without a deploy.
+	if err := os.WriteFile(secretsFile, []byte(strings.Replace(sec.String(), apiToken, apiToken2, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	values = append(values, apiToken2)
+	push := &agent.SecretsPush{Project: "myproject", StateDir: stateDir, Env: cfg.Environments["testing"], Store: c.(*cloud.Client),
+		Groups: c.(*cloud.Client), Dialer: srv.MachineNetwork(), Log: logger}
+	rec, err := push.Run(ctx)
+	if err != nil || !slices.Equal(rec.Written, []string{"API_TOKEN"}) || len(rec.Servers) != 1 || rec.Servers[0].Address != web {
+		t.Fatalf("secrets push: %+v %v, want API_TOKEN written and the web instance %s updated", rec, err, web)
+	}
+	serves(web, "/secret", tokenPage(apiToken2))
+	// A scale-out: the new instance fetches the new value at its boot.
+	if _, err := sim.SDK.ASG.SetDesiredCapacity(ctx, &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String("myproject-testing-web"), DesiredCapacity: aws.Int32(2)}); err != nil {
+		t.Fatal(err)
+	}
+	scaled := ""
+	for scaled == "" {
+		g, err := c.(*cloud.Client).Group(ctx, "myproject-testing-web", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range g.Instances {
+			if in.PrivateIP != "" && in.PrivateIP != web {
+				scaled = in.PrivateIP
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the group did not scale out")
+		case <-time.After(time.Second):
+		}
+	}
+	serves(scaled, "/secret", tokenPage(apiToken2))
+	serves(scaled, "/", "commit "+first+"\n")
+
 	// No file of the state directory (logs of every server and of the
-	// builder, journals, records, the mirror) holds a secret value.
+	// builder, the push's per-server log, journals, records, the mirror)
+	// holds a secret value, nor the simulator's record of the calls made.
+	resp, err := http.Get(srv.URL + "/_awssim/calls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(calls) == 0 {
+		t.Fatalf("the simulator's calls: %d, %d bytes", resp.StatusCode, len(calls))
+	}
+	for _, v := range values {
+		if bytes.Contains(calls, []byte(v)) {
+			t.Errorf("the simulator's calls hold a secret value")
+		}
+	}
 	err = filepath.WalkDir(stateDir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
@@ -241,8 +294,15 @@ instance_type = "m6i.large"
 	}
 }
 
-// apiToken is a secret only the app reads (examples/app's /secret).
-const apiToken = "api-token-create-3f9d1c77"
+// apiToken is a secret only the app reads (examples/app's /secret);
+// apiToken2 its value after a push.
+const apiToken, apiToken2 = "api-token-create-3f9d1c77", "api-token-pushed-81b0e5a2"
+
+// tokenPage is examples/app's /secret for a value of API_TOKEN.
+func tokenPage(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return "secret API_TOKEN sha256:" + hex.EncodeToString(sum[:])[:16] + "\n"
+}
 
 // waitGroupInstance waits until the group has an instance with an address
 // and returns the address.

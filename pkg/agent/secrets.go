@@ -50,6 +50,9 @@ type SecretsPush struct {
 	AgentSocket string
 	// Deliver runs the secrets_changed hooks even when no value changed.
 	Deliver bool
+	// Dialer, when not nil, makes the SSH connections to the servers (the
+	// simulator's machines).
+	Dialer remote.Dialer
 	// SSMOnly writes SSM and the record only, running no hook: env create,
 	// whose servers fetch the secrets at boot or get them from their recipe.
 	SSMOnly bool
@@ -299,6 +302,7 @@ func (p *SecretsPush) prepareHandOver(ctx context.Context, runID string) (*handO
 		return nil, nil
 	}
 	cfg := remote.FromConfig(p.StateDir, p.Env, runID, p.AgentSocket)
+	cfg.Dialer = p.Dialer
 	if h.runner, err = remote.New(cfg, p.log()); err != nil {
 		return nil, err
 	}

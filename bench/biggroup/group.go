@@ -51,7 +51,7 @@ func (w *world) makeGroup(ctx context.Context, first string) error {
 	v2 := elbv2Client(w.simURL)
 	tg, err := v2.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{
 		Name: aws.String(tgName), Protocol: elbv2types.ProtocolEnumHttp, Port: aws.Int32(80),
-		VpcId: aws.String("vpc-0123456789abcdef0"), TargetType: elbv2types.TargetTypeEnumInstance,
+		VpcId: aws.String("vpc-0a000000000000000"), TargetType: elbv2types.TargetTypeEnumInstance,
 		HealthCheckPath: aws.String("/healthcheck.html"), HealthCheckIntervalSeconds: aws.Int32(5),
 		HealthCheckTimeoutSeconds: aws.Int32(2), HealthyThresholdCount: aws.Int32(2), UnhealthyThresholdCount: aws.Int32(2),
 	})

@@ -212,9 +212,24 @@ func readPolicies(p params) ([]string, *APIError) {
 func (s *Sim) zonesFor(p params) ([]string, string, *APIError) {
 	azs := p.strs("AvailabilityZones.member")
 	vpc := p.str("VPCZoneIdentifier")
-	if vpc != "" && len(azs) == 0 {
-		n := len(strings.Split(vpc, ","))
-		azs = s.opts.AvailabilityZones[:min(n, len(s.opts.AvailabilityZones))]
+	if vpc != "" {
+		// The subnets' zones [API_CreateAutoScalingGroup: "If you specify
+		// VPCZoneIdentifier with AvailabilityZones, the subnets that you
+		// specify must reside in those Availability Zones"].
+		zones := s.subnetZones()
+		var fromSubnets []string
+		for _, sn := range strings.Split(vpc, ",") {
+			az, ok := zones[strings.TrimSpace(sn)]
+			if !ok {
+				return nil, "", validation("The subnet ID '%s' does not exist", strings.TrimSpace(sn))
+			}
+			if !contains(fromSubnets, az) {
+				fromSubnets = append(fromSubnets, az)
+			}
+		}
+		if len(azs) == 0 {
+			azs = fromSubnets
+		}
 	}
 	for _, az := range azs {
 		if !contains(s.opts.AvailabilityZones, az) {

@@ -415,3 +415,34 @@ func TestConformance_DryRunAndInstanceNetwork(t *testing.T) {
 		t.Errorf("an unknown filter: %v", err)
 	}
 }
+
+// AWS: API_CreateAutoScalingGroup (VPCZoneIdentifier: the group's zones are
+// its subnets'; an unknown subnet is a ValidationError), API_CreateTargetGroup
+// (Name: "only alphanumeric characters or hyphens ... must not begin or
+// end with a hyphen"; VpcId "required if the target type is instance").
+func TestConformance_SubnetsAndTargetGroupNames(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	e.lc("lc", DebianImage)
+	e.group("web", "lc", 0, 2, 0, func(in *autoscaling.CreateAutoScalingGroupInput) {
+		in.AvailabilityZones = nil
+		in.VPCZoneIdentifier = aws.String("subnet-0a000000000000010,subnet-0a000000000000020")
+	})
+	if azs := e.describeGroup("web").AvailabilityZones; !slices.Equal(azs, []string{"us-east-1b", "us-east-1c"}) {
+		t.Errorf("zones of the subnets: %v", azs)
+	}
+	_, err := e.as.CreateAutoScalingGroup(e.ctx, &autoscaling.CreateAutoScalingGroupInput{AutoScalingGroupName: aws.String("bad"),
+		LaunchConfigurationName: aws.String("lc"), MinSize: aws.Int32(0), MaxSize: aws.Int32(1), VPCZoneIdentifier: aws.String("subnet-nope")})
+	if apiCode(err) != "ValidationError" {
+		t.Errorf("an unknown subnet: %v", err)
+	}
+	for name, in := range map[string]*elasticloadbalancingv2.CreateTargetGroupInput{
+		"a bad name":   {Name: aws.String("bad_name"), Protocol: elbv2types.ProtocolEnumHttp, Port: aws.Int32(80), VpcId: aws.String(defaultVPCID)},
+		"no VPC":       {Name: aws.String("novpc"), Protocol: elbv2types.ProtocolEnumHttp, Port: aws.Int32(80)},
+		"another VPC":  {Name: aws.String("othervpc"), Protocol: elbv2types.ProtocolEnumHttp, Port: aws.Int32(80), VpcId: aws.String("vpc-0123456789abcdef0")},
+		"a hyphen end": {Name: aws.String("web-"), Protocol: elbv2types.ProtocolEnumHttp, Port: aws.Int32(80), VpcId: aws.String(defaultVPCID)},
+	} {
+		if _, err := e.elbv2.CreateTargetGroup(e.ctx, in); apiCode(err) != "ValidationError" {
+			t.Errorf("CreateTargetGroup with %s: %v", name, err)
+		}
+	}
+}

@@ -27,6 +27,9 @@ func elbv2CreateTargetGroup(s *Sim, p params) ([]*node, *APIError) {
 	if name == "" {
 		return nil, validation("Name is required")
 	}
+	if !validELBv2Name(name) {
+		return nil, validation("Target group name '%s' can only contain characters that are alphanumeric characters or hyphens(-), must be at most 32 characters, and must not begin or end with a hyphen", name)
+	}
 	port, apiErr := p.intOr("Port", 80)
 	if apiErr != nil {
 		return nil, apiErr
@@ -72,6 +75,14 @@ func elbv2CreateTargetGroup(s *Sim, p params) ([]*node, *APIError) {
 	tt := p.str("TargetType")
 	if tt == "" {
 		tt = "instance"
+	}
+	// "VpcId: ... This parameter is required if the target type is
+	// instance, ip or alb" (one VPC here: the default one).
+	switch vpc := p.str("VpcId"); {
+	case vpc == "" && tt != "lambda":
+		return nil, validation("A VPC ID must be specified")
+	case vpc != "" && vpc != defaultVPCID:
+		return nil, validation("The VPC ID '%s' is not found", vpc)
 	}
 	// The call is idempotent: the same name with the same settings answers
 	// the existing group; other settings are DuplicateTargetGroupName.

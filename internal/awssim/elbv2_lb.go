@@ -84,10 +84,7 @@ func elbv2CreateLoadBalancer(s *Sim, p params) ([]*node, *APIError) {
 	if name == "" {
 		return nil, validation("A load balancer name must be specified")
 	}
-	if len(name) > 32 || strings.HasPrefix(name, "-") || strings.HasSuffix(name, "-") || strings.HasPrefix(strings.ToLower(name), "internal-") ||
-		strings.IndexFunc(name, func(r rune) bool {
-			return !(r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
-		}) >= 0 {
+	if !validELBv2Name(name) || strings.HasPrefix(strings.ToLower(name), "internal-") {
 		return nil, validation("The load balancer name '%s' is not valid", name)
 	}
 	typ := p.str("Type")
@@ -166,6 +163,15 @@ func elbv2CreateLoadBalancer(s *Sim, p params) ([]*node, *APIError) {
 	}
 	s.st.LoadBalancersV2[lb.ARN] = lb
 	return []*node{members("LoadBalancers", []*node{lb.node(s)})}, nil
+}
+
+// validELBv2Name: at most 32 alphanumerics and hyphens, not beginning or
+// ending with a hyphen [API_CreateLoadBalancer, API_CreateTargetGroup].
+func validELBv2Name(name string) bool {
+	return len(name) <= 32 && !strings.HasPrefix(name, "-") && !strings.HasSuffix(name, "-") &&
+		strings.IndexFunc(name, func(r rune) bool {
+			return !(r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+		}) < 0
 }
 
 // defaultSecurityGroupLocked is the id of the default VPC's default

@@ -179,7 +179,7 @@ func TestDraining(t *testing.T) {
 	v2 := elbv2.NewFromConfig(srv.AWSConfig())
 	tg, err := v2.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{
 		Name: aws.String("shop-staging-web"), Protocol: elbv2types.ProtocolEnumHttp, Port: aws.Int32(80),
-		VpcId: aws.String("vpc-0a0000000000000001"),
+		VpcId: aws.String("vpc-0a000000000000000"), // the simulator's default VPC
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -174,6 +174,8 @@ tcp = elbv2.create_target_group(Name="app-tcp", Protocol="TCP", Port=80, VpcId=v
 http = elbv2.create_target_group(Name="app-http", Protocol="HTTP", Port=80, VpcId=vpc, HealthCheckPath="/healthcheck.html",
                                  HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2)["TargetGroups"][0]["TargetGroupArn"]
 expect_error("DuplicateTargetGroupName", elbv2.create_target_group, Name="app-http", Protocol="HTTP", Port=8080, VpcId=vpc)
+expect_error("ValidationError", elbv2.create_target_group, Name="app_http", Protocol="HTTP", Port=80, VpcId=vpc)
+expect_error("ValidationError", elbv2.create_target_group, Name="app-novpc", Protocol="HTTP", Port=80)
 elbv2.modify_target_group(TargetGroupArn=http, HealthCheckIntervalSeconds=6)
 elbv2.add_tags(ResourceArns=[http], Tags=[{"Key": "env", "Value": "qa"}])
 eq(elbv2.describe_tags(ResourceArns=[http])["TagDescriptions"][0]["Tags"], [{"Key": "env", "Value": "qa"}], "target group tags")
@@ -202,6 +204,8 @@ asg.create_auto_scaling_group(AutoScalingGroupName="app", LaunchConfigurationNam
                               HealthCheckType="ELB", HealthCheckGracePeriod=30,
                               Tags=[{"Key": "env", "Value": "qa", "PropagateAtLaunch": True},
                                     {"Key": "team", "Value": "ops", "PropagateAtLaunch": False}])
+expect_error("ValidationError", asg.create_auto_scaling_group, AutoScalingGroupName="app-subnets", LaunchConfigurationName="app-1",
+             MinSize=0, MaxSize=1, VPCZoneIdentifier="subnet-0000000000000dead")
 wait_until("two InService", lambda: len(in_service("app")) == 2)
 members = in_service("app")
 targets = [{"Id": i} for i in members]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"testing"
 	"time"
@@ -274,6 +275,18 @@ func TestPollIsNotRetried(t *testing.T) {
 	}
 	if n := srv.Counts()["autoscaling:DescribeAutoScalingGroups"]; n != 1 {
 		t.Errorf("a throttled poll made %d requests, want 1", n)
+	}
+
+	// An endpoint that is gone: the error carries no AWS code, and is
+	// transient all the same.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := "http://" + l.Addr().String()
+	l.Close()
+	if _, err := newClient(t, ctx, gone, 20).Group(cloud.Poll(ctx), "shop-staging-web", nil, nil); !cloud.IsTransient(err) {
+		t.Errorf("a poll of an endpoint that is gone: %v, want a transient error", err)
 	}
 
 	srv.SetFault(awssim.Fault{Action: "*", ThrottleRate: 0.5})

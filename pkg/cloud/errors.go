@@ -38,6 +38,11 @@ func IsTransient(err error) bool {
 	if errors.As(err, &max) {
 		return true
 	}
+	// A poll's call the retryer would have retried (a connection cut or
+	// refused, too, which carries no code).
+	if errors.Is(err, errPollNotRetried) {
+		return true
+	}
 	switch APIErrorCode(err) {
 	case "Throttling", "ThrottlingException", "RequestLimitExceeded", "ResourceContention",
 		"ScalingActivityInProgress", "ServiceUnavailable", "InternalFailure", "InternalError":

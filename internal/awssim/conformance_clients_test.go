@@ -446,3 +446,16 @@ func TestConformance_SubnetsAndTargetGroupNames(t *testing.T) {
 		}
 	}
 }
+
+// AWS: instance-type-names (family, generation and size: nano, micro,
+// small, medium, large, xlarge, Nxlarge, metal), API_RunInstances
+// (InvalidParameterValue for a type EC2 does not have).
+func TestConformance_InstanceTypeNames(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	for typ, ok := range map[string]bool{"t3.micro": true, "m6i.24xlarge": true, "c7gn.metal": true, "u-6tb1.metal": true, "t3.mirco": false, "t9.huge": false, "large": false} {
+		_, err := e.ec2.RunInstances(e.ctx, &ec2.RunInstancesInput{ImageId: aws.String(DebianImage), InstanceType: ec2types.InstanceType(typ), MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+		if ok && err != nil || !ok && apiCode(err) != "InvalidParameterValue" {
+			t.Errorf("RunInstances of %s: %v", typ, err)
+		}
+	}
+}

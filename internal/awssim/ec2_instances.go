@@ -2,6 +2,7 @@ package awssim
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +26,12 @@ type launchSpec struct {
 	LaunchIndex    int // in its reservation
 }
 
+// instanceTypeRE is the form of an instance type's name, family.size
+// [instance-type-names]: the simulator knows no list of families, but a
+// size that is none of EC2's (t3.mirco, t3.huge) is refused as EC2
+// refuses an unknown type.
+var instanceTypeRE = regexp.MustCompile(`^[a-z][a-z0-9-]*\.(nano|micro|small|medium|large|xlarge|[1-9][0-9]*xlarge|metal(-[1-9][0-9]*xl)?)$`)
+
 // launchInstanceLocked creates one pending instance.
 func (s *Sim) launchInstanceLocked(spec launchSpec) (*instance, *APIError) {
 	if spec.ImageID == "" {
@@ -42,6 +49,9 @@ func (s *Sim) launchInstanceLocked(spec launchSpec) (*instance, *APIError) {
 	}
 	if spec.InstanceType == "" {
 		spec.InstanceType = "m1.small"
+	}
+	if !instanceTypeRE.MatchString(spec.InstanceType) {
+		return nil, errf("InvalidParameterValue", "Invalid value '%s' for InstanceType.", spec.InstanceType)
 	}
 	if spec.KeyName != "" && s.st.KeyPairs[spec.KeyName] == nil {
 		return nil, errf("InvalidKeyPair.NotFound", "The key pair '%s' does not exist", spec.KeyName)

@@ -111,6 +111,7 @@ eq([i["AmiLaunchIndex"] for i in res["Instances"]], [0, 1, 2], "AmiLaunchIndex")
 ids = [i["InstanceId"] for i in res["Instances"]]
 expect_error("InvalidAMIID.NotFound", ec2.run_instances, ImageId="ami-0000000000000dead", MinCount=1, MaxCount=1)
 expect_error("InvalidParameterValue", ec2.run_instances, ImageId=ami, MinCount=2, MaxCount=1)
+expect_error("InvalidParameterValue", ec2.run_instances, ImageId=ami, MinCount=1, MaxCount=1, InstanceType="t3.mirco")
 ec2.get_waiter("instance_running").wait(InstanceIds=ids, WaiterConfig=FAST)
 ec2.get_waiter("instance_status_ok").wait(InstanceIds=ids, WaiterConfig=FAST)
 ec2.get_waiter("system_status_ok").wait(InstanceIds=ids, WaiterConfig=FAST)

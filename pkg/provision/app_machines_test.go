@@ -52,7 +52,9 @@ import (
 // commit on it first (pkg/bake, the default build hook); the deploy's
 // instance, launched from the baked image, serves the commit and its
 // static files, and so does the group's own replacement of it, sent
-// nothing after boot.
+// nothing after boot. A second deploy of the commit reuses its image; a
+// commit whose build hook fails fails its deploy at the bake, the group
+// untouched.
 func TestAppOnMachines(t *testing.T) {
 	ferry := buildFerry(t)
 	s := newStack(t, "db-primary", "db-replica", "cache+queue", "web", "worker")

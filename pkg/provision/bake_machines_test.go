@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -45,8 +46,10 @@ func (e execBaker) Bake(ctx context.Context, c commit.ID) (string, error) {
 // launch template version, serves the commit from /srv/app/releases/<sha>
 // with the release's own static files and the secrets it fetched at boot
 // (token). The group's own replacement of that instance, launched later
-// with nothing sent to it after boot, serves the same. It returns the
-// commit.
+// with nothing sent to it after boot, serves the same. A second deploy of
+// the commit reuses its image; a commit whose build hook fails fails its
+// deploy at the bake, and the group still serves the commit. It returns
+// the commit.
 func (s *stack) bakeAndServe(base, token string) commit.ID {
 	t := s.t
 	t.Helper()
@@ -55,7 +58,8 @@ func (s *stack) bakeAndServe(base, token string) commit.ID {
 	sha := repo.Commit("The app", map[string]string{"README": "shop, the app\n"})
 	c := commit.MustParse(sha)
 	state := filepath.Join(s.logs, "bake")
-	cfg, err := config.Parse("ferry.toml", []byte(fmt.Sprintf(`
+	parse := func(hooks string) *config.Config {
+		cfg, err := config.Parse("ferry.toml", []byte(fmt.Sprintf(`
 [project]
 name = "myproject"
 [project.git]
@@ -76,23 +80,31 @@ policy.poll_interval = "500ms"
 instances_in_service = "5m"
 healthy_in_balancers = "5m"
 drain = "30s"
-`, s.KeyFile, base, s.KeyName)))
-	if err != nil {
-		t.Fatal(err)
+%s`, s.KeyFile, base, s.KeyName, hooks)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
 	}
+	cfg := parse("")
 	env := cfg.Environments["testing"]
 	cl := s.Cloud()
-	sshCfg := remote.FromConfig(state, env, "bake", "")
-	sshCfg.Dialer = s.net
-	b := &bake.Baker{Project: "myproject", Env: env, Cloud: cl, Tree: tarTree(appTar(t, "../../examples/app", "")), StateDir: state, Log: s.Log,
-		Shell: bake.SSHShell{Console: cl, Config: sshCfg, StateDir: state, Poll: 500 * time.Millisecond}}
+	baker := func(env *config.Environment) *bake.Baker {
+		sshCfg := remote.FromConfig(state, env, "bake", "")
+		sshCfg.Dialer = s.net
+		return &bake.Baker{Project: "myproject", Env: env, Cloud: cl, Tree: tarTree(appTar(t, "../../examples/app", "")), StateDir: state, Log: s.Log,
+			Shell: bake.SSHShell{Console: cl, Config: sshCfg, StateDir: state, Poll: 500 * time.Millisecond}}
+	}
+	b := baker(env)
 
 	// The environment as a deploy of the first commit left it: the web
 	// server's image behind the balancer.
 	if err := simenv.Create(s.ctx, s.SDK, simenv.Spec{
 		Project: "myproject", Env: "testing", LaunchTemplate: "myproject-testing-web",
 		ImageID: base, KeyName: s.KeyName, InstanceProfile: "myproject-app", DeployedCommit: old, Now: time.Now().Add(-time.Hour),
-		Groups: []simenv.Group{{Name: "myproject-testing-web", Size: 1, MaxSize: 2, ClassicLB: "myproject-testing", HealthCheckType: "ELB"}},
+		// EC2 health checks: with ELB ones and no grace period the group
+		// would replace each instance before its first health check passed.
+		Groups: []simenv.Group{{Name: "myproject-testing-web", Size: 1, MaxSize: 2, ClassicLB: "myproject-testing"}},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -166,8 +178,45 @@ drain = "30s"
 		}
 		return len(g.Instances) == 1 && g.Instances[0].ID != first, fmt.Sprint(g.Instances)
 	})
-	if replacement := serves("the group's replacement"); replacement == first {
+	replacement := serves("the group's replacement")
+	if replacement == first {
 		t.Errorf("the group did not replace %s", first)
+	}
+
+	// A second deploy of the commit finds its image: no bake.
+	again, err := plan.Make(s.ctx, cl, repo, plan.Input{Project: "myproject", SchemaMarker: cfg.Project.SchemaMarker, Env: env,
+		Target: plan.Revision{Commit: c, Ref: "refs/heads/main"}, Redeploy: true, Now: time.Now()})
+	if err != nil || again.Image == nil || again.Image.Bake || again.Image.ID != img.ID || again.Steps[0].Name == plan.StepBakeImage {
+		t.Errorf("a second deploy of %s: %+v %v, want the image %s reused", c.Short(), again, err, img.ID)
+	}
+
+	// A commit whose build hook fails: its deploy fails at the bake, with
+	// the hook's output in the builder's log, and the group, untouched,
+	// serves the deployed commit.
+	broken := commit.MustParse(repo.Commit("Broken build", map[string]string{"README": "shop, broken\n"}))
+	badCfg := parse("[environments.testing.hooks.web]\nbuild = [\"echo about to fail\", \"exit 3\"]\n")
+	badEnv := badCfg.Environments["testing"]
+	bp, err := plan.Make(s.ctx, cl, repo, plan.Input{Project: "myproject", SchemaMarker: badCfg.Project.SchemaMarker, Env: badEnv,
+		Target: plan.Revision{Commit: broken, Ref: "refs/heads/main"}, Method: plan.Serial, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := &execute.Executor{Cloud: cl, Journal: execute.JournalStore{Dir: filepath.Join(state, "journal")}, Env: badEnv, Log: s.Log,
+		Baker: execBaker{baker(badEnv)}, Poll: 200 * time.Millisecond}
+	r, err = bad.Run(s.ctx, bp, "deploy-broken")
+	if err == nil || r.Outcome == execute.Succeeded || !strings.Contains(r.Reason, "bake-failed") {
+		t.Fatalf("deploy of a commit whose build fails: %+v %v, want it failed at its bake", r, err)
+	}
+	if rec, err := (bake.Store{Dir: state}).Load("testing"); err != nil || rec.Outcome != bake.OutcomeFailed || !rec.CleanedUp {
+		t.Errorf("the failed bake's journal: %+v %v", rec, err)
+	} else if log, _ := os.ReadFile(rec.Log); !strings.Contains(string(log), "about to fail") {
+		t.Errorf("the builder's log %s lacks the hook's output:\n%s", rec.Log, log)
+	}
+	if still := serves("after the failed deploy"); still != replacement {
+		t.Errorf("the failed deploy changed the group's instance: %s, was %s", still, replacement)
+	}
+	if _, found, err := b.Find(s.ctx, broken); err != nil || found {
+		t.Errorf("an image of the broken commit: %v %v", found, err)
 	}
 	return c
 }

@@ -404,6 +404,7 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 		return state("waiting", "recovering an interrupted deploy: "+err.Error(), commit.ID{}),
 			result{leaseExpires: heldUntil(err), transient: !errors.Is(err, lock.ErrHeld)}
 	}
+	d.FlushNotes(ctx)
 	if t == nil {
 		return state("idle", "no target yet", commit.ID{}), result{}
 	}

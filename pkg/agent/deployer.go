@@ -154,6 +154,7 @@ func (b reportingBaker) Bake(ctx context.Context, c commit.ID) (string, error) {
 // a refusal, a failure to read state) is decided under the lock as before,
 // since another agent's deploy may be what the plan saw.
 func (d *Deployer) Deploy(ctx context.Context, in plan.Input, confirm func(*plan.Plan) error) (*execute.Report, error) {
+	d.FlushNotes(ctx)
 	if p, err := plan.Make(ctx, d.cloud, Repo{Mirror: d.mirror}, in); err == nil && p.Action != plan.Deploy {
 		j, err := d.journal().Load(d.env.Name)
 		if err != nil {
@@ -338,6 +339,7 @@ func (d *Deployer) record(ctx context.Context, r execute.Report) {
 
 // note appends a record; a failure to write it is logged, never fatal: the
 // deploy itself is what matters, and its journal and logs keep the facts.
+// The record is kept in the state dir and pushed later (FlushNotes).
 func (d *Deployer) note(ctx context.Context, c commit.ID, rec status.Record) {
 	if !d.env.Status.Notes {
 		return
@@ -347,5 +349,6 @@ func (d *Deployer) note(ctx context.Context, c commit.ID, rec status.Record) {
 	n := &status.Notes{Remote: d.mirror, Ref: d.cfg.Project.Git.NotesRef, Logger: d.log}
 	if err := n.Append(ctx, c, rec); err != nil {
 		d.log.Error("could not record the outcome as a git note", "commit", c, "outcome", rec.Outcome, "err", err)
+		d.keepNote(c, rec)
 	}
 }

@@ -112,6 +112,11 @@ func TestImportBoundaries(t *testing.T) {
 			},
 		},
 		{
+			why:  "the fault hook (a no-op unless built with -tags ferryfault) marks the executor's steps and the AWS client's calls, nothing else",
+			from: func(p string) bool { return !under("pkg/execute", "pkg/cloud")(p) },
+			deny: []string{module + "/internal/faultpoint"},
+		},
+		{
 			why:  "internal/awssim knows nothing of Ferry's packages",
 			from: under("internal/awssim"),
 			deny: []string{module + "/pkg/", module + "/cmd/"},

@@ -42,6 +42,13 @@ func newProjectWith(t *testing.T, size int, app awssim.InstanceApp) *project {
 // newProjectSim builds a project on a simulator started with opts.
 func newProjectSim(t *testing.T, size int, opts awssim.Options) *project {
 	t.Helper()
+	return newProjectSimZones(t, size, 2, opts)
+}
+
+// newProjectSimZones is newProjectSim with the group across zones
+// Availability Zones.
+func newProjectSimZones(t *testing.T, size, zones int, opts awssim.Options) *project {
+	t.Helper()
 	work := testutil.NewGitRepo(t)
 	first := work.Commit("First", map[string]string{"app.py": "1\n", ".ferry/schema-version": "1\n"})
 	remote := filepath.Join(t.TempDir(), "shop.git")
@@ -55,7 +62,7 @@ func newProjectSim(t *testing.T, size int, opts awssim.Options) *project {
 	c := simenv.Connect(srv.URL)
 	if err := simenv.Create(ctx, c, simenv.Spec{
 		Project: "shop", Env: "staging", LaunchTemplate: "shop-staging-web",
-		Groups:         []simenv.Group{{Name: "shop-staging-web", Size: size, ClassicLB: "shop-staging"}},
+		Groups:         []simenv.Group{{Name: "shop-staging-web", Size: size, ClassicLB: "shop-staging", Zones: zones}},
 		DeployedCommit: first, Now: time.Now().Add(-time.Hour),
 	}); err != nil {
 		t.Fatal(err)

@@ -71,6 +71,9 @@ type Group struct {
 	ClassicLB string
 	// HealthCheckType is "EC2" (default) or "ELB".
 	HealthCheckType string
+	// Zones is how many Availability Zones the group spans, from
+	// us-east-1a on (default 2).
+	Zones int
 }
 
 // Spec is an environment to build.
@@ -169,6 +172,10 @@ func createGroup(ctx context.Context, c Clients, spec Spec, g Group, lt *astypes
 	if spec.DeployedCommit != "" {
 		tags = append(tags, astypes.Tag{Key: aws.String(plan.TagCommit), Value: aws.String(spec.DeployedCommit), PropagateAtLaunch: aws.Bool(true), ResourceId: aws.String(g.Name), ResourceType: aws.String("auto-scaling-group")})
 	}
+	zones := []string{Region + "a", Region + "b", Region + "c", Region + "d"}
+	if g.Zones > len(zones) {
+		return fmt.Errorf("group %s: %d zones; the simulator's region has %d", g.Name, g.Zones, len(zones))
+	}
 	hc := g.HealthCheckType
 	if hc == "" {
 		hc = "EC2"
@@ -180,7 +187,7 @@ func createGroup(ctx context.Context, c Clients, spec Spec, g Group, lt *astypes
 		MinSize:                 aws.Int32(int32(g.Size)),
 		MaxSize:                 aws.Int32(int32(maxSize)),
 		DesiredCapacity:         aws.Int32(int32(g.Size)),
-		AvailabilityZones:       []string{Region + "a", Region + "b"},
+		AvailabilityZones:       zones[:max(g.Zones, 2)],
 		LoadBalancerNames:       lbs,
 		HealthCheckType:         aws.String(hc),
 		Tags:                    tags,

@@ -28,6 +28,7 @@ type Group struct {
 	LaunchConfiguration string             // set for launch-configuration groups
 	LaunchTemplate      *LaunchTemplateRef // set for launch-template groups
 	SuspendedProcesses  []string
+	Zones               []string // the group's Availability Zones
 	Tags                map[string]string
 	TerminationPolicies []string
 	HealthCheckType     string
@@ -114,6 +115,7 @@ func groupFromAWS(a astypes.AutoScalingGroup) *Group {
 		HealthCheckGrace:    time.Duration(aws.ToInt32(a.HealthCheckGracePeriod)) * time.Second,
 		LoadBalancerNames:   a.LoadBalancerNames,
 		TargetGroupARNs:     a.TargetGroupARNs,
+		Zones:               a.AvailabilityZones,
 	}
 	for _, p := range a.SuspendedProcesses {
 		g.SuspendedProcesses = append(g.SuspendedProcesses, aws.ToString(p.ProcessName))

@@ -638,41 +638,21 @@ func (e *Executor) replaceBatch(ctx context.Context, j *Journal, s plan.Step) er
 	if err != nil {
 		return err
 	}
-	var batchInsts []cloud.Instance
-	for _, id := range s.Instances {
-		for _, inst := range g.Instances {
-			if inst.ID == id && !leaving(inst) {
-				batchInsts = append(batchInsts, inst)
-			}
-		}
-	}
-	batch := ids(batchInsts)
-	if len(batch) == 0 {
-		// Done before a restart, but for terminating what it detached.
-		return e.endDetached(ctx, j, gp, nil, e.Env.Policy.Timeouts.Drain.Std())
-	}
-	known := ids(g.Instances)
-	fresh := func(g *cloud.Group) (serving int) {
-		for _, inst := range g.Instances {
-			if !slices.Contains(known, inst.ID) && e.serving(inst, gp.Balanced) {
-				serving++
-			}
-		}
-		return serving
-	}
 	limit := s.Timeout.Std()
-	what := fmt.Sprintf("%d replacement(s) for %s serving", len(batch), strings.Join(batch, ", "))
-	waitFresh := func() error {
-		return e.waitFor(ctx, what, limit, func(ctx context.Context) (bool, string, error) {
-			g, err := e.readGroup(ctx, gp)
-			if err != nil {
-				return false, "", err
-			}
-			n := fresh(g)
-			return n >= len(batch), fmt.Sprintf("healthy %d/%d", n, len(batch)), nil
-		})
-	}
 	if s.Mode == config.SerialReplaceUnhealthy {
+		var batchInsts []cloud.Instance
+		for _, id := range s.Instances {
+			for _, inst := range g.Instances {
+				if inst.ID == id && !leaving(inst) {
+					batchInsts = append(batchInsts, inst)
+				}
+			}
+		}
+		batch := ids(batchInsts)
+		if len(batch) == 0 {
+			// Done before a restart, but for terminating what it detached.
+			return e.endDetached(ctx, j, gp, nil, e.Env.Policy.Timeouts.Drain.Std())
+		}
 		// Detached without decrementing, the batch leaves the balancers
 		// and the group launches its replacements, as for instances
 		// marked unhealthy, but in one call per 20 instances instead of
@@ -684,22 +664,89 @@ func (e *Executor) replaceBatch(ctx context.Context, j *Journal, s plan.Step) er
 		if err := e.detach(ctx, j, gp.Name, batchInsts, false); err != nil {
 			return err
 		}
-		if err := waitFresh(); err != nil {
+		if err := e.waitFresh(ctx, gp, ids(g.Instances), len(batch), limit); err != nil {
 			return err
 		}
 		return e.endDetached(ctx, j, gp, nil, e.Env.Policy.Timeouts.Drain.Std())
 	}
-	// Surge from the instances the group has, not only from desired: a
-	// group caught above desired (AZRebalance launches first and
-	// terminates after) would otherwise launch nothing, and the wait
-	// below would time out. MaxSize makes room when it must.
-	active := 0
-	for _, inst := range g.Instances {
-		if !leaving(inst) {
-			active++
+	// Surge mode. The step replaces as many of the group's old instances
+	// as its batch lists, but which ones is chosen once the replacements
+	// are up, by the zones they landed in (zoneVictims). Counting what is
+	// left against the batches after this one keeps a step run again
+	// after a restart from replacing more.
+	last := -1
+	for _, id := range s.Instances {
+		last = max(last, slices.Index(gp.Replace, id))
+	}
+	after := len(gp.Replace) - (last + 1)
+	todo := len(oldLeft(g, gp)) - after
+	if todo <= 0 {
+		// Done before a restart, but for terminating what it detached.
+		return e.endDetached(ctx, j, gp, nil, e.Env.Policy.Timeouts.Drain.Std())
+	}
+	if err := e.surge(ctx, gp, g, todo, limit); err != nil {
+		return err
+	}
+	if g, err = e.readGroup(ctx, gp); err != nil {
+		return err
+	}
+	victims := zoneVictims(active(g), oldLeft(g, gp), todo)
+	if err := e.terminate(ctx, j, gp.Name, victims, e.Env.Policy.Timeouts.Drain.Std()); err != nil {
+		return err
+	}
+	if after > 0 {
+		return nil
+	}
+	return e.settleZones(ctx, j, gp, limit)
+}
+
+// settleZones ends a group's serial deploy with its zones balanced: a
+// batch of several replacements can land unevenly whichever old instances
+// it removes (AWS places each in a least used zone, any of equal ones).
+// As AZRebalance would, but before it is resumed, it surges one instance
+// (into a least used zone) and removes one from the most used zone, until
+// no zone holds more than one instance above another.
+func (e *Executor) settleZones(ctx context.Context, j *Journal, gp plan.GroupPlan, limit time.Duration) error {
+	for {
+		g, err := e.readGroup(ctx, gp)
+		if err != nil {
+			return err
+		}
+		if crowded(g.Zones, active(g)) == "" {
+			return nil
+		}
+		if err := e.surge(ctx, gp, g, 1, limit); err != nil {
+			return err
+		}
+		if g, err = e.readGroup(ctx, gp); err != nil {
+			return err
+		}
+		insts := active(g)
+		z := crowded(g.Zones, insts)
+		var victim []string
+		for _, inst := range insts {
+			if inst.AvailabilityZone == z && e.serving(inst, gp.Balanced) {
+				victim = []string{inst.ID}
+				break
+			}
+		}
+		if victim == nil {
+			return nil // the surge evened the zones out
+		}
+		e.log().Info("balancing zones after the last batch", "group", gp.Name, "zone", z, "instance", victim[0])
+		if err := e.terminate(ctx, j, gp.Name, victim, e.Env.Policy.Timeouts.Drain.Std()); err != nil {
+			return err
 		}
 	}
-	desired := max(g.DesiredCapacity, active) + len(batch)
+}
+
+// surge raises the group's desired capacity by n and waits until n
+// instances it did not have serve. It surges from the instances the group
+// has, not only from desired: a group caught above desired (AZRebalance
+// launches first and terminates after) would otherwise launch nothing, and
+// the wait would time out. MaxSize makes room when it must.
+func (e *Executor) surge(ctx context.Context, gp plan.GroupPlan, g *cloud.Group, n int, limit time.Duration) error {
+	desired := max(g.DesiredCapacity, len(active(g))) + n
 	u := cloud.GroupUpdate{DesiredCapacity: &desired}
 	if desired > g.MaxSize {
 		u.MaxSize = &desired // restore-capacity (or a rollback) puts it back
@@ -707,10 +754,50 @@ func (e *Executor) replaceBatch(ctx context.Context, j *Journal, s plan.Step) er
 	if err := e.Cloud.UpdateGroup(ctx, gp.Name, u); err != nil {
 		return err
 	}
-	if err := waitFresh(); err != nil {
-		return err
+	return e.waitFresh(ctx, gp, ids(g.Instances), n, limit)
+}
+
+// waitFresh waits until n instances not in known serve.
+func (e *Executor) waitFresh(ctx context.Context, gp plan.GroupPlan, known []string, n int, limit time.Duration) error {
+	what := fmt.Sprintf("%d replacement(s) serving", n)
+	return e.waitFor(ctx, what, limit, func(ctx context.Context) (bool, string, error) {
+		g, err := e.readGroup(ctx, gp)
+		if err != nil {
+			return false, "", err
+		}
+		serving := 0
+		for _, inst := range g.Instances {
+			if !slices.Contains(known, inst.ID) && e.serving(inst, gp.Balanced) {
+				serving++
+			}
+		}
+		return serving >= n, fmt.Sprintf("healthy %d/%d", serving, n), nil
+	})
+}
+
+// active lists the group's instances that are not leaving.
+func active(g *cloud.Group) []cloud.Instance {
+	var out []cloud.Instance
+	for _, inst := range g.Instances {
+		if !leaving(inst) {
+			out = append(out, inst)
+		}
 	}
-	return e.terminate(ctx, j, gp.Name, batch, e.Env.Policy.Timeouts.Drain.Std())
+	return out
+}
+
+// oldLeft lists the instances the deploy replaces that the group still
+// has, in the plan's order (oldest first).
+func oldLeft(g *cloud.Group, gp plan.GroupPlan) []cloud.Instance {
+	var out []cloud.Instance
+	for _, id := range gp.Replace {
+		for _, inst := range g.Instances {
+			if inst.ID == id && !leaving(inst) {
+				out = append(out, inst)
+			}
+		}
+	}
+	return out
 }
 
 func (e *Executor) postDeploy(ctx context.Context, j *Journal) error {

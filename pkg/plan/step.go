@@ -58,7 +58,9 @@ type Step struct {
 	// InService, and wait-healthy to be healthy in every balancer.
 	Count int `json:"count,omitempty"`
 	// Instances are the old instances terminate-old and replace-batch
-	// remove, by id, oldest first.
+	// remove, by id, oldest first. A surged replace-batch removes as many,
+	// but picks which of the group's old instances by the zones its new
+	// ones landed in, so the group ends zone-balanced.
 	Instances []string `json:"instances,omitempty"`
 	// Mode is how replace-batch replaces them: config.SerialSurge or
 	// config.SerialReplaceUnhealthy.

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+
+	"github.com/ferry-deploy/ferry/internal/awssim"
+	"github.com/ferry-deploy/ferry/internal/simenv"
+	"github.com/ferry-deploy/ferry/internal/testutil"
+)
+
+// TestSerialDeployKeepsZonesBalanced: a serial (surge) deploy ends with
+// the group's zones balanced, as Auto Scaling's launch rule leaves them
+// (no zone two instances above another), so once the deploy resumes
+// AZRebalance the group has nothing to rebalance: no scaling activity
+// launches to balance zones, and the group stays at its size. Before,
+// two instances in two zones both ended in one zone.
+func TestSerialDeployKeepsZonesBalanced(t *testing.T) {
+	for _, tc := range []struct{ size, zones int }{{2, 2}, {2, 3}, {4, 2}, {4, 3}} {
+		t.Run(fmt.Sprintf("%d instances in %d zones", tc.size, tc.zones), func(t *testing.T) {
+			p := newProjectSimZones(t, tc.size, tc.zones, awssim.Options{App: awssim.DemoApp})
+			c := simenv.Connect(p.sim.URL)
+			before := describeGroup(t, c)
+			if got := zoneCounts(before); spread(got, before.AvailabilityZones) > 1 {
+				t.Fatalf("zones before the deploy: %v", got)
+			}
+
+			serial := p.push("Speed up the cart", map[string]string{"app.py": "2\n"})
+			code, stdout, stderr := runFerry(t, "deploy", "-c", p.config, "staging", "--yes")
+			if code != exitOK || !strings.Contains(stdout, "staging: succeeded "+serial[:12]+" (serial)") {
+				t.Fatalf("serial deploy: exit %d\n%s\n%s", code, stdout, stderr)
+			}
+			var g astypes.AutoScalingGroup
+			testutil.Eventually(t, 30*time.Second, "the old instances to leave", func() (bool, string) {
+				g = describeGroup(t, c)
+				for _, inst := range g.Instances {
+					if inst.LifecycleState != astypes.LifecycleStateInService {
+						return false, fmt.Sprintf("%s is %s", aws.ToString(inst.InstanceId), inst.LifecycleState)
+					}
+				}
+				return len(g.Instances) == tc.size, fmt.Sprintf("%d instances", len(g.Instances))
+			})
+			if len(g.SuspendedProcesses) != 0 {
+				t.Errorf("processes still suspended: %v", g.SuspendedProcesses)
+			}
+			if got := zoneCounts(g); spread(got, g.AvailabilityZones) > 1 {
+				t.Errorf("zones after the serial deploy: %v; want none two above another", got)
+			}
+			if aws.ToInt32(g.DesiredCapacity) != int32(tc.size) {
+				t.Errorf("desired capacity %d; want %d", aws.ToInt32(g.DesiredCapacity), tc.size)
+			}
+			out, err := c.ASG.DescribeScalingActivities(context.Background(), &autoscaling.DescribeScalingActivitiesInput{
+				AutoScalingGroupName: aws.String("shop-staging-web")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range out.Activities {
+				if strings.Contains(aws.ToString(a.Cause), "to balance instances in zones") {
+					t.Errorf("a rebalance after the deploy: %s: %s", aws.ToString(a.Description), aws.ToString(a.Cause))
+				}
+			}
+		})
+	}
+}
+
+func zoneCounts(g astypes.AutoScalingGroup) map[string]int {
+	count := map[string]int{}
+	for _, inst := range g.Instances {
+		count[aws.ToString(inst.AvailabilityZone)]++
+	}
+	return count
+}
+
+// spread is how many instances the fullest of zones holds above the
+// emptiest.
+func spread(count map[string]int, zones []string) int {
+	lo, hi := count[zones[0]], count[zones[0]]
+	for _, z := range zones {
+		lo, hi = min(lo, count[z]), max(hi, count[z])
+	}
+	return hi - lo
+}

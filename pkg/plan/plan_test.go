@@ -462,3 +462,44 @@ func equal[T comparable](a, b []T) bool {
 }
 
 func eqInt(p *int, n int) bool { return p != nil && *p == n }
+
+// TestReplaceSkipsLeaving: an instance already leaving the group (here
+// terminating while its balancer drains it; after a deploy, AZRebalance's)
+// is not among those the deploy replaces: a batch of it would do nothing
+// and, done at once, read as a replacement.
+func TestReplaceSkipsLeaving(t *testing.T) {
+	h := newHistory(t)
+	f := newFixture(t, h.app1, "")
+	if _, err := f.clients.ELB.ModifyLoadBalancerAttributes(f.ctx, &elb.ModifyLoadBalancerAttributesInput{
+		LoadBalancerName: aws.String("shop-staging"),
+		LoadBalancerAttributes: &elbtypes.LoadBalancerAttributes{ConnectionDraining: &elbtypes.ConnectionDraining{
+			Enabled: true, Timeout: aws.Int32(3600),
+		}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	g, err := f.cloud.Group(f.ctx, "shop-staging-web", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := g.Instances[0].ID
+	if _, err := f.clients.ASG.TerminateInstanceInAutoScalingGroup(f.ctx, &autoscaling.TerminateInstanceInAutoScalingGroupInput{
+		InstanceId: aws.String(gone), ShouldDecrementDesiredCapacity: aws.Bool(false)}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.Make(f.ctx, f.cloud, h.repo, f.input(h.app2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(p.Groups[0].Replace, gone) {
+		t.Errorf("replaces %v, with %s, which is terminating", p.Groups[0].Replace, gone)
+	}
+	if !slices.Contains(p.Groups[0].Replace, g.Instances[1].ID) {
+		t.Errorf("replaces %v, without %s", p.Groups[0].Replace, g.Instances[1].ID)
+	}
+	for _, s := range p.Steps {
+		if slices.Contains(s.Instances, gone) {
+			t.Errorf("step %s removes %s, which is terminating", s.Name, gone)
+		}
+	}
+}

@@ -372,6 +372,12 @@ func imagePlan(ctx context.Context, c Cloud, in Input, ls LaunchSource) (*ImageP
 	return ip, nil
 }
 
+// leaving reports whether an instance in this lifecycle state is leaving
+// its group.
+func leaving(state string) bool {
+	return strings.HasPrefix(state, "Terminat") || strings.HasPrefix(state, "Detach")
+}
+
 // groupPlan sizes one group's deploy.
 func groupPlan(g roleGroup, method Method, policy config.Policy) (GroupPlan, error) {
 	grp := g.group
@@ -391,7 +397,12 @@ func groupPlan(g roleGroup, method Method, policy config.Policy) (GroupPlan, err
 	old := slices.Clone(grp.Instances)
 	slices.SortStableFunc(old, func(a, b cloud.Instance) int { return a.LaunchTime.Compare(b.LaunchTime) })
 	for _, inst := range old {
-		gp.Replace = append(gp.Replace, inst.ID)
+		// An instance already on its way out (AZRebalance or a scale-in
+		// terminating it) is no one's to replace: a batch of it would
+		// find nothing to do.
+		if !leaving(inst.LifecycleState) {
+			gp.Replace = append(gp.Replace, inst.ID)
+		}
 	}
 	switch method {
 	case Full:

@@ -671,17 +671,15 @@ func (e *Executor) replaceBatch(ctx context.Context, j *Journal, s plan.Step) er
 	}
 	// Surge mode. The step replaces as many of the group's old instances
 	// as its batch lists, but which ones is chosen once the replacements
-	// are up, by the zones they landed in (zoneVictims). Counting what is
-	// left against the batches after this one keeps a step run again
-	// after a restart from replacing more.
-	last := -1
-	for _, id := range s.Instances {
-		last = max(last, slices.Index(gp.Replace, id))
-	}
-	after := len(gp.Replace) - (last + 1)
-	todo := len(oldLeft(g, gp)) - after
-	if todo <= 0 {
+	// are up, by the zones they landed in (zoneVictims). One the plan
+	// listed may be gone meanwhile (AZRebalance terminated it): the batch
+	// still replaces old instances while the group has any, so the
+	// batches that do nothing are the last ones, not the first.
+	left := oldLeft(g, gp)
+	todo := min(len(s.Instances), len(left))
+	if todo == 0 {
 		// Done before a restart, but for terminating what it detached.
+		e.log().Info("no old instance left to replace", "group", gp.Name, "planned", strings.Join(s.Instances, ", "))
 		return e.endDetached(ctx, j, gp, nil, e.Env.Policy.Timeouts.Drain.Std())
 	}
 	if err := e.surge(ctx, gp, g, todo, limit); err != nil {
@@ -690,11 +688,12 @@ func (e *Executor) replaceBatch(ctx context.Context, j *Journal, s plan.Step) er
 	if g, err = e.readGroup(ctx, gp); err != nil {
 		return err
 	}
-	victims := zoneVictims(active(g), oldLeft(g, gp), todo)
+	left = oldLeft(g, gp)
+	victims := zoneVictims(active(g), left, todo)
 	if err := e.terminate(ctx, j, gp.Name, victims, e.Env.Policy.Timeouts.Drain.Std()); err != nil {
 		return err
 	}
-	if after > 0 {
+	if len(left) > len(victims) {
 		return nil
 	}
 	return e.settleZones(ctx, j, gp, limit)

@@ -73,9 +73,10 @@ type Agent struct {
 	states   map[string]EnvState
 	deployed map[string]commit.ID
 	progress map[string]execute.Progress
-	changed  chan struct{} // closed at the next change (see Changed)
-	uiToken  []byte        // the dashboard's actions' token; nil: off
-	tls      *tls.Config   // the listener's; nil: plain HTTP
+	drift    map[string][]string // [launch] drift as last seen in sync
+	changed  chan struct{}       // closed at the next change (see Changed)
+	uiToken  []byte              // the dashboard's actions' token; nil: off
+	tls      *tls.Config         // the listener's; nil: plain HTTP
 	addr     string
 }
 
@@ -133,7 +134,7 @@ func New(opts Options) (*Agent, error) {
 	a := &Agent{
 		uiToken: tok, tls: tlsCfg, opts: opts, log: opts.Logger, watcher: w, reg: prometheus.NewRegistry(),
 		control: ControlFor(cfg), states: map[string]EnvState{},
-		deployed: map[string]commit.ID{}, progress: map[string]execute.Progress{}, changed: make(chan struct{}),
+		deployed: map[string]commit.ID{}, progress: map[string]execute.Progress{}, drift: map[string][]string{}, changed: make(chan struct{}),
 	}
 	a.metrics = newMetrics(a.reg, func() (time.Time, int) {
 		st := w.Status()
@@ -487,9 +488,11 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 	switch {
 	case err == nil && rep == nil:
 		a.setDeployed(env.Name, target)
+		a.noteDrift(ctx, env, d)
 		return state("idle", "in sync", target), result{}
 	case err == nil:
 		a.recordMetrics(*rep)
+		a.noteDrift(ctx, env, d)
 		return state("idle", "deployed", target), result{}
 	case errors.Is(err, errNeedsApproval):
 		// The plan under the lock needs an approval the plan before it
@@ -511,6 +514,30 @@ func (a *Agent) reconcile(ctx context.Context, env *config.Environment, d *Deplo
 		log.Error("deploy could not run; will try again", "commit", target, "err", err)
 		return state("waiting", err.Error(), target), result{transient: true}
 	}
+}
+
+// noteDrift reads env's [launch] drift, which no push deploys (ferry
+// redeploy does), and logs it once per change: the agent looks every
+// minute, and the same drift each time would drown the log.
+func (a *Agent) noteDrift(ctx context.Context, env *config.Environment, d *Deployer) {
+	drift, err := d.Drift(ctx)
+	if err != nil {
+		a.log.Debug("cannot compare the [launch] settings with the launch sources", "env", env.Name, "err", err)
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if slices.Equal(a.drift[env.Name], drift) {
+		return
+	}
+	a.drift[env.Name] = drift
+	a.changedLocked()
+	if len(drift) == 0 {
+		a.log.Info("the launch sources have the [launch] settings again", "env", env.Name)
+		return
+	}
+	a.log.Info("[launch] settings drift: the launch sources lack them; ferry redeploy applies them", "env", env.Name,
+		"drift", strings.Join(drift, "; "), "redeploy", "ferry redeploy "+env.Name)
 }
 
 // windowDetail starts the detail of an environment waiting for its deploy

@@ -352,3 +352,13 @@ func (d *Deployer) note(ctx context.Context, c commit.ID, rec status.Record) {
 		d.keepNote(c, rec)
 	}
 }
+
+// Drift lists the [launch] settings of the config the groups' launch
+// sources lack (see launchDrift); nil when the client cannot tell.
+func (d *Deployer) Drift(ctx context.Context) ([]string, error) {
+	dc, ok := d.cloud.(describeCloud)
+	if !ok {
+		return nil, nil
+	}
+	return launchDrift(ctx, dc, d.env)
+}

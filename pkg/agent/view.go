@@ -26,6 +26,9 @@ type EnvView struct {
 	Deployed commit.ID
 	// Deploy is nil until the agent runs a deploy of the environment.
 	Deploy *execute.Progress
+	// Drift lists the [launch] settings the launch sources lack, as the
+	// agent last saw them in sync; ferry redeploy applies them.
+	Drift []string
 }
 
 // Views returns every environment's view, sorted by name; an environment
@@ -35,7 +38,7 @@ func (a *Agent) Views() []EnvView {
 	defer a.mu.Unlock()
 	var out []EnvView
 	for _, name := range envNames(a.opts.Config) {
-		v := EnvView{EnvState: a.states[name], Deployed: a.deployed[name]}
+		v := EnvView{EnvState: a.states[name], Deployed: a.deployed[name], Drift: a.drift[name]}
 		if v.Env == "" {
 			v.EnvState = EnvState{Env: name, State: "starting"}
 		}

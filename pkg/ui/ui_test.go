@@ -426,3 +426,31 @@ func TestCommitLinksToTheForge(t *testing.T) {
 		t.Errorf("the page lacks %q:\n%s", want, body)
 	}
 }
+
+// TestDriftOnTheCard: [launch] drift the agent saw shows on the card,
+// each setting escaped, with the command that applies it; once the launch
+// sources have the settings again, the card says nothing of it.
+func TestDriftOnTheCard(t *testing.T) {
+	c := commit.MustParse("0123456789abcdef0123456789abcdef01234567")
+	idle := agent.EnvView{EnvState: agent.EnvState{Env: "staging", State: "idle", Detail: "in sync", Target: c}, Deployed: c}
+	drifted := idle
+	drifted.Drift = []string{"instance_type: config t3.large, launch source shop-staging-v7 t3.small", "user_data <changed>"}
+	st := newState(drifted)
+	srv := httptest.NewServer(New(st, Options{}))
+	defer srv.Close()
+	_, body := get(t, srv.URL+"/")
+	for _, want := range []string{
+		`<div class="drift">`,
+		`the launch sources lack these settings; no push deploys them, <code>ferry redeploy staging</code> does`,
+		`<li>instance_type: config t3.large, launch source shop-staging-v7 t3.small</li>`,
+		`<li>user_data &lt;changed&gt;</li>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %q:\n%s", want, body)
+		}
+	}
+	st.set(idle)
+	if _, body := get(t, srv.URL+"/"); strings.Contains(body, "drift") {
+		t.Errorf("the page still shows drift once there is none:\n%s", body)
+	}
+}

@@ -23,6 +23,9 @@ type card struct {
 	History  []agent.PastDeploy
 	Logs     []agent.DeployLogs
 	Errors   []string
+	// Drift lists the [launch] settings the launch sources lack: no push
+	// deploys them, ferry redeploy does.
+	Drift []string
 	// Actions are the actions the state allows, when actions are on.
 	Actions []string
 	// Awaiting is the commit awaiting approval, which an approve or
@@ -79,7 +82,7 @@ type timelineRow struct {
 func (s *Server) cards(ctx context.Context) []card {
 	var out []card
 	for _, v := range s.src.Views() {
-		c := card{ID: "env-" + v.Env, Env: v.Env, State: v.Shown(), Detail: v.Detail}
+		c := card{ID: "env-" + v.Env, Env: v.Env, State: v.Shown(), Detail: v.Detail, Drift: v.Drift}
 		c.Deployed = s.commitInfo(v.Env, v.Deployed)
 		c.Wanted = s.commitInfo(v.Env, v.Target)
 		if v.Deploy != nil {

@@ -272,6 +272,9 @@ type TemplateSpec struct {
 	SecurityGroups                                           []string
 	UserData                                                 string // base64
 	Metadata                                                 *MetadataOptions
+	// Description is the first version's description: a launch source
+	// name (plan.LaunchSourceName), which names the commit it runs.
+	Description string
 	// Tags go on the template and, through it, on its instances and
 	// their volumes.
 	Tags map[string]string
@@ -309,7 +312,8 @@ func (c *Client) CreateLaunchTemplate(ctx context.Context, s TemplateSpec) (Laun
 	}
 	out, err := c.ec2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
 		LaunchTemplateName: aws.String(s.Name), ClientToken: aws.String(s.Name), LaunchTemplateData: d,
-		TagSpecifications: tagSpecs(s.Tags, ec2types.ResourceTypeLaunchTemplate)})
+		VersionDescription: optional(s.Description),
+		TagSpecifications:  tagSpecs(s.Tags, ec2types.ResourceTypeLaunchTemplate)})
 	if err != nil {
 		return LaunchTemplate{}, fmt.Errorf("create launch template %s: %w", s.Name, err)
 	}
@@ -445,4 +449,12 @@ func ec2Tags(ts []ec2types.Tag) map[string]string {
 		m[aws.ToString(t.Key)] = aws.ToString(t.Value)
 	}
 	return m
+}
+
+// optional is nil for "", as the SDK leaves an unset field out.
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return aws.String(s)
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ferry-deploy/ferry/pkg/cloud"
+	commitpkg "github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/plan"
 	"github.com/ferry-deploy/ferry/pkg/provision"
@@ -477,10 +478,17 @@ func (b *Builder) groups(ctx context.Context, res *Result, sgIDs map[string]stri
 			if commit != "" {
 				ttags[plan.TagCommit] = commit
 			}
-			tpl, err = b.Cloud.CreateLaunchTemplate(ctx, cloud.TemplateSpec{
+			spec := cloud.TemplateSpec{
 				Name: g.Template, ImageID: img, InstanceType: g.InstanceType, KeyName: s.Launch.KeyName,
 				IAMInstanceProfile: s.Launch.IAMInstanceProfile, SecurityGroups: ids(g.SecurityGroups, sgIDs), Metadata: md, Tags: ttags,
-			})
+			}
+			if c, err := commitpkg.Parse(commit); err == nil {
+				// A deploy's plan reads the running commit from the group's
+				// tag and checks it against this name, as for its own
+				// launch sources.
+				spec.Description = plan.LaunchSourceName(s.Project, s.Env, c, time.Now())
+			}
+			tpl, err = b.Cloud.CreateLaunchTemplate(ctx, spec)
 			if err != nil {
 				return err
 			}

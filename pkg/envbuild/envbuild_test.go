@@ -439,6 +439,10 @@ func TestCreateRefusesWhileAnEarlierEnvironmentRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.b.Secrets = func(context.Context) error {
+		t.Error("a refused create put the secrets in SSM")
+		return nil
+	}
 	_, err = f.b.Create(f.ctx)
 	if !errors.Is(err, envbuild.ErrEarlierEnvironment) || !strings.Contains(err.Error(), "ferry env destroy testing") {
 		t.Fatalf("create: %v, want a refusal naming the way out", err)

@@ -39,6 +39,10 @@ type Options struct {
 	Timeout time.Duration
 	// Tools the test needs besides the machine backend's and OpenSSH's.
 	Tools []string
+	// Second is how long one AWS second lasts in the simulator
+	// (awssim.Options.Second: health check intervals, grace periods);
+	// default a second.
+	Second time.Duration
 	// InstanceProfile, when set, launches instances with that instance
 	// profile and IMDSv2 required (hop limit 1), as Ferry's launch sources
 	// do: what `ferry secrets fetch` at boot needs.
@@ -79,7 +83,7 @@ func Start(t testing.TB, opts Options) *Env {
 		opts.Timeout = 15 * time.Minute
 	}
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
-	srv, err := awssim.Start(awssim.Options{Machines: true, StackImage: opts.Stack, MachineStateDir: t.TempDir(), Tick: 50 * time.Millisecond}, logger)
+	srv, err := awssim.Start(awssim.Options{Machines: true, StackImage: opts.Stack, MachineStateDir: t.TempDir(), Tick: 50 * time.Millisecond, Second: opts.Second}, logger)
 	if err != nil {
 		t.Fatalf("start simulator: %v", err)
 	}

@@ -18,9 +18,10 @@ import (
 )
 
 // TestFullDeployAfterSerial: a full deploy right after a serial one. The
-// serial deploy's surged batches can leave the group's two zones uneven
-// (two instances: both replacements land in one zone); once the deploy
-// resumes AZRebalance, the group launches an instance above its desired
+// serial deploy's surged batches used to leave the group's two zones
+// uneven (two instances: both replacements in one zone; serial deploys now
+// end zone-balanced, TestSerialDeployKeepsZonesBalanced); once the deploy
+// resumed AZRebalance, the group launched an instance above its desired
 // capacity. The full deploy that follows, planned while that instance
 // boots, still brings up a whole new set beside every old instance,
 // registers the old ones back if it rolls back, and ends with the group

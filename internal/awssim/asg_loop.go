@@ -301,6 +301,7 @@ func (s *Sim) failedLaunchLocked(g *group, msg string) {
 	s.finishActivityLocked(a.ID, "Failed", msg)
 }
 
+// leastUsedZoneLocked picks the zone of g's next launch.
 func (s *Sim) leastUsedZoneLocked(g *group) string {
 	count := map[string]int{}
 	for _, inst := range s.membersLocked(g) {
@@ -308,13 +309,21 @@ func (s *Sim) leastUsedZoneLocked(g *group) string {
 			count[inst.AZ]++
 		}
 	}
-	best := g.AZs[0]
+	var least []string
 	for _, az := range g.AZs {
-		if count[az] < count[best] {
-			best = az
+		switch {
+		case len(least) == 0 || count[az] < count[least[0]]:
+			least = []string{az}
+		case count[az] == count[least[0]]:
+			least = append(least, az)
 		}
 	}
-	return best
+	// AWS launches into the zone with the fewest instances and documents
+	// no order among equal ones [auto-scaling-benefits,
+	// ec2-auto-scaling-availability-zone-balanced]: any of them, at random
+	// (seeded), as for equal candidates for termination, so that no
+	// client comes to rely on the first zone.
+	return least[s.zoneRnd.IntN(len(least))]
 }
 
 // startTerminationLocked takes an instance out of service: it is

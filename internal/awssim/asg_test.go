@@ -1,6 +1,7 @@
 package awssim
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -682,5 +683,38 @@ func TestASG_InstanceProtectionOnScaleIn(t *testing.T) {
 		InstanceIds: []string{"i-0000000000000dead"}, ProtectedFromScaleIn: aws.Bool(true)})
 	if apiCode(err) != "ValidationError" {
 		t.Errorf("unknown instance: %v", err)
+	}
+}
+
+// AWS: auto-scaling-benefits (instance distribution: a launch goes to the
+// zone with the fewest instances), ec2-auto-scaling-availability-zone-balanced
+// (the group keeps an equal number of instances per enabled zone). Neither
+// says which of equal zones a launch takes, so the simulator takes any
+// (seeded), not always the first: two instances of a group across three
+// zones land in two different zones, and over sixteen groups the third
+// zone gets some.
+func TestASG_LaunchZoneTies(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	e.lc("lc-1", "ami-00000001")
+	zones := []string{"us-east-1a", "us-east-1b", "us-east-1c"}
+	used := map[string]int{}
+	for i := range 16 {
+		name := fmt.Sprintf("web-%d", i)
+		e.group(name, "lc-1", 0, 2, 2, func(in *autoscaling.CreateAutoScalingGroupInput) {
+			in.AvailabilityZones = zones
+		})
+		e.waitInService(name, 2)
+		c := e.zoneCounts(name)
+		if len(c) != 2 {
+			t.Errorf("%s: two instances in zones %v; want two zones (a launch takes a least used one)", name, c)
+		}
+		for z := range c {
+			used[z]++
+		}
+	}
+	for _, z := range zones {
+		if used[z] == 0 {
+			t.Errorf("no launch took %s over 16 groups (%v): ties always broken the same way", z, used)
+		}
 	}
 }

@@ -33,6 +33,7 @@ type Sim struct {
 	mu                 sync.Mutex // guards everything below
 	st                 *state
 	rnd                *rand.Rand
+	zoneRnd            *rand.Rand         // ties between zones, apart so faults keep their sequence
 	faults             map[string]Fault   // by action, "service:*" or "*"
 	buckets            map[string]*bucket // token buckets of rate-limited faults, by rule
 	capErrors          int                // launches left to fail with InsufficientInstanceCapacity
@@ -76,6 +77,7 @@ func New(opts Options, logger *slog.Logger) (*Sim, error) {
 		log:                logger,
 		st:                 st,
 		rnd:                rand.New(rand.NewPCG(uint64(opts.Seed), 0x5eed)),
+		zoneRnd:            rand.New(rand.NewPCG(uint64(opts.Seed), 0x20e5)),
 		faults:             map[string]Fault{},
 		buckets:            map[string]*bucket{},
 		neverHealthyImages: map[string]bool{},

@@ -217,9 +217,23 @@ func builderRecipes(cfg *config.Config, env *config.Environment, c bake.Cloud, l
 			}
 			bin = self
 		}
+		// The image trusts the environment's database CA, derived from
+		// the replication password read here; the password itself never
+		// reaches the builder.
+		store, _ := c.(secrets.Store)
+		set, err := secrets.Read(ctx, env.Secrets, store)
+		if err != nil {
+			return nil, none, fmt.Errorf("the builder's recipes: the database CA: %w", err)
+		}
+		dbTLS, err := roles.NewDBTLS(set[roles.SecretReplication])
+		if err != nil {
+			return nil, none, fmt.Errorf("the builder's recipes: %w", err)
+		}
+		params := recipeParams(cfg, env, a)
+		params.DBCA = dbTLS.CA()
 		pr, err := provision.New(provision.Config{
 			Remote:  remote.FromConfig(cfg.Project.StateDir, env, "bake", ""),
-			Recipes: envRecipes(env), Params: recipeParams(cfg, env, a), Ferry: bin,
+			Recipes: envRecipes(env), Params: params, Ferry: bin,
 		}, log)
 		if err != nil {
 			return nil, none, err

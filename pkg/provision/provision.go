@@ -69,6 +69,7 @@ type Provisioner struct {
 	cfg    Config
 	runner *remote.Runner
 	log    *slog.Logger
+	dbTLS  *roles.DBTLS // nil without the replication password
 }
 
 // New returns a Provisioner that logs its summaries to logger (nil: nowhere).
@@ -80,7 +81,20 @@ func New(cfg Config, logger *slog.Logger) (*Provisioner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("provision: %w", err)
 	}
-	return &Provisioner{cfg: cfg, runner: r, log: logger}, nil
+	p := &Provisioner{cfg: cfg, runner: r, log: logger}
+	if cfg.Secrets.Replication != "" {
+		// The database servers' certificates and the CA the others check
+		// them with come from the replication password (roles.DBTLS).
+		t, err := roles.NewDBTLS(cfg.Secrets.Replication)
+		if err != nil {
+			return nil, fmt.Errorf("provision: %w", err)
+		}
+		p.dbTLS = &t
+		if p.cfg.Params.DBCA == "" {
+			p.cfg.Params.DBCA = t.CA()
+		}
+	}
+	return p, nil
 }
 
 // Report is what one server's provisioning did.
@@ -145,6 +159,16 @@ func (p *Provisioner) Commands(s Server) (cmds []remote.Command, done func(), er
 	if s.Action != roles.ActionImage {
 		if env, err = p.cfg.Secrets.SecretEnv(s.Roles); err != nil {
 			return nil, done, fmt.Errorf("provision %s: %w", s.SSH, err)
+		}
+		if slices.Contains(s.Roles, roles.DBPrimary) || slices.Contains(s.Roles, roles.DBReplica) {
+			if p.dbTLS == nil {
+				return nil, done, fmt.Errorf("provision %s: a database server's certificate is derived from the secret %s, which is empty", s.SSH, roles.SecretReplication)
+			}
+			tlsEnv, err := p.dbTLS.ServerEnv(addr)
+			if err != nil {
+				return nil, done, fmt.Errorf("provision %s: %w", s.SSH, err)
+			}
+			maps.Copy(env, tlsEnv)
 		}
 	}
 	names := make([]string, len(s.Roles))

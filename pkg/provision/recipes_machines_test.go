@@ -1,6 +1,8 @@
 package provision_test
 
 import (
+	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -138,6 +140,52 @@ func TestRecipesOnMachines(t *testing.T) {
 	s.eventually("the reseeded replica has the primary's rows", func() bool {
 		out, err := s.trySh(web, appEnv+`psql -h 127.0.0.1 -p 6432 -U "$DB_USER" -d "$DB_REPLICA_NAME" -XAt -c "SELECT 'rows=' || count(*) FROM visits"`)
 		return err == nil && strings.Contains(out, "rows=2")
+	})
+
+	// stunnel checks who answers: the primary presenting a certificate of
+	// the environment's CA for another address, or the snakeoil one every
+	// Debian server has, is refused; its own again is taken. PgBouncer is
+	// restarted before each try, so that it opens a new connection through
+	// stunnel (psql cannot go to stunnel's port itself: it refuses the
+	// SCRAM-PLUS a server in TLS offers on what it sees as plain TCP). A
+	// refused try is ended after 20 s: PgBouncer would hold the client
+	// for its query_wait_timeout.
+	primary := s.byRole["db-primary"]
+	direct := "systemctl restart pgbouncer\n" + appEnv + `timeout 20 psql -h 127.0.0.1 -p 6432 -U "$DB_USER" -d "$DB_NAME" -XAt -c "SELECT 'answered'"`
+	s.eventually("the primary through a new PgBouncer and stunnel with its own certificate", func() bool {
+		out, err := s.trySh(web, direct)
+		return err == nil && strings.Contains(out, "answered")
+	})
+	dbTLS, err := roles.NewDBTLS(secrets().Replication)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherCert, otherKey, err := dbTLS.Server("10.255.0.99")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tlsDir = "/etc/postgresql/ferry-tls"
+	for _, c := range []struct{ name, swap string }{
+		{"the environment's CA's certificate for another address", fmt.Sprintf(
+			"echo %s | base64 -d >%s/server.crt\necho %s | base64 -d >%s/server.key\n",
+			base64.StdEncoding.EncodeToString([]byte(otherCert)), tlsDir, base64.StdEncoding.EncodeToString([]byte(otherKey)), tlsDir)},
+		{"the snakeoil certificate", fmt.Sprintf("cp /etc/ssl/certs/ssl-cert-snakeoil.pem %[1]s/server.crt\ncp /etc/ssl/private/ssl-cert-snakeoil.key %[1]s/server.key\n", tlsDir)},
+	} {
+		since := strings.TrimSpace(s.sh(web, "date +%s"))
+		s.sh(primary, c.swap+"systemctl reload postgresql@15-main\n")
+		out, err := s.trySh(web, direct)
+		if err == nil || strings.Contains(out, "answered") {
+			t.Errorf("the primary presenting %s was answered through stunnel: %v\n%s", c.name, err, out)
+		}
+		if got := s.sh(web, "journalctl -u ferry-stunnel --since @"+since+" --no-pager"); !strings.Contains(strings.ToLower(got), "rejected by cert") {
+			t.Errorf("stunnel's journal after refusing %s does not say why:\n%s", c.name, got)
+		}
+	}
+	// The primary's recipe puts its own certificate back.
+	s.checkReports([]provision.Report{s.provisioner("cert", params, secrets()).Provision(s.ctx, servers[0])}, true)
+	s.eventually("the primary through stunnel with its own certificate again", func() bool {
+		out, err := s.trySh(web, direct)
+		return err == nil && strings.Contains(out, "answered")
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"net"
 	"net/netip"
 	"path"
 	"regexp"
@@ -99,6 +100,13 @@ type RecipeParams struct {
 	// (AWS_ENDPOINT_URL for `ferry secrets fetch`); empty: AWS's own. Only
 	// a simulator needs one.
 	InstanceEndpoint string
+	// DBCA is the certificate (PEM) of the CA that signs the database
+	// servers' certificates (DBTLS.CA): web and worker servers (stunnel)
+	// and the replica (libpq, verify-full) trust it alone and check the
+	// server's address, so a server presenting another certificate is
+	// refused. Needed for those roles; provision.New derives it from the
+	// replication password when empty.
+	DBCA string
 }
 
 // Secrets are the passwords the recipes set and use. Each reaches a
@@ -213,6 +221,7 @@ func (p RecipeParams) check(rs []Role) error {
 		errs = append(errs, fmt.Errorf("instance endpoint %q is not an http(s) URL of a host and port", p.InstanceEndpoint))
 	}
 	need := map[string]string{}
+	needCA := false
 	for _, r := range rs {
 		switch r {
 		case Web, Worker:
@@ -222,6 +231,13 @@ func (p RecipeParams) check(rs []Role) error {
 			}
 		case DBReplica:
 			need["db_primary"] = p.DBPrimary
+		}
+		switch r {
+		case Web, Worker, DBReplica:
+			if err := checkCA(p.DBCA); err != nil && !needCA {
+				errs = append(errs, fmt.Errorf("role %s checks the database servers' certificates: %w (roles.NewDBTLS(...).CA())", r, err))
+				needCA = true
+			}
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(need)) {
@@ -310,7 +326,8 @@ func (r Recipes) Bundle(p RecipeParams, h RecipeHost) (Bundle, error) {
 			return Bundle{}, fmt.Errorf("recipes: no %s", need)
 		}
 	}
-	data := RecipeData{RecipeParams: p, DBName: p.DBName(), Address: h.Address}
+	data := RecipeData{RecipeParams: p, DBName: p.DBName(), Address: h.Address,
+		DBPrimaryIsIP: net.ParseIP(p.DBPrimary) != nil, DBReplicaIsIP: net.ParseIP(p.DBReplica) != nil}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	add := func(name string, mode int64, body []byte) error {
@@ -358,11 +375,14 @@ func roleScripts(rs []Role) []string {
 // RecipeData is what the files under files/ may refer to:
 // {{.Project}}, {{.AppModule}}, {{.DBPrimary}}, {{.DBReplica}}, {{.Cache}},
 // {{.Queue}}, {{.Clients}}, {{.SecretsPath}}, {{.InstanceEndpoint}},
-// {{.DBName}} and {{.Address}} (the server's own).
+// {{.DBCA}}, {{.DBName}}, {{.Address}} (the server's own), and
+// {{.DBPrimaryIsIP}} and {{.DBReplicaIsIP}} (whether stunnel checks the
+// certificate's IP address or host name).
 type RecipeData struct {
 	RecipeParams
-	DBName  string
-	Address string
+	DBName                       string
+	Address                      string
+	DBPrimaryIsIP, DBReplicaIsIP bool
 }
 
 func render(name string, body []byte, data RecipeData) ([]byte, error) {

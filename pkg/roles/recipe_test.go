@@ -16,7 +16,15 @@ import (
 
 func params() roles.RecipeParams {
 	return roles.RecipeParams{Project: "my.Project", AppModule: "app",
-		DBPrimary: "172.31.0.4", DBReplica: "172.31.0.5", Cache: "172.31.0.6", Queue: "172.31.0.6"}
+		DBPrimary: "172.31.0.4", DBReplica: "172.31.0.5", Cache: "172.31.0.6", Queue: "172.31.0.6", DBCA: testCA()}
+}
+
+func testCA() string {
+	d, err := roles.NewDBTLS("replication-password-0123")
+	if err != nil {
+		panic(err)
+	}
+	return d.CA()
 }
 
 func withPath() roles.RecipeParams {
@@ -55,7 +63,8 @@ func TestBundleRendersTheFilesForTheServer(t *testing.T) {
 	for _, want := range []struct{ file, text string }{
 		{"files/redis/ferry.conf", "bind 127.0.0.1 -::1 172.31.0.6\n"},
 		{"files/pgbouncer/pgbouncer.ini", "my_project = host=127.0.0.1 port=15432 dbname=my_project\n"},
-		{"files/stunnel/ferry-db.conf", "connect = 172.31.0.5:5432\n"},
+		{"files/stunnel/ferry-db.conf", "connect = 172.31.0.5:5432\nverifyChain = yes\nCAfile = /etc/ferry/db-ca.pem\ncheckIP = 172.31.0.5\n"},
+		{"files/tls/db-ca.pem", "-----BEGIN CERTIFICATE-----\n"},
 		{"files/postgresql/pg_hba.conf", "hostssl    my_project   my_project    0.0.0.0/0     scram-sha-256"},
 		{"params.sh", "FERRY_DB_NAME='my_project'\n"},
 		{"params.sh", "FERRY_ADDRESS='172.31.0.6'\n"},

@@ -3,7 +3,8 @@
 # /etc/ferry/app.env and its secrets in /etc/app/secrets.env, and the way to
 # the databases: PgBouncer on 127.0.0.1:6432 (databases $FERRY_DB_NAME and
 # ${FERRY_DB_NAME}_replica) through stunnel, which wraps PostgreSQL's
-# protocol in TLS to the primary and the replica.
+# protocol in TLS to the primary and the replica and checks their
+# certificates against the environment's database CA.
 #
 # With the action "image" (a bake's builder) the server gets no secret:
 # nothing that needs one is written or started, and every instance of the
@@ -73,6 +74,8 @@ else
 	ensure_absent /etc/ferry/secrets-fetch.env
 fi
 
+# stunnel trusts the environment's database CA alone (RecipeParams.DBCA).
+put_file "$(file tls/db-ca.pem)" /etc/ferry/db-ca.pem 0644 root:root ferry-stunnel
 put_file "$(file stunnel/ferry-db.conf)" /etc/stunnel/ferry-db.conf 0644 root:root ferry-stunnel
 put_file "$(file systemd/ferry-stunnel.service)" /etc/systemd/system/ferry-stunnel.service 0644 root:root ferry-stunnel
 ensure_service ferry-stunnel

@@ -5,7 +5,10 @@
 require FERRY_DB_NAME FERRY_DB_PRIMARY REPLICATION_PASSWORD
 . "$FERRY_RECIPE/postgres.sh"
 
-primary_conninfo="host=$FERRY_DB_PRIMARY port=5432 user=replicator sslmode=require"
+# libpq checks the primary's certificate: the environment's database CA's,
+# naming the primary's address.
+put_file "$(file tls/db-ca.pem)" /etc/postgresql/ferry-tls/db-ca.pem 0644 root:postgres postgresql
+primary_conninfo="host=$FERRY_DB_PRIMARY port=5432 user=replicator sslmode=verify-full sslrootcert=/etc/postgresql/ferry-tls/db-ca.pem"
 primary_ready() {
 	PGPASSWORD=$REPLICATION_PASSWORD runuser -u postgres -- psql -X -q "$primary_conninfo replication=true" -c IDENTIFY_SYSTEM
 }

@@ -200,9 +200,12 @@ ensure_app_service() {
 wait_for() {
 	what=$1 n=$2
 	shift 2
-	while ! "$@" >/dev/null 2>&1; do
+	while ! "$@" >"$FERRY_TMP/wait_for.out" 2>&1; do
 		n=$((n - 1))
 		if [ "$n" -le 0 ]; then
+			# The last try's own words say why (no secret: the commands
+			# waited for take theirs in the environment).
+			tail -n 5 "$FERRY_TMP/wait_for.out" >&2
 			echo "timed out waiting for $what" >&2
 			return 1
 		fi

@@ -278,7 +278,9 @@ func (b *machineBackend) terminateLocked(inst *instance, _ bool) {
 }
 
 // captureLocked snapshots the running machine's writable layer into a new
-// layer on top of its image's, named after the image.
+// layer on top of its image's, named after the image and this simulator's
+// namespace: image ids count from the same start in every simulator, and
+// simulators running at once (parallel test packages) share the store.
 func (b *machineBackend) captureLocked(img *image, inst *instance) *APIError {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -286,7 +288,7 @@ func (b *machineBackend) captureLocked(img *image, inst *instance) *APIError {
 	if inst.State != stateRunning || v == nil || v.m == nil || v.state != hostRunning {
 		return errf("IncorrectInstanceState", "The instance '%s' is not in a state from which it can be imaged.", inst.ID)
 	}
-	img.Layer = img.ID
+	img.Layer = b.host.Network().Name() + "-" + img.ID
 	c := &capture{}
 	b.captures[img.ID] = c
 	m := v.m

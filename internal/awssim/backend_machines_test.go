@@ -132,7 +132,7 @@ func TestMachines_InstancesAndImages(t *testing.T) {
 	}
 
 	// Deregistered and its snapshot deleted, the image's layer goes.
-	layerDir := filepath.Join(machines.DefaultCacheDir, "layers", aws.ToString(img.ImageId))
+	layerDir := filepath.Join(machines.DefaultCacheDir, "layers", e.srv.MachineNetwork().Name()+"-"+aws.ToString(img.ImageId))
 	if _, err := os.Stat(layerDir); err != nil {
 		t.Fatalf("the image's layer: %v", err)
 	}

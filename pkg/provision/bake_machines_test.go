@@ -218,5 +218,28 @@ drain = "30s"
 	if _, found, err := b.Find(s.ctx, broken); err != nil || found {
 		t.Errorf("an image of the broken commit: %v %v", found, err)
 	}
+
+	// A full deploy of the next commit (no hooks here: the waits are
+	// Ferry's own, for docs/benchmarks.md): the new set baked, launched,
+	// in service behind the balancer, the old one gone.
+	sha = repo.Commit("The app, again", map[string]string{"README": "shop, the app, again\n"})
+	c = commit.MustParse(sha)
+	if p, err = plan.Make(s.ctx, cl, repo, plan.Input{Project: "myproject", SchemaMarker: cfg.Project.SchemaMarker, Env: env, Target: plan.Revision{Commit: c, Ref: "refs/heads/main"},
+		Method: plan.Full, Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	if r, err := ex.Run(s.ctx, p, "deploy-app-full"); err != nil || r.Outcome != execute.Succeeded {
+		t.Fatalf("full deploy of examples/app: %+v %v", r, err)
+	}
+	t.Logf("examples/app baked and deployed in full in %v", time.Since(start).Round(100*time.Millisecond))
+	testutil.Eventually(t, 5*time.Minute, "the full deploy's old instance gone", func() (bool, string) {
+		g, err := cl.Group(s.ctx, "myproject-testing-web", nil, nil)
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(g.Instances) == 1, fmt.Sprint(g.Instances)
+	})
+	serves("the full deploy's instance")
 	return c
 }

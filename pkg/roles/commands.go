@@ -46,10 +46,12 @@ func Defaults() map[Role]Commands {
 		},
 		Worker: {
 			SecretsChanged: writeSecrets("celery"),
+			// Where there is no worker group the step runs on a new web
+			// instance, which has the release but no celery.service.
 			Deploy: {
-				"sudo systemctl stop celery",
+				"if systemctl cat celery.service >/dev/null 2>&1; then sudo systemctl stop celery; fi",
 				AppCommand(ReleaseDir+"/{{.Commit}}", "manage.py migrate --noinput"),
-				"sudo systemctl start celery",
+				"if systemctl cat celery.service >/dev/null 2>&1; then sudo systemctl start celery; fi",
 			},
 		},
 	}

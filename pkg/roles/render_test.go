@@ -131,11 +131,11 @@ func TestDefaultsRender(t *testing.T) {
 	// Migrations in the new commit's release directory, as the app's user
 	// with its settings and secrets, celery stopped around them.
 	want := []string{
-		"sudo systemctl stop celery",
+		"if systemctl cat celery.service >/dev/null 2>&1; then sudo systemctl stop celery; fi",
 		"sudo systemd-run --quiet --wait --pipe --collect --service-type=exec -p User=app -p Group=app" +
 			" -p EnvironmentFile=/etc/ferry/app.env -p EnvironmentFile=/etc/app/secrets.env" +
 			" -p WorkingDirectory=/srv/app/releases/" + sha + " /usr/bin/python3 manage.py migrate --noinput",
-		"sudo systemctl start celery",
+		"if systemctl cat celery.service >/dev/null 2>&1; then sudo systemctl start celery; fi",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("worker deploy = %q\nwant %q", got, want)

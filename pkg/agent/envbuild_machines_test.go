@@ -6,11 +6,13 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,7 +42,10 @@ import (
 // at boot (its hash); no file of the state directory holds a secret value;
 // a second create is refused, and destroy leaves nothing of it.
 func TestEnvCreateOnMachines(t *testing.T) {
-	sim := machinetest.Start(t, machinetest.Options{Stack: true, KeyName: "myproject-testing"})
+	// The seed's health check (every 30 s, healthy after 10) at a tenth
+	// of its pace: a new instance is InService in the balancer in about
+	// 30 s, not 5 minutes.
+	sim := machinetest.Start(t, machinetest.Options{Stack: true, KeyName: "myproject-testing", Second: 100 * time.Millisecond, Timeout: 20 * time.Minute})
 	ctx, logger, srv, image := sim.Ctx, sim.Log, sim.Srv, sim.Image
 	dir := t.TempDir()
 	keyFile, secretsFile := sim.KeyFile, filepath.Join(dir, "testing.env")
@@ -120,7 +125,7 @@ poll_interval = "500ms"
 
 [environments.testing.create.servers.web]
 instance_type = "t3.small"
-max = 2
+max = 3
 [environments.testing.create.servers.cache]
 instance_type = "t3.medium"
 [environments.testing.create.servers.db-primary]
@@ -128,7 +133,11 @@ instance_type = "m6i.large"
 [environments.testing.create.servers.db-replica]
 instance_type = "m6i.large"
 `, stateDir, repo.Dir, srv.URL, image, secretsFile, ferry(), srv.InstanceURL, keyFile)
-	cfg, err := config.Parse(filepath.Join(dir, "ferry.toml"), []byte(doc))
+	cfgFile := filepath.Join(dir, "ferry.toml")
+	if err := os.WriteFile(cfgFile, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(cfgFile, []byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,9 +254,103 @@ instance_type = "m6i.large"
 	serves(scaled, "/secret", tokenPage(apiToken2))
 	serves(scaled, "/", "commit "+first+"\n")
 
+	// A serial deploy of a new commit through the balancer, run as
+	// `ferry deploy` in the machines' namespace (its SSH reaches the
+	// instances there): the new commit's image baked, the instances
+	// replaced, surge first; a logged-in session (in Redis) is served all
+	// along, no request fails.
+	repo.Git("checkout", "-q", "testing")
+	if err := os.WriteFile(filepath.Join(repo.Dir, "notes", "static", "notes", "app.css"), []byte("body { color: navy; } /* the second commit */\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	repo.Git("commit", "-q", "-am", "the second commit")
+	second := repo.Git("rev-parse", "HEAD")
+	lb := balancerURL(t, srv.URL, "elb/myproject-testing:443")
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Timeout: 30 * time.Second, Jar: jar, Transport: &http.Transport{DisableKeepAlives: true,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the simulator's balancer certificate
+	visit := func() (int, string, error) {
+		resp, err := browser.Get(lb + "/session")
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), err
+	}
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(time.Second) {
+		if code, body, _ := visit(); code == 200 && body == "visits 1\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the balancer never served the session")
+		}
+		jar, _ = cookiejar.New(nil)
+		browser.Jar = jar
+	}
+	stop := make(chan struct{})
+	type visits struct{ ok, failed, lost int }
+	done := make(chan visits)
+	go func() {
+		var v visits
+		n := 1
+		for {
+			select {
+			case <-stop:
+				done <- v
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			code, body, err := visit()
+			switch {
+			case err != nil || code != 200:
+				v.failed++
+			case body != fmt.Sprintf("visits %d\n", n+1):
+				v.lost++
+			default:
+				v.ok++
+			}
+			if err == nil && code == 200 {
+				fmt.Sscanf(body, "visits %d", &n)
+			}
+		}
+	}()
+	deployStart := time.Now()
+	deploy := srv.MachineNetwork().Command(ctx, ferry(), "deploy", "-c", cfgFile, "testing", "--method", "serial", "--yes")
+	deploy.Env = append(os.Environ(), "HOME="+t.TempDir())
+	out, err := deploy.CombinedOutput()
+	close(stop)
+	v := <-done
+	t.Logf("serial deploy of the second commit: %s; %d requests of the session served, %d failed, %d lost it\n%s", time.Since(deployStart).Round(time.Second), v.ok, v.failed, v.lost, out)
+	if err != nil {
+		t.Fatalf("ferry deploy: %v", err)
+	}
+	if v.failed > 0 || v.lost > 0 || v.ok == 0 {
+		t.Errorf("during the serial deploy: %d requests served, %d failed, %d lost the session", v.ok, v.failed, v.lost)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
+		resp, err := browser.Get(lb + "/")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) == "commit "+second+"\n" {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the balancer does not serve the second commit")
+		}
+	}
+
 	// No file of the state directory (logs of every server and of the
-	// builder, the push's per-server log, journals, records, the mirror)
-	// holds a secret value, nor the simulator's record of the calls made.
+	// builders, the push's and the deploy's per-server logs, journals,
+	// records, the mirror) holds a secret value, nor the deploy's output,
+	// nor the simulator's record of the calls made.
+	for _, v := range values {
+		if bytes.Contains(out, []byte(v)) {
+			t.Errorf("ferry deploy's output holds a secret value")
+		}
+	}
 	resp, err := http.Get(srv.URL + "/_awssim/calls")
 	if err != nil {
 		t.Fatal(err)
@@ -336,4 +439,23 @@ func buildFerry(t *testing.T) func() string {
 		t.Fatalf("go build ./cmd/agent: %v\n%s", err, out)
 	}
 	return func() string { return bin }
+}
+
+// balancerURL is the URL of a balancer listener of the simulator
+// (/_awssim/balancers), e.g. "elb/NAME:443".
+func balancerURL(t *testing.T, sim, key string) string {
+	t.Helper()
+	resp, err := http.Get(sim + "/_awssim/balancers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var urls map[string]string
+	if err := json.NewDecoder(resp.Body).Decode(&urls); err != nil {
+		t.Fatal(err)
+	}
+	if urls[key] == "" {
+		t.Fatalf("no balancer listener %s: %v", key, urls)
+	}
+	return urls[key]
 }

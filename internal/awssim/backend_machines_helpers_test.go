@@ -252,3 +252,9 @@ func (e *env) mustSSH(inst ec2types.Instance, keyFile, command string) string {
 func notYet(sshOutput string) bool {
 	return strings.Contains(sshOutput, "System is booting up") || strings.Contains(sshOutput, "Connection refused")
 }
+
+// imageLayerDir is where the store keeps the layer of an image this
+// simulator made (named after its namespace and the image).
+func (e *env) imageLayerDir(imageID string) string {
+	return filepath.Join(machines.DefaultCacheDir, "layers", e.srv.MachineNetwork().Name()+"-"+imageID)
+}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,8 +15,6 @@ import (
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancing/types"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
-
-	"github.com/ferry-deploy/ferry/internal/awssim/machines"
 )
 
 // machineLB creates a Classic ELB with the seed's listeners (HTTP:80 →
@@ -136,7 +133,7 @@ func TestMachines_Balancers(t *testing.T) {
 	// Without a state file, Close deletes the layers of the images made
 	// here: no account will know them again.
 	img := try(e.ec2.CreateImage(e.ctx, &ec2.CreateImageInput{InstanceId: inst.InstanceId, Name: aws.String("gone-at-close")})).must(t)
-	layerDir := filepath.Join(machines.DefaultCacheDir, "layers", aws.ToString(img.ImageId))
+	layerDir := e.imageLayerDir(aws.ToString(img.ImageId))
 	e.waitFor("the image's layer", time.Minute, func() bool {
 		_, err := os.Stat(layerDir)
 		return err == nil

@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +13,6 @@ import (
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-
-	"github.com/ferry-deploy/ferry/internal/awssim/machines"
 )
 
 // RunInstances boots a Debian machine at the instance's private address
@@ -132,7 +129,7 @@ func TestMachines_InstancesAndImages(t *testing.T) {
 	}
 
 	// Deregistered and its snapshot deleted, the image's layer goes.
-	layerDir := filepath.Join(machines.DefaultCacheDir, "layers", e.srv.MachineNetwork().Name()+"-"+aws.ToString(img.ImageId))
+	layerDir := e.imageLayerDir(aws.ToString(img.ImageId))
 	if _, err := os.Stat(layerDir); err != nil {
 		t.Fatalf("the image's layer: %v", err)
 	}

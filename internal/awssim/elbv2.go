@@ -141,25 +141,10 @@ func elbv2DeleteTargetGroup(s *Sim, p params) ([]*node, *APIError) {
 // balancer, or all; Marker / PageSize.
 func elbv2DescribeTargetGroups(s *Sim, p params) ([]*node, *APIError) {
 	arns, names := p.strs("TargetGroupArns.member"), p.strs("Names.member")
-	var keep []*targetGroup
-	for _, a := range arns {
-		tg, apiErr := s.targetGroupLocked(a)
-		if apiErr != nil {
-			return nil, apiErr
-		}
-		keep = append(keep, tg)
-	}
-	for _, n := range names {
-		var found *targetGroup
-		for _, tg := range s.st.TargetGroups {
-			if tg.Name == n {
-				found = tg
-			}
-		}
-		if found == nil {
-			return nil, tgNotFound()
-		}
-		keep = append(keep, found)
+	keep, apiErr := lookupByARNOrName(arns, names, s.targetGroupLocked, s.st.TargetGroups,
+		func(tg *targetGroup) string { return tg.Name }, tgNotFound)
+	if apiErr != nil {
+		return nil, apiErr
 	}
 	lbARN := p.str("LoadBalancerArn")
 	if lbARN != "" {
@@ -382,4 +367,32 @@ func elbv2Actions() map[string]handlerFunc {
 		"RemoveTags":                    elbv2RemoveTags,
 		"DescribeTags":                  elbv2DescribeTags,
 	}
+}
+
+// lookupByARNOrName resolves ELBv2 resources named by ARN (via byARN) and
+// then by name (scanning all; an unknown name yields notFound), in order.
+func lookupByARNOrName[T any](arns, names []string, byARN func(string) (T, *APIError),
+	all map[string]T, name func(T) string, notFound func() *APIError) ([]T, *APIError) {
+	var keep []T
+	for _, a := range arns {
+		v, apiErr := byARN(a)
+		if apiErr != nil {
+			return nil, apiErr
+		}
+		keep = append(keep, v)
+	}
+	for _, n := range names {
+		var found T
+		ok := false
+		for _, v := range all {
+			if name(v) == n {
+				found, ok = v, true
+			}
+		}
+		if !ok {
+			return nil, notFound()
+		}
+		keep = append(keep, found)
+	}
+	return keep, nil
 }

@@ -216,25 +216,10 @@ func elbv2DescribeLoadBalancers(s *Sim, p params) ([]*node, *APIError) {
 	if len(arns) > 0 && len(names) > 0 {
 		return nil, validation("Load balancer names and load balancer ARNs cannot be specified at the same time")
 	}
-	var keep []*loadBalancerV2
-	for _, a := range arns {
-		lb, apiErr := s.loadBalancerV2Locked(a)
-		if apiErr != nil {
-			return nil, apiErr
-		}
-		keep = append(keep, lb)
-	}
-	for _, n := range names {
-		var found *loadBalancerV2
-		for _, lb := range s.st.LoadBalancersV2 {
-			if lb.Name == n {
-				found = lb
-			}
-		}
-		if found == nil {
-			return nil, lbV2NotFound()
-		}
-		keep = append(keep, found)
+	keep, apiErr := lookupByARNOrName(arns, names, s.loadBalancerV2Locked, s.st.LoadBalancersV2,
+		func(lb *loadBalancerV2) string { return lb.Name }, lbV2NotFound)
+	if apiErr != nil {
+		return nil, apiErr
 	}
 	if len(arns) == 0 && len(names) == 0 {
 		for _, a := range sortedKeys(s.st.LoadBalancersV2) {

@@ -361,26 +361,9 @@ func ec2DescribeInstances(s *Sim, p params) ([]*node, *APIError) {
 	if len(ids) > 0 && p.has("MaxResults") {
 		return nil, errf("InvalidParameterCombination", "The parameter instancesSet cannot be used with the parameter maxResults")
 	}
-	var matched []*instance
-	if len(ids) > 0 {
-		var missing []string
-		for _, id := range ids {
-			inst := s.st.Instances[id]
-			if inst == nil || !inst.visible(now) {
-				missing = append(missing, id)
-				continue
-			}
-			matched = append(matched, inst)
-		}
-		if len(missing) > 0 {
-			return nil, errf("InvalidInstanceID.NotFound", "The instance IDs '%s' do not exist", strings.Join(missing, ", "))
-		}
-	} else {
-		for _, id := range sortedKeys(s.st.Instances) {
-			if inst := s.st.Instances[id]; inst.visible(now) {
-				matched = append(matched, inst)
-			}
-		}
+	matched, apiErr := s.visibleInstancesLocked(ids, now)
+	if apiErr != nil {
+		return nil, apiErr
 	}
 	if apiErr := checkInstanceFilters(filters); apiErr != nil {
 		return nil, apiErr
@@ -502,4 +485,32 @@ func ec2TerminateInstances(s *Sim, p params) ([]*node, *APIError) {
 		its = append(its, el("", leaf("instanceId", id), stateNode("currentState", inst.State), stateNode("previousState", prev)))
 	}
 	return []*node{items("instancesSet", its)}, nil
+}
+
+// visibleInstancesLocked returns the named instances (any unknown or no
+// longer visible: InvalidInstanceID.NotFound listing them all), or every
+// visible instance in id order when ids is empty.
+func (s *Sim) visibleInstancesLocked(ids []string, now time.Time) ([]*instance, *APIError) {
+	var matched []*instance
+	if len(ids) > 0 {
+		var missing []string
+		for _, id := range ids {
+			inst := s.st.Instances[id]
+			if inst == nil || !inst.visible(now) {
+				missing = append(missing, id)
+				continue
+			}
+			matched = append(matched, inst)
+		}
+		if len(missing) > 0 {
+			return nil, errf("InvalidInstanceID.NotFound", "The instance IDs '%s' do not exist", strings.Join(missing, ", "))
+		}
+		return matched, nil
+	}
+	for _, id := range sortedKeys(s.st.Instances) {
+		if inst := s.st.Instances[id]; inst.visible(now) {
+			matched = append(matched, inst)
+		}
+	}
+	return matched, nil
 }

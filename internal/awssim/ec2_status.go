@@ -24,26 +24,9 @@ func ec2DescribeInstanceStatus(s *Sim, p params) ([]*node, *APIError) {
 		return nil, errf("InvalidParameterCombination", "The parameter instancesSet cannot be used with the parameter maxResults")
 	}
 	all := p.boolOr("IncludeAllInstances", false)
-	var matched []*instance
-	if len(ids) > 0 {
-		var missing []string
-		for _, id := range ids {
-			inst := s.st.Instances[id]
-			if inst == nil || !inst.visible(now) {
-				missing = append(missing, id)
-				continue
-			}
-			matched = append(matched, inst)
-		}
-		if len(missing) > 0 {
-			return nil, errf("InvalidInstanceID.NotFound", "The instance IDs '%s' do not exist", strings.Join(missing, ", "))
-		}
-	} else {
-		for _, id := range sortedKeys(s.st.Instances) {
-			if inst := s.st.Instances[id]; inst.visible(now) {
-				matched = append(matched, inst)
-			}
-		}
+	matched, apiErr := s.visibleInstancesLocked(ids, now)
+	if apiErr != nil {
+		return nil, apiErr
 	}
 	filters := ec2Filters(p)
 	for _, f := range filters {

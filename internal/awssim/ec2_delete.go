@@ -73,21 +73,14 @@ func ec2DeleteLaunchTemplate(s *Sim, p params) ([]*node, *APIError) {
 // a source group that does not exist InvalidGroup.NotFound. Rules are kept
 // and described, not enforced.
 func ec2AuthorizeSecurityGroupIngress(s *Sim, p params) ([]*node, *APIError) {
-	g := s.st.SecurityGroups[p.str("GroupId")]
-	if g == nil && p.str("GroupName") != "" {
-		g = s.securityGroupByNameLocked(p.str("GroupName"))
-	}
-	if g == nil {
-		return nil, errf("InvalidGroup.NotFound", "The security group '%s' does not exist", p.str("GroupId")+p.str("GroupName"))
+	g, apiErr := s.ingressGroupLocked(p)
+	if apiErr != nil {
+		return nil, apiErr
 	}
 	var add []sgRule
 	for _, perm := range p.subs("IpPermissions") {
 		proto := perm.str("IpProtocol")
-		from, apiErr := perm.intOr("FromPort", -1)
-		if apiErr != nil {
-			return nil, apiErr
-		}
-		to, apiErr := perm.intOr("ToPort", -1)
+		from, to, apiErr := permPorts(perm)
 		if apiErr != nil {
 			return nil, apiErr
 		}
@@ -148,4 +141,29 @@ func ingressNodes(rules []sgRule) []*node {
 			items("groups", groups), items("ipRanges", cidrs)))
 	}
 	return out
+}
+
+// ingressGroupLocked finds the security group an ingress call names by
+// GroupId or, failing that, GroupName.
+func (s *Sim) ingressGroupLocked(p params) (*securityGroup, *APIError) {
+	g := s.st.SecurityGroups[p.str("GroupId")]
+	if g == nil && p.str("GroupName") != "" {
+		g = s.securityGroupByNameLocked(p.str("GroupName"))
+	}
+	if g == nil {
+		return nil, errf("InvalidGroup.NotFound", "The security group '%s' does not exist", p.str("GroupId")+p.str("GroupName"))
+	}
+	return g, nil
+}
+
+// permPorts reads an IpPermissions entry's FromPort and ToPort (-1 when
+// absent).
+func permPorts(perm params) (from, to int, apiErr *APIError) {
+	if from, apiErr = perm.intOr("FromPort", -1); apiErr != nil {
+		return 0, 0, apiErr
+	}
+	if to, apiErr = perm.intOr("ToPort", -1); apiErr != nil {
+		return 0, 0, apiErr
+	}
+	return from, to, nil
 }

@@ -95,21 +95,14 @@ func ec2DescribeInstanceAttribute(s *Sim, p params) ([]*node, *APIError) {
 // rules named; a rule the group does not have is reported in
 // UnknownIpPermissions (the call still succeeds).
 func ec2RevokeSecurityGroupIngress(s *Sim, p params) ([]*node, *APIError) {
-	g := s.st.SecurityGroups[p.str("GroupId")]
-	if g == nil && p.str("GroupName") != "" {
-		g = s.securityGroupByNameLocked(p.str("GroupName"))
-	}
-	if g == nil {
-		return nil, errf("InvalidGroup.NotFound", "The security group '%s' does not exist", p.str("GroupId")+p.str("GroupName"))
+	g, apiErr := s.ingressGroupLocked(p)
+	if apiErr != nil {
+		return nil, apiErr
 	}
 	var unknown []sgRule
 	for _, perm := range p.subs("IpPermissions") {
 		proto := perm.str("IpProtocol")
-		from, apiErr := perm.intOr("FromPort", -1)
-		if apiErr != nil {
-			return nil, apiErr
-		}
-		to, apiErr := perm.intOr("ToPort", -1)
+		from, to, apiErr := permPorts(perm)
 		if apiErr != nil {
 			return nil, apiErr
 		}

@@ -37,11 +37,17 @@ func elbDescribeTags(s *Sim, p params) ([]*node, *APIError) {
 		if apiErr != nil {
 			return nil, apiErr
 		}
-		var tags []*node
-		for _, k := range sortedKeys(lb.Tags) {
-			tags = append(tags, el("", leaf("Key", k), leaf("Value", lb.Tags[k])))
-		}
-		its = append(its, el("", leaf("LoadBalancerName", lb.Name), members("Tags", tags)))
+		its = append(its, el("", leaf("LoadBalancerName", lb.Name), tagMembers(lb.Tags)))
 	}
 	return []*node{members("TagDescriptions", its)}, nil
+}
+
+// tagMembers renders a tag map as a Tags member list in key order, as
+// both load balancer APIs' DescribeTags answer.
+func tagMembers(m map[string]string) *node {
+	var tags []*node
+	for _, k := range sortedKeys(m) {
+		tags = append(tags, el("", leaf("Key", k), leaf("Value", m[k])))
+	}
+	return members("Tags", tags)
 }

@@ -240,11 +240,7 @@ func elbv2DescribeTags(s *Sim, p params) ([]*node, *APIError) {
 		if apiErr != nil {
 			return nil, apiErr
 		}
-		var tags []*node
-		for _, k := range sortedKeys(m) {
-			tags = append(tags, el("", leaf("Key", k), leaf("Value", m[k])))
-		}
-		its = append(its, el("", leaf("ResourceArn", a), members("Tags", tags)))
+		its = append(its, el("", leaf("ResourceArn", a), tagMembers(m)))
 	}
 	return []*node{members("TagDescriptions", its)}, nil
 }

@@ -14,7 +14,7 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go vet -tags ferryfault ./internal/faultpoint ./pkg/cloud ./pkg/execute
-# Every parser of outside input, fuzzed 2 s each (9 targets; see the script).
+# Every parser of outside input, fuzzed with 5000 inputs each (9 targets; see the script).
 bash scripts/fuzz.sh
 export FERRY_TEST_ARTIFACTS="${FERRY_TEST_ARTIFACTS:-$PWD/test-artifacts}" # screenshots of the dashboard's browser test (docs/ui.md)
 exec go test -race -count=1 -timeout 20m "$@" ./...

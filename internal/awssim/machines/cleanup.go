@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,6 +32,22 @@ func CleanupStale(ctx context.Context, stateDir string, log *slog.Logger) error 
 			// In lockDir, a Host's run directory (not its lock file).
 			if strings.HasPrefix(e.Name(), Prefix) && (dir != lockDir || e.IsDir()) {
 				names[e.Name()] = true
+			}
+		}
+	}
+	// A Host whose namespace and run directory an earlier clean-up already
+	// removed can still have machine roots mounted in a state dir that was
+	// not this one (a test's temporary directory): its name is in their path.
+	mounted, err := mountsWhere(func(mp string) bool {
+		return slices.ContainsFunc(strings.Split(mp, "/"), isHostName)
+	})
+	if err != nil {
+		return err
+	}
+	for _, mp := range mounted {
+		for _, el := range strings.Split(mp, "/") {
+			if isHostName(el) {
+				names[el] = true
 			}
 		}
 	}
@@ -68,8 +85,20 @@ func cleanupOne(ctx context.Context, name, dir string) error {
 			errs = append(errs, fmt.Errorf("delete network namespace %s: %w", name, err))
 		}
 	}
+	if mps, err := mountsOf(name); err != nil {
+		errs = append(errs, err)
+	} else {
+		errs = append(errs, unmountAll(mps))
+	}
 	errs = append(errs, removeTree(dir), os.RemoveAll(runDir(name)))
 	return errors.Join(errs...)
+}
+
+// isHostName tells a name New gives a Host's network: Prefix and 8 hex
+// digits, so that no directory of anyone else's matches by chance.
+func isHostName(s string) bool {
+	hex, ok := strings.CutPrefix(s, Prefix)
+	return ok && len(hex) == 8 && strings.Trim(hex, "0123456789abcdef") == ""
 }
 
 // killInNetns SIGKILLs every process in the network namespace at nsPath

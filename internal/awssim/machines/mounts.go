@@ -22,12 +22,23 @@ func randomHex(n int) string {
 
 // mountsUnder lists the mount points at or below dir, deepest first.
 func mountsUnder(dir string) ([]string, error) {
+	dir = filepath.Clean(dir)
+	return mountsWhere(func(mp string) bool { return mp == dir || strings.HasPrefix(mp, dir+"/") })
+}
+
+// mountsOf lists the mount points with a path element name (a Host's
+// directory, wherever its state dir was), deepest first.
+func mountsOf(name string) ([]string, error) {
+	return mountsWhere(func(mp string) bool { return slices.Contains(strings.Split(mp, "/"), name) })
+}
+
+// mountsWhere lists the mount points keep accepts, deepest first.
+func mountsWhere(keep func(mp string) bool) ([]string, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	dir = filepath.Clean(dir)
 	var found []string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -35,8 +46,7 @@ func mountsUnder(dir string) ([]string, error) {
 		if len(fields) < 5 {
 			continue
 		}
-		mp := unescapeMountinfo(fields[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+		if mp := unescapeMountinfo(fields[4]); keep(mp) {
 			found = append(found, mp)
 		}
 	}
@@ -74,6 +84,11 @@ func unmountUnder(dir string) error {
 	if err != nil {
 		return err
 	}
+	return unmountAll(mps)
+}
+
+// unmountAll detaches the mount points mps, in their order.
+func unmountAll(mps []string) error {
 	var errs []error
 	for _, mp := range mps {
 		if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,8 +12,6 @@ import (
 
 	"github.com/ferry-deploy/ferry/internal/awssim"
 	"github.com/ferry-deploy/ferry/internal/testutil"
-	"github.com/ferry-deploy/ferry/pkg/agent"
-	"github.com/ferry-deploy/ferry/pkg/config"
 )
 
 // lockedBuffer is a log's destination the agent's goroutines share.
@@ -49,34 +46,8 @@ func TestAgentLogsLaunchDrift(t *testing.T) {
 	if err := os.WriteFile(p.config, doc, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(p.config)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out lockedBuffer
-	log := slog.New(slog.NewTextHandler(&out, nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	m, err := agent.OpenMirror(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := newCloud(ctx, cfg.Environments["staging"], log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := agent.New(agent.Options{Config: cfg, Mirror: m, Clouds: map[string]agent.Cloud{"staging": c},
-		Listen: "127.0.0.1:0", Logger: log, Recheck: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-	})
+	a := startAgentLogging(t, p, 50*time.Millisecond, slog.New(slog.NewTextHandler(&out, nil)))
 
 	const said = "[launch] settings drift"
 	testutil.Eventually(t, 30*time.Second, "the drift in the log", func() (bool, string) {

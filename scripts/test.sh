@@ -14,7 +14,23 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go vet -tags ferryfault ./internal/faultpoint ./pkg/cloud ./pkg/execute
-# Every parser of outside input, fuzzed with 5000 inputs each (9 targets; see the script).
-bash scripts/fuzz.sh
 export FERRY_TEST_ARTIFACTS="${FERRY_TEST_ARTIFACTS:-$PWD/test-artifacts}" # screenshots of the dashboard's browser test (docs/ui.md)
-exec go test -race -count=1 -timeout 20m "$@" ./...
+# The tests first, then fuzzing (every parser of outside input, a bounded
+# count of inputs each; see scripts/fuzz.sh), each run whatever the other
+# did: a fuzz failure must not hide the tests' results, nor a test failure
+# the fuzzers'. The exit status is the tests' when they failed, else the
+# fuzzers'.
+tests=0
+go test -race -count=1 -timeout 20m "$@" ./... || tests=$?
+fuzz=0
+bash scripts/fuzz.sh || fuzz=$?
+if [ "$tests" -ne 0 ]; then
+  echo "test.sh: go test failed (exit $tests)" >&2
+fi
+if [ "$fuzz" -ne 0 ]; then
+  echo "test.sh: fuzzing failed (exit $fuzz)" >&2
+fi
+if [ "$tests" -ne 0 ]; then
+  exit "$tests"
+fi
+exit "$fuzz"

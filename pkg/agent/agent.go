@@ -27,6 +27,7 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/lock"
 	"github.com/ferry-deploy/ferry/pkg/notify"
 	"github.com/ferry-deploy/ferry/pkg/plan"
+	"github.com/ferry-deploy/ferry/pkg/remote"
 	"github.com/ferry-deploy/ferry/pkg/watch"
 )
 
@@ -49,6 +50,10 @@ type Options struct {
 	Rand func() float64
 	// Hooks, when set, builds each deploy's hooks instead of SSH.
 	Hooks HooksFunc
+	// Dialer, when set, makes the TCP connections of the deploys' SSH
+	// (hooks and bakes) in place of a net.Dialer: ferry demo --machines,
+	// whose machines live in a network namespace of their own.
+	Dialer remote.Dialer
 	// UserAgent names Ferry to the forges.
 	UserAgent string
 	// Page, when set, makes the handler of / on the listener (the
@@ -244,7 +249,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		// newest status when the forge answers, until the agent stops.
 		q := startQueues(ctx, reporters, a.log)
 		defer q.flush(0)
-		d := NewDeployer(a.opts.Config, env, a.opts.Mirror, a.opts.Clouds[name], a.log).WithHooks(a.opts.Hooks).WithStatuses(q.setters()).WithObserver(a.setProgress).
+		d := NewDeployer(a.opts.Config, env, a.opts.Mirror, a.opts.Clouds[name], a.log).WithHooks(a.opts.Hooks).WithDialer(a.opts.Dialer).WithStatuses(q.setters()).WithObserver(a.setProgress).
 			WithBakeFailed(func(c commit.ID, err error) {
 				a.notifier.Notify(BakeFailedEvent(a.opts.Config.Project.Name, name, c, err))
 			})

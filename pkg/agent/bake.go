@@ -80,11 +80,11 @@ func (i imageBaker) Bake(ctx context.Context, c commit.ID) (string, error) {
 
 // bakerFor is the executor's baker for env: nil unless env bakes an image
 // per commit.
-func bakerFor(cfg *config.Config, env *config.Environment, m *watch.Mirror, c Cloud, log *slog.Logger) execute.Baker {
+func bakerFor(cfg *config.Config, env *config.Environment, m *watch.Mirror, c Cloud, dialer remote.Dialer, log *slog.Logger) execute.Baker {
 	if env.Launch.Image != config.LaunchImageBake {
 		return nil
 	}
-	return imageBaker{NewBaker(cfg, env, m, c, c, nil, log)}
+	return imageBaker{NewBaker(cfg, env, m, c, c, dialer, log)}
 }
 
 // BakeAhead bakes the image of in.Target ahead of its deploy, while
@@ -101,7 +101,7 @@ func (d *Deployer) BakeAhead(ctx context.Context, in plan.Input) (string, error)
 	if d.env.Launch.Image != config.LaunchImageBake || d.bakedAhead == c {
 		return "", nil
 	}
-	img, ok, err := NewBaker(d.cfg, d.env, d.mirror, d.cloud, d.cloud, nil, d.base).Find(ctx, c)
+	img, ok, err := NewBaker(d.cfg, d.env, d.mirror, d.cloud, d.cloud, d.dialer, d.base).Find(ctx, c)
 	if err != nil {
 		return "", err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/execute"
 	"github.com/ferry-deploy/ferry/pkg/lock"
 	"github.com/ferry-deploy/ferry/pkg/plan"
+	"github.com/ferry-deploy/ferry/pkg/remote"
 	"github.com/ferry-deploy/ferry/pkg/status"
 	"github.com/ferry-deploy/ferry/pkg/status/forge"
 	"github.com/ferry-deploy/ferry/pkg/watch"
@@ -44,6 +45,9 @@ type Deployer struct {
 	exited func(holder string) bool
 	// hooks builds a deploy's hooks; default NewHooks (SSH).
 	hooks HooksFunc
+	// dialer, when not nil, makes the SSH connections of the hooks and
+	// bakes (see Options.Dialer).
+	dialer remote.Dialer
 	// statuses are the forges outcomes are also reported to.
 	statuses []StatusSetter
 	// observe is told each deploy's progress (see execute.Progress).
@@ -75,11 +79,18 @@ func (d *Deployer) WithHooks(f HooksFunc) *Deployer {
 	return d
 }
 
+// WithDialer makes the deployer's SSH connections (hooks and bakes) with
+// dialer; nil dials directly.
+func (d *Deployer) WithDialer(dialer remote.Dialer) *Deployer {
+	d.dialer = dialer
+	return d
+}
+
 func (d *Deployer) newHooks(deployID string) (execute.Hooks, error) {
 	if d.hooks != nil {
 		return d.hooks(d.env, deployID)
 	}
-	h, err := NewHooks(d.cfg.Project.StateDir, d.env, deployID, d.log)
+	h, err := newHooks(d.cfg.Project.StateDir, d.env, deployID, d.dialer, d.log)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +124,7 @@ func (d *Deployer) executor(hooks execute.Hooks) *execute.Executor {
 func (d *Deployer) imageBaker() execute.Baker {
 	baker := d.baker
 	if baker == nil {
-		baker = bakerFor(d.cfg, d.env, d.mirror, d.cloud, d.base)
+		baker = bakerFor(d.cfg, d.env, d.mirror, d.cloud, d.dialer, d.base)
 	}
 	if baker != nil && d.bakeFailed != nil {
 		baker = reportingBaker{baker, d.bakeFailed}

@@ -29,6 +29,12 @@ var _ execute.Hooks = (*SSHHooks)(nil)
 // when some hook has commands: an environment whose hooks are all empty
 // needs no SSH at all.
 func NewHooks(stateDir string, env *config.Environment, deployID string, log *slog.Logger) (*SSHHooks, error) {
+	return newHooks(stateDir, env, deployID, nil, log)
+}
+
+// newHooks is NewHooks with the SSH connections made by dialer (nil: a
+// net.Dialer).
+func newHooks(stateDir string, env *config.Environment, deployID string, dialer remote.Dialer, log *slog.Logger) (*SSHHooks, error) {
 	// Resolve applies the environment's overrides to the defaults and
 	// checks every command renders.
 	cmds, err := roles.Resolve(env.Hooks)
@@ -45,7 +51,9 @@ func NewHooks(stateDir string, env *config.Environment, deployID string, log *sl
 	}
 	h := &SSHHooks{cmds: cmds}
 	if any {
-		h.runner, err = remote.New(remote.FromConfig(stateDir, env, deployID, os.Getenv("SSH_AUTH_SOCK")), log)
+		rc := remote.FromConfig(stateDir, env, deployID, os.Getenv("SSH_AUTH_SOCK"))
+		rc.Dialer = dialer
+		h.runner, err = remote.New(rc, log)
 		if err != nil {
 			return nil, err
 		}

@@ -303,7 +303,7 @@ func (p *Project) Prepare(ctx context.Context, env string, req Request) (string,
 		ctx = lctx
 	}
 	ex := &execute.Executor{Cloud: s.cloud, Env: s.env, Log: p.Logger.With("env", s.env.Name)}
-	if baker := bakerFor(p.Config, s.env, p.Mirror, s.cloud, p.Logger); baker != nil {
+	if baker := bakerFor(p.Config, s.env, p.Mirror, s.cloud, nil, p.Logger); baker != nil {
 		ex.Baker = reportingBaker{baker, func(c commit.ID, err error) { p.bakeFailed(ctx, s.env.Name, c, err) }}
 	}
 	src, err := ex.Prepare(ctx, rev.Commit, plan.LaunchSourceName(p.Config.Project.Name, s.env.Name, rev.Commit, s.input.Now))

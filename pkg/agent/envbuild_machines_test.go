@@ -23,6 +23,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/ferry-deploy/ferry/internal/awssim"
 	"github.com/ferry-deploy/ferry/internal/simenv"
 	"github.com/ferry-deploy/ferry/internal/simenv/machinetest"
 	"github.com/ferry-deploy/ferry/internal/testutil"
@@ -34,32 +35,87 @@ import (
 
 // TestEnvCreateOnMachines creates the seed's testing environment on the
 // simulator's machines (the stack image: every role's packages, none of
-// their services set up) and checks that every long-lived server was made
-// into its roles by its recipe, each with its own log; the secrets were put
-// in SSM; the web group's instance runs the app's first commit (examples/app)
-// from an image baked from the stack image, the builder made a web server
-// by its recipe with no secret, and serves the secret API_TOKEN it fetched
-// at boot (its hash); no file of the state directory holds a secret value;
-// a second create is refused, and destroy leaves nothing of it.
+// their services set up) and runs an operator's day on it, one phase
+// after another, each a method of envMachines (add a phase as a method in
+// a file of its own and one line here):
+//   - create: every long-lived server made into its roles by its recipe,
+//     each with its own log; the secrets put in SSM; the web group's
+//     instance runs the app's first commit (examples/app) from an image
+//     baked from the stack image, by a builder the recipes made with no
+//     secret, and serves the secret API_TOKEN it fetched at boot (its hash);
+//   - a secrets push reaches the running instance without a deploy, and a
+//     scaled-out instance boots with the new value;
+//   - a serial deploy through the balancer keeps a Redis session with no
+//     failed request;
+//   - no artifact of the run holds a secret value; a second create is
+//     refused, and destroy leaves nothing of it.
 func TestEnvCreateOnMachines(t *testing.T) {
+	w := newEnvMachines(t)
+	w.create()
+	w.checkFirstCommit()
+	w.checkSecretsPush()
+	w.checkScaleOut()
+	w.checkSerialDeploy()
+	w.checkNoSecretLeaks()
+	w.checkDestroy()
+}
+
+// envMachines is an environment env create builds on the simulator's
+// machines, and what the phases of TestEnvCreateOnMachines share.
+type envMachines struct {
+	t      *testing.T
+	sim    *machinetest.Env
+	ctx    context.Context
+	logger *slog.Logger
+	srv    *awssim.Server
+	ferry  func() string // the ferry binary, static
+	repo   *testutil.GitRepo
+	first  string // the first commit, on branch testing
+
+	secretsFile string
+	secrets     string   // the secrets file's text
+	values      []string // every secret value the run ever used
+
+	stateDir, cfgFile string
+	cfg               *config.Config
+	p                 *agent.Project
+	progress          bytes.Buffer
+	req               agent.EnvRequest
+	c                 *cloud.Client
+	start             time.Time // create began
+
+	web string // the web group's first instance's address
+	// hc reaches instances in the machines' namespace; browser the
+	// balancer, with a cookie jar.
+	hc, browser *http.Client
+	lb          string // the balancer's HTTPS listener
+	// outputs are what ferry commands the phases ran printed: none may
+	// hold a secret value.
+	outputs [][]byte
+}
+
+// newEnvMachines starts the simulator with machines, commits examples/app
+// on the environment's branch and writes the environment's config and
+// secrets file.
+func newEnvMachines(t *testing.T) *envMachines {
 	// The seed's health check (every 30 s, healthy after 10) at a tenth
 	// of its pace: a new instance is InService in the balancer in about
 	// 30 s, not 5 minutes.
 	sim := machinetest.Start(t, machinetest.Options{Stack: true, KeyName: "myproject-testing", Second: 100 * time.Millisecond, Timeout: 20 * time.Minute})
-	ctx, logger, srv, image := sim.Ctx, sim.Log, sim.Srv, sim.Image
+	w := &envMachines{t: t, sim: sim, ctx: sim.Ctx, logger: sim.Log, srv: sim.Srv, ferry: buildFerry(t)}
 	dir := t.TempDir()
-	keyFile, secretsFile := sim.KeyFile, filepath.Join(dir, "testing.env")
+	w.secretsFile = filepath.Join(dir, "testing.env")
 	var sec strings.Builder
-	values := []string{apiToken}
+	w.values = []string{apiToken}
 	for _, n := range roles.SecretNames() {
-		v := strings.Repeat("s", 8) + strings.ReplaceAll(strings.ToLower(n), "_", "x")
+		v := secretValue(n)
 		fmt.Fprintf(&sec, "%s=%s\n", n, v)
-		values = append(values, v)
+		w.values = append(w.values, v)
 	}
 	fmt.Fprintf(&sec, "API_TOKEN=%s\n", apiToken)
-	ferry := buildFerry(t)
+	w.secrets = sec.String()
 	// The app's first commit on the environment's branch.
-	repo := testutil.NewGitRepo(t)
+	w.repo = testutil.NewGitRepo(t)
 	err := filepath.WalkDir("../../examples/app", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -73,7 +129,7 @@ func TestEnvCreateOnMachines(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			dst := filepath.Join(repo.Dir, rel)
+			dst := filepath.Join(w.repo.Dir, rel)
 			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 				return err
 			}
@@ -84,14 +140,14 @@ func TestEnvCreateOnMachines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo.Git("add", ".")
-	repo.Git("commit", "-q", "-m", "the app")
-	first := repo.Git("rev-parse", "HEAD")
-	repo.Git("branch", "testing")
-	if err := os.WriteFile(secretsFile, []byte(sec.String()), 0o600); err != nil {
+	w.repo.Git("add", ".")
+	w.repo.Git("commit", "-q", "-m", "the app")
+	w.first = w.repo.Git("rev-parse", "HEAD")
+	w.repo.Git("branch", "testing")
+	if err := os.WriteFile(w.secretsFile, []byte(w.secrets), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	stateDir := filepath.Join(dir, "state")
+	w.stateDir = filepath.Join(dir, "state")
 	doc := fmt.Sprintf(`[project]
 name = "myproject"
 state_dir = %q
@@ -132,13 +188,12 @@ instance_type = "t3.medium"
 instance_type = "m6i.large"
 [environments.testing.create.servers.db-replica]
 instance_type = "m6i.large"
-`, stateDir, repo.Dir, srv.URL, image, secretsFile, ferry(), srv.InstanceURL, keyFile)
-	cfgFile := filepath.Join(dir, "ferry.toml")
-	if err := os.WriteFile(cfgFile, []byte(doc), 0o600); err != nil {
+`, w.stateDir, w.repo.Dir, w.srv.URL, sim.Image, w.secretsFile, w.ferry(), w.srv.InstanceURL, sim.KeyFile)
+	w.cfgFile = filepath.Join(dir, "ferry.toml")
+	if err := os.WriteFile(w.cfgFile, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse(cfgFile, []byte(doc))
-	if err != nil {
+	if w.cfg, err = config.Parse(w.cfgFile, []byte(doc)); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("AWS_ACCESS_KEY_ID", simenv.AccessKeyID)
@@ -147,15 +202,35 @@ instance_type = "m6i.large"
 	connect := func(ctx context.Context, env *config.Environment, log *slog.Logger) (agent.Cloud, error) {
 		return cloud.New(ctx, cloud.Options{Region: env.AWS.Region, Endpoint: env.AWS.Endpoint, Credentials: simenv.Credentials(), Logger: log})
 	}
-	p, err := agent.OpenProject(cfg, connect, "ferry/test", logger)
+	if w.p, err = agent.OpenProject(w.cfg, connect, "ferry/test", w.logger); err != nil {
+		t.Fatal(err)
+	}
+	c, err := connect(w.ctx, w.cfg.Environments["testing"], w.logger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var progress bytes.Buffer
-	req := agent.EnvRequest{Progress: &progress, Dialer: srv.MachineNetwork()}
-	start := time.Now()
-	res, err := p.CreateEnv(ctx, "testing", req)
-	t.Logf("create took %s; progress:\n%s", time.Since(start).Round(time.Second), progress.String())
+	w.c = c.(*cloud.Client)
+	w.req = agent.EnvRequest{Progress: &w.progress, Dialer: w.srv.MachineNetwork()}
+	w.hc = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: w.srv.MachineNetwork().DialContext, DisableKeepAlives: true,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the instance's snakeoil certificate
+	jar, _ := cookiejar.New(nil)
+	w.browser = &http.Client{Timeout: 30 * time.Second, Jar: jar, Transport: &http.Transport{DisableKeepAlives: true,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the simulator's balancer certificate
+	return w
+}
+
+// secretValue is the test's value of the secret name.
+func secretValue(name string) string {
+	return strings.Repeat("s", 8) + strings.ReplaceAll(strings.ToLower(name), "_", "x")
+}
+
+// create runs env create and checks that every long-lived server was
+// provisioned, each with a log of its own holding no secret.
+func (w *envMachines) create() {
+	t := w.t
+	w.start = time.Now()
+	res, err := w.p.CreateEnv(w.ctx, "testing", w.req)
+	t.Logf("create took %s; progress:\n%s", time.Since(w.start).Round(time.Second), w.progress.String())
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
@@ -176,7 +251,7 @@ instance_type = "m6i.large"
 			t.Errorf("%s's log shows no change:\n%s", s.Type, b)
 		}
 		for _, n := range roles.SecretNames() {
-			if v := strings.Repeat("s", 8) + strings.ReplaceAll(strings.ToLower(n), "_", "x"); strings.Contains(string(b), v) {
+			if strings.Contains(string(b), secretValue(n)) {
 				t.Errorf("%s's log holds the secret %s", s.Type, n)
 			}
 		}
@@ -185,108 +260,151 @@ instance_type = "m6i.large"
 	if len(logs) != 3 {
 		t.Errorf("the servers share log files: %v", logs)
 	}
+}
 
-	// The web group's instance: the first commit, from the baked image,
-	// with the secret it fetched at boot.
-	c, err := connect(ctx, cfg.Environments["testing"], logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	web := waitGroupInstance(ctx, t, c.(*cloud.Client), "myproject-testing-web")
-	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: srv.MachineNetwork().DialContext, DisableKeepAlives: true,
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the instance's snakeoil certificate
-	// serves waits until the instance at ip answers path with want.
-	serves := func(ip, path, want string) {
-		t.Helper()
-		var code int
-		var body string
-		for deadline := time.Now().Add(4 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
-			if resp, err := hc.Get("https://" + ip + path); err == nil {
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if code, body = resp.StatusCode, string(b); code == 200 && body == want {
-					return
-				}
+// serves waits until the instance at ip answers path with want.
+func (w *envMachines) serves(ip, path, want string) {
+	w.t.Helper()
+	var code int
+	var body string
+	for deadline := time.Now().Add(4 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
+		if resp, err := w.hc.Get("https://" + ip + path); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if code, body = resp.StatusCode, string(b); code == 200 && body == want {
+				return
 			}
 		}
-		t.Errorf("GET %s on %s: %d %q, want %q", path, ip, code, body, want)
 	}
-	serves(web, "/", "commit "+first+"\n")
-	serves(web, "/secret", tokenPage(apiToken))
-	t.Logf("create, the bake included, to the web group's instance serving: %s", time.Since(start).Round(time.Second))
-	if _, err := os.Stat(agent.SecretsRecordPath(stateDir, "testing")); err != nil {
-		t.Errorf("create left no record of the secrets it put in SSM: %v", err)
+	w.t.Errorf("GET %s on %s: %d %q, want %q", path, ip, code, body, want)
+}
+
+// checkFirstCommit: the web group's instance serves the first commit,
+// from the baked image, with the secret it fetched at boot.
+func (w *envMachines) checkFirstCommit() {
+	w.web = waitGroupInstance(w.ctx, w.t, w.c, "myproject-testing-web")
+	w.serves(w.web, "/", "commit "+w.first+"\n")
+	w.serves(w.web, "/secret", tokenPage(apiToken))
+	w.t.Logf("create, the bake included, to the web group's instance serving: %s", time.Since(w.start).Round(time.Second))
+	if _, err := os.Stat(agent.SecretsRecordPath(w.stateDir, "testing")); err != nil {
+		w.t.Errorf("create left no record of the secrets it put in SSM: %v", err)
 	}
-	// ferry secrets push of a changed value: the running instance gets it
-	// through the default secrets_changed hook, without a deploy.
-	if err := os.WriteFile(secretsFile, []byte(strings.Replace(sec.String(), apiToken, apiToken2, 1)), 0o600); err != nil {
+}
+
+// checkSecretsPush: ferry secrets push of a changed value reaches the
+// running instance through the default secrets_changed hook, without a
+// deploy.
+func (w *envMachines) checkSecretsPush() {
+	t := w.t
+	w.secrets = strings.Replace(w.secrets, apiToken, apiToken2, 1)
+	if err := os.WriteFile(w.secretsFile, []byte(w.secrets), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	values = append(values, apiToken2)
-	push := &agent.SecretsPush{Project: "myproject", StateDir: stateDir, Env: cfg.Environments["testing"], Store: c.(*cloud.Client),
-		Groups: c.(*cloud.Client), Dialer: srv.MachineNetwork(), Log: logger}
-	rec, err := push.Run(ctx)
-	if err != nil || !slices.Equal(rec.Written, []string{"API_TOKEN"}) || len(rec.Servers) != 1 || rec.Servers[0].Address != web {
-		t.Fatalf("secrets push: %+v %v, want API_TOKEN written and the web instance %s updated", rec, err, web)
+	w.values = append(w.values, apiToken2)
+	push := &agent.SecretsPush{Project: "myproject", StateDir: w.stateDir, Env: w.cfg.Environments["testing"], Store: w.c,
+		Groups: w.c, Dialer: w.srv.MachineNetwork(), Log: w.logger}
+	rec, err := push.Run(w.ctx)
+	if err != nil || !slices.Equal(rec.Written, []string{"API_TOKEN"}) || len(rec.Servers) != 1 || rec.Servers[0].Address != w.web {
+		t.Fatalf("secrets push: %+v %v, want API_TOKEN written and the web instance %s updated", rec, err, w.web)
 	}
-	serves(web, "/secret", tokenPage(apiToken2))
-	// A scale-out: the new instance fetches the new value at its boot.
-	if _, err := sim.SDK.ASG.SetDesiredCapacity(ctx, &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String("myproject-testing-web"), DesiredCapacity: aws.Int32(2)}); err != nil {
+	w.serves(w.web, "/secret", tokenPage(apiToken2))
+}
+
+// checkScaleOut: a new instance the group launches fetches the new
+// value at its boot.
+func (w *envMachines) checkScaleOut() {
+	t := w.t
+	if _, err := w.sim.SDK.ASG.SetDesiredCapacity(w.ctx, &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String("myproject-testing-web"), DesiredCapacity: aws.Int32(2)}); err != nil {
 		t.Fatal(err)
 	}
 	scaled := ""
 	for scaled == "" {
-		g, err := c.(*cloud.Client).Group(ctx, "myproject-testing-web", nil, nil)
+		g, err := w.c.Group(w.ctx, "myproject-testing-web", nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, in := range g.Instances {
-			if in.PrivateIP != "" && in.PrivateIP != web {
+			if in.PrivateIP != "" && in.PrivateIP != w.web {
 				scaled = in.PrivateIP
 			}
 		}
 		select {
-		case <-ctx.Done():
+		case <-w.ctx.Done():
 			t.Fatal("the group did not scale out")
 		case <-time.After(time.Second):
 		}
 	}
-	serves(scaled, "/secret", tokenPage(apiToken2))
-	serves(scaled, "/", "commit "+first+"\n")
+	w.serves(scaled, "/secret", tokenPage(apiToken2))
+	w.serves(scaled, "/", "commit "+w.first+"\n")
+}
 
-	// A serial deploy of a new commit through the balancer, run as
-	// `ferry deploy` in the machines' namespace (its SSH reaches the
-	// instances there): the new commit's image baked, the instances
-	// replaced, surge first; a logged-in session (in Redis) is served all
-	// along, no request fails.
-	repo.Git("checkout", "-q", "testing")
-	if err := os.WriteFile(filepath.Join(repo.Dir, "notes", "static", "notes", "app.css"), []byte("body { color: navy; } /* the second commit */\n"), 0o644); err != nil {
+// visit GETs the balancer's /session with the browser's cookies.
+func (w *envMachines) visit() (int, string, error) {
+	resp, err := w.browser.Get(w.lb + "/session")
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// deploy runs `ferry deploy ... testing --yes` with args in the machines'
+// namespace (its SSH reaches the instances there) and keeps its output.
+func (w *envMachines) deploy(args ...string) ([]byte, error) {
+	cmd := w.srv.MachineNetwork().Command(w.ctx, w.ferry(), append([]string{"deploy", "-c", w.cfgFile, "testing", "--yes"}, args...)...)
+	cmd.Env = append(os.Environ(), "HOME="+w.t.TempDir())
+	out, err := cmd.CombinedOutput()
+	w.outputs = append(w.outputs, out)
+	return out, err
+}
+
+// commit commits the repo's working tree on branch testing.
+func (w *envMachines) commit(msg string) string {
+	w.repo.Git("add", ".")
+	w.repo.Git("commit", "-q", "-m", msg)
+	return w.repo.Git("rev-parse", "HEAD")
+}
+
+// balancerServes waits until the balancer's / names commit.
+func (w *envMachines) balancerServes(commit string) {
+	w.t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
+		resp, err := w.browser.Get(w.lb + "/")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) == "commit "+commit+"\n" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("the balancer does not serve commit %s", commit)
+		}
+	}
+}
+
+// checkSerialDeploy: a serial deploy of a new commit through the
+// balancer, run as `ferry deploy`: the new commit's image baked, the
+// instances replaced, surge first; a logged-in session (in Redis) is
+// served all along, no request fails.
+func (w *envMachines) checkSerialDeploy() {
+	t := w.t
+	w.repo.Git("checkout", "-q", "testing")
+	if err := os.WriteFile(filepath.Join(w.repo.Dir, "notes", "static", "notes", "app.css"), []byte("body { color: navy; } /* the second commit */\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	repo.Git("commit", "-q", "-am", "the second commit")
-	second := repo.Git("rev-parse", "HEAD")
-	lb := balancerURL(t, srv.URL, "elb/myproject-testing:443")
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Timeout: 30 * time.Second, Jar: jar, Transport: &http.Transport{DisableKeepAlives: true,
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the simulator's balancer certificate
-	visit := func() (int, string, error) {
-		resp, err := browser.Get(lb + "/session")
-		if err != nil {
-			return 0, "", err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b), err
-	}
+	second := w.commit("the second commit")
+	w.lb = balancerURL(t, w.srv.URL, "elb/myproject-testing:443")
 	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(time.Second) {
-		if code, body, _ := visit(); code == 200 && body == "visits 1\n" {
+		if code, body, _ := w.visit(); code == 200 && body == "visits 1\n" {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the balancer never served the session")
 		}
-		jar, _ = cookiejar.New(nil)
-		browser.Jar = jar
+		jar, _ := cookiejar.New(nil)
+		w.browser.Jar = jar
 	}
 	stop := make(chan struct{})
 	type visits struct{ ok, failed, lost int }
@@ -301,7 +419,7 @@ instance_type = "m6i.large"
 				return
 			case <-time.After(200 * time.Millisecond):
 			}
-			code, body, err := visit()
+			code, body, err := w.visit()
 			switch {
 			case err != nil || code != 200:
 				v.failed++
@@ -316,9 +434,7 @@ instance_type = "m6i.large"
 		}
 	}()
 	deployStart := time.Now()
-	deploy := srv.MachineNetwork().Command(ctx, ferry(), "deploy", "-c", cfgFile, "testing", "--method", "serial", "--yes")
-	deploy.Env = append(os.Environ(), "HOME="+t.TempDir())
-	out, err := deploy.CombinedOutput()
+	out, err := w.deploy("--method", "serial")
 	close(stop)
 	v := <-done
 	t.Logf("serial deploy of the second commit: %s; %d requests of the session served, %d failed, %d lost it\n%s", time.Since(deployStart).Round(time.Second), v.ok, v.failed, v.lost, out)
@@ -328,30 +444,23 @@ instance_type = "m6i.large"
 	if v.failed > 0 || v.lost > 0 || v.ok == 0 {
 		t.Errorf("during the serial deploy: %d requests served, %d failed, %d lost the session", v.ok, v.failed, v.lost)
 	}
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
-		resp, err := browser.Get(lb + "/")
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if string(b) == "commit "+second+"\n" {
-				break
+	w.balancerServes(second)
+}
+
+// checkNoSecretLeaks: no file of the state directory (logs of every
+// server and of the builders, the push's and the deploys' per-server
+// logs, journals, records, the mirror) holds a secret value, nor the
+// output of a ferry command, nor the simulator's record of the calls made.
+func (w *envMachines) checkNoSecretLeaks() {
+	t := w.t
+	for _, out := range w.outputs {
+		for _, v := range w.values {
+			if bytes.Contains(out, []byte(v)) {
+				t.Errorf("a ferry command's output holds a secret value")
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the balancer does not serve the second commit")
-		}
 	}
-
-	// No file of the state directory (logs of every server and of the
-	// builders, the push's and the deploy's per-server logs, journals,
-	// records, the mirror) holds a secret value, nor the deploy's output,
-	// nor the simulator's record of the calls made.
-	for _, v := range values {
-		if bytes.Contains(out, []byte(v)) {
-			t.Errorf("ferry deploy's output holds a secret value")
-		}
-	}
-	resp, err := http.Get(srv.URL + "/_awssim/calls")
+	resp, err := http.Get(w.srv.URL + "/_awssim/calls")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,17 +469,17 @@ instance_type = "m6i.large"
 	if resp.StatusCode != 200 || len(calls) == 0 {
 		t.Fatalf("the simulator's calls: %d, %d bytes", resp.StatusCode, len(calls))
 	}
-	for _, v := range values {
+	for _, v := range w.values {
 		if bytes.Contains(calls, []byte(v)) {
 			t.Errorf("the simulator's calls hold a secret value")
 		}
 	}
-	err = filepath.WalkDir(stateDir, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(w.stateDir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
 		}
 		b, err := os.ReadFile(p)
-		for _, v := range values {
+		for _, v := range w.values {
 			if bytes.Contains(b, []byte(v)) {
 				t.Errorf("%s holds a secret value", p)
 			}
@@ -380,18 +489,24 @@ instance_type = "m6i.large"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.CreateEnv(ctx, "testing", req); err == nil || !strings.Contains(err.Error(), "earlier environment") {
+}
+
+// checkDestroy: a second create is refused while the environment runs;
+// destroy leaves nothing of it.
+func (w *envMachines) checkDestroy() {
+	t := w.t
+	if _, err := w.p.CreateEnv(w.ctx, "testing", w.req); err == nil || !strings.Contains(err.Error(), "earlier environment") {
 		t.Errorf("second create: %v, want it refused", err)
 	}
-	progress.Reset()
-	gone, err := p.DestroyEnv(ctx, "testing", req)
+	w.progress.Reset()
+	gone, err := w.p.DestroyEnv(w.ctx, "testing", w.req)
 	if err != nil {
-		t.Fatalf("destroy: %v\n%s", err, progress.String())
+		t.Fatalf("destroy: %v\n%s", err, w.progress.String())
 	}
 	if len(gone) < 10 {
 		t.Errorf("destroy removed %d resources", len(gone))
 	}
-	left, err := c.(*cloud.Client).MachinesTagged(ctx, map[string]string{"ferry:env": "testing"})
+	left, err := w.c.MachinesTagged(w.ctx, map[string]string{"ferry:env": "testing"})
 	if err != nil || len(left) != 0 {
 		t.Errorf("after destroy: %v %v", left, err)
 	}

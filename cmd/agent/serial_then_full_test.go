@@ -19,14 +19,14 @@ import (
 
 // TestFullDeployAfterSerial: a full deploy right after a serial one. The
 // serial deploy's surged batches used to leave the group's two zones
-// uneven (two instances: both replacements in one zone; serial deploys now
-// end zone-balanced, TestSerialDeployKeepsZonesBalanced); once the deploy
-// resumed AZRebalance, the group launched an instance above its desired
-// capacity. The full deploy that follows, planned while that instance
-// boots, still brings up a whole new set beside every old instance,
-// registers the old ones back if it rolls back, and ends with the group
-// as it was: every instance InService, from the new launch source,
-// serving, at the old sizes.
+// uneven, and once the deploy resumed AZRebalance the group launched an
+// instance above its desired capacity while the full deploy was planned.
+// Serial deploys now end zone-balanced (TestSerialDeployKeepsZonesBalanced),
+// so that race is no longer played here: TestFullDeployWhileRebalancing
+// (pkg/execute) unbalances the zones itself. This test keeps the sequence
+// through the ferry command: the full deploy brings up a whole new set and
+// ends with the group as it was: every instance InService, from the new
+// launch source, serving, at the old sizes.
 func TestFullDeployAfterSerial(t *testing.T) {
 	for _, size := range []int{2, 3} {
 		t.Run(fmt.Sprintf("%d instances", size), func(t *testing.T) {

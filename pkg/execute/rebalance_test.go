@@ -2,6 +2,7 @@ package execute_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/ferry-deploy/ferry/internal/testutil"
 	"github.com/ferry-deploy/ferry/pkg/cloud"
 	"github.com/ferry-deploy/ferry/pkg/execute"
+	"github.com/ferry-deploy/ferry/pkg/plan"
 	"github.com/ferry-deploy/ferry/pkg/roles"
 )
 
@@ -215,5 +217,41 @@ func TestFullDeployWhileRebalancing(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRollbackWhileRebalancing: a full deploy that fails before its switch,
+// while the group held an old-version instance AZRebalance launched after
+// the deploy's snapshot (it went InService with AddToLoadBalancer
+// suspended, so no balancer knows it). The rollback puts back a group
+// whose every instance runs the old launch source and serves.
+func TestRollbackWhileRebalancing(t *testing.T) {
+	r := newRebalancing(t, 2)
+	c := &rebalanceCloud{Cloud: r.cloud, r: r, atSuspend: true}
+	p := r.plan()
+	r.hooks.onRun = func(run execute.HookRun) error {
+		if run.Hook == roles.Deploy {
+			return errors.New("migrate: exit status 1")
+		}
+		return nil
+	}
+	e := r.executor()
+	e.Cloud = c
+	rep, err := e.Run(r.ctx, p, "d1")
+	if rep.Outcome != execute.RolledBack {
+		t.Fatalf("outcome %s (%v); want rolled back by the failed migration", rep.Outcome, err)
+	}
+	if c.extra == "" {
+		t.Fatal("AZRebalance launched nothing")
+	}
+	g := r.settled()
+	r.assertClean(g)
+	if g.Tags[plan.TagCommit] != r.old || *g.LaunchTemplate != *r.before.LaunchTemplate {
+		t.Errorf("group runs %s from %+v; want the old commit from %+v", g.Tags[plan.TagCommit], *g.LaunchTemplate, *r.before.LaunchTemplate)
+	}
+	for _, inst := range g.Instances {
+		if inst.LaunchTemplate == nil || *inst.LaunchTemplate != *r.before.LaunchTemplate {
+			t.Errorf("instance %s runs %+v, not the old launch source", inst.ID, inst.LaunchTemplate)
+		}
 	}
 }

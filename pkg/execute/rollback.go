@@ -108,12 +108,7 @@ func (e *Executor) rollbackGroup(ctx context.Context, j *Journal, gp plan.GroupP
 		return err
 	}
 	newer := ids(newInstances(j, g))
-	oldLeft := 0
-	for _, inst := range g.Instances {
-		if slices.Contains(before.Instances, inst.ID) && !leaving(inst) {
-			oldLeft++
-		}
-	}
+	oldLeft := len(oldInstances(j, g))
 	// New instances beyond the old size go away outright; those that
 	// replaced old ones (a serial deploy's finished batches) are replaced
 	// again, one at a time, by instances of the old version.
@@ -143,7 +138,7 @@ func (e *Executor) rollbackGroup(ctx context.Context, j *Journal, gp plan.GroupP
 	if err := e.Cloud.UpdateGroup(ctx, gp.Name, sizes); err != nil {
 		return err
 	}
-	if err := e.reregisterOld(ctx, gp, before); err != nil {
+	if err := e.reregisterOld(ctx, j, gp); err != nil {
 		return err
 	}
 	return e.waitFor(ctx, fmt.Sprintf("%s back to %d serving instance(s)", gp.Name, before.DesiredCapacity),
@@ -162,13 +157,15 @@ func (e *Executor) rollbackGroup(ctx context.Context, j *Journal, gp plan.GroupP
 		})
 }
 
-// reregisterOld puts the old instances still in the group back in its
-// balancers. A batch deregisters its old instances before it detaches
+// reregisterOld puts the old-version instances still in the group back in
+// its balancers. A batch deregisters its old instances before it detaches
 // them: a deploy stopped between the two leaves them in the group,
 // InService and out of every balancer, and Auto Scaling registers only
-// the instances it launches. Registering an instance a balancer has is a
-// no-op.
-func (e *Executor) reregisterOld(ctx context.Context, gp plan.GroupPlan, before GroupSnapshot) error {
+// the instances it launches. So does an old instance that went InService
+// while AddToLoadBalancer was suspended, whether the snapshot saw it or
+// AZRebalance launched it just after. Registering an instance a balancer
+// has is a no-op.
+func (e *Executor) reregisterOld(ctx context.Context, j *Journal, gp plan.GroupPlan) error {
 	classic, tgs := e.balancers(gp.Balanced)
 	if len(classic) == 0 && len(tgs) == 0 {
 		return nil
@@ -178,8 +175,8 @@ func (e *Executor) reregisterOld(ctx context.Context, gp plan.GroupPlan, before 
 		return err
 	}
 	var old []string
-	for _, inst := range g.Instances {
-		if slices.Contains(before.Instances, inst.ID) && inst.LifecycleState == "InService" && !e.serving(inst, gp.Balanced) {
+	for _, inst := range oldInstances(j, g) {
+		if inst.LifecycleState == "InService" && !e.serving(inst, gp.Balanced) {
 			old = append(old, inst.ID)
 		}
 	}

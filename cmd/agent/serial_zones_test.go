@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,16 +17,27 @@ import (
 	"github.com/ferry-deploy/ferry/internal/testutil"
 )
 
-// TestSerialDeployKeepsZonesBalanced: a serial (surge) deploy ends with
-// the group's zones balanced, as Auto Scaling's launch rule leaves them
-// (no zone two instances above another), so once the deploy resumes
+// TestSerialDeployKeepsZonesBalanced: a serial deploy ends with the
+// group's zones balanced, as Auto Scaling's launch rule leaves them (no
+// zone two instances above another), so once the deploy resumes
 // AZRebalance the group has nothing to rebalance: no scaling activity
 // launches to balance zones, and the group stays at its size. Before,
-// two instances in two zones both ended in one zone.
+// a surge deploy of two instances in two zones ended with both in one.
+// In replace-unhealthy mode the group itself launches each batch's
+// replacements into its least used zones, having lost the batch: that
+// refills the zones the batch emptied, whatever the batch's size.
 func TestSerialDeployKeepsZonesBalanced(t *testing.T) {
-	for _, tc := range []struct{ size, zones int }{{2, 2}, {2, 3}, {4, 2}, {4, 3}} {
-		t.Run(fmt.Sprintf("%d instances in %d zones", tc.size, tc.zones), func(t *testing.T) {
+	for _, tc := range []struct {
+		size, zones int
+		mode        string
+		batch       int
+	}{
+		{2, 2, "surge", 1}, {2, 3, "surge", 1}, {4, 2, "surge", 1}, {4, 3, "surge", 1},
+		{2, 2, "replace-unhealthy", 1}, {4, 3, "replace-unhealthy", 1}, {5, 3, "replace-unhealthy", 2},
+	} {
+		t.Run(fmt.Sprintf("%s, %d instances in %d zones, batch %d", tc.mode, tc.size, tc.zones, tc.batch), func(t *testing.T) {
 			p := newProjectSimZones(t, tc.size, tc.zones, awssim.Options{App: awssim.DemoApp})
+			serialPolicy(t, p.config, tc.mode, tc.batch)
 			c := simenv.Connect(p.sim.URL)
 			before := describeGroup(t, c)
 			if got := zoneCounts(before); spread(got, before.AvailabilityZones) > 1 {
@@ -36,6 +48,9 @@ func TestSerialDeployKeepsZonesBalanced(t *testing.T) {
 			code, stdout, stderr := runFerry(t, "deploy", "-c", p.config, "staging", "--yes")
 			if code != exitOK || !strings.Contains(stdout, "staging: succeeded "+serial[:12]+" (serial)") {
 				t.Fatalf("serial deploy: exit %d\n%s\n%s", code, stdout, stderr)
+			}
+			if !strings.Contains(stdout, "mode="+tc.mode) {
+				t.Fatalf("the plan's batches are not in %s mode:\n%s", tc.mode, stdout)
 			}
 			var g astypes.AutoScalingGroup
 			testutil.Eventually(t, 30*time.Second, "the old instances to leave", func() (bool, string) {
@@ -67,6 +82,23 @@ func TestSerialDeployKeepsZonesBalanced(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// serialPolicy sets the project's serial_mode and serial_batch_size.
+func serialPolicy(t *testing.T, config, mode string, batch int) {
+	t.Helper()
+	data, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := "[environments.staging.policy]\n"
+	doc := strings.Replace(string(data), policy, fmt.Sprintf("%sserial_mode = %q\nserial_batch_size = %d\n", policy, mode, batch), 1)
+	if doc == string(data) {
+		t.Fatal("the project's policy table moved; update serialPolicy")
+	}
+	if err := os.WriteFile(config, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 

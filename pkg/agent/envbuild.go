@@ -9,10 +9,13 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/ferry-deploy/ferry/pkg/bake"
+	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/envbuild"
+	"github.com/ferry-deploy/ferry/pkg/execute"
 	"github.com/ferry-deploy/ferry/pkg/plan"
 	"github.com/ferry-deploy/ferry/pkg/provision"
 	"github.com/ferry-deploy/ferry/pkg/remote"
@@ -88,6 +91,11 @@ func (p *Project) CreateEnv(ctx context.Context, name string, req EnvRequest) (*
 			return r.Image, r.Commit.String(), nil
 		}
 	}
+	if !req.NoProvision {
+		b.Migrate = func(ctx context.Context, r envbuild.FirstRelease) error {
+			return firstMigrations(ctx, p.Config.Project.StateDir, env, req.Dialer, r, p.Logger)
+		}
+	}
 	recipes := envRecipes(env)
 	b.SSHAddress = func(ip string) string { return net.JoinHostPort(ip, strconv.Itoa(env.SSH.Port)) }
 	b.NewProvisioner = func(a envbuild.Addresses, deployID string) (envbuild.Provisioner, error) {
@@ -99,6 +107,46 @@ func (p *Project) CreateEnv(ctx context.Context, name string, req EnvRequest) (*
 		}, p.Logger)
 	}
 	return b.Create(ctx)
+}
+
+// firstMigrations runs the worker's deploy hook of the groups' first
+// commit (the default: Django's migrate in its release directory) on r's
+// instance, as a deploy's worker step does (envbuild.Builder.Migrate). The
+// instance may have booted moments ago: it is dialled until its SSH
+// answers, and its secrets, which the hook's commands read, until
+// ferry-secrets.service has written them.
+func firstMigrations(ctx context.Context, stateDir string, env *config.Environment, dialer remote.Dialer, r envbuild.FirstRelease, log *slog.Logger) error {
+	c, err := commit.Parse(r.Commit)
+	if err != nil {
+		return fmt.Errorf("group %s's commit: %w", r.Group, err)
+	}
+	hooks, err := newHooks(stateDir, env, r.DeployID, dialer, log)
+	if err != nil {
+		return err
+	}
+	if len(hooks.cmds[roles.Worker][roles.Deploy]) == 0 {
+		return nil // the environment's hooks say there is nothing to run
+	}
+	host := remote.Host{Addr: r.SSH, Instance: r.Instance, Role: roles.Worker}
+	ready := remote.Command{Name: "worker deploy: the secrets fetched at boot",
+		Line: "if systemctl cat ferry-secrets.service >/dev/null 2>&1; then sudo systemctl start ferry-secrets.service; fi"}
+	for {
+		err := hooks.runner.Run(ctx, host, ready)
+		var dial *remote.DialError
+		if err == nil {
+			break
+		}
+		if !errors.As(err, &dial) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(2 * time.Second):
+		}
+	}
+	return hooks.RunHook(ctx, execute.HookRun{DeployID: r.DeployID, Env: env.Name, Commit: c, Role: roles.Worker, Hook: roles.Deploy,
+		Hosts: []execute.Host{{InstanceID: r.Instance, Address: r.SSH}}})
 }
 
 // DestroyEnv removes what `ferry env create` made of the environment

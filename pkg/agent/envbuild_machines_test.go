@@ -53,6 +53,7 @@ func TestEnvCreateOnMachines(t *testing.T) {
 	w := newEnvMachines(t)
 	w.create()
 	w.checkFirstCommit()
+	w.checkCreateMigrated()
 	w.checkSecretsPush()
 	w.checkScaleOut()
 	w.checkSerialDeploy()

@@ -85,6 +85,13 @@ type Builder struct {
 	// their addresses are known, with deployID naming their log directory;
 	// nil leaves them as they booted.
 	NewProvisioner func(a Addresses, deployID string) (Provisioner, error)
+	// Migrate, when set, runs the first commit's migrations (the
+	// worker's deploy hook) once the long-lived servers are provisioned:
+	// on an instance of the worker group, or of the web group when there
+	// is none, which runs the commit from the groups' image. A create
+	// runs it once (its journal keeps the commit); nil leaves the
+	// migrations to the first deploy.
+	Migrate func(ctx context.Context, r FirstRelease) error
 	// SkipProvision makes the resources only: the create stays
 	// unfinished, and the next one provisions the servers.
 	SkipProvision bool
@@ -96,6 +103,20 @@ type Builder struct {
 	// Poll paces the waits; Timeout bounds each.
 	Poll, Timeout time.Duration
 	Log           *slog.Logger
+}
+
+// FirstRelease is where a create runs the migrations of the groups'
+// first commit.
+type FirstRelease struct {
+	// Group and Type are the group's name and server type (worker or
+	// web).
+	Group, Type string
+	// Instance, Address and SSH (host:port) are its instance's.
+	Instance, Address, SSH string
+	// Commit is the commit the instance runs (its ferry:commit tag).
+	Commit string
+	// DeployID names the log directory, the long-lived servers'.
+	DeployID string
 }
 
 // Made is one resource of the environment.
@@ -222,6 +243,9 @@ func (b *Builder) Create(ctx context.Context) (*Result, error) {
 	if b.SkipProvision {
 		b.progress("servers not provisioned: the create of %s finishes when it runs again without --no-provision", s.Env)
 		return res, nil
+	}
+	if err := b.migrate(ctx, j, jpath, "create-"+j.ID); err != nil {
+		return res, err
 	}
 	j.Finished = time.Now().UTC()
 	return res, j.write(jpath)
@@ -580,4 +604,63 @@ func (b *Builder) provision(ctx context.Context, res *Result, machines map[strin
 		return fmt.Errorf("provisioning: %w (each server's log says why; create again to retry)", err)
 	}
 	return nil
+}
+
+// migrate runs the groups' first commit's migrations once (Builder.Migrate),
+// as the first full deploy of the seed's create_environment does: on an
+// instance of the worker group (the web group's without one), where the
+// commit's code is, once the databases it migrates are provisioned. The
+// app's tables exist before any deploy.
+func (b *Builder) migrate(ctx context.Context, j *journal, jpath, deployID string) error {
+	s := b.Spec
+	if b.Migrate == nil || len(s.Groups) == 0 || j.Migrated != "" {
+		return nil
+	}
+	g := s.Groups[0]
+	if i := slices.IndexFunc(s.Groups, func(g Group) bool { return g.Type == config.ServerWorker }); i >= 0 {
+		g = s.Groups[i]
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.Timeout)
+	defer cancel()
+	start, waited := time.Now(), false
+	var m cloud.Machine
+	for {
+		ms, err := b.Cloud.MachinesTagged(ctx, s.Tags(g.Type))
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(ms, func(m cloud.Machine) bool { return m.State == "running" && m.PrivateIP != "" })
+		if i >= 0 {
+			m = ms[i]
+			break
+		}
+		if !waited {
+			b.progress("waiting for an instance of group %s to run the first commit's migrations", g.Name)
+			waited = true
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("group %s: no instance running after %s to run the first commit's migrations: %w", g.Name, b.Timeout, ctx.Err())
+		case <-time.After(b.Poll):
+		}
+	}
+	c := m.Tags[plan.TagCommit]
+	if c == "" {
+		// An image of the config's (launch.image_id): Ferry does not
+		// know which commit it holds.
+		b.progress("group %s's instance %s names no commit (%s): its migrations run at the first deploy", g.Name, m.ID, plan.TagCommit)
+		return nil
+	}
+	short := c
+	if id, err := commitpkg.Parse(c); err == nil {
+		short = id.Short()
+	}
+	b.progress("running %s's migrations on %s (%s, group %s)", short, m.ID, m.PrivateIP, g.Name)
+	r := FirstRelease{Group: g.Name, Type: g.Type, Instance: m.ID, Address: m.PrivateIP, SSH: b.SSHAddress(m.PrivateIP), Commit: c, DeployID: deployID}
+	if err := b.Migrate(ctx, r); err != nil {
+		return fmt.Errorf("the first commit's migrations on %s: %w (create again to retry)", m.ID, err)
+	}
+	b.progress("migrations of %s done after %s", short, time.Since(start).Round(time.Second))
+	j.Migrated = c
+	return j.write(jpath)
 }

@@ -494,3 +494,125 @@ func mapsValues(m map[string]string) func(func(string) bool) {
 		}
 	}
 }
+
+// The groups' first commit, as a baked image's instances carry it.
+const firstCommit = "3f2a1b4c5d6e7f8091a2b3c4d5e6f708192a3b4c"
+
+// migrations records what Builder.Migrate was asked, failing the first
+// fail calls.
+type migrations struct {
+	mu    sync.Mutex
+	calls []envbuild.FirstRelease
+	fail  int
+	// provisioned is how many servers were provisioned at each call.
+	provisioned []int
+}
+
+func (m *migrations) hook(f *fixture) func(context.Context, envbuild.FirstRelease) error {
+	return func(_ context.Context, r envbuild.FirstRelease) error {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.calls = append(m.calls, r)
+		f.rec.mu.Lock()
+		m.provisioned = append(m.provisioned, len(f.rec.servers))
+		f.rec.mu.Unlock()
+		if len(m.calls) <= m.fail {
+			return errors.New("migrate: connection refused")
+		}
+		return nil
+	}
+}
+
+// baked makes the groups start from an image of firstCommit, as
+// launch.image = "bake" does.
+func (f *fixture) baked() {
+	for i := range f.b.Spec.Groups {
+		f.b.Spec.Groups[i].ImageID = ""
+	}
+	f.b.GroupImage = func(context.Context) (string, string, error) { return simenv.ImageID, firstCommit, nil }
+}
+
+// groupInstances are the running instances of group name, by id.
+func (f *fixture) groupInstances(name string) map[string]string {
+	ips := map[string]string{}
+	for _, i := range f.live() {
+		if tagsOf(i.Tags)["aws:autoscaling:groupName"] == name {
+			ips[*i.InstanceId] = aws.ToString(i.PrivateIpAddress)
+		}
+	}
+	return ips
+}
+
+// A create runs the first commit's migrations once, after the databases
+// are provisioned, on an instance of the worker group; a create whose
+// migrations failed runs them when taken up again, and only then finishes.
+func TestCreateRunsTheFirstCommitsMigrationsOnce(t *testing.T) {
+	f := setup(t)
+	f.baked()
+	m := &migrations{fail: 1}
+	f.b.Migrate = m.hook(f)
+	_, err := f.b.Create(f.ctx)
+	if err == nil || !strings.Contains(err.Error(), "first commit's migrations") || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("create with failing migrations: %v", err)
+	}
+	if _, err := f.b.Create(f.ctx); err != nil {
+		t.Fatalf("create again: %v\n%s", err, f.out)
+	}
+	if len(m.calls) != 2 {
+		t.Fatalf("migrations run %d times, want 2 (a failure, then once): %+v", len(m.calls), m.calls)
+	}
+	workers := f.groupInstances("myproject-testing-worker")
+	for i, r := range m.calls {
+		if r.Group != "myproject-testing-worker" || r.Type != "worker" || workers[r.Instance] == "" || r.Address != workers[r.Instance] ||
+			r.SSH != r.Address || r.Commit != firstCommit || !strings.HasPrefix(r.DeployID, "create-") {
+			t.Errorf("migrations %d: %+v, want on a worker instance (%v) for %s", i, r, workers, firstCommit)
+		}
+		if m.provisioned[i] < 3 {
+			t.Errorf("migrations %d ran with %d of the 3 servers provisioned", i, m.provisioned[i])
+		}
+	}
+	if !strings.Contains(f.out.String(), "running 3f2a1b4c5d6e's migrations on ") {
+		t.Errorf("progress does not say where the migrations ran:\n%s", f.out)
+	}
+	// Finished: another create is refused and runs nothing.
+	if _, err := f.b.Create(f.ctx); !errors.Is(err, envbuild.ErrEarlierEnvironment) || len(m.calls) != 2 {
+		t.Errorf("create of a created environment: %v, %d migrations", err, len(m.calls))
+	}
+}
+
+// Where the migrations run: without a worker group on the web group's
+// instance; with an image whose commit Ferry does not know (image_id),
+// nowhere (the first deploy runs them); with --no-provision, not yet.
+func TestCreateMigrationsWhere(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		setup     func(f *fixture)
+		wantGroup string
+	}{
+		{"no worker group", func(f *fixture) {
+			f.baked()
+			f.b.Spec.Groups = slices.DeleteFunc(f.b.Spec.Groups, func(g envbuild.Group) bool { return g.Type == "worker" })
+		}, "myproject-testing-web"},
+		{"image of the config's", func(*fixture) {}, ""},
+		{"not provisioned", func(f *fixture) { f.baked(); f.b.SkipProvision = true }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := setup(t)
+			tc.setup(f)
+			m := &migrations{}
+			f.b.Migrate = m.hook(f)
+			if _, err := f.b.Create(f.ctx); err != nil {
+				t.Fatalf("create: %v\n%s", err, f.out)
+			}
+			switch {
+			case tc.wantGroup == "" && len(m.calls) != 0:
+				t.Errorf("migrations ran: %+v", m.calls)
+			case tc.wantGroup != "" && (len(m.calls) != 1 || m.calls[0].Group != tc.wantGroup || f.groupInstances(tc.wantGroup)[m.calls[0].Instance] == ""):
+				t.Errorf("migrations %+v, want once on an instance of %s", m.calls, tc.wantGroup)
+			}
+			if tc.name == "image of the config's" && !strings.Contains(f.out.String(), "its migrations run at the first deploy") {
+				t.Errorf("progress does not say the first deploy migrates:\n%s", f.out)
+			}
+		})
+	}
+}

@@ -12,12 +12,16 @@ import (
 
 // journal is what a create remembers between runs, in
 // <state_dir>/envs/<env>/create.json: the run's id (the client tokens of its
-// launches) and whether it finished. A create that finds its journal
-// unfinished takes up the work; a finished one, or none, with servers of the
-// environment still running, means an earlier environment of that name.
+// launches), the commit whose migrations it ran, and whether it finished. A
+// create that finds its journal unfinished takes up the work; a finished
+// one, or none, with servers of the environment still running, means an
+// earlier environment of that name.
 type journal struct {
-	ID       string    `json:"id"`
-	Started  time.Time `json:"started"`
+	ID      string    `json:"id"`
+	Started time.Time `json:"started"`
+	// Migrated is the groups' first commit once its migrations ran: a
+	// create taken up again does not run them twice.
+	Migrated string    `json:"migrated,omitempty"`
 	Finished time.Time `json:"finished,omitzero"`
 }
 

@@ -5,8 +5,11 @@
 # target with a bare "context deadline exceeded" at the deadline on a busy
 # machine, go.dev/issue/75804, fixed in Go 1.27; a count has no deadline): the config, webhook requests, SSH
 # signatures and allowed_signers, known_hosts, deploy notes, the journal,
-# plan JSON and secrets files. Their seed corpora (testdata/fuzz) also run
-# as ordinary tests with `go test`. A crash fails the run and leaves the
+# plan JSON and secrets files; the dashboard's actions; and the state files
+# Ferry reads back after a crash (watch state, control files, unpushed
+# notes, secrets push record, bake journal, env create journal). Their seed
+# corpora (testdata/fuzz and testdata/<kind>) also run as ordinary tests
+# with `go test`. A crash fails the run and leaves the
 # input in the package's testdata/fuzz/<target>/ to commit with the fix.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +25,13 @@ targets=(
   ./pkg/secrets:FuzzParse
   ./pkg/execute:FuzzJournalLoad
   ./pkg/plan:FuzzPlanJSON
+  ./pkg/watch:FuzzWatchState
+  ./pkg/agent:FuzzControlFiles
+  ./pkg/agent:FuzzPendingNotes
+  ./pkg/agent:FuzzSecretsRecord
+  ./pkg/agent:FuzzAct
+  ./pkg/bake:FuzzRecordLoad
+  ./pkg/envbuild:FuzzCreateJournal
 )
 start=$SECONDS
 for t in "${targets[@]}"; do

@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/google/renameio/v2"
+
+	"github.com/ferry-deploy/ferry/internal/jsonfile"
+	"github.com/ferry-deploy/ferry/pkg/commit"
 )
 
 // Control is the per-environment state an operator changes while the agent
@@ -93,8 +95,13 @@ func (c Control) read(path string, v any) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return false, fmt.Errorf("%s: %w", path, err)
+	if err := jsonfile.Unmarshal(path, data, v); err != nil {
+		return false, err
+	}
+	if c, ok := v.(interface{ check() error }); ok {
+		if err := c.check(); err != nil {
+			return false, fmt.Errorf("%s: %w", path, err)
+		}
 	}
 	return true, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/renameio/v2"
 
+	"github.com/ferry-deploy/ferry/internal/jsonfile"
 	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/status"
 )
@@ -38,8 +39,8 @@ func (d *Deployer) loadPendingNotes() ([]pendingNote, error) {
 		return nil, err
 	}
 	var ps []pendingNote
-	if err := json.Unmarshal(data, &ps); err != nil {
-		return nil, fmt.Errorf("%s: %w", d.pendingNotesPath(), err)
+	if err := jsonfile.Unmarshal(d.pendingNotesPath(), data, &ps); err != nil {
+		return nil, err
 	}
 	return ps, nil
 }

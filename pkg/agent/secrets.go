@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/renameio/v2"
 
+	"github.com/ferry-deploy/ferry/internal/jsonfile"
 	"github.com/ferry-deploy/ferry/pkg/cloud"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/remote"
@@ -364,8 +365,11 @@ func LastSecretsPush(stateDir, env string) (rec SecretsRecord, ok bool, err erro
 	if err != nil {
 		return rec, false, err
 	}
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return rec, false, fmt.Errorf("%s: %w", SecretsRecordPath(stateDir, env), err)
+	if err := jsonfile.Unmarshal(SecretsRecordPath(stateDir, env), b, &rec); err != nil {
+		return SecretsRecord{}, false, err
+	}
+	if err := rec.check(env); err != nil {
+		return SecretsRecord{}, false, fmt.Errorf("%s: %w", SecretsRecordPath(stateDir, env), err)
 	}
 	return rec, true, nil
 }

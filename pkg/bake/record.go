@@ -7,10 +7,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/google/renameio/v2"
 
+	"github.com/ferry-deploy/ferry/internal/jsonfile"
 	"github.com/ferry-deploy/ferry/pkg/commit"
 )
 
@@ -98,11 +100,41 @@ func (s Store) Load(env string) (*Record, error) {
 		return nil, fmt.Errorf("bake journal: %w", err)
 	}
 	var rec Record
-	if err := json.Unmarshal(data, &rec); err != nil {
-		return nil, fmt.Errorf("bake journal %s: %w; remove the builder and image tagged %s=%s by hand, then the file", s.path(env), err, "ferry:env", env)
+	if err := jsonfile.Unmarshal(s.path(env), data, &rec); err != nil {
+		return nil, fmt.Errorf("bake journal %w; remove the builder and image tagged %s=%s by hand, then the file", err, "ferry:env", env)
 	}
 	if rec.Version != recordVersion {
 		return nil, fmt.Errorf("bake journal %s: version %d, this Ferry reads %d", s.path(env), rec.Version, recordVersion)
 	}
+	if err := rec.check(env); err != nil {
+		return nil, fmt.Errorf("bake journal %s: %w; remove the builder and image tagged %s=%s by hand, then the file", s.path(env), err, "ferry:env", env)
+	}
 	return &rec, nil
+}
+
+// phases are the known phases, in order.
+var phases = []Phase{PhasePrepare, PhaseLaunch, PhaseBoot, PhaseProvision, PhaseDeliver, PhaseBuild, PhaseClean, PhaseImage, PhaseTag, PhaseDone}
+
+// check refuses a record a recovery could not act on safely: it finds the
+// builders and images to remove by the record's commit, and saves the
+// outcome under the record's environment, so neither may be missing or
+// another's.
+func (r *Record) check(env string) error {
+	switch {
+	case r.Env != env:
+		return fmt.Errorf("the record is of environment %q", r.Env)
+	case r.ID == "":
+		return errors.New("no bake id")
+	case r.Commit.IsZero():
+		return errors.New("no commit")
+	case r.Started.IsZero():
+		return errors.New("no start time")
+	case r.Phase != "" && !slices.Contains(phases, r.Phase):
+		return fmt.Errorf("unknown phase %q", r.Phase)
+	case r.Finished && r.Outcome != OutcomeBaked && r.Outcome != OutcomeFailed:
+		return fmt.Errorf("finished with outcome %q, want %q or %q", r.Outcome, OutcomeBaked, OutcomeFailed)
+	case !r.Finished && r.Outcome != "":
+		return fmt.Errorf("outcome %q of a bake not finished", r.Outcome)
+	}
+	return nil
 }

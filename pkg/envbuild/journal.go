@@ -7,7 +7,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"github.com/google/renameio/v2"
+
+	"github.com/ferry-deploy/ferry/internal/jsonfile"
 )
 
 // journal is what a create remembers between runs, in
@@ -39,13 +44,24 @@ func readJournal(path string) (*journal, error) {
 		return nil, fmt.Errorf("read create journal: %w", err)
 	}
 	var j journal
-	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, fmt.Errorf("create journal %s: %w", path, err)
+	if err := jsonfile.Unmarshal(path, b, &j); err != nil {
+		return nil, fmt.Errorf("create journal %w; if no create of the environment is under way, remove the file", err)
+	}
+	// The id names the create's launches (their client tokens): taking up
+	// the work under another id would launch its servers twice.
+	switch {
+	case j.ID == "" || strings.ContainsAny(j.ID, " \t\r\n"):
+		return nil, fmt.Errorf("create journal %s: no create id (or one with white space): %q", path, j.ID)
+	case j.Started.IsZero():
+		return nil, fmt.Errorf("create journal %s: no start time", path)
+	case !j.Finished.IsZero() && j.Finished.Before(j.Started):
+		return nil, fmt.Errorf("create journal %s: finished (%s) before it started (%s)", path, j.Finished.Format(time.RFC3339), j.Started.Format(time.RFC3339))
 	}
 	return &j, nil
 }
 
-// write replaces the journal atomically.
+// write replaces the journal atomically and durably: a crash leaves the
+// old journal or the new one, never an empty or torn file.
 func (j *journal) write(path string) error {
 	b, err := json.MarshalIndent(j, "", "  ")
 	if err != nil {
@@ -54,11 +70,7 @@ func (j *journal) write(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create journal: %w", err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("create journal: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := renameio.WriteFile(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("create journal: %w", err)
 	}
 	return nil

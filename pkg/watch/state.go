@@ -8,6 +8,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/ferry-deploy/ferry/internal/jsonfile"
 	"github.com/ferry-deploy/ferry/pkg/commit"
 )
 
@@ -35,13 +38,33 @@ func loadState(file string) (targetState, error) {
 	if err != nil {
 		return st, fmt.Errorf("read watch state: %w", err)
 	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		return st, fmt.Errorf("parse watch state %s: %w", file, err)
+	if err := jsonfile.Unmarshal(file, b, &st); err != nil {
+		return targetState{}, fmt.Errorf("parse watch state: %w", err)
+	}
+	if err := st.validate(); err != nil {
+		return targetState{}, fmt.Errorf("watch state %s: %w", file, err)
 	}
 	if st.Targets == nil {
 		st.Targets = map[string]savedTarget{}
 	}
 	return st, nil
+}
+
+// validate refuses a state that names no environment, ref or commit where
+// one is due: the watcher would take it for the last target it emitted.
+func (st targetState) validate() error {
+	for env, t := range st.Targets {
+		switch {
+		case env == "":
+			return errors.New("a target without an environment")
+		case t.Commit.IsZero():
+			return fmt.Errorf("environment %q: a target without a commit", env)
+		}
+		if err := checkRefName(plumbing.ReferenceName(t.Ref)); err != nil {
+			return fmt.Errorf("environment %q: %w", env, err)
+		}
+	}
+	return nil
 }
 
 // save writes the state atomically: temp file, fsync, rename.

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -92,7 +93,9 @@ func (s *Sim) metadataInstanceLocked(inst *instance) imds.Instance {
 			VpcID: defaultVPCID, VpcCIDR: defaultVPCCIDR.String(),
 		},
 		UserData: decodeUserData(inst.UserData),
-		Tags:     inst.Tags,
+		// A copy: the service reads it after the lock is released,
+		// while CreateTags may change the instance's.
+		Tags: maps.Clone(inst.Tags),
 		Options: imds.MetadataOptions{
 			HttpTokens: inst.Metadata.HttpTokens, HttpEndpoint: inst.Metadata.HttpEndpoint,
 			HttpPutResponseHopLimit: inst.Metadata.HopLimit, InstanceMetadataTags: inst.Metadata.Tags,

@@ -56,6 +56,9 @@ func (s *Sim) launchInstanceLocked(spec launchSpec) (*instance, *APIError) {
 	if spec.KeyName != "" && s.st.KeyPairs[spec.KeyName] == nil {
 		return nil, errf("InvalidKeyPair.NotFound", "The key pair '%s' does not exist", spec.KeyName)
 	}
+	if apiErr := checkMetadataTagKeys(spec.Metadata, spec.Tags); apiErr != nil {
+		return nil, apiErr
+	}
 	if s.takeCapacityErrorLocked() {
 		return nil, insufficientCapacity(spec.InstanceType)
 	}

@@ -3,6 +3,9 @@ package awssim
 import (
 	"crypto/sha256"
 	"encoding/base32"
+	"maps"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -185,9 +188,34 @@ func ec2ModifyInstanceMetadataOptions(s *Sim, p params) ([]*node, *APIError) {
 	if apiErr != nil {
 		return nil, apiErr
 	}
+	if apiErr := checkMetadataTagKeys(inst.Metadata.override(over), inst.Tags); apiErr != nil {
+		return nil, apiErr
+	}
 	inst.Metadata = inst.Metadata.override(over)
 	n := instanceMetadataNode(inst.Metadata)
 	n.name = "instanceMetadataOptions"
 	n.kids[0] = leaf("state", "pending")
 	return []*node{leaf("instanceId", id), n}, nil
+}
+
+// metadataTagKeyRE is what an instance's tag keys must be while its tags
+// are in its metadata (InstanceMetadataTags enabled): each key is a path
+// segment of tags/instance/KEY [work-with-tags-in-IMDS].
+var metadataTagKeyRE = regexp.MustCompile(`^[0-9a-zA-Z\-_+=,.@:]{1,255}$`)
+
+// checkMetadataTagKeys refuses tag keys an instance cannot have while its
+// tags are in its metadata: "Non-compliance will result in failed
+// launches for new instances or an error for existing instances"
+// [work-with-tags-in-IMDS]. EC2's message, as users quote it (the AWS
+// page gives none).
+func checkMetadataTagKeys(o metadataOptions, tags map[string]string) *APIError {
+	if o.withDefaults().Tags != "enabled" {
+		return nil
+	}
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		if !metadataTagKeyRE.MatchString(k) || k == "." || k == ".." || k == "_index" {
+			return errf("InvalidParameterValue", "'%s' is not a valid tag key. Tag keys must match pattern ([0-9a-zA-Z\\-_+=,.@:]{1,255}), and must not be a reserved name ('.', '..', '_index')", k)
+		}
+	}
+	return nil
 }

@@ -127,8 +127,20 @@ func ec2CreateTags(s *Sim, p params) ([]*node, *APIError) {
 		return nil, errf("MissingParameter", "The request must contain the parameter resourceIdSet")
 	}
 	for _, id := range ids {
-		if tags, _ := s.taggedLocked(id); tags == nil {
+		tags, _ := s.taggedLocked(id)
+		if tags == nil {
 			return nil, notFoundByPrefix(id)
+		}
+		// An instance whose tags are in its metadata takes only keys
+		// that can be a path there [work-with-tags-in-IMDS].
+		if inst := s.st.Instances[id]; inst != nil {
+			add := map[string]string{}
+			for _, t := range p.subs("Tag") {
+				add[t.str("Key")] = t.str("Value")
+			}
+			if apiErr := checkMetadataTagKeys(inst.Metadata, add); apiErr != nil {
+				return nil, apiErr
+			}
 		}
 	}
 	for _, id := range ids {

@@ -254,7 +254,8 @@ func (c *Client) RunServer(ctx context.Context, s ServerSpec) (string, error) {
 	}
 	if m := s.Metadata; m != nil {
 		in.MetadataOptions = &ec2types.InstanceMetadataOptionsRequest{HttpTokens: ec2types.HttpTokensState(m.HTTPTokens),
-			HttpPutResponseHopLimit: aws.Int32(m.HopLimit), HttpEndpoint: ec2types.InstanceMetadataEndpointStateEnabled}
+			HttpPutResponseHopLimit: m.hopLimit(), HttpEndpoint: ec2types.InstanceMetadataEndpointStateEnabled,
+			InstanceMetadataTags: ec2types.InstanceMetadataTagsState(m.metadataTags(""))}
 	}
 	out, err := c.ec2.RunInstances(ctx, in)
 	if err != nil {
@@ -308,7 +309,8 @@ func (c *Client) CreateLaunchTemplate(ctx context.Context, s TemplateSpec) (Laun
 	}
 	if m := s.Metadata; m != nil {
 		d.MetadataOptions = &ec2types.LaunchTemplateInstanceMetadataOptionsRequest{HttpTokens: ec2types.LaunchTemplateHttpTokensState(m.HTTPTokens),
-			HttpPutResponseHopLimit: aws.Int32(m.HopLimit), HttpEndpoint: ec2types.LaunchTemplateInstanceMetadataEndpointStateEnabled}
+			HttpPutResponseHopLimit: m.hopLimit(), HttpEndpoint: ec2types.LaunchTemplateInstanceMetadataEndpointStateEnabled,
+			InstanceMetadataTags: ec2types.LaunchTemplateInstanceMetadataTagsState(m.metadataTags(""))}
 	}
 	out, err := c.ec2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
 		LaunchTemplateName: aws.String(s.Name), ClientToken: aws.String(s.Name), LaunchTemplateData: d,

@@ -95,7 +95,8 @@ type LaunchOverrides struct {
 	UserData           string // base64-encoded, as the APIs take it
 	// Metadata, when set, replaces the instance metadata options' tokens
 	// and hop limit (the service stays enabled; instance tags in the
-	// metadata are kept as the source had them).
+	// metadata are kept as the source had them unless InstanceTags turns
+	// them on; launch configurations have no such option).
 	Metadata *MetadataOptions
 }
 
@@ -106,6 +107,30 @@ type MetadataOptions struct {
 	HTTPTokens string
 	// HopLimit is HttpPutResponseHopLimit, 1-64.
 	HopLimit int32
+	// InstanceTags puts the instance's tags in its metadata
+	// (InstanceMetadataTags=enabled, tags/instance/KEY
+	// [work-with-tags-in-IMDS]): an image baked for several roles reads
+	// its instance's ferry:role there at boot. False leaves what the
+	// source had (a new launch template: EC2's default, disabled). Every
+	// tag key of the instance must then be letters, digits and + - = . ,
+	// _ : @ only, or the launch fails.
+	InstanceTags bool
+}
+
+// hopLimit is HttpPutResponseHopLimit, absent (EC2's default) when unset.
+func (m *MetadataOptions) hopLimit() *int32 {
+	if m.HopLimit <= 0 {
+		return nil
+	}
+	return aws.Int32(m.HopLimit)
+}
+
+// metadataTags is InstanceMetadataTags for m over what a source had.
+func (m *MetadataOptions) metadataTags(src string) string {
+	if m != nil && m.InstanceTags {
+		return string(ec2types.LaunchTemplateInstanceMetadataTagsStateEnabled)
+	}
+	return src
 }
 
 // CreateLaunchTemplateVersion adds a version to the template of from,
@@ -142,7 +167,7 @@ func (c *Client) CreateLaunchTemplateVersion(ctx context.Context, from LaunchTem
 			HttpEndpoint:            ec2types.LaunchTemplateInstanceMetadataEndpointStateEnabled,
 			HttpTokens:              ec2types.LaunchTemplateHttpTokensState(m.HTTPTokens),
 			HttpPutResponseHopLimit: aws.Int32(m.HopLimit),
-			InstanceMetadataTags:    ec2types.LaunchTemplateInstanceMetadataTagsState(src.MetadataTags),
+			InstanceMetadataTags:    ec2types.LaunchTemplateInstanceMetadataTagsState(m.metadataTags(src.MetadataTags)),
 		}
 	}
 	out, err := c.ec2.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{

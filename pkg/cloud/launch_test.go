@@ -75,3 +75,53 @@ func TestLaunchSourcesRequireIMDSv2(t *testing.T) {
 		t.Fatalf("launch configuration metadata options: %+v", m)
 	}
 }
+
+// InstanceTags puts the instances' tags in their metadata
+// (InstanceMetadataTags enabled [work-with-tags-in-IMDS]) on a launch
+// template Ferry makes and on a version it adds to one that had them off;
+// without it a new version keeps what its source had.
+func TestLaunchTemplatesPutInstanceTagsInMetadata(t *testing.T) {
+	srv := testutil.StartSim(t, awssim.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := newClient(t, ctx, srv.URL, 3)
+	tags := func(ref cloud.LaunchTemplateRef) string {
+		t.Helper()
+		v, err := c.LaunchTemplateVersion(ctx, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.MetadataTags
+	}
+	on := &cloud.MetadataOptions{HTTPTokens: "required", HopLimit: 1, InstanceTags: true}
+	lt, err := c.CreateLaunchTemplate(ctx, cloud.TemplateSpec{Name: "env-web", ImageID: simenv.ImageID, InstanceType: "t3.micro", Metadata: on})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tags(cloud.LaunchTemplateRef{ID: lt.ID, Version: "1"}); got != "enabled" {
+		t.Errorf("a template made with InstanceTags: InstanceMetadataTags %q, want enabled", got)
+	}
+	off, err := c.CreateLaunchTemplate(ctx, cloud.TemplateSpec{Name: "other-web", ImageID: simenv.ImageID, InstanceType: "t3.micro",
+		Metadata: &cloud.MetadataOptions{HTTPTokens: "required", HopLimit: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := cloud.LaunchTemplateRef{ID: off.ID, Version: "1"}
+	if got := tags(src); got != "" {
+		t.Errorf("a template made without InstanceTags: InstanceMetadataTags %q, want EC2's default (unset)", got)
+	}
+	kept, err := c.CreateLaunchTemplateVersion(ctx, src, "kept", cloud.LaunchOverrides{Metadata: &cloud.MetadataOptions{HTTPTokens: "required", HopLimit: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tags(kept); got != "" {
+		t.Errorf("a version without InstanceTags: InstanceMetadataTags %q, want its source's (unset)", got)
+	}
+	turned, err := c.CreateLaunchTemplateVersion(ctx, src, "turned on", cloud.LaunchOverrides{Metadata: on})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tags(turned); got != "enabled" {
+		t.Errorf("a version with InstanceTags over a source without: InstanceMetadataTags %q, want enabled", got)
+	}
+}

@@ -474,9 +474,12 @@ func (b *Builder) groups(ctx context.Context, res *Result, sgIDs map[string]stri
 	if err != nil {
 		return err
 	}
-	var md *cloud.MetadataOptions
+	// The groups' instances run one image baked for every group's role:
+	// each reads its own (its ferry:role, propagated from its group) from
+	// its instance metadata at boot (pkg/roles, ferry-role.service).
+	md := &cloud.MetadataOptions{InstanceTags: true}
 	if s.Launch.HTTPTokens != "" {
-		md = &cloud.MetadataOptions{HTTPTokens: s.Launch.HTTPTokens, HopLimit: int32(max(s.Launch.MetadataHopLimit, 1))}
+		md.HTTPTokens, md.HopLimit = s.Launch.HTTPTokens, int32(max(s.Launch.MetadataHopLimit, 1))
 	}
 	var image, commit string
 	for _, g := range s.Groups {

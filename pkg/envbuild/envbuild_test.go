@@ -330,6 +330,7 @@ func TestCreateMakesTheSeedsEnvironment(t *testing.T) {
 	if d := lt.LaunchTemplateVersions[0].LaunchTemplateData; d.InstanceType != "t3.small" || *d.ImageId != simenv.ImageID || len(d.SecurityGroupIds) != 2 {
 		t.Errorf("worker template: %s %s %v", d.InstanceType, *d.ImageId, d.SecurityGroupIds)
 	}
+	checkRoleTags(t, f.sdk, gs.AutoScalingGroups)
 
 	// Every long-lived server provisioned once, by its roles, with the
 	// others' addresses.

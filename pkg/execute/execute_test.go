@@ -237,6 +237,12 @@ func (f *fixture) assertNewVersion(p *plan.Plan) {
 	if err == nil && (v.HTTPTokens != "required" || v.HopLimit != 1) {
 		f.t.Errorf("launch template version's metadata options: tokens %q, hop limit %d; want required, 1", v.HTTPTokens, v.HopLimit)
 	}
+	// The instances' tags in their metadata where env create built the
+	// environment (its image starts the role its ferry:role names); else
+	// as the group's template had them (off).
+	if want := map[bool]string{true: "enabled", false: ""}[f.env.Create != nil]; err == nil && v.MetadataTags != want {
+		f.t.Errorf("launch template version's InstanceMetadataTags %q, want %q", v.MetadataTags, want)
+	}
 }
 
 // settled returns the group once every instance serves. Right after a
@@ -307,6 +313,20 @@ func TestFullDeploy(t *testing.T) {
 	if r.Commit.String() != f.new || r.Previous.String() != f.old || r.Method != plan.Full || r.LaunchSource != p.LaunchSource.Name {
 		t.Errorf("report %+v", r)
 	}
+}
+
+// An environment env create built ([create]) runs one image for its
+// groups' roles: the deploy's launch template version puts the instances'
+// tags in their metadata, where each reads its ferry:role at boot, even
+// when the group's template had them off (assertNewVersion).
+func TestDeployOfABuiltEnvironmentPutsTagsInMetadata(t *testing.T) {
+	f := newFixture(t, 2, true, "")
+	f.env.Create = &config.Create{}
+	p := f.plan()
+	if r, err := f.executor().Run(f.ctx, p, "d1"); err != nil || r.Outcome != execute.Succeeded {
+		t.Fatalf("outcome %s: %v", r.Outcome, err)
+	}
+	f.assertNewVersion(p)
 }
 
 func TestSerialDeploySurgeUnderTraffic(t *testing.T) {

@@ -229,7 +229,13 @@ func (e *Executor) overrides(c commit.ID, image string) (cloud.LaunchOverrides, 
 	if l.HTTPTokens != "" {
 		// IMDSv2 by default: the instance profile's credentials, which
 		// read the environment's secrets at boot, are not for IMDSv1.
-		o.Metadata = &cloud.MetadataOptions{HTTPTokens: l.HTTPTokens, HopLimit: int32(max(l.MetadataHopLimit, 1))}
+		o.Metadata = &cloud.MetadataOptions{HTTPTokens: l.HTTPTokens, HopLimit: int32(max(l.MetadataHopLimit, 1)),
+			// An environment env create built bakes one image for its
+			// groups' roles: each instance starts its own, its ferry:role
+			// tag read from its metadata at boot (docs/roles.md). Kept on
+			// whatever template the group had, so a new image never runs
+			// from a version without it.
+			InstanceTags: e.Env.Create != nil}
 	}
 	ud, err := e.userData(c)
 	if err != nil {

@@ -16,7 +16,7 @@ elif [ -z "${FERRY_SECRETS_PATH:-}" ]; then
 	echo "an image's servers fetch their secrets at boot: the recipe needs the secrets path" >&2
 	exit 2
 fi
-ensure_packages gunicorn python3-django python3-celery python3-psycopg2 python3-redis python3-django-redis \
+ensure_packages curl gunicorn python3-django python3-celery python3-psycopg2 python3-redis python3-django-redis \
 	pgbouncer stunnel4 postgresql-client-15
 
 ensure_user app /srv/app
@@ -84,6 +84,15 @@ ensure_service ferry-stunnel
 # starts, so that a new DB_PASSWORD needs only a restart.
 ensure_dir /usr/local/lib/ferry 0755 root:root
 put_file "$(file pgbouncer/userlist.sh)" /usr/local/lib/ferry/pgbouncer-userlist 0755 root:root pgbouncer
+
+# At each boot of an image's instance, before nginx, gunicorn and celery:
+# ferry-role.service starts the services of the instance's role alone (its
+# ferry:role tag, from its metadata), as /etc/ferry/image-roles (run.sh,
+# on an image's builder only) lists them. Enabled only; without that file
+# it does nothing.
+put_file "$(file role/ferry-role)" /usr/local/lib/ferry/ferry-role 0755 root:root
+put_file "$(file systemd/ferry-role.service)" /etc/systemd/system/ferry-role.service 0644 root:root
+ensure_enabled ferry-role
 put_file "$(file systemd/pgbouncer-ferry.conf)" /etc/systemd/system/pgbouncer.service.d/ferry.conf 0644 root:root pgbouncer
 put_file "$(file pgbouncer/pgbouncer.ini)" /etc/pgbouncer/pgbouncer.ini 0640 postgres:postgres pgbouncer
 if [ "${FERRY_ACTION:-}" != image ]; then

@@ -184,12 +184,40 @@ ensure_enabled() {
 	fi
 }
 
-# ensure_app_service SERVICE: as ensure_service once a release is in
-# /srv/app/current (but for an image's builder); before that, only enabled (it starts with the image
-# or the deploy that brings the first release).
+# ensure_disabled SERVICE: not started at boot.
+ensure_disabled() {
+	if systemctl is-enabled --quiet "$1" 2>/dev/null; then
+		systemctl disable --quiet "$1"
+		changed "disabled $1"
+	fi
+}
+
+# role_units ROLE SERVICE...: the services that are ROLE's own (web:
+# nginx and gunicorn; worker: celery), not the app's shared ones. An
+# image's instances each run one role: on its builder (action image) these
+# stay disabled, and run.sh lists them in /etc/ferry/image-roles, from
+# which ferry-role.service starts those of the instance's role at boot.
+role_units() {
+	echo "$*" >>"$FERRY_TMP/image-roles"
+}
+
+# ensure_role_service SERVICE [reload]: as ensure_service, but on an
+# image's builder disabled: ferry-role.service starts it where the
+# instance's role is its own.
+ensure_role_service() {
+	if [ "${FERRY_ACTION:-}" = image ]; then
+		ensure_disabled "$1"
+		return 0
+	fi
+	ensure_service "$@"
+}
+
+# ensure_app_service SERVICE: as ensure_role_service once a release is in
+# /srv/app/current; before that, only enabled (it starts with the deploy
+# that brings the first release).
 ensure_app_service() {
-	if [ -e /srv/app/current ] && [ "${FERRY_ACTION:-}" != image ]; then
-		ensure_service "$1"
+	if [ -e /srv/app/current ] || [ "${FERRY_ACTION:-}" = image ]; then
+		ensure_role_service "$1"
 		return 0
 	fi
 	ensure_enabled "$1"

@@ -13,6 +13,14 @@ for role in "$@"; do
 	echo "recipe $role"
 	. "$FERRY_RECIPE/$role.sh"
 done
+# An image's builder: the roles' own services (role_units), which
+# ferry-role.service starts at boot for the instance's role alone.
+if [ "${FERRY_ACTION:-}" = image ]; then
+	touch "$FERRY_TMP/image-roles"
+	put_file "$FERRY_TMP/image-roles" /etc/ferry/image-roles 0644 root:root
+else
+	ensure_absent /etc/ferry/image-roles
+fi
 rm -rf "$FERRY_TMP"
 if [ "$FERRY_CHANGES" -eq 0 ]; then
 	echo "recipe done: no change"

@@ -19,7 +19,8 @@ put_file "$(file nginx/site.conf)" /etc/nginx/sites-available/ferry 0644 root:ro
 ensure_link /etc/nginx/sites-available/ferry /etc/nginx/sites-enabled/ferry nginx
 ensure_absent /etc/nginx/sites-enabled/default nginx
 nginx -t -q
-ensure_service nginx reload
+role_units web nginx gunicorn
+ensure_role_service nginx reload
 
 put_file "$(file systemd/gunicorn.service)" /etc/systemd/system/gunicorn.service 0644 root:root gunicorn
 ensure_app_service gunicorn

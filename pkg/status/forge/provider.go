@@ -102,6 +102,9 @@ func parseResetEpoch(h http.Header, name string, now time.Time) (time.Duration, 
 // jsonMessage pulls a forge's explanation out of an error body: a
 // "message" (a string, or GitLab's field → errors object), an "error", and
 // the details of an "errors" list. Anything else is returned as short text.
+// The explanation is not cut to length: the caller redacts the token
+// first (a cut could leave a piece of it that redaction no longer finds),
+// then cuts it to maxMessage.
 func jsonMessage(body []byte) string {
 	var v struct {
 		Message json.RawMessage   `json:"message"`
@@ -146,5 +149,8 @@ func jsonMessage(body []byte) string {
 			parts = append(parts, strings.Join(d, " "))
 		}
 	}
-	return truncate(strings.Join(parts, "; "), 500)
+	return strings.Join(parts, "; ")
 }
+
+// maxMessage bounds a forge's explanation in an error, in characters.
+const maxMessage = 500

@@ -280,7 +280,10 @@ func (r *Reporter) post(ctx context.Context, commit string, body []byte) error {
 		return nil
 	}
 	busy, wait := r.p.busy(resp, time.Now())
-	msg := r.p.message(data)
+	// The token is redacted from the body as sent and from the message
+	// as decoded (a JSON string may escape it), before the message is
+	// cut to length: a cut token would escape redaction.
+	msg := r.p.message([]byte(r.token.redact(string(data))))
 	if resp.StatusCode/100 == 3 {
 		msg = "redirected to " + resp.Header.Get("Location") + ": set api_url and repository to where the repository is now"
 	}
@@ -288,7 +291,7 @@ func (r *Reporter) post(ctx context.Context, commit string, body []byte) error {
 		Forge:      r.p.name(),
 		Repository: r.repository,
 		StatusCode: resp.StatusCode,
-		Message:    r.token.redact(msg),
+		Message:    truncate(r.token.redact(msg), maxMessage),
 		Busy:       busy,
 		RetryAfter: wait,
 	}

@@ -14,6 +14,7 @@ package sshtest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,7 +50,7 @@ type Options struct {
 }
 
 // Server is a running sshd. Its fields do not change over its life except
-// through RotateHostKey.
+// through RotateHostKey. Stop and Start take it away and bring it back.
 type Server struct {
 	// Hosts are the addresses it listens on; Port is shared by them all.
 	Hosts []string
@@ -201,6 +203,94 @@ func (s *Server) RotateHostKey() {
 	if err := s.start(); err != nil {
 		s.t.Fatalf("sshtest: restart with a new host key: %v\n%s", err, s.log)
 	}
+}
+
+// Stop makes the server unreachable, as a host that went away: sshd and
+// every session it serves are killed, so connections under way end and new
+// ones are refused, until Start. Only processes this server started are
+// touched (sshd and its descendants).
+func (s *Server) Stop() {
+	s.t.Helper()
+	if s.cmd == nil {
+		return
+	}
+	// Each connection's sshd and each session's shell run in a session of
+	// their own: all frozen first, sshd too, so that none forks or accepts
+	// past the kill, then killed, then sshd itself (a connection still in
+	// its listen queue is reset).
+	pid := s.cmd.Process.Pid
+	_ = syscall.Kill(pid, syscall.SIGSTOP)
+	frozen := map[int]bool{}
+	for {
+		more := false
+		for _, p := range descendants(pid) {
+			if !frozen[p] {
+				frozen[p], more = true, true
+				_ = syscall.Kill(p, syscall.SIGSTOP)
+			}
+		}
+		if !more {
+			break
+		}
+	}
+	for p := range frozen {
+		_ = syscall.Kill(p, syscall.SIGKILL)
+	}
+	s.stop()
+}
+
+// Start runs sshd again after Stop, on the same addresses, port and host
+// key: the host is back.
+func (s *Server) Start() {
+	s.t.Helper()
+	if s.cmd != nil {
+		return
+	}
+	if err := s.start(); err != nil {
+		s.t.Fatalf("sshtest: start again on port %d: %v\n%s", s.Port, err, s.log)
+	}
+}
+
+// descendants returns the processes below pid, from /proc.
+func descendants(pid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	children := map[int][]int{}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		if ppid, err := strconv.Atoi(f[1]); err == nil {
+			children[ppid] = append(children[ppid], p)
+		}
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children[p] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
 }
 
 // Log returns what sshd has written so far (it runs with -e), for test

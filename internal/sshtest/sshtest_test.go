@@ -2,12 +2,14 @@ package sshtest_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-deploy/ferry/internal/sshtest"
 	"github.com/ferry-deploy/ferry/internal/testutil"
@@ -89,5 +91,56 @@ func TestSessionsIgnoreTheUsersShellStartupFiles(t *testing.T) {
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != sshtest.StartupFileExit || strings.Contains(out, "survived") {
 		t.Errorf("sourcing the planted .bashrc: %v, %q; want exit %d", err, out, sshtest.StartupFileExit)
+	}
+}
+
+// TestStopCutsSessionsAndStartComesBack: Stop ends a command under way
+// (its ssh client returns, its remote process is gone) and refuses new
+// connections; Start brings sshd back on the same port with the same host
+// key, which the old known_hosts line still trusts.
+func TestStopCutsSessionsAndStartComesBack(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	known := s.KnownHostsLine(0)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	ssh := testutil.RequireTool(t, "ssh")
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(kh, []byte(known), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	long := exec.Command(ssh, "-F", "none", "-T", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+		"-o", "UserKnownHostsFile="+kh, "-o", "GlobalKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes",
+		"-i", s.ClientKey, "-p", strconv.Itoa(s.Port), "-l", s.User, s.Hosts[0],
+		"echo $$ > "+pidFile+".tmp && mv "+pidFile+".tmp "+pidFile+" && exec sleep 300")
+	if err := long.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- long.Wait() }()
+	var pid int
+	testutil.Eventually(t, time.Minute, "the remote command running", func() (bool, string) {
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			return false, err.Error()
+		}
+		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil, string(b)
+	})
+
+	s.Stop()
+	if err := <-done; err == nil {
+		t.Error("the ssh client of a command cut by Stop exited 0")
+	}
+	// Killed, it is gone once reaped (its parent was killed too).
+	testutil.Eventually(t, time.Minute, "the remote command gone", func() (bool, string) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		return err != nil || strings.Contains(string(b), ") Z "), string(b)
+	})
+	if out, err := sshRun(t, s, 0, known, "true"); err == nil || !strings.Contains(out, "Connection refused") {
+		t.Errorf("ssh to a stopped server: %v\n%s; want connection refused", err, out)
+	}
+
+	s.Start()
+	if out, err := sshRun(t, s, 0, known, "echo back"); err != nil || strings.TrimSpace(out) != "back" {
+		t.Errorf("ssh after Start with the old known_hosts line: %v\n%s", err, out)
 	}
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -72,13 +73,30 @@ func (p *Project) CreateEnv(ctx context.Context, name string, req EnvRequest) (*
 		// Into SSM before anything is made: the groups' instances fetch
 		// them at boot (ferry-secrets.service).
 		if store, ok := b.Cloud.(SecretStore); ok {
-			b.Secrets = func(ctx context.Context) error {
-				rec, err := (&SecretsPush{Project: p.Config.Project.Name, StateDir: p.Config.Project.StateDir, Env: env,
-					Store: store, SSMOnly: true, Log: p.Logger}).Run(ctx)
+			push := func(deliver bool) *SecretsPush {
+				sp := &SecretsPush{Project: p.Config.Project.Name, StateDir: p.Config.Project.StateDir, Env: env,
+					Store: store, SSMOnly: !deliver, Deliver: deliver, Dialer: req.Dialer, AgentSocket: os.Getenv("SSH_AUTH_SOCK"), Log: p.Logger}
+				sp.Groups, _ = b.Cloud.(GroupReader)
+				return sp
+			}
+			b.Secrets = func(ctx context.Context) ([]string, error) {
+				rec, err := push(false).Run(ctx)
 				if err == nil {
 					envProgress(req.Progress, "secrets: %d written under %s (%d already there)", len(rec.Written), rec.Path, len(rec.Versions)-len(rec.Written))
 				}
-				return err
+				return rec.Written, err
+			}
+			// A create taken up after a failure, with secrets changed since
+			// its groups' instances booted: their secrets_changed hooks, as
+			// `ferry secrets push --deliver` runs them.
+			if _, ok := b.Cloud.(GroupReader); ok {
+				b.DeliverSecrets = func(ctx context.Context) error {
+					rec, err := push(true).Run(ctx)
+					for _, s := range rec.Servers {
+						envProgress(req.Progress, "secrets: handed to %s %s (%s): %s", s.Role, s.Instance, s.Address, cmp.Or(s.Error, "ok"))
+					}
+					return err
+				}
 			}
 		}
 	}

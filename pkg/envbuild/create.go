@@ -79,8 +79,16 @@ type Builder struct {
 	// Secrets, when set, puts the environment's secrets where its servers
 	// read them (SSM, under /<project>/<env>/) once the create is not
 	// refused, before anything is made: every instance fetches them at
-	// boot, the groups' included.
-	Secrets func(ctx context.Context) error
+	// boot, the groups' included. It returns the names it wrote (new or
+	// changed values).
+	Secrets func(ctx context.Context) (written []string, err error)
+	// DeliverSecrets hands the secrets to the running servers of the
+	// environment's groups (their secrets_changed hooks). A create taken
+	// up after a failure calls it, once the long-lived servers are
+	// provisioned again, when Secrets changed a value after servers of
+	// this create had started with the old one: they fetched theirs at
+	// boot and would keep it.
+	DeliverSecrets func(ctx context.Context) error
 	// NewProvisioner makes the provisioner of the long-lived servers once
 	// their addresses are known, with deployID naming their log directory;
 	// nil leaves them as they booted.
@@ -188,7 +196,8 @@ func (b *Builder) Create(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return res, err
 	}
-	if j == nil || !j.Finished.IsZero() {
+	resumed := j != nil && j.Finished.IsZero()
+	if !resumed {
 		running, err := b.Cloud.MachinesTagged(ctx, s.EnvTags())
 		if err != nil {
 			return res, err
@@ -215,8 +224,19 @@ func (b *Builder) Create(ctx context.Context) (*Result, error) {
 	}
 
 	if b.Secrets != nil {
-		if err := b.Secrets(ctx); err != nil {
+		written, err := b.Secrets(ctx)
+		if err != nil {
 			return res, fmt.Errorf("environment %s: its secrets: %w", s.Env, err)
+		}
+		// On a first run nothing runs yet; taken up, servers an earlier
+		// run started hold the old values until they are handed the new
+		// ones (remembered until then: a run that fails before keeps it
+		// for the next).
+		if resumed && len(written) > 0 && !j.SecretsStale {
+			j.SecretsStale = true
+			if err := j.write(jpath); err != nil {
+				return res, err
+			}
 		}
 	}
 	sgIDs, err := b.securityGroups(ctx, res)
@@ -243,6 +263,16 @@ func (b *Builder) Create(ctx context.Context) (*Result, error) {
 	if b.SkipProvision {
 		b.progress("servers not provisioned: the create of %s finishes when it runs again without --no-provision", s.Env)
 		return res, nil
+	}
+	if j.SecretsStale && b.DeliverSecrets != nil {
+		b.progress("secrets changed since servers of this create started: handing them to the groups' running servers")
+		if err := b.DeliverSecrets(ctx); err != nil {
+			return res, fmt.Errorf("environment %s: handing the changed secrets to its running servers: %w (create again to retry)", s.Env, err)
+		}
+		j.SecretsStale = false
+		if err := j.write(jpath); err != nil {
+			return res, err
+		}
 	}
 	if err := b.migrate(ctx, j, jpath, "create-"+j.ID); err != nil {
 		return res, err

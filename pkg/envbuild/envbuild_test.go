@@ -440,9 +440,9 @@ func TestCreateRefusesWhileAnEarlierEnvironmentRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.b.Secrets = func(context.Context) error {
+	f.b.Secrets = func(context.Context) ([]string, error) {
 		t.Error("a refused create put the secrets in SSM")
-		return nil
+		return nil, nil
 	}
 	_, err = f.b.Create(f.ctx)
 	if !errors.Is(err, envbuild.ErrEarlierEnvironment) || !strings.Contains(err.Error(), "ferry env destroy testing") {
@@ -615,5 +615,61 @@ func TestCreateMigrationsWhere(t *testing.T) {
 				t.Errorf("progress does not say the first deploy migrates:\n%s", f.out)
 			}
 		})
+	}
+}
+
+// A create taken up after a failure, with a secret changed meanwhile, hands
+// the secrets to the groups' running servers (which fetched the old value
+// at boot) once the long-lived servers are provisioned again; a hand-over
+// that fails is tried again by the next run, even when that run changes
+// nothing; a first run, and a run that changes nothing, hand nothing over.
+func TestResumedCreateHandsChangedSecretsToRunningServers(t *testing.T) {
+	f := setup(t)
+	var written []string
+	f.b.Secrets = func(context.Context) ([]string, error) { return written, nil }
+	var delivered []int // how many provisions the recorder had seen at each hand-over
+	var deliverErr error
+	f.b.DeliverSecrets = func(context.Context) error {
+		f.rec.mu.Lock()
+		delivered = append(delivered, len(f.rec.servers))
+		f.rec.mu.Unlock()
+		return deliverErr
+	}
+
+	// The first run puts every secret in SSM before it makes anything,
+	// and stops before provisioning.
+	written, f.b.SkipProvision = []string{"API_TOKEN", "DB_PASSWORD"}, true
+	if _, err := f.b.Create(f.ctx); err != nil {
+		t.Fatalf("first run: %v\n%s", err, f.out)
+	}
+	if len(delivered) != 0 {
+		t.Fatalf("the first run handed secrets over %d times, with nothing started before it", len(delivered))
+	}
+
+	// API_TOKEN changed: the groups' instances the first run started
+	// hold the old value. The hand-over fails: the create does not finish.
+	written, f.b.SkipProvision, deliverErr = []string{"API_TOKEN"}, false, errors.New("ssh: connection refused")
+	_, err := f.b.Create(f.ctx)
+	if err == nil || !strings.Contains(err.Error(), "handing the changed secrets") || !strings.Contains(err.Error(), "create again") {
+		t.Fatalf("second run: %v, want the hand-over's failure", err)
+	}
+	if !slices.Equal(delivered, []int{3}) {
+		t.Fatalf("hand-overs after %v provisions, want one, after the three servers' provisioning", delivered)
+	}
+
+	// Nothing changes now, but the servers still hold the old value.
+	written, deliverErr = nil, nil
+	if _, err := f.b.Create(f.ctx); err != nil {
+		t.Fatalf("third run: %v\n%s", err, f.out)
+	}
+	if !slices.Equal(delivered, []int{3, 6}) {
+		t.Fatalf("hand-overs after %v provisions, want a second one after the third run's provisioning", delivered)
+	}
+	if !strings.Contains(f.out.String(), "secrets changed since servers of this create started") {
+		t.Errorf("progress does not say why it hands the secrets over:\n%s", f.out)
+	}
+	j, err := os.ReadFile(filepath.Join(f.state, "envs", "testing", "create.json"))
+	if err != nil || strings.Contains(string(j), "secrets_stale") || !strings.Contains(string(j), "finished") {
+		t.Errorf("journal after the create finished: %s %v", j, err)
 	}
 }

@@ -28,6 +28,10 @@ type journal struct {
 	// create taken up again does not run them twice.
 	Migrated string    `json:"migrated,omitempty"`
 	Finished time.Time `json:"finished,omitzero"`
+	// SecretsStale: a run of this create changed secrets in SSM after
+	// servers of an earlier run had started; they are handed the new
+	// values before the create finishes.
+	SecretsStale bool `json:"secrets_stale,omitempty"`
 }
 
 func journalPath(stateDir, env string) string {

@@ -23,6 +23,7 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/lock"
 	"github.com/ferry-deploy/ferry/pkg/plan"
+	"github.com/ferry-deploy/ferry/pkg/status"
 )
 
 // TestBakeNeedsBakeMode: ferry bake of an environment that does not bake
@@ -80,6 +81,82 @@ func TestImagesLists(t *testing.T) {
 	for _, absent := range []string{half, other} {
 		if strings.Contains(stdout, absent) {
 			t.Errorf("images lists %s:\n%s", absent, stdout)
+		}
+	}
+}
+
+// TestImagesShowsThePreviousDeploy: ferry images marks the image of the
+// commit the environment ran before its deployed one, the rollback's
+// target, as read from the deploy notes: the previous commit of the
+// deployed commit's newest succeeded deploy of this environment that
+// changed the commit. A redeploy (previous: the commit itself), a failed
+// deploy and another environment's deploy do not count.
+func TestImagesShowsThePreviousDeploy(t *testing.T) {
+	p := newProject(t, 1)
+	ctx := t.Context()
+	c := simenv.Connect(p.sim.URL)
+	run, err := c.EC2.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(simenv.ImageID), MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	image := func(name string, c commit.ID) string {
+		var ts []ec2types.Tag
+		for k, v := range plan.BakedImageTags("shop", "staging", c) {
+			ts = append(ts, ec2types.Tag{Key: aws.String(k), Value: aws.String(v)})
+		}
+		out, err := simenv.Connect(p.sim.URL).EC2.CreateImage(ctx, &ec2.CreateImageInput{InstanceId: run.Instances[0].InstanceId, Name: aws.String(name),
+			TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeImage, Tags: ts}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.ImageId)
+	}
+	// The group runs p.first; before it, staging ran previous.
+	previous := commit.MustParse(strings.Repeat("1a", 20))
+	failed := commit.MustParse(strings.Repeat("2b", 20))
+	other := commit.MustParse(strings.Repeat("3c", 20))
+	deployed := commit.MustParse(p.first)
+	imgs := map[commit.ID]string{previous: image("previous", previous), failed: image("failed", failed), other: image("other", other)}
+
+	cfg, err := config.Load(p.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := agent.OpenMirror(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := &status.Notes{Remote: m, Ref: cfg.Project.Git.NotesRef}
+	at := time.Now().Add(-time.Hour).Truncate(time.Second)
+	for i, rec := range []status.Record{
+		{Env: "staging", Outcome: status.Succeeded, Previous: previous.String()},
+		{Env: "staging", Outcome: status.RolledBack, Previous: failed.String()},
+		{Env: "production", Outcome: status.Succeeded, Previous: other.String()},
+		{Env: "staging", Outcome: status.Succeeded, Previous: deployed.String()}, // a redeploy
+	} {
+		rec.Method, rec.Started, rec.Ended = "serial", at.Add(time.Duration(i)*time.Minute), at.Add(time.Duration(i)*time.Minute+time.Second)
+		if err := notes.Append(ctx, deployed, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	code, stdout, stderr := runFerry(t, "images", "-c", p.config, "staging")
+	if code != exitOK {
+		t.Fatalf("images: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for c, id := range imgs {
+		var line string
+		for _, l := range strings.Split(stdout, "\n") {
+			if strings.Contains(l, id) {
+				line = l
+			}
+		}
+		want := "-"
+		if c == previous {
+			want = bake.InUsePrevious
+		}
+		if !strings.HasSuffix(line, "  "+want) {
+			t.Errorf("the image of %s is in use by %q; want %q\n%s", c.Short(), line, want, stdout)
 		}
 	}
 }

@@ -16,9 +16,11 @@ func newImagesCmd(logs *logOptions) *cobra.Command {
 		Short: "List the images Ferry baked for an environment",
 		Long: `Images lists the environment's baked images (launch.image = "bake"), newest
 first: the commit each holds, its id, age and state, and what launches from
-it (a group's launch source, a running instance's). After each bake Ferry
-keeps the newest images.keep of them (default 5) and every one in use, and
-deregisters the others with their snapshots. See docs/bake.md.
+it (a group's launch source, a running instance's, an unfinished deploy's
+rollback) or why else it is kept ("previous deploy": the commit the
+environment ran before the deployed one, a rollback's target). After each
+bake Ferry keeps the newest images.keep of them (default 5) and every one
+in use, and deregisters the others with their snapshots. See docs/bake.md.
 
 Exit status: 0 listed, 1 failed, 64 wrong command line.`,
 		Example: `  ferry images -c /etc/ferry/ferry.toml production`,

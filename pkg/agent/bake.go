@@ -12,12 +12,14 @@ import (
 	"time"
 
 	"github.com/ferry-deploy/ferry/pkg/bake"
+	"github.com/ferry-deploy/ferry/pkg/cloud"
 	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
 	"github.com/ferry-deploy/ferry/pkg/execute"
 	"github.com/ferry-deploy/ferry/pkg/lock"
 	"github.com/ferry-deploy/ferry/pkg/plan"
 	"github.com/ferry-deploy/ferry/pkg/remote"
+	"github.com/ferry-deploy/ferry/pkg/status"
 	"github.com/ferry-deploy/ferry/pkg/watch"
 )
 
@@ -45,6 +47,11 @@ func NewBaker(cfg *config.Config, env *config.Environment, m *watch.Mirror, c ba
 			return rollbackSources(cfg, env.Name)
 		},
 	}
+	if m != nil {
+		b.Previous = func(ctx context.Context) (commit.ID, error) {
+			return previousDeployed(ctx, c, m, cfg.Project.Git.NotesRef, env)
+		}
+	}
 	if env.Create != nil {
 		// An environment env create builds: its groups' servers are made
 		// by the recipes, on the builder.
@@ -68,6 +75,37 @@ func rollbackSources(cfg *config.Config, env string) ([]bake.LaunchSource, error
 		srcs = append(srcs, bake.LaunchSource{LaunchTemplate: g.LaunchTemplate, LaunchConfiguration: g.LaunchConfiguration})
 	}
 	return srcs, nil
+}
+
+// previousDeployed is the commit env ran before the one it runs now, as
+// the deploy notes record it: the previous commit of the deployed
+// commit's newest succeeded deploy of env that changed the commit (a
+// redeploy's previous is the commit itself). Zero when that is unknown
+// (nothing deployed, no group yet, no such note).
+func previousDeployed(ctx context.Context, c plan.GroupReader, m *watch.Mirror, notesRef string, env *config.Environment) (commit.ID, error) {
+	rev, err := plan.Deployed(ctx, c, env)
+	if errors.Is(err, cloud.ErrNotFound) || err == nil && rev.Commit.IsZero() {
+		return commit.ID{}, nil
+	}
+	if err != nil {
+		return commit.ID{}, err
+	}
+	notes := &status.Notes{Remote: m, Ref: notesRef}
+	if err := notes.Refresh(ctx); err != nil {
+		return commit.ID{}, err
+	}
+	recs, err := notes.Read(rev.Commit)
+	if err != nil {
+		return commit.ID{}, err
+	}
+	recs = slices.DeleteFunc(recs, func(r status.Record) bool { return r.Env != env.Name || r.Outcome != status.Succeeded })
+	slices.SortFunc(recs, func(a, b status.Record) int { return b.Ended.Compare(a.Ended) })
+	for _, r := range recs {
+		if prev, err := commit.Parse(r.Previous); err == nil && prev != rev.Commit {
+			return prev, nil
+		}
+	}
+	return commit.ID{}, nil
 }
 
 // imageBaker is a bake.Baker as the executor asks for it.

@@ -102,6 +102,11 @@ type Baker struct {
 	// the deploy journal): retention keeps their images, whatever their
 	// age.
 	RollbackSources func() ([]LaunchSource, error)
+	// Previous, when set, names the commit the environment ran before
+	// the one it runs now (pkg/agent reads it from the deploy notes): the
+	// target of a rollback, whose image retention keeps whatever its age,
+	// so that rolling back does not bake it again. Zero when unknown.
+	Previous func(ctx context.Context) (commit.ID, error)
 }
 
 // LaunchSource is a launch template version or a launch configuration.

@@ -18,9 +18,15 @@ type Image struct {
 	Commit commit.ID
 	// InUse names what launches from it: "group G" for a group's launch
 	// source, "instance I" for a running instance's, "rollback" for the
-	// source an unfinished deploy's rollback returns to. Empty when unused.
+	// source an unfinished deploy's rollback returns to, InUsePrevious
+	// for the image of the commit deployed before the one running. Empty
+	// when unused.
 	InUse []string
 }
+
+// InUsePrevious marks the image of the commit the environment ran before
+// its deployed one: a rollback's target once no deploy is unfinished.
+const InUsePrevious = "previous deploy"
 
 // Images lists the environment's baked images (tagged with their commit),
 // newest first, with what uses each.
@@ -33,22 +39,33 @@ func (b *Baker) Images(ctx context.Context) ([]Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	var previous commit.ID
+	if b.Previous != nil {
+		if previous, err = b.Previous(ctx); err != nil {
+			return nil, fmt.Errorf("the commit deployed before: %w", err)
+		}
+	}
 	var out []Image
 	for _, img := range imgs {
 		c, err := commit.Parse(img.Tags[plan.TagCommit])
 		if err != nil {
 			continue // half-made: Recover's, not retention's
 		}
-		out = append(out, Image{Image: img, Commit: c, InUse: used[img.ID]})
+		by := used[img.ID]
+		if !previous.IsZero() && c == previous {
+			by = append(by, InUsePrevious)
+		}
+		out = append(out, Image{Image: img, Commit: c, InUse: by})
 	}
 	return out, nil
 }
 
 // Retain deregisters the environment's baked images beyond the newest
 // images.keep, and deletes their snapshots, keeping every image in use
-// (a group's launch source, a running instance's, or the one an unfinished
+// (a group's launch source, a running instance's, the one an unfinished
 // deploy's rollback returns a group to: a rollback launches from the old
-// source again). It returns the images it removed.
+// source again, and the image of the commit deployed before the running
+// one, which a rollback deploys again). It returns the images it removed.
 func (b *Baker) Retain(ctx context.Context) ([]string, error) {
 	imgs, err := b.Images(ctx)
 	if err != nil {

@@ -1,6 +1,8 @@
 package bake
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -134,4 +136,62 @@ func TestRetentionKeepsTheRollbackTarget(t *testing.T) {
 	if want := []string{imgs[2], imgs[0]}; !slices.Equal(ids, want) {
 		t.Errorf("images left %v, want %v (the newest, and the rollback's)", ids, want)
 	}
+}
+
+// TestRetentionKeepsThePreviousDeploy: once no deploy is unfinished, the
+// image of the commit the environment ran before its deployed one
+// (Previous, from the deploy notes) is kept whatever images.keep says, so
+// that a rollback to it does not bake it again; once the environment has
+// moved on, the image that was the previous deploy's is not.
+func TestRetentionKeepsThePreviousDeploy(t *testing.T) {
+	f := newFixture(t, "[environments.staging.images]\nkeep = 1\n")
+	if err := simenv.Create(f.ctx, simenv.Connect(f.endpoint), simenv.Spec{
+		Project: "shop", Env: "staging", LaunchTemplate: "shop-staging-web",
+		Groups: []simenv.Group{{Name: "shop-staging-web", Size: 1, ClassicLB: "shop-staging"}}, Now: time.Now(),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b := f.baker(f.cloud, &fakeShell{dir: t.TempDir()})
+	var previous commit.ID
+	b.Previous = func(context.Context) (commit.ID, error) { return previous, nil }
+	var imgs []string
+	var commits []commit.ID
+	bakeNext := func() {
+		t.Helper()
+		c := commit.MustParse(f.repo.Commit("v", map[string]string{"index.html": fmt.Sprintf("%d\n", len(commits))}))
+		res, err := b.Bake(f.ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs, commits = append(imgs, res.Image), append(commits, c)
+	}
+	left := func(want ...string) {
+		t.Helper()
+		imgs, err := b.Images(f.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, img := range imgs {
+			ids = append(ids, img.ID)
+			wantBy := []string(nil)
+			if img.Commit == previous {
+				wantBy = []string{InUsePrevious}
+			}
+			if !slices.Equal(img.InUse, wantBy) {
+				t.Errorf("%s (%s) in use by %v, want %v", img.ID, img.Commit.Short(), img.InUse, wantBy)
+			}
+		}
+		if !slices.Equal(ids, want) {
+			t.Errorf("images left %v, want %v (the newest, and the previous deploy's)", ids, want)
+		}
+	}
+	bakeNext()
+	previous = commits[0]
+	bakeNext()
+	bakeNext()
+	left(imgs[2], imgs[0])
+	previous = commits[2]
+	bakeNext()
+	left(imgs[3], imgs[2])
 }

@@ -46,14 +46,20 @@ func (e *UnknownCommitError) Is(target error) bool { return target == ErrUnknown
 
 // Cloud is what the planner reads from AWS: pkg/cloud implements it.
 type Cloud interface {
-	Group(ctx context.Context, name string, classic, targetGroups []string) (*cloud.Group, error)
-	LaunchTemplateVersion(ctx context.Context, ref cloud.LaunchTemplateRef) (*cloud.LaunchTemplateVersion, error)
+	GroupReader
 	Draining(ctx context.Context, classic, targetGroups []string) ([]cloud.Draining, error)
 	// ImagesTagged finds the commit's baked image (launch.image = "bake").
 	ImagesTagged(ctx context.Context, tags map[string]string) ([]cloud.Image, error)
 }
 
 var _ Cloud = (*cloud.Client)(nil)
+
+// GroupReader reads a group and the launch template version it names:
+// all that Deployed needs.
+type GroupReader interface {
+	Group(ctx context.Context, name string, classic, targetGroups []string) (*cloud.Group, error)
+	LaunchTemplateVersion(ctx context.Context, ref cloud.LaunchTemplateRef) (*cloud.LaunchTemplateVersion, error)
+}
 
 // Input is what a plan is made from.
 type Input struct {

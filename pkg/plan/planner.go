@@ -140,7 +140,7 @@ func groupRoles(env *config.Environment) []string {
 // launch source. A tag the launch source does not confirm makes the commit
 // unknown (empty), with Source saying why. It is the one definition of
 // "deployed" that ferry status, ferry plan and the agent share.
-func Deployed(ctx context.Context, c Cloud, env *config.Environment) (Revision, error) {
+func Deployed(ctx context.Context, c GroupReader, env *config.Environment) (Revision, error) {
 	rs := groupRoles(env)
 	if len(rs) == 0 {
 		return Revision{}, nil
@@ -241,7 +241,7 @@ func unhealthy(g roleGroup) int {
 // it against the launch source's name. Any doubt makes it unknown: an
 // unknown deployed commit means a full deploy, never a risky serial one.
 // (chooseAndCheckMethod also treats one the repository lacks as unknown.)
-func deployedCommit(ctx context.Context, c Cloud, g *cloud.Group, p *Plan) (Revision, error) {
+func deployedCommit(ctx context.Context, c GroupReader, g *cloud.Group, p *Plan) (Revision, error) {
 	tag := g.Tags[TagCommit]
 	if tag == "" {
 		return Revision{}, nil

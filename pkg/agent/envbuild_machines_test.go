@@ -43,6 +43,8 @@ import (
 //     instance runs the app's first commit (examples/app) from an image
 //     baked from the stack image, by a builder the recipes made with no
 //     secret, and serves the secret API_TOKEN it fetched at boot (its hash);
+//   - the worker group runs that image too, each instance its own role
+//     alone (checkRoles), and a Celery task round-trips;
 //   - a secrets push reaches the running instance without a deploy, and a
 //     scaled-out instance boots with the new value;
 //   - a serial deploy through the balancer keeps a Redis session with no
@@ -54,6 +56,7 @@ func TestEnvCreateOnMachines(t *testing.T) {
 	w.create()
 	w.checkFirstCommit()
 	w.checkCreateMigrated()
+	w.checkRoles()
 	w.checkSecretsPush()
 	w.checkScaleOut()
 	w.checkSerialDeploy()
@@ -160,6 +163,7 @@ branch = "testing"
 aws.region = "us-east-1"
 aws.endpoint = %q
 groups.web = "myproject-testing-web"
+groups.worker = "myproject-testing-worker"
 launch.image = "bake"
 launch.base_image = %q
 launch.key_name = "myproject-testing"
@@ -183,6 +187,8 @@ poll_interval = "500ms"
 [environments.testing.create.servers.web]
 instance_type = "t3.small"
 max = 3
+[environments.testing.create.servers.worker]
+instance_type = "t3.small"
 [environments.testing.create.servers.cache]
 instance_type = "t3.medium"
 [environments.testing.create.servers.db-primary]
@@ -305,8 +311,10 @@ func (w *envMachines) checkSecretsPush() {
 	push := &agent.SecretsPush{Project: "myproject", StateDir: w.stateDir, Env: w.cfg.Environments["testing"], Store: w.c,
 		Groups: w.c, Dialer: w.srv.MachineNetwork(), Log: w.logger}
 	rec, err := push.Run(w.ctx)
-	if err != nil || !slices.Equal(rec.Written, []string{"API_TOKEN"}) || len(rec.Servers) != 1 || rec.Servers[0].Address != w.web {
-		t.Fatalf("secrets push: %+v %v, want API_TOKEN written and the web instance %s updated", rec, err, w.web)
+	// The web instance and the worker's.
+	if err != nil || !slices.Equal(rec.Written, []string{"API_TOKEN"}) || len(rec.Servers) != 2 ||
+		!slices.ContainsFunc(rec.Servers, func(s agent.SecretServer) bool { return s.Address == w.web }) {
+		t.Fatalf("secrets push: %+v %v, want API_TOKEN written and the web instance %s and the worker's updated", rec, err, w.web)
 	}
 	w.serves(w.web, "/secret", tokenPage(apiToken2))
 }

@@ -98,13 +98,20 @@ const SecretsFile = "/etc/app/secrets.env"
 // writeSecrets is the default secrets_changed hook: stdin (KEY=value lines)
 // into SecretsFile through a temporary file in the same directory, created
 // 0600 by root and renamed over the old one, so the app never reads a
-// half-written file; then a restart of unit where it runs (try-restart
-// leaves a stopped unit stopped).
+// half-written file; then a restart of PgBouncer, whose userlist is made
+// from DB_PASSWORD in that file as it starts (the app connects through it
+// with the new value), and of unit, where they run (try-restart leaves a
+// stopped unit stopped).
 func writeSecrets(unit string) []string {
 	return []string{
 		`sudo sh -c 'umask 077 && mkdir -p /etc/app && t=$(mktemp /etc/app/.secrets.env.XXXXXX) && cat > "$t" && chown root:root "$t" && chmod 0600 "$t" && mv -f "$t" ` + SecretsFile + `'`,
-		`if systemctl cat ` + unit + `.service >/dev/null 2>&1; then sudo systemctl try-restart ` + unit + `.service; fi`,
+		restartIfThere("pgbouncer"),
+		restartIfThere(unit),
 	}
+}
+
+func restartIfThere(unit string) string {
+	return `if systemctl cat ` + unit + `.service >/dev/null 2>&1; then sudo systemctl try-restart ` + unit + `.service; fi`
 }
 
 // Merge returns the commands of role after applying overrides: a hook named

@@ -290,7 +290,7 @@ func newCrashReport() *crashReport {
 	return &crashReport{path: os.Getenv("FERRY_CRASH_REPORT")}
 }
 
-func (r *crashReport) add(kind string, pt crashPoint, outcome string, pass bool) {
+func (r *crashReport) add(kind string, pt fmt.Stringer, outcome string, pass bool) {
 	if r.path == "" {
 		return
 	}

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # The whole crash matrix (docs/reliability.md): every kill point of every
-# kind of deploy, one deploy SIGKILLed there and recovered each. Prints the
-# cells and their totals per kind; extra arguments go to `go test`.
-# Takes about 10 minutes on 2 idle cores.
+# kind of deploy, one deploy SIGKILLed there and recovered each, and every
+# point of a bake (on machines: run as root, or its cells are skipped).
+# Prints the cells and their totals per kind; extra arguments go to
+# `go test`. Takes about 10 minutes on 2 idle cores, and the bake's cells
+# about as long again (machines boot in each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT
 status=0
 FERRY_CRASH_MATRIX=all FERRY_CRASH_REPORT="$report" \
-  go test -count=1 -timeout 90m -run '^TestCrashMatrix$' "$@" ./e2e || status=$?
+  go test -count=1 -timeout 90m -run '^TestCrashMatrix(Bake)?$' "$@" ./e2e || status=$?
 sort "$report"
 echo
 awk -F'\t' '{ n[$1]++; if ($4 == "pass") p[$1]++; o[$1 "\t" $3]++ }

@@ -13,7 +13,7 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go vet ./...
-go vet -tags ferryfault ./internal/faultpoint ./pkg/cloud ./pkg/execute
+go vet -tags ferryfault ./internal/faultpoint ./pkg/cloud ./pkg/execute ./pkg/bake
 export FERRY_TEST_ARTIFACTS="${FERRY_TEST_ARTIFACTS:-$PWD/test-artifacts}" # screenshots of the dashboard's browser test (docs/ui.md)
 # The tests first, then fuzzing (every parser of outside input, a bounded
 # count of inputs each; see scripts/fuzz.sh), each run whatever the other

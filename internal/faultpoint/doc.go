@@ -1,6 +1,6 @@
-// Package faultpoint lets a test kill Ferry at a chosen point of a deploy:
-// before a step's journal record, after it, or after one of the step's
-// AWS calls returned. The crash matrix (e2e, docs/reliability.md) builds
+// Package faultpoint lets a test kill Ferry at a chosen point of a deploy
+// or a bake: before a step's (a bake phase's) journal record, after it, or
+// after one of its AWS calls returned. The crash matrix (e2e, docs/reliability.md) builds
 // the ferry binary with the build tag ferryfault and names the point in
 // the environment (FERRY_FAULT); the process then sends itself SIGKILL
 // there, as a power cut would.
@@ -9,7 +9,8 @@
 // empty stub the compiler removes: the shipped binary holds neither the
 // hook nor the name of its variable (e2e's TestShippedBinaryHasNoFaultHook
 // checks it). The package knows nothing of deploys; pkg/execute says
-// which step runs, pkg/cloud when an AWS call returned.
+// which step runs, pkg/bake which phase, pkg/cloud when an AWS call
+// returned.
 package faultpoint
 
 // Where is a point within a step.
@@ -17,7 +18,9 @@ type Where string
 
 const (
 	// BeforeRecord is after the step did its work, before the journal
-	// records it done.
+	// records it done; in a bake, whose journal records each phase before
+	// it acts, after the previous phase's work, before the journal names
+	// this phase.
 	BeforeRecord Where = "before-record"
 	// AfterRecord is once the journal records the step done.
 	AfterRecord Where = "after-record"

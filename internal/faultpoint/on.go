@@ -16,27 +16,52 @@ import (
 const Enabled = true
 
 // Env names the point to kill at, "STEP:WHERE" or "STEP:after-call:N"
-// (STEP 1-based, as the executor logs it; N 1-based, default 1).
+// (STEP 1-based, as the executor logs it, or a phase's name as Phases
+// and Enter give it, e.g. "bake-image"; N 1-based, default 1).
 const Env = "FERRY_FAULT"
 
 // TraceEnv names a file to which every point reached is appended, one
-// "STEP WHERE [N OPERATION]" line each: the harness lists a deploy's
+// "STEP WHERE [N OPERATION]" line each (STEP a phase's name in a bake): the harness lists a deploy's
 // points from a run that kills nothing.
 const TraceEnv = "FERRY_FAULT_TRACE"
 
 type stepKey struct{}
 
-// step is the step a context runs, and how many AWS calls that change
-// something it made.
+// step is the step (or phase) a context runs, and how many AWS calls that
+// change something it made.
 type step struct {
-	n     int
 	mu    sync.Mutex
+	name  string
 	calls int
+}
+
+func (s *step) current() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.name
 }
 
 // Step returns a context that runs step n (1-based).
 func Step(ctx context.Context, n int) context.Context {
-	return context.WithValue(ctx, stepKey{}, &step{n: n})
+	return context.WithValue(ctx, stepKey{}, &step{name: strconv.Itoa(n)})
+}
+
+// Phases returns a context whose phase Enter moves on: a bake's, whose
+// phases follow one another on one context.
+func Phases(ctx context.Context) context.Context {
+	return context.WithValue(ctx, stepKey{}, &step{})
+}
+
+// Enter makes name the phase ctx (from Phases) runs; its AWS calls are
+// counted afresh.
+func Enter(ctx context.Context, name string) {
+	s, ok := ctx.Value(stepKey{}).(*step)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	s.name, s.calls = name, 0
+	s.mu.Unlock()
 }
 
 // Reached kills the process if FERRY_FAULT names this point of ctx's step.
@@ -45,7 +70,11 @@ func Reached(ctx context.Context, w Where) {
 	if !ok {
 		return
 	}
-	hit(fmt.Sprintf("%d %s", s.n, w), s.n, w, 0)
+	name := s.current()
+	if name == "" {
+		return
+	}
+	hit(fmt.Sprintf("%s %s", name, w), name, w, 0)
 }
 
 // Called is told that an AWS call returned without error. Calls that only
@@ -62,12 +91,15 @@ func Called(ctx context.Context, operation string) {
 	}
 	s.mu.Lock()
 	s.calls++
-	n := s.calls
+	name, n := s.name, s.calls
 	s.mu.Unlock()
-	hit(fmt.Sprintf("%d %s %d %s", s.n, AfterCall, n, operation), s.n, AfterCall, n)
+	if name == "" {
+		return
+	}
+	hit(fmt.Sprintf("%s %s %d %s", name, AfterCall, n, operation), name, AfterCall, n)
 }
 
-func hit(trace string, stepN int, w Where, call int) {
+func hit(trace string, stepName string, w Where, call int) {
 	if path := os.Getenv(TraceEnv); path != "" {
 		if f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
 			fmt.Fprintln(f, trace)
@@ -79,7 +111,7 @@ func hit(trace string, stepN int, w Where, call int) {
 		return
 	}
 	parts := strings.Split(want, ":")
-	if len(parts) < 2 || parts[0] != strconv.Itoa(stepN) || parts[1] != string(w) {
+	if len(parts) < 2 || parts[0] != stepName || parts[1] != string(w) {
 		return
 	}
 	if w == AfterCall {

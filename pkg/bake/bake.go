@@ -219,13 +219,15 @@ func (b *Baker) Bake(ctx context.Context, c commit.ID) (Result, error) {
 	// The bake's own context may be what ended: clean up regardless.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.Env.Policy.Timeouts.Bake.Std())
 	defer cancel()
-	fe.Cleanup = b.cleanUp(cctx, r.rec, fe.Error())
+	fe.Cleanup = b.cleanUp(cctx, r.rec, OutcomeFailed, fe.Error())
 	return res, fe
 }
 
 // Recover removes what an unfinished bake left (the agent was killed
 // mid-bake): its builder and any half-made image, from the journal and by
-// tag. It returns nil when there was nothing to do.
+// tag. A bake stopped once its image was tagged with its commit is
+// recorded baked, its image kept. It returns nil when there was nothing
+// to do.
 func (b *Baker) Recover(ctx context.Context) error {
 	rec, err := b.journal().Load(b.Env.Name)
 	if err != nil {
@@ -236,18 +238,30 @@ func (b *Baker) Recover(ctx context.Context) error {
 	}
 	b.log().Warn("bake: an interrupted bake is cleaned up", "env", b.Env.Name, "bake", rec.ID, "commit", rec.Commit, "phase", rec.Phase,
 		"builder", rec.Builder, "image", rec.Image)
+	// Stopped once the image was tagged with its commit (at tag or done,
+	// or its builder not terminated): the bake made its image, and only
+	// the builder is left to remove.
+	img, baked, err := b.Find(ctx, rec.Commit)
+	if err != nil {
+		return err
+	}
+	if baked {
+		rec.Image = img.ID
+		return b.cleanUp(ctx, rec, OutcomeBaked, "")
+	}
 	reason := rec.Reason
 	if reason == "" {
 		reason = fmt.Sprintf("bake-failed: %s at %s: the agent stopped mid-bake", rec.Commit.Short(), rec.Phase)
 	}
-	return b.cleanUp(ctx, rec, reason)
+	return b.cleanUp(ctx, rec, OutcomeFailed, reason)
 }
 
 // cleanUp terminates the bake's builders and deletes its unfinished
-// images, then records the outcome. Each is looked for by tag as well as
-// by the journal's ids: a crash may fall between a call and its record.
-func (b *Baker) cleanUp(ctx context.Context, rec *Record, reason string) error {
-	rec.Finished, rec.Outcome, rec.Reason = true, OutcomeFailed, reason
+// images (a baked one, tagged with its commit, stays), then records the
+// outcome. Each is looked for by tag as well as by the journal's ids: a
+// crash may fall between a call and its record.
+func (b *Baker) cleanUp(ctx context.Context, rec *Record, outcome, reason string) error {
+	rec.Finished, rec.Outcome, rec.Reason = true, outcome, reason
 	var errs []error
 	tags := map[string]string{plan.TagProject: b.Project, plan.TagEnv: b.Env.Name, plan.TagBaking: rec.Commit.String()}
 	builders := map[string]bool{}
@@ -270,7 +284,7 @@ func (b *Baker) cleanUp(ctx context.Context, rec *Record, reason string) error {
 		}
 	}
 	images := map[string]bool{}
-	if rec.Image != "" {
+	if rec.Image != "" && outcome != OutcomeBaked {
 		images[rec.Image] = true
 	}
 	if imgs, err := b.Cloud.ImagesTagged(ctx, tags); err != nil {

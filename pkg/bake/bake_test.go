@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -105,6 +106,22 @@ func (k killedCloud) RunBuilder(ctx context.Context, s cloud.BuilderSpec) (strin
 		runtime.Goexit()
 	}
 	return id, err
+}
+
+func (k killedCloud) TagResources(ctx context.Context, ids []string, tags map[string]string) error {
+	err := k.Client.TagResources(ctx, ids, tags)
+	if k.after == "TagResources" {
+		runtime.Goexit()
+	}
+	return err
+}
+
+func (k killedCloud) TerminateInstances(ctx context.Context, ids []string) error {
+	err := k.Client.TerminateInstances(ctx, ids)
+	if k.after == "TerminateInstances" {
+		runtime.Goexit()
+	}
+	return err
 }
 
 type fixture struct {
@@ -467,5 +484,49 @@ func TestBakeProvisionsTheBuilderWithoutSecrets(t *testing.T) {
 	}
 	if builders, images, _ := f.left(); len(builders) != 0 || len(images) != 1 {
 		t.Errorf("after the refused bake: builders %v, images %v; want none and the first bake's", builders, images)
+	}
+}
+
+// TestRecoverAfterTheImageWasTagged: an agent killed once the bake's image
+// was tagged with its commit (before the builder was terminated, or before
+// the journal said so) made the image: the next start removes the builder,
+// keeps the image and records the bake baked, and the next bake of the
+// commit reuses the image.
+func TestRecoverAfterTheImageWasTagged(t *testing.T) {
+	for _, after := range []string{"TagResources", "TerminateInstances"} {
+		t.Run("killed after "+after, func(t *testing.T) {
+			f := newFixture(t, "")
+			c := f.commit()
+			sh := &fakeShell{dir: t.TempDir()}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_, _ = f.baker(killedCloud{Client: f.cloud, after: after}, sh).Bake(f.ctx, c)
+			}()
+			<-done
+			rec, err := Store{Dir: f.state}.Load("staging")
+			if err != nil || rec == nil || rec.Finished {
+				t.Fatalf("journal after the kill: %+v (%v), want an unfinished bake", rec, err)
+			}
+			if err := f.baker(f.cloud, sh).Recover(f.ctx); err != nil {
+				t.Fatalf("recover: %v", err)
+			}
+			img, found, err := f.baker(f.cloud, sh).Find(f.ctx, c)
+			if err != nil || !found {
+				t.Fatalf("the commit's image after the recovery: found %v, %v", found, err)
+			}
+			builders, images, _ := f.left()
+			if len(builders) > 0 || !slices.Equal(images, []string{img.ID}) {
+				t.Errorf("left: builders %v, images %v; want no builder and the image %s", builders, images, img.ID)
+			}
+			rec, err = Store{Dir: f.state}.Load("staging")
+			if err != nil || !rec.Finished || rec.Outcome != OutcomeBaked || !rec.CleanedUp || rec.Image != img.ID || rec.Reason != "" {
+				t.Errorf("journal: %+v (%v), want baked %s and cleaned up", rec, err, img.ID)
+			}
+			r, err := f.baker(f.cloud, sh).Bake(f.ctx, c)
+			if err != nil || !r.Reused || r.Image != img.ID {
+				t.Errorf("the next bake: %+v %v, want %s reused", r, err, img.ID)
+			}
+		})
 	}
 }

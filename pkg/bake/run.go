@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferry-deploy/ferry/internal/faultpoint"
 	"github.com/ferry-deploy/ferry/pkg/cloud"
 	"github.com/ferry-deploy/ferry/pkg/commit"
 	"github.com/ferry-deploy/ferry/pkg/config"
@@ -26,21 +27,29 @@ type run struct {
 	lg  *slog.Logger
 }
 
-// enter journals the phase before it acts.
-func (r *run) enter(p Phase) error {
+// enter journals the phase before it acts. Test builds may be killed on
+// either side of the record (internal/faultpoint: "bake-PHASE").
+func (r *run) enter(ctx context.Context, p Phase) error {
 	r.rec.Phase = p
+	faultpoint.Enter(ctx, "bake-"+string(p))
+	faultpoint.Reached(ctx, faultpoint.BeforeRecord)
 	r.lg.Info("bake: "+string(p), "elapsed", time.Since(r.rec.Started).Round(time.Second))
-	return r.b.journal().Save(r.rec)
+	if err := r.b.journal().Save(r.rec); err != nil {
+		return err
+	}
+	faultpoint.Reached(ctx, faultpoint.AfterRecord)
+	return nil
 }
 
 func (r *run) bake(ctx context.Context) (string, error) {
+	ctx = faultpoint.Phases(ctx)
 	b, c := r.b, r.rec.Commit
 	env := b.Env
 	tags := map[string]string{plan.TagProject: b.Project, plan.TagEnv: env.Name, plan.TagBaking: c.String()}
 
 	// The commands first: a hook that does not render fails before any
 	// instance exists.
-	if err := r.enter(PhasePrepare); err != nil {
+	if err := r.enter(ctx, PhasePrepare); err != nil {
 		return "", err
 	}
 	build, err := r.buildCommands()
@@ -66,7 +75,7 @@ func (r *run) bake(ctx context.Context) (string, error) {
 		}
 	}
 
-	if err := r.enter(PhaseLaunch); err != nil {
+	if err := r.enter(ctx, PhaseLaunch); err != nil {
 		return "", err
 	}
 	spec := cloud.BuilderSpec{
@@ -85,7 +94,7 @@ func (r *run) bake(ctx context.Context) (string, error) {
 		return "", err
 	}
 	r.rec.Builder = id
-	if err := r.enter(PhaseBoot); err != nil {
+	if err := r.enter(ctx, PhaseBoot); err != nil {
 		return "", err
 	}
 	bootCtx, cancel := context.WithTimeout(ctx, env.Policy.Timeouts.Bake.Std())
@@ -105,20 +114,20 @@ func (r *run) bake(ctx context.Context) (string, error) {
 	r.rec.Log = sess.Log()
 
 	if b.Provision != nil {
-		if err := r.enter(PhaseProvision); err != nil {
+		if err := r.enter(ctx, PhaseProvision); err != nil {
 			return "", err
 		}
 		if err := r.provision(ctx, sess, m.PrivateIP); err != nil {
 			return "", err
 		}
 	}
-	if err := r.enter(PhaseDeliver); err != nil {
+	if err := r.enter(ctx, PhaseDeliver); err != nil {
 		return "", err
 	}
 	if err := r.deliver(ctx, sess); err != nil {
 		return "", err
 	}
-	if err := r.enter(PhaseBuild); err != nil {
+	if err := r.enter(ctx, PhaseBuild); err != nil {
 		return "", err
 	}
 	if len(build) > 0 {
@@ -126,14 +135,14 @@ func (r *run) bake(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
-	if err := r.enter(PhaseClean); err != nil {
+	if err := r.enter(ctx, PhaseClean); err != nil {
 		return "", err
 	}
 	if err := sess.Run(ctx, r.cleanCommand()); err != nil {
 		return "", err
 	}
 
-	if err := r.enter(PhaseImage); err != nil {
+	if err := r.enter(ctx, PhaseImage); err != nil {
 		return "", err
 	}
 	name := plan.LaunchSourceName(b.Project, env.Name, c, r.rec.Started)
@@ -152,13 +161,13 @@ func (r *run) bake(ctx context.Context) (string, error) {
 		return "", err
 	}
 
-	if err := r.enter(PhaseTag); err != nil {
+	if err := r.enter(ctx, PhaseTag); err != nil {
 		return "", err
 	}
 	if err := b.Cloud.TagResources(ctx, []string{img}, map[string]string{plan.TagCommit: c.String()}); err != nil {
 		return "", err
 	}
-	if err := r.enter(PhaseDone); err != nil {
+	if err := r.enter(ctx, PhaseDone); err != nil {
 		return "", err
 	}
 	if err := b.Cloud.TerminateInstances(ctx, []string{id}); err != nil {

@@ -564,7 +564,7 @@ func (b *Builder) groups(ctx context.Context, res *Result, sgIDs map[string]stri
 		spec := cloud.GroupSpec{Name: g.Name, Template: cloud.LaunchTemplateRef{ID: tpl.ID, Version: "$Default"},
 			Min: int32(g.Min), Max: int32(g.Max), Desired: int32(g.Min), Subnets: subnets, Tags: gtags}
 		if g.Balanced {
-			spec.ClassicBalancers, spec.HealthCheckGrace = []string{s.Balancer}, 300
+			spec.ClassicBalancers, spec.HealthCheckGrace = []string{s.Balancer}, HealthCheckGrace
 		}
 		if err := b.Cloud.CreateGroup(ctx, spec); err != nil {
 			return err

@@ -311,6 +311,11 @@ func TestCreateMakesTheSeedsEnvironment(t *testing.T) {
 			if *g.MinSize != 2 || *g.MaxSize != 4 || *g.DesiredCapacity != 2 || !slices.Equal(g.LoadBalancerNames, []string{"myproject-testing"}) || *g.HealthCheckType != "ELB" {
 				t.Errorf("web group %d-%d/%d %v %s", *g.MinSize, *g.MaxSize, *g.DesiredCapacity, g.LoadBalancerNames, *g.HealthCheckType)
 			}
+			// Longer than the balancer takes at least to pass a new
+			// instance (10 checks 30 s apart).
+			if grace := aws.ToInt32(g.HealthCheckGracePeriod); grace != 600 {
+				t.Errorf("web group's health check grace period %d s, want 600", grace)
+			}
 			if *g.LaunchTemplate.LaunchTemplateName != "myproject-testing-web" {
 				t.Errorf("web group's template %s", *g.LaunchTemplate.LaunchTemplateName)
 			}

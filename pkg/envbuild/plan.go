@@ -38,6 +38,15 @@ const (
 // AWS's defaults are CreateLoadBalancer's.
 var (
 	HealthCheck = cloud.HealthCheck{Target: "HTTPS:443/healthcheck.html", Interval: 30, Timeout: 5, Healthy: 10, Unhealthy: 2}
+	// HealthCheckGrace (seconds) is how long the web group leaves a new
+	// instance to pass the balancer's health check before it counts as
+	// unhealthy and is replaced: twice the least time the check takes to
+	// pass one (Healthy × Interval, 300 s), since the instance boots
+	// first, and in a full deploy joins the balancer only once the upgrade
+	// page is up and the migrations ran. AWS's console default, 300 s,
+	// equals that least time: the group replaced a full deploy's new
+	// instances before their checks could pass.
+	HealthCheckGrace = 2 * HealthCheck.Healthy * HealthCheck.Interval
 )
 
 // SecurityGroup is one security group to make.

@@ -24,11 +24,11 @@ import (
 // connection is cut; a new one is refused), and the deploy rolls back. When
 // SSH is back by the time the rollback takes the page down, the page comes
 // down on the old instances and the deploy ends rolled back; when it is
-// not, the rollback still restores the group and the deploy ends failed,
-// naming the page it could not take down. Either way it ends (no wait
+// not, the rollback still restores the group and the deploy ends failed. Either way it ends (no wait
 // outlives its bound), with nothing suspended, the group on the old commit
-// and serving, no journal, and the outcome in the commit's note; the next
-// deploy, SSH back, succeeds.
+// and serving, no journal, and the outcome in the commit's note (a failed
+// rollback's reason saying the page stayed up); the next deploy, SSH back,
+// succeeds.
 func TestHookHostUnreachable(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a simulator, sshd and deploys")
@@ -97,10 +97,13 @@ func TestHookHostUnreachable(t *testing.T) {
 					t.Errorf("the page came down at %v, want the old instances %v", got, oldAddrs)
 				}
 			} else {
-				// The outcome's one-line reason names the step; the
-				// command's error says what the rollback could not do.
-				if !strings.Contains(agent.stderr.String(), "rollback failed: upgrade page: upgrade_page_off on i-") {
-					t.Errorf("ferry deploy does not say the page stayed up:\n%s", agent.stderr.String())
+				// The outcome's one-line reason, which the note keeps,
+				// says what the rollback could not undo.
+				if !strings.Contains(reason, "; rollback failed: upgrade page: upgrade_page_off on i-") {
+					t.Errorf("the reason does not say the page stayed up: %s", reason)
+				}
+				if note := p.note(next); !strings.Contains(note, "rollback failed: upgrade page") {
+					t.Errorf("the note does not say the page stayed up:\n%s", note)
 				}
 				if got := marked(t, marks, "page_off"); len(got) != 0 {
 					t.Errorf("the page came down at %v while sshd was stopped", got)
@@ -170,6 +173,16 @@ func (p *project) hooksOverSSH(sshd *sshtest.Server, marks string) {
 	if err := os.WriteFile(p.config, []byte(s), 0o600); err != nil {
 		p.t.Fatal(err)
 	}
+}
+
+// note returns the ferry note on commit c.
+func (p *project) note(c string) string {
+	p.t.Helper()
+	out, err := testutil.GitCommand("", "--git-dir", p.remote, "notes", "--ref=ferry", "show", c).CombinedOutput()
+	if err != nil {
+		p.t.Errorf("no note on %s: %v\n%s", c, err, out)
+	}
+	return string(out)
 }
 
 // marked returns the addresses a hook recorded, sorted.

@@ -183,7 +183,7 @@ func (e *Executor) drive(ctx context.Context, j *Journal) (Report, error) {
 	e.rollingBack(j)
 	if err := e.rollback(ctx, j); err != nil {
 		log.Error("rollback failed", "err", err)
-		return e.finish(j, Failed, fmt.Errorf("%w; rollback failed: %w", stepErr, err))
+		return e.finish(j, Failed, &rollbackError{step: stepErr, rollback: err})
 	}
 	return e.finish(j, RolledBack, stepErr)
 }
@@ -280,8 +280,28 @@ func (e *Executor) report(j *Journal, o Outcome, cause error) Report {
 
 // shortReason keeps a failure reason to its first line: the report's
 // summary (the error itself has the rest). Notes bound its length
-// (status.MaxReason), forges their descriptions' own.
+// (status.MaxReason), forges their descriptions' own. A failed rollback
+// keeps the first line of each part: what it could not undo (an upgrade
+// page left up on hosts that went away) is as much the outcome as the
+// step that failed.
 func shortReason(err error) string {
+	var re *rollbackError
+	if errors.As(err, &re) {
+		return firstLine(re.step) + "; rollback failed: " + firstLine(re.rollback)
+	}
+	return firstLine(err)
+}
+
+func firstLine(err error) string {
 	s, _, _ := strings.Cut(err.Error(), "\n")
 	return s
 }
+
+// rollbackError is a deploy that failed and whose rollback failed too.
+type rollbackError struct{ step, rollback error }
+
+func (e *rollbackError) Error() string {
+	return fmt.Sprintf("%v; rollback failed: %v", e.step, e.rollback)
+}
+
+func (e *rollbackError) Unwrap() []error { return []error{e.step, e.rollback} }

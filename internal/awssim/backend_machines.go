@@ -75,6 +75,10 @@ func openMachineBackend(ctx context.Context, s *Sim) (*machineBackend, error) {
 	host, err := machines.Open(ctx, machines.Options{
 		CacheDir: o.MachineCacheDir, StateDir: o.MachineStateDir, Logger: s.log,
 		Network: machines.NetworkConfig{Subnets: o.defaultSubnets()},
+		// Without a state file no account refers to the images made here
+		// once the simulator ends: close deletes them, and after a kill
+		// the next simulator's Open does.
+		TransientSnapshots: o.StateFile == "",
 	})
 	if err != nil {
 		return nil, fmt.Errorf("awssim: machines: %w", err)

@@ -142,3 +142,68 @@ func pidsInNetns(want syscall.Stat_t) []int {
 	}
 	return pids
 }
+
+// removeOrphans deletes the transient layers (Layer.Host) of Hosts that
+// are gone, children before parents. A layer a machine still runs on (of
+// another Host, booted from it) stays until an Open after that machine.
+// Layers without a Host, the cached base and stack images and the images
+// a state file refers to, are never looked at.
+func (s *Store) removeOrphans() error {
+	gone := map[string]bool{}
+	var errs []error
+	for progress := true; progress; {
+		progress = false
+		ls, err := s.Layers()
+		if err != nil {
+			return err
+		}
+		for _, l := range ls {
+			if l.Host == "" {
+				continue
+			}
+			g, ok := gone[l.Host]
+			if !ok {
+				if g, err = hostGone(l.Host); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				gone[l.Host] = g
+			}
+			if !g {
+				continue
+			}
+			switch err := s.Delete(l.ID); {
+			case err == nil:
+				s.log.Info("deleted a layer of a Host that is gone", "layer", l.ID, "host", l.Host)
+				progress = true
+			case errors.Is(err, ErrLayerHasChildren), errors.Is(err, ErrLayerInUse), errors.Is(err, ErrNoLayer):
+				// Its children go first; one in use, at a later Open.
+			default:
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// hostGone reports whether the Host named name has ended: its lock file is
+// gone (Close removes it, and /run does not survive a reboot) or no
+// process holds it (killed). Only a name New gives counts: another is
+// nobody's to judge.
+func hostGone(name string) (bool, error) {
+	if !isHostName(name) {
+		return false, nil
+	}
+	path := filepath.Join(lockDir, name+".lock")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return true, nil
+	} else if err != nil {
+		return false, err
+	}
+	lock := flock.New(path)
+	ok, err := lock.TryLock()
+	if err != nil || !ok {
+		return false, err
+	}
+	return true, lock.Unlock()
+}

@@ -27,7 +27,7 @@ func TestHelperHost(t *testing.T) {
 		t.Skip("helper process only")
 	}
 	_, base := baseImage(t)
-	h, err := machines.Open(context.Background(), machines.Options{StateDir: state, Logger: testLogger(t)})
+	h, err := machines.Open(context.Background(), machines.Options{StateDir: state, Logger: testLogger(t), TransientSnapshots: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,12 +38,16 @@ func TestHelperHost(t *testing.T) {
 	if err := m.WaitRunning(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	// An image of the machine, as a simulator without a state file makes.
+	if _, err := m.Snapshot(context.Background(), h.Network().Name()+"-ami-0stale"); err != nil {
+		t.Fatal(err)
+	}
 	os.Stdout.WriteString("READY " + h.Network().Name() + " " + strconv.Itoa(m.PID()) + "\n")
 	select {} // until SIGKILL
 }
 
 func TestStaleHostIsCleanedUp(t *testing.T) {
-	baseImage(t)
+	store, base := baseImage(t)
 	state := t.TempDir()
 	helper := exec.Command(os.Args[0], "-test.run=^TestHelperHost$", "-test.v")
 	helper.Env = append(os.Environ(), helperEnv+"="+state)
@@ -95,6 +99,14 @@ func TestStaleHostIsCleanedUp(t *testing.T) {
 	}
 	if strings.Contains(string(mounts), filepath.Join(state, name)) {
 		t.Errorf("a mount of %s is left", name)
+	}
+	// The killed Host's transient image is gone from the store; the base
+	// image stays.
+	if l, err := store.Layer(name + "-ami-0stale"); !errors.Is(err, machines.ErrNoLayer) {
+		t.Errorf("the killed Host's snapshot layer is left: %+v, %v", l, err)
+	}
+	if _, err := store.Layer(base.ID); err != nil {
+		t.Errorf("the base image's layer: %v", err)
 	}
 	// nspawn is gone, or going: killed by the cleanup, it is reaped by
 	// init, so wait for that rather than for a time.

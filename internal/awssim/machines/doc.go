@@ -19,7 +19,8 @@
 //     admin's authorized keys, cloud-init's datasource and user data),
 //     keeps its console, reports it Running when its systemd is ready, and
 //     powers it off in order. Open cleans up what a killed process left
-//     (namespaces, mounts, machines with Prefix whose lock is free).
+//     (namespaces, mounts, machines with Prefix whose lock is free), and
+//     the layers a gone Host snapshotted with TransientSnapshots.
 //
 // It knows nothing of AWS's API, of instance ids or states beyond a
 // machine's own life, of key pairs (it takes authorized_keys lines), of

@@ -27,7 +27,14 @@ type Options struct {
 	// StopTimeout bounds a clean power-off before the machine is killed;
 	// default 30s.
 	StopTimeout time.Duration
-	Logger      *slog.Logger
+	// TransientSnapshots marks the layers the Host's machines snapshot as
+	// the Host's (Layer.Host): images that do not outlive it. Deleting
+	// them while it runs is the caller's; those left once it is gone,
+	// closed or killed with its process, are deleted by the next Open. A
+	// caller whose images must outlive it (awssim with a state file)
+	// leaves it off.
+	TransientSnapshots bool
+	Logger             *slog.Logger
 }
 
 // Host boots machines from the store's images on its own network
@@ -48,8 +55,9 @@ type Host struct {
 	closed   bool
 }
 
-// Open cleans up what earlier Hosts killed before their Close left behind,
-// then opens the store and makes the network.
+// Open cleans up what earlier Hosts killed before their Close left behind
+// (their transient snapshots' layers included), then opens the store and
+// makes the network.
 func Open(ctx context.Context, opts Options) (*Host, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -66,6 +74,10 @@ func Open(ctx context.Context, opts Options) (*Host, error) {
 	store, err := OpenStore(opts.CacheDir, opts.Logger)
 	if err != nil {
 		return nil, err
+	}
+	if err := store.removeOrphans(); err != nil {
+		// Not this Host's to fail for: the next Open tries again.
+		opts.Logger.Warn("deleting the layers of Hosts that are gone", "err", err)
 	}
 	n, err := CreateNetwork(ctx, opts.Network, opts.Logger)
 	if err != nil {

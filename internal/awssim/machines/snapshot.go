@@ -72,7 +72,11 @@ func (m *Machine) Snapshot(ctx context.Context, id string) (Layer, error) {
 	if err := dropPerInstance(filepath.Join(tmp, "fs")); err != nil {
 		return Layer{}, errors.Join(err, removeTree(tmp))
 	}
-	l, err := s.commit(tmp, Layer{ID: id, Parent: m.spec.Image, Created: time.Now().UTC(), From: m.spec.Name})
+	layer := Layer{ID: id, Parent: m.spec.Image, Created: time.Now().UTC(), From: m.spec.Name}
+	if m.host.opts.TransientSnapshots {
+		layer.Host = m.host.net.Name()
+	}
+	l, err := s.commit(tmp, layer)
 	if err != nil {
 		return Layer{}, errors.Join(err, removeTree(tmp))
 	}

@@ -52,6 +52,10 @@ type Layer struct {
 	Recipe string `json:"recipe,omitempty"`
 	// From says what the layer was made from (a machine's name).
 	From string `json:"from,omitempty"`
+	// Host names the Host (its network's name) whose transient snapshot
+	// the layer is (Options.TransientSnapshots): the next Open once that
+	// Host is gone deletes it. Empty for a layer that outlives its maker.
+	Host string `json:"host,omitempty"`
 	// Dir holds the layer's files (not stored: it follows from the store).
 	Dir string `json:"-"`
 }

@@ -5,7 +5,8 @@
 # target with a bare "context deadline exceeded" at the deadline on a busy
 # machine, go.dev/issue/75804, fixed in Go 1.27; a count has no deadline): the config, webhook requests, SSH
 # signatures and allowed_signers, known_hosts, deploy notes, the journal,
-# plan JSON and secrets files; the dashboard's actions; forges' error
+# plan JSON and secrets files; smart HTTP ref advertisements; the
+# dashboard's actions; forges' error
 # answers to a commit status; and the state files
 # Ferry reads back after a crash (watch state, control files, unpushed
 # notes, secrets push record, bake journal, env create journal). Their seed
@@ -27,6 +28,7 @@ targets=(
   ./pkg/execute:FuzzJournalLoad
   ./pkg/plan:FuzzPlanJSON
   ./pkg/watch:FuzzWatchState
+  ./pkg/watch:FuzzAdvertFilter
   ./pkg/agent:FuzzControlFiles
   ./pkg/agent:FuzzPendingNotes
   ./pkg/agent:FuzzSecretsRecord

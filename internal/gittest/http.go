@@ -67,7 +67,7 @@ func (h *HTTPServer) wrap(next http.Handler) http.Handler {
 		h.mu.Lock()
 		extra := h.extra
 		h.mu.Unlock()
-		if len(extra) > 0 && strings.HasSuffix(r.URL.Path, "/info/refs") && r.URL.Query().Get("service") == "git-upload-pack" {
+		if len(extra) > 0 && strings.HasSuffix(r.URL.Path, "/info/refs") && strings.HasPrefix(r.URL.Query().Get("service"), "git-") {
 			rec := httptest.NewRecorder()
 			next.ServeHTTP(rec, r)
 			for k, v := range rec.Header() {
@@ -81,10 +81,10 @@ func (h *HTTPServer) wrap(next http.Handler) http.Handler {
 	})
 }
 
-// AdvertiseExtra makes every later fetch's ref advertisement list the given
-// refs too, names exactly as given (however malformed: "config", "../x",
-// control characters), each pointing at hash, an object the repository
-// has: a broken or hostile server. Fetching them gets the objects; the
+// AdvertiseExtra makes every later ref advertisement (of fetches and
+// pushes) list the given refs too, names exactly as given (however
+// malformed: "config", "../x", control characters, spaces), each pointing
+// at hash, an object the repository has: a broken or hostile server. Fetching them gets the objects; the
 // names are the server's lie.
 func (h *HTTPServer) AdvertiseExtra(hash string, names ...string) {
 	h.mu.Lock()

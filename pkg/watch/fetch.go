@@ -16,7 +16,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
 	"github.com/go-git/go-git/v5/plumbing/transport"
-	"github.com/go-git/go-git/v5/plumbing/transport/client"
 )
 
 // fetchLocked brings the named refs into the mirror under the same names,
@@ -35,7 +34,7 @@ func (m *Mirror) fetchLocked(ctx context.Context, names []plumbing.ReferenceName
 	if err != nil {
 		return m.remoteErr("fetch", err, secret)
 	}
-	c, err := client.NewClient(m.ep)
+	c, err := m.transportFor()
 	if err != nil {
 		return m.remoteErr("fetch", fmt.Errorf("%w: %w", err, ErrPermanent), secret)
 	}
@@ -49,7 +48,7 @@ func (m *Mirror) fetchLocked(ctx context.Context, names []plumbing.ReferenceName
 		ar, err = packp.NewAdvRefs(), nil
 	}
 	if err != nil {
-		return m.remoteErr("fetch", err, secret)
+		return m.remoteErr("fetch", badAdvertisement(err), secret)
 	}
 
 	updates := map[plumbing.ReferenceName]plumbing.Hash{}
@@ -60,7 +59,7 @@ func (m *Mirror) fetchLocked(ctx context.Context, names []plumbing.ReferenceName
 					continue
 				}
 				if err := checkRefName(plumbing.ReferenceName(name)); err != nil {
-					m.log.Warn("the remote advertises a ref whose name git would refuse; not fetched", "err", err)
+					m.ignoreRef(name, err)
 					continue
 				}
 				updates[plumbing.ReferenceName(name)] = h

@@ -16,7 +16,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/transport"
-	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 	"github.com/gofrs/flock"
 )
@@ -47,7 +46,9 @@ type Mirror struct {
 	ep       *transport.Endpoint
 	log      *slog.Logger
 	listings *listings
-	baseMin  int // objects from which a pack becomes the base (see compact.go)
+	baseMin  int                 // objects from which a pack becomes the base (see compact.go)
+	http     transport.Transport // for http(s) remotes (advert.go)
+	badRefs  badRefs
 
 	mu   sync.Mutex // guards repo and st (compaction replaces them) and their caches
 	repo *git.Repository
@@ -87,6 +88,7 @@ func OpenMirror(opts MirrorOptions) (*Mirror, error) {
 		opts.Rand = rand.Float64
 	}
 	m := &Mirror{opts: opts, ep: ep, log: opts.Logger.With("remote", RedactURL(opts.URL)), listings: newListings(), baseMin: baseMinObjects}
+	m.http = newHTTPTransport(func(name, why string) { m.ignoreRef(name, fmt.Errorf("ref name %q: %s", name, why)) })
 	if err := os.MkdirAll(filepath.Dir(filepath.Clean(opts.Dir)), 0o700); err != nil {
 		return nil, fmt.Errorf("create mirror dir: %w", err)
 	}
@@ -218,7 +220,7 @@ func (m *Mirror) listRemoteOnce(ctx context.Context) (map[plumbing.ReferenceName
 	if err != nil {
 		return nil, m.remoteErr("list", err, secret)
 	}
-	c, err := client.NewClient(m.ep)
+	c, err := m.transportFor()
 	if err != nil {
 		return nil, m.remoteErr("list", fmt.Errorf("%w: %w", err, ErrPermanent), secret)
 	}
@@ -232,14 +234,14 @@ func (m *Mirror) listRemoteOnce(ctx context.Context) (map[plumbing.ReferenceName
 		return map[plumbing.ReferenceName]RemoteRef{}, nil
 	}
 	if err != nil {
-		return nil, m.remoteErr("list", err, secret)
+		return nil, m.remoteErr("list", badAdvertisement(err), secret)
 	}
 	refs := make(map[plumbing.ReferenceName]RemoteRef, len(ar.References))
 	for name, h := range ar.References {
 		n := plumbing.ReferenceName(name)
 		if err := checkRefName(n); err != nil {
 			if n != plumbing.HEAD {
-				m.log.Warn("the remote advertises a ref whose name git would refuse; ignored", "err", err)
+				m.ignoreRef(name, err)
 			}
 			continue
 		}
@@ -250,6 +252,13 @@ func (m *Mirror) listRemoteOnce(ctx context.Context) (map[plumbing.ReferenceName
 		refs[n] = r
 	}
 	return refs, nil
+}
+
+// ignoreRef logs a ref of the remote's that Ferry ignores, once per name.
+func (m *Mirror) ignoreRef(name string, err error) {
+	if m.badRefs.first(name) {
+		m.log.Warn("the remote advertises a ref whose name git would refuse; ignored (logged once)", "err", err)
+	}
 }
 
 // LocalRef is the hash a ref has in the mirror, or the zero hash.

@@ -10,7 +10,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/revlist"
-	"github.com/go-git/go-git/v5/plumbing/transport/client"
 )
 
 // PushCAS sets the remote's ref to newHash only if it is oldHash now: a
@@ -32,7 +31,7 @@ func (m *Mirror) PushCAS(ctx context.Context, name plumbing.ReferenceName, oldHa
 	if err != nil {
 		return false, m.remoteErr("push", err, secret)
 	}
-	c, err := client.NewClient(m.ep)
+	c, err := m.transportFor()
 	if err != nil {
 		return false, m.remoteErr("push", err, secret)
 	}
@@ -43,7 +42,7 @@ func (m *Mirror) PushCAS(ctx context.Context, name plumbing.ReferenceName, oldHa
 	defer sess.Close()
 	ar, err := sess.AdvertisedReferencesContext(ctx)
 	if err != nil {
-		return false, m.remoteErr("push", err, secret)
+		return false, m.remoteErr("push", badAdvertisement(err), secret)
 	}
 	current := ar.References[name.String()]
 	if current != oldHash {

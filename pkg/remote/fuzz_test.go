@@ -36,11 +36,11 @@ func FuzzKnownHosts(f *testing.F) {
 		}
 		addr := &net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 2222}
 		_ = h.algorithms("10.0.0.1:2222")
-		err = h.callback("10.0.0.1:2222", addr, key)
+		err = h.callback("10.0.0.1:2222", addr, key, "")
 		if err != nil && !strings.Contains(data, "@revoked") {
 			t.Fatalf("the listed key is refused: %v", err)
 		}
-		if h.callback("10.0.0.1:2222", addr, other) == nil && !strings.Contains(data, "@cert-authority") &&
+		if h.callback("10.0.0.1:2222", addr, other, "") == nil && !strings.Contains(data, "@cert-authority") &&
 			strings.Contains(data, "[10.0.0.1]:2222") == false && !strings.ContainsAny(data, "*?|") {
 			t.Fatalf("a key not listed for the host is accepted")
 		}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/gofrs/flock"
@@ -71,14 +72,67 @@ func (h *hostKeys) algorithms(hostport string) []string {
 	return h.db.HostKeyAlgorithms(hostport)
 }
 
-func (h *hostKeys) callback(hostname string, remote net.Addr, key ssh.PublicKey) error {
+// callback checks the key hostname presents; instance is the EC2 instance
+// the caller found at that address ("" or the address itself when it knows
+// none). With trust on first use, a key is recorded with the instance's id
+// (a comment "ferry-instance=ID" on its line): when another instance
+// presents another key at that address later (private addresses are
+// reused once an instance is gone), the lines of the instance that held
+// it are replaced. A changed key at an address whose lines name this
+// instance, or no instance (written by hand), is refused as ever.
+func (h *hostKeys) callback(hostname string, remote net.Addr, key ssh.PublicKey, instance string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if !strings.HasPrefix(instance, "i-") {
+		instance = ""
+	}
 	err := h.db.HostKeyCallback()(hostname, remote, key)
-	if err == nil || !knownhosts.IsHostUnknown(err) || !h.tofu {
+	if err == nil || !h.tofu {
 		return h.refusal(hostname, key, err)
 	}
-	return h.recordLocked(hostname, remote, key)
+	if !knownhosts.IsHostUnknown(err) && (instance == "" || !h.heldByOthers(err, instance)) {
+		return h.refusal(hostname, key, err)
+	}
+	return h.recordLocked(hostname, remote, key, instance)
+}
+
+// instanceMark is the known_hosts comment naming the instance a key was
+// recorded for.
+const instanceMark = "ferry-instance="
+
+// heldByOthers reports whether err is a changed key whose every known line
+// is in h.file and names an instance other than instance.
+func (h *hostKeys) heldByOthers(err error, instance string) bool {
+	var keyErr *xknownhosts.KeyError
+	if !errors.As(err, &keyErr) || len(keyErr.Want) == 0 {
+		return false
+	}
+	b, rerr := os.ReadFile(h.file)
+	if rerr != nil {
+		return false
+	}
+	lines := strings.Split(string(b), "\n")
+	for _, k := range keyErr.Want {
+		if k.Filename != h.file || k.Line < 1 || k.Line > len(lines) {
+			return false
+		}
+		other := lineInstance(lines[k.Line-1])
+		if other == "" || other == instance {
+			return false
+		}
+	}
+	return true
+}
+
+// lineInstance is the instance a known_hosts line was recorded for, "" if
+// it names none.
+func lineInstance(line string) string {
+	for _, f := range strings.Fields(line)[min(3, len(strings.Fields(line))):] {
+		if id, ok := strings.CutPrefix(f, instanceMark); ok {
+			return id
+		}
+	}
+	return ""
 }
 
 // refusal turns the known_hosts verdict into Ferry's error.
@@ -101,7 +155,7 @@ func (h *hostKeys) refusal(hostname string, key ssh.PublicKey, err error) error 
 	return e
 }
 
-func (h *hostKeys) recordLocked(hostname string, remote net.Addr, key ssh.PublicKey) error {
+func (h *hostKeys) recordLocked(hostname string, remote net.Addr, key ssh.PublicKey, instance string) error {
 	// Across processes too (the agent and ferry deploy may meet a new
 	// host at once); the kernel drops the flock if a process dies.
 	if err := os.MkdirAll(filepath.Dir(h.file), 0o755); err != nil {
@@ -119,17 +173,38 @@ func (h *hostKeys) recordLocked(hostname string, remote net.Addr, key ssh.Public
 		return err
 	}
 	err := h.db.HostKeyCallback()(hostname, remote, key)
-	if err == nil || !knownhosts.IsHostUnknown(err) {
+	replace := err != nil && !knownhosts.IsHostUnknown(err) && instance != "" && h.heldByOthers(err, instance)
+	if err == nil || !knownhosts.IsHostUnknown(err) && !replace {
 		return h.refusal(hostname, key, err)
 	}
 	old, err := os.ReadFile(h.file)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("record host key of %s: %w", hostname, err)
 	}
+	if replace {
+		// The lines of the instance that held the address go.
+		var keyErr *xknownhosts.KeyError
+		errors.As(h.db.HostKeyCallback()(hostname, remote, key), &keyErr)
+		drop := map[int]bool{}
+		for _, k := range keyErr.Want {
+			drop[k.Line] = true
+		}
+		var kept []string
+		for i, l := range strings.SplitAfter(string(old), "\n") {
+			if !drop[i+1] {
+				kept = append(kept, l)
+			}
+		}
+		old = []byte(strings.Join(kept, ""))
+	}
 	if len(old) > 0 && old[len(old)-1] != '\n' {
 		old = append(old, '\n')
 	}
-	line := knownhosts.Line([]string{hostname}, key) + "\n"
+	line := knownhosts.Line([]string{hostname}, key)
+	if instance != "" {
+		line += " " + instanceMark + instance
+	}
+	line += "\n"
 	if err := writeFileAtomic(h.file, append(old, line...), 0o644); err != nil {
 		return fmt.Errorf("record host key of %s: %w", hostname, err)
 	}

@@ -53,14 +53,14 @@ func TestHostKeyPolicy(t *testing.T) {
 			name:       "unknown host recorded with trust on first use",
 			knownHosts: nil,
 			tofu:       true,
-			wantFile:   func([]byte) string { return srv.KnownHostsLine(0) },
+			wantFile:   func([]byte) string { return marked(srv.KnownHostsLine(0), "i-1") },
 		},
 		{
 			name:       "recorded after existing lines, which are kept",
 			knownHosts: func() []byte { return []byte("[10.0.0.9]:22 " + srv.HostPublicKey()) }, // no final newline
 			tofu:       true,
 			wantFile: func(b []byte) string {
-				return string(b) + "\n" + srv.KnownHostsLine(0)
+				return string(b) + "\n" + marked(srv.KnownHostsLine(0), "i-1")
 			},
 		},
 		{
@@ -127,6 +127,12 @@ func TestHostKeyPolicy(t *testing.T) {
 // knownHostsWithOtherKey returns a known_hosts line for srv's address with a
 // key that is not srv's: what a rebuilt instance at a reused address, or an
 // impostor, looks like.
+// marked is a known_hosts line as trust on first use records it for
+// instance.
+func marked(line, instance string) string {
+	return strings.TrimSuffix(line, "\n") + " ferry-instance=" + instance + "\n"
+}
+
 func knownHostsWithOtherKey(t *testing.T, srv *sshtest.Server) string {
 	key := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(testutil.NewSSHSigner(t).PublicKey())))
 	return fmt.Sprintf("[%s]:%d %s\n", srv.Hosts[0], srv.Port, key)
@@ -201,7 +207,7 @@ func TestTrustOnFirstUseConcurrentRunnersRecordOnce(t *testing.T) {
 		t.Fatalf("known_hosts has %d lines, want one per address:\n%s", len(lines), got)
 	}
 	for i := range srv.Hosts {
-		if !strings.Contains(string(got), srv.KnownHostsLine(i)) {
+		if !strings.Contains(string(got), strings.TrimSuffix(srv.KnownHostsLine(i), "\n")+" ferry-instance=i-") {
 			t.Errorf("known_hosts lacks %q", srv.KnownHostsLine(i))
 		}
 	}
@@ -240,5 +246,48 @@ func TestHostCertificateSurvivesRebuild(t *testing.T) {
 	err := f2.runner(t).Run(context.Background(), f2.host(0, "i-3"), cmd)
 	if err == nil || remote.IsTransient(err) {
 		t.Fatalf("certificate from another CA: %v, want a permanent refusal", err)
+	}
+}
+
+// With trust on first use, another instance at an address a gone instance
+// held (private addresses are reused) has its key recorded in place of the
+// gone one's; the same instance with another key, or a line written by
+// hand (naming no instance), is still refused.
+func TestTrustOnFirstUseAddressReusedByAnotherInstance(t *testing.T) {
+	t.Parallel()
+	srv := sshtest.Start(t, sshtest.Options{})
+	f := newFixture(t, srv)
+	f.cfg.TrustOnFirstUse = true
+	os.Remove(f.cfg.KnownHosts)
+	cmd := remote.Command{Name: "probe", Line: "true"}
+	if err := f.runner(t).Run(context.Background(), f.host(0, "i-1"), cmd); err != nil {
+		t.Fatalf("first use: %v", err)
+	}
+	if b, _ := os.ReadFile(f.cfg.KnownHosts); !strings.HasSuffix(string(b), " ferry-instance=i-1\n") {
+		t.Fatalf("the recorded line names no instance:\n%s", b)
+	}
+
+	srv.RotateHostKey() // i-1 is gone; i-2 got its address
+	if err := f.runner(t).Run(context.Background(), f.host(0, "i-2"), cmd); err != nil {
+		t.Fatalf("another instance at the address: %v", err)
+	}
+	b, _ := os.ReadFile(f.cfg.KnownHosts)
+	if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(lines) != 1 || !strings.HasSuffix(lines[0], " ferry-instance=i-2") {
+		t.Fatalf("known_hosts after the address moved:\n%s", b)
+	}
+
+	srv.RotateHostKey() // i-2 itself presents another key
+	err := f.runner(t).Run(context.Background(), f.host(0, "i-2"), cmd)
+	var hk *remote.HostKeyError
+	if !errors.As(err, &hk) || hk.Problem != remote.HostKeyChanged {
+		t.Fatalf("the same instance with another key: %v, want refused", err)
+	}
+
+	// A line written by hand names no instance: never replaced.
+	if err := os.WriteFile(f.cfg.KnownHosts, []byte(knownHostsWithOtherKey(t, srv)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.runner(t).Run(context.Background(), f.host(0, "i-3"), cmd); !errors.As(err, &hk) || hk.Problem != remote.HostKeyChanged {
+		t.Fatalf("a hand-written line's host with another key: %v, want refused", err)
 	}
 }

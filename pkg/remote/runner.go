@@ -84,7 +84,7 @@ func (r *Runner) Run(ctx context.Context, h Host, cmds ...Command) (err error) {
 
 	addr := r.hostport(h.Addr)
 	lg := r.logger.With("host", addr, "instance", h.Instance, "role", h.Role, "log", path)
-	client, err := r.dialBooted(ctx, addr, log, lg)
+	client, err := r.dialBooted(ctx, addr, h.Instance, log, lg)
 	if err != nil {
 		log.note("!!!", "connect as %s: %v", r.cfg.User, err)
 		lg.Error("connect failed", "error", err)
@@ -126,10 +126,10 @@ func (r *Runner) hostport(addr string) string {
 // booting, dials again every BootRetry until BootWait has passed: a new
 // instance is InService in its balancer as soon as nginx answers, which
 // can be before systemd lets users log in.
-func (r *Runner) dialBooted(ctx context.Context, addr string, log *serverLog, lg *slog.Logger) (*ssh.Client, error) {
+func (r *Runner) dialBooted(ctx context.Context, addr, instance string, log *serverLog, lg *slog.Logger) (*ssh.Client, error) {
 	deadline := time.Now().Add(r.cfg.BootWait)
 	for {
-		client, err := r.dial(ctx, addr)
+		client, err := r.dial(ctx, addr, instance)
 		var booting *BootingError
 		if err == nil || !errors.As(err, &booting) || !time.Now().Add(r.cfg.BootRetry).Before(deadline) {
 			return client, err
@@ -147,7 +147,7 @@ func (r *Runner) dialBooted(ctx context.Context, addr string, log *serverLog, lg
 }
 
 // dial connects and completes the SSH handshake within ConnectTimeout.
-func (r *Runner) dial(ctx context.Context, addr string) (*ssh.Client, error) {
+func (r *Runner) dial(ctx context.Context, addr, instance string) (*ssh.Client, error) {
 	dctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
 	defer cancel()
 	fail := func(err error) error {
@@ -187,7 +187,7 @@ func (r *Runner) dial(ctx context.Context, addr string) (*ssh.Client, error) {
 		User: r.cfg.User,
 		Auth: []ssh.AuthMethod{auth},
 		HostKeyCallback: func(hostname string, remote net.Addr, key ssh.PublicKey) error {
-			err := r.keys.callback(hostname, remote, key)
+			err := r.keys.callback(hostname, remote, key, instance)
 			verdictMu.Lock()
 			defer verdictMu.Unlock()
 			hostKeyChecked, hostKeyErr = true, err

@@ -21,6 +21,17 @@ func groupPlan(j *Journal, name string) (plan.GroupPlan, error) {
 	return plan.GroupPlan{}, fmt.Errorf("group %q is not in the plan", name)
 }
 
+// plannedGroup returns the plan's entry for a group and the group as it
+// is now (readGroup).
+func (e *Executor) plannedGroup(ctx context.Context, j *Journal, name string) (plan.GroupPlan, *cloud.Group, error) {
+	gp, err := groupPlan(j, name)
+	if err != nil {
+		return plan.GroupPlan{}, nil, err
+	}
+	g, err := e.readGroup(ctx, gp)
+	return gp, g, err
+}
+
 // balancers returns the balancers a group's instances serve behind.
 func (e *Executor) balancers(balanced bool) (classic, targetGroups []string) {
 	if !balanced {

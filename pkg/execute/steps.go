@@ -277,11 +277,7 @@ func (e *Executor) raiseCapacity(ctx context.Context, j *Journal, s plan.Step) e
 	if s.Sizes.Desired == nil {
 		return e.setCapacity(ctx, s) // a serial deploy's room above MaxSize
 	}
-	gp, err := groupPlan(j, s.Group)
-	if err != nil {
-		return err
-	}
-	g, err := e.readGroup(ctx, gp)
+	gp, g, err := e.plannedGroup(ctx, j, s.Group)
 	if err != nil {
 		return err
 	}
@@ -404,11 +400,7 @@ func (e *Executor) workerDeploy(ctx context.Context, j *Journal) error {
 }
 
 func (e *Executor) registerNew(ctx context.Context, j *Journal, group string) error {
-	gp, err := groupPlan(j, group)
-	if err != nil {
-		return err
-	}
-	g, err := e.readGroup(ctx, gp)
+	gp, g, err := e.plannedGroup(ctx, j, group)
 	if err != nil {
 		return err
 	}
@@ -442,11 +434,7 @@ func (e *Executor) waitNewServing(ctx context.Context, j *Journal, s plan.Step) 
 // other of the old version the group holds (AZRebalance launches before
 // it terminates, and may have launched after the plan was made).
 func (e *Executor) terminateOld(ctx context.Context, j *Journal, s plan.Step) error {
-	gp, err := groupPlan(j, s.Group)
-	if err != nil {
-		return err
-	}
-	g, err := e.readGroup(ctx, gp)
+	_, g, err := e.plannedGroup(ctx, j, s.Group)
 	if err != nil {
 		return err
 	}
@@ -460,11 +448,7 @@ func (e *Executor) terminateOld(ctx context.Context, j *Journal, s plan.Step) er
 // takes one (and Auto Scaling's calls share one rate limit per account
 // and region).
 func (e *Executor) terminate(ctx context.Context, j *Journal, group string, victims []string, limit time.Duration) error {
-	gp, err := groupPlan(j, group)
-	if err != nil {
-		return err
-	}
-	g, err := e.readGroup(ctx, gp)
+	gp, g, err := e.plannedGroup(ctx, j, group)
 	if err != nil {
 		return err
 	}
@@ -636,11 +620,7 @@ func (e *Executor) endAllDetached(ctx context.Context, j *Journal) error {
 // capacity never dips; in replace-unhealthy mode (the seed's) it marks the
 // old ones unhealthy and waits for the group to replace them.
 func (e *Executor) replaceBatch(ctx context.Context, j *Journal, s plan.Step) error {
-	gp, err := groupPlan(j, s.Group)
-	if err != nil {
-		return err
-	}
-	g, err := e.readGroup(ctx, gp)
+	gp, g, err := e.plannedGroup(ctx, j, s.Group)
 	if err != nil {
 		return err
 	}

@@ -120,31 +120,43 @@ func (s *Sim) taggedLocked(id string) (map[string]string, string) {
 	return nil, ""
 }
 
-// CreateTags [API_CreateTags].
-func ec2CreateTags(s *Sim, p params) ([]*node, *APIError) {
+// tagTargetsLocked reads the resources CreateTags and DeleteTags name
+// (ResourceId, required; each must exist) and returns each one's tags, in
+// the request's order.
+func (s *Sim) tagTargetsLocked(p params) ([]string, []map[string]string, *APIError) {
 	ids := p.strs("ResourceId")
 	if len(ids) == 0 {
-		return nil, errf("MissingParameter", "The request must contain the parameter resourceIdSet")
+		return nil, nil, errf("MissingParameter", "The request must contain the parameter resourceIdSet")
 	}
-	for _, id := range ids {
-		tags, _ := s.taggedLocked(id)
-		if tags == nil {
-			return nil, notFoundByPrefix(id)
+	all := make([]map[string]string, len(ids))
+	for i, id := range ids {
+		if all[i], _ = s.taggedLocked(id); all[i] == nil {
+			return nil, nil, notFoundByPrefix(id)
 		}
-		// An instance whose tags are in its metadata takes only keys
-		// that can be a path there [work-with-tags-in-IMDS].
+	}
+	return ids, all, nil
+}
+
+// CreateTags [API_CreateTags].
+func ec2CreateTags(s *Sim, p params) ([]*node, *APIError) {
+	ids, all, apiErr := s.tagTargetsLocked(p)
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	add := map[string]string{}
+	for _, t := range p.subs("Tag") {
+		add[t.str("Key")] = t.str("Value")
+	}
+	// An instance whose tags are in its metadata takes only keys that can
+	// be a path there [work-with-tags-in-IMDS].
+	for _, id := range ids {
 		if inst := s.st.Instances[id]; inst != nil {
-			add := map[string]string{}
-			for _, t := range p.subs("Tag") {
-				add[t.str("Key")] = t.str("Value")
-			}
 			if apiErr := checkMetadataTagKeys(inst.Metadata, add); apiErr != nil {
 				return nil, apiErr
 			}
 		}
 	}
-	for _, id := range ids {
-		tags, _ := s.taggedLocked(id)
+	for _, tags := range all {
 		for _, t := range p.subs("Tag") {
 			tags[t.str("Key")] = t.str("Value")
 		}

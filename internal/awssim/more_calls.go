@@ -25,22 +25,16 @@ func ec2DescribeRegions(s *Sim, p params) ([]*node, *APIError) {
 // only when it has that value; without Tags every tag goes (but the
 // aws: ones, which no one may delete).
 func ec2DeleteTags(s *Sim, p params) ([]*node, *APIError) {
-	ids := p.strs("ResourceId")
-	if len(ids) == 0 {
-		return nil, errf("MissingParameter", "The request must contain the parameter resourceIdSet")
-	}
-	for _, id := range ids {
-		if tags, _ := s.taggedLocked(id); tags == nil {
-			return nil, notFoundByPrefix(id)
-		}
+	_, all, apiErr := s.tagTargetsLocked(p)
+	if apiErr != nil {
+		return nil, apiErr
 	}
 	for _, t := range p.subs("Tag") {
 		if strings.HasPrefix(t.str("Key"), "aws:") {
 			return nil, errf("InvalidParameterValue", "Tag keys starting with 'aws:' are reserved for internal use")
 		}
 	}
-	for _, id := range ids {
-		tags, _ := s.taggedLocked(id)
+	for _, tags := range all {
 		if len(p.indices("Tag")) == 0 {
 			for k := range tags {
 				if !strings.HasPrefix(k, "aws:") {

@@ -4,7 +4,7 @@
 # takes a duration such as 30s, but Go 1.26's fuzz coordinator can then fail a
 # target with a bare "context deadline exceeded" at the deadline on a busy
 # machine, go.dev/issue/75804, fixed in Go 1.27; a count has no deadline): the config, webhook requests, SSH
-# signatures and allowed_signers, known_hosts, deploy notes, the journal,
+# and OpenPGP signatures, allowed_signers, known_hosts, deploy notes, the journal,
 # plan JSON and secrets files; smart HTTP ref advertisements; the
 # dashboard's actions; forges' error
 # answers to a commit status; and the state files
@@ -22,6 +22,7 @@ targets=(
   ./pkg/watch:FuzzWebhook
   ./pkg/watch:FuzzAllowedSigners
   ./pkg/watch:FuzzSSHSignature
+  ./pkg/watch:FuzzOpenPGPSignature
   ./pkg/remote:FuzzKnownHosts
   ./pkg/status:FuzzParseNote
   ./pkg/secrets:FuzzParse

@@ -5,7 +5,7 @@
 # target with a bare "context deadline exceeded" at the deadline on a busy
 # machine, go.dev/issue/75804, fixed in Go 1.27; a count has no deadline): the config, webhook requests, SSH
 # and OpenPGP signatures, allowed_signers, known_hosts, deploy notes, the journal,
-# plan JSON and secrets files; smart HTTP ref advertisements; the
+# plan JSON and secrets files; smart HTTP ref advertisements; lock leases; the
 # dashboard's actions; forges' error
 # answers to a commit status; and the state files
 # Ferry reads back after a crash (watch state, control files, unpushed
@@ -30,6 +30,7 @@ targets=(
   ./pkg/plan:FuzzPlanJSON
   ./pkg/watch:FuzzWatchState
   ./pkg/watch:FuzzAdvertFilter
+  ./pkg/lock:FuzzParseLease
   ./pkg/agent:FuzzControlFiles
   ./pkg/agent:FuzzPendingNotes
   ./pkg/agent:FuzzSecretsRecord

@@ -247,8 +247,7 @@ func (l *Locker) writeCommit(repo *git.Repository, lease *Lease, parent plumbing
 	sig := object.Signature{Name: "Ferry", Email: "ferry@localhost", When: time.Now().UTC()}
 	c := &object.Commit{
 		Author: sig, Committer: sig, TreeHash: tree,
-		Message: fmt.Sprintf("%s%s\n\nholder: %s\nacquired: %s\nexpires: %s\n", msgPrefix, lease.Env,
-			lease.Holder, lease.Acquired.UTC().Format(time.RFC3339Nano), lease.Expires.UTC().Format(time.RFC3339Nano)),
+		Message: leaseMessage(lease),
 	}
 	if !parent.IsZero() {
 		c.ParentHashes = []plumbing.Hash{parent}
@@ -270,8 +269,32 @@ func (l *Locker) read(env string, h plumbing.Hash) (*Lease, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read lock %s commit %s: %w", env, h, err)
 	}
+	lease, err := parseLease(env, h, c.Message)
+	if err != nil {
+		return nil, err
+	}
+	if lease.Holder == "" || lease.Expires.IsZero() {
+		// Unreadable: treat as expired so a broken ref cannot block deploys
+		// forever, but say so.
+		l.log().Warn("lock ref holds no readable lease; treating it as expired", "env", env, "commit", h)
+		lease.Holder = "unknown"
+	}
+	return lease, nil
+}
+
+// leaseMessage is the message of a lease's commit.
+func leaseMessage(lease *Lease) string {
+	return fmt.Sprintf("%s%s\n\nholder: %s\nacquired: %s\nexpires: %s\n", msgPrefix, lease.Env,
+		lease.Holder, lease.Acquired.UTC().Format(time.RFC3339Nano), lease.Expires.UTC().Format(time.RFC3339Nano))
+}
+
+// parseLease reads a lease's commit message (anyone who can push may have
+// written it). A time that does not parse is an error naming the lock and
+// the commit: the lease may be live, in a form this Ferry does not read,
+// and taking it over could run two deploys at once.
+func parseLease(env string, h plumbing.Hash, message string) (*Lease, error) {
 	lease := &Lease{Env: env, commit: h}
-	for _, line := range strings.Split(c.Message, "\n") {
+	for _, line := range strings.Split(message, "\n") {
 		k, v, ok := strings.Cut(line, ": ")
 		if !ok {
 			continue
@@ -290,12 +313,6 @@ func (l *Locker) read(env string, h plumbing.Hash) (*Lease, error) {
 				lease.Expires = t
 			}
 		}
-	}
-	if lease.Holder == "" || lease.Expires.IsZero() {
-		// Unreadable: treat as expired so a broken ref cannot block deploys
-		// forever, but say so.
-		l.log().Warn("lock ref holds no readable lease; treating it as expired", "env", env, "commit", h)
-		lease.Holder = "unknown"
 	}
 	return lease, nil
 }

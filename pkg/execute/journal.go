@@ -143,6 +143,12 @@ func (s JournalStore) Load(env string) (*Journal, error) {
 	if j.Plan == nil {
 		return nil, s.unusable(env, errors.New("no plan"))
 	}
+	// Recovery acts on the groups the plan names, under env's lock: a plan
+	// of another environment (a file copied or renamed by hand) must not
+	// put that environment's groups back.
+	if j.Plan.Environment != env {
+		return nil, s.unusable(env, fmt.Errorf("the plan is of environment %q", j.Plan.Environment))
+	}
 	// Nothing acts on a plan this Ferry cannot carry out: the journal
 	// stays, and blocks the environment, until a person acts.
 	if err := j.Plan.Validate(); err != nil {

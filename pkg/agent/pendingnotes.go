@@ -30,8 +30,13 @@ func (d *Deployer) pendingNotesPath() string {
 	return filepath.Join(d.cfg.Project.StateDir, "notes", "pending-"+d.env.Name+".json")
 }
 
+// loadPendingNotes reads the records kept. A file that does not parse (a
+// torn write, an edit by hand) is set aside, FILE.unreadable-TIME, and
+// reported: left in place it would make every later record unkeepable,
+// since keeping one reads the file first.
 func (d *Deployer) loadPendingNotes() ([]pendingNote, error) {
-	data, err := os.ReadFile(d.pendingNotesPath())
+	path := d.pendingNotesPath()
+	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -39,8 +44,13 @@ func (d *Deployer) loadPendingNotes() ([]pendingNote, error) {
 		return nil, err
 	}
 	var ps []pendingNote
-	if err := jsonfile.Unmarshal(d.pendingNotesPath(), data, &ps); err != nil {
-		return nil, err
+	if err := jsonfile.Unmarshal(path, data, &ps); err != nil {
+		aside := fmt.Sprintf("%s.unreadable-%d", path, time.Now().UnixNano())
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return nil, errors.Join(err, rerr)
+		}
+		d.log.Error("the unpushed note records do not parse; the file is set aside and its records are not pushed", "err", err, "file", aside)
+		return nil, nil
 	}
 	return ps, nil
 }

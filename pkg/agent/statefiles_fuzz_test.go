@@ -1,8 +1,10 @@
 package agent
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -140,8 +142,9 @@ func FuzzSecretsRecord(f *testing.F) {
 
 // FuzzPendingNotes feeds arbitrary files to the reader of the note records
 // a push could not deliver (<state dir>/notes/pending-<env>.json, kept
-// across restarts until the remote answers): it must never panic, an error
-// must name the file, each record kept is either one FlushNotes can push
+// across restarts until the remote answers): it must never panic, a file
+// that does not parse is set aside as it was, each record kept is either
+// one FlushNotes can push
 // (a full commit id and a note record that reads back as one) or one it
 // drops, and the list is saved and read back the same.
 func FuzzPendingNotes(f *testing.F) {
@@ -150,7 +153,8 @@ func FuzzPendingNotes(f *testing.F) {
 	f.Add([]byte(`[{"commit":"0123456","record":"x"}]`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		d := &Deployer{cfg: &config.Config{Project: config.Project{StateDir: t.TempDir()}}, env: &config.Environment{Name: "staging"}}
+		d := &Deployer{cfg: &config.Config{Project: config.Project{StateDir: t.TempDir()}}, env: &config.Environment{Name: "staging"},
+			log: slog.New(slog.DiscardHandler)}
 		path := d.pendingNotesPath()
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			t.Fatal(err)
@@ -160,8 +164,16 @@ func FuzzPendingNotes(f *testing.F) {
 		}
 		ps, err := d.loadPendingNotes()
 		if err != nil {
-			if !strings.Contains(err.Error(), path) {
-				t.Fatalf("error does not name the file: %v", err)
+			t.Fatalf("a file that reads: %v", err)
+		}
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			// Unreadable: set aside as it was, nothing kept.
+			aside, _ := filepath.Glob(path + ".unreadable-*")
+			if len(aside) != 1 || len(ps) != 0 {
+				t.Fatalf("set aside as %v, with %d records kept", aside, len(ps))
+			}
+			if b, _ := os.ReadFile(aside[0]); !bytes.Equal(b, data) {
+				t.Fatalf("the file set aside is not the file as it was")
 			}
 			return
 		}
@@ -270,4 +282,29 @@ func FuzzAct(f *testing.F) {
 			return nil
 		})
 	})
+}
+
+// TestUnreadablePendingNotesAreSetAside: a kept-notes file that does not
+// parse no longer loses every later record: it is set aside and the next
+// record is kept.
+func TestUnreadablePendingNotesAreSetAside(t *testing.T) {
+	d := &Deployer{cfg: &config.Config{Project: config.Project{StateDir: t.TempDir()}}, env: &config.Environment{Name: "staging"},
+		log: slog.New(slog.DiscardHandler)}
+	path := d.pendingNotesPath()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(`[{"commit":"0123`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := commit.MustParse("0123456789abcdef0123456789abcdef01234567")
+	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	d.keepNote(c, status.Record{Env: "staging", Method: "full", Outcome: status.Succeeded, Started: at, Ended: at.Add(time.Minute)})
+	ps, err := d.loadPendingNotes()
+	if err != nil || len(ps) != 1 || ps[0].Commit != c.String() {
+		t.Fatalf("kept after an unreadable file: %+v, %v", ps, err)
+	}
+	if aside, _ := filepath.Glob(path + ".unreadable-*"); len(aside) != 1 {
+		t.Errorf("the unreadable file set aside as %v", aside)
+	}
 }

@@ -4,7 +4,7 @@
 # point of a bake (on machines: run as root, or its cells are skipped).
 # Prints the cells and their totals per kind; extra arguments go to
 # `go test`. Takes about 10 minutes on 2 idle cores, and the bake's cells
-# about as long again (machines boot in each).
+# about 15 more (machines boot in each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 report=$(mktemp)

@@ -47,11 +47,13 @@ func Defaults() map[Role]Commands {
 		Worker: {
 			SecretsChanged: writeSecrets("celery"),
 			// Where there is no worker group the step runs on a new web
-			// instance, which has the release but no celery.service.
+			// instance, which has the release but no celery.service, or
+			// one its role leaves disabled (an image baked for web and
+			// worker): celery starts again only where it is enabled.
 			Deploy: {
 				"if systemctl cat celery.service >/dev/null 2>&1; then sudo systemctl stop celery; fi",
 				AppCommand(ReleaseDir+"/{{.Commit}}", "manage.py migrate --noinput"),
-				"if systemctl cat celery.service >/dev/null 2>&1; then sudo systemctl start celery; fi",
+				"if systemctl is-enabled --quiet celery.service 2>/dev/null; then sudo systemctl start celery; fi",
 			},
 		},
 	}

@@ -135,7 +135,7 @@ func TestDefaultsRender(t *testing.T) {
 		"sudo systemd-run --quiet --wait --pipe --collect --service-type=exec -p User=app -p Group=app" +
 			" -p EnvironmentFile=/etc/ferry/app.env -p EnvironmentFile=/etc/app/secrets.env" +
 			" -p WorkingDirectory=/srv/app/releases/" + sha + " /usr/bin/python3 manage.py migrate --noinput",
-		"if systemctl cat celery.service >/dev/null 2>&1; then sudo systemctl start celery; fi",
+		"if systemctl is-enabled --quiet celery.service 2>/dev/null; then sudo systemctl start celery; fi",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("worker deploy = %q\nwant %q", got, want)

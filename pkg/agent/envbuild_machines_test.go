@@ -43,12 +43,12 @@ import (
 //     instance runs the app's first commit (examples/app) from an image
 //     baked from the stack image, by a builder the recipes made with no
 //     secret, and serves the secret API_TOKEN it fetched at boot (its hash);
-//   - the worker group runs that image too, each instance its own role
-//     alone (checkRoles), and a Celery task round-trips;
-//   - a secrets push reaches the running instance without a deploy, and a
+//   - a secrets push reaches the running instances without a deploy, and a
 //     scaled-out instance boots with the new value;
 //   - a serial deploy through the balancer keeps a Redis session with no
 //     failed request;
+//   - the web and worker groups run the commit's one image, each instance
+//     its own role alone (checkRoles), and a Celery task round-trips;
 //   - no artifact of the run holds a secret value; a second create is
 //     refused, and destroy leaves nothing of it.
 func TestEnvCreateOnMachines(t *testing.T) {
@@ -56,10 +56,10 @@ func TestEnvCreateOnMachines(t *testing.T) {
 	w.create()
 	w.checkFirstCommit()
 	w.checkCreateMigrated()
-	w.checkRoles()
 	w.checkSecretsPush()
 	w.checkScaleOut()
 	w.checkSerialDeploy()
+	w.checkRoles()
 	w.checkNoSecretLeaks()
 	w.checkDestroy()
 }

@@ -12,7 +12,8 @@ import (
 )
 
 // checkRoles: the web and worker groups run one image baked for both
-// roles, and each instance runs its own group's role alone
+// roles (after the serial deploy: the deploy's image, from the launch
+// template version it made), and each instance runs its own group's role alone
 // (ferry-role.service, its ferry:role tag read from its metadata): the
 // worker's instance runs celery and neither nginx (443 closed) nor
 // gunicorn; the web's runs nginx and gunicorn and not celery; a Celery
@@ -75,8 +76,8 @@ func (w *envMachines) checkRoles() {
 	}
 }
 
-// groupInstance waits until the group has an instance with an address
-// and returns its id and address.
+// groupInstance waits until the group has an instance in service with
+// an address and returns its id and address.
 func (w *envMachines) groupInstance(name string) (id, ip string) {
 	w.t.Helper()
 	for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
@@ -85,7 +86,7 @@ func (w *envMachines) groupInstance(name string) (id, ip string) {
 			continue
 		}
 		for _, in := range g.Instances {
-			if in.PrivateIP != "" {
+			if in.PrivateIP != "" && in.LifecycleState == "InService" {
 				return in.ID, in.PrivateIP
 			}
 		}

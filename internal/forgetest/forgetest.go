@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -124,6 +125,19 @@ type GitHub struct {
 // description; a missing one skips the test, or fails it under CI=true.
 func NewGitHub(t testing.TB, repoRoot string) *GitHub {
 	t.Helper()
+	return NewGitHubOn(t, repoRoot, nil)
+}
+
+// Installed reports whether the description NewGitHub needs is there.
+func Installed(repoRoot string) bool {
+	_, err := os.Stat(filepath.Join(repoRoot, OctokitDir, "api.github.com.json"))
+	return err == nil
+}
+
+// NewGitHubOn is NewGitHub serving on l (nil: a new listener on the
+// loopback), e.g. one opened in the network namespace the deploys run in.
+func NewGitHubOn(t testing.TB, repoRoot string, l net.Listener) *GitHub {
+	t.Helper()
 	path := filepath.Join(repoRoot, OctokitDir, "api.github.com.json")
 	if _, err := os.Stat(path); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -136,7 +150,12 @@ func NewGitHub(t testing.TB, repoRoot string) *GitHub {
 		t.Fatal(err)
 	}
 	g := &GitHub{}
-	srv := httptest.NewServer(http.HandlerFunc(g.serve))
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(g.serve))
+	if l != nil {
+		_ = srv.Listener.Close()
+		srv.Listener = l
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	g.URL = srv.URL
 	doc.Servers = openapi3.Servers{{URL: srv.URL}}

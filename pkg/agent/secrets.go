@@ -201,6 +201,11 @@ func (p *SecretsPush) Run(ctx context.Context) (SecretsRecord, error) {
 	if err != nil {
 		return rec, err
 	}
+	for state, names := range map[string][]string{"added": d.Added, "changed": d.Changed, "unchanged": d.Unchanged} {
+		for _, k := range names {
+			p.log().Debug("secret compared with SSM", "env", p.Env.Name, "secret", k, "state", state, "ssm_version", params[k].Version)
+		}
+	}
 	for _, k := range want.Names() {
 		if len(want[k]) < minMasked {
 			p.log().Warn("secret too short to be masked in the servers' output", "env", p.Env.Name, "secret", k, "shorter_than", minMasked)

@@ -62,6 +62,7 @@ func TestEnvCreateOnMachines(t *testing.T) {
 	w.checkScaleOut()
 	w.checkSerialDeploy()
 	w.checkRoles()
+	w.checkBrokenRollback()
 	w.checkEveryArtifact()
 	w.checkNoSecretLeaks()
 	w.checkDestroy()

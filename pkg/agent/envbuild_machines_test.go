@@ -63,6 +63,7 @@ func TestEnvCreateOnMachines(t *testing.T) {
 	w.checkSerialDeploy()
 	w.checkRoles()
 	w.checkBrokenRollback()
+	w.checkFullDeploy()
 	w.checkEveryArtifact()
 	w.checkNoSecretLeaks()
 	w.checkDestroy()

@@ -41,13 +41,19 @@ printed clone and curl the load balancers yourself. The agent's own log goes
 to stderr (--log-level info for every step).
 
 With --machines (as root, with debootstrap and systemd-container installed)
-every instance is a Debian machine booted with systemd-nspawn, as in
-ferry sim --machines: nginx serves the shop, the launch template's user data
-puts each commit in place at first boot, and the upgrade page and the
-worker's deploy step are switched over SSH with a key pair made by
-CreateKeyPair, checked against the host keys of GetConsoleOutput. The first
-run builds the machines' image (about 90 s); the walk then takes a few
-minutes.`,
+it is the seed's stack on Debian machines booted with systemd-nspawn, as in
+ferry sim --machines --stack, with Ferry's own path throughout: ferry env
+create of the testing environment (security groups, the balancer, the
+cache+queue, db-primary and db-replica servers made by their recipes, the web
+group from examples/app's first commit, baked; the demo makes the key pair and
+a secrets file of random values), then the agent deploying the pushes to its
+branch: a change, serially, and examples/app's schema bump, in a full deploy
+behind the upgrade page. Through the balancer it shows each commit's page and
+a note written on the primary read from the replica; over SSH, the new column
+on the replica. It ends with how to look around (addresses, an ssh line). The
+machines' images get this ferry binary. The first run builds the stack image
+from this machine's Debian mirror (a few minutes); the walk then takes about
+five.`,
 		Example: `  go run ./cmd/agent demo
   ferry demo --keep --dir /tmp/ferry-demo
   sudo ferry demo --machines`,

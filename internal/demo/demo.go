@@ -2,7 +2,10 @@
 // AWS account, no network and no credentials. It builds a git remote
 // holding a small example app, a simulated AWS account (internal/awssim)
 // with a staging and a production environment, starts the agent, and walks
-// through the ways people use Ferry, narrating each step.
+// through the ways people use Ferry, narrating each step. With
+// Options.Machines it is the seed's stack instead, for real: `ferry env
+// create` of an environment on the simulator's Debian machines, and the
+// agent deploying examples/app to it (machines.go).
 package demo
 
 import (
@@ -45,13 +48,19 @@ type Options struct {
 	// same, only quicker than a person can follow. It does not apply to
 	// Machines, whose boots take what they take.
 	Fast bool
-	// Machines runs every instance as a Debian machine (the simulator's
-	// machine backend; root, debootstrap and systemd-nspawn): nginx serves
-	// the shop, user data puts each commit in place, and the hooks run
-	// over SSH. CacheDir is where the machines' images are kept (default
-	// the simulator's).
+	// Machines plays the seed's stack on Debian machines (the simulator's
+	// machine backend and its stack image; root, debootstrap and
+	// systemd-nspawn): `ferry env create` of the testing environment, then
+	// the agent deploying examples/app's commits to it, with Ferry's own
+	// recipes, bakes and SSH hooks. CacheDir is where the machines' images
+	// are kept (default the simulator's).
 	Machines bool
 	CacheDir string
+	// FerryBinary is the ferry binary the machines' images get
+	// (create.ferry_binary: their boot fetches the secrets with it);
+	// default the running executable. A test, whose executable is the
+	// test binary, builds one.
+	FerryBinary string
 }
 
 // demo is one run's world.
@@ -65,12 +74,12 @@ type demo struct {
 	agent  *agent.Agent
 	config string
 	n      int
-	// machines is the machine world of Options.Machines, nil without.
-	machines *machineWorld
 
 	// outMu serialises the narration: the hooks narrate from the agent's
-	// goroutines while the walk narrates from its own.
+	// goroutines while the walk narrates from its own. said is when the
+	// narration last said something.
 	outMu sync.Mutex
+	said  time.Time
 }
 
 // Run plays the demo.
@@ -79,6 +88,9 @@ func Run(ctx context.Context, o Options) error {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	d := &demo{o: o}
+	if o.Machines {
+		return d.runMachines(ctx)
+	}
 	if err := d.setUp(ctx); err != nil {
 		return err
 	}
@@ -101,9 +113,6 @@ func Run(ctx context.Context, o Options) error {
 		d.say("  load balancers: staging %s   production %s", d.lbURL("shop-staging"), d.lbURL("shop-production"))
 		d.say("  state & config: %s", d.dir)
 		d.say("  status:         ferry status -c %s   (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY may be anything)", d.config)
-		if d.machines != nil {
-			d.say("  the machines:   sudo nsenter --net=%s ssh -i %s admin@PRIVATE-IP   (addresses: aws ec2 describe-instances; host keys: aws ec2 get-console-output)", d.sim.MachineNetwork().Path(), d.machines.keyFile)
-		}
 		<-ctx.Done()
 	}
 	return nil
@@ -113,9 +122,11 @@ func (d *demo) say(format string, args ...any) {
 	d.outMu.Lock()
 	defer d.outMu.Unlock()
 	fmt.Fprintf(d.o.Out, format+"\n", args...)
+	d.said = time.Now()
 }
 
-func (d *demo) setUp(ctx context.Context) error {
+// makeDir makes the demo's directory (Options.Dir, or a temporary one).
+func (d *demo) makeDir() error {
 	d.dir = d.o.Dir
 	if d.dir == "" {
 		dir, err := os.MkdirTemp("", "ferry-demo-")
@@ -123,6 +134,13 @@ func (d *demo) setUp(ctx context.Context) error {
 			return err
 		}
 		d.dir = dir
+	}
+	return nil
+}
+
+func (d *demo) setUp(ctx context.Context) error {
+	if err := d.makeDir(); err != nil {
+		return err
 	}
 	d.remote = filepath.Join(d.dir, "shop.git")
 	d.work = filepath.Join(d.dir, "shop")
@@ -138,48 +156,25 @@ func (d *demo) setUp(ctx context.Context) error {
 		Tick: 50 * time.Millisecond, Second: 100 * time.Millisecond,
 		BootDelay: 1500 * time.Millisecond, ShutdownDelay: 300 * time.Millisecond, ImageBuildTime: time.Second,
 	}
-	switch {
-	case d.o.Machines:
-		// One AWS second a tenth of a second: health checks every half
-		// second; the machines' boots are real.
-		timing = awssim.Options{Tick: 50 * time.Millisecond, Second: 100 * time.Millisecond,
-			Machines: true, MachineCacheDir: d.o.CacheDir}
-		d.say("Booting the simulator's machines (the first run builds a Debian image with debootstrap, about 90 s; later runs reuse it).")
-	case d.o.Fast:
+	if d.o.Fast {
 		timing = awssim.Options{
 			Tick: 5 * time.Millisecond, Second: 10 * time.Millisecond,
 			BootDelay: 50 * time.Millisecond, ShutdownDelay: 20 * time.Millisecond, ImageBuildTime: 50 * time.Millisecond,
 		}
 	}
-	if !d.o.Machines {
-		timing.App = d.shop.app
-	}
+	timing.App = d.shop.app
 	d.sim, err = awssim.Start(timing, d.o.Log.With("component", "awssim"))
 	if err != nil {
 		return err
 	}
 	c := simenv.Connect(d.sim.URL)
-	var image, key string
-	if d.o.Machines {
-		if err := d.startMachines(ctx, c); err != nil {
-			return err
-		}
-		image, key = d.machines.image, keyName
-	}
 	now := time.Now().Add(-24 * time.Hour)
 	for _, env := range []struct {
 		name string
 		web  int
 	}{{"staging", 3}, {"production", 2}} {
-		var userData string
-		if d.machines != nil {
-			if userData, err = renderUserData(d.userDataFile(), env.name, initial); err != nil {
-				return err
-			}
-		}
 		if err := simenv.Create(ctx, c, simenv.Spec{
 			Project: "shop", Env: env.name, LaunchTemplate: "shop-" + env.name, DeployedCommit: initial, Now: now,
-			ImageID: image, KeyName: key, UserData: userData,
 			Groups: []simenv.Group{
 				{Name: "shop-" + env.name + "-web", Size: env.web, ClassicLB: "shop-" + env.name},
 				{Name: "shop-" + env.name + "-worker", Size: 1},
@@ -189,9 +184,6 @@ func (d *demo) setUp(ctx context.Context) error {
 		}
 	}
 	d.say("AWS simulator at %s: staging (3 web servers behind shop-staging, 1 worker) and production (2 web, 1 worker), both running %s.", d.sim.URL, short(initial))
-	if d.o.Machines {
-		d.say("Each instance is a Debian machine on the namespace %s: nginx serves the shop, which the launch template's user data fetched at first boot.", d.sim.MachineNetwork().Name())
-	}
 	wctx, cancel := context.WithTimeout(ctx, d.waitLimit())
 	defer cancel()
 	for _, g := range []struct {
@@ -226,9 +218,6 @@ func (d *demo) startAgent(ctx context.Context, cfg *config.Config) error {
 		clouds[name] = c
 	}
 	var h execute.Hooks = &hooks{shop: d.shop, say: d.say}
-	if d.machines != nil {
-		h = &machineHooks{w: d.machines, say: d.say}
-	}
 	d.agent, err = agent.New(agent.Options{
 		Config: cfg, Mirror: m, Clouds: clouds, Logger: d.o.Log, Recheck: 500 * time.Millisecond,
 		Hooks: func(*config.Environment, string) (execute.Hooks, error) { return h, nil },
@@ -237,9 +226,6 @@ func (d *demo) startAgent(ctx context.Context, cfg *config.Config) error {
 }
 
 func (d *demo) tearDown() {
-	if d.machines != nil {
-		d.machines.close()
-	}
 	if d.sim != nil {
 		_ = d.sim.Close()
 	}
@@ -282,40 +268,22 @@ poll_interval = "500ms"
 // healthyTimeout bounds the wait for healthy instances; step 4 waits it
 // out before rolling back.
 func (d *demo) healthyTimeout() string {
-	switch {
-	case d.o.Machines:
-		return "30s"
-	case d.o.Fast:
+	if d.o.Fast {
 		return "3s"
 	}
 	return "12s"
 }
 
-// inServiceTimeout bounds the wait for new instances: machines boot for
-// real, several at once on a small host.
-func (d *demo) inServiceTimeout() string {
-	if d.o.Machines {
-		return "3m"
-	}
-	return "30s"
-}
+// inServiceTimeout bounds the wait for new instances.
+func (d *demo) inServiceTimeout() string { return "30s" }
 
 // launchDoc is the environment's ssh and launch settings.
 func (d *demo) launchDoc() string {
-	if d.machines == nil {
-		return "# The demo's simulated instances run no sshd: its hooks act on them directly.\nssh.user = \"deploy\"\n"
-	}
-	return fmt.Sprintf("# The instances are Debian machines: the hooks log in as admin with the key pair\n# %s, checking the host keys their consoles show.\nssh.user = \"admin\"\n"+
-		"# Each commit's launch template version runs this at first boot.\nlaunch.user_data_file = %q\n", keyName, d.userDataFile())
+	return "# The demo's simulated instances run no sshd: its hooks act on them directly.\nssh.user = \"deploy\"\n"
 }
 
 // waitLimit bounds each wait of the walk.
-func (d *demo) waitLimit() time.Duration {
-	if d.o.Machines {
-		return 5 * time.Minute
-	}
-	return 2 * time.Minute
-}
+func (d *demo) waitLimit() time.Duration { return 2 * time.Minute }
 
 // walk is the narrated tour.
 func (d *demo) walk(ctx context.Context) error {

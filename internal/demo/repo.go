@@ -14,8 +14,20 @@ import (
 )
 
 // initRepo creates the bare remote and a working clone holding the example
-// app, pushes it to staging and returns its commit.
+// shop, pushes it to staging and returns its commit.
 func (d *demo) initRepo() (string, error) {
+	return d.initRepoWith("The shop, version 1", map[string]string{
+		"index.html":                 "<h1>Shop</h1>\n",
+		"healthcheck.html":           "OK\n",
+		".ferry/schema-version":      "1\n",
+		"app.py":                     "print('shop')\n",
+		"migrations/0001_initial.py": "# create table products\n",
+	}, "staging")
+}
+
+// initRepoWith creates the bare remote and a working clone, commits files
+// as the first commit, pushes it to branch and returns it.
+func (d *demo) initRepoWith(message string, files map[string]string, branch string) (string, error) {
 	if _, err := exec.LookPath("git"); err != nil {
 		return "", errNoGit
 	}
@@ -33,17 +45,11 @@ func (d *demo) initRepo() (string, error) {
 	if err := d.git("remote", "add", "origin", d.remote); err != nil {
 		return "", err
 	}
-	c, err := d.commit("The shop, version 1", map[string]string{
-		"index.html":                 "<h1>Shop</h1>\n",
-		"healthcheck.html":           "OK\n",
-		".ferry/schema-version":      "1\n",
-		"app.py":                     "print('shop')\n",
-		"migrations/0001_initial.py": "# create table products\n",
-	})
+	c, err := d.commit(message, files)
 	if err != nil {
 		return "", err
 	}
-	return c, d.push("HEAD:staging")
+	return c, d.push("HEAD:" + branch)
 }
 
 // gitEnv is the environment the demo runs git with: the process's own

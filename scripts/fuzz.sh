@@ -7,7 +7,8 @@
 # and OpenPGP signatures, allowed_signers, known_hosts, deploy notes, the journal,
 # plan JSON and secrets files; smart HTTP ref advertisements; lock leases; the
 # dashboard's actions; forges' error
-# answers to a commit status; and the state files
+# answers to a commit status; the JSON reader under every state file
+# (its errors' positions); and the state files
 # Ferry reads back after a crash (watch state, control files, unpushed
 # notes, secrets push record, bake journal, env create journal). Their seed
 # corpora (testdata/fuzz and testdata/<kind>) also run as ordinary tests
@@ -39,6 +40,7 @@ targets=(
   ./pkg/envbuild:FuzzCreateJournal
   ./pkg/ui:FuzzActions
   ./pkg/status/forge:FuzzErrorAnswer
+  ./internal/jsonfile:FuzzUnmarshal
 )
 start=$SECONDS
 for t in "${targets[@]}"; do

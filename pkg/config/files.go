@@ -55,6 +55,10 @@ func (c *Config) CheckFiles() error {
 		}
 		if e.Create != nil {
 			v.file(at.key("create").key("recipes"), e.Create.Recipes, directory)
+			// Installed by each bake's builder into the web and worker
+			// servers' image: missing, it would fail the bake's provision
+			// phase, its builder already launched.
+			v.file(at.key("create").key("ferry_binary"), e.Create.FerryBinary, plainFile)
 		}
 	}
 	for i, n := range c.Notify {

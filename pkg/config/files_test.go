@@ -75,6 +75,18 @@ func TestCheckFiles(t *testing.T) {
 		{name: "instance key missing", doc: func(d string) string {
 			return "[environments.staging.ssh]\nkey_file = \"" + d + "/id\"\nknown_hosts = \"" + write(t, d, "kh", 0o644) + "\"\n"
 		}, wantKey: "environments.staging.ssh.key_file", wantMsg: "does not exist"},
+		// Each bake's builder installs it in the web and worker servers'
+		// image: a path that is not there would fail the bake once its
+		// builder is launched.
+		{name: "create's ferry binary present", doc: func(d string) string {
+			return createTable("ferry_binary = \"" + write(t, d, "ferry", 0o755) + "\"\n")
+		}},
+		{name: "create's ferry binary missing", doc: func(d string) string {
+			return createTable("ferry_binary = \"" + d + "/ferry-linux-arm64\"\n")
+		}, wantKey: "environments.staging.create.ferry_binary", wantMsg: "does not exist"},
+		{name: "create's ferry binary a directory", doc: func(d string) string {
+			return createTable("ferry_binary = \"" + d + "\"\n")
+		}, wantKey: "environments.staging.create.ferry_binary", wantMsg: "not a regular file"},
 		{name: "known_hosts missing", doc: func(d string) string {
 			return "[environments.staging.ssh]\nknown_hosts = \"" + d + "/kh\"\n"
 		}},
@@ -118,6 +130,14 @@ func TestCheckFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// createTable is an environment's [create] table holding keys, with the
+// one server type and image it needs.
+func createTable(keys string) string {
+	return "[environments.staging.launch]\nimage_id = \"ami-0123456789abcdef0\"\n" +
+		"[environments.staging.create]\n" + keys +
+		"[environments.staging.create.servers.web]\ninstance_type = \"t3.small\"\n"
 }
 
 // project is a [project] table with state_dir and an https remote, which

@@ -459,3 +459,52 @@ func TestConformance_InstanceTypeNames(t *testing.T) {
 		}
 	}
 }
+
+// AWS: API_DescribeLaunchTemplates, API_DescribeLaunchTemplateVersions
+// (MaxResults: "This value can be between 1 and 200", where most EC2
+// listings take 5 to 1000): the CLI's --page-size 1 and boto3's PageSize
+// of 1 page through a template's versions one at a time; 201 is refused.
+func TestConformance_LaunchTemplatePageSizes(t *testing.T) {
+	e := newEnv(t, fastOptions())
+	for _, name := range []string{"api", "web"} {
+		try(e.ec2.CreateLaunchTemplate(e.ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String(name),
+			LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String(DebianImage)}})).must(t)
+	}
+	for range 2 {
+		try(e.ec2.CreateLaunchTemplateVersion(e.ctx, &ec2.CreateLaunchTemplateVersionInput{LaunchTemplateName: aws.String("web"),
+			LaunchTemplateData: &ec2types.RequestLaunchTemplateData{InstanceType: ec2types.InstanceTypeT3Small}})).must(t)
+	}
+	var versions []int64
+	pages := 0
+	vp := ec2.NewDescribeLaunchTemplateVersionsPaginator(e.ec2, &ec2.DescribeLaunchTemplateVersionsInput{LaunchTemplateName: aws.String("web"), MaxResults: aws.Int32(1)})
+	for vp.HasMorePages() {
+		out := try(vp.NextPage(e.ctx)).must(t)
+		pages++
+		for _, v := range out.LaunchTemplateVersions {
+			versions = append(versions, aws.ToInt64(v.VersionNumber))
+		}
+	}
+	if pages != 3 || fmt.Sprint(versions) != "[1 2 3]" {
+		t.Errorf("versions a page of 1 at a time: %v over %d pages, want [1 2 3] over 3", versions, pages)
+	}
+	var names []string
+	tp := ec2.NewDescribeLaunchTemplatesPaginator(e.ec2, &ec2.DescribeLaunchTemplatesInput{MaxResults: aws.Int32(1)})
+	for tp.HasMorePages() {
+		for _, lt := range try(tp.NextPage(e.ctx)).must(t).LaunchTemplates {
+			names = append(names, aws.ToString(lt.LaunchTemplateName))
+		}
+	}
+	if fmt.Sprint(names) != "[api web]" {
+		t.Errorf("templates a page of 1 at a time: %v", names)
+	}
+	if _, err := e.ec2.DescribeLaunchTemplateVersions(e.ctx, &ec2.DescribeLaunchTemplateVersionsInput{LaunchTemplateName: aws.String("web"), MaxResults: aws.Int32(201)}); apiCode(err) != "InvalidParameterValue" {
+		t.Errorf("DescribeLaunchTemplateVersions MaxResults 201: %v", err)
+	}
+	if _, err := e.ec2.DescribeLaunchTemplates(e.ctx, &ec2.DescribeLaunchTemplatesInput{MaxResults: aws.Int32(201)}); apiCode(err) != "InvalidParameterValue" {
+		t.Errorf("DescribeLaunchTemplates MaxResults 201: %v", err)
+	}
+	// Other listings keep EC2's usual 5 to 1000.
+	if _, err := e.ec2.DescribeInstances(e.ctx, &ec2.DescribeInstancesInput{MaxResults: aws.Int32(1)}); apiCode(err) != "InvalidParameterValue" {
+		t.Errorf("DescribeInstances MaxResults 1: %v", err)
+	}
+}

@@ -81,12 +81,19 @@ func paginate(token string, size, total int) (pageRange, string, bool) {
 
 // paginateEC2 applies MaxResults (5–1000) / NextToken.
 func paginateEC2(p params, total, def int) (pageRange, string, *APIError) {
+	return paginateEC2Within(p, total, def, 5, 1000)
+}
+
+// paginateEC2Within applies MaxResults (lo–hi) / NextToken, for the
+// listings whose page sizes differ from EC2's usual 5–1000 (launch
+// templates and their versions: 1–200).
+func paginateEC2Within(p params, total, def, lo, hi int) (pageRange, string, *APIError) {
 	size, apiErr := p.intOr("MaxResults", def)
 	if apiErr != nil {
 		return pageRange{}, "", apiErr
 	}
-	if p.has("MaxResults") && (size < 5 || size > 1000) {
-		return pageRange{}, "", errf("InvalidParameterValue", "Value ( %d ) for parameter maxResults is invalid. Expecting a value between 5 and 1000.", size)
+	if p.has("MaxResults") && (size < lo || size > hi) {
+		return pageRange{}, "", errf("InvalidParameterValue", "Value ( %d ) for parameter maxResults is invalid. Expecting a value between %d and %d.", size, lo, hi)
 	}
 	r, next, ok := paginate(p.str("NextToken"), size, total)
 	if !ok {

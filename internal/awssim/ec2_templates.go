@@ -202,7 +202,7 @@ func ec2CreateLaunchTemplateVersion(s *Sim, p params) ([]*node, *APIError) {
 	return []*node{rename(s.ltVersionNode(lt, v), "launchTemplateVersion")}, nil
 }
 
-// DescribeLaunchTemplates [API_DescribeLaunchTemplates].
+// DescribeLaunchTemplates [API_DescribeLaunchTemplates]: MaxResults 1–200.
 func ec2DescribeLaunchTemplates(s *Sim, p params) ([]*node, *APIError) {
 	ids, names := p.strs("LaunchTemplateId"), p.strs("LaunchTemplateName")
 	var keep []*launchTemplate
@@ -245,7 +245,7 @@ func ec2DescribeLaunchTemplates(s *Sim, p params) ([]*node, *APIError) {
 			out = append(out, lt)
 		}
 	}
-	page, next, apiErr := paginateEC2(p, len(out), 1000)
+	page, next, apiErr := paginateEC2Within(p, len(out), 1000, 1, 200)
 	if apiErr != nil {
 		return nil, apiErr
 	}
@@ -257,7 +257,8 @@ func ec2DescribeLaunchTemplates(s *Sim, p params) ([]*node, *APIError) {
 }
 
 // DescribeLaunchTemplateVersions [API_DescribeLaunchTemplateVersions]: by
-// version (numbers, $Latest, $Default) or MinVersion/MaxVersion.
+// version (numbers, $Latest, $Default) or MinVersion/MaxVersion;
+// MaxResults 1–200.
 func ec2DescribeLaunchTemplateVersions(s *Sim, p params) ([]*node, *APIError) {
 	var lts []*launchTemplate
 	if p.str("LaunchTemplateId") != "" || p.str("LaunchTemplateName") != "" {
@@ -303,7 +304,7 @@ func ec2DescribeLaunchTemplateVersions(s *Sim, p params) ([]*node, *APIError) {
 			out = append(out, pair{lt, v})
 		}
 	}
-	page, next, apiErr := paginateEC2(p, len(out), 1000)
+	page, next, apiErr := paginateEC2Within(p, len(out), 1000, 1, 200)
 	if apiErr != nil {
 		return nil, apiErr
 	}

@@ -96,6 +96,8 @@ lt=$(q ec2 create-launch-template --launch-template-name web \
 eq "$(q ec2 create-launch-template-version --launch-template-id "$lt" --source-version 1 --version-description small \
   --launch-template-data '{"InstanceType":"t3.small"}' --query LaunchTemplateVersion.VersionNumber)" 2 "second version"
 aws ec2 modify-launch-template --launch-template-id "$lt" --default-version 2 >/dev/null
+# Launch template versions page from 1 (most EC2 listings from 5).
+eq "$(q ec2 describe-launch-template-versions --launch-template-id "$lt" --page-size 1 --query 'LaunchTemplateVersions[].VersionNumber' | tr -s '\t\n' '  ')" "1 2 " "versions page by page"
 eq "$(q ec2 describe-launch-template-versions --launch-template-id "$lt" --versions '$Default' --query 'LaunchTemplateVersions[0].LaunchTemplateData.[InstanceType,ImageId]')" $'t3.small\t'"$img" "default version"
 expect_error InvalidLaunchTemplateName.AlreadyExistsException ec2 create-launch-template --launch-template-name web --launch-template-data '{"InstanceType":"t3.micro"}'
 

@@ -5,7 +5,8 @@
 # target with a bare "context deadline exceeded" at the deadline on a busy
 # machine, go.dev/issue/75804, fixed in Go 1.27; a count has no deadline): the config, webhook requests, SSH
 # and OpenPGP signatures, allowed_signers, known_hosts, deploy notes, the journal,
-# plan JSON and secrets files; smart HTTP ref advertisements; lock leases; the
+# plan JSON and secrets files; smart HTTP ref advertisements; the tag names a
+# remote lists, against a tag rule; lock leases; the
 # dashboard's actions; forges' error
 # answers to a commit status; the JSON reader under every state file
 # (its errors' positions); and the state files
@@ -31,6 +32,7 @@ targets=(
   ./pkg/plan:FuzzPlanJSON
   ./pkg/watch:FuzzWatchState
   ./pkg/watch:FuzzAdvertFilter
+  ./pkg/watch:FuzzMatchTags
   ./pkg/lock:FuzzParseLease
   ./pkg/agent:FuzzControlFiles
   ./pkg/agent:FuzzPendingNotes

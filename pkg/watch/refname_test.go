@@ -3,7 +3,9 @@ package watch
 import (
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -136,4 +138,54 @@ func snapshot(t *testing.T, root string) map[string]string {
 		t.Fatal(err)
 	}
 	return files
+}
+
+// TestCheckRefNameAgreesWithGit checks checkRefName against git's own
+// check-ref-format over names made of the characters and sequences its
+// rules are about: a name git refuses is never accepted, and a name git
+// accepts is refused only where go-git's Validate is stricter than git — a
+// component "@" (git refuses only the whole name "@": `git tag @` makes
+// refs/tags/@) or a branch or tag starting with "-" — or outside refs/.
+// Such a ref is ignored, with a warning, like the others.
+func TestCheckRefNameAgreesWithGit(t *testing.T) {
+	testutil.RequireTool(t, "git")
+	parts := []string{"a", "b", "-", ".", "/", "@", "{", "}", "~", "^", ":", "?", "*", "[", "\\", " ", "\x01", "\x7f",
+		".lock", "..", "@{", "//", "ü", "heads/", "tags/", "-x", "x.", "ferry/locks/"}
+	rnd := rand.New(rand.NewPCG(20, 20))
+	names := []string{"refs/tags/@", "refs/heads/a/@", "refs/heads/-x", "refs/tags/-1.0.0", "refs/heads/a@b", "refs/@"}
+	names = append(names, badRefNames...)
+	for range 600 {
+		s := "refs/"
+		if rnd.IntN(8) == 0 {
+			s = ""
+		}
+		for range 1 + rnd.IntN(5) {
+			s += parts[rnd.IntN(len(parts))]
+		}
+		names = append(names, s)
+	}
+	stricter := func(s string) bool {
+		comps := strings.Split(s, "/")
+		for i, c := range comps {
+			if c == "@" || i == 2 && strings.HasPrefix(c, "-") && (comps[1] == "heads" || comps[1] == "tags") {
+				return true
+			}
+		}
+		return !strings.HasPrefix(s, "refs/")
+	}
+	for _, s := range names {
+		ours := checkRefName(plumbing.ReferenceName(s)) == nil
+		out, err := testutil.GitCommand("", "check-ref-format", s).CombinedOutput()
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
+			t.Fatalf("git check-ref-format %q: %v\n%s", s, err, out)
+		}
+		git := err == nil
+		switch {
+		case ours && !git:
+			t.Errorf("checkRefName accepts %q, which git check-ref-format refuses", s)
+		case git && !ours && !stricter(s):
+			t.Errorf("checkRefName refuses %q, which git check-ref-format accepts", s)
+		}
+	}
 }

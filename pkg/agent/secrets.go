@@ -427,8 +427,10 @@ func (d *Deployer) pushSecrets(ctx context.Context) error {
 	if !ok || !ok2 {
 		return errors.New("policy.push_secrets: this AWS client cannot reach SSM Parameter Store")
 	}
+	// The hooks reach the servers as the deploy's do: through the
+	// deployer's dialer when it has one (the simulator's machines).
 	p := &SecretsPush{Project: d.cfg.Project.Name, StateDir: d.cfg.Project.StateDir, Env: d.env,
-		Store: store, Groups: groups, AgentSocket: os.Getenv("SSH_AUTH_SOCK"), Log: d.log}
+		Store: store, Groups: groups, AgentSocket: os.Getenv("SSH_AUTH_SOCK"), Dialer: d.dialer, Log: d.log}
 	rec, err := p.Run(ctx)
 	if err != nil {
 		return fmt.Errorf("policy.push_secrets: %w", err)

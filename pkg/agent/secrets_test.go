@@ -8,11 +8,13 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,6 +40,7 @@ type secretsEnv struct {
 	simLog   *testutil.Buffer
 	simState string
 	cloud    *cloud.Client
+	cfg      *config.Config
 	env      *config.Environment
 	stateDir string
 	file     string
@@ -126,7 +129,7 @@ secrets_changed = [%q]
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &secretsEnv{t: t, ctx: ctx, sim: srv, simLog: simLog, simState: simState, cloud: c, env: cfg.Environments["staging"],
+	return &secretsEnv{t: t, ctx: ctx, sim: srv, simLog: simLog, simState: simState, cloud: c, cfg: cfg, env: cfg.Environments["staging"],
 		stateDir: stateDir, file: file, served: served, marks: marks, log: &testutil.Buffer{}}
 }
 
@@ -349,6 +352,46 @@ func TestSecretsPush(t *testing.T) {
 	}
 	if !strings.Contains(artifacts["agent log"], "DB_PASSWORD") || !bytes.Contains(b, []byte("/shop/staging/DB_PASSWORD")) {
 		t.Errorf("the logs and the account should name the secrets")
+	}
+}
+
+// countingDialer dials directly, counting the connections it makes.
+type countingDialer struct {
+	mu    sync.Mutex
+	addrs []string
+}
+
+func (c *countingDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	c.mu.Lock()
+	c.addrs = append(c.addrs, addr)
+	c.mu.Unlock()
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
+
+// With policy.push_secrets, the push a deploy runs first reaches the
+// servers as the deploy's hooks do: through the deployer's dialer (ferry
+// demo --machines and ferry run in the simulator's namespace give one),
+// not straight from this host.
+func TestDeployPushReachesServersThroughTheDeployersDialer(t *testing.T) {
+	sshd := sshtest.Start(t, sshtest.Options{Hosts: []string{"0.0.0.0"}})
+	s := newSecretsEnv(t, sshd)
+	s.env.Policy.PushSecrets = true
+	s.writeFile("DB_PASSWORD=db-pass-dialer-4e1a\n", 0o600)
+	dialer := &countingDialer{}
+	d := agent.NewDeployer(s.cfg, s.env, nil, s.cloud, slog.New(slog.NewTextHandler(s.log, nil))).WithDialer(dialer)
+	if err := d.PushSecrets(s.ctx); err != nil {
+		t.Fatalf("push before the deploy: %v\n%s", err, s.log)
+	}
+	ran := s.ranOn()
+	slices.Sort(ran)
+	if servers := s.servers(); !slices.Equal(ran, servers) {
+		t.Fatalf("secrets_changed ran on %v, want %v", ran, servers)
+	}
+	dialer.mu.Lock()
+	defer dialer.mu.Unlock()
+	if len(dialer.addrs) < len(ran) {
+		t.Fatalf("the deployer's dialer made %d connections (%v) for %d servers: the push dialed around it", len(dialer.addrs), dialer.addrs, len(ran))
 	}
 }
 

@@ -355,6 +355,46 @@ func TestSecretsPush(t *testing.T) {
 	}
 }
 
+// A missing SSM permission is a clear error, naming the permission, before
+// anything changed: reading the path denied, nothing is written and no
+// hook runs; writing denied, no version is made, no hook runs and no
+// record says a push happened. The error never holds a value.
+func TestSecretsPushWithoutSSMPermission(t *testing.T) {
+	sshd := sshtest.Start(t, sshtest.Options{Hosts: []string{"0.0.0.0"}})
+	s := newSecretsEnv(t, sshd)
+	const value = "db-pass-denied-2b7c"
+	s.writeFile("DB_PASSWORD="+value+"\n", 0o600)
+	for _, c := range []struct {
+		action, want string
+	}{
+		{"GetParametersByPath", "needs ssm:GetParametersByPath on the parameters under /shop/staging/, and kms:Decrypt"},
+		{"PutParameter", "needs ssm:PutParameter on /shop/staging/DB_PASSWORD, and kms:Encrypt"},
+	} {
+		s.sim.SetFault(awssim.Fault{Action: c.action, ErrorRate: 1, ErrorCode: "AccessDeniedException"})
+		_, err := s.push()
+		s.sim.ClearFaults()
+		if err == nil || !strings.Contains(err.Error(), "AccessDeniedException") || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("%s denied: %v, want AccessDeniedException and %q", c.action, err, c.want)
+		}
+		if strings.Contains(err.Error(), value) {
+			t.Fatalf("%s denied: the error holds the value", c.action)
+		}
+		if v := s.versions(); len(v) != 0 {
+			t.Fatalf("%s denied: SSM holds %v", c.action, v)
+		}
+		if ran := s.ranOn(); len(ran) != 0 {
+			t.Fatalf("%s denied: secrets_changed ran on %v", c.action, ran)
+		}
+		if _, ok, err := agent.LastSecretsPush(s.stateDir, "staging"); ok || err != nil {
+			t.Fatalf("%s denied: a record of a push (%v)", c.action, err)
+		}
+	}
+	// Granted, the same push goes through.
+	if rec, err := s.push(); err != nil || len(rec.Written) != 1 || len(s.ranOn()) != 4 {
+		t.Fatalf("push once allowed: wrote %v on %v: %v", rec.Written, s.ranOn(), err)
+	}
+}
+
 // countingDialer dials directly, counting the connections it makes.
 type countingDialer struct {
 	mu    sync.Mutex

@@ -23,7 +23,8 @@ func (c *Client) ParametersByPath(ctx context.Context, path string, decrypt bool
 	for pg.HasMorePages() {
 		page, err := pg.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("cloud: read SSM parameters under %s: %w", path, err)
+			return nil, fmt.Errorf("cloud: read SSM parameters under %s: %w%s", path, err,
+				deniedHint(err, "ssm:GetParametersByPath on the parameters under "+path, "kms:Decrypt"))
 		}
 		for _, p := range page.Parameters {
 			out = append(out, secrets.Parameter{
@@ -48,7 +49,8 @@ func (c *Client) PutSecret(ctx context.Context, name, value, keyID string) (int6
 	}
 	out, err := c.ssm.PutParameter(ctx, in)
 	if err != nil {
-		return 0, fmt.Errorf("cloud: put SSM parameter %s: %w", name, err)
+		return 0, fmt.Errorf("cloud: put SSM parameter %s: %w%s", name, err,
+			deniedHint(err, "ssm:PutParameter on "+name, "kms:Encrypt"))
 	}
 	return out.Version, nil
 }
@@ -65,4 +67,14 @@ func (c *Client) DeleteParameter(ctx context.Context, name string) error {
 		return fmt.Errorf("cloud: delete SSM parameter %s: %w", name, err)
 	}
 	return nil
+}
+
+// deniedHint says which permissions this host's AWS identity lacks when
+// err is SSM's AccessDeniedException (a missing IAM permission, or KMS
+// refusing the key of a SecureString): "" for any other error.
+func deniedHint(err error, ssmPermission, kmsPermission string) string {
+	if APIErrorCode(err) != "AccessDeniedException" {
+		return ""
+	}
+	return fmt.Sprintf(" (this host's AWS identity needs %s, and %s on the parameters' KMS key; see docs/secrets.md)", ssmPermission, kmsPermission)
 }

@@ -93,9 +93,10 @@ type Baker struct {
 	// Provision, when set, gives the commands that make the builder at
 	// address into the groups' roles before the commit is delivered
 	// (pkg/provision's, with roles.ActionImage), and a func to call once
-	// they ran. A bake refuses a command that carries an environment, the
-	// way Ferry sends secrets: no image is made of a server that received
-	// one; its instances fetch them at boot.
+	// they ran. A bake refuses a command that carries an environment or
+	// values to mask (remote.Command.Env, Redact), the ways Ferry sends
+	// secrets: no image is made of a server that received one; its
+	// instances fetch them at boot.
 	Provision func(ctx context.Context, address string) (cmds []remote.Command, done func(), err error)
 	// RollbackSources, when set, names the launch sources an unfinished
 	// deploy's rollback returns the groups to (pkg/agent reads them from

@@ -485,6 +485,25 @@ func TestBakeProvisionsTheBuilderWithoutSecrets(t *testing.T) {
 	if builders, images, _ := f.left(); len(builders) != 0 || len(images) != 1 {
 		t.Errorf("after the refused bake: builders %v, images %v; want none and the first bake's", builders, images)
 	}
+
+	// Secrets on stdin, as secrets_changed gets them, come with the values
+	// to mask: refused too.
+	b.Provision = func(context.Context, string) ([]remote.Command, func(), error) {
+		return []remote.Command{
+			{Name: "recipe upload", Line: "true"},
+			{Name: "secrets", Line: "cat > /etc/app/secrets.env", Stdin: []byte("DB_PASSWORD=never-on-a-builder-4567\n"), Redact: []string{"never-on-a-builder-4567"}},
+		}, func() {}, nil
+	}
+	_, err = b.Bake(f.ctx, f.commit())
+	if !errors.As(err, &failed) || failed.Phase != PhaseProvision || !strings.Contains(err.Error(), "gets no secrets") || strings.Contains(err.Error(), "never-on-a-builder") {
+		t.Fatalf("a provision with secrets on stdin: %v, want the bake refused at provision without the value", err)
+	}
+	if len(sh.cmds) != 0 {
+		t.Errorf("commands ran on the builder: %v", sh.cmds)
+	}
+	if builders, images, _ := f.left(); len(builders) != 0 || len(images) != 1 {
+		t.Errorf("after the second refused bake: builders %v, images %v; want none and the first bake's", builders, images)
+	}
 }
 
 // TestRecoverAfterTheImageWasTagged: an agent killed once the bake's image

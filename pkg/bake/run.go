@@ -211,7 +211,9 @@ func withTag(tags map[string]string, k, v string) map[string]string {
 }
 
 // provision runs Baker.Provision's commands on the builder, refusing any
-// that carries an environment (secrets).
+// that carries secrets: an environment (remote.Command.Env), or values to
+// mask in its output (Redact: what a command given secrets on stdin,
+// such as secrets_changed, carries).
 func (r *run) provision(ctx context.Context, sess Session, address string) error {
 	cmds, done, err := r.b.Provision(ctx, address)
 	if err != nil {
@@ -221,6 +223,9 @@ func (r *run) provision(ctx context.Context, sess Session, address string) error
 	for _, c := range cmds {
 		if len(c.Env) > 0 {
 			return fmt.Errorf("%s: refused: a bake's builder gets no secrets (the command has %d environment variables); its image's instances fetch them at boot", c.Name, len(c.Env))
+		}
+		if len(c.Redact) > 0 {
+			return fmt.Errorf("%s: refused: a bake's builder gets no secrets (the command has %d values to mask); its image's instances fetch them at boot", c.Name, len(c.Redact))
 		}
 	}
 	return sess.Run(ctx, cmds...)

@@ -138,6 +138,13 @@ func TestSecretsUnitVerifies(t *testing.T) {
 			t.Errorf("ferry-secrets.service lacks %q", want)
 		}
 	}
+	// systemd merges a section given twice, so verify passes over one;
+	// a reader of the file would not.
+	for _, section := range []string{"[Unit]", "[Service]", "[Install]"} {
+		if n := strings.Count("\n"+unit, "\n"+section+"\n"); n != 1 {
+			t.Errorf("ferry-secrets.service has %d %s sections, want 1", n, section)
+		}
+	}
 	path := filepath.Join(t.TempDir(), "ferry-secrets.service")
 	if err := os.WriteFile(path, []byte(strings.ReplaceAll(unit, shippedExec, self)), 0o644); err != nil {
 		t.Fatal(err)

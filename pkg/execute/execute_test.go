@@ -329,6 +329,25 @@ func TestDeployOfABuiltEnvironmentPutsTagsInMetadata(t *testing.T) {
 	f.assertNewVersion(p)
 }
 
+// IMDSv2 with hop limit 1 is the default of the launch template versions
+// a deploy makes (assertNewVersion); an environment that says otherwise
+// (launch.http_tokens, launch.metadata_hop_limit) gets what it says.
+func TestDeployTakesTheEnvironmentsMetadataOptions(t *testing.T) {
+	f := newFixture(t, 2, false, "[environments.staging.launch]\nhttp_tokens = \"optional\"\nmetadata_hop_limit = 2\n")
+	p := f.plan()
+	if r, err := f.executor().Run(f.ctx, p, "d1"); err != nil || r.Outcome != execute.Succeeded {
+		t.Fatalf("outcome %s: %v", r.Outcome, err)
+	}
+	g := f.settled()
+	v, err := f.cloud.LaunchTemplateVersion(f.ctx, *g.LaunchTemplate)
+	if err != nil || v.Description != p.LaunchSource.Name {
+		t.Fatalf("launch template version %+v (%v), want one described %q", v, err, p.LaunchSource.Name)
+	}
+	if v.HTTPTokens != "optional" || v.HopLimit != 2 {
+		t.Errorf("launch template version's metadata options: tokens %q, hop limit %d; want optional, 2 as the environment says", v.HTTPTokens, v.HopLimit)
+	}
+}
+
 func TestSerialDeploySurgeUnderTraffic(t *testing.T) {
 	f := newFixture(t, 4, false, "")
 	p := f.plan()

@@ -293,8 +293,8 @@ func TestCreateMakesTheSeedsEnvironment(t *testing.T) {
 		if string(i.InstanceType) != w.typ || !slices.Equal(sgs, w.sgs) || *i.ImageId != simenv.ImageID || aws.ToString(i.KeyName) != "myproject" {
 			t.Errorf("server %s: %s %v %s %s", tags["ferry:role"], i.InstanceType, sgs, *i.ImageId, aws.ToString(i.KeyName))
 		}
-		if i.MetadataOptions == nil || i.MetadataOptions.HttpTokens != ec2types.HttpTokensStateRequired {
-			t.Errorf("server %s does not require IMDSv2", tags["ferry:role"])
+		if i.MetadataOptions == nil || i.MetadataOptions.HttpTokens != ec2types.HttpTokensStateRequired || aws.ToInt32(i.MetadataOptions.HttpPutResponseHopLimit) != 1 {
+			t.Errorf("server %s does not require IMDSv2 with hop limit 1", tags["ferry:role"])
 		}
 	}
 

@@ -2,6 +2,7 @@ package envbuild_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -17,7 +18,8 @@ import (
 // metadata at boot (one image holds every group's roles: docs/roles.md),
 // so each group carries ferry:role=<its server type> propagated at launch,
 // and its launch template puts the instances' tags in their metadata
-// (InstanceMetadataTags enabled [work-with-tags-in-IMDS]), IMDSv2 only.
+// (InstanceMetadataTags enabled [work-with-tags-in-IMDS]), IMDSv2 only
+// with hop limit 1.
 func checkRoleTags(t *testing.T, sdk simenv.Clients, groups []astypes.AutoScalingGroup) {
 	t.Helper()
 	if len(groups) != 2 {
@@ -40,8 +42,17 @@ func checkRoleTags(t *testing.T, sdk simenv.Clients, groups []astypes.AutoScalin
 			t.Fatal(err)
 		}
 		m := v.LaunchTemplateVersions[0].LaunchTemplateData.MetadataOptions
-		if m == nil || m.InstanceMetadataTags != ec2types.LaunchTemplateInstanceMetadataTagsStateEnabled || m.HttpTokens != ec2types.LaunchTemplateHttpTokensStateRequired {
-			t.Errorf("group %s's launch template: metadata options %+v, want tags in the metadata, IMDSv2 only", aws.ToString(g.AutoScalingGroupName), m)
+		if m == nil || m.InstanceMetadataTags != ec2types.LaunchTemplateInstanceMetadataTagsStateEnabled || m.HttpTokens != ec2types.LaunchTemplateHttpTokensStateRequired ||
+			aws.ToInt32(m.HttpPutResponseHopLimit) != 1 {
+			t.Errorf("group %s's launch template: metadata options %s, want tags in the metadata, IMDSv2 only, hop limit 1", aws.ToString(g.AutoScalingGroupName), metadataOptions(m))
 		}
 	}
+}
+
+// metadataOptions shows a launch template's metadata options.
+func metadataOptions(m *ec2types.LaunchTemplateInstanceMetadataOptions) string {
+	if m == nil {
+		return "none"
+	}
+	return fmt.Sprintf("tokens %q, hop limit %d, tags %q", m.HttpTokens, aws.ToInt32(m.HttpPutResponseHopLimit), m.InstanceMetadataTags)
 }

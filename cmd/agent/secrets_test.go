@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -130,7 +132,7 @@ func TestDeployPushesSecretsFirst(t *testing.T) {
 	if code, out, _ := runFerry(t, "plan", "-c", p.config, "staging"); code != exitChanges {
 		t.Fatalf("after the refused deploy, plan: exit %d\n%s", code, out)
 	}
-	code, stdout, stderr = runFerry(t, "deploy", "-c", p.config, "staging")
+	code, stdout, stderr = runFerry(t, "deploy", "-c", p.config, "staging", "--log-level", "debug")
 	if code != exitOK || !strings.Contains(stdout, "staging: succeeded "+next[:12]) {
 		t.Fatalf("deploy: exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -139,5 +141,51 @@ func TestDeployPushesSecretsFirst(t *testing.T) {
 	}
 	if strings.Contains(stdout+stderr, "pw-deploy") {
 		t.Fatal("the deploy printed a secret value")
+	}
+
+	// Every artifact the deploy left, each with a canary it is known to
+	// hold (so that one not read fails): its debug log, every file of the
+	// state directory (journal, records, the mirror), every object and ref
+	// of the git remote (notes, lock refs), the simulator's calls.
+	artifacts := map[string][2]string{"the deploy's debug log": {stdout + stderr, "level=DEBUG"}}
+	err = filepath.WalkDir(p.stateDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		artifacts[path] = [2]string{string(b), ""}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var state strings.Builder
+	for _, a := range artifacts {
+		state.WriteString(a[0])
+	}
+	artifacts["the state directory"] = [2]string{state.String(), "DB_PASSWORD"}
+	objects, err := execGit(p.remote, "cat-file", "--batch-all-objects", "--batch", "--unordered")
+	if err != nil {
+		t.Fatal(err)
+	}
+	artifacts["the git remote's objects"] = [2]string{objects, "ferry: staging"}
+	refs, err := execGit(p.remote, "for-each-ref")
+	if err != nil {
+		t.Fatal(err)
+	}
+	artifacts["the git remote's refs"] = [2]string{refs, "refs/notes/ferry"}
+	resp, err := http.Get(p.sim.URL + "/_awssim/calls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	artifacts["the simulator's calls"] = [2]string{readAll(t, resp), "ssm:PutParameter"}
+	resp.Body.Close()
+	for name, a := range artifacts {
+		if !strings.Contains(a[0], a[1]) {
+			t.Errorf("%s does not hold %q: not read?", name, a[1])
+		}
+		if strings.Contains(a[0], "pw-deploy") {
+			t.Errorf("%s holds the secret value", name)
+		}
 	}
 }

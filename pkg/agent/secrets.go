@@ -227,7 +227,16 @@ func (p *SecretsPush) Run(ctx context.Context) (SecretsRecord, error) {
 	for _, k := range slices.Concat(d.Added, d.Changed) {
 		v, err := p.Store.PutSecret(ctx, rec.Path+k, want[k], keyID)
 		if err != nil {
-			return rec, fmt.Errorf("secrets: %s not written (written before it: %v): %w", k, rec.Written, err)
+			err = fmt.Errorf("secrets: %s not written (written before it: %v): %w", k, rec.Written, err)
+			if len(rec.Written) > 0 {
+				// SSM changed: the record (ferry status, secrets list)
+				// says so, though no server was handed the secrets.
+				slices.Sort(rec.Written)
+				if serr := p.save(rec); serr != nil {
+					err = errors.Join(err, serr)
+				}
+			}
+			return rec, err
 		}
 		rec.Written = append(rec.Written, k)
 		rec.Versions[k] = v

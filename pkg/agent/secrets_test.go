@@ -395,6 +395,50 @@ func TestSecretsPushWithoutSSMPermission(t *testing.T) {
 	}
 }
 
+// putFailing is an SSM store that refuses to write the parameter named
+// fail, as an IAM policy naming some parameters only would.
+type putFailing struct {
+	secrets.Store
+	fail string
+	puts map[string]int64
+}
+
+func (p *putFailing) PutSecret(_ context.Context, name, _, _ string) (int64, error) {
+	if name == p.fail {
+		return 0, errors.New("api error AccessDeniedException: not authorized")
+	}
+	p.puts[name]++
+	return p.puts[name], nil
+}
+
+type noParameters struct{}
+
+func (noParameters) ParametersByPath(context.Context, string, bool) ([]secrets.Parameter, error) {
+	return nil, nil
+}
+
+// A push that wrote some secrets before SSM refused one leaves its record
+// (ferry status: last pushed) naming those written, and an error naming
+// them and the one refused.
+func TestPartlyRefusedPushIsRecorded(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "staging.env")
+	if err := os.WriteFile(file, []byte("A_KEY=value-a-6d1f\nB_KEY=value-b-0c2e\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := &config.Environment{Name: "staging", Secrets: &config.Secrets{File: file}}
+	store := &putFailing{Store: noParameters{}, fail: "/shop/staging/B_KEY", puts: map[string]int64{}}
+	p := &agent.SecretsPush{Project: "shop", StateDir: dir, Env: env, Store: store, SSMOnly: true}
+	_, err := p.Run(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "B_KEY not written (written before it: [A_KEY])") || strings.Contains(err.Error(), "value-") {
+		t.Fatalf("push: %v", err)
+	}
+	rec, ok, err := agent.LastSecretsPush(dir, "staging")
+	if err != nil || !ok || !slices.Equal(rec.Written, []string{"A_KEY"}) || rec.Versions["A_KEY"] != 1 {
+		t.Fatalf("record %+v %v %v, want A_KEY written at version 1", rec, ok, err)
+	}
+}
+
 // countingDialer dials directly, counting the connections it makes.
 type countingDialer struct {
 	mu    sync.Mutex

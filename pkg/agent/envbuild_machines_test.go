@@ -464,9 +464,20 @@ func (w *envMachines) checkSerialDeploy() {
 // checkNoSecretLeaks: no file of the state directory (logs of every
 // server and of the builders, the push's and the deploys' per-server
 // logs, journals, records, the mirror) holds a secret value, nor the
-// output of a ferry command, nor the simulator's record of the calls made.
+// output of a ferry command, nor the simulator's record of the calls made,
+// nor the log at debug level of the simulator and of what ran in process
+// (env create, the secrets push).
 func (w *envMachines) checkNoSecretLeaks() {
 	t := w.t
+	simLog := w.sim.LogText.String()
+	if !strings.Contains(simLog, "awssim: machines ready") || !strings.Contains(simLog, "level=DEBUG") {
+		t.Errorf("the simulator's log at debug level was not captured (%d bytes)", len(simLog))
+	}
+	for _, v := range w.values {
+		if strings.Contains(simLog, v) {
+			t.Errorf("the simulator's and the in-process log hold a secret value")
+		}
+	}
 	for _, out := range w.outputs {
 		for _, v := range w.values {
 			if bytes.Contains(out, []byte(v)) {

@@ -59,6 +59,10 @@ type Env struct {
 	// Net is the machines' network namespace: dial instances through it.
 	Net *machines.Network
 	Log *slog.Logger
+	// LogText is everything logged to Log, debug level included (the
+	// test's output gets info and above): the simulator's log, and that of
+	// whatever the test runs in process with Log, for a test to read.
+	LogText *testutil.Buffer
 	// Image is the base or stack image's id.
 	Image string
 	// KeyName is the key pair machines are launched with; KeyFile holds
@@ -82,7 +86,9 @@ func Start(t testing.TB, opts Options) *Env {
 	if opts.Timeout == 0 {
 		opts.Timeout = 15 * time.Minute
 	}
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logText := &testutil.Buffer{}
+	logger := slog.New(slog.NewMultiHandler(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}),
+		slog.NewTextHandler(logText, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	srv, err := awssim.Start(awssim.Options{Machines: true, StackImage: opts.Stack, MachineStateDir: t.TempDir(), Tick: 50 * time.Millisecond, Second: opts.Second}, logger)
 	if err != nil {
 		t.Fatalf("start simulator: %v", err)
@@ -94,7 +100,7 @@ func Start(t testing.TB, opts Options) *Env {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
 	t.Cleanup(cancel)
-	e := &Env{t: t, Ctx: ctx, Srv: srv, SDK: simenv.Connect(srv.URL), Net: srv.MachineNetwork(), Log: logger,
+	e := &Env{t: t, Ctx: ctx, Srv: srv, SDK: simenv.Connect(srv.URL), Net: srv.MachineNetwork(), Log: logger, LogText: logText,
 		KeyName: opts.KeyName, KeyFile: filepath.Join(t.TempDir(), "key"), profile: opts.InstanceProfile}
 	tag := awssim.BaseImageTag
 	if opts.Stack {

@@ -3,6 +3,7 @@ package agent_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -352,6 +353,31 @@ func TestSecretsPush(t *testing.T) {
 	}
 	if !strings.Contains(artifacts["agent log"], "DB_PASSWORD") || !bytes.Contains(b, []byte("/shop/staging/DB_PASSWORD")) {
 		t.Errorf("the logs and the account should name the secrets")
+	}
+	// Every version was written as a SecureString under the environment's
+	// kms_key_id (the simulator's account keeps each version's key).
+	var account struct {
+		Parameters map[string]struct {
+			Versions []struct {
+				Type  string `json:"type"`
+				KeyID string `json:"keyId"`
+			} `json:"versions"`
+		} `json:"ssmParameters"`
+	}
+	if err := json.Unmarshal(b, &account); err != nil {
+		t.Fatal(err)
+	}
+	versions := 0
+	for name, prm := range account.Parameters {
+		for _, v := range prm.Versions {
+			versions++
+			if v.Type != "SecureString" || v.KeyID != "alias/shop-secrets" {
+				t.Errorf("%s: a %s under key %q, want a SecureString under kms_key_id alias/shop-secrets", name, v.Type, v.KeyID)
+			}
+		}
+	}
+	if versions != 4 {
+		t.Errorf("the account holds %d versions, want 4 (three, then DB_PASSWORD's second)", versions)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/renameio/v2"
@@ -149,6 +150,18 @@ func (p *SecretsPush) read(ctx context.Context) (secrets.Set, secrets.Set, map[s
 		if _, ok := want[k]; !ok {
 			d.OnlyInSSM = append(d.OnlyInSSM, k)
 		}
+	}
+	// SSM keeps a parameter's type: a changed value of a String one could
+	// not be written as a SecureString (HierarchyTypeMismatchException)
+	// once others had been. Refused before anything is written.
+	var plain []string
+	for _, k := range d.Changed {
+		if t := params[k].Type; t != "" && t != "SecureString" {
+			plain = append(plain, fmt.Sprintf("%s (%s)", params[k].Name, t))
+		}
+	}
+	if len(plain) > 0 {
+		return nil, nil, nil, d, fmt.Errorf("secrets: not SecureString in SSM: %s; SSM keeps a parameter's type, so a push cannot write them encrypted: delete them (aws ssm delete-parameter) and push again", strings.Join(plain, ", "))
 	}
 	return want, have, params, d, nil
 }

@@ -465,6 +465,49 @@ func TestPartlyRefusedPushIsRecorded(t *testing.T) {
 	}
 }
 
+// typedStore holds fixed parameters and counts the writes.
+type typedStore struct {
+	params []secrets.Parameter
+	puts   int
+}
+
+func (s *typedStore) ParametersByPath(context.Context, string, bool) ([]secrets.Parameter, error) {
+	return s.params, nil
+}
+
+func (s *typedStore) PutSecret(context.Context, string, string, string) (int64, error) {
+	s.puts++
+	return 1, nil
+}
+
+// A changed secret SSM holds as a plain String (made by hand) cannot be
+// written as a SecureString: the push is refused before anything is
+// written, naming the parameter and its type, not the value.
+func TestPushRefusesAStringParameter(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "staging.env")
+	if err := os.WriteFile(file, []byte("A_KEY=value-a-new-71c3\nB_KEY=value-b-new-2d90\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := &config.Environment{Name: "staging", Secrets: &config.Secrets{File: file}}
+	store := &typedStore{params: []secrets.Parameter{
+		{Name: "/shop/staging/B_KEY", Value: "value-b-old-5e11", Version: 3, Type: "String"},
+	}}
+	p := &agent.SecretsPush{Project: "shop", StateDir: dir, Env: env, Store: store, SSMOnly: true}
+	_, err := p.Run(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "not SecureString in SSM: /shop/staging/B_KEY (String)") || strings.Contains(err.Error(), "value-") {
+		t.Fatalf("push over a String parameter: %v", err)
+	}
+	if store.puts != 0 {
+		t.Fatalf("%d parameters written before the refusal", store.puts)
+	}
+	// As a SecureString it goes through: both written.
+	store.params[0].Type = "SecureString"
+	if rec, err := p.Run(t.Context()); err != nil || store.puts != 2 || len(rec.Written) != 2 {
+		t.Fatalf("push over a SecureString: %d writes, %v: %v", store.puts, rec.Written, err)
+	}
+}
+
 // countingDialer dials directly, counting the connections it makes.
 type countingDialer struct {
 	mu    sync.Mutex

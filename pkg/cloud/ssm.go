@@ -29,7 +29,7 @@ func (c *Client) ParametersByPath(ctx context.Context, path string, decrypt bool
 		for _, p := range page.Parameters {
 			out = append(out, secrets.Parameter{
 				Name: aws.ToString(p.Name), Value: aws.ToString(p.Value), Version: p.Version,
-				Modified: aws.ToTime(p.LastModifiedDate),
+				Modified: aws.ToTime(p.LastModifiedDate), Type: string(p.Type),
 			})
 		}
 	}

@@ -195,6 +195,9 @@ type Parameter struct {
 	Value    string
 	Version  int64
 	Modified time.Time
+	// Type is SSM's: SecureString, String or StringList ("" when the
+	// store does not say).
+	Type string
 }
 
 // Store reads parameters below an SSM path (pkg/cloud's Client).

@@ -122,6 +122,17 @@ func TestReadFromFileAndSSM(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Each parameter comes with its type (a push refuses to overwrite one
+	// that is not a SecureString).
+	params, err := c.ParametersByPath(ctx, "/shop/manual/", false)
+	if err != nil || len(params) != 2 {
+		t.Fatalf("parameters: %d, %v", len(params), err)
+	}
+	for _, p := range params {
+		if p.Type != "SecureString" || p.Version != 1 {
+			t.Errorf("%s: type %q version %d, want a SecureString at 1", p.Name, p.Type, p.Version)
+		}
+	}
 	file := filepath.Join(t.TempDir(), "prod.env")
 	if err := os.WriteFile(file, []byte("DB_PASSWORD=from-file\nAPI_TOKEN=tok-1\n"), 0o600); err != nil {
 		t.Fatal(err)

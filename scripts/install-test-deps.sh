@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Ferry's tests need on a fresh Debian machine: the git CLI and
 # its daemon/http-backend (real git servers), OpenSSH (a real sshd for the
-# git and instance transports), systemd-analyze (the unit file), gnupg
+# git and instance transports; libnss-wrapper so that sshd runs commands
+# through a login shell the test chooses, not the one /etc/passwd gives the
+# user running the tests), systemd-analyze (the unit file), gnupg
 # (signed commits), chromium (the dashboard's browser tests), and debootstrap and systemd-nspawn (the simulator's
 # machines: Debian images booted as containers). Safe to run again: it installs only what is missing.
 set -euo pipefail
@@ -12,6 +14,10 @@ have git || need+=(git)
 [ -x /usr/lib/git-core/git-http-backend ] || need+=(git)
 have sshd || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 have ssh-keygen || need+=(openssh-client)
+# internal/sshtest preloads it into sshd (LD_PRELOAD) with a passwd file of
+# its own: without it sshd would use root's login shell (zsh, fish...) and
+# the tests would depend on it.
+compgen -G '/usr/lib/*-linux-gnu/libnss_wrapper.so' >/dev/null || [ -e /usr/lib64/libnss_wrapper.so ] || [ -e /usr/lib/libnss_wrapper.so ] || need+=(libnss-wrapper)
 have systemd-analyze || need+=(systemd)
 have gpg || need+=(gnupg)
 have debootstrap || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)

@@ -127,14 +127,17 @@ func (r *Runner) stop(client *ssh.Client, sess *ssh.Session, pgid <-chan int, ex
 	<-exited
 }
 
-// killGroup sends sig to process group pgid from a session of its own.
+// killGroup sends sig to process group pgid from a session of its own. The
+// line is POSIX's form, "kill -s SIG -- -pgid": dash (Debian's /bin/sh)
+// refuses "kill -SIG -- -pgid" ("Illegal number: -"), so a login shell of
+// dash killed nothing.
 func killGroup(client *ssh.Client, pgid int, sig ssh.Signal) {
 	s, err := client.NewSession()
 	if err != nil {
 		return
 	}
 	defer s.Close()
-	_ = s.Run(fmt.Sprintf("kill -%s -- -%d", sig, pgid))
+	_ = s.Run(fmt.Sprintf("kill -s %s -- -%d", sig, pgid))
 }
 
 func signalSuffix(sig string) string {

@@ -3,13 +3,20 @@
 // known_hosts line that trusts it. Tests reach it exactly as Ferry reaches an
 // instance, so host key checks and authentication are OpenSSH's own.
 //
-// Commands run as the user running the test, through that user's login
-// shell (sshd has no other way), but in an environment the test controls:
+// Commands run as the user running the test, through a login shell and in
+// an environment the test controls, whatever the user's entry in
+// /etc/passwd says. sshd runs every command through the login shell its
+// user database gives, so it runs with nss_wrapper preloaded
+// (libnss_wrapper.so, Debian's libnss-wrapper) and a passwd file of the
+// server's own: the user, with its uid and gid, has Server.Home as home and
+// Options.Shell (/bin/sh unless set) as shell. sshd's user lookups read
+// that file (the listener, its re-executed per-connection process and the
+// session child alike); the commands themselves do not inherit the preload.
 // HOME is a temporary directory whose shell startup files fail loudly if
 // read, and SHLVL tells bash it is not the top-level shell sshd started, so
-// neither ~/.bashrc nor /etc/bash.bashrc runs. A slow or failing dotfile of
-// the invoking user (a pyenv init, a prompt that waits on a lock) cannot
-// change a test's result.
+// neither ~/.bashrc nor /etc/bash.bashrc runs when Options.Shell is bash. A
+// zsh or fish login shell, a slow or failing dotfile of the invoking user (a
+// pyenv init, a prompt that waits on a lock) cannot change a test's result.
 package sshtest
 
 import (
@@ -23,6 +30,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +55,10 @@ type Options struct {
 	// KeyOptions restrict what the client key may do, as an
 	// authorized_keys line's options (e.g. command="git-shell -c ...").
 	KeyOptions string
+	// Shell is the absolute path of the login shell sshd runs every
+	// command through (as "Shell -c command"); empty means /bin/sh. It
+	// must be executable: sshd refuses the login otherwise.
+	Shell string
 }
 
 // Server is a running sshd. Its fields do not change over its life except
@@ -62,11 +74,15 @@ type Server struct {
 	ClientKey string
 	// Home is HOME for every session: a temporary directory, never the
 	// user's own. Its shell startup files exit with StartupFileExit, so a
-	// shell that reads them fails every command.
+	// shell that reads them fails every command. Sessions start in it.
 	Home string
+	// Shell is the login shell of User as sshd sees it: Options.Shell, or
+	// /bin/sh.
+	Shell string
 
 	t     testing.TB
 	sshd  string
+	nssw  string // libnss_wrapper.so, preloaded into sshd
 	dir   string
 	mu    sync.Mutex
 	cmd   *exec.Cmd
@@ -83,6 +99,7 @@ func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	sshd := findSSHD(t)
 	testutil.RequireTool(t, "ssh-keygen")
+	nssw := findNSSWrapper(t)
 	// sshd re-executes itself and insists on an absolute path.
 	sshd, err := filepath.Abs(sshd)
 	if err != nil {
@@ -103,15 +120,25 @@ func Start(t testing.TB, opts Options) *Server {
 	if len(hosts) == 0 {
 		hosts = []string{"127.0.0.1"}
 	}
+	shell := opts.Shell
+	if shell == "" {
+		shell = "/bin/sh"
+	}
+	if !filepath.IsAbs(shell) {
+		t.Fatalf("sshtest: Options.Shell %q is not an absolute path", shell)
+	}
 	s := &Server{
 		Hosts: hosts,
 		User:  u.Username,
+		Shell: shell,
 		t:     t,
 		sshd:  sshd,
+		nssw:  nssw,
 		dir:   t.TempDir(),
 	}
 	s.Home = filepath.Join(s.dir, "home")
 	plantStartupFiles(t, s.Home)
+	s.writeUserDB(u)
 	s.ClientKey = filepath.Join(s.dir, "client_ed25519")
 	keygen(t, s.ClientKey)
 	pub, err := os.ReadFile(s.ClientKey + ".pub")
@@ -332,9 +359,10 @@ func (s *Server) config() string {
 	fmt.Fprintf(&b, "AuthorizedKeysFile %s\n", filepath.Join(s.dir, "authorized_keys"))
 	fmt.Fprintf(&b, "AllowUsers %s\n", s.User)
 	// Sessions get a fixed environment whatever the invoking user's: see
-	// the package doc. SHLVL=1 makes bash's shell level 2, and bash reads
-	// its rc files for sshd only at level 1 (bash's shell.c, "run_by_ssh").
-	fmt.Fprintf(&b, "SetEnv HOME=%s SHLVL=1 LC_ALL=C TZ=UTC GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null\n", s.Home)
+	// the package doc. HOME (and SHELL) come from the server's passwd
+	// file. SHLVL=1 makes bash's shell level 2, and bash reads its rc files
+	// for sshd only at level 1 (bash's shell.c, "run_by_ssh").
+	b.WriteString("SetEnv SHLVL=1 LC_ALL=C TZ=UTC GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null\n")
 	// The temp dir's modes are the test runner's business, not sshd's; PAM
 	// is not configured for a private sshd.
 	b.WriteString(`StrictModes no
@@ -359,6 +387,13 @@ func (s *Server) start() error {
 	}
 	s.log = &testutil.Buffer{}
 	cmd := exec.Command(s.sshd, "-D", "-e", "-f", cfg)
+	// sshd keeps its environment when it re-executes itself for each
+	// connection, and clears it for the session's shell: the preload
+	// reaches every sshd process and no command.
+	cmd.Env = append(withoutNSSWrapper(os.Environ()),
+		"LD_PRELOAD="+s.nssw,
+		"NSS_WRAPPER_PASSWD="+filepath.Join(s.dir, "passwd"),
+		"NSS_WRAPPER_GROUP="+filepath.Join(s.dir, "group"))
 	cmd.Stdout = s.log
 	cmd.Stderr = s.log
 	if err := cmd.Start(); err != nil {
@@ -378,7 +413,108 @@ func (s *Server) start() error {
 			return err
 		}
 	}
+	// The dynamic loader only warns about a preload it cannot load, and
+	// sshd would then read /etc/passwd: make sure it did load.
+	maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", cmd.Process.Pid))
+	if err != nil {
+		return fmt.Errorf("sshd's mappings: %w", err)
+	}
+	if !bytes.Contains(maps, []byte(s.nssw)) {
+		return fmt.Errorf("sshd runs without %s preloaded: its user database would be /etc/passwd", s.nssw)
+	}
 	return nil
+}
+
+// withoutNSSWrapper drops the variables that steer the dynamic loader and
+// nss_wrapper from env, so that only the server's own apply to sshd.
+func withoutNSSWrapper(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "LD_PRELOAD=") || strings.HasPrefix(kv, "NSS_WRAPPER_") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// nssWrapperPaths are where distributions install libnss_wrapper.so
+// (Debian's libnss-wrapper: the multiarch directory).
+var nssWrapperPaths = []string{
+	"/usr/lib/x86_64-linux-gnu/libnss_wrapper.so",
+	"/usr/lib/aarch64-linux-gnu/libnss_wrapper.so",
+	"/usr/lib64/libnss_wrapper.so",
+	"/usr/lib/libnss_wrapper.so",
+}
+
+// findNSSWrapper returns the path of libnss_wrapper.so for this machine's
+// architecture. Missing, it skips the test locally and fails it under
+// CI=true, as testutil.RequireTool does for a command.
+func findNSSWrapper(t testing.TB) string {
+	t.Helper()
+	for _, p := range nssWrapperPaths {
+		if archMatches(p) {
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	msg := "libnss_wrapper.so not installed (Debian: apt-get install libnss-wrapper): sshtest runs sshd with it to choose the session's login shell"
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s; it is required and CI=true: install it in scripts/install-test-deps.sh", msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// archMatches reports whether a multiarch library path is for this
+// process's architecture (the loader ignores another's); a path without a
+// multiarch directory matches.
+func archMatches(p string) bool {
+	switch {
+	case strings.Contains(p, "/x86_64-linux-gnu/"):
+		return runtime.GOARCH == "amd64"
+	case strings.Contains(p, "/aarch64-linux-gnu/"):
+		return runtime.GOARCH == "arm64"
+	}
+	return true
+}
+
+// writeUserDB writes the passwd and group files sshd reads through
+// nss_wrapper: u, with its own uid and gid, whose home is s.Home and shell
+// s.Shell; and, when the system has it, the privilege separation user sshd
+// needs as root (sshd exits without it).
+func (s *Server) writeUserDB(u *user.User) {
+	s.t.Helper()
+	for _, f := range []string{s.Home, s.Shell} {
+		if strings.ContainsAny(f, ":\n") {
+			s.t.Fatalf("sshtest: %q cannot go in a passwd file", f)
+		}
+	}
+	var passwd, group strings.Builder
+	groups := map[string]bool{}
+	addGroup := func(gid string) {
+		if groups[gid] {
+			return
+		}
+		groups[gid] = true
+		name := "sshtest" + gid
+		if g, err := user.LookupGroupId(gid); err == nil {
+			name = g.Name
+		}
+		fmt.Fprintf(&group, "%s:x:%s:\n", name, gid)
+	}
+	fmt.Fprintf(&passwd, "%s:x:%s:%s:sshtest:%s:%s\n", u.Username, u.Uid, u.Gid, s.Home, s.Shell)
+	addGroup(u.Gid)
+	if p, err := user.Lookup("sshd"); err == nil && u.Username != "sshd" {
+		fmt.Fprintf(&passwd, "sshd:x:%s:%s::%s:/bin/false\n", p.Uid, p.Gid, p.HomeDir)
+		addGroup(p.Gid)
+	}
+	for name, text := range map[string]string{"passwd": passwd.String(), "group": group.String()} {
+		if err := os.WriteFile(filepath.Join(s.dir, name), []byte(text), 0o644); err != nil {
+			s.t.Fatal(err)
+		}
+	}
 }
 
 func (s *Server) stop() {

@@ -144,3 +144,58 @@ func TestStopCutsSessionsAndStartComesBack(t *testing.T) {
 		t.Errorf("ssh after Start with the old known_hosts line: %v\n%s", err, out)
 	}
 }
+
+// TestSessionsRunThroughTheChosenShell: sshd runs commands through
+// Options.Shell, not the login shell /etc/passwd gives the user running the
+// test. The shell here is a script that leaves a marker with its arguments
+// before running /bin/sh; a server that read /etc/passwd would run the
+// user's own shell and leave none.
+func TestSessionsRunThroughTheChosenShell(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "marker")
+	shell := filepath.Join(dir, "shell")
+	script := "#!/bin/sh\nprintf '%s\\n' \"$*\" >> " + marker + "\nexec /bin/sh \"$@\"\n"
+	if err := os.WriteFile(shell, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := sshtest.Start(t, sshtest.Options{Shell: shell})
+	if s.Shell != shell {
+		t.Errorf("Server.Shell = %q, want %q", s.Shell, shell)
+	}
+	out, err := sshRun(t, s, 0, s.KnownHostsLine(0), `echo "ran shell=$SHELL"`)
+	if err != nil {
+		t.Fatalf("ssh: %v\n%s", err, out)
+	}
+	if want := "ran shell=" + shell; strings.TrimSpace(out) != want {
+		t.Errorf("got %q, want %q", strings.TrimSpace(out), want)
+	}
+	b, err := os.ReadFile(marker)
+	if err != nil {
+		t.Fatalf("the chosen shell did not run: %v", err)
+	}
+	if got, want := string(b), "-c echo \"ran shell=$SHELL\"\n"; got != want {
+		t.Errorf("the chosen shell ran with %q, want %q", got, want)
+	}
+}
+
+// TestDefaultShellIsBinSh: without Options.Shell, commands run through
+// /bin/sh itself (the executable of the shell running the command, read
+// from /proc), whatever the user's login shell.
+func TestDefaultShellIsBinSh(t *testing.T) {
+	want, err := filepath.EvalSymlinks("/bin/sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sshtest.Start(t, sshtest.Options{})
+	if s.Shell != "/bin/sh" {
+		t.Errorf("Server.Shell = %q, want /bin/sh", s.Shell)
+	}
+	// In a command substitution $$ is still the shell's own pid.
+	out, err := sshRun(t, s, 0, s.KnownHostsLine(0), `exe=$(readlink /proc/$$/exe); echo "$exe"`)
+	if err != nil {
+		t.Fatalf("ssh: %v\n%s", err, out)
+	}
+	if got := strings.TrimSpace(out); got != want {
+		t.Errorf("commands run by %q, want %q (/bin/sh)", got, want)
+	}
+}

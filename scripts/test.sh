@@ -6,6 +6,21 @@ cd "$(dirname "$0")/.."
 
 bash scripts/install-test-deps.sh
 bash scripts/install-npm-test-deps.sh
+export FERRY_TEST_ARTIFACTS="${FERRY_TEST_ARTIFACTS:-$PWD/test-artifacts}" # screenshots of the dashboard's browser test (docs/ui.md), logs of the steps below
+mkdir -p "$FERRY_TEST_ARTIFACTS"
+
+# On a cold machine the machines' images (the base and the stack, about
+# five minutes of debootstrap and apt) are built while the code compiles,
+# instead of by the first machine test: `ferry sim --machines --stack`
+# builds them into the shared cache (a build lock keeps the tests from
+# building them twice) and exits. Its failure fails nothing: the tests then
+# build them themselves, and say why they could not.
+images=""
+if [ "$(id -u)" -eq 0 ] && command -v systemd-nspawn >/dev/null && { command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ]; }; then
+  ( go build -o "$FERRY_TEST_ARTIFACTS/ferry-images" ./cmd/agent &&
+    "$FERRY_TEST_ARTIFACTS/ferry-images" sim --machines --stack --listen 127.0.0.1:0 -- true ) >"$FERRY_TEST_ARTIFACTS/images.log" 2>&1 &
+  images=$!
+fi
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
   echo "gofmt would change:" >&2
@@ -14,16 +29,24 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go vet -tags ferryfault ./internal/faultpoint ./pkg/cloud ./pkg/execute ./pkg/bake
-export FERRY_TEST_ARTIFACTS="${FERRY_TEST_ARTIFACTS:-$PWD/test-artifacts}" # screenshots of the dashboard's browser test (docs/ui.md)
-# The tests first, then fuzzing (every parser of outside input, a bounded
-# count of inputs each; see scripts/fuzz.sh), each run whatever the other
-# did: a fuzz failure must not hide the tests' results, nor a test failure
-# the fuzzers'. The exit status is the tests' when they failed, else the
-# fuzzers'.
+# The tests and fuzzing (every parser of outside input, a bounded count of
+# inputs each; see scripts/fuzz.sh) run side by side, each whatever the
+# other does: a fuzz failure must not hide the tests' results, nor a test
+# failure the fuzzers'. Fuzzing's time is mostly compiling, which fits in
+# the machine tests' long waits (boots, health checks) on two cores; its
+# output shows once the tests are done. The exit status is the tests' when
+# they failed, else the fuzzers'.
+bash scripts/fuzz.sh >"$FERRY_TEST_ARTIFACTS/fuzz.log" 2>&1 &
+fuzzing=$!
 tests=0
-go test -race -count=1 -timeout 20m "$@" ./... || tests=$?
+go test -race -count=1 -timeout 25m "$@" ./... || tests=$?
 fuzz=0
-bash scripts/fuzz.sh || fuzz=$?
+wait "$fuzzing" || fuzz=$?
+cat "$FERRY_TEST_ARTIFACTS/fuzz.log"
+if [ -n "$images" ] && ! wait "$images"; then
+  echo "test.sh: building the machines' images ahead failed (the tests built them):" >&2
+  tail -n 20 "$FERRY_TEST_ARTIFACTS/images.log" >&2
+fi
 if [ "$tests" -ne 0 ]; then
   echo "test.sh: go test failed (exit $tests)" >&2
 fi

@@ -14,11 +14,13 @@ mkdir -p "$FERRY_TEST_ARTIFACTS"
 # instead of by the first machine test: `ferry sim --machines --stack`
 # builds them into the shared cache (a build lock keeps the tests from
 # building them twice) and exits. Its failure fails nothing: the tests then
-# build them themselves, and say why they could not.
+# build them themselves, and say why they could not. The binary is built
+# first, alone: go vet then finds the dependencies compiled (two go
+# commands at once would each compile them).
 images=""
 if [ "$(id -u)" -eq 0 ] && command -v systemd-nspawn >/dev/null && { command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ]; }; then
-  ( go build -o "$FERRY_TEST_ARTIFACTS/ferry-images" ./cmd/agent &&
-    "$FERRY_TEST_ARTIFACTS/ferry-images" sim --machines --stack --listen 127.0.0.1:0 -- true ) >"$FERRY_TEST_ARTIFACTS/images.log" 2>&1 &
+  go build -o "$FERRY_TEST_ARTIFACTS/ferry-images" ./cmd/agent
+  "$FERRY_TEST_ARTIFACTS/ferry-images" sim --machines --stack --listen 127.0.0.1:0 -- true >"$FERRY_TEST_ARTIFACTS/images.log" 2>&1 &
   images=$!
 fi
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))

@@ -344,8 +344,14 @@ func (d *demo) walk(ctx context.Context) error {
 	}
 	d.show("staging")
 
+	return d.outcomes(ctx, "staging", 4)
+}
+
+// outcomes shows the last n commits of branch with their notes, then
+// ferry status: how the walk ends.
+func (d *demo) outcomes(ctx context.Context, branch string, n int) error {
 	d.step("The outcomes, as git notes on the commits (git log --notes=ferry):")
-	out, err := exec.Command("git", "--git-dir", d.remote, "log", "--notes=ferry", "--format=%h %s%n%N", "-4", "staging").CombinedOutput()
+	out, err := exec.Command("git", "--git-dir", d.remote, "log", "--notes=ferry", "--format=%h %s%n%N", fmt.Sprintf("-%d", n), branch).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("git log --notes=ferry: %v\n%s", err, out)
 	}

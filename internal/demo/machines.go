@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -332,19 +331,7 @@ func (m *machineDemo) walk(ctx context.Context) error {
 		return err
 	}
 
-	m.step("The outcomes, as git notes on the commits (git log --notes=ferry):")
-	out, err := exec.Command("git", "--git-dir", m.remote, "log", "--notes=ferry", "--format=%h %s%n%N", "-3", machEnv).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("git log --notes=ferry: %v\n%s", err, out)
-	}
-	m.say("%s", indent(string(out)))
-	if m.o.Status != nil {
-		m.step("ferry status:")
-		if err := m.o.Status(ctx, m.config, m.o.Out); err != nil {
-			m.say("    (status: %v)", err)
-		}
-	}
-	return nil
+	return m.outcomes(ctx, machEnv, 3)
 }
 
 // deploy pushes c to the environment's branch and follows the agent's

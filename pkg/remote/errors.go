@@ -73,6 +73,22 @@ func (e *DialError) Unwrap() error { return e.Err }
 // Transient is true: instances boot, networks recover.
 func (e *DialError) Transient() bool { return true }
 
+// SessionError is a host that took the login but opened no session for a
+// command (or dropped the connection instead): no command started.
+type SessionError struct {
+	Host string
+	Err  error
+}
+
+func (e *SessionError) Error() string {
+	return fmt.Sprintf("connect to %s: %v", e.Host, e.Err)
+}
+
+func (e *SessionError) Unwrap() error { return e.Err }
+
+// Transient is true: a host busy with its boot opens sessions later.
+func (e *SessionError) Transient() bool { return true }
+
 // BootingError is a host that accepted the key but does not take logins
 // yet: pam_nologin refuses every user but root while systemd boots (until
 // systemd-user-sessions runs), as on a new EC2 instance whose sshd is up

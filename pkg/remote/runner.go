@@ -84,35 +84,77 @@ func (r *Runner) Run(ctx context.Context, h Host, cmds ...Command) (err error) {
 
 	addr := r.hostport(h.Addr)
 	lg := r.logger.With("host", addr, "instance", h.Instance, "role", h.Role, "log", path)
-	client, err := r.dialBooted(ctx, addr, h.Instance, log, lg)
+	conn, err := r.connect(ctx, addr, h.Instance, log, lg)
 	if err != nil {
-		log.note("!!!", "connect as %s: %v", r.cfg.User, err)
-		lg.Error("connect failed", "error", err)
 		return err
 	}
-	defer client.Close()
-	kctx, stopKeepAlive := context.WithCancel(ctx)
-	var keeping sync.WaitGroup
-	keeping.Go(func() {
-		keepAlive(kctx, client, r.cfg.KeepAlive, func(silent time.Duration) {
-			log.note("!!!", "no answer from the host for %s: dropping the connection", silent)
-		})
-	})
-	defer keeping.Wait() // before the log closes
-	defer stopKeepAlive()
+	defer func() {
+		if conn != nil {
+			conn.close()
+		}
+	}()
 
-	for _, c := range cmds {
+	// A host may take the login and then open no session: a new
+	// instance's logind, busy with its boot, holds sshd's PAM session.
+	// No command has started then, so Ferry connects again, for as long
+	// as it waits for a booting host.
+	deadline := time.Now().Add(r.cfg.BootWait)
+	for i := 0; i < len(cmds); {
+		c := cmds[i]
 		start := time.Now()
-		err := r.runOne(ctx, client, addr, c, log)
+		err := r.runOne(ctx, conn.client, addr, c, log)
 		took := time.Now().Sub(start).Round(time.Millisecond)
+		var stalled *SessionError
+		if errors.As(err, &stalled) && ctx.Err() == nil && time.Now().Add(r.cfg.BootRetry).Before(deadline) {
+			log.note("...", "%s: %v; connecting again", addr, stalled.Err)
+			lg.Warn("no session opened, connecting again", "command", c.Name, "error", stalled.Err)
+			conn.close()
+			if conn, err = r.connect(ctx, addr, h.Instance, log, lg); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			lg.Error("remote command failed", "command", c.Name, "duration", took,
 				"error", err, "last_lines", log.lastLines())
 			return err
 		}
 		lg.Info("remote command done", "command", c.Name, "duration", took)
+		i++
 	}
 	return nil
+}
+
+// hostConn is a connection to a host and the keepalive that watches it.
+type hostConn struct {
+	client  *ssh.Client
+	stop    context.CancelFunc
+	keeping sync.WaitGroup
+}
+
+// connect dials addr (see dialBooted) and keeps the connection alive.
+func (r *Runner) connect(ctx context.Context, addr, instance string, log *serverLog, lg *slog.Logger) (*hostConn, error) {
+	client, err := r.dialBooted(ctx, addr, instance, log, lg)
+	if err != nil {
+		log.note("!!!", "connect as %s: %v", r.cfg.User, err)
+		lg.Error("connect failed", "error", err)
+		return nil, err
+	}
+	kctx, stop := context.WithCancel(ctx)
+	c := &hostConn{client: client, stop: stop}
+	c.keeping.Go(func() {
+		keepAlive(kctx, client, r.cfg.KeepAlive, func(silent time.Duration) {
+			log.note("!!!", "no answer from the host for %s: dropping the connection", silent)
+		})
+	})
+	return c, nil
+}
+
+// close ends the keepalive (before the log closes) and the connection.
+func (c *hostConn) close() {
+	c.stop()
+	c.client.Close()
+	c.keeping.Wait()
 }
 
 func (r *Runner) hostport(addr string) string {

@@ -15,6 +15,36 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
+// openSession opens a session on client within ConnectTimeout. sshd
+// answers a session request only once PAM opened the login's session, and
+// x/crypto/ssh's NewSession knows no context: closing the connection is
+// what ends the wait.
+func (r *Runner) openSession(ctx context.Context, client *ssh.Client, addr string) (*ssh.Session, error) {
+	octx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
+	defer cancel()
+	stop := context.AfterFunc(octx, func() { client.Close() })
+	sess, err := client.NewSession()
+	if !stop() {
+		if sess != nil {
+			sess.Close()
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("open session on %s: %w", addr, ctx.Err())
+		}
+		return nil, &SessionError{Host: addr, Err: fmt.Errorf("logged in, but no session opened within %s", r.cfg.ConnectTimeout)}
+	}
+	var refused *ssh.OpenChannelError
+	if errors.As(err, &refused) {
+		// sshd said no (MaxSessions, a ForceCommand's policy): asking
+		// again changes nothing.
+		return nil, &DialError{Host: addr, Err: fmt.Errorf("open session: %w", err)}
+	}
+	if err != nil {
+		return nil, &SessionError{Host: addr, Err: fmt.Errorf("open session: %w", err)}
+	}
+	return sess, nil
+}
+
 // runOne runs c in a new session of client and waits for it, within
 // CommandTimeout.
 func (r *Runner) runOne(ctx context.Context, client *ssh.Client, addr string, c Command, log *serverLog) error {
@@ -25,9 +55,9 @@ func (r *Runner) runOne(ctx context.Context, client *ssh.Client, addr string, c 
 		return err
 	}
 
-	sess, err := client.NewSession()
+	sess, err := r.openSession(ctx, client, addr)
 	if err != nil {
-		return fail(&DialError{Host: addr, Err: fmt.Errorf("open session: %w", err)})
+		return fail(err)
 	}
 	defer sess.Close()
 	line, stdin := c.remote()

@@ -9,13 +9,6 @@ mount -t proc proc /proc
 useradd --create-home --shell /bin/bash --groups adm,sudo admin
 printf 'admin ALL=(ALL) NOPASSWD:ALL\n' >/etc/sudoers.d/90-admin
 chmod 0440 /etc/sudoers.d/90-admin
-# admin's systemd user manager runs from boot on (lingering) instead of
-# being started by each SSH login's PAM session and stopped after the last
-# one ends: logind holds a login until that start is done, and with many
-# machines booting on the host's CPUs it took over a minute, during which
-# sshd answered neither the session nor keepalives.
-mkdir -p /var/lib/systemd/linger
-touch /var/lib/systemd/linger/admin
 cat >/etc/ssh/sshd_config.d/10-ferry.conf <<'CONF'
 PasswordAuthentication no
 KbdInteractiveAuthentication no

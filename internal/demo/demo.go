@@ -96,13 +96,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer d.tearDown()
 
-	actx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- d.agent.Run(actx) }()
-	defer func() {
-		stop()
-		<-done
-	}()
+	defer d.runAgent(ctx)()
 
 	if err := d.walk(ctx); err != nil {
 		return err
@@ -363,6 +357,18 @@ func (d *demo) outcomes(ctx context.Context, branch string, n int) error {
 		}
 	}
 	return nil
+}
+
+// runAgent runs the agent until the returned stop is called, which
+// waits for it to end.
+func (d *demo) runAgent(ctx context.Context) (stop func()) {
+	actx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- d.agent.Run(actx) }()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 func (d *demo) step(what string) {

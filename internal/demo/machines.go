@@ -79,13 +79,7 @@ func (d *demo) runMachines(ctx context.Context) error {
 	if err := m.create(ctx); err != nil {
 		return err
 	}
-	actx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- d.agent.Run(actx) }()
-	defer func() {
-		stop()
-		<-done
-	}()
+	defer d.runAgent(ctx)()
 	if err := m.walk(ctx); err != nil {
 		return err
 	}

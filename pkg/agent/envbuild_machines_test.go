@@ -125,28 +125,8 @@ func newEnvMachines(t *testing.T) *envMachines {
 	w.secrets = sec.String()
 	// The app's first commit on the environment's branch.
 	w.repo = testutil.NewGitRepo(t)
-	err := filepath.WalkDir("../../examples/app", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel("../../examples/app", p)
-		if d.IsDir() && (rel == "schema-bump" || d.Name() == "__pycache__") {
-			return filepath.SkipDir
-		}
-		if d.Type().IsRegular() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			dst := filepath.Join(w.repo.Dir, rel)
-			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-				return err
-			}
-			return os.WriteFile(dst, b, 0o644)
-		}
-		return nil
-	})
-	if err != nil {
+	// Not its schema bump: checkFullDeploy commits that.
+	if err := copyTree("../../examples/app", w.repo.Dir, "schema-bump"); err != nil {
 		t.Fatal(err)
 	}
 	w.repo.Git("add", ".")
@@ -205,6 +185,7 @@ instance_type = "m6i.large"
 	if err := os.WriteFile(w.cfgFile, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	var err error
 	if w.cfg, err = config.Parse(w.cfgFile, []byte(doc)); err != nil {
 		t.Fatal(err)
 	}
@@ -598,4 +579,29 @@ func balancerURL(t *testing.T, sim, key string) string {
 		t.Fatalf("no balancer listener %s: %v", key, urls)
 	}
 	return urls[key]
+}
+
+// copyTree copies the regular files under src to dst, overwriting what is
+// there, but none under __pycache__ or src's top-level directory skip.
+func copyTree(src, dst, skip string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() && (rel == skip || d.Name() == "__pycache__") {
+			return filepath.SkipDir
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Join(dst, filepath.Dir(rel)), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
 }

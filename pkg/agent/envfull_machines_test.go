@@ -104,22 +104,7 @@ func (w *envMachines) checkFullDeploy() {
 	t := w.t
 	w.repo.Git("checkout", "-q", "testing")
 	old := w.served()
-	err := filepath.WalkDir("../../examples/app/schema-bump", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() || strings.Contains(p, "__pycache__") {
-			return err
-		}
-		rel, _ := filepath.Rel("../../examples/app/schema-bump", p)
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		dst := filepath.Join(w.repo.Dir, rel)
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(dst, b, 0o644)
-	})
-	if err != nil {
+	if err := copyTree("../../examples/app/schema-bump", w.repo.Dir, ""); err != nil {
 		t.Fatal(err)
 	}
 	bump := w.commit("the schema bump: notes get a tag")

@@ -19,6 +19,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/ferry-deploy/ferry/internal/awssim/machines"
+	"github.com/ferry-deploy/ferry/internal/testlog"
 )
 
 // requireMachines skips a test that boots machines where it cannot (not
@@ -77,7 +78,7 @@ func machineLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("AWSSIM_DEBUG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return slog.New(slog.NewTextHandler(testlog.Progress(t), &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
 // waitFor polls cond until it holds, failing the test after timeout (a

@@ -124,13 +124,13 @@ func TestAppOnMachines(t *testing.T) {
 
 	// A session in Redis outlives gunicorn.
 	if code, body, err := c.do("GET", base+"/session", nil); err != nil || code != 200 || body != "visits 1\n" {
-		t.Fatalf("GET /session = %d %q %v", code, body, err)
+		t.Fatalf("GET /session = %d %q %v\nweb's gunicorn:\n%s", code, body, err, s.sh(web, "journalctl -u gunicorn -n 40 --no-pager"))
 	}
 	s.sh(web, "systemctl restart gunicorn")
 	s.eventually("the session after gunicorn's restart", func() bool {
 		code, body, _ := c.do("GET", base+"/session", nil)
 		if code == 200 && body != "visits 2\n" {
-			t.Fatalf("the session did not survive gunicorn's restart: %q", body)
+			t.Fatalf("the session did not survive gunicorn's restart: %q\nweb's gunicorn:\n%s", body, s.sh(web, "journalctl -u gunicorn -n 40 --no-pager"))
 		}
 		return code == 200
 	})

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ferry-deploy/ferry/internal/awssim/machines"
 	"github.com/ferry-deploy/ferry/internal/simenv/machinetest"
+	"github.com/ferry-deploy/ferry/internal/testlog"
 	"github.com/ferry-deploy/ferry/pkg/provision"
 	"github.com/ferry-deploy/ferry/pkg/remote"
 	"github.com/ferry-deploy/ferry/pkg/roles"
@@ -35,6 +36,8 @@ type stack struct {
 	known  string // known_hosts of every machine, by private and forwarded address
 	logs   string
 	byRole map[string]*machine
+	// progress gets the provisioners' logs (testlog.Progress).
+	progress io.Writer
 	// ferry waits for a ferry binary for the machines (buildFerry); nil
 	// without one.
 	ferry func() string
@@ -50,7 +53,7 @@ func newStack(t *testing.T, names ...string) *stack {
 	// An instance profile, whose credentials ferry-secrets.service reads
 	// with IMDSv2, as env create launches servers.
 	e := machinetest.Start(t, machinetest.Options{Stack: true, KeyName: "provision", InstanceProfile: "myproject-app"})
-	s := &stack{Env: e, t: t, ctx: e.Ctx, net: e.Net, logs: t.TempDir(), byRole: map[string]*machine{}}
+	s := &stack{Env: e, t: t, ctx: e.Ctx, net: e.Net, logs: t.TempDir(), byRole: map[string]*machine{}, progress: testlog.Progress(t)}
 	var known []string
 	for i, m := range e.Launch(len(names)) {
 		sm := &machine{id: m.ID, ip: m.IP, ssh: s.forward(m.IP + ":22")}
@@ -129,7 +132,7 @@ func (s *stack) provisioner(deployID string, p roles.RecipeParams, sec roles.Sec
 	if p.SecretsPath != "" {
 		ferry = s.ferry()
 	}
-	logger := slog.New(slog.NewTextHandler(s.t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logger := slog.New(slog.NewTextHandler(s.progress, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	pr, err := provision.New(provision.Config{
 		Remote: remote.Config{User: "admin", KeyFile: s.KeyFile, KnownHosts: s.known, ConnectTimeout: 30 * time.Second,
 			CommandTimeout: 10 * time.Minute, Logs: remote.Logs{Root: s.logs, Env: "testing", DeployID: deployID}},

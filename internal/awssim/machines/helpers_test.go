@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ferry-deploy/ferry/internal/awssim/machines"
+	"github.com/ferry-deploy/ferry/internal/testlog"
 	"github.com/ferry-deploy/ferry/internal/testutil"
 )
 
@@ -21,7 +22,7 @@ func requireMachines(t *testing.T) {
 }
 
 func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return slog.New(slog.NewTextHandler(testlog.Progress(t), &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
 // The base image is built once per test binary at most, into the fixed

@@ -24,6 +24,7 @@ import (
 	"github.com/ferry-deploy/ferry/internal/awssim"
 	"github.com/ferry-deploy/ferry/internal/awssim/machines"
 	"github.com/ferry-deploy/ferry/internal/simenv"
+	"github.com/ferry-deploy/ferry/internal/testlog"
 	"github.com/ferry-deploy/ferry/internal/testutil"
 	"github.com/ferry-deploy/ferry/pkg/cloud"
 )
@@ -87,7 +88,7 @@ func Start(t testing.TB, opts Options) *Env {
 		opts.Timeout = 15 * time.Minute
 	}
 	logText := &testutil.Buffer{}
-	logger := slog.New(slog.NewMultiHandler(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}),
+	logger := slog.New(slog.NewMultiHandler(slog.NewTextHandler(testlog.Progress(t), &slog.HandlerOptions{Level: slog.LevelInfo}),
 		slog.NewTextHandler(logText, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	srv, err := awssim.Start(awssim.Options{Machines: true, StackImage: opts.Stack, MachineStateDir: t.TempDir(), Tick: 50 * time.Millisecond, Second: opts.Second}, logger)
 	if err != nil {

@@ -74,6 +74,7 @@ func buildFerry(t *testing.T, b *built, name string, tags ...string) string {
 		}
 		cmd := exec.Command(goTool, append(args, "./cmd/agent")...)
 		cmd.Dir = root
+		cmd.Env = testutil.GoBuildEnv()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			os.Remove(tmp.Name())
 			b.err = fmt.Errorf("go %s ./cmd/agent: %v\n%s", strings.Join(args, " "), err, out)

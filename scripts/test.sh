@@ -4,10 +4,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+phase() { echo "test.sh: +${SECONDS} s: $*"; }
+phase "install what the tests need"
 bash scripts/install-test-deps.sh
 bash scripts/install-npm-test-deps.sh
 export FERRY_TEST_ARTIFACTS="${FERRY_TEST_ARTIFACTS:-$PWD/test-artifacts}" # screenshots of the dashboard's browser test (docs/ui.md), logs of the steps below
 mkdir -p "$FERRY_TEST_ARTIFACTS"
+# Each build configuration compiles every dependency again (aws-sdk-go-v2's
+# ec2 alone takes over a minute on two cores): vet, the images' binary,
+# fuzzing and the tests' own `go build`s of the ferry command
+# (testutil.GoBuildEnv) all build pure Go, leaving -race the only other one.
+export CGO_ENABLED=0
 
 # On a cold machine the machines' images (the base and the stack, about
 # five minutes of debootstrap and apt) are built while the code compiles,
@@ -19,8 +26,10 @@ mkdir -p "$FERRY_TEST_ARTIFACTS"
 # commands at once would each compile them).
 images=""
 if [ "$(id -u)" -eq 0 ] && command -v systemd-nspawn >/dev/null && { command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ]; }; then
+  phase "build"
   go build -o "$FERRY_TEST_ARTIFACTS/ferry-images" ./cmd/agent
-  "$FERRY_TEST_ARTIFACTS/ferry-images" sim --machines --stack --listen 127.0.0.1:0 -- true >"$FERRY_TEST_ARTIFACTS/images.log" 2>&1 &
+  phase "images (in the background)"
+  { "$FERRY_TEST_ARTIFACTS/ferry-images" sim --machines --stack --listen 127.0.0.1:0 -- true && phase "images ready"; } >"$FERRY_TEST_ARTIFACTS/images.log" 2>&1 &
   images=$!
 fi
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
@@ -29,6 +38,7 @@ if [ -n "$unformatted" ]; then
   echo "$unformatted" >&2
   exit 1
 fi
+phase "vet"
 go vet ./...
 go vet -tags ferryfault ./internal/faultpoint ./pkg/cloud ./pkg/execute ./pkg/bake
 # The tests and fuzzing (every parser of outside input, a bounded count of
@@ -41,11 +51,20 @@ go vet -tags ferryfault ./internal/faultpoint ./pkg/cloud ./pkg/execute ./pkg/ba
 bash scripts/fuzz.sh >"$FERRY_TEST_ARTIFACTS/fuzz.log" 2>&1 &
 fuzzing=$!
 tests=0
-go test -race -count=1 -timeout 25m "$@" ./... || tests=$?
+phase "tests and fuzzing"
+# -p 4: go test runs at most -p programs at once, compilers and test
+# binaries alike (by default as many as there are cores). The machine tests
+# spend most of their minutes waiting on boots and health checks; with two
+# slots on two cores, two of them held every compile behind them.
+CGO_ENABLED=1 go test -race -p 4 -count=1 -timeout 25m "$@" ./... || tests=$?
+phase "tests done"
 fuzz=0
 wait "$fuzzing" || fuzz=$?
+phase "fuzzing done"
 cat "$FERRY_TEST_ARTIFACTS/fuzz.log"
-if [ -n "$images" ] && ! wait "$images"; then
+if [ -n "$images" ] && wait "$images"; then
+  tail -n 1 "$FERRY_TEST_ARTIFACTS/images.log"
+elif [ -n "$images" ]; then
   echo "test.sh: building the machines' images ahead failed (the tests built them):" >&2
   tail -n 20 "$FERRY_TEST_ARTIFACTS/images.log" >&2
 fi

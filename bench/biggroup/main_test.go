@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferry-deploy/ferry/internal/testutil"
 )
 
 func TestParseLog(t *testing.T) {
@@ -73,6 +75,7 @@ func TestSmoke(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "ferry")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/agent")
 	build.Dir = filepath.Join("..", "..")
+	build.Env = testutil.GoBuildEnv()
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/agent: %v\n%s", err, out)
 	}

@@ -113,7 +113,7 @@ func buildFerry(t *testing.T) string {
 	bin := filepath.Join(t.TempDir(), "ferry")
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/agent")
 	cmd.Dir = filepath.Join("..", "..")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Env = testutil.GoBuildEnv()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/agent: %v\n%s", err, out)
 	}

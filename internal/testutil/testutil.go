@@ -38,3 +38,15 @@ func RequireRoot(t testing.TB) {
 	}
 	t.Skip("needs root")
 }
+
+// GoBuildEnv is the environment for a test's `go build` of the ferry
+// command: pure Go (CGO_ENABLED=0), so the binary is static and runs on
+// the simulator's machines, whose glibc may be older than the host's. It is
+// also the one build configuration scripts/test.sh vets with: every
+// configuration compiles all the dependencies again (aws-sdk-go-v2's ec2
+// package alone takes over a minute on two cores), so a cold CI run
+// compiles them once for the tests' builds rather than once per build.
+// -race needs cgo and so stays a configuration of its own.
+func GoBuildEnv() []string {
+	return append(os.Environ(), "CGO_ENABLED=0")
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/ferry-deploy/ferry/internal/awssim/machines"
 	"github.com/ferry-deploy/ferry/internal/simenv/machinetest"
 	"github.com/ferry-deploy/ferry/internal/testlog"
+	"github.com/ferry-deploy/ferry/internal/testutil"
 	"github.com/ferry-deploy/ferry/pkg/provision"
 	"github.com/ferry-deploy/ferry/pkg/remote"
 	"github.com/ferry-deploy/ferry/pkg/roles"
@@ -74,7 +75,7 @@ func buildFerry(t *testing.T) func() string {
 	go func() {
 		cmd := exec.Command("go", "build", "-o", bin, "./cmd/agent")
 		cmd.Dir = "../.."
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Env = testutil.GoBuildEnv()
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			err = fmt.Errorf("go build ./cmd/agent: %w\n%s", err, out)

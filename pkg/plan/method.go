@@ -25,17 +25,24 @@ const TrailerMethod = "Ferry-Method"
 func chooseMethod(ctx context.Context, repo Repo, in Input, from, to commit.ID) ([]Reason, error) {
 	var reasons []Reason
 
-	before, err := readMarker(ctx, repo, from, in.SchemaMarker)
-	if err != nil {
-		return nil, err
-	}
-	after, err := readMarker(ctx, repo, to, in.SchemaMarker)
-	if err != nil {
-		return nil, err
-	}
-	if !bytes.Equal(before, after) {
-		reasons = append(reasons, Reason{Rule: RuleSchemaMarker, Method: Full,
-			Detail: fmt.Sprintf("%s changed from %s to %s", in.SchemaMarker, markerText(before), markerText(after))})
+	// No marker, no marker rule: an empty path would name the whole tree,
+	// and every change would be a full deploy. (A configuration always has
+	// one: project.schema_marker defaults to .ferry/schema-version.)
+	marker := "no schema marker"
+	if in.SchemaMarker != "" {
+		marker = in.SchemaMarker + " is unchanged"
+		before, err := readMarker(ctx, repo, from, in.SchemaMarker)
+		if err != nil {
+			return nil, err
+		}
+		after, err := readMarker(ctx, repo, to, in.SchemaMarker)
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(before, after) {
+			reasons = append(reasons, Reason{Rule: RuleSchemaMarker, Method: Full,
+				Detail: fmt.Sprintf("%s changed from %s to %s", in.SchemaMarker, markerText(before), markerText(after))})
+		}
 	}
 
 	if len(in.FullDeployGlobs) > 0 {
@@ -75,7 +82,7 @@ func chooseMethod(ctx context.Context, repo Repo, in Input, from, to commit.ID) 
 
 	if len(reasons) == 0 {
 		reasons = append(reasons, Reason{Rule: RuleNoSchemaChange, Method: Serial,
-			Detail: fmt.Sprintf("%s is unchanged, no full-deploy path changed, no commit asks for a full deploy", in.SchemaMarker)})
+			Detail: marker + ", no full-deploy path changed, no commit asks for a full deploy"})
 	}
 	return reasons, nil
 }

@@ -162,6 +162,23 @@ func TestMethodRules(t *testing.T) {
 	}
 }
 
+// TestNoSchemaMarker: an Input without a schema marker has no marker
+// rule; before, the empty path named the repository's root tree, so that
+// every change was a full deploy.
+func TestNoSchemaMarker(t *testing.T) {
+	h := newHistory(t)
+	f := newFixture(t, h.app1, "")
+	in := f.input(h.app2) // the marker changes from "1" to "2"
+	in.SchemaMarker, in.FullDeployGlobs = "", nil
+	p, err := plan.Make(f.ctx, f.cloud, h.repo, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Method != plan.Serial || !equal(rules(p), []plan.Rule{plan.RuleNoSchemaChange}) || !strings.HasPrefix(p.Reasons[0].Detail, "no schema marker,") {
+		t.Errorf("method %s, reasons %+v; want serial, no schema marker", p.Method, p.Reasons)
+	}
+}
+
 func TestNoOpAndRollback(t *testing.T) {
 	h := newHistory(t)
 	f := newFixture(t, h.app2, "")

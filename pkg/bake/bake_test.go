@@ -377,18 +377,24 @@ build = ["make"]
 	}
 }
 
-// builderImages records the image each builder is launched from.
+// builderImages records the image each builder is launched from, and
+// the builders' ids.
 type builderImages struct {
 	*cloud.Client
 	mu   sync.Mutex
 	from []string
+	ids  []string
 }
 
 func (b *builderImages) RunBuilder(ctx context.Context, s cloud.BuilderSpec) (string, error) {
+	id, err := b.Client.RunBuilder(ctx, s)
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.from = append(b.from, s.ImageID)
-	b.mu.Unlock()
-	return b.Client.RunBuilder(ctx, s)
+	if err == nil {
+		b.ids = append(b.ids, id)
+	}
+	return id, err
 }
 
 // TestBakeCache: with images.cache = "previous" (the default) a bake's
@@ -545,6 +551,41 @@ func TestRecoverAfterTheImageWasTagged(t *testing.T) {
 			r, err := f.baker(f.cloud, sh).Bake(f.ctx, c)
 			if err != nil || !r.Reused || r.Image != img.ID {
 				t.Errorf("the next bake: %+v %v, want %s reused", r, err, img.ID)
+			}
+		})
+	}
+}
+
+// TestBakeBuilderInstanceProfile: a builder gets no instance profile
+// unless launch.builder_instance_profile names one; never the groups'
+// iam_instance_profile, whose credentials read the environment's secrets
+// from SSM and would be the build hooks' (code from git) to use.
+func TestBakeBuilderInstanceProfile(t *testing.T) {
+	for _, tc := range []struct {
+		name, launch, want string
+	}{
+		{"the groups' profile is not the builder's", `launch.iam_instance_profile = "shop-staging-app"`, ""},
+		{"builder_instance_profile", "launch.iam_instance_profile = \"shop-staging-app\"\nlaunch.builder_instance_profile = \"shop-build\"", "shop-build"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, tc.launch+"\n")
+			rec := &builderImages{Client: f.cloud}
+			if _, err := f.baker(rec, &fakeShell{dir: t.TempDir()}).Bake(f.ctx, f.commit()); err != nil {
+				t.Fatal(err)
+			}
+			if len(rec.ids) != 1 {
+				t.Fatalf("builders %v, want one", rec.ids)
+			}
+			out, err := f.ec2.DescribeInstances(f.ctx, &ec2.DescribeInstancesInput{InstanceIds: rec.ids})
+			if err != nil || len(out.Reservations) != 1 || len(out.Reservations[0].Instances) != 1 {
+				t.Fatalf("DescribeInstances %v: %+v %v", rec.ids, out, err)
+			}
+			got := ""
+			if p := out.Reservations[0].Instances[0].IamInstanceProfile; p != nil {
+				got = aws.ToString(p.Arn)
+			}
+			if tc.want == "" && got != "" || tc.want != "" && !strings.HasSuffix(got, "instance-profile/"+tc.want) {
+				t.Errorf("the builder's instance profile is %q, want %q", got, tc.want)
 			}
 		})
 	}

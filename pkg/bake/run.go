@@ -80,7 +80,7 @@ func (r *run) bake(ctx context.Context) (string, error) {
 	}
 	spec := cloud.BuilderSpec{
 		ImageID: from, InstanceType: env.Launch.InstanceType, KeyName: env.Launch.KeyName,
-		SecurityGroups: env.Launch.SecurityGroups, IAMInstanceProfile: env.Launch.IAMInstanceProfile,
+		SecurityGroups: env.Launch.SecurityGroups, IAMInstanceProfile: env.Launch.BuilderInstanceProfile,
 		Tags: map[string]string{"Name": fmt.Sprintf("ferry-bake-%s-%s", env.Name, c.Short())},
 	}
 	if spec.InstanceType == "" {

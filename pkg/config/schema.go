@@ -280,6 +280,11 @@ type Launch struct {
 	SecurityGroups     []string `toml:"security_groups"`
 	KeyName            string   `toml:"key_name"`
 	IAMInstanceProfile string   `toml:"iam_instance_profile"`
+	// BuilderInstanceProfile is the instance profile of a bake's builder:
+	// none by default. The builder runs the commit's build hooks, code
+	// from git; with the groups' profile they could read the
+	// environment's secrets from SSM, which must never reach an image.
+	BuilderInstanceProfile string `toml:"builder_instance_profile"`
 	// UserDataFile is a text/template rendered with the commit.
 	UserDataFile string `toml:"user_data_file"`
 	// HTTPTokens is the instance metadata service's HttpTokens on the

@@ -234,6 +234,9 @@ Values are not even decrypted.`,
 				return err
 			case ok:
 				fmt.Fprintf(w, "last pushed from here: %s (%s)\n", rec.PushedAt.UTC().Format(time.RFC3339), rec.RunID)
+				if !rec.CheckedAt.IsZero() {
+					fmt.Fprintf(w, "found up to date since: %s\n", rec.CheckedAt.UTC().Format(time.RFC3339))
+				}
 			default:
 				fmt.Fprintln(w, "never pushed from here")
 			}

@@ -54,11 +54,17 @@ func TestSecretsCommands(t *testing.T) {
 	if !strings.Contains(out, "Secrets: API_TOKEN, DB_PASSWORD differ from SSM (/shop/staging/); a deploy does not push them: ferry secrets push staging") {
 		t.Fatalf("plan (exit %d) does not name the secrets to push:\n%s\n%s", code, out, errOut)
 	}
+	if code, out, _ := runFerry(t, "status", "-c", p.config, "staging"); !regexp.MustCompile(`secrets +never pushed from this host \(ferry secrets push staging\)`).MatchString(out) {
+		t.Errorf("status before any push (exit %d) does not say secrets were never pushed:\n%s", code, out)
+	}
 	if code, out := run("push"); code != exitOK || !strings.Contains(out, "wrote API_TOKEN (version 1), DB_PASSWORD (version 1) under /shop/staging/") {
 		t.Fatalf("push: exit %d\n%s", code, out)
 	}
 	if code, out := run("push"); code != exitOK || !strings.Contains(out, "no secret changed") {
 		t.Fatalf("push again: exit %d\n%s", code, out)
+	}
+	if code, out, _ := runFerry(t, "status", "-c", p.config, "staging"); !regexp.MustCompile(`secrets +last pushed 20\S+, up to date at 20`).MatchString(out) {
+		t.Errorf("status after a push that changed nothing (exit %d):\n%s", code, out)
 	}
 	write("pw-second-4d5e6f")
 	if code, out := run("diff"); code != exitFailure || !strings.Contains(out, "changed: DB_PASSWORD") || !strings.Contains(out, "unchanged: API_TOKEN") {
@@ -82,7 +88,7 @@ func TestSecretsCommands(t *testing.T) {
 			t.Errorf("DB_PASSWORD should be at version 2: %q", line)
 		}
 	}
-	if code, out, _ := runFerry(t, "status", "-c", p.config, "staging"); !regexp.MustCompile(`secrets +last pushed 20`).MatchString(out) {
+	if code, out, _ := runFerry(t, "status", "-c", p.config, "staging"); !regexp.MustCompile(`secrets +last pushed 20\S+\n`).MatchString(out) {
 		t.Errorf("status (exit %d) does not say when secrets were pushed:\n%s", code, out)
 	}
 	for _, v := range []string{"pw-first", "pw-second", "tok-93c1"} {

@@ -136,8 +136,8 @@ func writeStatus(out io.Writer, list []agent.EnvStatus) {
 			fmt.Fprintf(w, "  drift\t%s (ferry redeploy %s applies it)\n", d, s.Env)
 		}
 		fmt.Fprintf(w, "  window\t%s\n", s.Window)
-		if s.SecretsPushed != nil {
-			fmt.Fprintf(w, "  secrets\tlast pushed %s\n", s.SecretsPushed.UTC().Format(time.RFC3339))
+		if s.Secrets {
+			fmt.Fprintf(w, "  secrets\t%s\n", secretsLine(s))
 		}
 		if b := s.Bake; b != nil {
 			fmt.Fprintf(w, "  bake\t%s\n", bakeLine(b, time.Now()))
@@ -221,4 +221,18 @@ same records show in git log --notes=ferry.`,
 	addConfigFlag(cmd, &path)
 	cmd.Flags().IntVar(&limit, "limit", 50, "show at most this many deploys")
 	return cmd
+}
+
+// secretsLine says when the environment's secrets were last pushed from
+// this host, or that they never were (new instances then find nothing in
+// SSM to fetch).
+func secretsLine(s agent.EnvStatus) string {
+	if s.SecretsPushed == nil {
+		return fmt.Sprintf("never pushed from this host (ferry secrets push %s)", s.Env)
+	}
+	line := "last pushed " + s.SecretsPushed.UTC().Format(time.RFC3339)
+	if s.SecretsChecked != nil {
+		line += ", up to date at " + s.SecretsChecked.UTC().Format(time.RFC3339)
+	}
+	return line
 }

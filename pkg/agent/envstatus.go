@@ -35,9 +35,13 @@ type EnvStatus struct {
 	Awaiting *Awaiting `json:"awaiting_approval,omitempty"`
 	Decision *Decision `json:"approval,omitempty"`
 	Window   string    `json:"window"`
-	// SecretsPushed is when `ferry secrets push` last ran here for the
-	// environment (nil: never, or it has no secrets).
-	SecretsPushed *time.Time `json:"secrets_pushed,omitempty"`
+	// Secrets says whether the environment has secrets; SecretsPushed is
+	// when `ferry secrets push` last changed SSM or handed them to the
+	// servers from this host (nil: never), and SecretsChecked when a push
+	// since then found everything up to date.
+	Secrets        bool       `json:"secrets,omitempty"`
+	SecretsPushed  *time.Time `json:"secrets_pushed,omitempty"`
+	SecretsChecked *time.Time `json:"secrets_checked,omitempty"`
 	// Suspended lists the groups with suspended Auto Scaling processes,
 	// as AWS has them; Scaling is the last change a person made to them
 	// (ferry asg suspend / resume).
@@ -157,10 +161,14 @@ func (p *Project) envStatus(ctx context.Context, env *config.Environment) EnvSta
 		fail("approval", err)
 	}
 	if env.Secrets != nil {
+		s.Secrets = true
 		if rec, ok, err := LastSecretsPush(p.Config.Project.StateDir, env.Name); err != nil {
 			fail("secrets", err)
 		} else if ok {
 			s.SecretsPushed = &rec.PushedAt
+			if !rec.CheckedAt.IsZero() {
+				s.SecretsChecked = &rec.CheckedAt
+			}
 		}
 	}
 	if env.Launch.Image == config.LaunchImageBake {

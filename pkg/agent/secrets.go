@@ -110,6 +110,11 @@ type SecretsRecord struct {
 	Written     []string         `json:"written"`
 	Versions    map[string]int64 `json:"versions"`
 	Servers     []SecretServer   `json:"servers"`
+
+	// CheckedAt is when a later push found SSM and the servers up to date
+	// and changed nothing; the fields above stay those of the push that
+	// last did.
+	CheckedAt time.Time `json:"checked_at,omitzero"`
 }
 
 func (p *SecretsPush) log() *slog.Logger {
@@ -268,7 +273,17 @@ func (p *SecretsPush) Run(ctx context.Context) (SecretsRecord, error) {
 			}
 		}
 	}
-	if err := p.save(rec); err != nil {
+	// A push that wrote nothing and handed nothing over leaves the record
+	// of the push that last did, marked checked: "last pushed" must not
+	// move for a push that changed nothing.
+	saved := rec
+	if hand == nil && len(rec.Written) == 0 {
+		if prev, ok, err := LastSecretsPush(p.StateDir, p.Env.Name); err == nil && ok {
+			prev.CheckedAt, prev.Versions = start, rec.Versions
+			saved = prev
+		}
+	}
+	if err := p.save(saved); err != nil {
 		errs = append(errs, err)
 	}
 	return rec, errors.Join(errs...)

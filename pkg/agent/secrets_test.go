@@ -255,10 +255,16 @@ func TestSecretsPush(t *testing.T) {
 		}
 	}
 
-	// Nothing changed: no new version, no hook.
+	// Nothing changed: no new version, no hook, and the record still
+	// names the first push (status: "last pushed" then), checked since.
+	first := rec
 	rec, err = s.push()
 	if err != nil || len(rec.Written) != 0 || len(rec.Servers) != 0 {
 		t.Fatalf("second push: wrote %v on %v: %v", rec.Written, rec.Servers, err)
+	}
+	if last, ok, err := agent.LastSecretsPush(s.stateDir, "staging"); err != nil || !ok || last.RunID != first.RunID ||
+		!last.PushedAt.Equal(first.PushedAt) || len(last.Servers) != 4 || !last.CheckedAt.Equal(rec.PushedAt) {
+		t.Fatalf("record after a push that changed nothing: %+v %v %v; want the first push's (%s at %s), checked at %s", last, ok, err, first.RunID, first.PushedAt, rec.PushedAt)
 	}
 	if got := s.versions(); !mapsEqual(got, want) || len(s.ranOn()) != 4 {
 		t.Fatalf("an unchanged push made versions %v or ran hooks (%d runs)", got, len(s.ranOn()))

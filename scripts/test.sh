@@ -63,8 +63,17 @@ phase "tests and fuzzing"
 # slots on two cores, two of them held every compile behind them.
 # Each test binary runs through scripts/timed-exec.sh, which notes when it
 # ran in test-artifacts/timeline (shown below, the last to end last).
+#
+# go test compiles and starts the packages in the order they are named,
+# -p at a time: named as ./..., the longest (the machine tests of
+# pkg/agent and pkg/provision, 5-10 minutes each on a busy machine) came
+# late in the alphabet and started last, after the images were long
+# ready. They are named first, the longest first (test-artifacts/timeline
+# of a run shows the durations), then the rest.
+slow=(./pkg/agent ./pkg/provision ./cmd/agent ./e2e ./internal/awssim ./e2e/agent ./pkg/bake ./pkg/execute ./internal/awssim/machines)
+mapfile -t rest < <(go list ./... | sed "s|^$(go list -m)|.|" | grep -vxF -f <(printf '%s\n' "${slow[@]}"))
 : >"$FERRY_TEST_ARTIFACTS/timeline"
-CGO_ENABLED=1 nice -n 5 go test -race -p 4 -count=1 -timeout 25m -exec "$PWD/scripts/timed-exec.sh" "$@" ./... || tests=$?
+CGO_ENABLED=1 nice -n 5 go test -race -p 4 -count=1 -timeout 25m -exec "$PWD/scripts/timed-exec.sh" "$@" "${slow[@]}" "${rest[@]}" || tests=$?
 phase "tests done; the packages that ended last:"
 sort -k4,4n "$FERRY_TEST_ARTIFACTS/timeline" | tail -n 8
 fuzz=0

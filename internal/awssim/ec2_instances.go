@@ -37,6 +37,9 @@ func (s *Sim) launchInstanceLocked(spec launchSpec) (*instance, *APIError) {
 	if spec.ImageID == "" {
 		return nil, errf("MissingParameter", "The request must contain the parameter ImageId")
 	}
+	if apiErr := imageIDs.check(spec.ImageID); apiErr != nil {
+		return nil, apiErr
+	}
 	img := s.imageLocked(spec.ImageID)
 	if img == nil {
 		return nil, errf("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", spec.ImageID)
@@ -256,6 +259,9 @@ func ec2RunInstances(s *Sim, p params) ([]*node, *APIError) {
 			return nil, errf("InvalidGroup.NotFound", "The security group '%s' does not exist in default VPC", name)
 		}
 	}
+	if apiErr := groupIDs.check(spec.SecurityGroups...); apiErr != nil {
+		return nil, apiErr
+	}
 	for _, id := range spec.SecurityGroups {
 		if s.st.SecurityGroups[id] == nil {
 			return nil, errf("InvalidGroup.NotFound", "The security group '%s' does not exist", id)
@@ -471,6 +477,9 @@ func ec2TerminateInstances(s *Sim, p params) ([]*node, *APIError) {
 	if len(ids) == 0 {
 		return nil, errf("MissingParameter", "The request must contain the parameter InstanceId")
 	}
+	if apiErr := instanceIDs.check(ids...); apiErr != nil {
+		return nil, apiErr
+	}
 	var missing []string
 	for _, id := range ids {
 		if s.st.Instances[id] == nil {
@@ -490,10 +499,14 @@ func ec2TerminateInstances(s *Sim, p params) ([]*node, *APIError) {
 	return []*node{items("instancesSet", its)}, nil
 }
 
-// visibleInstancesLocked returns the named instances (any unknown or no
-// longer visible: InvalidInstanceID.NotFound listing them all), or every
-// visible instance in id order when ids is empty.
+// visibleInstancesLocked returns the named instances (any malformed:
+// InvalidInstanceID.Malformed; any unknown or no longer visible:
+// InvalidInstanceID.NotFound listing them all), or every visible instance
+// in id order when ids is empty.
 func (s *Sim) visibleInstancesLocked(ids []string, now time.Time) ([]*instance, *APIError) {
+	if apiErr := instanceIDs.check(ids...); apiErr != nil {
+		return nil, apiErr
+	}
 	var matched []*instance
 	if len(ids) > 0 {
 		var missing []string

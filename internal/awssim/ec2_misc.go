@@ -110,6 +110,9 @@ func (s *Sim) taggedLocked(id string) (map[string]string, string) {
 	if img := s.st.Images[id]; img != nil {
 		return img.Tags, "image"
 	}
+	if img := s.public[id]; img != nil {
+		return s.publicImageTagsLocked(img), "image"
+	}
 	if g := s.st.SecurityGroups[id]; g != nil {
 		return g.Tags, "security-group"
 	}
@@ -206,6 +209,11 @@ func ec2DescribeTags(s *Sim, p params) ([]*node, *APIError) {
 	var ids []string
 	ids = append(ids, sortedKeys(s.st.Instances)...)
 	ids = append(ids, sortedKeys(s.st.Images)...)
+	for _, id := range sortedKeys(s.st.PublicImageTags) {
+		if s.public[id] != nil && s.st.Images[id] == nil {
+			ids = append(ids, id)
+		}
+	}
 	ids = append(ids, sortedKeys(s.st.SecurityGroups)...)
 	ids = append(ids, sortedKeys(s.st.LaunchTemplates)...)
 	ids = append(ids, sortedKeys(s.st.Snapshots)...)

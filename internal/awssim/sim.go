@@ -96,6 +96,11 @@ func New(opts Options, logger *slog.Logger) (*Sim, error) {
 	for _, f := range opts.Faults {
 		s.faults[f.key()] = f
 	}
+	for id, img := range s.public {
+		if st.PublicImageTags[id] != nil {
+			s.publicImageTagsLocked(img) // the account's tags on it, from the state file
+		}
+	}
 	s.keys = imds.NewKeyring(s.now)
 	s.ensureDefaultsLocked()
 	s.backend = stubBackend{s}

@@ -41,6 +41,7 @@ func ec2CreateImage(s *Sim, p params) ([]*node, *APIError) {
 		return nil, apiErr
 	}
 	snap := s.newSnapshotLocked(img, fmt.Sprintf("Created by CreateImage(%s) for %s", instID, img.ID), tagSpecs(p, "TagSpecification", "snapshot"))
+	snap.VolumeID = rootVolumeID(inst) // a snapshot of the instance's root volume
 	snap.Description += " from " + snap.VolumeID
 	s.st.Images[img.ID] = img
 	return []*node{leaf("imageId", img.ID)}, nil

@@ -208,6 +208,8 @@ func (s *Sim) instanceNodeLocked(inst *instance) *node {
 		items("groupSet", groups),
 		leaf("architecture", "x86_64"),
 		leaf("rootDeviceType", "ebs"),
+		leaf("rootDeviceName", rootDevice),
+		instanceBlockDevices(inst),
 		leaf("virtualizationType", "hvm"),
 		leaf("hypervisor", "xen"),
 	)
@@ -222,6 +224,30 @@ func (s *Sim) instanceNodeLocked(inst *instance) *node {
 	}
 	n.kids = append(n.kids, instanceMetadataNode(inst.Metadata))
 	return n
+}
+
+// rootVolumeID is the id of an instance's root EBS volume: the instance's
+// own digits, so that it is known without being stored and is no other
+// resource's (ids count from one sequence).
+func rootVolumeID(inst *instance) string {
+	return "vol-" + strings.TrimPrefix(inst.ID, "i-")
+}
+
+// instanceBlockDevices is an instance's block device mapping as
+// DescribeInstances lists it [API_InstanceBlockDeviceMapping,
+// API_EbsInstanceBlockDevice]: its root EBS volume on the image's root
+// device, attached at launch, DeleteOnTermination as its image's mapping
+// says (blockDevicesLocked). A pending instance lists none yet: EC2 may
+// answer a launch and the first reads with an empty mapping
+// (aws/aws-sdk-php#2804; hashicorp/packer#9480 reads again until it is
+// there). A terminated instance's volume went with it, so it lists none.
+func instanceBlockDevices(inst *instance) *node {
+	if inst.State == statePending || inst.State == stateTerminated {
+		return items("blockDeviceMapping", nil)
+	}
+	return items("blockDeviceMapping", []*node{el("", leaf("deviceName", rootDevice),
+		el("ebs", leaf("volumeId", rootVolumeID(inst)), leaf("status", "attached"),
+			leaf("attachTime", inst.LaunchTime), leaf("deleteOnTermination", true)))})
 }
 
 // RunInstances [API_RunInstances].

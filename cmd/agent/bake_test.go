@@ -172,7 +172,7 @@ func TestBakeRefusedUnderAHeldLock(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			baking := strings.Replace(string(doc), "ssh.user", "launch.image = \"bake\"\nlaunch.base_image = \"ami-0base\"\nssh.user", 1)
+			baking := strings.Replace(string(doc), "ssh.user", "launch.image = \"bake\"\nlaunch.base_image = \"ami-0ba5e000000000001\"\nssh.user", 1)
 			if err := os.WriteFile(p.config, []byte(baking), 0o600); err != nil {
 				t.Fatal(err)
 			}

@@ -581,7 +581,7 @@ func TestASG_LaunchConfigurations(t *testing.T) {
 	e := newEnv(t, fastOptions())
 	e.lc("ferry-staging-aaaaaaaaaaaa-20260101T000000", "ami-00000001")
 	_, err := e.as.CreateLaunchConfiguration(e.ctx, &autoscaling.CreateLaunchConfigurationInput{
-		LaunchConfigurationName: aws.String("ferry-staging-aaaaaaaaaaaa-20260101T000000"), ImageId: aws.String("ami-1"), InstanceType: aws.String("t3.micro")})
+		LaunchConfigurationName: aws.String("ferry-staging-aaaaaaaaaaaa-20260101T000000"), ImageId: aws.String("ami-00000002"), InstanceType: aws.String("t3.micro")})
 	if apiCode(err) != "AlreadyExists" {
 		t.Errorf("duplicate: %v", err)
 	}

@@ -147,9 +147,9 @@ func TestMachines_InstancesAndImages(t *testing.T) {
 	// A machine that cannot boot (its image's layer went from the cache
 	// behind the simulator's back) is a failed launch for its group.
 	e.srv.mu.Lock()
-	e.srv.st.Images["ami-0b0000000000000000"] = &image{ID: "ami-0b0000000000000000", Name: "layer-gone", State: "available", Layer: "no-such-layer", Tags: map[string]string{}}
+	e.srv.st.Images["ami-0b000000000000000"] = &image{ID: "ami-0b000000000000000", Name: "layer-gone", State: "available", Layer: "no-such-layer", Tags: map[string]string{}}
 	e.srv.mu.Unlock()
-	e.lc("broken", "ami-0b0000000000000000")
+	e.lc("broken", "ami-0b000000000000000")
 	e.group("broken", "broken", 1, 1, 1, nil)
 	e.waitFor("a failed launch activity", time.Minute, func() bool {
 		out := try(e.as.DescribeScalingActivities(e.ctx, &autoscaling.DescribeScalingActivitiesInput{AutoScalingGroupName: aws.String("broken")})).must(t)

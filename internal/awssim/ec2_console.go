@@ -12,6 +12,9 @@ func ec2GetConsoleOutput(s *Sim, p params) ([]*node, *APIError) {
 	if id == "" {
 		return nil, errf("MissingParameter", "The request must contain the parameter InstanceId")
 	}
+	if apiErr := instanceIDs.check(id); apiErr != nil {
+		return nil, apiErr
+	}
 	inst := s.st.Instances[id]
 	if inst == nil || !inst.visible(s.now()) {
 		return nil, errf("InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)

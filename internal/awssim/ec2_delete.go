@@ -14,6 +14,9 @@ func ec2DeleteSecurityGroup(s *Sim, p params) ([]*node, *APIError) {
 	var g *securityGroup
 	switch {
 	case id != "":
+		if apiErr := groupIDs.check(id); apiErr != nil {
+			return nil, apiErr
+		}
 		if g = s.st.SecurityGroups[id]; g == nil {
 			return nil, errf("InvalidGroup.NotFound", "The security group '%s' does not exist", id)
 		}
@@ -46,6 +49,9 @@ func ec2DeleteLaunchTemplate(s *Sim, p params) ([]*node, *APIError) {
 	var lt *launchTemplate
 	switch {
 	case id != "":
+		if apiErr := templateIDs.check(id); apiErr != nil {
+			return nil, apiErr
+		}
 		if lt = s.st.LaunchTemplates[id]; lt == nil {
 			return nil, errf("InvalidLaunchTemplateId.NotFound", "The specified launch template, with template ID %s, does not exist.", id)
 		}
@@ -92,6 +98,9 @@ func ec2AuthorizeSecurityGroupIngress(s *Sim, p params) ([]*node, *APIError) {
 		}
 		for _, r := range perm.subs("Groups") {
 			id := r.str("GroupId")
+			if apiErr := groupIDs.check(id); apiErr != nil {
+				return nil, apiErr
+			}
 			if s.st.SecurityGroups[id] == nil {
 				return nil, errf("InvalidGroup.NotFound", "The security group '%s' does not exist", id)
 			}
@@ -146,6 +155,11 @@ func ingressNodes(rules []sgRule) []*node {
 // ingressGroupLocked finds the security group an ingress call names by
 // GroupId or, failing that, GroupName.
 func (s *Sim) ingressGroupLocked(p params) (*securityGroup, *APIError) {
+	if id := p.str("GroupId"); id != "" {
+		if apiErr := groupIDs.check(id); apiErr != nil {
+			return nil, apiErr
+		}
+	}
 	g := s.st.SecurityGroups[p.str("GroupId")]
 	if g == nil && p.str("GroupName") != "" {
 		g = s.securityGroupByNameLocked(p.str("GroupName"))

@@ -19,6 +19,9 @@ func ec2CreateImage(s *Sim, p params) ([]*node, *APIError) {
 	if name == "" {
 		return nil, errf("MissingParameter", "The request must contain the parameter Name")
 	}
+	if apiErr := instanceIDs.check(instID); apiErr != nil {
+		return nil, apiErr
+	}
 	inst := s.st.Instances[instID]
 	if inst == nil || inst.State == stateTerminated {
 		return nil, errf("InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", instID)
@@ -38,6 +41,7 @@ func ec2CreateImage(s *Sim, p params) ([]*node, *APIError) {
 		return nil, apiErr
 	}
 	snap := s.newSnapshotLocked(img, fmt.Sprintf("Created by CreateImage(%s) for %s", instID, img.ID), tagSpecs(p, "TagSpecification", "snapshot"))
+	snap.VolumeID = rootVolumeID(inst) // a snapshot of the instance's root volume
 	snap.Description += " from " + snap.VolumeID
 	s.st.Images[img.ID] = img
 	return []*node{leaf("imageId", img.ID)}, nil
@@ -74,6 +78,9 @@ func (s *Sim) advanceImagesLocked(now time.Time) {
 // owner-id, is-public, tag:K, tag-key).
 func ec2DescribeImages(s *Sim, p params) ([]*node, *APIError) {
 	ids := p.strs("ImageId")
+	if apiErr := imageIDs.check(ids...); apiErr != nil {
+		return nil, apiErr
+	}
 	for _, id := range ids {
 		if img := s.imageLocked(id); img == nil || img.State == "deregistered" {
 			return nil, errf("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", id)
@@ -157,6 +164,12 @@ func ec2DescribeImages(s *Sim, p params) ([]*node, *APIError) {
 // otherwise [deregister-ami].
 func ec2DeregisterImage(s *Sim, p params) ([]*node, *APIError) {
 	id := p.str("ImageId")
+	if id == "" {
+		return nil, errf("MissingParameter", "The request must contain the parameter ImageId")
+	}
+	if apiErr := imageIDs.check(id); apiErr != nil {
+		return nil, apiErr
+	}
 	img := s.st.Images[id]
 	if img == nil || img.State == "deregistered" {
 		return nil, errf("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", id)

@@ -37,6 +37,9 @@ func (s *Sim) launchInstanceLocked(spec launchSpec) (*instance, *APIError) {
 	if spec.ImageID == "" {
 		return nil, errf("MissingParameter", "The request must contain the parameter ImageId")
 	}
+	if apiErr := imageIDs.check(spec.ImageID); apiErr != nil {
+		return nil, apiErr
+	}
 	img := s.imageLocked(spec.ImageID)
 	if img == nil {
 		return nil, errf("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", spec.ImageID)
@@ -205,6 +208,8 @@ func (s *Sim) instanceNodeLocked(inst *instance) *node {
 		items("groupSet", groups),
 		leaf("architecture", "x86_64"),
 		leaf("rootDeviceType", "ebs"),
+		leaf("rootDeviceName", rootDevice),
+		instanceBlockDevices(inst),
 		leaf("virtualizationType", "hvm"),
 		leaf("hypervisor", "xen"),
 	)
@@ -219,6 +224,30 @@ func (s *Sim) instanceNodeLocked(inst *instance) *node {
 	}
 	n.kids = append(n.kids, instanceMetadataNode(inst.Metadata))
 	return n
+}
+
+// rootVolumeID is the id of an instance's root EBS volume: the instance's
+// own digits, so that it is known without being stored and is no other
+// resource's (ids count from one sequence).
+func rootVolumeID(inst *instance) string {
+	return "vol-" + strings.TrimPrefix(inst.ID, "i-")
+}
+
+// instanceBlockDevices is an instance's block device mapping as
+// DescribeInstances lists it [API_InstanceBlockDeviceMapping,
+// API_EbsInstanceBlockDevice]: its root EBS volume on the image's root
+// device, attached at launch, DeleteOnTermination as its image's mapping
+// says (blockDevicesLocked). A pending instance lists none yet: EC2 may
+// answer a launch and the first reads with an empty mapping
+// (aws/aws-sdk-php#2804; hashicorp/packer#9480 reads again until it is
+// there). A terminated instance's volume went with it, so it lists none.
+func instanceBlockDevices(inst *instance) *node {
+	if inst.State == statePending || inst.State == stateTerminated {
+		return items("blockDeviceMapping", nil)
+	}
+	return items("blockDeviceMapping", []*node{el("", leaf("deviceName", rootDevice),
+		el("ebs", leaf("volumeId", rootVolumeID(inst)), leaf("status", "attached"),
+			leaf("attachTime", inst.LaunchTime), leaf("deleteOnTermination", true)))})
 }
 
 // RunInstances [API_RunInstances].
@@ -255,6 +284,9 @@ func ec2RunInstances(s *Sim, p params) ([]*node, *APIError) {
 		} else {
 			return nil, errf("InvalidGroup.NotFound", "The security group '%s' does not exist in default VPC", name)
 		}
+	}
+	if apiErr := groupIDs.check(spec.SecurityGroups...); apiErr != nil {
+		return nil, apiErr
 	}
 	for _, id := range spec.SecurityGroups {
 		if s.st.SecurityGroups[id] == nil {
@@ -471,6 +503,9 @@ func ec2TerminateInstances(s *Sim, p params) ([]*node, *APIError) {
 	if len(ids) == 0 {
 		return nil, errf("MissingParameter", "The request must contain the parameter InstanceId")
 	}
+	if apiErr := instanceIDs.check(ids...); apiErr != nil {
+		return nil, apiErr
+	}
 	var missing []string
 	for _, id := range ids {
 		if s.st.Instances[id] == nil {
@@ -490,10 +525,14 @@ func ec2TerminateInstances(s *Sim, p params) ([]*node, *APIError) {
 	return []*node{items("instancesSet", its)}, nil
 }
 
-// visibleInstancesLocked returns the named instances (any unknown or no
-// longer visible: InvalidInstanceID.NotFound listing them all), or every
-// visible instance in id order when ids is empty.
+// visibleInstancesLocked returns the named instances (any malformed:
+// InvalidInstanceID.Malformed; any unknown or no longer visible:
+// InvalidInstanceID.NotFound listing them all), or every visible instance
+// in id order when ids is empty.
 func (s *Sim) visibleInstancesLocked(ids []string, now time.Time) ([]*instance, *APIError) {
+	if apiErr := instanceIDs.check(ids...); apiErr != nil {
+		return nil, apiErr
+	}
 	var matched []*instance
 	if len(ids) > 0 {
 		var missing []string

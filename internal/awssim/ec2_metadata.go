@@ -180,6 +180,9 @@ func ec2ModifyInstanceMetadataOptions(s *Sim, p params) ([]*node, *APIError) {
 	if id == "" {
 		return nil, errf("MissingParameter", "The request must contain the parameter InstanceId")
 	}
+	if apiErr := instanceIDs.check(id); apiErr != nil {
+		return nil, apiErr
+	}
 	inst := s.st.Instances[id]
 	if inst == nil {
 		return nil, errf("InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)

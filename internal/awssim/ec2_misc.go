@@ -110,6 +110,9 @@ func (s *Sim) taggedLocked(id string) (map[string]string, string) {
 	if img := s.st.Images[id]; img != nil {
 		return img.Tags, "image"
 	}
+	if img := s.public[id]; img != nil {
+		return s.publicImageTagsLocked(img), "image"
+	}
 	if g := s.st.SecurityGroups[id]; g != nil {
 		return g.Tags, "security-group"
 	}
@@ -129,11 +132,19 @@ func (s *Sim) taggedLocked(id string) (map[string]string, string) {
 
 // tagTargetsLocked reads the resources CreateTags and DeleteTags name
 // (ResourceId, required; each must exist) and returns each one's tags, in
-// the request's order.
+// the request's order. An id that is no resource's form is InvalidID, as
+// EC2 answers CreateTags, whatever its prefix ("The ID 'i-eCHmOTcEW0OZ9KbNe'
+// is not valid", as users quote it); one of the right form that does not
+// exist is its type's NotFound.
 func (s *Sim) tagTargetsLocked(p params) ([]string, []map[string]string, *APIError) {
 	ids := p.strs("ResourceId")
 	if len(ids) == 0 {
 		return nil, nil, errf("MissingParameter", "The request must contain the parameter resourceIdSet")
+	}
+	for _, id := range ids {
+		if !wellFormedResourceID(id) {
+			return nil, nil, errf("InvalidID", "The ID '%s' is not valid", id)
+		}
 	}
 	all := make([]map[string]string, len(ids))
 	for i, id := range ids {
@@ -198,6 +209,11 @@ func ec2DescribeTags(s *Sim, p params) ([]*node, *APIError) {
 	var ids []string
 	ids = append(ids, sortedKeys(s.st.Instances)...)
 	ids = append(ids, sortedKeys(s.st.Images)...)
+	for _, id := range sortedKeys(s.st.PublicImageTags) {
+		if s.public[id] != nil && s.st.Images[id] == nil {
+			ids = append(ids, id)
+		}
+	}
 	ids = append(ids, sortedKeys(s.st.SecurityGroups)...)
 	ids = append(ids, sortedKeys(s.st.LaunchTemplates)...)
 	ids = append(ids, sortedKeys(s.st.Snapshots)...)
@@ -265,6 +281,9 @@ func ec2DescribeSecurityGroups(s *Sim, p params) ([]*node, *APIError) {
 	ids, names := p.strs("GroupId"), p.strs("GroupName")
 	filters := ec2Filters(p)
 	var keep []*securityGroup
+	if apiErr := groupIDs.check(ids...); apiErr != nil {
+		return nil, apiErr
+	}
 	for _, id := range ids {
 		if s.st.SecurityGroups[id] == nil {
 			return nil, errf("InvalidGroup.NotFound", "The security group '%s' does not exist", id)

@@ -42,6 +42,21 @@ func publicImagesOf(opts Options) map[string]*image {
 	return out
 }
 
+// publicImageTagsLocked returns the account's tags on a public image,
+// kept in the account's state (the image itself is not): "You can tag
+// public or shared resources, but the tags you assign are available only
+// to your AWS account" [Using_Tags]. The image's Tags is the same map, so
+// DescribeImages shows them and filters on them.
+func (s *Sim) publicImageTagsLocked(img *image) map[string]string {
+	tags := s.st.PublicImageTags[img.ID]
+	if tags == nil {
+		tags = map[string]string{}
+		s.st.PublicImageTags[img.ID] = tags
+	}
+	img.Tags = tags
+	return tags
+}
+
 // imageLocked finds an image the account may launch: its own or a public
 // one.
 func (s *Sim) imageLocked(id string) *image {

@@ -45,6 +45,9 @@ func ec2DeleteSnapshot(s *Sim, p params) ([]*node, *APIError) {
 	if id == "" {
 		return nil, errf("MissingParameter", "The request must contain the parameter SnapshotId")
 	}
+	if apiErr := snapshotIDs.check(id); apiErr != nil {
+		return nil, apiErr
+	}
 	snap := s.st.Snapshots[id]
 	if snap == nil {
 		return nil, snapshotNotFound(id)
@@ -61,6 +64,9 @@ func ec2DeleteSnapshot(s *Sim, p params) ([]*node, *APIError) {
 // volume-id, description, tag:K, tag-key), paginated.
 func ec2DescribeSnapshots(s *Sim, p params) ([]*node, *APIError) {
 	ids := p.strs("SnapshotId")
+	if apiErr := snapshotIDs.check(ids...); apiErr != nil {
+		return nil, apiErr
+	}
 	for _, id := range ids {
 		if s.st.Snapshots[id] == nil {
 			return nil, snapshotNotFound(id)

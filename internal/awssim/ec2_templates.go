@@ -44,6 +44,9 @@ func readLTData(p params, base ltData, tags map[string]string) (ltData, map[stri
 // findLaunchTemplateLocked finds a template by id or name.
 func (s *Sim) findLaunchTemplateLocked(id, name string) (*launchTemplate, *APIError) {
 	if id != "" {
+		if apiErr := templateIDs.check(id); apiErr != nil {
+			return nil, apiErr
+		}
 		if lt := s.st.LaunchTemplates[id]; lt != nil {
 			return lt, nil
 		}
@@ -205,6 +208,9 @@ func ec2CreateLaunchTemplateVersion(s *Sim, p params) ([]*node, *APIError) {
 // DescribeLaunchTemplates [API_DescribeLaunchTemplates]: MaxResults 1–200.
 func ec2DescribeLaunchTemplates(s *Sim, p params) ([]*node, *APIError) {
 	ids, names := p.strs("LaunchTemplateId"), p.strs("LaunchTemplateName")
+	if apiErr := templateIDs.check(ids...); apiErr != nil {
+		return nil, apiErr
+	}
 	var keep []*launchTemplate
 	for _, id := range ids {
 		lt, apiErr := s.findLaunchTemplateLocked(id, "")

@@ -187,7 +187,7 @@ func TestEC2_DescribeSecurityGroups(t *testing.T) {
 	if *byID.SecurityGroups[0].GroupName != "web" || *byID.SecurityGroups[0].Description != "web servers" {
 		t.Errorf("by id: %+v", byID.SecurityGroups[0])
 	}
-	_, err := e.ec2.DescribeSecurityGroups(e.ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{"sg-0000000000dead"}})
+	_, err := e.ec2.DescribeSecurityGroups(e.ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{"sg-0000000000000dead"}})
 	if apiCode(err) != "InvalidGroup.NotFound" {
 		t.Errorf("unknown group: %v", err)
 	}

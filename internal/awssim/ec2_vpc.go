@@ -14,6 +14,9 @@ const (
 // vpc-id, cidr, cidr-block-association.cidr-block, is-default, state,
 // owner-id, dhcp-options-id.
 func ec2DescribeVpcs(s *Sim, p params) ([]*node, *APIError) {
+	if apiErr := vpcIDs.check(p.strs("VpcId")...); apiErr != nil {
+		return nil, apiErr
+	}
 	for _, id := range p.strs("VpcId") {
 		if id != defaultVPCID {
 			return nil, errf("InvalidVpcID.NotFound", "The vpc ID '%s' does not exist", id)
@@ -60,6 +63,9 @@ func ec2DescribeVpcs(s *Sim, p params) ([]*node, *APIError) {
 func ec2DescribeSubnets(s *Sim, p params) ([]*node, *APIError) {
 	subnets := s.opts.defaultSubnets()
 	ids := p.strs("SubnetId")
+	if apiErr := subnetIDs.check(ids...); apiErr != nil {
+		return nil, apiErr
+	}
 	for _, id := range ids {
 		known := false
 		for _, sn := range subnets {

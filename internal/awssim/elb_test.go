@@ -180,9 +180,9 @@ func TestASG_HealthCheckTypeELBReplacesUnhealthy(t *testing.T) {
 func TestASG_HealthCheckGracePeriodHonoured(t *testing.T) {
 	opts := fastOptions()
 	e := newEnv(t, opts)
-	e.srv.SetNeverHealthyImage("ami-0000bad", true)
+	e.srv.SetNeverHealthyImage("ami-00000000000000bad", true)
 	e.classicLB("web", "HTTP:80/healthcheck.html", 5, 2, 2)
-	e.lc("lc-1", "ami-0000bad")
+	e.lc("lc-1", "ami-00000000000000bad")
 	e.group("web", "lc-1", 1, 2, 1, func(in *autoscaling.CreateAutoScalingGroupInput) {
 		in.LoadBalancerNames, in.HealthCheckType, in.HealthCheckGracePeriod = []string{"web"}, aws.String("ELB"), aws.Int32(100000)
 	})

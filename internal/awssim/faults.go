@@ -189,13 +189,14 @@ func (s *Sim) SetEventualConsistency(d time.Duration) {
 // SetNeverHealthyImage makes instances launched from image id from now on
 // fail every load balancer health check (and serve nothing). An id the
 // simulator does not know becomes a public image (stub backend), so that
-// it can be launched: a broken release's image.
+// it can be launched: a broken release's image. A malformed id does not
+// (launching it stays InvalidAMIID.Malformed).
 func (s *Sim) SetNeverHealthyImage(id string, never bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if never {
 		s.neverHealthyImages[id] = true
-		if s.imageLocked(id) == nil && !s.opts.Machines {
+		if s.imageLocked(id) == nil && !s.opts.Machines && imageIDs.wellFormed(id) {
 			s.public[id] = &image{ID: id, Name: id, Owner: DebianImageOwner, State: "available", Tags: map[string]string{}}
 		}
 	} else {

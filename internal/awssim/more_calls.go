@@ -57,6 +57,12 @@ func ec2DeleteTags(s *Sim, p params) ([]*node, *APIError) {
 // false: termination protection is not simulated).
 func ec2DescribeInstanceAttribute(s *Sim, p params) ([]*node, *APIError) {
 	id := p.str("InstanceId")
+	if id == "" {
+		return nil, errf("MissingParameter", "The request must contain the parameter InstanceId")
+	}
+	if apiErr := instanceIDs.check(id); apiErr != nil {
+		return nil, apiErr
+	}
 	inst := s.st.Instances[id]
 	if inst == nil || !inst.visible(s.now()) {
 		return nil, errf("InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)

@@ -53,7 +53,8 @@ type Options struct {
 
 	// PublicImages are AMIs the account may launch besides its own and
 	// DebianImage (stub backend only): RunInstances of any other id is
-	// InvalidAMIID.NotFound, as on AWS.
+	// InvalidAMIID.NotFound, as on AWS. Each id must be one EC2 could give
+	// (ami- and 8 or 17 lowercase hexadecimal digits; New refuses others).
 	PublicImages []PublicImage
 
 	// Clock defaults to the wall clock.

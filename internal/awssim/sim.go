@@ -62,6 +62,11 @@ func New(opts Options, logger *slog.Logger) (*Sim, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	for _, pi := range opts.PublicImages {
+		if !imageIDs.wellFormed(pi.ID) {
+			return nil, fmt.Errorf("awssim: public image %q is not an AMI id (ami- and 8 or 17 lowercase hexadecimal digits): EC2 would refuse it as malformed", pi.ID)
+		}
+	}
 	st := newState()
 	if opts.StateFile != "" {
 		var err error
@@ -90,6 +95,11 @@ func New(opts Options, logger *slog.Logger) (*Sim, error) {
 	}
 	for _, f := range opts.Faults {
 		s.faults[f.key()] = f
+	}
+	for id, img := range s.public {
+		if st.PublicImageTags[id] != nil {
+			s.publicImageTagsLocked(img) // the account's tags on it, from the state file
+		}
 	}
 	s.keys = imds.NewKeyring(s.now)
 	s.ensureDefaultsLocked()

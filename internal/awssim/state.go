@@ -32,6 +32,11 @@ type state struct {
 	// their SecureString values are encrypted under (ssm.go).
 	Parameters map[string]*ssmParameter `json:"ssmParameters"`
 	KMSKeys    map[string]string        `json:"kmsKeys"`
+	// PublicImageTags are the account's tags on public images it does not
+	// own, by image id: EC2 lets an account tag a public resource, the
+	// tags visible to that account only [Using_Tags]
+	// (ec2_public_images.go).
+	PublicImageTags map[string]map[string]string `json:"publicImageTags,omitempty"`
 }
 
 func newState() *state {
@@ -51,6 +56,7 @@ func newState() *state {
 		KeyPairs:        map[string]*keyPair{},
 		Parameters:      map[string]*ssmParameter{},
 		KMSKeys:         map[string]string{},
+		PublicImageTags: map[string]map[string]string{},
 	}
 }
 
@@ -362,6 +368,9 @@ func loadState(path string) (*state, error) {
 	}
 	if st.KMSKeys == nil {
 		st.KMSKeys = map[string]string{}
+	}
+	if st.PublicImageTags == nil {
+		st.PublicImageTags = map[string]map[string]string{}
 	}
 	return st, nil
 }

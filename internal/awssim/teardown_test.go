@@ -104,7 +104,7 @@ func TestEC2_SecurityGroupIngress(t *testing.T) {
 		t.Errorf("the same rule again: %v", err)
 	}
 	_, err = e.ec2.AuthorizeSecurityGroupIngress(e.ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: db.GroupId, IpPermissions: []ec2types.IpPermission{
-		{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(6379), ToPort: aws.Int32(6379), UserIdGroupPairs: []ec2types.UserIdGroupPair{{GroupId: aws.String("sg-0nope")}}}}})
+		{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(6379), ToPort: aws.Int32(6379), UserIdGroupPairs: []ec2types.UserIdGroupPair{{GroupId: aws.String("sg-0000000000000dead")}}}}})
 	if apiCode(err) != "InvalidGroup.NotFound" {
 		t.Errorf("from a missing group: %v", err)
 	}

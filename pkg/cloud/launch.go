@@ -45,10 +45,13 @@ func (c *Client) LaunchTemplateVersion(ctx context.Context, ref LaunchTemplateRe
 	out, err := c.ec2.DescribeLaunchTemplateVersions(ctx, in)
 	if err != nil {
 		// Not every error is AWS's answer: a connection that failed or a
-		// context that ended has no error code.
+		// context that ended has no error code. A malformed id
+		// (InvalidLaunchTemplateId.Malformed) is no missing template: it
+		// can never name one, and callers must not take it for one that
+		// is gone (or not visible yet) and go on.
 		switch code := APIErrorCode(err); code {
 		case "InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplateName.NotFoundException",
-			"InvalidLaunchTemplateId.VersionNotFound", "InvalidLaunchTemplateId.Malformed":
+			"InvalidLaunchTemplateId.VersionNotFound":
 			return nil, fmt.Errorf("launch template %s version %s: %w (%s)", templateLabel(ref), version, ErrNotFound, code)
 		default:
 			return nil, fmt.Errorf("describe launch template %s version %s: %w", templateLabel(ref), version, err)

@@ -12,6 +12,14 @@ import (
 	"github.com/ferry-deploy/ferry/pkg/plan"
 )
 
+// The images TestBakeStep's fake baker hands out and an earlier bake left:
+// AMI ids of EC2's form, which the simulator knows as public images
+// (execute_test.go), as real bakes' images exist.
+const (
+	bakedImage    = "ami-0ba6ed00000000001"
+	existingImage = "ami-0e415700000000001"
+)
+
 // fakeBaker stands in for pkg/bake (tested against the simulator there):
 // it answers an image or an error and counts its calls.
 type fakeBaker struct {
@@ -41,8 +49,8 @@ func TestBakeStep(t *testing.T) {
 		wantImage  string
 		wantResult execute.Outcome
 	}{
-		{name: "bakes first", wantBakes: 1, wantImage: "ami-0baked", wantResult: execute.Succeeded},
-		{name: "reuses the commit's image", existing: true, wantBakes: 0, wantImage: "ami-0existing", wantResult: execute.Succeeded},
+		{name: "bakes first", wantBakes: 1, wantImage: bakedImage, wantResult: execute.Succeeded},
+		{name: "reuses the commit's image", existing: true, wantBakes: 0, wantImage: existingImage, wantResult: execute.Succeeded},
 		{name: "bake fails", bakeErr: errors.New("bake-failed: web build 1/1 exited 1"), wantBakes: 1, wantResult: execute.RolledBack},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -52,7 +60,7 @@ func TestBakeStep(t *testing.T) {
 			if tc.existing {
 				// As the planner writes it when ImagesTagged finds one
 				// (pkg/plan's TestBakePlan).
-				p.Image = &plan.ImagePlan{ID: "ami-0existing", BaseImage: "debian-stack"}
+				p.Image = &plan.ImagePlan{ID: existingImage, BaseImage: "debian-stack"}
 				for i, s := range p.Steps {
 					if s.Name == plan.StepBakeImage {
 						p.Steps = append(p.Steps[:i:i], p.Steps[i+1:]...)
@@ -61,13 +69,13 @@ func TestBakeStep(t *testing.T) {
 				}
 				for i := range p.Steps {
 					if p.Steps[i].Name == plan.StepPrepareLaunchSource {
-						p.Steps[i].Image = "ami-0existing"
+						p.Steps[i].Image = existingImage
 					}
 				}
 			} else if p.Steps[0].Name != plan.StepBakeImage {
 				t.Fatalf("first step %s, want bake-image", p.Steps[0].Name)
 			}
-			baker := &fakeBaker{image: "ami-0baked", err: tc.bakeErr}
+			baker := &fakeBaker{image: bakedImage, err: tc.bakeErr}
 			ex := f.executor()
 			ex.Baker = baker
 			r, err := ex.Run(f.ctx, p, "d1")

@@ -117,7 +117,7 @@ timeouts.command = "20s"
 	}
 	// The images TestBakeStep's fake baker hands out and an earlier bake
 	// left exist, as real bakes' would.
-	simOpts.PublicImages = append(simOpts.PublicImages, awssim.PublicImage{ID: "ami-0baked"}, awssim.PublicImage{ID: "ami-0existing"})
+	simOpts.PublicImages = append(simOpts.PublicImages, awssim.PublicImage{ID: bakedImage}, awssim.PublicImage{ID: existingImage})
 	srv := testutil.StartSim(t, simOpts)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)

@@ -1,13 +1,17 @@
 package sshtest_test
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,24 +23,31 @@ import (
 // checking, so the helper is checked independently of pkg/remote.
 func sshRun(t *testing.T, s *sshtest.Server, i int, knownHosts, command string) (string, error) {
 	t.Helper()
+	out, err := sshCommand(t, s, s.Hosts[i], s.Port, knownHosts, command).CombinedOutput()
+	return string(out), err
+}
+
+// sshCommand is OpenSSH's client running command on s, reached at host:port
+// (the server itself, or a Link to it), with further options opts.
+func sshCommand(t *testing.T, s *sshtest.Server, host string, port int, knownHosts, command string, opts ...string) *exec.Cmd {
+	t.Helper()
 	ssh := testutil.RequireTool(t, "ssh")
 	kh := filepath.Join(t.TempDir(), "known_hosts")
 	if err := os.WriteFile(kh, []byte(knownHosts), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(ssh,
+	args := append([]string{
 		"-F", "none", "-T",
 		"-o", "BatchMode=yes",
 		"-o", "StrictHostKeyChecking=yes",
-		"-o", "UserKnownHostsFile="+kh,
+		"-o", "UserKnownHostsFile=" + kh,
 		"-o", "GlobalKnownHostsFile=/dev/null",
 		"-o", "IdentitiesOnly=yes",
 		"-i", s.ClientKey,
-		"-p", strconv.Itoa(s.Port),
+		"-p", strconv.Itoa(port),
 		"-l", s.User,
-		s.Hosts[i], command,
-	).CombinedOutput()
-	return string(out), err
+	}, opts...)
+	return exec.Command(ssh, append(args, host, command)...)
 }
 
 func TestServerAcceptsClientKeyOnEveryHost(t *testing.T) {
@@ -197,5 +208,69 @@ func TestDefaultShellIsBinSh(t *testing.T) {
 	}
 	if got := strings.TrimSpace(out); got != want {
 		t.Errorf("commands run by %q, want %q (/bin/sh)", got, want)
+	}
+}
+
+// TestLinkCutIsASilentHost: OpenSSH's client runs commands through a Link.
+// Once it is cut, a session under way gets no answer: ssh's own keepalives
+// (ServerAliveInterval) go unanswered and ssh gives up, "not responding",
+// where a refusing host would have reset it; a new connection is taken but
+// no banner comes. Heal lets that held connection's banner through, and
+// commands run again.
+func TestLinkCutIsASilentHost(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	k := sshtest.NewLink(t, s.Addr(0))
+	known := k.KnownHostsLine(s)
+	if out, err := sshCommand(t, s, "127.0.0.1", k.Port(), known, "echo through").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "through" {
+		t.Fatalf("ssh through the link: %v\n%s", err, out)
+	}
+
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	long := sshCommand(t, s, "127.0.0.1", k.Port(), known,
+		"echo $$ > "+pidFile+".tmp && mv "+pidFile+".tmp "+pidFile+" && exec sleep 300",
+		"-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=2")
+	var longOut bytes.Buffer
+	long.Stdout, long.Stderr = &longOut, &longOut
+	if err := long.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- long.Wait() }()
+	// The cut leaves the remote command running: end it with the test.
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	testutil.Eventually(t, time.Minute, "the remote command running", func() (bool, string) {
+		_, err := os.ReadFile(pidFile)
+		return err == nil, fmt.Sprint(err)
+	})
+
+	k.Cut()
+	var exit *exec.ExitError
+	if err := <-done; !errors.As(err, &exit) || exit.ExitCode() != 255 || !strings.Contains(longOut.String(), "not responding") {
+		t.Errorf("ssh across the cut link: %v\n%s; want exit 255, the server not responding", err, longOut.String())
+	}
+
+	c, err := net.Dial("tcp", k.Addr())
+	if err != nil {
+		t.Fatalf("a cut link refuses connections, want them taken: %v", err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, err := c.Read(make([]byte, 64)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("a connection across the cut link read %d bytes, %v; want nothing", n, err)
+	}
+
+	k.Heal()
+	_ = c.SetReadDeadline(time.Now().Add(time.Minute))
+	if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || !strings.HasPrefix(line, "SSH-2.0-OpenSSH") {
+		t.Errorf("the held connection after Heal: %q, %v; want sshd's banner", line, err)
+	}
+	if out, err := sshCommand(t, s, "127.0.0.1", k.Port(), known, "echo back").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "back" {
+		t.Errorf("ssh through the healed link: %v\n%s", err, out)
 	}
 }

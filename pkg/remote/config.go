@@ -35,9 +35,10 @@ type Config struct {
 	// group is sent SIGTERM, then SIGKILL after KillGrace.
 	CommandTimeout time.Duration
 	KillGrace      time.Duration
-	// KeepAlive is how often an idle connection is checked; a host that
-	// has not answered for three intervals is dropped (an instance
-	// terminated mid-command), rather than waited on until CommandTimeout.
+	// KeepAlive is how often a connection is checked; a host that has
+	// not answered for three intervals (an instance terminated
+	// mid-command, a network partition) is dropped with a NoAnswerError
+	// rather than waited on until CommandTimeout.
 	KeepAlive time.Duration
 	// Dialer, when set, makes the TCP connection to a host in place of a
 	// net.Dialer: a host reached through another network namespace or a

@@ -73,6 +73,22 @@ func (e *DialError) Unwrap() error { return e.Err }
 // Transient is true: instances boot, networks recover.
 func (e *DialError) Transient() bool { return true }
 
+// NoAnswerError is a connection Ferry dropped because its host stopped
+// answering: a keepalive went unanswered for Silent (three keepalive
+// intervals), as when the instance was terminated or a network partition
+// cut it off, neither of which resets the connection. It comes wrapped in
+// the error of what the connection was doing: a *DialError for a command
+// under way (which may or may not have finished on the host) or one about
+// to start, a *SessionError for a session being opened.
+type NoAnswerError struct {
+	Host   string
+	Silent time.Duration
+}
+
+func (e *NoAnswerError) Error() string {
+	return fmt.Sprintf("%s stopped answering (a keepalive unanswered for %s): connection dropped", e.Host, e.Silent)
+}
+
 // SessionError is a host that took the login but opened no session for a
 // command (or dropped the connection instead): no command started.
 type SessionError struct {

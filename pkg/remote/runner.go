@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -102,7 +103,7 @@ func (r *Runner) Run(ctx context.Context, h Host, cmds ...Command) (err error) {
 	for i := 0; i < len(cmds); {
 		c := cmds[i]
 		start := time.Now()
-		err := r.runOne(ctx, conn.client, addr, c, log)
+		err := r.runOne(ctx, conn, addr, c, log)
 		took := time.Now().Sub(start).Round(time.Millisecond)
 		var stalled *SessionError
 		if errors.As(err, &stalled) && ctx.Err() == nil && time.Now().Add(r.cfg.BootRetry).Before(deadline) {
@@ -130,6 +131,9 @@ type hostConn struct {
 	client  *ssh.Client
 	stop    context.CancelFunc
 	keeping sync.WaitGroup
+	// silent is set, before the client is closed, when the keepalive
+	// dropped the connection.
+	silent atomic.Pointer[NoAnswerError]
 }
 
 // connect dials addr (see dialBooted) and keeps the connection alive.
@@ -144,10 +148,23 @@ func (r *Runner) connect(ctx context.Context, addr, instance string, log *server
 	c := &hostConn{client: client, stop: stop}
 	c.keeping.Go(func() {
 		keepAlive(kctx, client, r.cfg.KeepAlive, func(silent time.Duration) {
-			log.note("!!!", "no answer from the host for %s: dropping the connection", silent)
+			e := &NoAnswerError{Host: addr, Silent: silent}
+			c.silent.Store(e)
+			log.note("!!!", "%v", e)
 		})
 	})
 	return c, nil
+}
+
+// why is what err, an error from the connection, comes down to: the
+// NoAnswerError when the keepalive dropped the connection (err then only
+// tells that it closed, as x/crypto/ssh's "unexpected packet in response
+// to channel open: <nil>" does), else err itself.
+func (c *hostConn) why(err error) error {
+	if e := c.silent.Load(); e != nil {
+		return e
+	}
+	return err
 }
 
 // close ends the keepalive (before the log closes) and the connection.

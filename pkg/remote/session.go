@@ -15,15 +15,16 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// openSession opens a session on client within ConnectTimeout. sshd
+// openSession opens a session on conn within ConnectTimeout. sshd
 // answers a session request only once PAM opened the login's session, and
 // x/crypto/ssh's NewSession knows no context: closing the connection is
-// what ends the wait.
-func (r *Runner) openSession(ctx context.Context, client *ssh.Client, addr string) (*ssh.Session, error) {
+// what ends the wait (so does the keepalive, sooner, when the host stopped
+// answering altogether).
+func (r *Runner) openSession(ctx context.Context, conn *hostConn, addr string) (*ssh.Session, error) {
 	octx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
 	defer cancel()
-	stop := context.AfterFunc(octx, func() { client.Close() })
-	sess, err := client.NewSession()
+	stop := context.AfterFunc(octx, func() { conn.client.Close() })
+	sess, err := conn.client.NewSession()
 	if !stop() {
 		if sess != nil {
 			sess.Close()
@@ -40,14 +41,14 @@ func (r *Runner) openSession(ctx context.Context, client *ssh.Client, addr strin
 		return nil, &DialError{Host: addr, Err: fmt.Errorf("open session: %w", err)}
 	}
 	if err != nil {
-		return nil, &SessionError{Host: addr, Err: fmt.Errorf("open session: %w", err)}
+		return nil, &SessionError{Host: addr, Err: fmt.Errorf("open session: %w", conn.why(err))}
 	}
 	return sess, nil
 }
 
-// runOne runs c in a new session of client and waits for it, within
+// runOne runs c in a new session of conn and waits for it, within
 // CommandTimeout.
-func (r *Runner) runOne(ctx context.Context, client *ssh.Client, addr string, c Command, log *serverLog) error {
+func (r *Runner) runOne(ctx context.Context, conn *hostConn, addr string, c Command, log *serverLog) error {
 	log.begin(c.redactor(), "%s as %s@%s%s", c.Name, r.cfg.User, addr, c.envNames())
 	log.note("$", "%s", c.Line)
 	fail := func(err error) error {
@@ -55,7 +56,7 @@ func (r *Runner) runOne(ctx context.Context, client *ssh.Client, addr string, c 
 		return err
 	}
 
-	sess, err := r.openSession(ctx, client, addr)
+	sess, err := r.openSession(ctx, conn, addr)
 	if err != nil {
 		return fail(err)
 	}
@@ -75,7 +76,7 @@ func (r *Runner) runOne(ctx context.Context, client *ssh.Client, addr string, c 
 	}
 	start := time.Now()
 	if err := sess.Start(line); err != nil {
-		return fail(&DialError{Host: addr, Err: fmt.Errorf("start command: %w", err)})
+		return fail(&DialError{Host: addr, Err: fmt.Errorf("start command: %w", conn.why(err))})
 	}
 	var copying sync.WaitGroup
 	pgid := make(chan int, 1)
@@ -90,7 +91,7 @@ func (r *Runner) runOne(ctx context.Context, client *ssh.Client, addr string, c 
 	select {
 	case waitErr = <-exited:
 	case <-cctx.Done():
-		r.stop(client, sess, pgid, exited, log)
+		r.stop(conn.client, sess, pgid, exited, log)
 		copying.Wait()
 		if ctx.Err() != nil {
 			return fail(fmt.Errorf("%s on %s: %w", c.Name, addr, ctx.Err()))
@@ -114,6 +115,9 @@ func (r *Runner) runOne(ctx context.Context, client *ssh.Client, addr string, c 
 	default:
 		// The connection dropped, or sshd sent no exit status: whether the
 		// command finished is unknown.
+		if silent := conn.silent.Load(); silent != nil {
+			return fail(&DialError{Host: addr, Err: fmt.Errorf("%s: %w; whether the command finished is unknown", c.Name, silent)})
+		}
 		return fail(&DialError{Host: addr, Err: fmt.Errorf("%s: no exit status: %w", c.Name, waitErr)})
 	}
 }

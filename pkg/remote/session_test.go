@@ -35,6 +35,8 @@ type stallingServer struct {
 	hostKey ssh.Signer
 	stall   int32
 	conns   atomic.Int32
+	// held gets a value for each channel open a stalling connection holds.
+	held chan struct{}
 }
 
 func newStallingServer(t *testing.T, stall int32) *stallingServer {
@@ -44,7 +46,7 @@ func newStallingServer(t *testing.T, stall int32) *stallingServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stallingServer{l: l, hostKey: signer, stall: stall}
+	s := &stallingServer{l: l, hostKey: signer, stall: stall, held: make(chan struct{}, 16)}
 	t.Cleanup(func() { l.Close() })
 	cfg := &ssh.ServerConfig{PublicKeyCallback: func(ssh.ConnMetadata, ssh.PublicKey) (*ssh.Permissions, error) { return nil, nil }}
 	cfg.AddHostKey(signer)
@@ -70,6 +72,10 @@ func (s *stallingServer) serve(c net.Conn, cfg *ssh.ServerConfig) {
 	go ssh.DiscardRequests(reqs)
 	if s.conns.Add(1) <= s.stall {
 		for range chans { // held: neither confirmed nor refused
+			select {
+			case s.held <- struct{}{}:
+			default:
+			}
 		}
 		return
 	}
@@ -115,6 +121,23 @@ func (s *stallingServer) serve(c net.Conn, cfg *ssh.ServerConfig) {
 // runnerFor is a Runner for the stalling server, its host key known.
 func (s *stallingServer) runnerFor(t *testing.T, connectTimeout, bootWait time.Duration) (*remote.Runner, remote.Host, *testutil.Buffer, string) {
 	t.Helper()
+	cfg, h := s.configFor(t, connectTimeout, bootWait)
+	logBuf := &testutil.Buffer{}
+	r, err := remote.New(cfg, slog.New(slog.NewTextHandler(logBuf, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := cfg.Logs.Path(h.Role, h.Instance)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, h, logBuf, path
+}
+
+// configFor is a Runner's Config for the stalling server, its host key
+// known at the server's own port, and the Host to run on.
+func (s *stallingServer) configFor(t *testing.T, connectTimeout, bootWait time.Duration) (remote.Config, remote.Host) {
+	t.Helper()
 	dir := t.TempDir()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -130,8 +153,7 @@ func (s *stallingServer) runnerFor(t *testing.T, connectTimeout, bootWait time.D
 	}
 	port := s.l.Addr().(*net.TCPAddr).Port
 	kh := filepath.Join(dir, "known_hosts")
-	line := fmt.Sprintf("[127.0.0.1]:%d %s", port, ssh.MarshalAuthorizedKey(s.hostKey.PublicKey()))
-	if err := os.WriteFile(kh, []byte(line), 0o644); err != nil {
+	if err := os.WriteFile(kh, []byte(s.knownHostsLine(port)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfg := remote.Config{
@@ -140,17 +162,13 @@ func (s *stallingServer) runnerFor(t *testing.T, connectTimeout, bootWait time.D
 		BootWait: bootWait, BootRetry: 100 * time.Millisecond, KeepAlive: time.Hour,
 		Logs: remote.Logs{Root: filepath.Join(dir, "logs"), Env: "staging", DeployID: "d1"},
 	}
-	logBuf := &testutil.Buffer{}
-	r, err := remote.New(cfg, slog.New(slog.NewTextHandler(logBuf, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := remote.Host{Addr: "127.0.0.1", Instance: "i-new", Role: roles.Web}
-	path, err := cfg.Logs.Path(h.Role, h.Instance)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r, h, logBuf, path
+	return cfg, remote.Host{Addr: "127.0.0.1", Instance: "i-new", Role: roles.Web}
+}
+
+// knownHostsLine trusts the server's host key at 127.0.0.1:port (its own
+// port, or a link's to it).
+func (s *stallingServer) knownHostsLine(port int) string {
+	return fmt.Sprintf("[127.0.0.1]:%d %s", port, ssh.MarshalAuthorizedKey(s.hostKey.PublicKey()))
 }
 
 func TestHostThatOpensNoSessionIsConnectedAgain(t *testing.T) {
@@ -175,10 +193,13 @@ func TestHostThatOpensNoSessionIsConnectedAgain(t *testing.T) {
 func TestHostThatNeverOpensASessionFailsTransient(t *testing.T) {
 	t.Parallel()
 	s := newStallingServer(t, 1000)
-	r, h, logBuf, _ := s.runnerFor(t, 200*time.Millisecond, time.Second)
+	// ConnectTimeout also bounds each new connection's handshake, which
+	// took over 200ms under -race on two loaded cores (the Run then ended
+	// with a DialError): a second's wait, twice.
+	r, h, logBuf, _ := s.runnerFor(t, time.Second, 2*time.Second)
 	err := r.Run(context.Background(), h, remote.Command{Name: "first", Line: "echo one"})
 	var se *remote.SessionError
-	if !errors.As(err, &se) || !remote.IsTransient(err) || !strings.Contains(err.Error(), "no session opened within 200ms") {
+	if !errors.As(err, &se) || !remote.IsTransient(err) || !strings.Contains(err.Error(), "no session opened within 1s") {
 		t.Fatalf("Run = %v, want a transient SessionError naming the wait\n%s", err, logBuf.String())
 	}
 	if n := s.conns.Load(); n < 2 {

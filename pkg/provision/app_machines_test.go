@@ -36,7 +36,12 @@ import (
 // written on the primary and read back from the replica, a Celery task's
 // round trip, a session in Redis that outlives a gunicorn restart. A
 // second release with a schema bump is migrated by the worker's deploy
-// hook, and the new column reaches the replica.
+// hook, and the new column reaches the replica. What the recipes made
+// beyond the app: nginx on 80 and 443 and the default hooks' upgrade
+// page; TLS to the primary and to the replica (a standby) through
+// PgBouncer and stunnel, which refuses a primary with another certificate;
+// a second run of every recipe changing nothing (and keeping a secret no
+// recipe knows); the replica seeded again from the primary.
 //
 // The secrets (docs/secrets.md): the web and worker servers get
 // ferry-secrets.service and the ferry binary from their recipe, and the
@@ -103,6 +108,8 @@ func TestAppOnMachines(t *testing.T) {
 	if got := s.sh(web, "readlink /srv/app/current; stat -c %U /srv/app/releases/"+sha1+"/static/notes/app.css"); got != "/srv/app/releases/"+sha1+"\napp\n" {
 		t.Errorf("current and the collected static file's owner: %q", got)
 	}
+	s.checkUpgradePage(web)
+	s.checkDatabaseTLS(web)
 
 	// Written on the primary, read back from the replica.
 	written := time.Now()
@@ -169,10 +176,21 @@ func TestAppOnMachines(t *testing.T) {
 			t.Errorf("%s: the secrets unit and files: %q", m.ip, got)
 		}
 	}
-	// A second run of the web and worker recipes, the binary included,
-	// changes nothing.
+	// The app's secrets are in /etc/app/secrets.env alone, root's, none in
+	// app.env; one that no recipe knows (as `ferry secrets fetch` writes
+	// them all) stays there through the next run.
+	if got := s.sh(web, "grep -c -e PASSWORD -e SECRET /etc/ferry/app.env || true; echo OTHER_TOKEN=kept-0123456789 >>/etc/app/secrets.env"); got != "0\n" {
+		t.Errorf("secrets in app.env: %q, want none", got)
+	}
+	// A second run of every recipe, the binary included, changes nothing
+	// and says so.
 	params, servers := s.appServers()
-	s.checkReports(s.provisioner("again", params, secrets()).ProvisionAll(s.ctx, servers[3:], 0), false)
+	s.checkReports(s.provisioner("again", params, secrets()).ProvisionAll(s.ctx, servers, 0), false)
+	if got := s.sh(web, "grep -c '^OTHER_TOKEN=kept-0123456789$' /etc/app/secrets.env"); got != "1\n" {
+		t.Errorf("a secret the recipe does not know was not kept: %q", got)
+	}
+	s.checkReseed(s.provisioner("reseed", params, secrets()), servers[1], web)
+	s.checkStunnelVerifies(s.provisioner("cert", params, secrets()), servers[0], web)
 
 	// An image of the web server as a bake leaves it (no secrets file, no
 	// userlist), a new value pushed to SSM, and an instance of the image:

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
@@ -187,25 +186,6 @@ func (s *stack) doGet(url string) (int, string, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body), err
-}
-
-// release installs the test's release (testdata/release) as commit sha in
-// /srv/app/releases/<sha> with /srv/app/current pointing at it, as an
-// image baked for the commit would have it.
-func (s *stack) release(m *machine, sha string) {
-	s.t.Helper()
-	var script strings.Builder
-	dir := "/srv/app/releases/" + sha
-	fmt.Fprintf(&script, "install -d -o app -g app %s/app\n", dir)
-	for _, f := range []string{"__init__.py", "settings.py", "wsgi.py", "celery.py"} {
-		body, err := os.ReadFile(filepath.Join("testdata/release/app", f))
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		fmt.Fprintf(&script, "echo %s | base64 -d >%s/app/%s\n", base64.StdEncoding.EncodeToString(body), dir, f)
-	}
-	fmt.Fprintf(&script, "chown -R app:app %s\nln -sfn %s /srv/app/current\n", dir, dir)
-	s.sh(m, script.String())
 }
 
 func secrets() roles.Secrets {

@@ -12,9 +12,10 @@ bash scripts/install-npm-test-deps.sh
 export FERRY_TEST_ARTIFACTS="${FERRY_TEST_ARTIFACTS:-$PWD/test-artifacts}" # screenshots of the dashboard's browser test (docs/ui.md), logs of the steps below
 mkdir -p "$FERRY_TEST_ARTIFACTS"
 # Each build configuration compiles every dependency again (aws-sdk-go-v2's
-# ec2 alone takes over a minute on two cores): vet, the images' binary,
-# fuzzing and the tests' own `go build`s of the ferry command
-# (testutil.GoBuildEnv) all build pure Go, leaving -race the only other one.
+# ec2 alone takes over a minute on two cores): the images' binary and the
+# tests' own `go build`s of the ferry command (testutil.GoBuildEnv) build
+# pure Go; vet builds as the tests do (-race, so with cgo) and shares
+# their compiles; fuzzing instruments everything it builds, a third.
 export CGO_ENABLED=0
 
 # On a cold machine the machines' images (the base and the stack, about
@@ -23,8 +24,8 @@ export CGO_ENABLED=0
 # builds them into the shared cache (a build lock keeps the tests from
 # building them twice) and exits. Its failure fails nothing: the tests then
 # build them themselves, and say why they could not. The binary is built
-# first, alone: go vet then finds the dependencies compiled (two go
-# commands at once would each compile them).
+# first, alone (two go commands at once would each compile the same
+# dependencies).
 images=""
 if [ "$(id -u)" -eq 0 ] && command -v systemd-nspawn >/dev/null && { command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ]; }; then
   phase "build"
@@ -44,8 +45,8 @@ fi
 # blocks nothing; with all of them at one priority the images took 12½
 # minutes instead of about 4 on two cores.
 phase "vet"
-nice -n 5 go vet ./...
-nice -n 5 go vet -tags ferryfault ./internal/faultpoint ./pkg/cloud ./pkg/execute ./pkg/bake
+CGO_ENABLED=1 nice -n 5 go vet -race ./...
+CGO_ENABLED=1 nice -n 5 go vet -race -tags ferryfault ./internal/faultpoint ./pkg/cloud ./pkg/execute ./pkg/bake
 # The tests and fuzzing (every parser of outside input, a bounded count of
 # inputs each; see scripts/fuzz.sh) run side by side, each whatever the
 # other does: a fuzz failure must not hide the tests' results, nor a test

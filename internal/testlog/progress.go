@@ -4,6 +4,7 @@
 package testlog
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -29,7 +30,7 @@ func Progress(t testing.TB) io.Writer {
 	if testing.Verbose() {
 		return t.Output()
 	}
-	buf := &buffer{}
+	buf := &Buffer{}
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return
@@ -67,20 +68,21 @@ func failedLog(log, path string, n int) string {
 	return fmt.Sprintf("the test's progress log (%d lines) is %s; its last %d lines:\n%s", len(lines), where, len(shown), strings.Join(shown, "\n"))
 }
 
-// buffer is a strings.Builder that the simulator's goroutines may write to at
-// once.
-type buffer struct {
+// Buffer collects output that a process or the code under test writes
+// while the test reads it: a bytes.Buffer safe for concurrent use (the
+// simulator's goroutines log at once). testutil.Buffer is this type.
+type Buffer struct {
 	mu sync.Mutex
-	b  strings.Builder
+	b  bytes.Buffer
 }
 
-func (b *buffer) Write(p []byte) (int, error) {
+func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.Write(p)
 }
 
-func (b *buffer) String() string {
+func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()

@@ -367,8 +367,14 @@ func (p *SecretsPush) deliver(ctx context.Context, h *handOver, all secrets.Set)
 				Stdin: stdin, Redact: values,
 			}
 		}
-		p.log().Info("running hook", "hook", roles.SecretsChanged, "role", t.role, "instances", len(t.hosts), "secrets", all.Names())
-		for _, r := range h.runner.RunAll(ctx, t.hosts, parallelHosts, rcmds...) {
+		p.log().Info("running hook", "hook", roles.SecretsChanged, "role", t.role, "instances", len(t.hosts), "secrets", all.Names(), "one_at_a_time", t.role == roles.Web)
+		var results []remote.Result
+		if t.role == roles.Web {
+			results = rollingRun(ctx, h.runner, t.hosts, rcmds)
+		} else {
+			results = h.runner.RunAll(ctx, t.hosts, parallelHosts, rcmds...)
+		}
+		for _, r := range results {
 			s := SecretServer{Role: string(t.role), Instance: r.Host.Instance, Address: r.Host.Addr}
 			s.Log, _ = h.logs.Path(t.role, r.Host.Instance)
 			if r.Err != nil {
@@ -378,6 +384,31 @@ func (p *SecretsPush) deliver(ctx context.Context, h *handOver, all secrets.Set)
 		}
 	}
 	return out
+}
+
+// rollingRun runs the web servers' hook one server at a time, as a serial
+// deploy replaces them: the default hook restarts the app, whose
+// /healthcheck.html the balancer reads, and waits for it to answer again.
+// Run on every web server at once, it left the balancer with no healthy
+// instance for as long as the restarts took (and Auto Scaling replaced
+// them when that outlasted the health check's threshold). After a server
+// whose hook failed, the others are not touched: they keep serving with
+// the secrets they have, and the push fails naming them.
+func rollingRun(ctx context.Context, r *remote.Runner, hosts []remote.Host, cmds []remote.Command) []remote.Result {
+	results := make([]remote.Result, len(hosts))
+	var failed *remote.Result
+	for i, h := range hosts {
+		results[i].Host = h
+		if failed != nil {
+			results[i].Err = fmt.Errorf("not handed the secrets: %s %s failed before it, and the web servers are handed them one at a time so that the others keep serving", failed.Host.Role, failed.Host.Instance)
+			continue
+		}
+		results[i].Err = r.Run(ctx, h, cmds...)
+		if results[i].Err != nil {
+			failed = &results[i]
+		}
+	}
+	return results
 }
 
 // SecretsRecordPath is where a push's record is kept.

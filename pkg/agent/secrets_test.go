@@ -565,3 +565,84 @@ func mapsEqual(a, b map[string]int64) bool {
 	}
 	return true
 }
+
+// TestSecretsPushRestartsWebServersOneAtATime: the web servers are handed
+// the secrets one after the other (their hook restarts the app behind the
+// balancer), the others' roles all at once; after a web server whose hook
+// failed, the remaining web servers are not touched and the push fails
+// naming them.
+func TestSecretsPushRestartsWebServersOneAtATime(t *testing.T) {
+	sshd := sshtest.Start(t, sshtest.Options{Hosts: []string{"0.0.0.0"}})
+	s := newSecretsEnv(t, sshd)
+	dir := t.TempDir()
+	events := filepath.Join(dir, "events")
+	failOnce := filepath.Join(dir, "fail-once")
+	// The web hook: start, a pause long enough for a second to start
+	// beside it if it could, end; it fails once when failOnce exists.
+	webHook := fmt.Sprintf(`%s; cat >/dev/null; echo "$addr start" >> %[2]s; sleep 0.3; if rm %[3]s 2>/dev/null; then echo "$addr failed" >> %[2]s; exit 3; fi; echo "$addr end" >> %[2]s`,
+		whereAmI, events, failOnce)
+	s.env.Hooks["web"] = map[string][]string{"secrets_changed": {webHook}}
+
+	webs := func() []string {
+		g, err := s.cloud.Group(s.ctx, webGroup, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, in := range g.Instances {
+			out = append(out, in.PrivateIP)
+		}
+		return out
+	}()
+	read := func() []string {
+		b, err := os.ReadFile(events)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		return strings.Split(strings.TrimSpace(string(b)), "\n")
+	}
+
+	s.writeFile("DB_PASSWORD=db-pass-one-4c1d9e\n", 0o600)
+	if _, err := s.push(); err != nil {
+		t.Fatalf("push: %v\n%s", err, s.log)
+	}
+	got := read()
+	if len(got) != 2*len(webs) {
+		t.Fatalf("web hook events %q, want a start and an end on each of %v", got, webs)
+	}
+	for i := 0; i < len(got); i += 2 {
+		a, b := strings.Fields(got[i]), strings.Fields(got[i+1])
+		if a[1] != "start" || b[1] != "end" || a[0] != b[0] {
+			t.Fatalf("web hook events %q: a web server started before the one before it ended", got)
+		}
+	}
+
+	// A web server's hook fails: the next one is not handed the secrets.
+	if err := os.WriteFile(events, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(failOnce, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.writeFile("DB_PASSWORD=db-pass-two-8e0a3b\n", 0o600)
+	rec, err := s.push()
+	if err == nil {
+		t.Fatal("a push whose web hook failed on one server succeeded")
+	}
+	if got := read(); len(got) != 2 || !strings.HasSuffix(got[1], " failed") {
+		t.Fatalf("web hook events %q, want one server started and failed, no other", got)
+	}
+	var failed, untouched int
+	for _, srv := range rec.Servers {
+		switch {
+		case srv.Role != "web":
+		case strings.Contains(srv.Error, "not handed the secrets"):
+			untouched++
+		case srv.Error != "":
+			failed++
+		}
+	}
+	if failed != 1 || untouched != len(webs)-1 || !strings.Contains(err.Error(), "not handed the secrets") {
+		t.Errorf("record %+v, error %v; want one web server failed and %d not handed the secrets", rec.Servers, err, len(webs)-1)
+	}
+}

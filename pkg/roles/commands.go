@@ -28,7 +28,7 @@ type Commands map[Hook][]string
 func Defaults() map[Role]Commands {
 	return map[Role]Commands{
 		Web: {
-			SecretsChanged: writeSecrets("gunicorn"),
+			SecretsChanged: append(writeSecrets("gunicorn"), waitHealthy),
 			// In the release directory on the builder (pkg/bake), before
 			// the app's user owns it: Django's settings need no secret for
 			// collectstatic (examples/app/app/settings.py).
@@ -111,6 +111,13 @@ func writeSecrets(unit string) []string {
 		restartIfThere(unit),
 	}
 }
+
+// waitHealthy ends the web servers' secrets_changed once the restarted
+// app answers the balancer's health check again (nginx on 443, the app's
+// /healthcheck.html), at most 60 s: Ferry hands the secrets to the web
+// servers one at a time (pkg/agent), and the next restarts only once this
+// one serves. A server whose gunicorn is not running is not waited for.
+const waitHealthy = `if systemctl is-active --quiet gunicorn.service; then end=$(($(date +%s) + 60)); until curl -fsk -o /dev/null --max-time 2 https://127.0.0.1/healthcheck.html; do if [ "$(date +%s)" -ge "$end" ]; then echo "the app did not answer /healthcheck.html within 60 s of its restart" >&2; exit 1; fi; sleep 1; done; fi`
 
 func restartIfThere(unit string) string {
 	return `if systemctl cat ` + unit + `.service >/dev/null 2>&1; then sudo systemctl try-restart ` + unit + `.service; fi`

@@ -3,7 +3,7 @@
 # /srv/app/current on 127.0.0.1:8000. /healthcheck.html goes to the app in
 # both page modes; /etc/nginx/ferry/mode.conf links to serving.conf or to
 # upgrade-in-progress.conf (the default upgrade_page_on/off hooks switch it).
-ensure_packages nginx-light ssl-cert
+ensure_packages nginx-light ssl-cert curl
 . "$FERRY_RECIPE/app.sh"
 
 ensure_dir /etc/nginx/ferry 0755 root:root

@@ -29,17 +29,26 @@ import (
 // and serving, no journal, and the outcome in the commit's note (a failed
 // rollback's reason saying the page stayed up); the next deploy, SSH back,
 // succeeds.
+//
+// The third case cuts the path to sshd as a partition does (sshtest.Link):
+// nothing is refused or reset, the hook's connection just goes silent. The
+// keepalive (ssh.keepalive_interval, 1 s here) drops it after three
+// unanswered intervals and the hook fails with "stopped answering"; the
+// rollback's own hooks find no SSH handshake within connect_timeout, so
+// the page stays up as in the second case.
 func TestHookHostUnreachable(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a simulator, sshd and deploys")
 	}
 	for _, tc := range []struct {
-		name string
-		back bool // SSH returns once the deploy failed, before its rollback's hooks
-		want string
+		name   string
+		back   bool // SSH returns once the deploy failed, before its rollback's hooks
+		silent bool // the path is cut silently (a partition), sshd left running
+		want   string
 	}{
-		{"back for the rollback", true, "rolled-back"},
-		{"gone until the deploy ended", false, "failed"},
+		{"back for the rollback", true, false, "rolled-back"},
+		{"gone until the deploy ended", false, false, "failed"},
+		{"silent until the deploy ended", false, true, "failed"},
 	} {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
 			t.Parallel()
@@ -48,7 +57,13 @@ func TestHookHostUnreachable(t *testing.T) {
 			sshd := sshtest.Start(t, sshtest.Options{Hosts: []string{"0.0.0.0"}})
 			p, old := newProject(t, 2)
 			marks := t.TempDir()
-			p.hooksOverSSH(sshd, marks)
+			// Hooks reach sshd directly, or through a link the test cuts.
+			port, link := sshd.Port, (*sshtest.Link)(nil)
+			if tc.silent {
+				link = sshtest.NewLinkOn(t, "0.0.0.0:0", "127.0.0.1:"+strconv.Itoa(sshd.Port))
+				port = link.Port()
+			}
+			p.hooksOverSSH(sshd, port, marks)
 			next := p.push("Change the schema", map[string]string{".ferry/schema-version": "2\n"})
 			before := p.state(ctx).g
 
@@ -65,8 +80,13 @@ func TestHookHostUnreachable(t *testing.T) {
 				}
 				defer p.sim.cmd.Process.Signal(syscall.SIGCONT)
 			}
-			sshd.Stop()
-			t.Log("sshd stopped mid-hook")
+			if tc.silent {
+				link.Cut()
+				t.Log("the path to sshd cut mid-hook")
+			} else {
+				sshd.Stop()
+				t.Log("sshd stopped mid-hook")
+			}
 			if tc.back {
 				if _, err := agent.waitLine(ctx, func(l string) bool { return strings.Contains(l, `msg="rolling back"`) }); err != nil {
 					t.Fatalf("the deploy did not roll back: %v\n%s", err, agent.stderr.String())
@@ -90,6 +110,10 @@ func TestHookHostUnreachable(t *testing.T) {
 			t.Logf("reason: %s", reason)
 			if !strings.Contains(reason, "upgrade-page-on") {
 				t.Errorf("the reason does not name the hook's step: %s", reason)
+			}
+			// Three intervals of ssh.keepalive_interval, not of the default.
+			if tc.silent && !strings.Contains(reason, "stopped answering (a keepalive unanswered for 3s)") {
+				t.Errorf("the reason does not say the host stopped answering within 3 keepalives of 1s: %s", reason)
 			}
 			oldAddrs := addrs(before.Instances)
 			if tc.back {
@@ -122,7 +146,11 @@ func TestHookHostUnreachable(t *testing.T) {
 
 			// SSH back, the next deploy goes through (the page's hook
 			// quick this time).
-			sshd.Start()
+			if tc.silent {
+				link.Heal()
+			} else {
+				sshd.Start()
+			}
 			if err := os.WriteFile(filepath.Join(marks, "quick"), nil, 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -140,7 +168,7 @@ func TestHookHostUnreachable(t *testing.T) {
 // sshd, which answers at every instance's address: the page goes up
 // (recording where, then taking a while unless MARKS/quick exists) and
 // comes down (recording where).
-func (p *project) hooksOverSSH(sshd *sshtest.Server, marks string) {
+func (p *project) hooksOverSSH(sshd *sshtest.Server, port int, marks string) {
 	p.t.Helper()
 	doc, err := os.ReadFile(p.config)
 	if err != nil {
@@ -150,7 +178,7 @@ func (p *project) hooksOverSSH(sshd *sshtest.Server, marks string) {
 	// sshd's key at every 127.1.x.y, on its port alone.
 	fields := strings.Fields(sshd.HostPublicKey())
 	known := filepath.Join(p.t.TempDir(), "known_hosts")
-	if err := os.WriteFile(known, fmt.Appendf(nil, "[127.1.*]:%d %s %s\n", sshd.Port, fields[0], fields[1]), 0o600); err != nil {
+	if err := os.WriteFile(known, fmt.Appendf(nil, "[127.1.*]:%d %s %s\n", port, fields[0], fields[1]), 0o600); err != nil {
 		p.t.Fatal(err)
 	}
 	mark := func(hook string) string {
@@ -158,8 +186,8 @@ func (p *project) hooksOverSSH(sshd *sshtest.Server, marks string) {
 	}
 	s := string(doc)
 	for _, r := range [][2]string{
-		{`ssh.user = "deploy"`, fmt.Sprintf("ssh.user = %q\nssh.port = %d\nssh.key_file = %q\nssh.known_hosts = %q\nssh.connect_timeout = \"5s\"",
-			sshd.User, sshd.Port, sshd.ClientKey, known)},
+		{`ssh.user = "deploy"`, fmt.Sprintf("ssh.user = %q\nssh.port = %d\nssh.key_file = %q\nssh.known_hosts = %q\nssh.connect_timeout = \"5s\"\nssh.keepalive_interval = \"1s\"",
+			sshd.User, port, sshd.ClientKey, known)},
 		{`lock_lease = "10m"`, "lock_lease = \"10m\"\ncommand = \"60s\""},
 		{"upgrade_page_on = []", fmt.Sprintf("upgrade_page_on = [%q, %q]", mark("page_on"),
 			fmt.Sprintf("[ -e %s ] || sleep 30", filepath.Join(marks, "quick")))},

@@ -32,7 +32,14 @@ type Link struct {
 // (host:port) until the test ends.
 func NewLink(t testing.TB, target string) *Link {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return NewLinkOn(t, "127.0.0.1:0", target)
+}
+
+// NewLinkOn is NewLink listening on listen (host:port; "0.0.0.0:0" reaches
+// it at every loopback address, as the fast simulator's instances are).
+func NewLinkOn(t testing.TB, listen, target string) *Link {
+	t.Helper()
+	l, err := net.Listen("tcp", listen)
 	if err != nil {
 		t.Fatalf("sshtest: link: %v", err)
 	}

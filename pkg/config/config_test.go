@@ -89,6 +89,7 @@ func TestParseMinimalAppliesDefaults(t *testing.T) {
 		{"timeouts.lock_lease", env.Policy.Timeouts.LockLease.Std(), DefaultLockLease},
 		{"ssh.port", env.SSH.Port, DefaultSSHPort},
 		{"ssh.connect_timeout", env.SSH.ConnectTimeout.Std(), DefaultSSHConnectTimeout},
+		{"ssh.keepalive_interval", env.SSH.KeepAliveInterval.Std(), DefaultSSHKeepAlive},
 		{"ssh.known_hosts", env.SSH.KnownHosts, "/var/lib/ferry/ssh_known_hosts"},
 		{"status.notes", env.Status.Notes, true},
 	} {

@@ -35,6 +35,8 @@ const (
 
 	DefaultSSHPort           = 22
 	DefaultSSHConnectTimeout = 15 * time.Second
+	// DefaultSSHKeepAlive matches remote.DefaultKeepAlive.
+	DefaultSSHKeepAlive = 15 * time.Second
 	// DefaultSSHKnownHosts is relative to the project's state dir.
 	DefaultSSHKnownHosts = "ssh_known_hosts"
 
@@ -155,8 +157,9 @@ func (e *Environment) setDefaults() {
 			},
 		},
 		SSH: SSH{
-			Port:           DefaultSSHPort,
-			ConnectTimeout: Duration(DefaultSSHConnectTimeout),
+			Port:              DefaultSSHPort,
+			ConnectTimeout:    Duration(DefaultSSHConnectTimeout),
+			KeepAliveInterval: Duration(DefaultSSHKeepAlive),
 		},
 		Status: Status{Notes: DefaultNotes},
 		Images: Images{Keep: DefaultImagesKeep, Cache: ImagesCachePrevious},

@@ -41,6 +41,7 @@ func TestDefaultsDocumented(t *testing.T) {
 		"| `keep` | int ≥ 1 | `" + strconv.Itoa(DefaultImagesKeep) + "` |",
 		"| `cache` | string | `" + ImagesCachePrevious + "` |",
 		"| `connect_timeout` | duration | `" + shortDuration(DefaultSSHConnectTimeout) + "` |",
+		"| `keepalive_interval` | duration | `" + shortDuration(DefaultSSHKeepAlive) + "` |",
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("docs/configuration.md does not show the default %s", want)

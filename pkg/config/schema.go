@@ -357,6 +357,11 @@ type SSH struct {
 	// refusing it; a changed key is always refused.
 	TrustOnFirstUse bool     `toml:"trust_on_first_use"`
 	ConnectTimeout  Duration `toml:"connect_timeout"`
+	// KeepAliveInterval is how often a connection to an instance is
+	// checked; one silent for three intervals (a partition, an instance
+	// gone without a reset) fails its command instead of hanging it
+	// until timeouts.command.
+	KeepAliveInterval Duration `toml:"keepalive_interval"`
 }
 
 // Window opens (allow) or closes (deny) deploys from each time Cron fires,

@@ -591,6 +591,7 @@ func (v *validator) ssh(at keyPath, s *SSH, used bool) {
 	}
 	v.required(at.key("known_hosts"), s.KnownHosts, "a known_hosts file")
 	v.positive(at.key("connect_timeout"), s.ConnectTimeout)
+	v.positive(at.key("keepalive_interval"), s.KeepAliveInterval)
 }
 
 // hosts checks the servers listed for roles without an Auto Scaling group.

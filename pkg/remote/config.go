@@ -79,6 +79,7 @@ func FromConfig(stateDir string, env *config.Environment, deployID, agentSocket 
 		TrustOnFirstUse: env.SSH.TrustOnFirstUse,
 		ConnectTimeout:  env.SSH.ConnectTimeout.Std(),
 		CommandTimeout:  env.Policy.Timeouts.Command.Std(),
+		KeepAlive:       env.SSH.KeepAliveInterval.Std(),
 		Logs:            Logs{Root: LogRoot(stateDir), Env: env.Name, DeployID: deployID},
 	}
 }

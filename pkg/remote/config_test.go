@@ -27,6 +27,7 @@ func TestFromConfigExample(t *testing.T) {
 		TrustOnFirstUse: env.SSH.TrustOnFirstUse,
 		ConnectTimeout:  env.SSH.ConnectTimeout.Std(),
 		CommandTimeout:  45 * time.Minute,
+		KeepAlive:       remote.DefaultKeepAlive,
 		Logs:            remote.Logs{Root: "/var/lib/ferry/logs", Env: "production", DeployID: "20261123T111111Z-716084f7bf3d"},
 	}
 	if got != want {

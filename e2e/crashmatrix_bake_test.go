@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+
 	"github.com/ferry-deploy/ferry/internal/simenv"
 	"github.com/ferry-deploy/ferry/internal/simenv/machinetest"
 	"github.com/ferry-deploy/ferry/internal/testutil"
@@ -242,6 +245,18 @@ func newBakeProject(t *testing.T, sim *machinetest.Env, bin, name string) *bakeP
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// The group's machines stop with the (sub)test: every cell of a run
+	// shares one simulator, where the machines of all of them (each
+	// point twice with FERRY_CRASH_MATRIX=all) would otherwise keep
+	// running to its end.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if _, err := sim.SDK.ASG.DeleteAutoScalingGroup(ctx, &autoscaling.DeleteAutoScalingGroupInput{
+			AutoScalingGroupName: aws.String(p.group), ForceDelete: aws.Bool(true)}); err != nil {
+			t.Logf("the group %s, deleted at the end: %v", p.group, err)
+		}
+	})
 	if err := simenv.WaitServing(sim.Ctx, sim.SDK, p.group, 1); err != nil {
 		t.Fatal(err)
 	}

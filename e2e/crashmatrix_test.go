@@ -263,20 +263,31 @@ func (p *project) assertNoOrphans(ctx context.Context, g *cloud.Group) {
 // record as started has an outcome.
 func (p *project) assertNotesComplete(c string) {
 	p.t.Helper()
-	out, err := testutil.GitCommand("", "--git-dir", p.remote, "notes", "--ref=ferry", "show", c).CombinedOutput()
+	noteAttempts(p.t, p.remote, c)
+}
+
+// noteAttempts returns the deploy attempts (status.Attempts) the note on
+// c in the bare repository gitDir records, in the note's order, and the
+// note's text; it fails t when there is no note or when an attempt
+// recorded as started has no outcome.
+func noteAttempts(t *testing.T, gitDir, c string) ([]status.Record, string) {
+	t.Helper()
+	out, err := testutil.GitCommand("", "--git-dir", gitDir, "notes", "--ref=ferry", "show", c).CombinedOutput()
 	if err != nil {
-		p.t.Errorf("no note on %s: %v\n%s", c, err, out)
-		return
+		t.Errorf("no note on %s: %v\n%s", c, err, out)
+		return nil, ""
 	}
 	recs, err := status.ParseNote(string(out))
 	if err != nil {
-		p.t.Fatalf("note on %s: %v", c, err)
+		t.Fatalf("note on %s: %v", c, err)
 	}
-	for _, r := range status.Attempts(recs) {
+	attempts := status.Attempts(recs)
+	for _, r := range attempts {
 		if r.Outcome == status.Started {
-			p.t.Errorf("the attempt started %s has no outcome:\n%s", r.Started, out)
+			t.Errorf("the attempt started %s has no outcome:\n%s", r.Started, out)
 		}
 	}
+	return attempts, string(out)
 }
 
 // crashReport collects the cells' outcomes and, with FERRY_CRASH_REPORT,

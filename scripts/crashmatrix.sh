@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The whole crash matrix (docs/reliability.md): every kill point of every
 # kind of deploy, one deploy SIGKILLed there and recovered each, and every
-# point of a bake (on machines: run as root, or its cells are skipped).
-# Prints the cells and their totals per kind; extra arguments go to
-# `go test`. Takes about 10 minutes on 2 idle cores, and the bake's cells
-# about 15 more (machines boot in each).
+# point of a bake, killed in `ferry bake` (kind "bake") and in `ferry
+# deploy`'s first step (kind "bake in deploy"), on machines: run as root,
+# or its cells are skipped (FERRY_CRASH_BAKE_KIND=bake or =deploy runs one
+# of the two). Prints the cells and their totals per kind; extra arguments
+# go to `go test`. Takes about 10 minutes on 2 idle cores, and the bake's
+# cells about 15 more for "bake" (machines boot in each) and, not measured
+# yet, about as many for "bake in deploy".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 report=$(mktemp)

@@ -10,7 +10,8 @@
 // Every phase is journaled before it acts. A bake that fails, is
 // interrupted, or is found unfinished after a crash (Recover) terminates
 // its builder and deletes its half-made image and snapshots, finding them
-// by tag as well as in the journal; the running environment is never
+// by tag as well as in the journal, and the tree a killed bake was
+// delivering from the state dir; the running environment is never
 // touched.
 package bake
 
@@ -19,8 +20,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -304,12 +308,31 @@ func (b *Baker) cleanUp(ctx context.Context, rec *Record, outcome, reason string
 		}
 		b.log().Info("bake: half-made image deregistered, its snapshots deleted", "env", b.Env.Name, "image", id)
 	}
+	b.removeDeliveries(rec.ID)
 	err := errors.Join(errs...)
 	rec.CleanedUp = err == nil
 	if serr := b.journal().Save(rec); serr != nil {
 		err = errors.Join(err, serr)
 	}
 	return err
+}
+
+// removeDeliveries removes the commit's tree a bake killed mid-delivery
+// left in the state dir (deliver removes it on every other way out). A
+// failure is logged, not returned: a file of the state dir is no reason
+// to refuse the next bake.
+func (b *Baker) removeDeliveries(id string) {
+	files, err := filepath.Glob(filepath.Join(b.StateDir, "bake", deliveries(id)))
+	for _, f := range files {
+		if rerr := os.Remove(f); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = errors.Join(err, rerr)
+		} else if rerr == nil {
+			b.log().Info("bake: the tree a killed bake was delivering removed", "env", b.Env.Name, "bake", id, "file", f)
+		}
+	}
+	if err != nil {
+		b.log().Error("bake: the tree a killed bake was delivering not removed", "env", b.Env.Name, "bake", id, "err", err)
+	}
 }
 
 func sortedKeys(m map[string]bool) []string {

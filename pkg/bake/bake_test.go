@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -588,5 +589,82 @@ func TestBakeBuilderInstanceProfile(t *testing.T) {
 				t.Errorf("the builder's instance profile is %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// killedInDelivery stops the bake's goroutine (runtime.Goexit) while
+// deliver sends the commit's tree, and leaves the tree's file where
+// deliver wrote it, as a SIGKILL would (Goexit runs deliver's deferred
+// removal: the file is linked aside first and put back after).
+type killedInDelivery struct {
+	fakeShell
+	kept, name string
+}
+
+func (k *killedInDelivery) Open(ctx context.Context, m cloud.Machine, logs remote.Logs) (Session, error) {
+	s, err := k.fakeShell.Open(ctx, m, logs)
+	if err != nil {
+		return nil, err
+	}
+	return killedSession{s, k}, nil
+}
+
+type killedSession struct {
+	Session
+	k *killedInDelivery
+}
+
+func (s killedSession) Run(ctx context.Context, cmds ...remote.Command) error {
+	for _, c := range cmds {
+		if f, ok := c.Input.(*os.File); ok && strings.HasPrefix(c.Name, "deliver") {
+			s.k.name, s.k.kept = f.Name(), f.Name()+".kept"
+			if err := os.Link(s.k.name, s.k.kept); err != nil {
+				panic(err)
+			}
+			runtime.Goexit()
+		}
+	}
+	return s.Session.Run(ctx, cmds...)
+}
+
+// TestRecoverRemovesTheDeliveredTree: a bake killed while it delivered the
+// commit's tree leaves the tree's file in the state dir; the recovery
+// removes it, with the builder.
+func TestRecoverRemovesTheDeliveredTree(t *testing.T) {
+	f := newFixture(t, "")
+	c := f.commit()
+	sh := &killedInDelivery{fakeShell: fakeShell{dir: t.TempDir()}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = f.baker(f.cloud, sh).Bake(f.ctx, c)
+	}()
+	<-done
+	if sh.name == "" {
+		t.Fatal("the bake delivered no file")
+	}
+	if err := os.Rename(sh.kept, sh.name); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := Store{Dir: f.state}.Load("staging")
+	if err != nil || rec == nil || rec.Finished || rec.Phase != PhaseDeliver {
+		t.Fatalf("journal after the kill: %+v (%v), want a bake unfinished at %s", rec, err, PhaseDeliver)
+	}
+	// Another file of the state dir's bake directory stays.
+	other := filepath.Join(filepath.Dir(sh.name), "bake-0123456789ab-20260101T000000-1.tar")
+	if err := os.WriteFile(other, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.baker(f.cloud, &fakeShell{dir: t.TempDir()}).Recover(f.ctx); err != nil {
+		t.Fatalf("recover: %v", err)
+	}
+	if _, err := os.Stat(sh.name); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the killed bake's tree %s after the recovery: %v, want it removed", sh.name, err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("another bake's file: %v, want it kept", err)
+	}
+	if builders, _, _ := f.left(); len(builders) > 0 {
+		t.Errorf("builders left: %v", builders)
 	}
 }

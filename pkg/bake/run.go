@@ -298,14 +298,20 @@ func (r *run) every(ctx context.Context, what string, cond func() (bool, error))
 	}
 }
 
+// deliveries is the pattern (os.CreateTemp's, filepath.Glob's) of the
+// files deliver writes for bake id, in the state dir's bake directory.
+func deliveries(id string) string { return id + "-*.tar" }
+
 // deliver writes the commit's tree to a file in the state dir (the
 // mirror is not held while it is sent) and unpacks it on the builder.
+// The file is removed on the way out; one a killed bake left is
+// Baker.cleanUp's.
 func (r *run) deliver(ctx context.Context, sess Session) error {
 	dir := filepath.Join(r.b.StateDir, "bake")
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, r.rec.ID+"-*.tar")
+	f, err := os.CreateTemp(dir, deliveries(r.rec.ID))
 	if err != nil {
 		return err
 	}

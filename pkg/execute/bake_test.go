@@ -27,12 +27,18 @@ type fakeBaker struct {
 	image string
 	err   error
 	calls []commit.ID
+	// stop, when set, is called on the first bake, whose error it
+	// returns instead: an agent stopped mid-bake.
+	stop func() error
 }
 
 func (b *fakeBaker) Bake(_ context.Context, c commit.ID) (string, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.calls = append(b.calls, c)
+	if b.stop != nil && len(b.calls) == 1 {
+		return "", b.stop()
+	}
 	return b.image, b.err
 }
 
@@ -99,5 +105,45 @@ func TestBakeStep(t *testing.T) {
 				t.Errorf("launch template version's image %q (%v), want %s", v.ImageID, err, tc.wantImage)
 			}
 		})
+	}
+}
+
+// TestInterruptedBakeRunsOnOnRecover: a deploy stopped while its first
+// step bakes has changed nothing and its journal records no step done;
+// its recovery runs it on rather than rolling it back: the bake again
+// (pkg/bake's Bake first recovers what the stopped bake left), then the
+// rest, to the new version in the baked image. The crash matrix's "bake
+// in deploy" cells want this end after a SIGKILL at each of the bake's
+// points (e2e, docs/reliability.md).
+func TestInterruptedBakeRunsOnOnRecover(t *testing.T) {
+	f := newFixture(t, 2, false, "")
+	f.env.Launch.Image, f.env.Launch.BaseImage = "bake", "debian-stack"
+	p := f.plan()
+	if p.Steps[0].Name != plan.StepBakeImage {
+		t.Fatalf("first step %s, want bake-image", p.Steps[0].Name)
+	}
+	ctx, cancel := context.WithCancel(f.ctx)
+	baker := &fakeBaker{image: bakedImage, stop: func() error { cancel(); return context.Canceled }}
+	ex := f.executor()
+	ex.Baker = baker
+	r, err := ex.Run(ctx, p, "d1")
+	if !errors.Is(err, execute.ErrInterrupted) || r.Outcome != execute.Interrupted {
+		t.Fatalf("outcome %s: %v, want interrupted", r.Outcome, err)
+	}
+	j, err := execute.JournalStore{Dir: f.stateDir}.Load("staging")
+	if err != nil || j == nil || j.Finished || j.Next != 0 || j.Image != "" {
+		t.Fatalf("journal after the stop in the bake: %+v (%v), want unfinished at step 1 with no image", j, err)
+	}
+	rec, err := ex.Recover(f.ctx, "staging")
+	if rec == nil || rec.Outcome != execute.Succeeded {
+		t.Fatalf("recover: %+v, %v; want succeeded", rec, err)
+	}
+	if len(baker.calls) != 2 || baker.calls[1].String() != f.new {
+		t.Errorf("bakes %v, want the stopped one and one more, of %s", baker.calls, f.new)
+	}
+	f.assertNewVersion(p)
+	v, err := f.cloud.LaunchTemplateVersion(f.ctx, *f.group().LaunchTemplate)
+	if err != nil || v.ImageID != bakedImage {
+		t.Errorf("launch template version's image %q (%v), want %s", v.ImageID, err, bakedImage)
 	}
 }

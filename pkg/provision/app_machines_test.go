@@ -78,6 +78,13 @@ func TestAppOnMachines(t *testing.T) {
 	s.checkReports(s.provisionAll("create"), true)
 	t.Logf("5 servers provisioned in parallel in %v", time.Since(start).Round(100*time.Millisecond))
 	web, worker := s.byRole["web"], s.byRole["worker"]
+	// The login user lingers: logind neither stops nor starts its systemd
+	// manager around each of Ferry's logins (run.sh).
+	for role, m := range s.byRole {
+		if got := s.sh(m, "loginctl show-user admin -p Linger; systemctl is-active user@$(id -u admin).service"); got != "Linger=yes\nactive\n" {
+			t.Errorf("%s: the login user's linger and manager: %q", role, got)
+		}
+	}
 
 	const sha1 = "1111111111111111111111111111111111111111"
 	const sha2 = "2222222222222222222222222222222222222222"

@@ -9,6 +9,14 @@ FERRY_RECIPE=$(cd "$(dirname "$0")" && pwd)
 export FERRY_RECIPE
 . "$FERRY_RECIPE/params.sh"
 . "$FERRY_RECIPE/lib.sh"
+# The user Ferry logs in as keeps its systemd manager (linger): without
+# it logind stops the manager 10 s after the user's last session and
+# starts it again at the next login, whose session waits for that stop to
+# end first (on a busy server, minutes: each of Ferry's hooks logs in).
+if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ] && [ ! -e "/var/lib/systemd/linger/$SUDO_USER" ]; then
+	loginctl enable-linger "$SUDO_USER" 2>/dev/null || { mkdir -p /var/lib/systemd/linger && touch "/var/lib/systemd/linger/$SUDO_USER"; }
+	changed "linger $SUDO_USER"
+fi
 for role in "$@"; do
 	echo "recipe $role"
 	. "$FERRY_RECIPE/$role.sh"

@@ -62,7 +62,9 @@ func (w *envMachines) checkEveryArtifact() {
 		t.Fatal(err)
 	}
 	head := w.repo.Git("rev-parse", "testing")
-	out, err := w.deploy("--redeploy", "--method", "serial", "--log-level", "debug")
+	// Full: the serial deploy has its own phase, and replacing three
+	// instances one by one took three times as long.
+	out, err := w.deploy("--redeploy", "--method", "full", "--log-level", "debug")
 	if err != nil {
 		t.Fatalf("ferry deploy --redeploy --log-level debug: %v\n%s", err, out)
 	}

@@ -49,7 +49,7 @@ import (
 //     failed request;
 //   - the web and worker groups run the commit's one image, each instance
 //     its own role alone (checkRoles), and a Celery task round-trips;
-//   - a redeploy at debug level pushes a changed secret first
+//   - a full redeploy at debug level pushes a changed secret first
 //     (policy.push_secrets) and posts commit statuses to a forge;
 //   - no artifact of the run holds a secret value; a second create is
 //     refused, and destroy leaves nothing of it.

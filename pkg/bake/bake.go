@@ -286,6 +286,7 @@ func (b *Baker) cleanUp(ctx context.Context, rec *Record, outcome, reason string
 			errs = append(errs, err)
 		} else {
 			b.log().Info("bake: builder terminated", "env", b.Env.Name, "builders", ids)
+			b.removeBuilderFiles(ids...)
 		}
 	}
 	images := map[string]bool{}
@@ -332,6 +333,17 @@ func (b *Baker) removeDeliveries(id string) {
 	}
 	if err != nil {
 		b.log().Error("bake: the tree a killed bake was delivering not removed", "env", b.Env.Name, "bake", id, "err", err)
+	}
+}
+
+// removeBuilderFiles removes what the state dir holds of terminated
+// builders (SSHShell's known_hosts of each): one file per bake otherwise.
+// A failure is logged, as removeDeliveries does.
+func (b *Baker) removeBuilderFiles(ids ...string) {
+	for _, id := range ids {
+		if err := os.Remove(builderKnownHosts(b.StateDir, id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			b.log().Error("bake: a terminated builder's host keys not removed", "env", b.Env.Name, "builder", id, "err", err)
+		}
 	}
 }
 

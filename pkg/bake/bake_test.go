@@ -40,6 +40,9 @@ import (
 type fakeShell struct {
 	dir    string
 	failOn string
+	// state, when set, is where Open writes the builder's known_hosts, as
+	// SSHShell does.
+	state string
 
 	mu   sync.Mutex
 	cmds []string
@@ -49,6 +52,15 @@ func (f *fakeShell) Open(_ context.Context, m cloud.Machine, logs remote.Logs) (
 	log, err := logs.Path("builder", m.ID)
 	if err != nil {
 		return nil, err
+	}
+	if f.state != "" {
+		known := builderKnownHosts(f.state, m.ID)
+		if err := os.MkdirAll(filepath.Dir(known), 0o750); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(known, []byte(m.PrivateIP+" ssh-ed25519 AAAA\n"), 0o600); err != nil {
+			return nil, err
+		}
 	}
 	return &fakeSession{f: f, log: log}, nil
 }
@@ -666,5 +678,59 @@ func TestRecoverRemovesTheDeliveredTree(t *testing.T) {
 	}
 	if builders, _, _ := f.left(); len(builders) > 0 {
 		t.Errorf("builders left: %v", builders)
+	}
+}
+
+// TestBuilderKnownHostsRemoved: the host keys a builder's shell kept in
+// the state dir go with the builder, whether the bake made its image,
+// failed, or was killed and then recovered.
+func TestBuilderKnownHostsRemoved(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		failOn string
+		killed bool // the bake's goroutine stops mid-delivery, then Recover
+	}{
+		{name: "baked"},
+		{name: "build hook fails", failOn: "web build"},
+		{name: "killed, recovered", killed: true},
+	} {
+		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+			f := newFixture(t, "")
+			c := f.commit()
+			files := func() []string {
+				t.Helper()
+				kept, err := filepath.Glob(filepath.Join(f.state, "bake", "known_hosts-*"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return kept
+			}
+			if tc.killed {
+				sh := &killedInDelivery{fakeShell: fakeShell{dir: t.TempDir(), state: f.state}}
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					_, _ = f.baker(f.cloud, sh).Bake(f.ctx, c)
+				}()
+				<-done
+				if kept := files(); len(kept) != 1 {
+					t.Fatalf("after the kill, host key files %v, want the killed bake's builder's", kept)
+				}
+				if err := f.baker(f.cloud, &fakeShell{dir: t.TempDir()}).Recover(f.ctx); err != nil {
+					t.Fatalf("recover: %v", err)
+				}
+			} else {
+				sh := &fakeShell{dir: t.TempDir(), failOn: tc.failOn, state: f.state}
+				if _, err := f.baker(f.cloud, sh).Bake(f.ctx, c); (err == nil) != (tc.failOn == "") {
+					t.Fatalf("bake: %v", err)
+				}
+			}
+			if kept := files(); len(kept) > 0 {
+				t.Errorf("host key files of terminated builders left in the state dir: %v", kept)
+			}
+			if builders, _, _ := f.left(); len(builders) > 0 {
+				t.Errorf("builders left: %v", builders)
+			}
+		})
 	}
 }

@@ -176,6 +176,7 @@ func (r *run) bake(ctx context.Context) (string, error) {
 		r.rec.Reason = err.Error()
 	} else {
 		r.rec.CleanedUp = true
+		b.removeBuilderFiles(id)
 	}
 	r.rec.Finished, r.rec.Outcome = true, OutcomeBaked
 	if err := b.journal().Save(r.rec); err != nil {

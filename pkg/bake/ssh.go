@@ -54,11 +54,10 @@ func (s SSHShell) Open(ctx context.Context, m cloud.Machine, logs remote.Logs) (
 			return nil, fmt.Errorf("no SSH host keys on the console of %s: %w", m.ID, err)
 		}
 	}
-	dir := filepath.Join(s.StateDir, "bake")
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	known := builderKnownHosts(s.StateDir, m.ID)
+	if err := os.MkdirAll(filepath.Dir(known), 0o750); err != nil {
 		return nil, err
 	}
-	known := filepath.Join(dir, "known_hosts-"+m.ID)
 	var b strings.Builder
 	for _, k := range keys {
 		fmt.Fprintf(&b, "%s %s\n", m.PrivateIP, k)
@@ -92,6 +91,12 @@ func (s SSHShell) Open(ctx context.Context, m cloud.Machine, logs remote.Logs) (
 			return nil, fmt.Errorf("builder %s takes no SSH login: %w (last: %w)", m.ID, serr, err)
 		}
 	}
+}
+
+// builderKnownHosts is where SSHShell keeps the host keys of builder,
+// read from its console; Baker removes the file with the builder.
+func builderKnownHosts(stateDir, builder string) string {
+	return filepath.Join(stateDir, "bake", "known_hosts-"+builder)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -1,7 +1,9 @@
 package bake
 
 import (
+	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -65,7 +67,7 @@ build = `+build+`
 		}
 		return cfg.Environments["staging"]
 	}
-	state := t.TempDir()
+	state, keys := t.TempDir(), t.TempDir()
 	repo := testutil.NewGitRepo(t)
 	g, err := git.PlainOpen(repo.Dir)
 	if err != nil {
@@ -75,7 +77,7 @@ build = `+build+`
 		sshCfg := remote.FromConfig(state, e, "bake", "")
 		sshCfg.Dialer = sim.Net
 		return &Baker{Project: "shop", Env: e, Cloud: c, Tree: repoTree{g}, StateDir: state, Log: logger,
-			Shell: SSHShell{Console: c, Config: sshCfg, StateDir: state, Poll: 500 * time.Millisecond}}
+			Shell: keptKeys{SSHShell{Console: c, Config: sshCfg, StateDir: state, Poll: 500 * time.Millisecond}, keys}}
 	}
 	// The build writes its output into the release, and a secret where
 	// an instance keeps them, as one would at boot: the image must carry
@@ -126,9 +128,12 @@ build = `+build+`
 		}
 	}
 	// Its host keys are its own, not the builder's.
-	builderKeys, err := os.ReadFile(filepath.Join(state, "bake", "known_hosts-"+builder))
+	builderKeys, err := os.ReadFile(filepath.Join(keys, builder))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(builderKnownHosts(state, builder)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the terminated builder's known_hosts in the state dir: %v, want it removed", err)
 	}
 	console, err := c.ConsoleOutput(ctx, id)
 	if err != nil {
@@ -299,4 +304,23 @@ func builderOf(t *testing.T, state string) string {
 		t.Fatalf("journal: %+v (%v)", rec, err)
 	}
 	return rec.Builder
+}
+
+// keptKeys is SSHShell keeping a copy of each builder's known_hosts in
+// dir: the Baker removes the state dir's with the builder.
+type keptKeys struct {
+	SSHShell
+	dir string
+}
+
+func (k keptKeys) Open(ctx context.Context, m cloud.Machine, logs remote.Logs) (Session, error) {
+	s, err := k.SSHShell.Open(ctx, m, logs)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(builderKnownHosts(k.StateDir, m.ID))
+	if err != nil {
+		return nil, err
+	}
+	return s, os.WriteFile(filepath.Join(k.dir, m.ID), b, 0o600)
 }

@@ -76,7 +76,12 @@ func (r *Runner) runOne(ctx context.Context, conn *hostConn, addr string, c Comm
 	}
 	start := time.Now()
 	if err := sess.Start(line); err != nil {
-		return fail(&DialError{Host: addr, Err: fmt.Errorf("start command: %w", conn.why(err))})
+		// Dropped silent while exec was asked: the request may have
+		// reached the host, and the command run there.
+		if silent := conn.silent.Load(); silent != nil {
+			return fail(&DialError{Host: addr, Err: fmt.Errorf("%s: %w; whether the command finished is unknown", c.Name, silent)})
+		}
+		return fail(&DialError{Host: addr, Err: fmt.Errorf("start command: %w", err)})
 	}
 	var copying sync.WaitGroup
 	pgid := make(chan int, 1)

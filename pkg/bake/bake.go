@@ -319,30 +319,35 @@ func (b *Baker) cleanUp(ctx context.Context, rec *Record, outcome, reason string
 }
 
 // removeDeliveries removes the commit's tree a bake killed mid-delivery
-// left in the state dir (deliver removes it on every other way out). A
-// failure is logged, not returned: a file of the state dir is no reason
-// to refuse the next bake.
+// left in the state dir (deliver removes it on every other way out).
 func (b *Baker) removeDeliveries(id string) {
 	files, err := filepath.Glob(filepath.Join(b.StateDir, "bake", deliveries(id)))
-	for _, f := range files {
-		if rerr := os.Remove(f); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-			err = errors.Join(err, rerr)
-		} else if rerr == nil {
-			b.log().Info("bake: the tree a killed bake was delivering removed", "env", b.Env.Name, "bake", id, "file", f)
-		}
-	}
 	if err != nil {
 		b.log().Error("bake: the tree a killed bake was delivering not removed", "env", b.Env.Name, "bake", id, "err", err)
 	}
+	b.removeFiles("the tree a killed bake was delivering", files...)
 }
 
 // removeBuilderFiles removes what the state dir holds of terminated
 // builders (SSHShell's known_hosts of each): one file per bake otherwise.
-// A failure is logged, as removeDeliveries does.
 func (b *Baker) removeBuilderFiles(ids ...string) {
-	for _, id := range ids {
-		if err := os.Remove(builderKnownHosts(b.StateDir, id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			b.log().Error("bake: a terminated builder's host keys not removed", "env", b.Env.Name, "builder", id, "err", err)
+	files := make([]string, len(ids))
+	for i, id := range ids {
+		files[i] = builderKnownHosts(b.StateDir, id)
+	}
+	b.removeFiles("a terminated builder's host keys", files...)
+}
+
+// removeFiles removes files of the state dir a bake no longer needs. A
+// failure is logged, not returned: a file of the state dir is no reason
+// to refuse the next bake.
+func (b *Baker) removeFiles(what string, files ...string) {
+	for _, f := range files {
+		switch err := os.Remove(f); {
+		case err == nil:
+			b.log().Info("bake: "+what+" removed", "env", b.Env.Name, "file", f)
+		case !errors.Is(err, fs.ErrNotExist):
+			b.log().Error("bake: "+what+" not removed", "env", b.Env.Name, "file", f, "err", err)
 		}
 	}
 }

@@ -79,7 +79,7 @@ func (r *Runner) runOne(ctx context.Context, conn *hostConn, addr string, c Comm
 		// Dropped silent while exec was asked: the request may have
 		// reached the host, and the command run there.
 		if silent := conn.silent.Load(); silent != nil {
-			return fail(&DialError{Host: addr, Err: fmt.Errorf("%s: %w; whether the command finished is unknown", c.Name, silent)})
+			return fail(outcomeUnknown(addr, c.Name, silent))
 		}
 		return fail(&DialError{Host: addr, Err: fmt.Errorf("start command: %w", err)})
 	}
@@ -121,7 +121,7 @@ func (r *Runner) runOne(ctx context.Context, conn *hostConn, addr string, c Comm
 		// The connection dropped, or sshd sent no exit status: whether the
 		// command finished is unknown.
 		if silent := conn.silent.Load(); silent != nil {
-			return fail(&DialError{Host: addr, Err: fmt.Errorf("%s: %w; whether the command finished is unknown", c.Name, silent)})
+			return fail(outcomeUnknown(addr, c.Name, silent))
 		}
 		return fail(&DialError{Host: addr, Err: fmt.Errorf("%s: no exit status: %w", c.Name, waitErr)})
 	}
@@ -209,4 +209,10 @@ func copyLines(r io.Reader, stream string, log *serverLog, pgid chan<- int) {
 			return
 		}
 	}
+}
+
+// outcomeUnknown is the error of a command whose host was dropped silent
+// once it had been asked to run it: it may have run, or finished.
+func outcomeUnknown(addr, name string, silent *NoAnswerError) error {
+	return &DialError{Host: addr, Err: fmt.Errorf("%s: %w; whether the command finished is unknown", name, silent)}
 }
